@@ -1,0 +1,178 @@
+"""Authentication as `httpx.Auth` flows: a fixed token, IAM password login, and AK/SK signing.
+
+The password flow logs in with `POST /v3/auth/tokens`, takes the token from the `X-Subject-Token`
+header, caches it, renews it before `expires_at`, and after a 401 renews once and retries once. One
+lock per provider makes the first scrape's many concurrent requests wait for one login instead of
+sending one each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncGenerator, Callable, Generator
+from datetime import datetime
+
+import httpx
+import structlog
+
+from exporter.config import Account, TargetConfig
+from exporter.errors import ApiError, ApiFailure, Reason, classify
+
+__all__ = ["IAM_ENDPOINTS", "PasswordAuth", "TokenAuth", "build_auth", "iam_url"]
+
+log = structlog.get_logger(__name__)
+
+IAM_ENDPOINTS = {
+    "huaweicloud": "https://iam.{region}.myhuaweicloud.com",
+    "otc": "https://iam.{region}.otc.t-systems.com",
+}
+# Renew this long before expiry: IAM tokens live 24 h; short-lived ones (tests) renew at 90 % of life.
+RENEW_MARGIN = 3600.0
+
+TokenCallback = Callable[[str, str], None]  # (account, "success" | "failure")
+
+
+class TokenAuth(httpx.Auth):
+    """A fixed IAM token in `X-Auth-Token`."""
+
+    def __init__(self, token: Callable[[], str]) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["X-Auth-Token"] = self._token()
+        yield request
+
+    def __repr__(self) -> str:
+        return "TokenAuth()"
+
+
+def iam_url(account: Account, region: str) -> str:
+    base = account.iam_endpoint or IAM_ENDPOINTS[account.cloud].format(region=region)
+    return f"{base}/v3/auth/tokens?nocatalog=true"
+
+
+class PasswordAuth(httpx.Auth):
+    """IAM password login; one instance per (account, project) because tokens are project-scoped."""
+
+    def __init__(
+        self,
+        account: Account,
+        target: TargetConfig,
+        *,
+        on_token: TokenCallback,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        assert account.auth.password is not None
+        self._account, self._target = account, target
+        self._password = account.auth.password
+        self._url = iam_url(account, target.region)
+        self._on_token, self._clock = on_token, clock
+        self._token: str | None = None
+        self._renew_at = 0.0
+        self._lock = asyncio.Lock()
+
+    def _login_request(self) -> httpx.Request:
+        scope = (
+            {"project": {"id": self._target.project_id}}
+            if self._target.project_id
+            else {"project": {"name": self._target.region}}
+        )
+        body = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {
+                            "domain": {"name": self._account.auth.domain_name},
+                            "name": self._account.auth.user_name,
+                            "password": self._password.reveal(),
+                        }
+                    },
+                },
+                "scope": scope,
+            }
+        }
+        return httpx.Request(
+            "POST",
+            self._url,
+            content=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json;charset=utf8"},
+        )
+
+    async def _accept(self, response: httpx.Response) -> None:
+        await response.aread()
+        token = response.headers.get("X-Subject-Token")
+        if response.status_code not in (200, 201) or not token:
+            self._on_token(self._account.name, "failure")
+            error = (
+                classify(response.status_code, response.content)
+                if response.status_code >= 400
+                else ApiError(
+                    Reason.BAD_RESPONSE,
+                    response.status_code,
+                    message="IAM answered without an X-Subject-Token header",
+                )
+            )
+            if response.status_code in (400, 401, 403):
+                error = ApiError(
+                    Reason.AUTH,
+                    error.status,
+                    error.code,
+                    f"IAM login of user {self._account.auth.user_name!r} refused: {error.message}",
+                )
+            raise ApiFailure(error)
+        self._on_token(self._account.name, "success")
+        now = self._clock()
+        expires = now + 3600.0
+        try:
+            detail = response.json()["token"]
+            expires = datetime.fromisoformat(detail["expires_at"]).timestamp()
+            issued = datetime.fromisoformat(detail.get("issued_at") or detail["expires_at"]).timestamp()
+            lifetime = max(expires - min(issued, now), 0.0)
+        except (ValueError, KeyError, TypeError):
+            lifetime = expires - now
+            log.warning(
+                "IAM token answer without a readable expires_at; renewing within the hour",
+                account=self._account.name,
+            )
+        self._token = token
+        self._renew_at = expires - min(RENEW_MARGIN, lifetime * 0.1)
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        async with self._lock:
+            if self._token is None or self._clock() >= self._renew_at:
+                await self._accept((yield self._login_request()))
+            token = self._token
+        assert token is not None
+        request.headers["X-Auth-Token"] = token
+        response = yield request
+        if response.status_code != 401:
+            return
+        # The token may have been revoked (password change, permission change): renew once, retry once.
+        async with self._lock:
+            if self._token == token:
+                log.info("token refused with 401; logging in again", account=self._account.name)
+                await self._accept((yield self._login_request()))
+            token = self._token
+        assert token is not None
+        request.headers["X-Auth-Token"] = token
+        yield request
+
+    def sync_auth_flow(self, request: httpx.Request) -> None:  # type: ignore[override]
+        raise RuntimeError("PasswordAuth needs an httpx.AsyncClient")
+
+    def __repr__(self) -> str:
+        return f"PasswordAuth(account={self._account.name!r})"
+
+
+def build_auth(account: Account, target: TargetConfig, *, on_token: TokenCallback) -> httpx.Auth:
+    """The auth flow for one target of `account`."""
+    auth = account.auth
+    if auth.type == "token":
+        assert auth.token is not None
+        return TokenAuth(auth.token.reveal)
+    if auth.type == "password":
+        return PasswordAuth(account, target, on_token=on_token)
+    raise ApiFailure(ApiError(Reason.AUTH, message=f"auth type {auth.type!r} is not supported yet"))

@@ -1,0 +1,171 @@
+"""Command line: flags, logging set-up, and the three programs (exporter, `simulate`, `demo`).
+
+huaweicloud-task-exporter --config.file F [--web.listen-address HOST:PORT] [--log.level L] [--log.format F]
+huaweicloud-task-exporter --config.file F --config.check
+huaweicloud-task-exporter simulate --listen HOST:PORT [--scenario FILE] [--latency S] [--running-tasks N]
+huaweicloud-task-exporter demo [--web.listen-address HOST:PORT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+import structlog
+
+from exporter import __version__
+from exporter.config import ConfigError, load_config
+from exporter.log import LEVELS, setup_logging
+
+__all__ = ["DEFAULT_LISTEN", "main", "parse_listen"]
+
+DEFAULT_LISTEN = "0.0.0.0:9898"
+log = structlog.get_logger(__name__)
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """'HOST:PORT', ':PORT' or '[::1]:PORT' -> (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 0.0.0.0:9898, got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _logging_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info")
+    parser.add_argument(
+        "--log.format",
+        dest="log_format",
+        choices=("json", "console"),
+        default=None,
+        help="default: console on a terminal, json otherwise",
+    )
+
+
+def _exporter_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="huaweicloud-task-exporter",
+        description="Prometheus exporter for the asynchronous tasks of Huawei Cloud and Open Telekom Cloud. "
+        "Subcommands: 'simulate' (the fake cloud) and 'demo' (fake cloud and exporter in one process).",
+    )
+    parser.add_argument("--config.file", dest="config_file", default="config.yaml", help="default: %(default)s")
+    parser.add_argument(
+        "--config.check",
+        dest="config_check",
+        action="store_true",
+        help="validate the configuration file, print what is wrong, exit 0 or 1",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        type=parse_listen,
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help="default: %(default)s",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _logging_flags(parser)
+    return parser
+
+
+async def _wait_for_signal() -> None:
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopped.set)
+    await stopped.wait()
+
+
+async def _run_exporter(config_file: str, host: str, port: int) -> int:
+    from exporter.core import Exporter
+    from exporter.server import make_app, serve
+
+    try:
+        config = load_config(config_file)
+    except ConfigError as exc:
+        log.error("invalid configuration", error=str(exc))
+        return 1
+    exporter = Exporter(config)
+    serving = await serve(make_app(exporter), host, port)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(exporter.reload()))
+    log.info(
+        "exporter listening",
+        address=f"http://{host}:{port}/metrics",
+        version=__version__,
+        targets=len(config.targets),
+        tasks=sum(len(t.tasks) for t in config.targets),
+    )
+    try:
+        await _wait_for_signal()
+    finally:
+        await serving.stop()
+    return 0
+
+
+def _simulate(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="huaweicloud-task-exporter simulate",
+        description="The built-in fake cloud: status APIs, IAM and a scenario.",
+    )
+    parser.add_argument("--listen", type=parse_listen, default="127.0.0.1:9899", metavar="HOST:PORT")
+    parser.add_argument("--scenario", default=None, help="scenario YAML file (default: the built-in scenario)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every API answer")
+    parser.add_argument("--running-tasks", type=int, default=0, help="extra EVS tasks that stay RUNNING")
+    _logging_flags(parser)
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level, args.log_format)
+    from exporter.simulator import serve as serve_simulator
+
+    host, port = args.listen
+    serve_simulator(
+        host, port, scenario_file=args.scenario, latency=args.latency, extra_running_tasks=args.running_tasks
+    )
+    return 0
+
+
+def _demo(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="huaweicloud-task-exporter demo", description="Fake cloud and exporter in one process."
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        type=parse_listen,
+        default="127.0.0.1:9898",
+        metavar="HOST:PORT",
+    )
+    _logging_flags(parser)
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level, args.log_format or "console")
+    from exporter.demo import run_demo
+
+    host, port = args.listen
+    return asyncio.run(run_demo(host, port))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "simulate":
+        return _simulate(argv[1:])
+    if argv and argv[0] == "demo":
+        return _demo(argv[1:])
+    args = _exporter_parser().parse_args(argv)
+    if args.config_check:
+        setup_logging("warning", args.log_format or "console")
+        try:
+            config = load_config(args.config_file)
+        except ConfigError as exc:
+            print(f"invalid configuration: {exc}", file=sys.stderr)
+            return 1
+        tasks = sum(len(t.tasks) for t in config.targets)
+        print(
+            f"{args.config_file}: valid ({len(config.accounts)} accounts, {len(config.targets)} targets, {tasks} tasks)"
+        )
+        return 0
+    setup_logging(args.log_level, args.log_format)
+    host, port = args.listen
+    return asyncio.run(_run_exporter(args.config_file, host, port))

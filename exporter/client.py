@@ -1,0 +1,162 @@
+"""The HTTP client: one pool per account, a rate limit and a 429 back-off per endpoint, timeouts,
+error classification and the request metrics. It returns a parsed `TaskStatus` or an `ApiError`,
+never raises for anything the cloud or the network does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+import structlog
+
+from exporter import __version__
+from exporter.auth import build_auth
+from exporter.config import Config, TargetConfig
+from exporter.errors import ApiError, ApiFailure, Reason, classify
+from exporter.metrics import SelfMetrics
+from exporter.model import TaskStatus
+from exporter.services import SERVICES, BadResponse
+from exporter.transport import AiohttpTransport
+
+__all__ = ["ApiClient", "RateLimiter"]
+
+log = structlog.get_logger(__name__)
+
+USER_AGENT = f"huaweicloud-task-exporter/{__version__}"
+BACKOFF_START, BACKOFF_MAX = 1.0, 60.0
+
+
+class RateLimiter:
+    """A token bucket: `rate` requests per second on average, bursts of up to one second's worth."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self._clock = rate, clock
+        self._next = float("-inf")  # a full bucket: the first second's worth goes at once
+
+    async def acquire(self) -> None:
+        if self.rate <= 0:
+            return
+        now = self._clock()
+        slot = max(self._next, now - 1.0 + 1.0 / self.rate)
+        self._next = slot + 1.0 / self.rate
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+@dataclass
+class _Endpoint:
+    limiter: RateLimiter
+    blocked_until: float = 0.0
+    backoff: float = BACKOFF_START
+
+
+class ApiClient:
+    """Queries status APIs for the targets of one configuration."""
+
+    def __init__(
+        self,
+        config: Config,
+        metrics: SelfMetrics,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        transport: Callable[[str], httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        """`transport(account)` overrides the aiohttp transport (tests use httpx.MockTransport)."""
+        self._config, self._metrics, self._clock = config, metrics, clock
+        self._transport = transport or (lambda _account: AiohttpTransport(max_connections=config.scrape.concurrency))
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._auths: dict[tuple[str, str, str, str], httpx.Auth] = {}
+        self._endpoints: dict[str, _Endpoint] = {}
+
+    def _client(self, account: str) -> httpx.AsyncClient:
+        client = self._clients.get(account)
+        if client is None:
+            client = httpx.AsyncClient(
+                transport=self._transport(account), headers={"User-Agent": USER_AGENT}, trust_env=False
+            )
+            self._clients[account] = client
+        return client
+
+    def _auth(self, target: TargetConfig) -> httpx.Auth:
+        auth = self._auths.get(target.key)
+        if auth is None:
+            auth = build_auth(self._config.accounts[target.account], target, on_token=self._metrics.token)
+            self._auths[target.key] = auth
+        return auth
+
+    def _endpoint(self, base: str) -> _Endpoint:
+        endpoint = self._endpoints.get(base)
+        if endpoint is None:
+            endpoint = self._endpoints[base] = _Endpoint(RateLimiter(self._config.scrape.rate_limit, self._clock))
+        return endpoint
+
+    async def query(self, target: TargetConfig, task_id: str, timeout: float) -> TaskStatus | ApiError:
+        """Ask for one task's status within `timeout` seconds."""
+        service = SERVICES[target.cloud_service]
+        endpoint = self._endpoint(target.endpoint)
+        now = self._clock()
+        if endpoint.blocked_until > now:
+            return ApiError(
+                Reason.THROTTLED,
+                message=f"held back for {endpoint.blocked_until - now:.0f}s after HTTP 429 from this endpoint",
+                sent=False,
+            )
+        url = target.endpoint + service.status_path(target.project_id, task_id)
+        labels = (target.cloud_service, target.region)
+        started = time.perf_counter()
+        status_code = 0
+        try:
+            async with asyncio.timeout(timeout):
+                await endpoint.limiter.acquire()
+                started = time.perf_counter()
+                response = await self._client(target.account).get(
+                    url, auth=self._auth(target), timeout=httpx.Timeout(timeout)
+                )
+            status_code = response.status_code
+            result = self._interpret(target, response)
+        except (TimeoutError, httpx.TimeoutException):
+            result = ApiError(Reason.TIMEOUT, message=f"no answer within {timeout:.1f}s")
+        except httpx.TransportError as exc:
+            result = ApiError(Reason.CONNECT, message=str(exc))
+        except ApiFailure as exc:
+            result = exc.error
+        self._metrics.requests.labels(*labels, str(status_code)).inc()
+        self._metrics.duration.labels(*labels).observe(time.perf_counter() - started)
+        if isinstance(result, ApiError):
+            self._metrics.errors.labels(*labels, result.reason.value).inc()
+            if result.reason is Reason.THROTTLED:
+                endpoint.blocked_until = self._clock() + endpoint.backoff
+                endpoint.backoff = min(endpoint.backoff * 2, BACKOFF_MAX)
+        elif endpoint.backoff != BACKOFF_START:
+            endpoint.backoff = BACKOFF_START
+        return result
+
+    def _interpret(self, target: TargetConfig, response: httpx.Response) -> TaskStatus | ApiError:
+        service = SERVICES[target.cloud_service]
+        request_id = response.headers.get("X-Request-Id", "")
+        if response.status_code >= 300:
+            error = classify(response.status_code, response.content, request_id=request_id)
+            if error.reason is Reason.CLIENT_ERROR and service.is_not_found(error.status, error.code, error.message):
+                error = ApiError(Reason.NOT_FOUND, error.status, error.code, error.message, error.request_id)
+            return error
+        try:
+            return service.parse(json.loads(response.content), target.time_zone)
+        except (ValueError, UnicodeDecodeError):
+            return ApiError(
+                Reason.BAD_RESPONSE,
+                response.status_code,
+                message="the body is not valid JSON",
+                request_id=request_id,
+            )
+        except BadResponse as exc:
+            return ApiError(Reason.BAD_RESPONSE, response.status_code, message=str(exc), request_id=request_id)
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()

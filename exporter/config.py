@@ -1,0 +1,532 @@
+"""YAML -> typed configuration, or a `ConfigError` that names the file, the key path and the line.
+
+Pure parsing and validation: nothing here opens a socket. The shape is DESIGN section 4; every key is
+documented in `config.example.yaml`. Unknown keys are errors (a typo must not silently disable a
+feature), `${ENV}` is expanded in every string value, and every secret also accepts `<key>_file`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Any, Literal, NoReturn, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import structlog
+import yaml
+
+from exporter.secrets import Secret, SecretError
+from exporter.services import SERVICES
+
+__all__ = [
+    "ID_PATTERN",
+    "Account",
+    "AuthConfig",
+    "Config",
+    "ConfigError",
+    "ScrapeSettings",
+    "TargetConfig",
+    "load_config",
+    "parse_config",
+    "valid_id",
+]
+
+log = structlog.get_logger(__name__)
+
+CLOUDS = ("huaweicloud", "otc", "custom")
+AUTH_TYPES = ("token", "password", "aksk")
+
+# What Huawei Cloud issues as task, job and project IDs: hex strings (32 characters for most services)
+# and UUIDs. Anything else (a '/', '%2F', '?', '#', whitespace, '..') is refused before it reaches a URL.
+ID_PATTERN = re.compile(
+    r"[0-9a-fA-F]{16,64}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+ID_DESCRIPTION = "16 to 64 hexadecimal characters, or a UUID"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+REGION_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def valid_id(value: str) -> bool:
+    """True when `value` is a task, job or project ID of a form Huawei Cloud issues."""
+    return ID_PATTERN.fullmatch(value) is not None
+
+
+class ConfigError(Exception):
+    """A configuration problem a user can fix; `str()` is the whole message they see."""
+
+    def __init__(self, message: str, *, file: str = "", path: str = "", line: int | None = None) -> None:
+        self.file, self.path, self.line, self.detail = file, path, line, message
+        where = file or "<config>"
+        if line is not None:
+            where += f":{line}"
+        if path:
+            where += f": {path}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """How one account authenticates. Only the fields of its `type` are set."""
+
+    type: Literal["token", "password", "aksk"]
+    token: Secret | None = None
+    user_name: str = ""
+    domain_name: str = ""
+    password: Secret | None = None
+    access_key: Secret | None = None
+    secret_key: Secret | None = None
+    security_token: Secret | None = None
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    cloud: str
+    auth: AuthConfig
+    iam_endpoint: str = ""  # empty: from the cloud's template and the target's region
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """One polled target: a cloud service of one account in one region and project."""
+
+    cloud_service: str
+    account: str
+    region: str
+    project_id: str
+    endpoint: str
+    time_zone: tzinfo
+    tasks: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """The target's label values: account, cloud_service, region, project_id."""
+        return (self.account, self.cloud_service, self.region, self.project_id)
+
+
+@dataclass(frozen=True)
+class ScrapeSettings:
+    concurrency: int = 32
+    timeout_offset: float = 0.5
+    default_timeout: float = 10.0
+    rate_limit: float = 200.0  # requests per second per endpoint; 0 turns the limit off
+
+
+@dataclass(frozen=True)
+class Config:
+    accounts: Mapping[str, Account]
+    targets: tuple[TargetConfig, ...]
+    scrape: ScrapeSettings = field(default_factory=ScrapeSettings)
+    file: str = ""
+
+
+# --- YAML with line numbers -----------------------------------------------------------------------
+
+
+class _Map(dict[str, Any]):
+    line: int
+    key_lines: dict[str, int]
+
+
+class _Seq(list[Any]):
+    line: int
+    item_lines: list[int]
+
+
+class _Loader(yaml.SafeLoader):
+    """A safe loader whose mappings and sequences remember the line of each key and item."""
+
+    file = ""
+
+
+def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
+    result = _Map()
+    result.line, result.key_lines = node.start_mark.line + 1, {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if not isinstance(key, str):
+            raise ConfigError(f"keys must be strings, got {key!r}", file=loader.file, line=line)
+        if key in result:
+            raise ConfigError(f"duplicate key {key!r}", file=loader.file, line=line)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = line
+    return result
+
+
+def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> _Seq:
+    result = _Seq(loader.construct_object(item, deep=True) for item in node.value)
+    result.line = node.start_mark.line + 1
+    result.item_lines = [item.start_mark.line + 1 for item in node.value]
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+
+
+# --- Walking the document ---------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """Where a value sits: the file, the key path and the line, for error messages."""
+
+    file: str
+    path: str
+    line: int | None
+    env: Mapping[str, str]
+
+    def fail(self, message: str) -> NoReturn:
+        raise ConfigError(message, file=self.file, path=self.path, line=self.line)
+
+    def child(self, container: Any, key: str | int) -> _Ctx:
+        line = self.line
+        if isinstance(container, _Map) and isinstance(key, str):
+            line = container.key_lines.get(key, container.line)
+        elif isinstance(container, _Seq) and isinstance(key, int):
+            line = container.item_lines[key]
+        path = f"{self.path}[{key}]" if isinstance(key, int) else (f"{self.path}.{key}" if self.path else key)
+        return _Ctx(self.file, path, line, self.env)
+
+
+class _Section:
+    """A mapping being read key by key, with the context to report where each value sits."""
+
+    def __init__(self, ctx: _Ctx, value: Any, what: str) -> None:
+        if not isinstance(value, dict):
+            ctx.fail(f"expected {what} (a mapping), got {_kind(value)}")
+        self.ctx, self.data = ctx, value
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def raw(self, key: str) -> tuple[_Ctx, Any]:
+        return self.ctx.child(self.data, key), self.data.get(key)
+
+    def string(
+        self,
+        key: str,
+        *,
+        required: bool = False,
+        default: str = "",
+        pattern: re.Pattern[str] | None = None,
+        expect: str = "",
+        choices: Sequence[str] = (),
+    ) -> str:
+        ctx, value = self.raw(key)
+        if value is None:
+            if required:
+                self.ctx.fail(f"missing required key {key!r}" + (f": expected {expect}" if expect else ""))
+            return default
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            ctx.fail(f"expected a string{', ' + expect if expect else ''}, got {_kind(value)}")
+        text = _expand(ctx, str(value))
+        if choices and text not in choices:
+            ctx.fail(f"expected one of {', '.join(choices)}, got {text!r}")
+        if pattern is not None and pattern.fullmatch(text) is None:
+            ctx.fail(f"expected {expect}, got {_show(text)}")
+        return text
+
+    def number(self, key: str, default: float, *, minimum: float, maximum: float, integer: bool = False) -> float:
+        ctx, value = self.raw(key)
+        if value is None:
+            return default
+        if isinstance(value, str):
+            value = _duration(ctx, _expand(ctx, value))
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            ctx.fail(f"expected a number, got {_kind(value)}")
+        if integer and int(value) != value:
+            ctx.fail(f"expected a whole number, got {value}")
+        if not minimum <= value <= maximum:
+            ctx.fail(f"expected a number from {minimum:g} to {maximum:g}, got {value:g}")
+        return float(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        ctx, value = self.raw(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            ctx.fail(f"expected true or false, got {_kind(value)}")
+        return value
+
+    def items(self, key: str, what: str) -> Iterator[tuple[_Ctx, Any]]:
+        ctx, value = self.raw(key)
+        if value is None:
+            return
+        if not isinstance(value, list):
+            ctx.fail(f"expected a list of {what}, got {_kind(value)}")
+        for index, item in enumerate(value):
+            yield ctx.child(value, index), item
+
+    def secret(self, key: str, *, required: bool) -> Secret | None:
+        """`key` inline (plain text is accepted with a warning unless it came from ${ENV}) or `key_file`."""
+        file_key = f"{key}_file"
+        if self.has(key) and self.has(file_key):
+            self.ctx.fail(f"give either {key!r} or {file_key!r}, not both")
+        if self.has(file_key):
+            ctx, value = self.raw(file_key)
+            path = self.string(file_key, expect="a file path")
+            try:
+                return Secret.from_file(path)
+            except SecretError as exc:
+                ctx.fail(str(exc))
+        if self.has(key):
+            ctx, value = self.raw(key)
+            if not isinstance(value, str) or not value:
+                ctx.fail(f"expected a non-empty string, or {file_key!r} with a file path")
+            text = _expand(ctx, value)
+            if not text:
+                ctx.fail("expands to an empty value")
+            if "${" not in value:
+                log.warning(
+                    "plain-text secret in the config file; use ${ENV} or a *_file key",
+                    key=ctx.path,
+                    file=ctx.file,
+                    line=ctx.line,
+                )
+            return Secret.inline(text)
+        if required:
+            self.ctx.fail(f"missing required key {key!r} (or {file_key!r})")
+        return None
+
+    def allow(self, *keys: str) -> None:
+        """Reject any key but `keys`, before anything else, so that a typo is named as such."""
+        for key in self.data:
+            if key not in keys:
+                ctx = self.ctx.child(self.data, key)
+                close = difflib.get_close_matches(key, keys, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                ctx.fail(f"unknown key {key!r}; {hint}expected one of: {', '.join(keys)}")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the string {_show(value)}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _show(text: str) -> str:
+    """A user's value for an error message: quoted, control characters escaped, long values cut."""
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+def _expand(ctx: _Ctx, text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group(1)
+        if name not in ctx.env:
+            ctx.fail(f"environment variable {name} is not set")
+        return ctx.env[name]
+
+    return _ENV_REF.sub(replace, text)
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?")
+
+
+def _duration(ctx: _Ctx, text: str) -> float:
+    """'90', '1.5s', '2m', '1h30m', '500ms' -> seconds."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    match = _DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None or not any(match.groups()):
+        ctx.fail(f"expected a number of seconds or a duration such as 30s, 5m or 1h, got {_show(text)}")
+    h, m, s, ms = (float(g) if g else 0.0 for g in match.groups())
+    return h * 3600 + m * 60 + s + ms / 1000
+
+
+def _time_zone(ctx: _Ctx, text: str) -> tzinfo:
+    if text.upper() in ("UTC", "Z"):
+        return UTC
+    offset = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", text)
+    if offset:
+        sign = 1 if offset.group(1) == "+" else -1
+        return timezone(sign * timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3))))
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        ctx.fail(f"expected UTC, an offset such as +08:00, or a zone name such as Asia/Shanghai, got {_show(text)}")
+
+
+# --- The sections ----------------------------------------------------------------------------------
+
+
+_AUTH_KEYS = {
+    "token": ("token", "token_file"),
+    "password": ("user_name", "domain_name", "password", "password_file"),
+    "aksk": ("access_key", "access_key_file", "secret_key", "secret_key_file", "security_token", "security_token_file"),
+}
+
+
+def _auth(section: _Section) -> AuthConfig:
+    ctx, value = section.raw("auth")
+    if value is None:
+        section.ctx.fail("missing required key 'auth': expected a mapping with 'type' (token, password or aksk)")
+    auth = _Section(ctx, value, "the account's authentication")
+    kind = auth.string("type", required=True, choices=AUTH_TYPES, expect="token, password or aksk")
+    auth.allow("type", *_AUTH_KEYS[kind])
+    result: AuthConfig
+    if kind == "token":
+        result = AuthConfig(type="token", token=auth.secret("token", required=True))
+    elif kind == "password":
+        result = AuthConfig(
+            type="password",
+            user_name=auth.string("user_name", required=True, expect="the IAM user name"),
+            domain_name=auth.string("domain_name", required=True, expect="the account (domain) name"),
+            password=auth.secret("password", required=True),
+        )
+    else:
+        result = AuthConfig(
+            type="aksk",
+            access_key=auth.secret("access_key", required=True),
+            secret_key=auth.secret("secret_key", required=True),
+            security_token=auth.secret("security_token", required=False),
+        )
+    return result
+
+
+def _account(ctx: _Ctx, value: Any) -> Account:
+    section = _Section(ctx, value, "an account")
+    section.allow("name", "cloud", "iam_endpoint", "auth")
+    name = section.string(
+        "name", required=True, pattern=NAME_PATTERN, expect="a name of letters, digits, '_', '.', '-'"
+    )
+    cloud = section.string("cloud", default="huaweicloud", choices=CLOUDS)
+    iam_endpoint = section.string("iam_endpoint", expect="a URL such as https://iam.example.com")
+    if iam_endpoint:
+        _check_url(section.raw("iam_endpoint")[0], iam_endpoint)
+    auth = _auth(section)
+    if cloud == "custom" and auth.type == "password" and not iam_endpoint:
+        section.ctx.fail("cloud 'custom' with password authentication needs 'iam_endpoint'")
+    return Account(name=name, cloud=cloud, auth=auth, iam_endpoint=iam_endpoint.rstrip("/"))
+
+
+def _check_url(ctx: _Ctx, url: str) -> None:
+    if re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url) is None:
+        ctx.fail(f"expected an http:// or https:// URL without query or fragment, got {_show(url)}")
+
+
+def _target(ctx: _Ctx, value: Any, accounts: Mapping[str, Account]) -> TargetConfig:
+    section = _Section(ctx, value, "a service target")
+    section.allow("cloud_service", "account", "region", "project_id", "endpoint", "time_zone", "tasks")
+    service_name = section.string("cloud_service", required=True, choices=sorted(SERVICES))
+    service = SERVICES[service_name]
+    account_name = section.string("account", required=True, expect="the name of an entry in 'accounts'")
+    if account_name not in accounts:
+        section.raw("account")[0].fail(f"no account named {account_name!r}; defined: {', '.join(accounts) or 'none'}")
+    account = accounts[account_name]
+    region = section.string("region", required=True, pattern=REGION_PATTERN, expect="a region such as cn-north-4")
+    project_id = section.string(
+        "project_id",
+        required=service.needs_project_id,
+        pattern=ID_PATTERN,
+        expect=f"the IAM project ID ({ID_DESCRIPTION})",
+    )
+    endpoint = section.string("endpoint", expect="a URL such as https://evs.cn-north-4.myhuaweicloud.com")
+    if endpoint:
+        _check_url(section.raw("endpoint")[0], endpoint)
+    else:
+        template = service.endpoints.get(account.cloud)
+        if template is None:
+            offered = ", ".join(sorted(service.endpoints)) or "none"
+            section.ctx.fail(
+                f"{service_name} has no endpoint template for cloud {account.cloud!r} (templates: "
+                f"{offered}); set 'endpoint'"
+            )
+        endpoint = template.format(region=region)
+    zone_ctx, _ = section.raw("time_zone")
+    time_zone = _time_zone(zone_ctx, section.string("time_zone", default="UTC"))
+    tasks: list[str] = []
+    for item_ctx, item in section.items("tasks", "task IDs"):
+        if not isinstance(item, str | int) or isinstance(item, bool):
+            item_ctx.fail(f"expected a task ID ({ID_DESCRIPTION}), got {_kind(item)}")
+        task_id = _expand(item_ctx, str(item)).strip()
+        if not valid_id(task_id):
+            item_ctx.fail(f"invalid task ID {_show(task_id)}: expected {ID_DESCRIPTION}")
+        if task_id in tasks:
+            item_ctx.fail(f"task ID {task_id} is listed twice")
+        tasks.append(task_id)
+    return TargetConfig(service_name, account_name, region, project_id, endpoint.rstrip("/"), time_zone, tuple(tasks))
+
+
+def _scrape(ctx: _Ctx, value: Any) -> ScrapeSettings:
+    if value is None:
+        return ScrapeSettings()
+    section = _Section(ctx, value, "scrape settings")
+    section.allow("concurrency", "timeout_offset", "default_timeout", "rate_limit")
+    return ScrapeSettings(
+        concurrency=int(section.number("concurrency", 32, minimum=1, maximum=1024, integer=True)),
+        timeout_offset=section.number("timeout_offset", 0.5, minimum=0, maximum=60),
+        default_timeout=section.number("default_timeout", 10, minimum=0.1, maximum=600),
+        rate_limit=section.number("rate_limit", 200, minimum=0, maximum=100000),
+    )
+
+
+def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = None) -> Config:
+    """Parse and validate a configuration document; raise `ConfigError` with file, key path and line."""
+    loader = type("Loader", (_Loader,), {"file": file})
+    try:
+        document = yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ConfigError(f"not valid YAML: {exc.problem}", file=file, line=mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", file=file) from None
+    ctx = _Ctx(file, "", None, os.environ if env is None else env)
+    if document is None:
+        ctx.fail("the file is empty: expected 'accounts' and 'services'")
+    top = _Section(ctx, document, "the top level")
+    top.allow("accounts", "services", "scrape")
+    accounts: dict[str, Account] = {}
+    for item_ctx, item in top.items("accounts", "accounts"):
+        account = _account(item_ctx, item)
+        if account.name in accounts:
+            item_ctx.fail(f"account name {account.name!r} is used twice")
+        accounts[account.name] = account
+    if not accounts:
+        ctx.fail("no accounts: expected 'accounts' with at least one entry")
+    targets: list[TargetConfig] = []
+    seen: dict[tuple[str, str, str, str], str] = {}
+    for item_ctx, item in top.items("services", "service targets"):
+        target = _target(item_ctx, item, accounts)
+        if target.key in seen:
+            item_ctx.fail(
+                f"the same target ({'/'.join(target.key)}) is already defined at {seen[target.key]}; "
+                "merge their task lists"
+            )
+        seen[target.key] = item_ctx.path
+        targets.append(target)
+    scrape_ctx, scrape_value = top.raw("scrape")
+    scrape = _scrape(scrape_ctx, scrape_value)
+    return Config(accounts=accounts, targets=tuple(targets), scrape=scrape, file=file)
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and parse `path`; an unreadable file is a `ConfigError` too."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file: {exc.strerror}", file=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("the config file is not UTF-8 text", file=str(path)) from None
+    return parse_config(text, file=str(path), env=env)

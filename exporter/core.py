@@ -1,0 +1,84 @@
+"""The running exporter: configuration, registry, API client and tracker, and their reload.
+
+`server.py` routes HTTP requests to this object; `cli.py` builds it from flags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+
+from exporter.client import ApiClient
+from exporter.collector import TaskCollector
+from exporter.config import Config, ConfigError, load_config
+from exporter.metrics import SelfMetrics
+from exporter.tracker import Tracker
+
+__all__ = ["Exporter"]
+
+log = structlog.get_logger(__name__)
+
+
+class Exporter:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.metrics = SelfMetrics(self.registry)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.client = ApiClient(config, self.metrics)
+        self.tracker = Tracker(config, self.client)
+        self.registry.register(TaskCollector(lambda: self.tracker.targets))
+        self._prepare(config)
+        self._reload_lock = asyncio.Lock()
+
+    def _prepare(self, config: Config) -> None:
+        self.metrics.prepare({(t.cloud_service, t.region) for t in config.targets}, config.accounts)
+        self.metrics.reload_ok.set(1)
+        self.metrics.reload_time.set(time.time())
+
+    def scrape_timeout(self, header: str | None) -> float:
+        """Prometheus's X-Prometheus-Scrape-Timeout-Seconds minus the offset, else the default."""
+        settings = self.config.scrape
+        try:
+            timeout = float(header) if header else settings.default_timeout
+        except ValueError:
+            timeout = settings.default_timeout
+        if not timeout > 0:  # also catches NaN
+            timeout = settings.default_timeout
+        return max(timeout - settings.timeout_offset, 0.1)
+
+    async def refresh(self, timeout: float) -> None:
+        await self.tracker.refresh(timeout)
+
+    async def reload(self) -> str | None:
+        """Re-read the config file; on error keep the running config and return the message."""
+        async with self._reload_lock:
+            try:
+                config = load_config(self.config.file)
+            except ConfigError as exc:
+                self.metrics.reload_ok.set(0)
+                log.error("config reload failed; keeping the running configuration", error=str(exc))
+                return str(exc)
+            old_client = self.client
+            self.client = ApiClient(config, self.metrics)
+            self.config = config
+            self.tracker.apply(config)
+            self.tracker.use_client(self.client)
+            self._prepare(config)
+            await self.tracker.wait_idle()
+            await old_client.aclose()
+            log.info(
+                "config reloaded",
+                file=config.file,
+                targets=len(config.targets),
+                tasks=sum(len(t.tasks) for t in config.targets),
+            )
+            return None
+
+    async def aclose(self) -> None:
+        await self.tracker.wait_idle()
+        await self.client.aclose()

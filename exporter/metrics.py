@@ -1,0 +1,78 @@
+"""The exporter's own instrumentation: calls made across all scrapes, token logins, config reloads.
+
+Direct instrumentation on purpose (writing_exporters: "calls performed by the exporter across all
+scrapes"); served on `/metrics` only, never on `/probe`. Series of configured targets are created up
+front so that a dashboard's `rate()` sees 0 instead of nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from exporter import __version__
+from exporter.errors import Reason
+
+__all__ = ["SelfMetrics"]
+
+_PREFIX = "huaweicloud_task_"
+
+
+class SelfMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            f"{_PREFIX}api_requests_total",
+            "HTTP requests the exporter sent to cloud APIs, by HTTP status code (0 when no answer arrived).",
+            ["cloud_service", "region", "code"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            f"{_PREFIX}api_request_duration_seconds",
+            "Time cloud API requests took.",
+            ["cloud_service", "region"],
+            registry=registry,
+            buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.errors = Counter(
+            f"{_PREFIX}api_errors_total",
+            "Failed cloud API queries, by reason: " + ", ".join(r.value for r in Reason) + ".",
+            ["cloud_service", "region", "reason"],
+            registry=registry,
+        )
+        self.token_requests = Counter(
+            f"{_PREFIX}auth_token_requests_total",
+            "IAM token requests (password logins), by result: success or failure.",
+            ["account", "result"],
+            registry=registry,
+        )
+        build = Gauge(
+            f"{_PREFIX}exporter_build_info",
+            "Always 1; the exporter's version as a label.",
+            ["version"],
+            registry=registry,
+        )
+        build.labels(__version__).set(1)
+        self.reload_ok = Gauge(
+            f"{_PREFIX}exporter_config_last_reload_successful",
+            "1 if the last configuration load succeeded, else 0.",
+            registry=registry,
+        )
+        self.reload_time = Gauge(
+            f"{_PREFIX}exporter_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully.",
+            registry=registry,
+        )
+
+    def prepare(self, services_regions: Iterable[tuple[str, str]], accounts: Iterable[str]) -> None:
+        """Create the zero-valued series of configured targets and accounts."""
+        for service, region in services_regions:
+            self.duration.labels(service, region)
+            for reason in Reason:
+                self.errors.labels(service, region, reason.value)
+        for account in accounts:
+            for result in ("success", "failure"):
+                self.token_requests.labels(account, result)
+
+    def token(self, account: str, result: str) -> None:
+        self.token_requests.labels(account, result).inc()

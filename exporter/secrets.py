@@ -1,0 +1,66 @@
+"""Secrets from the environment, the config file or a file that an agent may rotate.
+
+A `Secret` never shows its value in `repr`, `str` or formatting, so it cannot leak into a log line, an
+exception or a debug page by accident; code that needs the value calls `reveal()`. A file-backed
+secret is re-read when the file changes (Kubernetes secret volumes and vault sidecars swap the file
+under us), so rotated temporary credentials need no restart.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Secret", "SecretError"]
+
+
+class SecretError(Exception):
+    """A secret file could not be read. The message names the file, never its content."""
+
+
+@dataclass(eq=False)
+class Secret:
+    """A secret value, given inline or read from `path` on demand."""
+
+    _value: str | None = None
+    path: Path | None = None
+    _stamp: tuple[int, int, int] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def inline(cls, value: str) -> Secret:
+        return cls(_value=value)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Secret:
+        secret = cls(path=Path(path))
+        secret.reveal()  # fail at load time, not at the first scrape
+        return secret
+
+    def reveal(self) -> str:
+        """The current value; a file is re-read when its size, mtime or inode changed."""
+        if self.path is None:
+            assert self._value is not None
+            return self._value
+        try:
+            st = os.stat(self.path)
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+            with self._lock:
+                if stamp != self._stamp or self._value is None:
+                    value = self.path.read_text(encoding="utf-8").strip()
+                    if not value:
+                        raise SecretError(f"secret file {self.path} is empty")
+                    self._value, self._stamp = value, stamp
+                return self._value
+        except OSError as exc:
+            raise SecretError(f"cannot read secret file {self.path}: {exc.strerror}") from None
+
+    def __repr__(self) -> str:
+        return f"Secret(file={str(self.path)!r})" if self.path else "Secret('***')"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)

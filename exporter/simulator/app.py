@@ -1,0 +1,425 @@
+"""The fake cloud's HTTP server: four services' status APIs, IAM tokens, faults and an admin API.
+
+All services share one base URL, as if one API gateway fronted them. Requests pass, in order: the
+configured latency, authentication (401 ``APIGW.0301``), the global fault switch, the task lookup
+(each service's "not found" answer), the task's own fault, and finally the body for the current
+simulated time. The admin endpoints under ``/_sim/`` need no token and are not counted in the stats:
+
+- ``POST /_sim/advance?seconds=N``: move the simulated clock forward (tasks and token expiry).
+- ``POST /_sim/fault?kind=throttle|server_error|timeout|malformed|wrong_shape|none``: fault for all
+  service requests (an outage).
+- ``GET /_sim/stats``: ``{"requests_total", "by_task", "by_status", "tokens_issued"}``.
+- ``GET /_sim/targets``: the scenario's tasks as ``[{"cloud_service", "project_id", "task_ids"}]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import secrets
+import signal
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from exporter.simulator import bodies
+from exporter.simulator.scenario import (
+    FAULT_KINDS,
+    Scenario,
+    Task,
+    default_scenario,
+    load_scenario,
+)
+
+__all__ = ["FAULT_TIMEOUT_SECONDS", "RunningSimulator", "SimStats", "Simulator", "serve", "start_simulator"]
+
+log = structlog.get_logger()
+
+# How long the "timeout" fault holds a request: longer than any sane client timeout.
+FAULT_TIMEOUT_SECONDS = 60.0
+THROTTLE_MESSAGE = "The throttling threshold has been reached: policy user over ratelimit,limit:200,time:1 second"
+AUTH_MESSAGE = "Incorrect IAM authentication information: token expired or invalid"
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(slots=True)
+class SimStats:
+    """Counts of the requests the fake cloud answered (admin endpoints excluded)."""
+
+    requests_total: int = 0
+    by_task: Counter[str] = field(default_factory=Counter)
+    by_status: Counter[str] = field(default_factory=Counter)  # keys are HTTP status codes as strings
+    tokens_issued: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "requests_total": self.requests_total,
+            "by_task": dict(self.by_task),
+            "by_status": dict(self.by_status),
+            "tokens_issued": self.tokens_issued,
+        }
+
+
+class Simulator:
+    """The fake cloud. ``app`` is the aiohttp application; ``start_simulator`` serves it."""
+
+    def __init__(
+        self,
+        scenario: Scenario | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        latency: float = 0.0,
+        require_auth: bool = True,
+        token_ttl: float = 86400.0,
+        extra_running_tasks: int = 0,
+    ) -> None:
+        if not latency >= 0:
+            raise ValueError(f"latency must be >= 0 seconds, got {latency}")
+        if not token_ttl > 0:
+            raise ValueError(f"token_ttl must be > 0 seconds, got {token_ttl}")
+        self.scenario = (scenario or default_scenario()).with_extra_running_tasks(extra_running_tasks)
+        self.latency = latency
+        self.require_auth = require_auth
+        self.token_ttl = token_ttl
+        self.static_tokens = frozenset(self.scenario.static_tokens)
+        self.fault: str | None = None  # the global fault switch; None means "answer normally"
+        self.stats = SimStats()
+        self._clock = clock
+        self._offset = 0.0
+        self.started_at = clock()
+        self._tokens: dict[str, float] = {}  # token -> expiry, simulated time
+        # Set when the server shuts down, so that requests held by the "timeout" fault end at once.
+        self._release: asyncio.Event | None = None
+        self._tasks: dict[tuple[str, str, str], Task] = {}
+        for task in self.scenario.tasks:
+            # Sub-jobs are jobs in their own right and can be queried by their IDs.
+            for job in (task, *task.sub_jobs):
+                project = "" if job.cloud_service == "codearts_check" else task.project_id
+                self._tasks[(job.cloud_service, project, job.task_id)] = job
+        self.app = self._build_app()
+
+    # --- simulated time -----------------------------------------------------------------------
+
+    def now(self) -> float:
+        """Simulated Unix time: the clock plus every ``advance``."""
+        return self._clock() + self._offset
+
+    def elapsed(self) -> float:
+        """Simulated seconds since the simulator started (what scenario phases count from)."""
+        return self.now() - self.started_at
+
+    def advance(self, seconds: float) -> None:
+        """Move simulated time forward; time never goes back."""
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(f"seconds must be a finite number >= 0, got {seconds}")
+        self._offset += seconds
+
+    def set_fault(self, kind: str | None) -> None:
+        """Switch the global fault (None or "none" for normal answers)."""
+        kind = None if kind in (None, "none") else kind
+        if kind is not None and kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}, none")
+        self.fault = kind
+
+    # --- authentication -----------------------------------------------------------------------
+
+    def issue_token(self) -> str:
+        """A new IAM token, valid for ``token_ttl`` simulated seconds."""
+        now = self.now()
+        # Drop expired tokens so that a long run does not grow the table for ever.
+        self._tokens = {t: exp for t, exp in self._tokens.items() if exp > now}
+        token = "MIIsim" + secrets.token_urlsafe(48)
+        self._tokens[token] = now + self.token_ttl
+        self.stats.tokens_issued += 1
+        return token
+
+    def _authenticate(self, request: web.Request) -> bool:
+        """Whether ``request`` may call a service API.
+
+        AK/SK signature checks belong here too, next to the token check.
+        """
+        if not self.require_auth:
+            return True
+        token = request.headers.get("X-Auth-Token")
+        if token is None:
+            return False
+        if token in self.static_tokens:
+            return True
+        expires = self._tokens.get(token)
+        return expires is not None and self.now() < expires
+
+    # --- the application ----------------------------------------------------------------------
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._count_and_map_errors])
+        app.router.add_get("/v2/tasks/{task_id}/progress", self._service_handler("codearts_check"))
+        app.router.add_get("/v1.0/{project_id}/job/{task_id}", self._service_handler("dws"))
+        app.router.add_get("/v1/{project_id}/jobs/{task_id}", self._service_handler("evs"))
+        app.router.add_get("/v1/{project_id}/cloud-phone/jobs/{task_id}", self._service_handler("cph"))
+        app.router.add_post("/v3/auth/tokens", self._iam_tokens)
+        app.router.add_post("/_sim/advance", self._admin_advance)
+        app.router.add_post("/_sim/fault", self._admin_fault)
+        app.router.add_get("/_sim/stats", self._admin_stats)
+        app.router.add_get("/_sim/targets", self._admin_targets)
+        app.on_startup.append(self._on_startup)
+        app.on_shutdown.append(self._on_shutdown)
+        return app
+
+    async def _on_startup(self, _app: web.Application) -> None:
+        self._release = asyncio.Event()
+
+    async def _on_shutdown(self, _app: web.Application) -> None:
+        if self._release is not None:
+            self._release.set()
+
+    @web.middleware
+    async def _count_and_map_errors(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        if request.path.startswith("/_sim/"):
+            return await handler(request)
+        # Counted on arrival, so that requests a client gives up on (timeouts) show too.
+        self.stats.requests_total += 1
+        if task_id := request.match_info.get("task_id"):
+            self.stats.by_task[task_id] += 1
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            if exc.status not in (404, 405):
+                raise
+            # The gateway, not the router, answers for paths and methods it does not publish.
+            response = _json(
+                404,
+                bodies.apigw_error(
+                    "APIGW.0101",
+                    "The API does not exist or has not been published in the environment",
+                    bodies.new_request_id(),
+                ),
+            )
+        self.stats.by_status[str(response.status)] += 1
+        return response
+
+    def _service_handler(self, cloud_service: str) -> _Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self._serve_task(cloud_service, request)
+
+        return handle
+
+    async def _serve_task(self, cloud_service: str, request: web.Request) -> web.StreamResponse:
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        request_id = bodies.new_request_id()
+        if not self._authenticate(request):
+            return _json(401, bodies.apigw_error("APIGW.0301", AUTH_MESSAGE, request_id), request_id)
+        if self.fault and (response := await self._fault(self.fault, cloud_service, request_id)):
+            return response
+        task_id = request.match_info["task_id"]
+        project = request.match_info.get("project_id", "")
+        task = self._tasks.get((cloud_service, project, task_id))
+        if task is None:
+            status, body = bodies.not_found(cloud_service, task_id, request_id)
+            return _json(status, body, request_id)
+        if task.fault and (response := await self._fault(task.fault, cloud_service, request_id)):
+            return response
+        body = bodies.task_body(task, start=self.started_at, elapsed=self.elapsed(), request_id=request_id)
+        return _json(200, body, request_id)
+
+    async def _fault(self, kind: str, cloud_service: str, request_id: str) -> web.Response | None:
+        """The response for fault ``kind``, or None to go on normally (after a ``timeout`` stall)."""
+        match kind:
+            case "throttle":
+                return _json(429, bodies.apigw_error("APIGW.0308", THROTTLE_MESSAGE, request_id), request_id)
+            case "server_error":
+                status, body = bodies.server_error(cloud_service, request_id)
+                return _json(status, body, request_id)
+            case "malformed":
+                return web.Response(
+                    status=200,
+                    text='{"status": ',
+                    content_type="application/json",
+                    headers={"X-Request-Id": request_id},
+                )
+            case "wrong_shape":
+                return _json(200, [], request_id)
+            case "timeout":
+                if self._release is None:
+                    self._release = asyncio.Event()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._release.wait(), FAULT_TIMEOUT_SECONDS)
+                return None
+        raise ValueError(f"unknown fault kind {kind!r}")
+
+    async def _iam_tokens(self, request: web.Request) -> web.StreamResponse:
+        try:
+            login = _password_login(json.loads(await request.text()))
+        except ValueError:
+            login = None
+        if login is None:
+            return _json(400, bodies.iam_error(400, "The request body is invalid", "Bad Request"))
+        domain, user, password, scope_key, scope_value = login
+        sc = self.scenario
+        given = "\0".join((domain, user, password)).encode()
+        if not secrets.compare_digest(given, "\0".join((sc.iam_domain, sc.iam_user, sc.iam_password)).encode()):
+            log.info("simulator.login_rejected", domain=domain, user=user)
+            return _json(401, bodies.iam_error(401, "The username or password is wrong.", "Unauthorized"))
+        by_name = {name: pid for pid, name in sc.projects.items()}
+        project_id = scope_value if scope_key == "id" else by_name.get(scope_value, "")
+        if project_id not in sc.projects:
+            # Not documented; the exporter only needs to see an authentication failure.
+            return _json(401, bodies.iam_error(401, "The project in the scope does not exist.", "Unauthorized"))
+        token = self.issue_token()
+        now = self.now()
+        domain_ref = {"id": _stable_id(f"domain:{domain}"), "name": domain}
+        body: dict[str, Any] = {
+            "expires_at": bodies.iso_utc_micro(now + self.token_ttl),
+            "issued_at": bodies.iso_utc_micro(now),
+            "methods": ["password"],
+            "project": {"domain": domain_ref, "id": project_id, "name": sc.projects[project_id]},
+            "user": {
+                "domain": domain_ref,
+                "id": _stable_id(f"user:{domain}:{user}"),
+                "name": user,
+                "password_expires_at": "",
+            },
+            "roles": [],
+        }
+        if request.query.get("nocatalog") != "true":
+            body["catalog"] = []
+        return web.json_response({"token": body}, status=201, headers={"X-Subject-Token": token})
+
+    # --- admin --------------------------------------------------------------------------------
+
+    async def _admin_advance(self, request: web.Request) -> web.StreamResponse:
+        try:
+            self.advance(float(request.query.get("seconds", "")))
+        except ValueError:
+            return _json(400, {"error": "seconds must be a finite number >= 0"})
+        return _json(200, {"now": self.now(), "elapsed": self.elapsed()})
+
+    async def _admin_fault(self, request: web.Request) -> web.StreamResponse:
+        try:
+            self.set_fault(request.query.get("kind", ""))
+        except ValueError as exc:
+            return _json(400, {"error": str(exc)})
+        log.info("simulator.fault", kind=self.fault)
+        return _json(200, {"fault": self.fault})
+
+    async def _admin_stats(self, _request: web.Request) -> web.StreamResponse:
+        return _json(200, self.stats.to_json())
+
+    async def _admin_targets(self, _request: web.Request) -> web.StreamResponse:
+        return _json(200, [t._asdict() for t in self.scenario.targets()])
+
+
+def _json(status: int, body: object, request_id: str | None = None) -> web.Response:
+    headers = {"X-Request-Id": request_id or bodies.new_request_id()}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _stable_id(seed: str) -> str:
+    return uuid.uuid5(uuid.NAMESPACE_OID, seed).hex
+
+
+def _password_login(body: object) -> tuple[str, str, str, str, str] | None:
+    """(domain, user, password, "id"|"name", project) from IAM's password body, or None if malformed."""
+    try:
+        auth = body["auth"]  # type: ignore[index]
+        identity = auth["identity"]
+        user = identity["password"]["user"]
+        project = auth["scope"]["project"]
+        methods = identity["methods"]
+        values = (user["domain"]["name"], user["name"], user["password"])
+        scope_key = "id" if "id" in project else "name"
+        scope_value = project[scope_key]
+    except (KeyError, TypeError):
+        return None
+    if not isinstance(methods, list) or "password" not in methods:
+        return None
+    if not all(isinstance(v, str) and v for v in (*values, scope_value)):
+        return None
+    return (*values, scope_key, scope_value)
+
+
+# --- serving ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunningSimulator:
+    """A simulator bound to a socket; ``await close()`` stops it."""
+
+    simulator: Simulator
+    url: str
+    port: int
+    _runner: web.AppRunner = field(repr=False)
+
+    async def close(self) -> None:
+        await self._runner.cleanup()
+
+    async def __aenter__(self) -> RunningSimulator:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+
+async def start_simulator(sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> RunningSimulator:
+    """Serve ``sim`` on ``host:port`` (port 0 picks a free one) and return at once."""
+    # handler_cancellation: a client that gives up (e.g. on a "timeout" fault) frees its handler.
+    runner = web.AppRunner(sim.app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound_port = int(runner.addresses[0][1])
+    url_host = f"[{host}]" if ":" in host else host
+    return RunningSimulator(sim, f"http://{url_host}:{bound_port}", bound_port, runner)
+
+
+def serve(
+    host: str,
+    port: int,
+    *,
+    scenario_file: str | None = None,
+    latency: float = 0.0,
+    extra_running_tasks: int = 0,
+) -> None:
+    """Run the fake cloud until SIGINT or SIGTERM (the ``simulate`` command).
+
+    Raises ScenarioError for a bad scenario file and OSError if the address is taken.
+    """
+    scenario = load_scenario(scenario_file) if scenario_file else default_scenario()
+    sim = Simulator(scenario, latency=latency, extra_running_tasks=extra_running_tasks)
+    asyncio.run(_serve_until_signal(sim, host, port))
+
+
+async def _serve_until_signal(sim: Simulator, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        running = await start_simulator(sim, host, port)
+        log.info(
+            "simulator.listening",
+            url=running.url,
+            tasks=len(sim.scenario.tasks),
+            iam_user=sim.scenario.iam_user,
+            require_auth=sim.require_auth,
+        )
+        try:
+            await stop.wait()
+        finally:
+            await running.close()
+        log.info("simulator.stopped")
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,162 @@
+"""The JSON bodies of the fake cloud, in each API's documented shape.
+
+Kept apart from the HTTP plumbing so that the shapes can be read in one place next to the reference
+notes (``huaweicloud-task-apis.md`` sections A.1-A.4 and C.4). Each service reports "no time yet" in
+its own way: DWS and CPH send null, EVS sends an empty string.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from exporter.simulator.scenario import Task
+
+__all__ = [
+    "apigw_error",
+    "iam_error",
+    "iso_utc_micro",
+    "new_request_id",
+    "not_found",
+    "server_error",
+    "task_body",
+]
+
+JSON = dict[str, Any]
+
+
+def new_request_id() -> str:
+    """A request ID as the API gateway writes it: 32 lowercase hex characters."""
+    return uuid.uuid4().hex
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _dws_time(ts: float) -> str:
+    return _utc(ts).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _evs_time(ts: float) -> str:
+    dt = _utc(ts)
+    return f"{dt.strftime('%Y-%m-%dT%H:%M:%S')}.{dt.microsecond // 1000:03d}Z"
+
+
+def _cph_time(ts: float) -> str:
+    return _utc(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_utc_micro(ts: float) -> str:
+    """IAM's token times: ISO 8601 UTC with microseconds, e.g. 2020-01-04T09:05:22.701000Z."""
+    return _utc(ts).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _percent(value: float | None) -> str | None:
+    return None if value is None else f"{value:g}%"
+
+
+def _times(task: Task, start: float, elapsed: float) -> tuple[float | None, float | None]:
+    """Absolute begin and end of ``task`` as far as they have happened by ``elapsed``."""
+    begin, end = task.begin_offset, task.end_offset
+    return (
+        start + begin if begin is not None and begin <= elapsed else None,
+        start + end if end is not None and end <= elapsed else None,
+    )
+
+
+def task_body(task: Task, *, start: float, elapsed: float, request_id: str) -> JSON:
+    """The 200 body of ``task``'s status API, ``elapsed`` seconds after the simulator ``start``."""
+    phase = task.phase_at(elapsed)
+    fields = phase.fields
+    begin, end = _times(task, start, elapsed)
+    match task.cloud_service:
+        case "codearts_check":
+            default_info = {0: "running", 2: "success"}.get(phase.status) if isinstance(phase.status, int) else None
+            return {
+                "task_status": phase.status,
+                "progress": {"ratio": _percent(phase.progress), "info": fields.get("info", default_info)},
+            }
+        case "dws":
+            return {
+                "status": phase.status,
+                "progress": _percent(phase.progress),
+                "job_id": task.task_id,
+                "job_name": task.job_name,
+                "begin_time": None if begin is None else _dws_time(begin),
+                "end_time": None if end is None else _dws_time(end),
+                "failed_code": fields.get("failed_code"),
+                "failed_detail": fields.get("failed_detail"),
+            }
+        case "evs":
+            entities: JSON
+            if task.sub_jobs:
+                # A batch job's entities hold only sub_jobs ("the other fields are not returned").
+                subs = [task_body(s, start=start, elapsed=elapsed, request_id=request_id) for s in task.sub_jobs]
+                entities = {"sub_jobs": subs}
+            else:
+                entities = {task.resource_key: task.resource_id}
+            return {
+                "status": phase.status,
+                "entities": entities,
+                "job_id": task.task_id,
+                "job_type": task.job_type,
+                "begin_time": "" if begin is None else _evs_time(begin),
+                "end_time": "" if end is None else _evs_time(end),
+                "error_code": fields.get("error_code"),
+                "fail_reason": fields.get("fail_reason"),
+            }
+        case "cph":
+            return {
+                "request_id": request_id,
+                "job_id": task.task_id,
+                "begin_time": None if begin is None else _cph_time(begin),
+                "end_time": None if end is None else _cph_time(end),
+                "status": phase.status,
+                task.resource_key: task.resource_id,
+                "error_code": fields.get("error_code"),
+                "error_msg": fields.get("error_msg"),
+                "execute_msg": fields.get("execute_msg"),
+            }
+    raise ValueError(f"unknown cloud service {task.cloud_service!r}")
+
+
+def not_found(cloud_service: str, task_id: str, request_id: str) -> tuple[int, JSON]:
+    """Each service's documented answer for an unknown task ID (CPH really says 400)."""
+    match cloud_service:
+        case "evs":
+            return 404, {"error": {"message": f"Job {task_id} does not exist.", "code": "EVS.7001"}}
+        case "dws":
+            return 404, {"error_code": "DWS.0015", "error_msg": "The job does not exist."}
+        case "cph":
+            return 400, {"request_id": request_id, "error_code": "CPS.0005", "error_msg": "The job does not exist."}
+        case "codearts_check":
+            return 404, {"error_code": "CC.00000004", "error_msg": "The task does not exist."}
+    raise ValueError(f"unknown cloud service {cloud_service!r}")
+
+
+def server_error(cloud_service: str, request_id: str) -> tuple[int, JSON]:
+    """An internal error (HTTP 500) in the service's own error shape."""
+    message = "Internal server error."
+    match cloud_service:
+        case "evs":
+            return 500, {"error": {"message": message, "code": "EVS.0001"}}
+        case "dws":
+            return 500, {"error_code": "DWS.0001", "error_msg": message}
+        case "cph":
+            return 500, {"request_id": request_id, "error_code": "CPS.0001", "error_msg": message}
+        case "codearts_check":
+            # CodeArts codes have eight digits; CC.00000000 is its documented "network busy" error.
+            return 500, {"error_code": "CC.00000000", "error_msg": message}
+    raise ValueError(f"unknown cloud service {cloud_service!r}")
+
+
+def apigw_error(code: str, message: str, request_id: str) -> JSON:
+    """The API gateway's own error shape (auth failures, throttling, unknown APIs)."""
+    return {"error_msg": message, "error_code": code, "request_id": request_id}
+
+
+def iam_error(status: int, message: str, title: str) -> JSON:
+    """IAM's error shape; note that ``code`` is an integer here."""
+    return {"error": {"code": status, "message": message, "title": title}}

@@ -1,0 +1,770 @@
+"""What the fake cloud knows: its tasks, how they move through their states, and its IAM user.
+
+A scenario is a list of tasks. Each task belongs to one cloud service and walks through *phases*;
+a phase starts ``after`` seconds after the simulator started and sets the raw status the API
+reports from then on (until the next phase), plus the progress and the error fields. Times that the
+APIs report are derived: ``begin_time`` is when the first phase with a non-pending status started
+(or ``begin``, an offset in seconds that may be negative for a task that started before the
+simulator), ``end_time`` is when the final phase started. A task keeps its last phase for ever.
+
+YAML format (``load_scenario``); every key not listed here is an error::
+
+    iam:                          # optional; the one IAM user that POST /v3/auth/tokens accepts
+      domain: demo-domain
+      user: demo-user
+      password: demo-password
+    static_tokens: [demo-token]   # optional; X-Auth-Token values accepted without logging in
+    projects:                     # optional; project id -> name, for IAM's scope.project{id|name}
+      0123456789abcdef0123456789abcdef: cn-north-4
+    tasks:
+      - cloud_service: dws        # codearts_check | dws | evs | cph
+        task_id: d5a00000000000000000000000000002
+        project_id: 0123456789abcdef0123456789abcdef   # optional, default DEFAULT_PROJECT_ID
+        description: ELB creation fails               # optional, for people
+        begin: -10800             # optional: start offset in seconds, instead of the derived one
+        fault: throttle           # optional: throttle | server_error | timeout | malformed | wrong_shape
+        job_name: ecfClusterElbCreateJob              # dws only
+        phases:                   # the first starts at after: 0; `after` strictly increases
+          - {after: 0, status: RUNNING, progress: 0}
+          - {after: 40, status: FAIL, progress: 9, failed_code: "CreateELBTask-fail:DWS.0114",
+             failed_detail: "DWS.0114:ELB private IP is not configured."}
+      - cloud_service: evs
+        task_id: e7500000000000000000000000000002
+        job_type: batchCreateVolume                   # evs only; default createVolume/batchCreateVolume
+        volume_id: 0b6f4f41-...                       # evs only; not for batch jobs
+        phases: [{after: 0, status: RUNNING}, {after: 120, status: FAIL}]
+        sub_jobs:                 # evs only: a batch job's sub-jobs, each with its own phases
+          - {job_id: e75b0000000000000000000000000021, phases: [{after: 0, status: SUCCESS}]}
+
+Per service, ``status`` is: ``codearts_check`` an integer or null; ``dws`` and ``evs`` a string;
+``cph`` an integer. Values outside the documented sets are allowed on purpose (the exporter must
+report them as ``unknown``). ``progress`` (a percentage 0-100 or null) exists for ``codearts_check``
+and ``dws`` only. The extra phase fields are: ``codearts_check`` ``info`` (default: "running" for
+status 0, "success" for 2, else null); ``dws`` ``failed_code``, ``failed_detail``; ``evs``
+``error_code``, ``fail_reason``; ``cph`` ``error_code``, ``error_msg``, ``execute_msg``. A CPH task
+has ``phone_id`` or ``server_id`` (default: a ``phone_id`` derived from the task ID).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple, TypeAlias
+
+import yaml
+
+__all__ = [
+    "CLOUD_SERVICES",
+    "DEFAULT_PROJECT_ID",
+    "DEFAULT_PROJECT_NAME",
+    "DEMO_DOMAIN",
+    "DEMO_PASSWORD",
+    "DEMO_TOKEN",
+    "DEMO_USER",
+    "DOCUMENTED_STATUSES",
+    "FAULT_KINDS",
+    "FINAL_STATUSES",
+    "PENDING_STATUSES",
+    "Phase",
+    "RawStatus",
+    "Scenario",
+    "ScenarioError",
+    "Target",
+    "Task",
+    "bench_task_id",
+    "default_scenario",
+    "load_scenario",
+    "parse_scenario",
+]
+
+DEFAULT_PROJECT_ID = "0123456789abcdef0123456789abcdef"
+DEFAULT_PROJECT_NAME = "cn-north-4"
+DEMO_TOKEN = "demo-token"  # noqa: S105 -- the fake cloud's published static token
+DEMO_DOMAIN = "demo-domain"
+DEMO_USER = "demo-user"
+DEMO_PASSWORD = "demo-password"  # noqa: S105 -- the fake cloud's published demo login, not a secret
+
+RawStatus: TypeAlias = str | int | None
+
+CLOUD_SERVICES = ("codearts_check", "dws", "evs", "cph")
+FAULT_KINDS = ("throttle", "server_error", "timeout", "malformed", "wrong_shape")
+
+# The raw values each API documents (DESIGN section 2). DWS "ERROR" is not in the API docs but the
+# Huawei Terraform provider treats it as a failure, so the fake cloud produces it too.
+DOCUMENTED_STATUSES: Mapping[str, tuple[RawStatus, ...]] = {
+    "codearts_check": (None, 0, 1, 2, 3),
+    "dws": ("INIT", "WAITING", "DELAY_SCHEDULED", "RUNNING", "SUCCESS", "FAIL", "STOP", "ERROR"),
+    "evs": ("INIT", "WAITING_EXECUTE", "RUNNING", "LISTENING", "SUCCESS", "FAIL"),
+    "cph": (1, 2, -1),
+}
+# A task has not begun while its status is one of these, so it has no begin_time yet.
+PENDING_STATUSES: Mapping[str, frozenset[RawStatus]] = {
+    "codearts_check": frozenset({None}),
+    "dws": frozenset({"INIT", "WAITING", "DELAY_SCHEDULED"}),
+    "evs": frozenset({"INIT", "WAITING_EXECUTE"}),
+    "cph": frozenset(),
+}
+# A task whose status is one of these has ended: it gets an end_time and no later phase.
+FINAL_STATUSES: Mapping[str, frozenset[RawStatus]] = {
+    "codearts_check": frozenset({1, 2, 3}),
+    "dws": frozenset({"SUCCESS", "FAIL", "STOP", "ERROR"}),
+    "evs": frozenset({"SUCCESS", "FAIL"}),
+    "cph": frozenset({2, -1}),
+}
+_PHASE_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "codearts_check": ("info",),
+    "dws": ("failed_code", "failed_detail"),
+    "evs": ("error_code", "fail_reason"),
+    "cph": ("error_code", "error_msg", "execute_msg"),
+}
+_WITH_PROGRESS = frozenset({"codearts_check", "dws"})
+_COMMON_TASK_KEYS = ("cloud_service", "task_id", "project_id", "description", "begin", "fault", "phases")
+_SERVICE_TASK_KEYS: Mapping[str, tuple[str, ...]] = {
+    "codearts_check": (),
+    "dws": ("job_name",),
+    "evs": ("job_type", "volume_id", "sub_jobs"),
+    "cph": ("phone_id", "server_id"),
+}
+_SUB_JOB_KEYS = ("job_id", "job_type", "volume_id", "begin", "phases")
+# Lenient on purpose: the exporter validates IDs itself; this only keeps URL paths simple.
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_STUCK_BEGIN = -3 * 3600.0
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used; the message names the source, the key path and the problem."""
+
+
+class _Invalid(Exception):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """From ``after`` seconds after the simulator started, the API reports these values."""
+
+    after: float
+    status: RawStatus
+    progress: float | None = None
+    # Service-specific fields such as failed_code or error_msg; absent ones are reported as null.
+    fields: Mapping[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One task (job) of one cloud service, or one sub-job of an EVS batch job."""
+
+    cloud_service: str
+    task_id: str
+    phases: tuple[Phase, ...]
+    project_id: str = DEFAULT_PROJECT_ID
+    begin: float | None = None
+    fault: str | None = None
+    description: str = ""
+    job_type: str = ""  # EVS
+    job_name: str = ""  # DWS
+    resource_key: str = ""  # "volume_id" (EVS), "phone_id" or "server_id" (CPH)
+    resource_id: str = ""
+    sub_jobs: tuple[Task, ...] = ()
+
+    def phase_at(self, elapsed: float) -> Phase:
+        """The phase in force ``elapsed`` seconds after the simulator started."""
+        current = self.phases[0]
+        for phase in self.phases[1:]:
+            if phase.after > elapsed:
+                break
+            current = phase
+        return current
+
+    @property
+    def begin_offset(self) -> float | None:
+        """When the task began (seconds after the simulator started), or None if it never does."""
+        if self.begin is not None:
+            return self.begin
+        pending = PENDING_STATUSES[self.cloud_service]
+        return next((p.after for p in self.phases if p.status not in pending), None)
+
+    @property
+    def end_offset(self) -> float | None:
+        """When the task reached its final status, or None if it never does."""
+        last = self.phases[-1]
+        return last.after if last.status in FINAL_STATUSES[self.cloud_service] else None
+
+
+class Target(NamedTuple):
+    """What an exporter config needs to poll one group of tasks."""
+
+    cloud_service: str
+    project_id: str
+    task_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """The fake cloud's tasks and its IAM user (secrets are left out of the repr)."""
+
+    tasks: tuple[Task, ...]
+    iam_domain: str = DEMO_DOMAIN
+    iam_user: str = DEMO_USER
+    iam_password: str = field(default=DEMO_PASSWORD, repr=False)
+    static_tokens: tuple[str, ...] = field(default=(DEMO_TOKEN,), repr=False)
+    projects: Mapping[str, str] = field(default_factory=lambda: {DEFAULT_PROJECT_ID: DEFAULT_PROJECT_NAME})
+
+    def targets(self) -> list[Target]:
+        """Top-level task IDs grouped by (cloud_service, project_id), in scenario order."""
+        groups: dict[tuple[str, str], list[str]] = {}
+        for task in self.tasks:
+            groups.setdefault((task.cloud_service, task.project_id), []).append(task.task_id)
+        return [Target(service, project, ids) for (service, project), ids in groups.items()]
+
+    def with_extra_running_tasks(self, count: int) -> Scenario:
+        """This scenario plus ``count`` EVS jobs that stay RUNNING (for benchmarks)."""
+        if count < 0:
+            raise ValueError(f"extra_running_tasks must be >= 0, got {count}")
+        if count == 0:
+            return self
+        extra = tuple(
+            Task(
+                cloud_service="evs",
+                task_id=bench_task_id(i),
+                phases=(Phase(0.0, "RUNNING"),),
+                description="benchmark filler: runs for ever",
+                job_type="createVolume",
+                resource_key="volume_id",
+                resource_id=_derived_uuid(bench_task_id(i)),
+            )
+            for i in range(count)
+        )
+        taken = {t.task_id for t in self.tasks if t.cloud_service == "evs"}
+        if clash := taken.intersection(t.task_id for t in extra):
+            raise ValueError(f"extra running task IDs clash with the scenario: {sorted(clash)}")
+        return dataclasses.replace(self, tasks=self.tasks + extra)
+
+
+def bench_task_id(index: int) -> str:
+    """The ID of the ``index``-th generated benchmark task: 32 lowercase hex characters."""
+    return f"be7c{index:028x}"
+
+
+def _derived_uuid(seed: str) -> str:
+    # Deterministic resource IDs keep the demo and the tests reproducible.
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, seed))
+
+
+# --- parsing and validation -------------------------------------------------------------------
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario from a YAML file; raises ScenarioError with the file and key path."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read scenario file: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_scenario(data, source=str(path))
+
+
+def parse_scenario(data: object, *, source: str = "<scenario>") -> Scenario:
+    """Build a Scenario from plain data (as YAML gives it); raises ScenarioError."""
+    try:
+        return _scenario(data)
+    except _Invalid as exc:
+        raise ScenarioError(f"{source}: {exc.path}: {exc.message}") from None
+
+
+def _scenario(data: object) -> Scenario:
+    top = _mapping(data, "(top level)")
+    _check_keys(top, ("iam", "static_tokens", "projects", "tasks"), ("tasks",), "(top level)")
+    iam = _mapping(top.get("iam", {}), "iam")
+    _check_keys(iam, ("domain", "user", "password"), (), "iam")
+    tokens = _list(top.get("static_tokens", [DEMO_TOKEN]), "static_tokens")
+    # The default project always exists, so that tasks without a project_id can be logged in to.
+    projects = {DEFAULT_PROJECT_ID: DEFAULT_PROJECT_NAME}
+    for key, value in _mapping(top.get("projects", {}), "projects").items():
+        projects[_ident(key, "projects")] = _string(value, f"projects.{key}")
+    if len(set(projects.values())) < len(projects):
+        raise _Invalid("projects", f"project names must be unique, got {sorted(projects.values())}")
+    tasks = tuple(_task(raw, f"tasks[{i}]") for i, raw in enumerate(_list(top["tasks"], "tasks")))
+    if not tasks:
+        raise _Invalid("tasks", "expected at least one task")
+    seen: dict[tuple[str, str, str], str] = {}
+    for i, task in enumerate(tasks):
+        for j, job in enumerate((task, *task.sub_jobs)):
+            path = f"tasks[{i}]" if j == 0 else f"tasks[{i}].sub_jobs[{j - 1}]"
+            # CodeArts Check has no project in its URL, so its IDs must be unique across projects.
+            project = "" if job.cloud_service == "codearts_check" else job.project_id
+            key = (job.cloud_service, project, job.task_id)
+            if key in seen:
+                raise _Invalid(path, f"duplicate {job.cloud_service} task ID {job.task_id} (also {seen[key]})")
+            seen[key] = path
+        # IAM scopes need a name for every project; sub-projects are named "<region>_<suffix>".
+        projects.setdefault(task.project_id, f"{DEFAULT_PROJECT_NAME}_{task.project_id[:8]}")
+    return Scenario(
+        tasks=tasks,
+        iam_domain=_string(iam.get("domain", DEMO_DOMAIN), "iam.domain"),
+        iam_user=_string(iam.get("user", DEMO_USER), "iam.user"),
+        iam_password=_string(iam.get("password", DEMO_PASSWORD), "iam.password"),
+        static_tokens=tuple(_string(t, f"static_tokens[{i}]") for i, t in enumerate(tokens)),
+        projects=projects,
+    )
+
+
+def _task(raw: object, path: str) -> Task:
+    m = _mapping(raw, path)
+    service = m.get("cloud_service")
+    if service not in CLOUD_SERVICES:
+        raise _Invalid(f"{path}.cloud_service", f"expected one of {', '.join(CLOUD_SERVICES)}, got {service!r}")
+    _check_keys(m, _COMMON_TASK_KEYS + _SERVICE_TASK_KEYS[service], ("task_id", "phases"), path)
+    task_id = _ident(m["task_id"], f"{path}.task_id")
+    fault = m.get("fault")
+    if fault is not None and fault not in FAULT_KINDS:
+        raise _Invalid(f"{path}.fault", f"expected one of {', '.join(FAULT_KINDS)}, got {fault!r}")
+    resource_key, resource_id = "", ""
+    if service == "cph":
+        if "phone_id" in m and "server_id" in m:
+            raise _Invalid(path, "a CPH job has phone_id or server_id, not both")
+        resource_key = "server_id" if "server_id" in m else "phone_id"
+        resource_id = _string(
+            m.get(resource_key, uuid.uuid5(uuid.NAMESPACE_OID, task_id).hex), f"{path}.{resource_key}"
+        )
+    sub_jobs = tuple(
+        _sub_job(sub, f"{path}.sub_jobs[{i}]", task_id)
+        for i, sub in enumerate(_list(m.get("sub_jobs", []), f"{path}.sub_jobs"))
+    )
+    if service == "evs" and not sub_jobs:
+        resource_key = "volume_id"
+        resource_id = _string(m.get("volume_id", _derived_uuid(task_id)), f"{path}.volume_id")
+    elif "volume_id" in m:
+        raise _Invalid(f"{path}.volume_id", "a batch job reports its volumes in its sub_jobs only")
+    task = Task(
+        cloud_service=service,
+        task_id=task_id,
+        project_id=_ident(m.get("project_id", DEFAULT_PROJECT_ID), f"{path}.project_id"),
+        phases=_phases(m["phases"], f"{path}.phases", service),
+        begin=_number(m["begin"], f"{path}.begin") if "begin" in m else None,
+        fault=fault,
+        description=_string(m.get("description", ""), f"{path}.description"),
+        job_type=_string(m.get("job_type", "batchCreateVolume" if sub_jobs else "createVolume"), f"{path}.job_type")
+        if service == "evs"
+        else "",
+        job_name=_string(m.get("job_name", "createClusterJob"), f"{path}.job_name") if service == "dws" else "",
+        resource_key=resource_key,
+        resource_id=resource_id,
+        sub_jobs=sub_jobs,
+    )
+    _check_timeline(task, path)
+    return task
+
+
+def _sub_job(raw: object, path: str, parent_id: str) -> Task:
+    m = _mapping(raw, path)
+    _check_keys(m, _SUB_JOB_KEYS, ("job_id", "phases"), path)
+    job_id = _ident(m["job_id"], f"{path}.job_id")
+    if job_id == parent_id:
+        raise _Invalid(f"{path}.job_id", "a sub-job needs its own ID, not its batch job's")
+    job = Task(
+        cloud_service="evs",
+        task_id=job_id,
+        phases=_phases(m["phases"], f"{path}.phases", "evs"),
+        begin=_number(m["begin"], f"{path}.begin") if "begin" in m else None,
+        job_type=_string(m.get("job_type", "createVolume"), f"{path}.job_type"),
+        resource_key="volume_id",
+        resource_id=_string(m.get("volume_id", _derived_uuid(job_id)), f"{path}.volume_id"),
+    )
+    _check_timeline(job, path)
+    return job
+
+
+def _phases(raw: object, path: str, service: str) -> tuple[Phase, ...]:
+    phases = tuple(_phase(item, f"{path}[{i}]", service) for i, item in enumerate(_list(raw, path)))
+    if not phases:
+        raise _Invalid(path, "expected at least one phase")
+    if phases[0].after != 0:
+        raise _Invalid(f"{path}[0].after", f"the first phase starts at 0, got {phases[0].after:g}")
+    for i in range(1, len(phases)):
+        if phases[i].after <= phases[i - 1].after:
+            raise _Invalid(f"{path}[{i}].after", f"must be later than the phase before ({phases[i - 1].after:g})")
+        if phases[i - 1].status in FINAL_STATUSES[service]:
+            raise _Invalid(f"{path}[{i}]", f"no phase may follow the final status {phases[i - 1].status!r}")
+    return phases
+
+
+def _phase(raw: object, path: str, service: str) -> Phase:
+    m = _mapping(raw, path)
+    extra = _PHASE_FIELDS[service]
+    allowed = ("after", "status", *(("progress",) if service in _WITH_PROGRESS else ()), *extra)
+    _check_keys(m, allowed, ("after", "status"), path)
+    after = _number(m["after"], f"{path}.after")
+    if after < 0:
+        raise _Invalid(f"{path}.after", f"expected seconds >= 0, got {after:g}")
+    status = m["status"]
+    if service in ("dws", "evs"):
+        ok = isinstance(status, str) and status != ""
+        expected = "a non-empty string"
+    else:
+        ok = (isinstance(status, int) and not isinstance(status, bool)) or (
+            status is None and service == "codearts_check"
+        )
+        expected = "an integer or null" if service == "codearts_check" else "an integer"
+    if not ok:
+        raise _Invalid(f"{path}.status", f"expected {expected} for {service}, got {status!r}")
+    progress = m.get("progress")
+    if progress is not None:
+        progress = _number(progress, f"{path}.progress")
+        if not 0 <= progress <= 100:
+            raise _Invalid(f"{path}.progress", f"expected a percentage 0-100, got {progress:g}")
+    fields = {}
+    for key in extra:
+        if key in m:
+            value = m[key]
+            fields[key] = None if value is None else _string(value, f"{path}.{key}")
+    return Phase(after=after, status=status, progress=progress, fields=fields)
+
+
+def _check_timeline(task: Task, path: str) -> None:
+    end = task.end_offset
+    if task.begin is not None and end is not None and task.begin > end:
+        raise _Invalid(f"{path}.begin", f"the task cannot begin ({task.begin:g}) after it ended ({end:g})")
+    for i, sub in enumerate(task.sub_jobs):
+        sub_end = sub.end_offset
+        if end is not None and (sub_end is None or sub_end > end):
+            raise _Invalid(f"{path}.sub_jobs[{i}]", "a batch job cannot finish before all its sub-jobs have")
+
+
+def _check_keys(m: Mapping[str, Any], allowed: Sequence[str], required: Sequence[str], path: str) -> None:
+    for key in m:
+        if key not in allowed:
+            raise _Invalid(path, f"unknown key {key!r}; expected one of: {', '.join(allowed)}")
+    for key in required:
+        if key not in m:
+            raise _Invalid(path, f"missing required key {key!r}")
+
+
+def _mapping(value: object, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise _Invalid(path, f"expected a mapping with string keys, got {_kind(value)}")
+    return value
+
+
+def _list(value: object, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _Invalid(path, f"expected a list, got {_kind(value)}")
+    return value
+
+
+def _string(value: object, path: str) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(path, f"expected a string, got {_kind(value)}")
+    return value
+
+
+def _ident(value: object, path: str) -> str:
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
+        raise _Invalid(path, f"expected an ID of 1-64 letters, digits, '-' or '_', got {value!r}")
+    return value
+
+
+def _number(value: object, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _Invalid(path, f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else f"{type(value).__name__} {value!r}"[:80]
+
+
+# --- the built-in scenario --------------------------------------------------------------------
+
+
+def _ids(prefix: str, n: int) -> str:
+    return f"{prefix}{n:0{32 - len(prefix)}x}"
+
+
+def default_scenario() -> Scenario:
+    """Every raw status of every service, failures, a batch job, stuck and stalled tasks.
+
+    All transitions happen within the first 120 simulated seconds; afterwards each task keeps its
+    last state. IDs are 32 lowercase hex characters with a per-service prefix (c0de, d5a0, e750/e75b,
+    ce11) so that people can tell them apart in Grafana.
+    """
+    ca, dws, evs, cph, sub = (functools.partial(_ids, p) for p in ("c0de", "d5a0", "e750", "ce11", "e75b"))
+    data: dict[str, Any] = {
+        "tasks": [
+            # --- CodeArts Check: task_status null / 0 / 1 / 2 / 3 -------------------------------
+            {
+                "cloud_service": "codearts_check",
+                "task_id": ca(1),
+                "description": "never checked: task_status, ratio and info all null",
+                "phases": [{"after": 0, "status": None}],
+            },
+            {
+                "cloud_service": "codearts_check",
+                "task_id": ca(2),
+                "description": "check starts at 10 s, progress rises, succeeds at 90 s",
+                "phases": [
+                    {"after": 0, "status": None},
+                    {"after": 10, "status": 0, "progress": 0},
+                    {"after": 30, "status": 0, "progress": 25},
+                    {"after": 50, "status": 0, "progress": 50},
+                    {"after": 70, "status": 0, "progress": 75},
+                    {"after": 90, "status": 2, "progress": 100},
+                ],
+            },
+            {
+                "cloud_service": "codearts_check",
+                "task_id": ca(3),
+                "description": "check fails at 60 s (ratio and info become null)",
+                "phases": [
+                    {"after": 0, "status": 0, "progress": 10},
+                    {"after": 20, "status": 0, "progress": 40},
+                    {"after": 60, "status": 1},
+                ],
+            },
+            {
+                "cloud_service": "codearts_check",
+                "task_id": ca(4),
+                "description": "check stopped by a user at 45 s",
+                "phases": [{"after": 0, "status": 0, "progress": 30}, {"after": 45, "status": 3}],
+            },
+            {
+                "cloud_service": "codearts_check",
+                "task_id": ca(5),
+                "description": "stuck: checking for ever at 5 % (started 3 h before the simulator)",
+                "begin": _STUCK_BEGIN,
+                "phases": [{"after": 0, "status": 0, "progress": 5}],
+            },
+            # --- DWS: INIT WAITING DELAY_SCHEDULED RUNNING SUCCESS FAIL STOP ERROR ---------------
+            {
+                "cloud_service": "dws",
+                "task_id": dws(1),
+                "description": "INIT, WAITING, RUNNING 10->90 %, SUCCESS at 100 s",
+                "job_name": "createClusterJob",
+                "phases": [
+                    {"after": 0, "status": "INIT", "progress": 0},
+                    {"after": 5, "status": "WAITING", "progress": 0},
+                    {"after": 15, "status": "RUNNING", "progress": 10},
+                    {"after": 45, "status": "RUNNING", "progress": 50},
+                    {"after": 75, "status": "RUNNING", "progress": 90},
+                    {"after": 100, "status": "SUCCESS", "progress": 100},
+                ],
+            },
+            {
+                "cloud_service": "dws",
+                "task_id": dws(2),
+                "description": "the documented ELB failure at 40 s, progress stays at 9 %",
+                "job_name": "ecfClusterElbCreateJob",
+                "phases": [
+                    {"after": 0, "status": "RUNNING", "progress": 0},
+                    {"after": 20, "status": "RUNNING", "progress": 9},
+                    {
+                        "after": 40,
+                        "status": "FAIL",
+                        "progress": 9,
+                        "failed_code": "CreateELBTask-fail:DWS.0114",
+                        "failed_detail": "DWS.0114:ELB private IP is not configured.",
+                    },
+                ],
+            },
+            {
+                "cloud_service": "dws",
+                "task_id": dws(3),
+                "description": "DELAY_SCHEDULED, runs from 30 s, stopped at 70 s",
+                "job_name": "restoreClusterJob",
+                "phases": [
+                    {"after": 0, "status": "DELAY_SCHEDULED", "progress": 0},
+                    {"after": 30, "status": "RUNNING", "progress": 20},
+                    {"after": 70, "status": "STOP", "progress": 20},
+                ],
+            },
+            {
+                "cloud_service": "dws",
+                "task_id": dws(4),
+                "description": "ends in ERROR at 50 s (undocumented status; codes are illustrative)",
+                "job_name": "resizeClusterJob",
+                "phases": [
+                    {"after": 0, "status": "RUNNING", "progress": 60},
+                    {
+                        "after": 50,
+                        "status": "ERROR",
+                        "progress": 60,
+                        "failed_code": "ResizeClusterTask-fail:DWS.0001",
+                        "failed_detail": "DWS.0001:Internal error.",
+                    },
+                ],
+            },
+            {
+                "cloud_service": "dws",
+                "task_id": dws(5),
+                "description": "stuck: RUNNING at 35 % for ever (started 3 h before the simulator)",
+                "job_name": "expandClusterJob",
+                "begin": _STUCK_BEGIN,
+                "phases": [{"after": 0, "status": "RUNNING", "progress": 35}],
+            },
+            {
+                "cloud_service": "dws",
+                "task_id": dws(6),
+                "description": "stalled: RUNNING, progress 10 % then 42 % from 20 s on, never changes",
+                "job_name": "createSnapshotJob",
+                "phases": [
+                    {"after": 0, "status": "RUNNING", "progress": 10},
+                    {"after": 20, "status": "RUNNING", "progress": 42},
+                ],
+            },
+            # --- EVS: INIT WAITING_EXECUTE RUNNING LISTENING SUCCESS FAIL (+ PENDING_PAYMENT) ---
+            {
+                "cloud_service": "evs",
+                "task_id": evs(1),
+                "description": "createVolume: INIT, WAITING_EXECUTE, RUNNING from 15 s, SUCCESS at 60 s",
+                "phases": [
+                    {"after": 0, "status": "INIT"},
+                    {"after": 5, "status": "WAITING_EXECUTE"},
+                    {"after": 15, "status": "RUNNING"},
+                    {"after": 60, "status": "SUCCESS"},
+                ],
+            },
+            {
+                "cloud_service": "evs",
+                "task_id": evs(2),
+                "description": "batchCreateVolume: 4 sub-jobs end at 40, 80, 100 s and fail at 120 s",
+                "job_type": "batchCreateVolume",
+                "phases": [
+                    {"after": 0, "status": "INIT"},
+                    {"after": 10, "status": "RUNNING"},
+                    {
+                        "after": 120,
+                        "status": "FAIL",
+                        "error_code": "EVS.2024",
+                        "fail_reason": "Insufficient capacity in the storage pool.",
+                    },
+                ],
+                "sub_jobs": [
+                    {
+                        "job_id": sub(0x21),
+                        "phases": [
+                            {"after": 0, "status": "INIT"},
+                            {"after": 10, "status": "RUNNING"},
+                            {"after": 40, "status": "SUCCESS"},
+                        ],
+                    },
+                    {
+                        "job_id": sub(0x22),
+                        "phases": [
+                            {"after": 0, "status": "INIT"},
+                            {"after": 10, "status": "RUNNING"},
+                            {"after": 80, "status": "SUCCESS"},
+                        ],
+                    },
+                    {
+                        "job_id": sub(0x23),
+                        "phases": [
+                            {"after": 0, "status": "INIT"},
+                            {"after": 10, "status": "RUNNING"},
+                            {
+                                "after": 120,
+                                "status": "FAIL",
+                                "error_code": "EVS.2024",
+                                "fail_reason": "Insufficient capacity in the storage pool.",
+                            },
+                        ],
+                    },
+                    {
+                        "job_id": sub(0x24),
+                        "phases": [
+                            {"after": 0, "status": "INIT"},
+                            {"after": 10, "status": "WAITING_EXECUTE"},
+                            {"after": 30, "status": "RUNNING"},
+                            {"after": 100, "status": "SUCCESS"},
+                        ],
+                    },
+                ],
+            },
+            {
+                "cloud_service": "evs",
+                "task_id": evs(3),
+                "description": "extendVolume: RUNNING, LISTENING from 30 s, SUCCESS at 90 s",
+                "job_type": "extendVolume",
+                "phases": [
+                    {"after": 0, "status": "RUNNING"},
+                    {"after": 30, "status": "LISTENING"},
+                    {"after": 90, "status": "SUCCESS"},
+                ],
+            },
+            {
+                "cloud_service": "evs",
+                "task_id": evs(4),
+                "description": "deleteVolume fails at 45 s (codes are illustrative)",
+                "job_type": "deleteVolume",
+                "phases": [
+                    {"after": 0, "status": "RUNNING"},
+                    {
+                        "after": 45,
+                        "status": "FAIL",
+                        "error_code": "EVS.5009",
+                        "fail_reason": "The volume is attached to a server and cannot be deleted.",
+                    },
+                ],
+            },
+            {
+                "cloud_service": "evs",
+                "task_id": evs(5),
+                "description": "stuck: RUNNING for ever (started 3 h before the simulator)",
+                "begin": _STUCK_BEGIN,
+                "phases": [{"after": 0, "status": "RUNNING"}],
+            },
+            {
+                "cloud_service": "evs",
+                "task_id": evs(6),
+                "description": "PENDING_PAYMENT for ever: a raw status the exporter does not know",
+                "phases": [{"after": 0, "status": "PENDING_PAYMENT"}],
+            },
+            # --- CPH: 1 running, 2 succeeded, -1 failed (+ 0, unknown) --------------------------
+            {
+                "cloud_service": "cph",
+                "task_id": cph(1),
+                "description": "phone job: running, succeeds at 50 s",
+                "phases": [{"after": 0, "status": 1}, {"after": 50, "status": 2}],
+            },
+            {
+                "cloud_service": "cph",
+                "task_id": cph(2),
+                "description": "server job: running, fails at 70 s (codes are illustrative)",
+                "server_id": _ids("5e7e", 2),
+                "phases": [
+                    {"after": 0, "status": 1},
+                    {
+                        "after": 70,
+                        "status": -1,
+                        "error_code": "CPS.0010",
+                        "error_msg": "Failed to restart the cloud phone server.",
+                    },
+                ],
+            },
+            {
+                "cloud_service": "cph",
+                "task_id": cph(3),
+                "description": "stuck: running for ever (started 3 h before the simulator)",
+                "begin": _STUCK_BEGIN,
+                "phases": [{"after": 0, "status": 1}],
+            },
+            {
+                "cloud_service": "cph",
+                "task_id": cph(4),
+                "description": "undocumented status 0 until 20 s, then running, succeeds at 60 s",
+                "phases": [{"after": 0, "status": 0}, {"after": 20, "status": 1}, {"after": 60, "status": 2}],
+            },
+        ]
+    }
+    return parse_scenario(data, source="default_scenario()")

@@ -1,0 +1,58 @@
+"""Shared fixtures: configuration documents, and a clean logging set-up for every test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from exporter.config import Config, parse_config
+
+PROJECT = "0123456789abcdef0123456789abcdef"
+EVS_TASK = "4010a32d535527910153552b492c0002"
+DWS_TASK = "2c9080e88459fa44018459fbeb600001"
+
+MINIMAL = f"""
+accounts:
+  - name: prod
+    auth:
+      type: token
+      token: ${{HWC_TOKEN}}
+services:
+  - cloud_service: evs
+    account: prod
+    region: cn-north-4
+    project_id: {PROJECT}
+    tasks: [{EVS_TASK}]
+"""
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> Iterator[None]:
+    """Tests that configure logging (the CLI does) must not leak that set-up into other tests."""
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.fixture
+def env() -> dict[str, str]:
+    return {"HWC_TOKEN": "token-value-from-env"}
+
+
+@pytest.fixture
+def config(env: dict[str, str]) -> Config:
+    return parse_config(MINIMAL, file="config.yaml", env=env)
+
+
+@pytest.fixture
+def write(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """write(name, text) -> path of a file in the test's temporary directory."""
+
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return _write

@@ -1,0 +1,245 @@
+"""Configuration: the documented shape parses; every mistake a user can make gets a message naming
+the file, the key path and the line, and saying what is expected."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, timedelta
+from pathlib import Path
+
+import pytest
+import structlog.testing
+
+from exporter.config import ConfigError, load_config, parse_config
+from tests.conftest import EVS_TASK, MINIMAL, PROJECT
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def error_of(text: str, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, file="c.yaml", env={"HWC_TOKEN": "t"} if env is None else env)
+    return str(caught.value)
+
+
+def test_minimal_config(config) -> None:
+    (target,) = config.targets
+    assert target.key == ("prod", "evs", "cn-north-4", PROJECT)
+    assert target.endpoint == "https://evs.cn-north-4.myhuaweicloud.com"
+    assert target.tasks == (EVS_TASK,)
+    assert target.time_zone is UTC
+    assert config.accounts["prod"].auth.token.reveal() == "token-value-from-env"
+    assert config.scrape.concurrency == 32
+
+
+def test_otc_endpoint_template_and_override() -> None:
+    text = f"""
+accounts: [{{name: t, cloud: otc, auth: {{type: token, token: "${{HWC_TOKEN}}"}}}}]
+services:
+  - {{cloud_service: dws, account: t, region: eu-de, project_id: {PROJECT}, time_zone: "+08:00"}}
+  - {{cloud_service: evs, account: t, region: eu-nl, project_id: {PROJECT}, endpoint: "http://127.0.0.1:8080/"}}
+"""
+    dws, evs = parse_config(text, env={"HWC_TOKEN": "t"}).targets
+    assert dws.endpoint == "https://dws.eu-de.otc.t-systems.com"
+    assert dws.time_zone.utcoffset(None) == timedelta(hours=8)
+    assert evs.endpoint == "http://127.0.0.1:8080"
+
+
+def test_example_config_passes_config_check() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", "--config.file", str(ROOT / "config.example.yaml"), "--config.check"],
+        capture_output=True,
+        text=True,
+        env={"HWC_TOKEN": "t", "HWC_PASSWORD": "x", "PATH": "/usr/bin"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout
+
+
+def test_config_check_reports_errors_and_exits_1(write) -> None:
+    path = write("bad.yaml", MINIMAL.replace("region: cn-north-4", "regoin: cn-north-4"))
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", "--config.file", str(path), "--config.check"],
+        capture_output=True,
+        text=True,
+        env={"HWC_TOKEN": "x", "PATH": "/usr/bin"},
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"{path}:10: services[0].regoin: unknown key 'regoin'; did you mean 'region'?" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        pytest.param(
+            ("region: cn-north-4", "regoin: cn-north-4"),
+            "c.yaml:10: services[0].regoin: unknown key 'regoin'; did you mean 'region'? expected one of: "
+            "cloud_service,",
+            id="unknown-key",
+        ),
+        pytest.param(
+            ("cloud_service: evs", "cloud_service: ecs"),
+            "c.yaml:8: services[0].cloud_service: expected one of codearts_check, cph, dws, evs, got 'ecs'",
+            id="unknown-service",
+        ),
+        pytest.param(
+            ("account: prod\n    region", "account: test\n    region"),
+            "c.yaml:9: services[0].account: no account named 'test'; defined: prod",
+            id="unknown-account",
+        ),
+        pytest.param(
+            (f"project_id: {PROJECT}", "project_id: my-project"),
+            "c.yaml:11: services[0].project_id: expected the IAM project ID (16 to 64 hexadecimal characters, "
+            "or a UUID), got 'my-project'",
+            id="bad-project-id",
+        ),
+        pytest.param(
+            (f"tasks: [{EVS_TASK}]", "tasks: [../../v3/auth]"),
+            "c.yaml:12: services[0].tasks[0]: invalid task ID '../../v3/auth': expected 16 to 64 hexadecimal "
+            "characters, or a UUID",
+            id="path-traversal-task-id",
+        ),
+        pytest.param(
+            (f"tasks: [{EVS_TASK}]", f"tasks: [{EVS_TASK}, {EVS_TASK}]"),
+            f"services[0].tasks[1]: task ID {EVS_TASK} is listed twice",
+            id="duplicate-task",
+        ),
+        pytest.param(
+            ("type: token", "type: oauth"),
+            "c.yaml:5: accounts[0].auth.type: expected one of token, password, aksk, got 'oauth'",
+            id="bad-auth-type",
+        ),
+        pytest.param(
+            ("      token: ${HWC_TOKEN}\n", ""),
+            "accounts[0].auth: missing required key 'token' (or 'token_file')",
+            id="missing-token",
+        ),
+        pytest.param(
+            ("${HWC_TOKEN}", "${HWC_UNSET}"),
+            "c.yaml:6: accounts[0].auth.token: environment variable HWC_UNSET is not set",
+            id="unset-env",
+        ),
+        pytest.param(
+            ("region: cn-north-4", "region: [cn-north-4]"),
+            "c.yaml:10: services[0].region: expected a string, a region such as cn-north-4, got a list",
+            id="wrong-type",
+        ),
+        pytest.param(
+            ("services:", "scrape: {concurrency: 0}\nservices:"),
+            "c.yaml:7: scrape.concurrency: expected a number from 1 to 1024, got 0",
+            id="bad-concurrency",
+        ),
+        pytest.param(
+            ("services:", "scrape: {default_timeout: soon}\nservices:"),
+            "scrape.default_timeout: expected a number of seconds or a duration such as 30s, 5m or 1h, got 'soon'",
+            id="bad-duration",
+        ),
+        pytest.param(
+            ("region: cn-north-4", "region: cn-north-4\n    time_zone: Mars/Olympus"),
+            "services[0].time_zone: expected UTC, an offset such as +08:00, or a zone name such as Asia/Shanghai",
+            id="bad-time-zone",
+        ),
+        pytest.param(
+            ("    tasks:", "    endpoint: evs.example.com\n    tasks:"),
+            "services[0].endpoint: expected an http:// or https:// URL without query or fragment, "
+            "got 'evs.example.com'",
+            id="endpoint-without-scheme",
+        ),
+        pytest.param(
+            ("name: prod", "name: prod\n    name: again"),
+            "c.yaml:4: duplicate key 'name'",
+            id="duplicate-key",
+        ),
+    ],
+)
+def test_config_errors(change: tuple[str, str], expected: str) -> None:
+    old, new = change
+    assert old in MINIMAL
+    assert expected in error_of(MINIMAL.replace(old, new, 1))
+
+
+def test_invalid_yaml_names_the_line() -> None:
+    assert error_of("accounts:\n  - name: [unclosed\n").startswith("c.yaml:3: not valid YAML")
+
+
+def test_services_not_a_list() -> None:
+    text = MINIMAL.split("services:")[0] + "services: {evs: x}\n"
+    assert error_of(text) == "c.yaml:7: services: expected a list of service targets, got a mapping"
+
+
+def test_empty_file() -> None:
+    assert error_of("") == "c.yaml: the file is empty: expected 'accounts' and 'services'"
+
+
+def test_duplicate_target() -> None:
+    text = MINIMAL + MINIMAL.split("services:\n")[1]
+    assert "services[1]: the same target (prod/evs/cn-north-4/" in error_of(text)
+
+
+def test_cph_has_no_otc_endpoint() -> None:
+    text = MINIMAL.replace("name: prod", "name: prod\n    cloud: otc").replace(
+        "cloud_service: evs", "cloud_service: cph"
+    )
+    assert "cph has no endpoint template for cloud 'otc' (templates: huaweicloud); set 'endpoint'" in error_of(text)
+
+
+def test_codearts_needs_no_project_id() -> None:
+    text = MINIMAL.replace("cloud_service: evs", "cloud_service: codearts_check").replace(
+        f"    project_id: {PROJECT}\n", ""
+    )
+    (target,) = parse_config(text, env={"HWC_TOKEN": "t"}).targets
+    assert target.project_id == ""
+    assert target.endpoint == "https://codearts-check.cn-north-4.myhuaweicloud.com"
+
+
+def test_secret_from_file_is_reread_when_it_changes(write) -> None:
+    secret = write("token", "first\n")
+    text = MINIMAL.replace("token: ${HWC_TOKEN}", f"token_file: {secret}")
+    token = parse_config(text, env={}).accounts["prod"].auth.token
+    assert token.reveal() == "first"
+    secret.write_text("second-and-longer\n", encoding="utf-8")
+    assert token.reveal() == "second-and-longer"
+
+
+def test_missing_secret_file_names_the_file_not_a_value(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    message = error_of(MINIMAL.replace("token: ${HWC_TOKEN}", f"token_file: {missing}"))
+    assert f"accounts[0].auth.token_file: cannot read secret file {missing}: No such file or directory" in message
+
+
+def test_both_secret_and_file_is_an_error() -> None:
+    text = MINIMAL.replace("token: ${HWC_TOKEN}", "token: ${HWC_TOKEN}\n      token_file: /x")
+    assert "give either 'token' or 'token_file', not both" in error_of(text)
+
+
+def test_plain_text_secret_is_accepted_with_a_warning_that_hides_it() -> None:
+    text = MINIMAL.replace("token: ${HWC_TOKEN}", "token: plain-secret-value")
+    with structlog.testing.capture_logs() as logs:
+        config = parse_config(text, file="c.yaml", env={})
+    assert config.accounts["prod"].auth.token.reveal() == "plain-secret-value"
+    (event,) = [e for e in logs if "plain-text secret" in e["event"]]
+    assert event["key"] == "accounts[0].auth.token"
+    assert "plain-secret-value" not in repr(logs)
+
+
+def test_secrets_never_show_in_repr(config) -> None:
+    assert "token-value-from-env" not in repr(config)
+    assert "token-value-from-env" not in f"{config.accounts['prod'].auth.token}"
+
+
+def test_password_auth_needs_user_and_domain() -> None:
+    text = MINIMAL.replace("type: token\n      token: ${HWC_TOKEN}", "type: password\n      password: ${HWC_TOKEN}")
+    assert "accounts[0].auth: missing required key 'user_name': expected the IAM user name" in error_of(text)
+
+
+def test_unreadable_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope.yaml: cannot read the config file: No such file or directory"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_dollar_dollar_escapes_a_literal_dollar() -> None:
+    text = MINIMAL.replace("token: ${HWC_TOKEN}", "token: ab$$cd")
+    assert parse_config(text, env={}).accounts["prod"].auth.token.reveal() == "ab$cd"

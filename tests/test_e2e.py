@@ -1,0 +1,376 @@
+"""End to end over real sockets: the fake cloud, the exporter configured with a YAML file and IAM password
+login, and HTTP scrapes of `/metrics`, checked sample by sample and with `promtool check metrics`."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.config import load_config
+from exporter.core import Exporter
+from exporter.demo import demo_config
+from exporter.server import make_app, serve
+from exporter.simulator import DEMO_PASSWORD, Simulator, default_scenario, parse_scenario, start_simulator
+
+P = "0123456789abcdef0123456789abcdef"
+MISSING = "ffffffffffffffffffffffffffffffff"
+
+
+def ident(prefix: str, n: int) -> str:
+    return f"{prefix}{n:0{32 - len(prefix)}d}"
+
+
+E_RUN, E_BATCH, E_FAIL, E_OK, E_INIT, E_LATER = (ident("e7", n) for n in range(1, 7))
+D_FAIL, D_RUN, D_STOP, D_OK = (ident("d5", n) for n in range(1, 5))
+C_OK, C_FAIL, C_RUN = (ident("ce", n) for n in range(1, 4))
+K_NEVER, K_RUN, K_OK, K_FAIL, K_STOP = (ident("c0", n) for n in range(1, 6))
+
+SCENARIO = {
+    "tasks": [
+        {"cloud_service": "evs", "task_id": E_RUN, "begin": -600, "phases": [{"after": 0, "status": "RUNNING"}]},
+        {
+            "cloud_service": "evs",
+            "task_id": E_BATCH,
+            "job_type": "batchCreateVolume",
+            "phases": [{"after": 0, "status": "RUNNING"}],
+            "sub_jobs": [
+                {"job_id": ident("eb", 1), "phases": [{"after": 0, "status": "SUCCESS"}]},
+                {"job_id": ident("eb", 2), "phases": [{"after": 0, "status": "SUCCESS"}]},
+                {"job_id": ident("eb", 3), "phases": [{"after": 0, "status": "RUNNING"}]},
+                {"job_id": ident("eb", 4), "phases": [{"after": 0, "status": "FAIL", "error_code": "EVS.5400"}]},
+            ],
+        },
+        {
+            "cloud_service": "evs",
+            "task_id": E_FAIL,
+            "begin": -100,
+            "phases": [{"after": 0, "status": "FAIL", "error_code": "EVS.2024", "fail_reason": "quota\nexceeded"}],
+        },
+        {"cloud_service": "evs", "task_id": E_OK, "begin": -100, "phases": [{"after": 0, "status": "SUCCESS"}]},
+        {"cloud_service": "evs", "task_id": E_INIT, "phases": [{"after": 0, "status": "INIT"}]},
+        {
+            "cloud_service": "evs",
+            "task_id": E_LATER,
+            "phases": [{"after": 0, "status": "RUNNING"}, {"after": 60, "status": "SUCCESS"}],
+        },
+        {
+            "cloud_service": "dws",
+            "task_id": D_FAIL,
+            "job_name": "ecfClusterElbCreateJob",
+            "begin": -300,
+            "phases": [
+                {
+                    "after": 0,
+                    "status": "FAIL",
+                    "progress": 9,
+                    "failed_code": "CreateELBTask-fail:DWS.0114",
+                    "failed_detail": "DWS.0114:ELB private IP is not configured.",
+                }
+            ],
+        },
+        {"cloud_service": "dws", "task_id": D_RUN, "phases": [{"after": 0, "status": "RUNNING", "progress": 40}]},
+        {"cloud_service": "dws", "task_id": D_STOP, "begin": -50, "phases": [{"after": 0, "status": "STOP"}]},
+        {"cloud_service": "dws", "task_id": D_OK, "begin": -50, "phases": [{"after": 0, "status": "SUCCESS"}]},
+        {"cloud_service": "cph", "task_id": C_OK, "begin": -6, "phases": [{"after": 0, "status": 2}]},
+        {
+            "cloud_service": "cph",
+            "task_id": C_FAIL,
+            "begin": -6,
+            "phases": [{"after": 0, "status": -1, "error_code": "CPS.0137", "error_msg": "Phone reset failed."}],
+        },
+        {"cloud_service": "cph", "task_id": C_RUN, "phases": [{"after": 0, "status": 1}]},
+        {"cloud_service": "codearts_check", "task_id": K_NEVER, "phases": [{"after": 0, "status": None}]},
+        {"cloud_service": "codearts_check", "task_id": K_RUN, "phases": [{"after": 0, "status": 0, "progress": 50}]},
+        {"cloud_service": "codearts_check", "task_id": K_OK, "phases": [{"after": 0, "status": 2}]},
+        {"cloud_service": "codearts_check", "task_id": K_FAIL, "phases": [{"after": 0, "status": 1}]},
+        {"cloud_service": "codearts_check", "task_id": K_STOP, "phases": [{"after": 0, "status": 3}]},
+    ]
+}
+
+
+@dataclass
+class Stack:
+    sim: Simulator
+    exporter: Exporter
+    http: httpx.AsyncClient
+    config_file: Path
+
+    async def scrape(self, timeout: float | None = None) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        headers = {"X-Prometheus-Scrape-Timeout-Seconds": str(timeout)} if timeout else {}
+        response = await self.http.get("/metrics", headers=headers)
+        assert response.status_code == 200
+        return samples(response.text)
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def task_value(data: dict, name: str, task_id: str, **labels: str) -> float | None:
+    matches = [
+        v for (n, ls), v in data.items() if n == name and ("task_id", task_id) in ls and set(labels.items()) <= ls
+    ]
+    assert len(matches) <= 1, matches
+    return matches[0] if matches else None
+
+
+def state_of(data: dict, task_id: str) -> str:
+    states = [
+        dict(ls)["state"]
+        for (n, ls), v in data.items()
+        if n == "huaweicloud_task_status" and ("task_id", task_id) in ls and v == 1
+    ]
+    assert len(states) == 1, f"{task_id}: {states}"
+    return states[0]
+
+
+async def start_stack(tmp_path: Path, scenario: object, extra_tasks: dict[str, list[str]] | None = None) -> Stack:
+    sim = Simulator(parse_scenario(scenario) if isinstance(scenario, dict) else scenario)  # type: ignore[arg-type]
+    running = await start_simulator(sim)
+    password = tmp_path / "password"
+    password.write_text(DEMO_PASSWORD)
+    targets = [
+        (t.cloud_service, t.project_id, [*t.task_ids, *(extra_tasks or {}).get(t.cloud_service, [])])
+        for t in sim.scenario.targets()
+    ]
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(demo_config(running.url, targets, str(password)))
+    exporter = Exporter(load_config(config_file))
+    serving = await serve(make_app(exporter), "127.0.0.1", 0)
+    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{serving.port}", timeout=30)
+    stack = Stack(sim, exporter, http, config_file)
+    stack._close = (running, serving)  # type: ignore[attr-defined]
+    return stack
+
+
+async def stop_stack(stack: Stack) -> None:
+    running, serving = stack._close  # type: ignore[attr-defined]
+    await stack.http.aclose()
+    await serving.stop()
+    await running.close()
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    stack = await start_stack(tmp_path, SCENARIO, extra_tasks={"evs": [MISSING]})
+    yield stack
+    await stop_stack(stack)
+
+
+async def test_every_state_of_every_service(stack: Stack) -> None:
+    data = await stack.scrape()
+    expected = {
+        E_RUN: "running", E_BATCH: "running", E_FAIL: "failed", E_OK: "succeeded", E_INIT: "pending",
+        D_FAIL: "failed", D_RUN: "running", D_STOP: "stopped", D_OK: "succeeded",
+        C_OK: "succeeded", C_FAIL: "failed", C_RUN: "running",
+        K_NEVER: "pending", K_RUN: "running", K_OK: "succeeded", K_FAIL: "failed", K_STOP: "stopped",
+    }  # fmt: skip
+    assert {task: state_of(data, task) for task in expected} == expected
+    # All six state series exist for each task, exactly one of them 1.
+    for task in expected:
+        states = {
+            dict(ls)["state"]: v
+            for (n, ls), v in data.items()
+            if n == "huaweicloud_task_status" and ("task_id", task) in ls
+        }
+        assert sorted(states) == ["failed", "pending", "running", "stopped", "succeeded", "unknown"]
+        assert sum(states.values()) == 1
+
+
+async def test_progress_times_and_errors(stack: Stack) -> None:
+    data = await stack.scrape()
+    progress = "huaweicloud_task_progress_ratio"
+    assert task_value(data, progress, D_FAIL) == pytest.approx(0.09)  # a failed DWS job keeps its 9 %
+    assert task_value(data, progress, D_RUN) == pytest.approx(0.4)
+    assert task_value(data, progress, K_RUN) == pytest.approx(0.5)
+    assert task_value(data, progress, K_NEVER) is None  # never checked: no sample, not a made-up 0
+    assert task_value(data, progress, E_RUN) is None  # EVS single jobs report no progress
+    assert task_value(data, progress, E_BATCH) == pytest.approx(0.75)  # 3 of 4 sub-jobs finished
+    for task in (E_OK, D_OK, C_OK, K_OK):
+        assert task_value(data, progress, task) == 1.0
+
+    subs = {
+        s: task_value(data, "huaweicloud_task_sub_tasks", E_BATCH, state=s)
+        for s in ("succeeded", "running", "failed", "pending")
+    }
+    assert subs == {"succeeded": 2, "running": 1, "failed": 1, "pending": 0}
+    assert task_value(data, "huaweicloud_task_sub_tasks", E_RUN, state="running") is None
+
+    start = task_value(data, "huaweicloud_task_start_timestamp_seconds", E_OK)
+    end = task_value(data, "huaweicloud_task_end_timestamp_seconds", E_OK)
+    assert start is not None and end is not None
+    assert task_value(data, "huaweicloud_task_duration_seconds", E_OK) == pytest.approx(end - start)
+    assert task_value(data, "huaweicloud_task_end_timestamp_seconds", E_RUN) is None  # end_time "" while running
+    running_for = task_value(data, "huaweicloud_task_duration_seconds", E_RUN)
+    assert running_for is not None and 590 <= running_for <= 700  # began 600 s before the fake cloud started
+    assert task_value(data, "huaweicloud_task_duration_seconds", K_OK) is None  # CodeArts reports no times
+
+    error = "huaweicloud_task_error_info"
+    assert (
+        task_value(
+            data,
+            error,
+            D_FAIL,
+            error_code="CreateELBTask-fail:DWS.0114",
+            error_message="DWS.0114:ELB private IP is not configured.",
+        )
+        == 1
+    )
+    assert task_value(data, error, E_FAIL, error_code="EVS.2024", error_message="quota exceeded") == 1
+    assert task_value(data, error, C_FAIL, error_code="CPS.0137", error_message="Phone reset failed.") == 1
+    assert task_value(data, error, K_FAIL, error_code="", error_message="") == 1
+    assert task_value(data, error, E_OK) is None
+
+    assert task_value(data, "huaweicloud_task_info", D_FAIL, job_name="ecfClusterElbCreateJob", raw_status="FAIL") == 1
+    assert task_value(data, "huaweicloud_task_info", E_BATCH, job_type="batchCreateVolume", raw_status="RUNNING") == 1
+    assert task_value(data, "huaweicloud_task_info", K_NEVER, raw_status="null") == 1
+    assert task_value(data, "huaweicloud_task_info", C_FAIL, raw_status="-1") == 1
+    updated = task_value(data, "huaweicloud_task_last_update_timestamp_seconds", E_RUN)
+    assert updated is not None and abs(updated - time.time()) < 60
+
+
+async def test_target_metrics_and_not_found(stack: Stack) -> None:
+    data = await stack.scrape()
+    for service in ("evs", "dws", "cph", "codearts_check"):
+        key = frozenset({"account": "demo", "cloud_service": service, "region": "cn-north-4", "project_id": P}.items())
+        assert data[("huaweicloud_task_up", key)] == 1
+        assert ("huaweicloud_task_last_success_timestamp_seconds", key) in data
+        assert data[("huaweicloud_task_tracked", key | {("source", "static")})] > 0
+        assert data[("huaweicloud_task_tracked", key | {("source", "probe")})] == 0
+    # A task the cloud does not know: no per-task series, counted as not_found, the target stays up.
+    assert task_value(data, "huaweicloud_task_status", MISSING) is None
+    errors = data[
+        (
+            "huaweicloud_task_api_errors_total",
+            frozenset({"cloud_service": "evs", "region": "cn-north-4", "reason": "not_found"}.items()),
+        )
+    ]
+    assert errors == 1
+    tokens = data[
+        ("huaweicloud_task_auth_token_requests_total", frozenset({"account": "demo", "result": "success"}.items()))
+    ]
+    assert tokens == 4  # one IAM login per target (tokens are project-scoped), not one per request
+
+
+async def test_final_tasks_are_not_asked_again_and_tasks_move_on(stack: Stack) -> None:
+    await stack.scrape()
+    await stack.scrape()
+    assert stack.sim.stats.by_task[E_OK] == 1
+    assert stack.sim.stats.by_task[E_RUN] == 2
+    stack.sim.advance(61)
+    data = await stack.scrape()
+    assert state_of(data, E_LATER) == "succeeded"
+    assert task_value(data, "huaweicloud_task_progress_ratio", E_LATER) == 1.0
+    await stack.scrape()
+    assert stack.sim.stats.by_task[E_LATER] == 3
+
+
+async def test_outage_keeps_last_known_values(stack: Stack) -> None:
+    before = await stack.scrape()
+    stack.sim.set_fault("server_error")
+    during = await stack.scrape()
+    evs = frozenset({"account": "demo", "cloud_service": "evs", "region": "cn-north-4", "project_id": P}.items())
+    assert during[("huaweicloud_task_up", evs)] == 0
+    assert state_of(during, E_RUN) == "running"  # still served, not dropped
+    assert task_value(during, "huaweicloud_task_last_update_timestamp_seconds", E_RUN) == task_value(
+        before, "huaweicloud_task_last_update_timestamp_seconds", E_RUN
+    )
+    reason = frozenset({"cloud_service": "evs", "region": "cn-north-4", "reason": "server_error"}.items())
+    assert during[("huaweicloud_task_api_errors_total", reason)] >= 3
+    stack.sim.set_fault(None)
+    after = await stack.scrape()
+    assert after[("huaweicloud_task_up", evs)] == 1
+
+
+async def test_scrape_deadline_from_prometheus_header(stack: Stack) -> None:
+    await stack.scrape()
+    stack.sim.set_fault("timeout")  # the fake cloud holds every answer for a minute
+    started = time.monotonic()
+    data = await stack.scrape(timeout=1.5)
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.5  # 1.5 s minus the 0.5 s offset, not the fake cloud's minute
+    assert state_of(data, E_RUN) == "running"
+    reason = frozenset({"cloud_service": "evs", "region": "cn-north-4", "reason": "timeout"}.items())
+    assert data[("huaweicloud_task_api_errors_total", reason)] >= 1
+
+
+async def test_concurrent_scrapes_share_one_refresh(stack: Stack) -> None:
+    await stack.scrape()
+    asked = stack.sim.stats.requests_total
+    non_final = sum(1 for s in stack.exporter.tracker.targets for r in s.tasks.values() if not r.final)
+    stack.sim.latency = 0.2  # keep the first refresh in flight while the second scrape arrives
+    await asyncio.gather(stack.scrape(), stack.scrape())
+    assert stack.sim.stats.requests_total - asked == non_final
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+async def test_promtool_check_metrics_on_a_real_scrape(stack: Stack) -> None:
+    response = await stack.http.get("/metrics")
+    result = subprocess.run(
+        ["promtool", "check", "metrics"], input=response.text, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "" and result.stderr.strip() == ""
+
+
+async def test_landing_health_ready(stack: Stack) -> None:
+    await stack.scrape()
+    page = (await stack.http.get("/")).text
+    assert '<a href="metrics">' in page
+    assert f"<td>{D_FAIL}</td><td>failed</td><td>9%</td>" in page
+    assert re.search(rf"<td>{E_RUN}</td><td>running</td><td></td><td>1\dm\d\ds</td>", page), page
+    assert DEMO_PASSWORD not in page
+    assert (await stack.http.get("/-/healthy")).status_code == 200
+    assert (await stack.http.get("/-/ready")).status_code == 200
+    assert (await stack.http.get("/nope")).status_code == 404
+
+
+async def test_reload_keeps_serving_on_a_broken_file(stack: Stack) -> None:
+    good = stack.config_file.read_text()
+    stack.config_file.write_text(good.replace("region: cn-north-4", "regoin: cn-north-4", 1))
+    response = await stack.http.post("/-/reload")
+    assert response.status_code == 500
+    assert "unknown key 'regoin'; did you mean 'region'?" in response.text
+    data = await stack.scrape()
+    assert data[("huaweicloud_task_exporter_config_last_reload_successful", frozenset())] == 0
+    assert state_of(data, E_RUN) == "running"
+    stack.config_file.write_text(good.replace(f"- {K_STOP}\n", ""))
+    assert (await stack.http.post("/-/reload")).status_code == 200
+    data = await stack.scrape()
+    assert data[("huaweicloud_task_exporter_config_last_reload_successful", frozenset())] == 1
+    assert task_value(data, "huaweicloud_task_status", K_STOP, state="stopped") is None
+    assert (await stack.http.get("/-/reload")).status_code == 405
+
+
+async def test_default_scenario_shows_every_state_over_time(tmp_path: Path) -> None:
+    """What `make demo` shows: every service's states appear while the built-in scenario runs."""
+    stack = await start_stack(tmp_path, default_scenario())
+    seen: dict[str, set[str]] = {}
+    try:
+        for _ in range(12):
+            data = await stack.scrape()
+            for (name, labels), value in data.items():
+                if name == "huaweicloud_task_status" and value == 1:
+                    label = dict(labels)
+                    seen.setdefault(label["cloud_service"], set()).add(label["state"])
+            stack.sim.advance(30)
+    finally:
+        await stop_stack(stack)
+    assert seen["codearts_check"] >= {"pending", "running", "succeeded", "failed", "stopped"}
+    assert seen["dws"] >= {"pending", "running", "succeeded", "failed", "stopped"}
+    assert seen["evs"] >= {"pending", "running", "succeeded", "failed", "unknown"}
+    assert seen["cph"] >= {"running", "succeeded", "failed", "unknown"}

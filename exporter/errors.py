@@ -40,6 +40,9 @@ class Reason(enum.StrEnum):
 THROTTLE_CODES = frozenset({"APIGW.0308", "APIG.0308"})
 AUTH_CODES = frozenset({"APIGW.0301", "APIG.0301", "APIGW.0303", "APIG.0303", "APIGW.0302", "APIG.0302"})
 CLOCK_SKEW_CODES = frozenset({"APIGW.0303", "APIG.0303"})
+# The gateway's "API does not exist": a wrong endpoint or path, not a missing task. Counting it as
+# not_found would keep a misconfigured target "up".
+NO_SUCH_API_CODES = frozenset({"APIGW.0101", "APIG.0101"})
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,8 @@ def classify(status: int, content: bytes, *, not_found: bool = False, request_id
         reason = Reason.THROTTLED
     elif status in (401, 403) or code in AUTH_CODES:
         reason = Reason.AUTH
+    elif code in NO_SUCH_API_CODES:
+        reason = Reason.CLIENT_ERROR
     elif not_found or status == 404:
         reason = Reason.NOT_FOUND
     elif status >= 500:

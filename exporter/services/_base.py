@@ -8,6 +8,7 @@ wrong type, and answers None rather than guessing.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from abc import ABC, abstractmethod
@@ -109,6 +110,8 @@ def parse_percent(value: Any) -> float | None:
         if match is None:
             return None
         number = float(match.group(1))
+    if not math.isfinite(number):  # json.loads accepts NaN and Infinity
+        return None
     return min(max(number / 100.0, 0.0), 1.0)
 
 
@@ -120,6 +123,8 @@ def parse_time(value: Any, tz: tzinfo) -> float | None:
     if isinstance(value, int | float):
         # Epoch numbers: milliseconds when they are too large to be seconds.
         number = float(value)
+        if not math.isfinite(number):
+            return None
         return number / 1000.0 if number > 1e11 else number
     try:
         parsed = datetime.fromisoformat(raw.replace(" ", "T", 1) if "T" not in raw else raw)

@@ -85,7 +85,8 @@ class Simulator:
             raise ValueError(f"latency must be >= 0 seconds, got {latency}")
         if not token_ttl > 0:
             raise ValueError(f"token_ttl must be > 0 seconds, got {token_ttl}")
-        self.scenario = (scenario or default_scenario()).with_extra_running_tasks(extra_running_tasks)
+        base = scenario if scenario is not None else default_scenario()
+        self.scenario = base.with_extra_running_tasks(extra_running_tasks)
         self.latency = latency
         self.require_auth = require_auth
         self.token_ttl = token_ttl
@@ -102,7 +103,7 @@ class Simulator:
         for task in self.scenario.tasks:
             # Sub-jobs are jobs in their own right and can be queried by their IDs.
             for job in (task, *task.sub_jobs):
-                project = "" if job.cloud_service == "codearts_check" else task.project_id
+                project = "" if job.cloud_service == "codearts_check" else job.project_id
                 self._tasks[(job.cloud_service, project, job.task_id)] = job
         self.app = self._build_app()
 

@@ -292,8 +292,8 @@ def _scenario(data: object) -> Scenario:
     tokens = _list(top.get("static_tokens", [DEMO_TOKEN]), "static_tokens")
     # The default project always exists, so that tasks without a project_id can be logged in to.
     projects = {DEFAULT_PROJECT_ID: DEFAULT_PROJECT_NAME}
-    for key, value in _mapping(top.get("projects", {}), "projects").items():
-        projects[_ident(key, "projects")] = _string(value, f"projects.{key}")
+    for project_id, name in _mapping(top.get("projects", {}), "projects").items():
+        projects[_ident(project_id, "projects")] = _string(name, f"projects.{project_id}")
     if len(set(projects.values())) < len(projects):
         raise _Invalid("projects", f"project names must be unique, got {sorted(projects.values())}")
     tasks = tuple(_task(raw, f"tasks[{i}]") for i, raw in enumerate(_list(top["tasks"], "tasks")))
@@ -316,7 +316,7 @@ def _scenario(data: object) -> Scenario:
         iam_domain=_string(iam.get("domain", DEMO_DOMAIN), "iam.domain"),
         iam_user=_string(iam.get("user", DEMO_USER), "iam.user"),
         iam_password=_string(iam.get("password", DEMO_PASSWORD), "iam.password"),
-        static_tokens=tuple(_string(t, f"static_tokens[{i}]") for i, t in enumerate(tokens)),
+        static_tokens=tuple(_token(t, f"static_tokens[{i}]") for i, t in enumerate(tokens)),
         projects=projects,
     )
 
@@ -328,6 +328,7 @@ def _task(raw: object, path: str) -> Task:
         raise _Invalid(f"{path}.cloud_service", f"expected one of {', '.join(CLOUD_SERVICES)}, got {service!r}")
     _check_keys(m, _COMMON_TASK_KEYS + _SERVICE_TASK_KEYS[service], ("task_id", "phases"), path)
     task_id = _ident(m["task_id"], f"{path}.task_id")
+    project_id = _ident(m.get("project_id", DEFAULT_PROJECT_ID), f"{path}.project_id")
     fault = m.get("fault")
     if fault is not None and fault not in FAULT_KINDS:
         raise _Invalid(f"{path}.fault", f"expected one of {', '.join(FAULT_KINDS)}, got {fault!r}")
@@ -340,7 +341,7 @@ def _task(raw: object, path: str) -> Task:
             m.get(resource_key, uuid.uuid5(uuid.NAMESPACE_OID, task_id).hex), f"{path}.{resource_key}"
         )
     sub_jobs = tuple(
-        _sub_job(sub, f"{path}.sub_jobs[{i}]", task_id)
+        _sub_job(sub, f"{path}.sub_jobs[{i}]", task_id, project_id)
         for i, sub in enumerate(_list(m.get("sub_jobs", []), f"{path}.sub_jobs"))
     )
     if service == "evs" and not sub_jobs:
@@ -351,7 +352,7 @@ def _task(raw: object, path: str) -> Task:
     task = Task(
         cloud_service=service,
         task_id=task_id,
-        project_id=_ident(m.get("project_id", DEFAULT_PROJECT_ID), f"{path}.project_id"),
+        project_id=project_id,
         phases=_phases(m["phases"], f"{path}.phases", service),
         begin=_number(m["begin"], f"{path}.begin") if "begin" in m else None,
         fault=fault,
@@ -368,7 +369,7 @@ def _task(raw: object, path: str) -> Task:
     return task
 
 
-def _sub_job(raw: object, path: str, parent_id: str) -> Task:
+def _sub_job(raw: object, path: str, parent_id: str, project_id: str) -> Task:
     m = _mapping(raw, path)
     _check_keys(m, _SUB_JOB_KEYS, ("job_id", "phases"), path)
     job_id = _ident(m["job_id"], f"{path}.job_id")
@@ -377,6 +378,7 @@ def _sub_job(raw: object, path: str, parent_id: str) -> Task:
     job = Task(
         cloud_service="evs",
         task_id=job_id,
+        project_id=project_id,
         phases=_phases(m["phases"], f"{path}.phases", "evs"),
         begin=_number(m["begin"], f"{path}.begin") if "begin" in m else None,
         job_type=_string(m.get("job_type", "createVolume"), f"{path}.job_type"),
@@ -467,6 +469,13 @@ def _list(value: object, path: str) -> list[Any]:
 def _string(value: object, path: str) -> str:
     if not isinstance(value, str):
         raise _Invalid(path, f"expected a string, got {_kind(value)}")
+    return value
+
+
+def _token(value: object, path: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        # An empty static token would let requests with an empty X-Auth-Token header in.
+        raise _Invalid(path, f"expected a non-empty string, got {_kind(value)}")
     return value
 
 

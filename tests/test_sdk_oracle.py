@@ -1,0 +1,263 @@
+"""The official Huawei Cloud SDK, pointed at the fake cloud, must parse everything it says.
+
+The SDK's model classes are the closest thing to a machine-readable API contract. Each response is
+parsed by the SDK and turned back into JSON with the SDK's own serialiser: a field the model does not
+know, or a value of the wrong type, would not survive the round trip. The SDK signs with AK/SK only,
+so the simulator runs with ``require_auth=False`` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from huaweicloudsdkcodeartscheck.v2 import CodeArtsCheckClient, ShowProgressDetailRequest
+from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException, ServerResponseException
+from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkcore.utils.http_utils import sanitize_for_serialization
+from huaweicloudsdkcph.v1 import CphClient
+from huaweicloudsdkcph.v1 import ShowJobRequest as CphShowJobRequest
+from huaweicloudsdkdws.v2 import DwsClient, ListJobDetailsRequest
+from huaweicloudsdkevs.v2 import EvsClient
+from huaweicloudsdkevs.v2 import ShowJobRequest as EvsShowJobRequest
+
+from exporter.simulator import DEFAULT_PROJECT_ID, RunningSimulator, Simulator, Task, default_scenario, start_simulator
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+T0 = 1_700_000_000.0
+HEX32 = re.compile(r"[0-9a-f]{32}")
+# Before, at and after the transitions of the default scenario, and long after.
+TIMES = [0, 5, 12, 15, 25, 35, 45, 55, 65, 72, 85, 95, 105, 125, 86_400]
+
+
+class Clock:
+    """A clock the test sets directly, so that both sides of a comparison see the same instant."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Cloud:
+    sim: Simulator
+    clock: Clock
+    url: str
+    clients: dict[str, Any]
+    http: httpx.Client
+
+    def at(self, seconds: float) -> None:
+        self.clock.now = T0 + seconds
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[Cloud]:
+    clock = Clock()
+    sim = Simulator(default_scenario(), clock=clock, require_auth=False)
+    # The SDK is synchronous, so the simulator gets its own event loop in a thread.
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="simulator", daemon=True)
+    thread.start()
+    running: RunningSimulator = asyncio.run_coroutine_threadsafe(start_simulator(sim), loop).result(10)
+    config = HttpConfig.get_default_config()
+    config.retry_times = 0
+    config.timeout = (5, 10)
+    credentials = BasicCredentials("AK", "SK", DEFAULT_PROJECT_ID)
+
+    def build(client_class: Any) -> Any:
+        return (
+            client_class.new_builder()
+            .with_credentials(credentials)
+            .with_endpoint(running.url)
+            .with_http_config(config)
+            .build()
+        )
+
+    clients = {
+        "evs": build(EvsClient),
+        "dws": build(DwsClient),
+        "cph": build(CphClient),
+        "codearts_check": build(CodeArtsCheckClient),
+    }
+    try:
+        with httpx.Client(base_url=running.url) as http:
+            yield Cloud(sim, clock, running.url, clients, http)
+    finally:
+        asyncio.run_coroutine_threadsafe(running.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def sdk_call(cloud: Cloud, cloud_service: str, task_id: str) -> Any:
+    client = cloud.clients[cloud_service]
+    match cloud_service:
+        case "evs":
+            return client.show_job(EvsShowJobRequest(job_id=task_id))
+        case "dws":
+            return client.list_job_details(ListJobDetailsRequest(job_id=task_id))
+        case "cph":
+            return client.show_job(CphShowJobRequest(job_id=task_id))
+        case "codearts_check":
+            return client.show_progress_detail(ShowProgressDetailRequest(task_id=task_id))
+    raise AssertionError(cloud_service)
+
+
+def raw_call(cloud: Cloud, cloud_service: str, task_id: str) -> Any:
+    path = {
+        "evs": f"/v1/{DEFAULT_PROJECT_ID}/jobs/{task_id}",
+        "dws": f"/v1.0/{DEFAULT_PROJECT_ID}/job/{task_id}",
+        "cph": f"/v1/{DEFAULT_PROJECT_ID}/cloud-phone/jobs/{task_id}",
+        "codearts_check": f"/v2/tasks/{task_id}/progress",
+    }[cloud_service]
+    resp = cloud.http.get(path)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def without_nulls(value: Any) -> Any:
+    """The SDK's serialiser leaves out unset (null) attributes; do the same to the raw body."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
+def every_job() -> list[Task]:
+    return [job for task in default_scenario().tasks for job in (task, *task.sub_jobs)]
+
+
+def check_attributes(cloud_service: str, resp: Any, raw: dict[str, Any]) -> None:
+    """Spot checks through the SDK's attribute names, as a user of the SDK would read them."""
+    match cloud_service:
+        case "evs":
+            assert (resp.status, resp.job_id, resp.job_type) == (raw["status"], raw["job_id"], raw["job_type"])
+            assert (resp.begin_time, resp.end_time) == (raw["begin_time"], raw["end_time"])
+            assert (resp.error_code, resp.fail_reason) == (raw["error_code"], raw["fail_reason"])
+            subs = raw["entities"].get("sub_jobs")
+            if subs is None:
+                assert resp.entities.volume_id == raw["entities"]["volume_id"]
+                assert resp.entities.sub_jobs is None
+            else:
+                assert [s.status for s in resp.entities.sub_jobs] == [s["status"] for s in subs]
+                assert [s.end_time for s in resp.entities.sub_jobs] == [s["end_time"] for s in subs]
+                assert [s.entities.volume_id for s in resp.entities.sub_jobs] == [
+                    s["entities"]["volume_id"] for s in subs
+                ]
+        case "dws":
+            assert (resp.status, resp.progress, resp.job_name) == (raw["status"], raw["progress"], raw["job_name"])
+            assert (resp.begin_time, resp.end_time) == (raw["begin_time"], raw["end_time"])
+            assert (resp.failed_code, resp.failed_detail) == (raw["failed_code"], raw["failed_detail"])
+        case "cph":
+            assert (resp.status, resp.job_id) == (raw["status"], raw["job_id"])
+            assert (resp.phone_id, resp.server_id) == (raw.get("phone_id"), raw.get("server_id"))
+            assert (resp.begin_time, resp.end_time) == (raw["begin_time"], raw["end_time"])
+            assert (resp.error_code, resp.error_msg) == (raw["error_code"], raw["error_msg"])
+            assert HEX32.fullmatch(resp.request_id)
+        case "codearts_check":
+            assert resp.task_status == raw["task_status"]
+            assert (resp.progress.ratio, resp.progress.info) == (raw["progress"]["ratio"], raw["progress"]["info"])
+
+
+@pytest.mark.parametrize("seconds", TIMES)
+def test_sdk_parses_every_task_of_the_default_scenario(cloud: Cloud, seconds: float) -> None:
+    cloud.at(seconds)
+    for job in every_job():
+        resp = sdk_call(cloud, job.cloud_service, job.task_id)
+        raw = raw_call(cloud, job.cloud_service, job.task_id)
+        assert resp.status_code == 200
+        parsed = sanitize_for_serialization(resp)
+        if job.cloud_service == "cph":
+            # A fresh request ID per request; everything else must survive the SDK's round trip.
+            assert HEX32.fullmatch(parsed.pop("request_id"))
+            raw.pop("request_id")
+        assert parsed == without_nulls(raw), (seconds, job.task_id)
+        check_attributes(job.cloud_service, resp, raw)
+
+
+def test_sdk_sees_the_transitions(cloud: Cloud) -> None:
+    cloud.at(50)
+    batch = sdk_call(cloud, "evs", "e7500000000000000000000000000002")
+    assert [s.status for s in batch.entities.sub_jobs] == ["SUCCESS", "RUNNING", "RUNNING", "RUNNING"]
+    assert sdk_call(cloud, "evs", "e7500000000000000000000000000001").end_time == ""
+    dws = sdk_call(cloud, "dws", "d5a00000000000000000000000000002")
+    assert (dws.status, dws.progress, dws.failed_code, dws.failed_detail) == (
+        "FAIL",
+        "9%",
+        "CreateELBTask-fail:DWS.0114",
+        "DWS.0114:ELB private IP is not configured.",
+    )
+    check = sdk_call(cloud, "codearts_check", "c0de0000000000000000000000000002")
+    assert (check.task_status, check.progress.ratio, check.progress.info) == (0, "50%", "running")
+    never = sdk_call(cloud, "codearts_check", "c0de0000000000000000000000000001")
+    assert (never.task_status, never.progress.ratio, never.progress.info) == (None, None, None)
+    cloud.at(125)
+    batch = sdk_call(cloud, "evs", "e7500000000000000000000000000002")
+    assert batch.status == "FAIL"
+    assert [s.status for s in batch.entities.sub_jobs] == ["SUCCESS", "SUCCESS", "FAIL", "SUCCESS"]
+    phone = sdk_call(cloud, "cph", "ce110000000000000000000000000002")
+    assert (phone.status, phone.error_code, phone.end_time) == (-1, "CPS.0010", "2023-11-14T22:14:30Z")
+
+
+@pytest.mark.parametrize(
+    ("cloud_service", "status_code", "error_code", "message"),
+    [
+        ("evs", 404, "EVS.7001", "Job {id} does not exist."),
+        ("dws", 404, "DWS.0015", "The job does not exist."),
+        ("cph", 400, "CPS.0005", "The job does not exist."),
+        ("codearts_check", 404, "CC.00000004", "The task does not exist."),
+    ],
+)
+def test_sdk_reads_the_not_found_errors(
+    cloud: Cloud, cloud_service: str, status_code: int, error_code: str, message: str
+) -> None:
+    missing = "f" * 32
+    with pytest.raises(ClientRequestException) as info:
+        sdk_call(cloud, cloud_service, missing)
+    assert (info.value.status_code, info.value.error_code) == (status_code, error_code)
+    assert info.value.error_msg == message.format(id=missing)
+    assert HEX32.fullmatch(info.value.request_id)  # from the X-Request-Id header
+
+
+@pytest.fixture
+def global_fault(cloud: Cloud) -> Iterator[Callable[[str], None]]:
+    yield cloud.sim.set_fault
+    cloud.sim.set_fault(None)
+
+
+@pytest.mark.parametrize(
+    ("cloud_service", "task_id", "error_code"),
+    [
+        ("evs", "e7500000000000000000000000000001", "EVS.0001"),
+        ("dws", "d5a00000000000000000000000000001", "DWS.0001"),
+        ("cph", "ce110000000000000000000000000001", "CPS.0001"),
+        ("codearts_check", "c0de0000000000000000000000000001", "CC.00000000"),
+    ],
+)
+def test_sdk_reads_the_server_errors(
+    cloud: Cloud, global_fault: Callable[[str], None], cloud_service: str, task_id: str, error_code: str
+) -> None:
+    global_fault("server_error")
+    with pytest.raises(ServerResponseException) as info:
+        sdk_call(cloud, cloud_service, task_id)
+    assert (info.value.status_code, info.value.error_code) == (500, error_code)
+    assert info.value.error_msg == "Internal server error."
+
+
+def test_sdk_sees_throttling_as_a_429(cloud: Cloud, global_fault: Callable[[str], None]) -> None:
+    global_fault("throttle")
+    with pytest.raises(ClientRequestException) as info:
+        sdk_call(cloud, "evs", "e7500000000000000000000000000001")
+    # urllib3's retry on 429 swallows the body, so the SDK only has the status (reference C.4).
+    assert info.value.status_code == 429

@@ -1,0 +1,946 @@
+"""The fake cloud over real sockets: bodies per phase, IAM, auth, not-found shapes, faults, stats, YAML."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from exporter.simulator import (
+    DEFAULT_PROJECT_ID,
+    DEMO_DOMAIN,
+    DEMO_PASSWORD,
+    DEMO_TOKEN,
+    DEMO_USER,
+    RunningSimulator,
+    Scenario,
+    ScenarioError,
+    Simulator,
+    bench_task_id,
+    default_scenario,
+    load_scenario,
+    parse_scenario,
+    start_simulator,
+)
+from exporter.simulator.scenario import DOCUMENTED_STATUSES, FINAL_STATUSES
+
+T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z: the simulator's start in every test here
+HEX32 = re.compile(r"[0-9a-f]{32}")
+P = DEFAULT_PROJECT_ID
+
+CA_NEVER, CA_OK, CA_FAIL, CA_STOP, CA_STUCK = (f"c0de{n:028x}" for n in range(1, 6))
+DWS_OK, DWS_ELB, DWS_STOP, DWS_ERROR, DWS_STUCK, DWS_STALLED = (f"d5a0{n:028x}" for n in range(1, 7))
+EVS_OK, EVS_BATCH, EVS_LISTEN, EVS_FAIL, EVS_STUCK, EVS_UNKNOWN = (f"e750{n:028x}" for n in range(1, 7))
+CPH_OK, CPH_FAIL, CPH_STUCK, CPH_ZERO = (f"ce11{n:028x}" for n in range(1, 5))
+
+
+def url(cloud_service: str, task_id: str, project: str = P) -> str:
+    return {
+        "codearts_check": f"/v2/tasks/{task_id}/progress",
+        "dws": f"/v1.0/{project}/job/{task_id}",
+        "evs": f"/v1/{project}/jobs/{task_id}",
+        "cph": f"/v1/{project}/cloud-phone/jobs/{task_id}",
+    }[cloud_service]
+
+
+def login_body(
+    password: str = DEMO_PASSWORD, user: str = DEMO_USER, project: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"domain": {"name": DEMO_DOMAIN}, "name": user, "password": password}},
+            },
+            "scope": {"project": project or {"id": P}},
+        }
+    }
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    return Simulator(default_scenario(), clock=lambda: T0)
+
+
+@pytest.fixture
+async def running(sim: Simulator) -> AsyncIterator[RunningSimulator]:
+    server = await start_simulator(sim)
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def client(running: RunningSimulator) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=running.url, headers={"X-Auth-Token": DEMO_TOKEN}) as c:
+        yield c
+
+
+async def get_json(client: httpx.AsyncClient, path: str, status: int = 200) -> Any:
+    resp = await client.get(path)
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/json")
+    return resp.json()
+
+
+# --- the default scenario itself --------------------------------------------------------------
+
+
+def test_default_scenario_covers_every_documented_status_and_an_unknown_one() -> None:
+    seen: dict[str, set[object]] = {s: set() for s in DOCUMENTED_STATUSES}
+    for task in default_scenario().tasks:
+        for job in (task, *task.sub_jobs):
+            seen[job.cloud_service].update(p.status for p in job.phases)
+    for service, documented in DOCUMENTED_STATUSES.items():
+        assert set(documented) <= seen[service], service
+    assert "PENDING_PAYMENT" in seen["evs"]
+    assert 0 in seen["cph"]
+
+
+def test_default_scenario_ids_timing_and_special_tasks() -> None:
+    scenario = default_scenario()
+    for task in scenario.tasks:
+        assert HEX32.fullmatch(task.task_id)
+        assert task.project_id == P
+        assert task.fault is None
+        assert all(p.after <= 120 for job in (task, *task.sub_jobs) for p in job.phases)
+    by_id = {t.task_id: t for t in scenario.tasks}
+    batch = by_id[EVS_BATCH]
+    assert batch.job_type == "batchCreateVolume"
+    ends = [s.end_offset for s in batch.sub_jobs]
+    assert len(ends) >= 3
+    assert len(set(ends)) == len(ends)
+    assert [s.phases[-1].status for s in batch.sub_jobs].count("FAIL") == 1
+    # A stuck task per service: running for ever, started three hours before the simulator.
+    for stuck in (CA_STUCK, DWS_STUCK, EVS_STUCK, CPH_STUCK):
+        task = by_id[stuck]
+        assert (task.begin, task.end_offset, len(task.phases)) == (-10800, None, 1)
+    assert {t.cloud_service for t in scenario.tasks} == {"codearts_check", "dws", "evs", "cph"}
+
+
+def test_targets_group_top_level_tasks_by_service_and_project() -> None:
+    targets = default_scenario().targets()
+    assert [t.cloud_service for t in targets] == ["codearts_check", "dws", "evs", "cph"]
+    evs = targets[2]
+    assert evs.project_id == P
+    assert evs.task_ids == [EVS_OK, EVS_BATCH, EVS_LISTEN, EVS_FAIL, EVS_STUCK, EVS_UNKNOWN]
+    cloud_service, project_id, task_ids = targets[0]  # plain tuples work too
+    assert (cloud_service, project_id, len(task_ids)) == ("codearts_check", P, 5)
+
+
+def test_scenario_repr_hides_the_password_and_tokens() -> None:
+    text = repr(default_scenario())
+    assert DEMO_PASSWORD not in text
+    assert DEMO_TOKEN not in text
+
+
+# --- service bodies over time -----------------------------------------------------------------
+
+
+async def test_codearts_check_bodies_through_the_phases(client: httpx.AsyncClient, sim: Simulator) -> None:
+    never = {"task_status": None, "progress": {"ratio": None, "info": None}}
+    assert await get_json(client, url("codearts_check", CA_NEVER)) == never
+    assert await get_json(client, url("codearts_check", CA_OK)) == never
+    sim.advance(30)
+    running = {"task_status": 0, "progress": {"ratio": "25%", "info": "running"}}
+    assert await get_json(client, url("codearts_check", CA_OK)) == running
+    sim.advance(30)  # 60 s
+    assert await get_json(client, url("codearts_check", CA_FAIL)) == {
+        "task_status": 1,
+        "progress": {"ratio": None, "info": None},
+    }
+    sim.advance(30)  # 90 s
+    done = {"task_status": 2, "progress": {"ratio": "100%", "info": "success"}}
+    assert await get_json(client, url("codearts_check", CA_OK)) == done
+    assert (await get_json(client, url("codearts_check", CA_STOP)))["task_status"] == 3
+    sim.advance(100_000)  # final states stay
+    assert await get_json(client, url("codearts_check", CA_OK)) == done
+    assert await get_json(client, url("codearts_check", CA_NEVER)) == never
+
+
+async def test_codearts_check_ignores_the_project(client: httpx.AsyncClient) -> None:
+    # Its URL has no project; the same ID answers whatever project the exporter has configured.
+    body = await get_json(client, f"/v2/tasks/{CA_STUCK}/progress")
+    assert body == {"task_status": 0, "progress": {"ratio": "5%", "info": "running"}}
+
+
+async def test_dws_bodies_through_the_phases(client: httpx.AsyncClient, sim: Simulator) -> None:
+    assert await get_json(client, url("dws", DWS_OK)) == {
+        "status": "INIT",
+        "progress": "0%",
+        "job_id": DWS_OK,
+        "job_name": "createClusterJob",
+        "begin_time": None,
+        "end_time": None,
+        "failed_code": None,
+        "failed_detail": None,
+    }
+    sim.advance(5)
+    assert (await get_json(client, url("dws", DWS_OK)))["status"] == "WAITING"
+    assert (await get_json(client, url("dws", DWS_STOP)))["status"] == "DELAY_SCHEDULED"
+    sim.advance(10)  # 15 s
+    body = await get_json(client, url("dws", DWS_OK))
+    assert (body["status"], body["progress"], body["begin_time"], body["end_time"]) == (
+        "RUNNING",
+        "10%",
+        "2023-11-14T22:13:35",
+        None,
+    )
+    sim.advance(25)  # 40 s
+    assert await get_json(client, url("dws", DWS_ELB)) == {
+        "status": "FAIL",
+        "progress": "9%",
+        "job_id": DWS_ELB,
+        "job_name": "ecfClusterElbCreateJob",
+        "begin_time": "2023-11-14T22:13:20",
+        "end_time": "2023-11-14T22:14:00",
+        "failed_code": "CreateELBTask-fail:DWS.0114",
+        "failed_detail": "DWS.0114:ELB private IP is not configured.",
+    }
+    sim.advance(60)  # 100 s
+    body = await get_json(client, url("dws", DWS_OK))
+    assert (body["status"], body["progress"], body["end_time"]) == ("SUCCESS", "100%", "2023-11-14T22:15:00")
+    assert (await get_json(client, url("dws", DWS_STOP)))["status"] == "STOP"
+    error = await get_json(client, url("dws", DWS_ERROR))
+    assert (error["status"], error["failed_code"]) == ("ERROR", "ResizeClusterTask-fail:DWS.0001")
+
+
+async def test_dws_stuck_and_stalled_tasks(client: httpx.AsyncClient, sim: Simulator) -> None:
+    stuck = await get_json(client, url("dws", DWS_STUCK))
+    assert (stuck["status"], stuck["begin_time"], stuck["end_time"]) == ("RUNNING", "2023-11-14T19:13:20", None)
+    sim.advance(20)
+    stalled = await get_json(client, url("dws", DWS_STALLED))
+    sim.advance(10_000)
+    assert await get_json(client, url("dws", DWS_STALLED)) == stalled
+    assert stalled["progress"] == "42%"
+
+
+async def test_evs_single_job_bodies(client: httpx.AsyncClient, sim: Simulator) -> None:
+    body = await get_json(client, url("evs", EVS_OK))
+    assert set(body) == {
+        "status",
+        "entities",
+        "job_id",
+        "job_type",
+        "begin_time",
+        "end_time",
+        "error_code",
+        "fail_reason",
+    }
+    assert (body["status"], body["begin_time"], body["end_time"]) == ("INIT", "", "")
+    assert set(body["entities"]) == {"volume_id"}
+    sim.advance(5)
+    assert (await get_json(client, url("evs", EVS_OK)))["status"] == "WAITING_EXECUTE"
+    sim.advance(10)  # 15 s
+    body = await get_json(client, url("evs", EVS_OK))
+    assert (body["status"], body["begin_time"], body["end_time"]) == ("RUNNING", "2023-11-14T22:13:35.000Z", "")
+    assert (body["job_type"], body["error_code"], body["fail_reason"]) == ("createVolume", None, None)
+    sim.advance(15)  # 30 s
+    assert (await get_json(client, url("evs", EVS_LISTEN)))["status"] == "LISTENING"
+    sim.advance(30)  # 60 s
+    body = await get_json(client, url("evs", EVS_OK))
+    assert (body["status"], body["end_time"]) == ("SUCCESS", "2023-11-14T22:14:20.000Z")
+    failed = await get_json(client, url("evs", EVS_FAIL))
+    assert (failed["status"], failed["job_type"], failed["error_code"]) == ("FAIL", "deleteVolume", "EVS.5009")
+    assert failed["fail_reason"]
+    unknown = await get_json(client, url("evs", EVS_UNKNOWN))
+    assert (unknown["status"], unknown["end_time"]) == ("PENDING_PAYMENT", "")
+    stuck = await get_json(client, url("evs", EVS_STUCK))
+    assert (stuck["status"], stuck["begin_time"]) == ("RUNNING", "2023-11-14T19:13:20.000Z")
+
+
+async def test_evs_batch_job_sub_jobs_finish_at_different_times(client: httpx.AsyncClient, sim: Simulator) -> None:
+    def statuses(body: dict[str, Any]) -> list[str]:
+        return [s["status"] for s in body["entities"]["sub_jobs"]]
+
+    body = await get_json(client, url("evs", EVS_BATCH))
+    assert set(body["entities"]) == {"sub_jobs"}  # batch jobs report nothing else in entities
+    assert (body["status"], statuses(body)) == ("INIT", ["INIT"] * 4)
+    sim.advance(50)
+    body = await get_json(client, url("evs", EVS_BATCH))
+    assert (body["status"], statuses(body)) == ("RUNNING", ["SUCCESS", "RUNNING", "RUNNING", "RUNNING"])
+    first = body["entities"]["sub_jobs"][0]
+    assert (first["end_time"], first["job_type"], set(first["entities"])) == (
+        "2023-11-14T22:14:00.000Z",
+        "createVolume",
+        {"volume_id"},
+    )
+    sim.advance(50)  # 100 s
+    assert statuses(await get_json(client, url("evs", EVS_BATCH))) == ["SUCCESS", "SUCCESS", "RUNNING", "SUCCESS"]
+    sim.advance(20)  # 120 s
+    body = await get_json(client, url("evs", EVS_BATCH))
+    assert (body["status"], statuses(body)) == ("FAIL", ["SUCCESS", "SUCCESS", "FAIL", "SUCCESS"])
+    assert body["entities"]["sub_jobs"][2]["error_code"] == "EVS.2024"
+    assert body["end_time"] == "2023-11-14T22:15:20.000Z"
+    # A sub-job is a job of its own and can be asked for directly.
+    sub_id = body["entities"]["sub_jobs"][2]["job_id"]
+    assert (await get_json(client, url("evs", sub_id)))["status"] == "FAIL"
+
+
+async def test_cph_bodies(client: httpx.AsyncClient, sim: Simulator) -> None:
+    body = await get_json(client, url("cph", CPH_OK))
+    assert HEX32.fullmatch(body.pop("request_id"))
+    assert body == {
+        "job_id": CPH_OK,
+        "begin_time": "2023-11-14T22:13:20Z",
+        "end_time": None,
+        "status": 1,
+        "phone_id": body["phone_id"],
+        "error_code": None,
+        "error_msg": None,
+        "execute_msg": None,
+    }
+    assert HEX32.fullmatch(body["phone_id"])
+    assert (await get_json(client, url("cph", CPH_ZERO)))["status"] == 0
+    sim.advance(70)
+    assert (await get_json(client, url("cph", CPH_OK)))["end_time"] == "2023-11-14T22:14:10Z"
+    failed = await get_json(client, url("cph", CPH_FAIL))
+    assert (failed["status"], failed["error_code"], "phone_id" in failed) == (-1, "CPS.0010", False)
+    assert failed["server_id"]
+    assert failed["error_msg"]
+    assert (await get_json(client, url("cph", CPH_ZERO)))["status"] == 2
+    assert (await get_json(client, url("cph", CPH_STUCK)))["begin_time"] == "2023-11-14T19:13:20Z"
+
+
+async def test_every_task_is_final_or_for_ever_the_same_after_two_minutes(
+    client: httpx.AsyncClient, sim: Simulator
+) -> None:
+    sim.advance(121)
+    before = {}
+    for task in sim.scenario.tasks:
+        body = await get_json(client, url(task.cloud_service, task.task_id))
+        body.pop("request_id", None)
+        before[task.task_id] = body
+    sim.advance(86400 * 3)
+    for task in sim.scenario.tasks:
+        body = await get_json(client, url(task.cloud_service, task.task_id))
+        body.pop("request_id", None)
+        assert body == before[task.task_id], task.task_id
+
+
+# --- IAM and authentication -------------------------------------------------------------------
+
+
+async def test_iam_login_issues_a_token_that_the_services_accept(client: httpx.AsyncClient) -> None:
+    resp = await client.post("/v3/auth/tokens", json=login_body(), headers={"X-Auth-Token": ""})
+    assert resp.status_code == 201
+    token = resp.headers["X-Subject-Token"]
+    body = resp.json()["token"]
+    assert body["issued_at"] == "2023-11-14T22:13:20.000000Z"
+    assert body["expires_at"] == "2023-11-15T22:13:20.000000Z"
+    assert body["methods"] == ["password"]
+    assert (body["project"]["id"], body["project"]["name"]) == (P, "cn-north-4")
+    assert (body["user"]["name"], body["user"]["domain"]["name"]) == (DEMO_USER, DEMO_DOMAIN)
+    assert (body["roles"], body["catalog"]) == ([], [])
+    ok = await client.get(url("evs", EVS_OK), headers={"X-Auth-Token": token})
+    assert ok.status_code == 200
+
+
+async def test_iam_login_by_project_name_and_without_catalog(client: httpx.AsyncClient) -> None:
+    resp = await client.post(
+        "/v3/auth/tokens", params={"nocatalog": "true"}, json=login_body(project={"name": "cn-north-4"})
+    )
+    assert resp.status_code == 201
+    token = resp.json()["token"]
+    assert token["project"]["id"] == P
+    assert "catalog" not in token
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        login_body(password="wrong"),
+        login_body(user="someone-else"),
+        login_body(project={"name": "eu-de"}),
+    ],
+    ids=["password", "user", "unknown-project"],
+)
+async def test_iam_rejects_wrong_credentials(client: httpx.AsyncClient, sim: Simulator, body: Any) -> None:
+    resp = await client.post("/v3/auth/tokens", json=body)
+    assert resp.status_code == 401
+    error = resp.json()["error"]
+    assert (error["code"], error["title"]) == (401, "Unauthorized")
+    assert "X-Subject-Token" not in resp.headers
+    assert sim.stats.tokens_issued == 0
+
+
+async def test_iam_wrong_password_message(client: httpx.AsyncClient) -> None:
+    resp = await client.post("/v3/auth/tokens", json=login_body(password="wrong"))
+    assert resp.json() == {
+        "error": {"code": 401, "message": "The username or password is wrong.", "title": "Unauthorized"}
+    }
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"not json",
+        b"{}",
+        b"[]",
+        b'{"auth": {"identity": {"methods": ["token"], "password": {}}}}',
+        # methods without "password"
+        b'{"auth": {"identity": {"methods": [], "password": {"user": {"domain": {"name": "d"}, "name": "u",'
+        b' "password": "p"}}}, "scope": {"project": {"id": "x"}}}}',
+        # no scope
+        b'{"auth": {"identity": {"methods": ["password"], "password": {"user": {"domain": {"name": "d"},'
+        b' "name": "u", "password": "p"}}}}}',
+        # password of the wrong type
+        b'{"auth": {"identity": {"methods": ["password"], "password": {"user": {"domain": {"name": "d"},'
+        b' "name": "u", "password": 5}}}, "scope": {"project": {"id": "x"}}}}',
+    ],
+)
+async def test_iam_rejects_malformed_bodies(client: httpx.AsyncClient, content: bytes) -> None:
+    resp = await client.post("/v3/auth/tokens", content=content, headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400
+    assert resp.json() == {"error": {"code": 400, "message": "The request body is invalid", "title": "Bad Request"}}
+
+
+def assert_apigw_401(resp: httpx.Response) -> None:
+    assert resp.status_code == 401
+    body = resp.json()
+    assert HEX32.fullmatch(body.pop("request_id"))
+    assert body == {
+        "error_msg": "Incorrect IAM authentication information: token expired or invalid",
+        "error_code": "APIGW.0301",
+    }
+
+
+async def test_service_apis_need_a_valid_token(running: RunningSimulator) -> None:
+    async with httpx.AsyncClient(base_url=running.url) as c:
+        assert_apigw_401(await c.get(url("dws", DWS_OK)))
+        assert_apigw_401(await c.get(url("dws", DWS_OK), headers={"X-Auth-Token": "made-up"}))
+        # Authentication comes before the task lookup, as at the real gateway.
+        assert_apigw_401(await c.get(url("cph", "0" * 32)))
+        ok = await c.get(url("dws", DWS_OK), headers={"X-Auth-Token": DEMO_TOKEN})
+        assert ok.status_code == 200
+
+
+async def test_tokens_expire_on_the_simulated_clock() -> None:
+    sim = Simulator(default_scenario(), clock=lambda: T0, token_ttl=60)
+    async with await start_simulator(sim) as server, httpx.AsyncClient(base_url=server.url) as c:
+        resp = await c.post("/v3/auth/tokens", json=login_body())
+        assert resp.json()["token"]["expires_at"] == "2023-11-14T22:14:20.000000Z"
+        headers = {"X-Auth-Token": resp.headers["X-Subject-Token"]}
+        assert (await c.get(url("evs", EVS_OK), headers=headers)).status_code == 200
+        assert (await c.post("/_sim/advance", params={"seconds": 59})).status_code == 200
+        assert (await c.get(url("evs", EVS_OK), headers=headers)).status_code == 200
+        await c.post("/_sim/advance", params={"seconds": 1})
+        assert_apigw_401(await c.get(url("evs", EVS_OK), headers=headers))
+        # A fresh login works again, and the static token never expires.
+        renewed = await c.post("/v3/auth/tokens", json=login_body())
+        fresh = {"X-Auth-Token": renewed.headers["X-Subject-Token"]}
+        assert (await c.get(url("evs", EVS_OK), headers=fresh)).status_code == 200
+        assert (await c.get(url("evs", EVS_OK), headers={"X-Auth-Token": DEMO_TOKEN})).status_code == 200
+        assert sim.stats.tokens_issued == 2
+
+
+async def test_require_auth_false_accepts_anything() -> None:
+    sim = Simulator(default_scenario(), clock=lambda: T0, require_auth=False)
+    async with await start_simulator(sim) as server, httpx.AsyncClient(base_url=server.url) as c:
+        assert (await c.get(url("evs", EVS_OK))).status_code == 200
+
+
+async def test_scenario_static_tokens_and_user_are_configurable() -> None:
+    scenario = parse_scenario(
+        {
+            "iam": {"domain": "acme", "user": "ops", "password": "s3cret"},
+            "static_tokens": ["tok-a"],
+            "tasks": [{"cloud_service": "cph", "task_id": "job1", "phases": [{"after": 0, "status": 1}]}],
+        }
+    )
+    async with await start_simulator(Simulator(scenario)) as server, httpx.AsyncClient(base_url=server.url) as c:
+        assert (await c.get(url("cph", "job1"), headers={"X-Auth-Token": "tok-a"})).status_code == 200
+        assert_apigw_401(await c.get(url("cph", "job1"), headers={"X-Auth-Token": DEMO_TOKEN}))
+        body = login_body(password="s3cret", user="ops")
+        body["auth"]["identity"]["password"]["user"]["domain"]["name"] = "acme"
+        assert (await c.post("/v3/auth/tokens", json=body)).status_code == 201
+        assert (await c.post("/v3/auth/tokens", json=login_body())).status_code == 401
+
+
+# --- not found and unknown paths --------------------------------------------------------------
+
+
+async def test_not_found_answers_per_service(client: httpx.AsyncClient) -> None:
+    missing = "f" * 32
+    assert await get_json(client, url("evs", missing), 404) == {
+        "error": {"message": f"Job {missing} does not exist.", "code": "EVS.7001"}
+    }
+    assert await get_json(client, url("dws", missing), 404) == {
+        "error_code": "DWS.0015",
+        "error_msg": "The job does not exist.",
+    }
+    cph = await get_json(client, url("cph", missing), 400)
+    assert HEX32.fullmatch(cph.pop("request_id"))
+    assert cph == {"error_code": "CPS.0005", "error_msg": "The job does not exist."}
+    assert await get_json(client, url("codearts_check", missing), 404) == {
+        "error_code": "CC.00000004",
+        "error_msg": "The task does not exist.",
+    }
+    # A known task asked for under another project does not exist there.
+    assert (await client.get(url("dws", DWS_OK, project="a" * 32))).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v1/x/volumes"), ("GET", "/"), ("POST", f"/v1/{P}/jobs/{EVS_OK}"), ("GET", "/v3/auth/tokens")],
+)
+async def test_unknown_apis_get_the_gateway_404(client: httpx.AsyncClient, method: str, path: str) -> None:
+    resp = await client.request(method, path)
+    assert resp.status_code == 404
+    body = resp.json()
+    assert HEX32.fullmatch(body.pop("request_id"))
+    assert body == {
+        "error_code": "APIGW.0101",
+        "error_msg": "The API does not exist or has not been published in the environment",
+    }
+
+
+# --- faults -----------------------------------------------------------------------------------
+
+
+def fault_scenario() -> Scenario:
+    running = [{"after": 0, "status": "RUNNING"}]
+    tasks: list[dict[str, Any]] = [
+        {"cloud_service": "evs", "task_id": kind, "fault": kind, "phases": running}
+        for kind in ("throttle", "server_error", "timeout", "malformed", "wrong_shape")
+    ]
+    tasks += [
+        {"cloud_service": "dws", "task_id": "server_error", "fault": "server_error", "phases": running},
+        {
+            "cloud_service": "cph",
+            "task_id": "server_error",
+            "fault": "server_error",
+            "phases": [{"after": 0, "status": 1}],
+        },
+        {
+            "cloud_service": "codearts_check",
+            "task_id": "server_error",
+            "fault": "server_error",
+            "phases": [{"after": 0, "status": 0}],
+        },
+        {"cloud_service": "evs", "task_id": "healthy", "phases": running},
+    ]
+    return parse_scenario({"tasks": tasks})
+
+
+@pytest.fixture
+async def fault_client() -> AsyncIterator[tuple[Simulator, httpx.AsyncClient]]:
+    sim = Simulator(fault_scenario(), clock=lambda: T0)
+    async with (
+        await start_simulator(sim) as server,
+        httpx.AsyncClient(base_url=server.url, headers={"X-Auth-Token": DEMO_TOKEN}) as c,
+    ):
+        yield sim, c
+
+
+async def test_fault_throttle(fault_client: tuple[Simulator, httpx.AsyncClient]) -> None:
+    _, c = fault_client
+    body = await get_json(c, url("evs", "throttle"), 429)
+    assert HEX32.fullmatch(body.pop("request_id"))
+    assert body == {
+        "error_msg": "The throttling threshold has been reached: policy user over ratelimit,limit:200,time:1 second",
+        "error_code": "APIGW.0308",
+    }
+
+
+async def test_fault_server_error_uses_each_services_shape(fault_client: tuple[Simulator, httpx.AsyncClient]) -> None:
+    _, c = fault_client
+    assert (await get_json(c, url("evs", "server_error"), 500))["error"]["code"] == "EVS.0001"
+    assert (await get_json(c, url("dws", "server_error"), 500))["error_code"] == "DWS.0001"
+    cph = await get_json(c, url("cph", "server_error"), 500)
+    assert (cph["error_code"], bool(HEX32.fullmatch(cph["request_id"]))) == ("CPS.0001", True)
+    assert (await get_json(c, url("codearts_check", "server_error"), 500))["error_code"] == "CC.00000000"
+
+
+async def test_fault_malformed_and_wrong_shape(fault_client: tuple[Simulator, httpx.AsyncClient]) -> None:
+    _, c = fault_client
+    resp = await c.get(url("evs", "malformed"))
+    assert (resp.status_code, resp.text, resp.headers["content-type"].split(";")[0]) == (
+        200,
+        '{"status": ',
+        "application/json",
+    )
+    assert await get_json(c, url("evs", "wrong_shape")) == []
+    assert (await get_json(c, url("evs", "healthy")))["status"] == "RUNNING"
+
+
+async def test_fault_timeout_holds_the_request(fault_client: tuple[Simulator, httpx.AsyncClient]) -> None:
+    sim, c = fault_client
+    with pytest.raises(httpx.ReadTimeout):
+        await c.get(url("evs", "timeout"), timeout=0.3)
+    assert sim.stats.by_task["timeout"] == 1
+    assert sum(sim.stats.by_status.values()) == 0  # never answered
+    assert (await get_json(c, url("evs", "healthy")))["status"] == "RUNNING"
+
+
+async def test_fault_timeout_is_released_when_the_simulator_closes() -> None:
+    sim = Simulator(fault_scenario(), clock=lambda: T0)
+    server = await start_simulator(sim)
+    async with httpx.AsyncClient(base_url=server.url, headers={"X-Auth-Token": DEMO_TOKEN}) as c:
+        pending = asyncio.create_task(c.get(url("evs", "timeout"), timeout=30))
+        deadline = time.monotonic() + 5
+        while sim.stats.by_task["timeout"] == 0:
+            assert time.monotonic() < deadline, "the request never reached the simulator"
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        await server.close()
+        resp = await pending
+        assert time.monotonic() - started < 3
+        assert resp.status_code == 200  # answered normally once released
+
+
+async def test_global_fault_switch(fault_client: tuple[Simulator, httpx.AsyncClient]) -> None:
+    sim, c = fault_client
+    assert (await c.post("/_sim/fault", params={"kind": "throttle"})).json() == {"fault": "throttle"}
+    assert (await c.get(url("evs", "healthy"))).status_code == 429
+    assert (await c.get(url("evs", "no-such-task"))).status_code == 429  # the gateway throttles first
+    assert (await c.post("/v3/auth/tokens", json=login_body())).status_code == 201  # IAM is not a service API
+    await c.post("/_sim/fault", params={"kind": "server_error"})
+    assert (await get_json(c, url("dws", "server_error"), 500))["error_code"] == "DWS.0001"
+    assert (await get_json(c, url("evs", "healthy"), 500))["error"]["code"] == "EVS.0001"
+    await c.post("/_sim/fault", params={"kind": "none"})
+    assert sim.fault is None
+    assert (await c.get(url("evs", "healthy"))).status_code == 200
+    resp = await c.post("/_sim/fault", params={"kind": "meteor"})
+    assert resp.status_code == 400
+    assert "unknown fault kind 'meteor'" in resp.json()["error"]
+
+
+# --- admin, stats, latency, benchmarks --------------------------------------------------------
+
+
+async def test_advance_endpoint_moves_time_and_rejects_bad_values(client: httpx.AsyncClient, sim: Simulator) -> None:
+    resp = await client.post("/_sim/advance", params={"seconds": "90.5"})
+    assert resp.json() == {"now": T0 + 90.5, "elapsed": 90.5}
+    assert (await get_json(client, url("codearts_check", CA_OK)))["task_status"] == 2
+    for bad in ("-1", "abc", "nan", "inf", ""):
+        assert (await client.post("/_sim/advance", params={"seconds": bad})).status_code == 400
+    assert sim.elapsed() == 90.5
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        sim.advance(-5)
+
+
+async def test_stats_count_requests_by_task_and_status(client: httpx.AsyncClient, sim: Simulator) -> None:
+    await client.get(url("evs", EVS_OK))
+    await client.get(url("evs", EVS_OK))
+    await client.get(url("dws", "f" * 32))
+    await client.get(url("cph", CPH_OK), headers={"X-Auth-Token": "bad"})
+    await client.get("/nowhere")
+    await client.post("/v3/auth/tokens", json=login_body())
+    expected = {
+        "requests_total": 6,
+        "by_task": {EVS_OK: 2, "f" * 32: 1, CPH_OK: 1},
+        "by_status": {"200": 2, "404": 2, "401": 1, "201": 1},
+        "tokens_issued": 1,
+    }
+    assert await get_json(client, "/_sim/stats") == expected
+    assert sim.stats.to_json() == expected  # the admin request itself is not counted
+    assert (sim.stats.requests_total, sim.stats.by_task[EVS_OK], sim.stats.by_status["404"]) == (6, 2, 2)
+
+
+async def test_targets_endpoint(client: httpx.AsyncClient) -> None:
+    targets = await get_json(client, "/_sim/targets")
+    assert targets[1] == {
+        "cloud_service": "dws",
+        "project_id": P,
+        "task_ids": [DWS_OK, DWS_ELB, DWS_STOP, DWS_ERROR, DWS_STUCK, DWS_STALLED],
+    }
+
+
+async def test_latency_delays_service_answers_but_they_overlap() -> None:
+    sim = Simulator(default_scenario(), latency=0.3)
+    async with (
+        await start_simulator(sim) as server,
+        httpx.AsyncClient(base_url=server.url, headers={"X-Auth-Token": DEMO_TOKEN}) as c,
+    ):
+        started = time.monotonic()
+        responses = await asyncio.gather(*(c.get(url("evs", EVS_OK)) for _ in range(10)))
+        took = time.monotonic() - started
+    assert all(r.status_code == 200 for r in responses)
+    assert 0.3 <= took < 1.5  # ten serial answers would take 3 s
+
+
+async def test_extra_running_tasks_for_benchmarks() -> None:
+    sim = Simulator(default_scenario(), extra_running_tasks=3)
+    assert bench_task_id(0) == "be7c" + "0" * 28
+    assert bench_task_id(255) == "be7c" + "0" * 26 + "ff"
+    evs = next(t for t in sim.scenario.targets() if t.cloud_service == "evs")
+    assert evs.task_ids[-3:] == [bench_task_id(i) for i in range(3)]
+    async with (
+        await start_simulator(sim) as server,
+        httpx.AsyncClient(base_url=server.url, headers={"X-Auth-Token": DEMO_TOKEN}) as c,
+    ):
+        sim.advance(86400)
+        body = await get_json(c, url("evs", bench_task_id(2)))
+        assert (body["status"], body["end_time"], body["job_id"]) == ("RUNNING", "", bench_task_id(2))
+        assert (await c.get(url("evs", bench_task_id(3)))).status_code == 404
+
+
+def test_simulator_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="latency"):
+        Simulator(latency=-1)
+    with pytest.raises(ValueError, match="token_ttl"):
+        Simulator(token_ttl=0)
+    with pytest.raises(ValueError, match="extra_running_tasks"):
+        Simulator(extra_running_tasks=-1)
+
+
+# --- YAML scenarios ---------------------------------------------------------------------------
+
+GOOD_YAML = """
+iam: {domain: acme, user: ops, password: pw}
+static_tokens: [t1, t2]
+projects: {aaaabbbbccccddddeeeeffff00001111: eu-de}
+tasks:
+  - cloud_service: evs
+    task_id: 4010a32d535527910153552b492c0002
+    project_id: aaaabbbbccccddddeeeeffff00001111
+    description: a batch job
+    phases: [{after: 0, status: RUNNING}, {after: 30, status: SUCCESS}]
+    sub_jobs:
+      - job_id: 4010a32d535527910153552b492c0003
+        volume_id: vol-1
+        phases: [{after: 0, status: RUNNING}, {after: 20, status: SUCCESS}]
+  - cloud_service: codearts_check
+    task_id: c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0
+    fault: wrong_shape
+    phases:
+      - {after: 0, status: null}
+      - {after: 5, status: 0, progress: 12.5}
+  - cloud_service: cph
+    task_id: 6837531fd3f54550927b930180a706bf
+    server_id: srv-1
+    begin: -60
+    phases: [{after: 0, status: 1}, {after: 10, status: -1, error_code: CPS.0201, error_msg: boom}]
+  - cloud_service: dws
+    task_id: 2c9080e88459fa44018459fbeb600001
+    job_name: myJob
+    phases: [{after: 0, status: WAITING}]
+"""
+
+
+def test_load_scenario_from_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(GOOD_YAML)
+    scenario = load_scenario(path)
+    assert (scenario.iam_domain, scenario.iam_user, scenario.iam_password) == ("acme", "ops", "pw")
+    assert scenario.static_tokens == ("t1", "t2")
+    assert scenario.projects == {P: "cn-north-4", "aaaabbbbccccddddeeeeffff00001111": "eu-de"}
+    evs, ca, cph, dws = scenario.tasks
+    assert (evs.job_type, evs.project_id, evs.description) == (
+        "batchCreateVolume",
+        "aaaabbbbccccddddeeeeffff00001111",
+        "a batch job",
+    )
+    sub = evs.sub_jobs[0]
+    assert (sub.resource_id, sub.end_offset, sub.project_id) == ("vol-1", 20, "aaaabbbbccccddddeeeeffff00001111")
+    assert (ca.fault, ca.phases[1].progress, ca.begin_offset) == ("wrong_shape", 12.5, 5)
+    assert (cph.resource_key, cph.resource_id, cph.begin_offset, cph.end_offset) == ("server_id", "srv-1", -60, 10)
+    assert cph.phases[1].fields == {"error_code": "CPS.0201", "error_msg": "boom"}
+    assert (dws.job_name, dws.begin_offset, dws.end_offset) == ("myJob", None, None)
+    assert [t.cloud_service for t in scenario.targets()] == ["evs", "codearts_check", "cph", "dws"]
+
+
+async def test_yaml_scenario_is_served(tmp_path: Path) -> None:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(GOOD_YAML)
+    sim = Simulator(load_scenario(path), clock=lambda: T0)
+    async with (
+        await start_simulator(sim) as server,
+        httpx.AsyncClient(base_url=server.url, headers={"X-Auth-Token": "t2"}) as c,
+    ):
+        sim.advance(10)
+        body = await get_json(c, url("cph", "6837531fd3f54550927b930180a706bf"))
+        assert (body["status"], body["begin_time"], body["end_time"], body["server_id"]) == (
+            -1,
+            "2023-11-14T22:12:20Z",
+            "2023-11-14T22:13:30Z",
+            "srv-1",
+        )
+        job = await get_json(c, url("evs", "4010a32d535527910153552b492c0002", "aaaabbbbccccddddeeeeffff00001111"))
+        assert job["entities"]["sub_jobs"][0]["entities"] == {"volume_id": "vol-1"}
+        assert await get_json(c, url("codearts_check", "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0")) == []
+        dws = await get_json(c, url("dws", "2c9080e88459fa44018459fbeb600001"))
+        assert (dws["status"], dws["progress"], dws["begin_time"]) == ("WAITING", None, None)
+
+
+def _task_yaml(**overrides: str) -> str:
+    fields = {
+        "cloud_service": "evs",
+        "task_id": "t1",
+        "phases": "[{after: 0, status: RUNNING}]",
+    } | overrides
+    return "tasks:\n  - " + "\n    ".join(f"{k}: {v}" for k, v in fields.items() if v != "") + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("tasks: [", "not valid YAML"),
+        ("- 1", "(top level): expected a mapping with string keys, got list"),
+        ("tasks: []", "tasks: expected at least one task"),
+        ("task: []", "(top level): unknown key 'task'; expected one of: iam, static_tokens, projects, tasks"),
+        ("iam: {user: u, pasword: x}\ntasks: []", "iam: unknown key 'pasword'"),
+        (
+            _task_yaml(cloud_service="ecs"),
+            "tasks[0].cloud_service: expected one of codearts_check, dws, evs, cph, got 'ecs'",
+        ),
+        (_task_yaml(task_id=""), "tasks[0]: missing required key 'task_id'"),
+        (_task_yaml(task_id="'a/b'"), "tasks[0].task_id: expected an ID of 1-64 letters"),
+        (_task_yaml(job_name="x"), "tasks[0]: unknown key 'job_name'; expected one of:"),
+        (_task_yaml(fault="slow"), "tasks[0].fault: expected one of throttle, server_error, timeout"),
+        (_task_yaml(phases="[]"), "tasks[0].phases: expected at least one phase"),
+        (_task_yaml(phases="{after: 0}"), "tasks[0].phases: expected a list, got dict"),
+        (
+            _task_yaml(phases="[{after: 5, status: RUNNING}]"),
+            "tasks[0].phases[0].after: the first phase starts at 0, got 5",
+        ),
+        (
+            _task_yaml(phases="[{after: 0, status: INIT}, {after: 0, status: RUNNING}]"),
+            "tasks[0].phases[1].after: must be later than the phase before (0)",
+        ),
+        (
+            _task_yaml(phases="[{after: 0, status: SUCCESS}, {after: 5, status: RUNNING}]"),
+            "tasks[0].phases[1]: no phase may follow the final status 'SUCCESS'",
+        ),
+        (_task_yaml(phases="[{after: 0}]"), "tasks[0].phases[0]: missing required key 'status'"),
+        (_task_yaml(phases="[{after: x, status: RUNNING}]"), "tasks[0].phases[0].after: expected a number, got 'x'"),
+        (
+            _task_yaml(phases="[{after: 0, status: 1}]"),
+            "tasks[0].phases[0].status: expected a non-empty string for evs, got 1",
+        ),
+        (
+            _task_yaml(cloud_service="cph", phases="[{after: 0, status: RUNNING}]"),
+            "tasks[0].phases[0].status: expected an integer for cph, got 'RUNNING'",
+        ),
+        (
+            _task_yaml(cloud_service="cph", phases="[{after: 0, status: null}]"),
+            "tasks[0].phases[0].status: expected an integer for cph, got None",
+        ),
+        (
+            _task_yaml(phases="[{after: 0, status: RUNNING, progress: 5}]"),
+            "tasks[0].phases[0]: unknown key 'progress'",
+        ),
+        (
+            _task_yaml(cloud_service="dws", phases="[{after: 0, status: RUNNING, progress: 150}]"),
+            "tasks[0].phases[0].progress: expected a percentage 0-100, got 150",
+        ),
+        (
+            _task_yaml(cloud_service="dws", phases="[{after: 0, status: FAIL, failed_code: 7}]"),
+            "tasks[0].phases[0].failed_code: expected a string, got int 7",
+        ),
+        (
+            _task_yaml(begin="100", phases="[{after: 0, status: FAIL}]"),
+            "tasks[0].begin: the task cannot begin (100) after it ended (0)",
+        ),
+        (
+            _task_yaml(cloud_service="cph", phone_id="a", server_id="b", phases="[{after: 0, status: 1}]"),
+            "tasks[0]: a CPH job has phone_id or server_id, not both",
+        ),
+        (
+            _task_yaml(
+                phases="[{after: 0, status: SUCCESS}]", sub_jobs="[{job_id: s1, phases: [{after: 0, status: RUNNING}]}]"
+            ),
+            "tasks[0].sub_jobs[0]: a batch job cannot finish before all its sub-jobs have",
+        ),
+        (
+            _task_yaml(volume_id="v", sub_jobs="[{job_id: s1, phases: [{after: 0, status: RUNNING}]}]"),
+            "tasks[0].volume_id: a batch job reports its volumes in its sub_jobs only",
+        ),
+        (
+            _task_yaml(sub_jobs="[{job_id: s1, status: RUNNING, phases: [{after: 0, status: RUNNING}]}]"),
+            "tasks[0].sub_jobs[0]: unknown key 'status'",
+        ),
+        (
+            "projects: {aaaabbbbccccddddeeeeffff00001111: cn-north-4}\n" + _task_yaml(),
+            "projects: project names must be unique",
+        ),
+        ("projects: {'a b': x}\n" + _task_yaml(), "projects: expected an ID of 1-64 letters"),
+        ("static_tokens: [1]\n" + _task_yaml(), "static_tokens[0]: expected a non-empty string, got int 1"),
+        ("static_tokens: ['']\n" + _task_yaml(), "static_tokens[0]: expected a non-empty string, got str ''"),
+        (
+            "tasks:\n"
+            "  - {cloud_service: evs, task_id: t1, phases: [{after: 0, status: INIT}]}\n"
+            "  - {cloud_service: evs, task_id: t1, phases: [{after: 0, status: INIT}]}\n",
+            "tasks[1]: duplicate evs task ID t1 (also tasks[0])",
+        ),
+    ],
+)
+def test_yaml_errors_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert message in str(info.value)
+
+
+def test_missing_scenario_file(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"cannot read scenario file: No such file"):
+        load_scenario(tmp_path / "nope.yaml")
+
+
+def test_final_statuses_end_a_task() -> None:
+    # Every final status of every service gives an end time; a pending-only task never begins.
+    for service, finals in FINAL_STATUSES.items():
+        for status in finals:
+            raw = {"cloud_service": service, "task_id": "t", "phases": [{"after": 0, "status": status}]}
+            task = parse_scenario({"tasks": [raw]}).tasks[0]
+            assert task.end_offset == 0, (service, status)
+
+
+# --- the `simulate` command's entry point -----------------------------------------------------
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+async def test_serve_runs_until_sigterm() -> None:
+    code = "from exporter.simulator import serve; serve('127.0.0.1', 0)"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=REPO,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert proc.stdout is not None
+    try:
+        lines: list[str] = []
+        found = None
+        deadline = time.monotonic() + 20
+        while found is None:
+            line = (await asyncio.wait_for(proc.stdout.readline(), deadline - time.monotonic())).decode()
+            assert line, f"serve() ended early: {''.join(lines)}"
+            lines.append(line)
+            found = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert "simulator.listening" in line
+        async with httpx.AsyncClient(base_url=found.group(0), headers={"X-Auth-Token": DEMO_TOKEN}) as c:
+            assert (await get_json(c, url("evs", EVS_OK)))["status"] == "INIT"
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(proc.communicate(), 20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0
+    assert "simulator.stopped" in rest.decode()
+
+
+def test_serve_reports_a_bad_scenario_file(tmp_path: Path) -> None:
+    from exporter.simulator import serve
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("tasks: []")
+    with pytest.raises(ScenarioError, match="expected at least one task"):
+        serve("127.0.0.1", 0, scenario_file=str(path), latency=0.0, extra_running_tasks=0)

@@ -1,4 +1,4 @@
-"""Authentication as `httpx.Auth` flows: a fixed token, IAM password login, and AK/SK signing.
+"""Authentication as `httpx.Auth` flows: a fixed token, IAM password login, and AK/SK signing (signing.py).
 
 The password flow logs in with `POST /v3/auth/tokens`, takes the token from the `X-Subject-Token`
 header, caches it, renews it before `expires_at`, and after a 401 renews once and retries once. One
@@ -19,6 +19,7 @@ import structlog
 
 from exporter.config import Account, TargetConfig
 from exporter.errors import ApiError, ApiFailure, Reason, classify
+from exporter.signing import AkSkAuth
 
 __all__ = ["IAM_ENDPOINTS", "PasswordAuth", "TokenAuth", "build_auth", "iam_url"]
 
@@ -116,9 +117,10 @@ class PasswordAuth(httpx.Auth):
                 )
             )
             if response.status_code in (400, 401, 403):
+                # Whatever IAM's status, a refused login is a refusal of the credentials (401).
                 error = ApiError(
                     Reason.AUTH,
-                    error.status,
+                    401,
                     error.code,
                     f"IAM login of user {self._account.auth.user_name!r} refused: {error.message}",
                 )
@@ -175,4 +177,13 @@ def build_auth(account: Account, target: TargetConfig, *, on_token: TokenCallbac
         return TokenAuth(auth.token.reveal)
     if auth.type == "password":
         return PasswordAuth(account, target, on_token=on_token)
-    raise ApiFailure(ApiError(Reason.AUTH, message=f"auth type {auth.type!r} is not supported yet"))
+    assert auth.access_key is not None
+    assert auth.secret_key is not None
+    token = auth.security_token
+    return AkSkAuth(
+        auth.access_key.reveal,
+        auth.secret_key.reveal,
+        # Re-read on every request: an agent rotating temporary credentials rewrites the files.
+        security_token=token.reveal if token is not None else None,
+        project_id=target.project_id or None,
+    )

@@ -6,7 +6,9 @@ never raises for anything the cloud or the network does.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +31,9 @@ log = structlog.get_logger(__name__)
 
 USER_AGENT = f"huaweicloud-task-exporter/{__version__}"
 BACKOFF_START, BACKOFF_MAX = 1.0, 60.0
+# The cloud locks an AK after more than 5 failed authentications in a row. After this many the exporter
+# stops using the credentials until they change (a rotated secret file, or a config reload).
+MAX_AUTH_FAILURES = 5
 
 
 class RateLimiter:
@@ -46,6 +51,15 @@ class RateLimiter:
         self._next = slot + 1.0 / self.rate
         if slot > now:
             await asyncio.sleep(slot - now)
+
+
+@dataclass
+class _AuthPause:
+    """An account's authentication failures in a row, and how long its requests are held back."""
+
+    failures: int = 0
+    until: float = 0.0
+    credentials: tuple[object, ...] = ()  # fingerprint of the credentials that failed
 
 
 @dataclass
@@ -68,10 +82,41 @@ class ApiClient:
     ) -> None:
         """`transport(account)` overrides the aiohttp transport (tests use httpx.MockTransport)."""
         self._config, self._metrics, self._clock = config, metrics, clock
-        self._transport = transport or (lambda _account: AiohttpTransport(max_connections=config.scrape.concurrency))
+        self._transport = transport or self._default_transport
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._auth_pause: dict[str, _AuthPause] = {}
         self._auths: dict[tuple[str, str, str, str], httpx.Auth] = {}
         self._endpoints: dict[str, _Endpoint] = {}
+
+    def _default_transport(self, account_name: str) -> httpx.AsyncBaseTransport:
+        account = self._config.accounts[account_name]
+        verify: ssl.SSLContext | bool = True
+        if account.tls.insecure_skip_verify:
+            verify = False
+        elif account.tls.ca_file:
+            verify = ssl.create_default_context(cafile=account.tls.ca_file)
+        return AiohttpTransport(
+            verify=verify, proxy=account.proxy or None, max_connections=self._config.scrape.concurrency
+        )
+
+    def _credentials(self, account_name: str) -> tuple[object, ...]:
+        auth = self._config.accounts[account_name].auth
+        secrets = (auth.token, auth.password, auth.access_key, auth.secret_key, auth.security_token)
+        return tuple(secret.fingerprint() for secret in secrets if secret is not None)
+
+    def cooling_down(self, account: str) -> float:
+        """Seconds left of the account's pause after authentication failures (0: none; inf: until the
+        credentials change)."""
+        pause = self._auth_pause.get(account)
+        if pause is None or pause.failures == 0:
+            return 0.0
+        if pause.failures >= MAX_AUTH_FAILURES:
+            if self._credentials(account) == pause.credentials:
+                return float("inf")
+            log.info("credentials changed; trying them", account=account)
+            self._auth_pause.pop(account)
+            return 0.0
+        return max(pause.until - self._clock(), 0.0)
 
     def _client(self, account: str) -> httpx.AsyncClient:
         client = self._clients.get(account)
@@ -100,6 +145,14 @@ class ApiClient:
         service = SERVICES[target.cloud_service]
         endpoint = self._endpoint(target.endpoint)
         now = self._clock()
+        pause = self.cooling_down(target.account)
+        if pause > 0:
+            wait = "until its credentials change" if pause == float("inf") else f"for {pause:.0f}s"
+            return ApiError(
+                Reason.AUTH,
+                message=f"account {target.account!r} held back {wait} after authentication failures",
+                sent=False,
+            )
         if endpoint.blocked_until > now:
             return ApiError(
                 Reason.THROTTLED,
@@ -129,18 +182,60 @@ class ApiClient:
         self._metrics.duration.labels(*labels).observe(time.perf_counter() - started)
         if isinstance(result, ApiError):
             self._metrics.errors.labels(*labels, result.reason.value).inc()
-            if result.reason is Reason.THROTTLED:
+            if result.credentials_refused:
+                self._pause_account(target, result)
+            elif result.reason is Reason.THROTTLED:
                 endpoint.blocked_until = self._clock() + endpoint.backoff
                 endpoint.backoff = min(endpoint.backoff * 2, BACKOFF_MAX)
-        elif endpoint.backoff != BACKOFF_START:
+        else:
             endpoint.backoff = BACKOFF_START
+        if not isinstance(result, ApiError) or result.reason not in (Reason.AUTH, Reason.TIMEOUT, Reason.CONNECT):
+            self._auth_ok(target.account)  # the API accepted the credentials
         return result
+
+    def _pause_account(self, target: TargetConfig, error: ApiError) -> None:
+        """Hold back all requests of the account, and say so once, naming no secret."""
+        account = self._config.accounts[target.account]
+        pause = self._auth_pause.setdefault(account.name, _AuthPause())
+        if pause.failures and self._clock() < pause.until:
+            return  # an answer to a request sent before the pause began
+        pause.failures += 1
+        pause.until = self._clock() + account.auth_cooldown
+        pause.credentials = self._credentials(account.name)
+        fields = {
+            "account": account.name,
+            "auth_type": account.auth.type,
+            "cloud_service": target.cloud_service,
+            "region": target.region,
+            "error": error.describe(),
+            "failures_in_a_row": pause.failures,
+        }
+        if pause.failures >= MAX_AUTH_FAILURES:
+            then = "requests of this account stop until its credentials change (secret file or config reload)"
+        else:
+            then = f"requests of this account are paused for {account.auth_cooldown:.0f}s"
+        if error.clock_skew:
+            log.error(
+                "the cloud rejected the request time (X-Sdk-Date): this machine's clock is more than 15 minutes "
+                f"off; fix the clock (NTP); {then}",
+                local_time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                server_time=error.server_date or "unknown",
+                **fields,
+            )
+        else:
+            log.error(f"authentication failed; {then}, so that the cloud does not lock the credentials", **fields)
+
+    def _auth_ok(self, account: str) -> None:
+        if account in self._auth_pause:
+            del self._auth_pause[account]
 
     def _interpret(self, target: TargetConfig, response: httpx.Response) -> TaskStatus | ApiError:
         service = SERVICES[target.cloud_service]
         request_id = response.headers.get("X-Request-Id", "")
         if response.status_code >= 300:
             error = classify(response.status_code, response.content, request_id=request_id)
+            if error.clock_skew:
+                error = dataclasses.replace(error, server_date=response.headers.get("Date", ""))
             if error.reason is Reason.CLIENT_ERROR and service.is_not_found(error.status, error.code, error.message):
                 error = ApiError(Reason.NOT_FOUND, error.status, error.code, error.message, error.request_id)
             return error

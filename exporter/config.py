@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import ssl
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta, timezone, tzinfo
@@ -31,6 +32,7 @@ __all__ = [
     "ConfigError",
     "ScrapeSettings",
     "TargetConfig",
+    "TlsConfig",
     "load_config",
     "parse_config",
     "valid_id",
@@ -85,11 +87,22 @@ class AuthConfig:
 
 
 @dataclass(frozen=True)
+class TlsConfig:
+    ca_file: str = ""  # extra CA bundle to trust (a corporate proxy, a private endpoint)
+    insecure_skip_verify: bool = False
+
+
+@dataclass(frozen=True)
 class Account:
     name: str
     cloud: str
     auth: AuthConfig
     iam_endpoint: str = ""  # empty: from the cloud's template and the target's region
+    # After an authentication failure no request of this account is sent for this long: the cloud
+    # locks an AK for 5 minutes after more than 5 consecutive failed signatures.
+    auth_cooldown: float = 300.0
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    proxy: str = ""  # empty: HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment
 
 
 @dataclass(frozen=True)
@@ -145,6 +158,18 @@ class _Loader(yaml.SafeLoader):
     file = ""
 
 
+class _Int(int):
+    """An integer that remembers how it was written: an unquoted all-digit task ID keeps its zeros."""
+
+    text: str
+
+
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> _Int:
+    value = _Int(loader.construct_yaml_int(node))
+    value.text = node.value
+    return value
+
+
 def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
     result = _Map()
     result.line, result.key_lines = node.start_mark.line + 1, {}
@@ -169,6 +194,11 @@ def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> _Seq:
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def _scalar_text(value: str | int | float) -> str:
+    return value.text if isinstance(value, _Int) else str(value)
 
 
 # --- Walking the document ---------------------------------------------------------------------------
@@ -229,7 +259,7 @@ class _Section:
             return default
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             ctx.fail(f"expected a string{', ' + expect if expect else ''}, got {_kind(value)}")
-        text = _expand(ctx, str(value))
+        text = _expand(ctx, _scalar_text(value))
         if choices and text not in choices:
             ctx.fail(f"expected one of {', '.join(choices)}, got {text!r}")
         if pattern is not None and pattern.fullmatch(text) is None:
@@ -267,7 +297,7 @@ class _Section:
         for index, item in enumerate(value):
             yield ctx.child(value, index), item
 
-    def secret(self, key: str, *, required: bool) -> Secret | None:
+    def secret(self, key: str, *, required: bool, warn_plain: bool = True) -> Secret | None:
         """`key` inline (plain text is accepted with a warning unless it came from ${ENV}) or `key_file`."""
         file_key = f"{key}_file"
         if self.has(key) and self.has(file_key):
@@ -286,7 +316,7 @@ class _Section:
             text = _expand(ctx, value)
             if not text:
                 ctx.fail("expands to an empty value")
-            if "${" not in value:
+            if "${" not in value and warn_plain:
                 log.warning(
                     "plain-text secret in the config file; use ${ENV} or a *_file key",
                     key=ctx.path,
@@ -398,7 +428,8 @@ def _auth(section: _Section) -> AuthConfig:
     else:
         result = AuthConfig(
             type="aksk",
-            access_key=auth.secret("access_key", required=True),
+            # The access key identifies, the secret key proves: only the latter is worth a warning.
+            access_key=auth.secret("access_key", required=True, warn_plain=False),
             secret_key=auth.secret("secret_key", required=True),
             security_token=auth.secret("security_token", required=False),
         )
@@ -407,7 +438,7 @@ def _auth(section: _Section) -> AuthConfig:
 
 def _account(ctx: _Ctx, value: Any) -> Account:
     section = _Section(ctx, value, "an account")
-    section.allow("name", "cloud", "iam_endpoint", "auth")
+    section.allow("name", "cloud", "iam_endpoint", "auth", "auth_cooldown", "tls", "proxy")
     name = section.string(
         "name", required=True, pattern=NAME_PATTERN, expect="a name of letters, digits, '_', '.', '-'"
     )
@@ -418,7 +449,45 @@ def _account(ctx: _Ctx, value: Any) -> Account:
     auth = _auth(section)
     if cloud == "custom" and auth.type == "password" and not iam_endpoint:
         section.ctx.fail("cloud 'custom' with password authentication needs 'iam_endpoint'")
-    return Account(name=name, cloud=cloud, auth=auth, iam_endpoint=iam_endpoint.rstrip("/"))
+    cooldown = section.number("auth_cooldown", 300, minimum=0, maximum=86400)
+    proxy = section.string("proxy", expect="a proxy URL such as http://proxy.example.com:3128")
+    if proxy:
+        _check_url(section.raw("proxy")[0], proxy)
+    return Account(
+        name=name,
+        cloud=cloud,
+        auth=auth,
+        iam_endpoint=iam_endpoint.rstrip("/"),
+        auth_cooldown=cooldown,
+        tls=_tls(section, name),
+        proxy=proxy,
+    )
+
+
+def _tls(account: _Section, name: str) -> TlsConfig:
+    ctx, value = account.raw("tls")
+    if value is None:
+        return TlsConfig()
+    section = _Section(ctx, value, "TLS settings")
+    section.allow("ca_file", "insecure_skip_verify")
+    ca_file = section.string("ca_file", expect="a PEM file of CA certificates")
+    if ca_file:
+        try:
+            ssl.create_default_context(cafile=ca_file)
+        except OSError as exc:
+            section.raw("ca_file")[0].fail(f"cannot read CA file {ca_file}: {exc.strerror}")
+        except ssl.SSLError:
+            section.raw("ca_file")[0].fail(f"{ca_file} holds no PEM CA certificate")
+    insecure = section.flag("insecure_skip_verify", False)
+    if insecure:
+        log.warning(
+            "TLS certificate verification is OFF for this account: anyone on the path can read its "
+            "requests and answer in the cloud's name",
+            account=name,
+            file=ctx.file,
+            line=ctx.line,
+        )
+    return TlsConfig(ca_file=ca_file, insecure_skip_verify=insecure)
 
 
 def _check_url(ctx: _Ctx, url: str) -> None:
@@ -460,7 +529,7 @@ def _target(ctx: _Ctx, value: Any, accounts: Mapping[str, Account]) -> TargetCon
     for item_ctx, item in section.items("tasks", "task IDs"):
         if not isinstance(item, str | int) or isinstance(item, bool):
             item_ctx.fail(f"expected a task ID ({ID_DESCRIPTION}), got {_kind(item)}")
-        task_id = _expand(item_ctx, str(item)).strip()
+        task_id = _expand(item_ctx, _scalar_text(item)).strip()
         if not valid_id(task_id):
             item_ctx.fail(f"invalid task ID {_show(task_id)}: expected {ID_DESCRIPTION}")
         if task_id in tasks:

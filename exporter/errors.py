@@ -54,11 +54,18 @@ class ApiError:
     code: str = ""
     message: str = ""
     request_id: str = ""
-    sent: bool = True  # False when the exporter held the request back (backing off after a 429)
+    sent: bool = True  # False when the exporter held the request back (429 back-off, auth cool-down)
+    server_date: str = ""  # the answer's Date header, kept for clock-skew errors
 
     @property
     def clock_skew(self) -> bool:
         return self.code in CLOCK_SKEW_CODES
+
+    @property
+    def credentials_refused(self) -> bool:
+        """The cloud refused the credentials themselves (401, an API Gateway auth code, a refused IAM
+        login), as opposed to a 403 for a permission the user lacks on one service."""
+        return self.reason is Reason.AUTH and self.sent and (self.status != 403 or self.code in AUTH_CODES)
 
     def describe(self) -> str:
         parts = [self.reason.value]

@@ -57,6 +57,16 @@ class Secret:
         except OSError as exc:
             raise SecretError(f"cannot read secret file {self.path}: {exc.strerror}") from None
 
+    def fingerprint(self) -> tuple[int, int, int] | None:
+        """Changes when a file-backed secret's file changes (None for inline secrets and missing files)."""
+        if self.path is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
     def __repr__(self) -> str:
         return f"Secret(file={str(self.path)!r})" if self.path else "Secret('***')"
 

@@ -101,15 +101,40 @@ class Tracker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         slots = asyncio.Semaphore(self.config.scrape.concurrency)
-        await asyncio.gather(*(self._refresh_target(state, deadline, slots) for state in self.targets))
-
-    async def _refresh_target(self, state: TargetState, deadline: float, slots: asyncio.Semaphore) -> None:
         started = time.perf_counter()
-        records = [record for record in state.tasks.values() if not record.final]
-        results = await asyncio.gather(*(self._refresh_task(state.target, r, deadline, slots) for r in records))
-        state.scrape_duration = time.perf_counter() - started
+        work: dict[str, list[tuple[TargetState, TaskRecord]]] = {}
+        for state in self.targets:
+            for record in state.tasks.values():
+                if not record.final:
+                    work.setdefault(state.target.account, []).append((state, record))
+        results: dict[tuple[str, str, str, str], list[TaskStatus | ApiError]] = {}
+        finished: dict[tuple[str, str, str, str], float] = {}
+
+        async def one(state: TargetState, record: TaskRecord) -> TaskStatus | ApiError:
+            result = await self._refresh_task(state.target, record, deadline, slots)
+            results.setdefault(state.target.key, []).append(result)
+            finished[state.target.key] = time.perf_counter() - started
+            return result
+
+        async def account(items: list[tuple[TargetState, TaskRecord]]) -> None:
+            # One request first: a wrong key, password or clock must cost one failed request per scrape,
+            # not `concurrency` of them (the cloud locks an AK after more than 5 consecutive failures).
+            first = await one(*items[0])
+            if isinstance(first, ApiError) and first.reason is Reason.AUTH:
+                for state, _record in items[1:]:
+                    results.setdefault(state.target.key, []).append(first)
+                return
+            await asyncio.gather(*(one(state, record) for state, record in items[1:]))
+
+        await asyncio.gather(*(account(items) for items in work.values()))
+        for state in self.targets:
+            self._judge_target(state, results.get(state.target.key, []), finished.get(state.target.key, 0.0))
+
+    def _judge_target(self, state: TargetState, results: list[TaskStatus | ApiError], duration: float) -> None:
+        """Up when nothing was to be asked or at least one query got an answer from the API."""
+        state.scrape_duration = duration
         answered = [r for r in results if not isinstance(r, ApiError) or r.reason is Reason.NOT_FOUND]
-        was_up, state.up = state.up, bool(answered) or not records
+        was_up, state.up = state.up, bool(answered) or not results
         if state.up:
             state.last_success = self._clock()
         failures = [r for r in results if isinstance(r, ApiError)]

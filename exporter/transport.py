@@ -23,7 +23,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def __init__(
         self, *, verify: ssl.SSLContext | bool = True, proxy: str | None = None, max_connections: int = 100
     ) -> None:
-        self._ssl: ssl.SSLContext | bool = verify if isinstance(verify, ssl.SSLContext) else (None if verify else False)  # type: ignore[assignment]
+        """`verify`: True (system CAs), an SSLContext, or False (no verification). Without `proxy`, the
+        standard HTTPS_PROXY / HTTP_PROXY / NO_PROXY environment variables apply."""
+        self._ssl = verify
         self._proxy = proxy
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
@@ -33,7 +35,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=self._ssl, ttl_dns_cache=300)
             # Decompression is left to httpx, which sees the Content-Encoding header.
             self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+                connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",), trust_env=True
             )
         return self._session
 

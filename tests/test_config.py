@@ -243,3 +243,12 @@ def test_unreadable_config_file(tmp_path: Path) -> None:
 def test_dollar_dollar_escapes_a_literal_dollar() -> None:
     text = MINIMAL.replace("token: ${HWC_TOKEN}", "token: ab$$cd")
     assert parse_config(text, env={}).accounts["prod"].auth.token.reveal() == "ab$cd"
+
+
+def test_unquoted_all_digit_ids_keep_their_leading_zeros() -> None:
+    text = MINIMAL.replace(f"tasks: [{EVS_TASK}]", "tasks: [00000000000000000000000000000001]").replace(
+        f"project_id: {PROJECT}", "project_id: 01234567890123456789012345678901"
+    )
+    (target,) = parse_config(text, env={"HWC_TOKEN": "t"}).targets
+    assert target.tasks == ("00000000000000000000000000000001",)
+    assert target.project_id == "01234567890123456789012345678901"

@@ -1,0 +1,220 @@
+"""AK/SK requests, and what the exporter does when the cloud refuses its credentials: one request per
+account first, a cool-down, never more than 5 failures in a row, a distinct clock-skew message, and
+rotated secret files picked up without a restart. The cloud is faked at the transport level and checks
+signatures with `exporter.signing.verify` (which agrees with the official SDK: tests/test_signing.py)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import structlog.testing
+from prometheus_client import CollectorRegistry
+
+from exporter.client import MAX_AUTH_FAILURES, ApiClient
+from exporter.config import Config, ConfigError, parse_config
+from exporter.errors import ApiError, Reason
+from exporter.metrics import SelfMetrics
+from exporter.model import TaskStatus
+from exporter.signing import VerifyStatus, verify
+from exporter.tracker import Tracker
+from tests.conftest import EVS_TASK, PROJECT
+
+AK = "QTWAOYTTINDUT2QVKYUC"
+SK = "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc"
+TOKEN = "temporary-security-token-value-0123456789"
+RUNNING = {"status": "RUNNING", "job_id": EVS_TASK, "begin_time": "2016-03-08T07:40:13.219Z", "end_time": ""}
+TASKS = [f"{n:032x}" for n in range(1, 21)]
+
+
+def aksk_config(tmp_path: Path, *, secret: str = SK, token: str | None = None, cooldown: str = "5m") -> Config:
+    (tmp_path / "sk").write_text(secret + "\n")
+    token_line = ""
+    if token is not None:
+        (tmp_path / "st").write_text(token)
+        token_line = f"\n      security_token_file: {tmp_path / 'st'}"
+    text = f"""
+accounts:
+  - name: prod
+    auth_cooldown: {cooldown}
+    auth:
+      type: aksk
+      access_key: {AK}
+      secret_key_file: {tmp_path / "sk"}{token_line}
+services:
+  - cloud_service: evs
+    account: prod
+    region: cn-north-4
+    project_id: {PROJECT}
+    endpoint: https://evs.example.test:8443
+    tasks: [{", ".join(TASKS)}]
+"""
+    return parse_config(text, env={})
+
+
+class FakeGateway:
+    """Verifies every request's signature like the API Gateway, answering 401 APIGW.0301 when it fails."""
+
+    def __init__(self, *, secret: str = SK, token: str | None = None, skew: float = 0.0) -> None:
+        self.secret, self.token, self.skew = secret, token, skew
+        self.requests: list[httpx.Request] = []
+        self.refused = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        result = verify(
+            request.method, request.url, request.headers, request.content,
+            lambda ak: self.secret if ak == AK else None, time.time() + self.skew,
+        )  # fmt: skip
+        if result.status is VerifyStatus.CLOCK_SKEW:
+            self.refused += 1
+            return httpx.Response(401, json={"error_code": "APIGW.0303", "error_msg": "request time skewed"})
+        if not result.ok or request.headers.get("X-Security-Token") != self.token:
+            self.refused += 1
+            return httpx.Response(401, json={"error_code": "APIGW.0301", "error_msg": "verify aksk signature fail"})
+        return httpx.Response(200, json=RUNNING)
+
+
+def client_for(config: Config, gateway: FakeGateway, clock: list[float]) -> tuple[ApiClient, CollectorRegistry]:
+    registry = CollectorRegistry()
+    client = ApiClient(
+        config, SelfMetrics(registry), clock=lambda: clock[0], transport=lambda _a: httpx.MockTransport(gateway)
+    )
+    return client, registry
+
+
+async def test_signed_request_carries_host_port_project_and_token(tmp_path: Path) -> None:
+    config = aksk_config(tmp_path, token=TOKEN)
+    gateway = FakeGateway(token=TOKEN)
+    client, _ = client_for(config, gateway, [0.0])
+    result = await client.query(config.targets[0], EVS_TASK, 5)
+    await client.aclose()
+    assert isinstance(result, TaskStatus)
+    (request,) = gateway.requests
+    assert request.headers["Host"] == "evs.example.test:8443"
+    assert request.headers["X-Project-Id"] == PROJECT
+    assert request.headers["X-Security-Token"] == TOKEN
+    signed = request.headers["Authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+    assert {"host", "x-sdk-date", "x-project-id", "x-security-token"} <= set(signed)
+
+
+async def test_rotated_secret_and_token_files_are_used_without_restart(tmp_path: Path) -> None:
+    config = aksk_config(tmp_path, token=TOKEN)
+    gateway = FakeGateway(token=TOKEN)
+    client, _ = client_for(config, gateway, [0.0])
+    assert isinstance(await client.query(config.targets[0], EVS_TASK, 5), TaskStatus)
+    # The agent rotates the temporary credentials: new SK and token files, same AK here.
+    gateway.secret, gateway.token = "rotated-secret-key-0000000000000000000000", "rotated-token"
+    (tmp_path / "sk").write_text(gateway.secret)
+    (tmp_path / "st").write_text(gateway.token)
+    assert isinstance(await client.query(config.targets[0], EVS_TASK, 5), TaskStatus)
+    await client.aclose()
+    assert gateway.refused == 0
+
+
+async def test_wrong_secret_sends_one_request_per_scrape_then_pauses(tmp_path: Path) -> None:
+    config = aksk_config(tmp_path, secret="wrong-secret-key-000000000000000000000000")
+    gateway = FakeGateway()
+    clock = [1000.0]
+    client, registry = client_for(config, gateway, clock)
+    tracker = Tracker(config, client)
+    with structlog.testing.capture_logs() as logs:
+        await tracker.refresh(5)
+        await tracker.refresh(5)
+    (state,) = tracker.targets
+    assert len(gateway.requests) == 1  # 20 tasks, one request: the rest wait for the first answer
+    assert state.up is False
+    labels = {"cloud_service": "evs", "region": "cn-north-4"}
+    assert registry.get_sample_value("huaweicloud_task_api_errors_total", {**labels, "reason": "auth"}) == 1
+    errors = [e for e in logs if e["log_level"] == "error"]
+    assert len(errors) == 1
+    assert errors[0]["event"].startswith("authentication failed; requests of this account are paused for 300s")
+    assert errors[0]["account"] == "prod"
+    assert "wrong-secret" not in repr(logs)
+    clock[0] += 301  # after the cool-down: one more try, alone again
+    await tracker.refresh(5)
+    assert len(gateway.requests) == 2
+    await client.aclose()
+
+
+async def test_never_more_than_five_failures_in_a_row(tmp_path: Path) -> None:
+    config = aksk_config(tmp_path, secret="wrong-secret-key-000000000000000000000000")
+    gateway = FakeGateway()
+    clock = [1000.0]
+    client, _ = client_for(config, gateway, clock)
+    tracker = Tracker(config, client)
+    for _ in range(40):  # 40 scrapes, each after a whole cool-down: 200 minutes of a wrong key
+        await tracker.refresh(5)
+        clock[0] += 301
+    assert gateway.refused == MAX_AUTH_FAILURES == 5
+    assert client.cooling_down("prod") == float("inf")
+    # The operator fixes the secret file: the exporter notices and tries again, and succeeds.
+    (tmp_path / "sk").write_text(SK)
+    await tracker.refresh(5)
+    assert gateway.refused == 5
+    assert len(gateway.requests) == 5 + len(TASKS)
+    assert tracker.targets[0].up is True
+    await client.aclose()
+
+
+async def test_clock_skew_is_reported_distinctly(tmp_path: Path) -> None:
+    config = aksk_config(tmp_path)
+    gateway = FakeGateway(skew=16 * 60)
+    client, _ = client_for(config, gateway, [0.0])
+    with structlog.testing.capture_logs() as logs:
+        result = await client.query(config.targets[0], EVS_TASK, 5)
+    await client.aclose()
+    assert isinstance(result, ApiError)
+    assert result.reason is Reason.AUTH
+    assert result.clock_skew
+    (event,) = [e for e in logs if e["log_level"] == "error"]
+    assert "this machine's clock is more than 15 minutes off; fix the clock (NTP)" in event["event"]
+    assert "local_time" in event
+
+
+async def test_permission_denied_403_does_not_pause_the_account(tmp_path: Path) -> None:
+    config = aksk_config(tmp_path)
+
+    def forbidden(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(403, json={"error_code": "EVS.0003", "error_msg": "Policy doesn't allow evs:jobs:get"})
+
+    registry = CollectorRegistry()
+    client = ApiClient(config, SelfMetrics(registry), transport=lambda _a: httpx.MockTransport(forbidden))
+    first = await client.query(config.targets[0], EVS_TASK, 5)
+    second = await client.query(config.targets[0], EVS_TASK, 5)
+    await client.aclose()
+    assert isinstance(first, ApiError) and first.reason is Reason.AUTH
+    assert isinstance(second, ApiError) and second.sent  # still asked: a missing permission locks nothing
+    assert client.cooling_down("prod") == 0
+
+
+@pytest.mark.parametrize(
+    ("task_id", "shown"),
+    [
+        ("../../v3/auth/tokens", "'../../v3/auth/tokens'"),
+        ("4010a32d5355%2F7910153552b492c0002", "'4010a32d5355%2F7910153552b492c0002'"),
+        ("4010a32d535527910153552b492c0002?x=1", "'4010a32d535527910153552b492c0002?x=1'"),
+        ("4010a32d535527910153552b492c0002#f", "'4010a32d535527910153552b492c0002#f'"),
+        ("4010a32d5355279 10153552b492c0002", "'4010a32d5355279 10153552b492c0002'"),
+        ("a" * 65, "'" + "a" * 65 + "'"),
+    ],
+)
+def test_unsafe_task_ids_are_refused_naming_the_entry(task_id: str, shown: str) -> None:
+    text = f"""
+accounts: [{{name: prod, auth: {{type: token, token: "${{T}}"}}}}]
+services:
+  - cloud_service: evs
+    account: prod
+    region: cn-north-4
+    project_id: {PROJECT}
+    tasks:
+      - {EVS_TASK}
+      - "{task_id}"
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, file="c.yaml", env={"T": "t"})
+    assert str(caught.value) == (
+        f"c.yaml:10: services[0].tasks[1]: invalid task ID {shown}: expected 16 to 64 hexadecimal characters, or a UUID"
+    )

@@ -51,7 +51,13 @@ def test_example_config_passes_config_check() -> None:
         [sys.executable, "-m", "exporter", "--config.file", str(ROOT / "config.example.yaml"), "--config.check"],
         capture_output=True,
         text=True,
-        env={"HWC_TOKEN": "t", "HWC_PASSWORD": "x", "PATH": "/usr/bin"},
+        env={
+            "HWC_TOKEN": "t",
+            "HWC_PASSWORD": "x",
+            "HWC_ACCESS_KEY": "AKEXAMPLE",
+            "HWC_SECRET_KEY": "sk",
+            "PATH": "/usr/bin",
+        },
         check=False,
     )
     assert result.returncode == 0, result.stderr

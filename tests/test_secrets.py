@@ -1,0 +1,144 @@
+"""Secrets never leave: the exporter runs as a real process with failing token, password and AK/SK
+accounts against the fake cloud, at debug log level; every log line, every HTTP endpoint's answer and
+`--config.check`'s output are searched for the secret values."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from exporter.simulator import DEFAULT_PROJECT_ID, Simulator, default_scenario, start_simulator
+
+SECRETS = {
+    "token": "tok-Zq8vYc0e5LrA1bXn7WmK3pFsTu9DgH2j",
+    "password": "pw-Hn4Rt7Yu1Io9Pa3Sd6Fg0JkLz",
+    "secret_key": "sk-Qw2Er4Ty6Ui8Op0As1Df3Gh5Jk7Lz9XcVbNm",
+    "security_token": "st-Mn8Bv6Cx4Zl2Kj0Hg9Fd7Sa5Po3Iu1Yt",
+}
+TASK = "e7500000000000000000000000000001"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def config_text(url: str, tmp_path: Path) -> str:
+    (tmp_path / "password").write_text(SECRETS["password"])
+    (tmp_path / "security_token").write_text(SECRETS["security_token"])
+    return f"""
+accounts:
+  - name: with-token
+    cloud: custom
+    auth: {{type: token, token: "${{SECRET_TOKEN}}"}}
+  - name: with-password
+    cloud: custom
+    iam_endpoint: {url}
+    auth: {{type: password, user_name: demo-user, domain_name: demo-domain, password_file: {tmp_path / "password"}}}
+  - name: with-aksk
+    cloud: custom
+    auth:
+      type: aksk
+      access_key: DEMOAKWRONG000000001
+      secret_key: {SECRETS["secret_key"]}
+      security_token_file: {tmp_path / "security_token"}
+services:
+""" + "".join(
+        f"""  - {{cloud_service: evs, account: {account}, region: cn-north-4, project_id: {DEFAULT_PROJECT_ID},
+      endpoint: {url}, tasks: [{TASK}]}}
+"""
+        for account in ("with-token", "with-password", "with-aksk")
+    )
+
+
+@pytest.fixture
+async def fake_cloud() -> AsyncIterator[str]:
+    running = await start_simulator(Simulator(default_scenario()))
+    yield running.url
+    await running.close()
+
+
+async def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    async with httpx.AsyncClient() as http:
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "the exporter exited"
+            try:
+                if (await http.get(f"{url}/-/ready")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)  # polling a child process's readiness, bounded by the deadline
+    raise AssertionError("the exporter did not become ready")
+
+
+def assert_no_secret(where: str, text: str) -> None:
+    for name, value in SECRETS.items():
+        assert value not in text, f"the {name} leaked into {where}"
+
+
+async def test_no_secret_in_logs_metrics_pages_or_errors(fake_cloud: str, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(config_text(fake_cloud, tmp_path))
+    port = free_port()
+    log_file = (tmp_path / "stderr.log").open("wb")
+    env = {**os.environ, "SECRET_TOKEN": SECRETS["token"]}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "--config.file", str(config), "--web.listen-address",
+         f"127.0.0.1:{port}", "--log.level", "debug", "--log.format", "json"],
+        stdout=log_file, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    outputs: dict[str, str] = {}
+    try:
+        await wait_ready(base, process)
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            for round_ in range(3):
+                outputs[f"/metrics #{round_}"] = (await http.get("/metrics")).text
+            outputs["/"] = (await http.get("/")).text
+            outputs["/-/healthy"] = (await http.get("/-/healthy")).text
+            outputs["/-/ready"] = (await http.get("/-/ready")).text
+            outputs["/nope"] = (await http.get("/nope")).text
+            # A broken reload: the error message must name the problem, not the secret values.
+            config.write_text(config.read_text().replace("type: aksk", "type: aksk\n      secret: x"))
+            reload = await http.post("/-/reload")
+            assert reload.status_code == 500
+            outputs["POST /-/reload"] = reload.text
+        metrics = outputs["/metrics #2"]
+        # The auth failures did happen and are visible, so the test looked at a failing exporter.
+        assert 'huaweicloud_task_api_errors_total{cloud_service="evs",reason="auth",region="cn-north-4"}' in metrics
+        assert 'huaweicloud_task_auth_token_requests_total{account="with-password",result="failure"} 1.0' in metrics
+        assert "unknown key 'secret'; did you mean 'secret_key'?" in outputs["POST /-/reload"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+        log_file.close()
+    logs = (tmp_path / "stderr.log").read_text()
+    assert '"event": "authentication failed;' in logs
+    assert "with-aksk" in logs and "with-password" in logs and "with-token" in logs
+    for where, text in {**outputs, "the log": logs}.items():
+        assert_no_secret(where, text)
+
+
+def test_config_check_errors_do_not_show_secrets(tmp_path: Path) -> None:
+    text = config_text("http://127.0.0.1:9", tmp_path).replace("region: cn-north-4", "region: CN_NORTH", 1)
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", "--config.file", str(path), "--config.check"],
+        capture_output=True, text=True, env={**os.environ, "SECRET_TOKEN": SECRETS["token"]}, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "services[0].region: expected a region such as cn-north-4, got 'CN_NORTH'" in result.stderr
+    assert_no_secret("--config.check", result.stdout + result.stderr)

@@ -1,8 +1,8 @@
 """`huaweicloud-task-exporter demo`: the fake cloud and the exporter in one process.
 
 The exporter is configured as a user would configure it for a real account: a YAML file (written
-to a temporary directory and printed, so it can be read and reloaded) with IAM password login
-against the fake cloud's IAM API.
+to a temporary directory and printed, so it can be read and reloaded) with an access key whose
+secret key sits in a file; the fake cloud verifies every request's AK/SK signature.
 """
 
 from __future__ import annotations
@@ -11,22 +11,21 @@ import asyncio
 import signal
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
 
 from exporter.config import load_config
 
-__all__ = ["demo_config", "run_demo"]
+__all__ = ["aksk_auth", "demo_config", "password_auth", "run_demo"]
 
 DEMO_REGION = "cn-north-4"
 
 
-def demo_config(url: str, targets: Iterable[tuple[str, str, Sequence[str]]], password_file: str) -> str:
-    """A config document for the fake cloud at `url`, tracking `(cloud_service, project_id, task_ids)`."""
-    from exporter.simulator import DEMO_DOMAIN, DEMO_USER
-
+def demo_config(url: str, targets: Iterable[tuple[str, str, Sequence[str]]], auth: Mapping[str, object]) -> str:
+    """A config document for the fake cloud at `url`, tracking `(cloud_service, project_id, task_ids)`
+    with the account's `auth` block."""
     services = []
     for cloud_service, project_id, task_ids in targets:
         entry: dict[str, object] = {"cloud_service": cloud_service, "account": "demo", "region": DEMO_REGION}
@@ -34,40 +33,42 @@ def demo_config(url: str, targets: Iterable[tuple[str, str, Sequence[str]]], pas
             entry["project_id"] = project_id
         entry.update(endpoint=url, tasks=list(task_ids))
         services.append(entry)
-    document = {
-        "accounts": [
-            {
-                "name": "demo",
-                "cloud": "custom",
-                "iam_endpoint": url,
-                "auth": {
-                    "type": "password",
-                    "user_name": DEMO_USER,
-                    "domain_name": DEMO_DOMAIN,
-                    "password_file": password_file,
-                },
-            }
-        ],
-        "services": services,
-    }
-    return "# Written by `huaweicloud-task-exporter demo` for its built-in fake cloud.\n" + yaml.safe_dump(
-        document, sort_keys=False
-    )
+    account: dict[str, object] = {"name": "demo", "cloud": "custom", "auth": dict(auth)}
+    if auth.get("type") == "password":
+        account["iam_endpoint"] = url
+    document = {"accounts": [account], "services": services}
+    header = "# Written by `huaweicloud-task-exporter demo` for its built-in fake cloud.\n"
+    return header + yaml.safe_dump(document, sort_keys=False)
+
+
+def aksk_auth(secret_key_file: str) -> dict[str, object]:
+    """The fake cloud's demo access key, with its secret key in a file as in production."""
+    from exporter.simulator import DEMO_ACCESS_KEY
+
+    return {"type": "aksk", "access_key": DEMO_ACCESS_KEY, "secret_key_file": secret_key_file}
+
+
+def password_auth(password_file: str) -> dict[str, object]:
+    from exporter.simulator import DEMO_DOMAIN, DEMO_USER
+
+    return {"type": "password", "user_name": DEMO_USER, "domain_name": DEMO_DOMAIN, "password_file": password_file}
 
 
 async def run_demo(host: str, port: int) -> int:
     from exporter.core import Exporter
     from exporter.server import make_app, serve
-    from exporter.simulator import DEMO_PASSWORD, Simulator, default_scenario, start_simulator
+    from exporter.simulator import DEMO_SECRET_KEY, Simulator, default_scenario, start_simulator
 
     scenario = default_scenario()
     simulator = await start_simulator(Simulator(scenario), host="127.0.0.1", port=0)
     workdir = Path(tempfile.mkdtemp(prefix="huaweicloud-task-exporter-demo-"))
-    password_file = workdir / "password"
-    password_file.write_text(DEMO_PASSWORD + "\n", encoding="utf-8")
-    password_file.chmod(0o600)
+    secret_file = workdir / "secret_key"
+    secret_file.write_text(DEMO_SECRET_KEY + "\n", encoding="utf-8")
+    secret_file.chmod(0o600)
     config_file = workdir / "config.yaml"
-    config_file.write_text(demo_config(simulator.url, scenario.targets(), str(password_file)), encoding="utf-8")
+    config_file.write_text(
+        demo_config(simulator.url, scenario.targets(), aksk_auth(str(secret_file))), encoding="utf-8"
+    )
     exporter = Exporter(load_config(config_file))
     serving = await serve(make_app(exporter), host, port)
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host

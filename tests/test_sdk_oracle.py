@@ -2,8 +2,13 @@
 
 The SDK's model classes are the closest thing to a machine-readable API contract. Each response is
 parsed by the SDK and turned back into JSON with the SDK's own serialiser: a field the model does not
-know, or a value of the wrong type, would not survive the round trip. The SDK signs with AK/SK only,
-so the simulator runs with ``require_auth=False`` here.
+know, or a value of the wrong type, would not survive the round trip.
+
+The SDK signs every request with AK/SK, and the fake cloud checks those signatures
+(``require_auth=True``): the SDK is also the oracle for the simulator's signature check, with
+permanent and temporary credentials. The test moves the simulator's clock, so the SDK's signing clock
+(``datetime.utcnow`` in its Signer) is pinned to the same clock; ``Clock.client_offset`` sets the
+client apart from the server for the clock-skew case.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Self
 
 import httpx
+import huaweicloudsdkcore.signer.signer as sdk_signer
 import pytest
 from huaweicloudsdkcodeartscheck.v2 import CodeArtsCheckClient, ShowProgressDetailRequest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
@@ -28,7 +35,20 @@ from huaweicloudsdkdws.v2 import DwsClient, ListJobDetailsRequest
 from huaweicloudsdkevs.v2 import EvsClient
 from huaweicloudsdkevs.v2 import ShowJobRequest as EvsShowJobRequest
 
-from exporter.simulator import DEFAULT_PROJECT_ID, RunningSimulator, Simulator, Task, default_scenario, start_simulator
+from exporter.signing import AkSkAuth
+from exporter.simulator import (
+    DEFAULT_PROJECT_ID,
+    DEMO_ACCESS_KEY,
+    DEMO_SECRET_KEY,
+    DEMO_SECURITY_TOKEN,
+    DEMO_TEMP_ACCESS_KEY,
+    DEMO_TEMP_SECRET_KEY,
+    RunningSimulator,
+    Simulator,
+    Task,
+    default_scenario,
+    start_simulator,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -43,9 +63,24 @@ class Clock:
 
     def __init__(self) -> None:
         self.now = T0
+        self.client_offset = 0.0  # how far the SDK's clock is from the simulator's
 
     def __call__(self) -> float:
         return self.now
+
+    def client(self) -> float:
+        return self.now + self.client_offset
+
+
+def pinned_datetime(clock: Clock) -> type[datetime]:
+    """A stand-in for the SDK Signer's ``datetime`` whose ``utcnow`` reads ``clock.client()``."""
+
+    class PinnedDatetime(datetime):
+        @classmethod
+        def utcnow(cls) -> Self:
+            return cls.fromtimestamp(clock.client(), UTC).replace(tzinfo=None)
+
+    return PinnedDatetime
 
 
 @dataclass
@@ -55,15 +90,19 @@ class Cloud:
     url: str
     clients: dict[str, Any]
     http: httpx.Client
+    build: Callable[[Any, BasicCredentials], Any]
 
     def at(self, seconds: float) -> None:
         self.clock.now = T0 + seconds
 
 
+SERVICE_CLIENTS = {"evs": EvsClient, "dws": DwsClient, "cph": CphClient, "codearts_check": CodeArtsCheckClient}
+
+
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[Cloud]:
     clock = Clock()
-    sim = Simulator(default_scenario(), clock=clock, require_auth=False)
+    sim = Simulator(default_scenario(), clock=clock, require_auth=True)
     # The SDK is synchronous, so the simulator gets its own event loop in a thread.
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="simulator", daemon=True)
@@ -72,9 +111,9 @@ def cloud() -> Iterator[Cloud]:
     config = HttpConfig.get_default_config()
     config.retry_times = 0
     config.timeout = (5, 10)
-    credentials = BasicCredentials("AK", "SK", DEFAULT_PROJECT_ID)
+    credentials = BasicCredentials(DEMO_ACCESS_KEY, DEMO_SECRET_KEY, DEFAULT_PROJECT_ID)
 
-    def build(client_class: Any) -> Any:
+    def build(client_class: Any, credentials: BasicCredentials) -> Any:
         return (
             client_class.new_builder()
             .with_credentials(credentials)
@@ -83,15 +122,13 @@ def cloud() -> Iterator[Cloud]:
             .build()
         )
 
-    clients = {
-        "evs": build(EvsClient),
-        "dws": build(DwsClient),
-        "cph": build(CphClient),
-        "codearts_check": build(CodeArtsCheckClient),
-    }
+    clients = {service: build(client_class, credentials) for service, client_class in SERVICE_CLIENTS.items()}
+    # The raw side signs with the exporter's own signer, on the same clock.
+    auth = AkSkAuth(DEMO_ACCESS_KEY, DEMO_SECRET_KEY, project_id=DEFAULT_PROJECT_ID, clock=clock.client)
     try:
-        with httpx.Client(base_url=running.url) as http:
-            yield Cloud(sim, clock, running.url, clients, http)
+        with pytest.MonkeyPatch.context() as patch, httpx.Client(base_url=running.url, auth=auth) as http:
+            patch.setattr(sdk_signer, "datetime", pinned_datetime(clock))
+            yield Cloud(sim, clock, running.url, clients, http, build)
     finally:
         asyncio.run_coroutine_threadsafe(running.close(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
@@ -99,8 +136,8 @@ def cloud() -> Iterator[Cloud]:
         loop.close()
 
 
-def sdk_call(cloud: Cloud, cloud_service: str, task_id: str) -> Any:
-    client = cloud.clients[cloud_service]
+def sdk_call(cloud: Cloud, cloud_service: str, task_id: str, client: Any = None) -> Any:
+    client = client if client is not None else cloud.clients[cloud_service]
     match cloud_service:
         case "evs":
             return client.show_job(EvsShowJobRequest(job_id=task_id))
@@ -261,3 +298,84 @@ def test_sdk_sees_throttling_as_a_429(cloud: Cloud, global_fault: Callable[[str]
         sdk_call(cloud, "evs", "e7500000000000000000000000000001")
     # urllib3's retry on 429 swallows the body, so the SDK only has the status (reference C.4).
     assert info.value.status_code == 429
+
+
+# --- AK/SK: the SDK's signatures against the fake cloud's check -------------------------------
+
+
+@pytest.fixture
+def no_lock(cloud: Cloud) -> Iterator[None]:
+    """The failures a test provokes must not add up to a lock of the default key across tests."""
+    yield
+    cloud.clock.client_offset = 0.0
+    assert sdk_call(cloud, "evs", "e7500000000000000000000000000001").status == "INIT"
+    assert cloud.sim.ak_state(DEMO_ACCESS_KEY) == (0, None)
+
+
+def test_every_sdk_request_was_signed_and_verified(cloud: Cloud) -> None:
+    cloud.at(0)
+    before = cloud.sim.stats.aksk_accepted[DEMO_ACCESS_KEY]
+    for job in every_job():
+        sdk_call(cloud, job.cloud_service, job.task_id)
+    assert cloud.sim.stats.aksk_accepted[DEMO_ACCESS_KEY] == before + len(every_job())
+    assert cloud.sim.stats.max_consecutive_auth_failures[DEMO_ACCESS_KEY] <= 1
+
+
+@pytest.mark.parametrize("cloud_service", list(SERVICE_CLIENTS))
+def test_sdk_with_temporary_credentials(cloud: Cloud, cloud_service: str) -> None:
+    cloud.at(125)
+    credentials = BasicCredentials(DEMO_TEMP_ACCESS_KEY, DEMO_TEMP_SECRET_KEY, DEFAULT_PROJECT_ID).with_security_token(
+        DEMO_SECURITY_TOKEN
+    )
+    client = cloud.build(SERVICE_CLIENTS[cloud_service], credentials)
+    before = cloud.sim.stats.aksk_accepted[DEMO_TEMP_ACCESS_KEY]
+    for job in every_job():
+        if job.cloud_service == cloud_service:
+            resp = sdk_call(cloud, cloud_service, job.task_id, client)
+            assert resp.status_code == 200
+            parsed = sanitize_for_serialization(resp)
+            raw = raw_call(cloud, cloud_service, job.task_id)
+            parsed.pop("request_id", None)
+            raw.pop("request_id", None)
+            assert parsed == without_nulls(raw), job.task_id
+    assert cloud.sim.stats.aksk_accepted[DEMO_TEMP_ACCESS_KEY] > before
+    assert cloud.sim.ak_state(DEMO_TEMP_ACCESS_KEY) == (0, None)
+
+
+@pytest.mark.usefixtures("no_lock")
+@pytest.mark.parametrize("cloud_service", list(SERVICE_CLIENTS))
+def test_sdk_with_a_wrong_secret_key_gets_apigw_0301(cloud: Cloud, cloud_service: str) -> None:
+    cloud.at(0)
+    wrong = BasicCredentials(DEMO_ACCESS_KEY, "WrongSecretKeyWrongSecretKeyWrongSecret0", DEFAULT_PROJECT_ID)
+    client = cloud.build(SERVICE_CLIENTS[cloud_service], wrong)
+    task_id = next(job.task_id for job in every_job() if job.cloud_service == cloud_service)
+    with pytest.raises(ClientRequestException) as info:
+        sdk_call(cloud, cloud_service, task_id, client)
+    assert (info.value.status_code, info.value.error_code) == (401, "APIGW.0301")
+    assert info.value.error_msg == "Incorrect IAM authentication information: verify aksk signature fail"
+    assert HEX32.fullmatch(info.value.request_id)
+    assert cloud.sim.ak_state(DEMO_ACCESS_KEY) == (1, None)
+
+
+@pytest.mark.usefixtures("no_lock")
+def test_sdk_with_a_wrong_security_token_gets_apigw_0301(cloud: Cloud) -> None:
+    credentials = BasicCredentials(DEMO_TEMP_ACCESS_KEY, DEMO_TEMP_SECRET_KEY, DEFAULT_PROJECT_ID).with_security_token(
+        "not-the-token"
+    )
+    with pytest.raises(ClientRequestException) as info:
+        sdk_call(cloud, "dws", "d5a00000000000000000000000000001", cloud.build(DwsClient, credentials))
+    assert (info.value.status_code, info.value.error_code) == (401, "APIGW.0301")
+    assert info.value.error_msg == "Incorrect IAM authentication information: verify security token fail"
+
+
+@pytest.mark.usefixtures("no_lock")
+def test_sdk_clock_16_minutes_behind_gets_apigw_0303(cloud: Cloud) -> None:
+    cloud.at(0)
+    cloud.clock.client_offset = -16 * 60
+    with pytest.raises(ClientRequestException) as info:
+        sdk_call(cloud, "cph", "ce110000000000000000000000000001")
+    assert (info.value.status_code, info.value.error_code) == (401, "APIGW.0303")
+    assert info.value.error_msg == (
+        "Incorrect app authentication information: signature expired, "
+        "signature time:20231114T215720Z,server time:20231114T221320Z"
+    )

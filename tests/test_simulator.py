@@ -1,4 +1,5 @@
-"""The fake cloud over real sockets: bodies per phase, IAM, auth, not-found shapes, faults, stats, YAML."""
+"""The fake cloud over real sockets: bodies per phase, IAM, tokens, AK/SK signatures and the AK lock,
+HTTPS, not-found shapes, faults, stats, YAML."""
 
 from __future__ import annotations
 
@@ -6,19 +7,28 @@ import asyncio
 import os
 import re
 import signal
+import ssl
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import trustme
 
+from exporter.signing import AkSkAuth, format_sdk_date, sign
 from exporter.simulator import (
+    DEFAULT_ACCESS_KEYS,
     DEFAULT_PROJECT_ID,
+    DEMO_ACCESS_KEY,
     DEMO_DOMAIN,
     DEMO_PASSWORD,
+    DEMO_SECRET_KEY,
+    DEMO_SECURITY_TOKEN,
+    DEMO_TEMP_ACCESS_KEY,
+    DEMO_TEMP_SECRET_KEY,
     DEMO_TOKEN,
     DEMO_USER,
     RunningSimulator,
@@ -138,8 +148,9 @@ def test_targets_group_top_level_tasks_by_service_and_project() -> None:
 
 def test_scenario_repr_hides_the_password_and_tokens() -> None:
     text = repr(default_scenario())
-    assert DEMO_PASSWORD not in text
-    assert DEMO_TOKEN not in text
+    for secret in (DEMO_PASSWORD, DEMO_TOKEN, DEMO_SECRET_KEY, DEMO_TEMP_SECRET_KEY, DEMO_SECURITY_TOKEN):
+        assert secret not in text
+    assert DEMO_ACCESS_KEY in text  # access keys are not secret
 
 
 # --- service bodies over time -----------------------------------------------------------------
@@ -465,6 +476,364 @@ async def test_scenario_static_tokens_and_user_are_configurable() -> None:
         assert (await c.post("/v3/auth/tokens", json=login_body())).status_code == 401
 
 
+# --- AK/SK signatures, temporary credentials, the AK lock --------------------------------------
+
+SIGNATURE_FAIL = "Incorrect IAM authentication information: verify aksk signature fail"
+LOCKED = "Incorrect IAM authentication information: AK access failed to reach the limit,forbidden"
+TOKEN_MISSING = "Incorrect IAM authentication information: X-Security-Token is required for temporary credentials"
+TOKEN_UNSIGNED = "Incorrect IAM authentication information: X-Security-Token must be a signed header"
+TOKEN_INVALID = "Incorrect IAM authentication information: verify security token fail"
+WRONG_SK = "WrongSecretKeyWrongSecretKeyWrongSecret0"
+UNKNOWN_AK = "UNKNOWNAKSIMULATOR00"
+SECRETS = (DEMO_SECRET_KEY, DEMO_TEMP_SECRET_KEY, DEMO_SECURITY_TOKEN, WRONG_SK)
+
+
+def signed_client(
+    server: RunningSimulator,
+    access_key: str = DEMO_ACCESS_KEY,
+    secret_key: str = DEMO_SECRET_KEY,
+    *,
+    security_token: str | None = None,
+    clock: Callable[[], float] = lambda: T0,
+    verify: ssl.SSLContext | bool = True,
+) -> httpx.AsyncClient:
+    """An exporter-like client: AkSkAuth with its own clock (T0 unless told), whatever the simulator's."""
+    auth = AkSkAuth(access_key, secret_key, security_token=security_token, project_id=P, clock=clock)
+    return httpx.AsyncClient(base_url=server.url, auth=auth, verify=verify)
+
+
+def temp_client(server: RunningSimulator, **kwargs: Any) -> httpx.AsyncClient:
+    return signed_client(server, DEMO_TEMP_ACCESS_KEY, DEMO_TEMP_SECRET_KEY, **kwargs)
+
+
+def assert_gateway_401(resp: httpx.Response, code: str, message: str) -> None:
+    """A 401 in the API gateway's shape that gives away no secret and no signature."""
+    assert resp.status_code == 401, resp.text
+    body = resp.json()
+    request_id = body.pop("request_id")
+    assert HEX32.fullmatch(request_id)
+    assert resp.headers["X-Request-Id"] == request_id
+    assert body == {"error_msg": message, "error_code": code}
+    for secret in SECRETS:
+        assert secret not in resp.text
+    signature = resp.request.headers.get("Authorization", "").rpartition("Signature=")[2]
+    if signature:
+        assert signature not in resp.text
+
+
+async def test_signed_requests_are_accepted_on_real_clocks() -> None:
+    # Both sides on the wall clock, as in production.
+    sim = Simulator(default_scenario())
+    async with await start_simulator(sim) as server:
+        async with signed_client(server, clock=time.time) as c:
+            for cloud_service, task_id in (("codearts_check", CA_OK), ("dws", DWS_OK), ("evs", EVS_OK)):
+                assert (await c.get(url(cloud_service, task_id))).status_code == 200
+            # The query is part of the signature; the route ignores it.
+            resp = await c.get(url("cph", CPH_OK), params={"b": "x y/z", "a": ["2", "1"], "empty": ""})
+            assert resp.status_code == 200, resp.text
+        async with temp_client(server, security_token=DEMO_SECURITY_TOKEN, clock=time.time) as c:
+            assert (await get_json(c, url("evs", EVS_OK)))["job_id"] == EVS_OK
+    assert sim.stats.aksk_accepted == {DEMO_ACCESS_KEY: 4, DEMO_TEMP_ACCESS_KEY: 1}
+    assert sim.stats.auth_failures == 0
+    assert sim.ak_state(DEMO_ACCESS_KEY) == (0, None)
+
+
+async def test_wrong_secret_key(running: RunningSimulator, sim: Simulator) -> None:
+    async with signed_client(running, secret_key=WRONG_SK) as c:
+        assert_gateway_401(await c.get(url("dws", DWS_OK)), "APIGW.0301", SIGNATURE_FAIL)
+        # Authentication comes before the task lookup.
+        assert_gateway_401(await c.get(url("dws", "0" * 32)), "APIGW.0301", SIGNATURE_FAIL)
+    assert sim.ak_state(DEMO_ACCESS_KEY) == (2, None)
+    assert sim.stats.auth_failures == 2
+    assert sim.stats.by_status == {"401": 2}
+
+
+async def test_unknown_access_key_is_never_locked(running: RunningSimulator, sim: Simulator) -> None:
+    message = "Incorrect IAM authentication information: Get secretKey failed,ak:UNKN******,err:ak not exist"
+    async with signed_client(running, UNKNOWN_AK, DEMO_SECRET_KEY) as c:
+        for _ in range(8):
+            assert_gateway_401(await c.get(url("evs", EVS_OK)), "APIGW.0301", message)
+    # AK and SK swapped in a client's configuration: the "access key" is a secret and is not shown.
+    async with signed_client(running, DEMO_SECRET_KEY, DEMO_ACCESS_KEY) as c:
+        resp = await c.get(url("evs", EVS_OK))
+        assert_gateway_401(resp, "APIGW.0301", message.replace("UNKN", DEMO_SECRET_KEY[:4]))
+    assert sim.ak_state(UNKNOWN_AK) == (0, None)
+    assert sim.stats.max_consecutive_auth_failures == {}
+    assert sim.stats.auth_failures == 9
+
+
+def hand_signed(server: RunningSimulator, path: str, access_key: str, secret_key: str) -> dict[str, str]:
+    """Headers for a GET of ``path`` that sign only Host and X-Sdk-Date (at T0)."""
+    host = f"127.0.0.1:{server.port}"
+    headers = {"Host": host, "X-Sdk-Date": format_sdk_date(T0)}
+    headers["Authorization"] = sign("GET", httpx.URL(f"http://{host}{path}"), headers, b"", access_key, secret_key)
+    return headers
+
+
+async def test_malformed_signed_requests(running: RunningSimulator, sim: Simulator) -> None:
+    path = url("evs", EVS_OK)
+    async with httpx.AsyncClient(base_url=running.url) as c:
+        # The smallest signature the gateway takes: Host and X-Sdk-Date only.
+        ok = await c.get(path, headers=hand_signed(running, path, DEMO_ACCESS_KEY, DEMO_SECRET_KEY))
+        assert ok.status_code == 200, ok.text
+        garbage = await c.get(path, headers={"Authorization": "SDK-HMAC-SHA256 nonsense"})
+        assert_gateway_401(
+            garbage,
+            "APIGW.0301",
+            f"{SIGNATURE_FAIL}, the Authorization header is not "
+            "'SDK-HMAC-SHA256 Access=..., SignedHeaders=..., Signature=...'",
+        )
+        headers = hand_signed(running, path, DEMO_ACCESS_KEY, DEMO_SECRET_KEY)
+        headers["Authorization"] = headers["Authorization"].replace(
+            "SignedHeaders=host;x-sdk-date", "SignedHeaders=host"
+        )
+        unsigned_date = await c.get(path, headers=headers)
+        assert_gateway_401(unsigned_date, "APIGW.0301", f"{SIGNATURE_FAIL}, SignedHeaders must include 'x-sdk-date'")
+        # Another scheme in Authorization is not AK/SK: the token check answers.
+        other = await c.get(path, headers={"Authorization": "Bearer x", "X-Auth-Token": DEMO_TOKEN})
+        assert other.status_code == 200
+    # Only the malformed request that names a known key counts against that key.
+    assert sim.ak_state(DEMO_ACCESS_KEY) == (1, None)
+    assert sim.stats.auth_failures == 2
+
+
+async def test_temporary_credentials_need_their_signed_security_token(
+    running: RunningSimulator, sim: Simulator
+) -> None:
+    path = url("cph", CPH_OK)
+    async with temp_client(running, security_token=DEMO_SECURITY_TOKEN) as c:
+        assert (await c.get(path)).status_code == 200
+    async with temp_client(running) as c:
+        assert_gateway_401(await c.get(path), "APIGW.0301", TOKEN_MISSING)
+    async with temp_client(running, security_token=DEMO_SECURITY_TOKEN[:-1] + "x") as c:
+        assert_gateway_401(await c.get(path), "APIGW.0301", TOKEN_INVALID)
+    async with httpx.AsyncClient(base_url=running.url) as c:
+        headers = hand_signed(running, path, DEMO_TEMP_ACCESS_KEY, DEMO_TEMP_SECRET_KEY)
+        headers["X-Security-Token"] = DEMO_SECURITY_TOKEN  # sent, but not signed
+        assert_gateway_401(await c.get(path, headers=headers), "APIGW.0301", TOKEN_UNSIGNED)
+    # A permanent key needs no token; the temporary key's secret does not sign for the permanent one.
+    async with signed_client(running, DEMO_ACCESS_KEY, DEMO_TEMP_SECRET_KEY) as c:
+        assert_gateway_401(await c.get(path), "APIGW.0301", SIGNATURE_FAIL)
+    assert sim.ak_state(DEMO_TEMP_ACCESS_KEY) == (3, None)
+    assert sim.ak_state(DEMO_ACCESS_KEY) == (1, None)
+
+
+async def test_sdk_date_more_than_15_minutes_off_the_simulated_clock(running: RunningSimulator, sim: Simulator) -> None:
+    path = url("dws", DWS_OK)
+    async with signed_client(running) as c:  # the client's clock stays at T0
+        sim.advance(900)
+        assert (await c.get(path)).status_code == 200  # 15 minutes exactly is still fine
+        sim.advance(60)
+        assert_gateway_401(
+            await c.get(path),
+            "APIGW.0303",
+            "Incorrect app authentication information: signature expired, "
+            "signature time:20231114T221320Z,server time:20231114T222920Z",
+        )
+    # A client clock ahead of the server is as bad as one behind it.
+    async with signed_client(running, clock=lambda: T0 + 960 + 901) as c:
+        resp = await c.get(path)
+        assert resp.json()["error_code"] == "APIGW.0303"
+    async with signed_client(running, clock=lambda: T0 + 960 + 899) as c:
+        assert (await c.get(path)).status_code == 200
+    assert sim.stats.auth_failures == 2
+
+
+RIGHT_CREDENTIALS: dict[str, dict[str, Any]] = {
+    DEMO_ACCESS_KEY: {"secret_key": DEMO_SECRET_KEY},
+    DEMO_TEMP_ACCESS_KEY: {"secret_key": DEMO_TEMP_SECRET_KEY, "security_token": DEMO_SECURITY_TOKEN},
+}
+FAILURE_KINDS: dict[str, tuple[dict[str, Any], str, str]] = {
+    "wrong secret key": ({"secret_key": WRONG_SK}, "APIGW.0301", SIGNATURE_FAIL),
+    "stale X-Sdk-Date": ({"clock": lambda: T0 - 16 * 60}, "APIGW.0303", "Incorrect app authentication information"),
+    "missing security token": (
+        {"access_key": DEMO_TEMP_ACCESS_KEY, "secret_key": DEMO_TEMP_SECRET_KEY},
+        "APIGW.0301",
+        TOKEN_MISSING,
+    ),
+    "wrong security token": (
+        {"access_key": DEMO_TEMP_ACCESS_KEY, "secret_key": DEMO_TEMP_SECRET_KEY, "security_token": "wrong-token"},
+        "APIGW.0301",
+        TOKEN_INVALID,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", FAILURE_KINDS)
+async def test_more_than_five_consecutive_failures_lock_the_access_key(
+    running: RunningSimulator, sim: Simulator, kind: str
+) -> None:
+    failing, code, message = FAILURE_KINDS[kind]
+    access_key = failing.get("access_key", DEMO_ACCESS_KEY)
+    right = RIGHT_CREDENTIALS[access_key]
+    path = url("evs", EVS_OK)
+    async with signed_client(running, **failing) as bad, signed_client(running, access_key, **right) as good:
+        for i in range(1, 7):
+            resp = await bad.get(path)
+            assert resp.status_code == 401
+            assert (resp.json()["error_code"], resp.json()["error_msg"].startswith(message)) == (code, True)
+            assert sim.ak_state(access_key) == (i, None if i <= 5 else T0 + 300)
+        # The 7th request is refused even with the right credentials, and so is another bad one.
+        assert_gateway_401(await good.get(path), "APIGW.0301", LOCKED)
+        assert_gateway_401(await bad.get(path), "APIGW.0301", LOCKED)
+        assert sim.ak_state(access_key) == (6, T0 + 300)  # refusals while locked do not extend the lock
+    # The other key, and tokens, are not affected.
+    other = DEMO_TEMP_ACCESS_KEY if access_key == DEMO_ACCESS_KEY else DEMO_ACCESS_KEY
+    async with signed_client(running, other, **RIGHT_CREDENTIALS[other]) as c:
+        assert (await c.get(path)).status_code == 200
+    async with httpx.AsyncClient(base_url=running.url, headers={"X-Auth-Token": DEMO_TOKEN}) as c:
+        assert (await c.get(path)).status_code == 200
+        stats = await get_json(c, "/_sim/stats")
+    assert (sim.stats.auth_failures, sim.stats.ak_locked_rejections) == (8, 2)
+    assert sim.stats.max_consecutive_auth_failures == {access_key: 6}
+    assert stats["max_consecutive_auth_failures"] == {access_key: 6}
+    assert stats["aksk_accepted"] == {other: 1}
+
+
+async def test_the_lock_ends_after_300_simulated_seconds(running: RunningSimulator, sim: Simulator) -> None:
+    path = url("dws", DWS_OK)
+    async with signed_client(running, secret_key=WRONG_SK) as bad, signed_client(running) as good:
+        for _ in range(6):
+            await bad.get(path)
+        sim.advance(299)
+        assert_gateway_401(await good.get(path), "APIGW.0301", LOCKED)
+        assert sim.ak_state(DEMO_ACCESS_KEY) == (6, T0 + 300)
+        sim.advance(1)
+        assert sim.ak_state(DEMO_ACCESS_KEY) == (0, None)
+        assert (await good.get(path)).status_code == 200
+        # The count starts again from zero.
+        assert_gateway_401(await bad.get(path), "APIGW.0301", SIGNATURE_FAIL)
+        assert sim.ak_state(DEMO_ACCESS_KEY) == (1, None)
+    assert sim.stats.max_consecutive_auth_failures[DEMO_ACCESS_KEY] == 6
+
+
+async def test_a_success_resets_the_failure_count(running: RunningSimulator, sim: Simulator) -> None:
+    path = url("cph", CPH_OK)
+    async with signed_client(running, secret_key=WRONG_SK) as bad, signed_client(running) as good:
+        for _ in range(2):
+            for _ in range(5):
+                assert (await bad.get(path)).status_code == 401
+            assert sim.ak_state(DEMO_ACCESS_KEY) == (5, None)
+            assert (await good.get(path)).status_code == 200
+            assert sim.ak_state(DEMO_ACCESS_KEY) == (0, None)
+    assert sim.stats.max_consecutive_auth_failures == {DEMO_ACCESS_KEY: 5}
+    assert (sim.stats.auth_failures, sim.stats.ak_locked_rejections) == (10, 0)
+    assert sim.stats.aksk_accepted[DEMO_ACCESS_KEY] == 2
+
+
+async def test_require_auth_false_ignores_signatures() -> None:
+    sim = Simulator(default_scenario(), clock=lambda: T0, require_auth=False)
+    async with await start_simulator(sim) as server, signed_client(server, secret_key=WRONG_SK) as c:
+        assert (await c.get(url("evs", EVS_OK))).status_code == 200
+    assert sim.stats.auth_failures == 0
+
+
+# --- HTTPS ------------------------------------------------------------------------------------
+
+
+async def test_https_with_a_private_ca() -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    sim = Simulator(default_scenario(), clock=lambda: T0)
+    async with await start_simulator(sim, ssl_context=server_context) as server:
+        assert re.fullmatch(r"https://127\.0\.0\.1:\d+", server.url)
+        trusting = ssl.create_default_context()
+        ca.configure_trust(trusting)
+        async with signed_client(server, verify=trusting) as c:
+            assert (await get_json(c, url("evs", EVS_OK)))["status"] == "INIT"
+        # The system trust store does not know the CA.
+        async with signed_client(server) as c:
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await c.get(url("evs", EVS_OK))
+    assert sim.stats.aksk_accepted == {DEMO_ACCESS_KEY: 1}
+
+
+# --- access keys in scenarios -----------------------------------------------------------------
+
+
+def test_default_access_keys_look_like_real_ones() -> None:
+    scenario = default_scenario()
+    assert scenario.access_keys == DEFAULT_ACCESS_KEYS
+    assert [(k.access_key, k.security_token) for k in scenario.access_keys] == [
+        (DEMO_ACCESS_KEY, None),
+        (DEMO_TEMP_ACCESS_KEY, DEMO_SECURITY_TOKEN),
+    ]
+    for key in (DEMO_ACCESS_KEY, DEMO_TEMP_ACCESS_KEY):
+        assert re.fullmatch(r"[A-Z0-9]{20}", key)
+    for secret in (DEMO_SECRET_KEY, DEMO_TEMP_SECRET_KEY):
+        assert re.fullmatch(r"[A-Za-z0-9]{40}", secret)
+    assert len(DEMO_SECURITY_TOKEN) > 500
+
+
+async def test_yaml_access_keys_are_served(tmp_path: Path) -> None:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "access_keys:\n"
+        "  - {access_key: MYAK0000000000000001, secret_key: my-secret}\n"
+        "  - {access_key: MYTEMPAK000000000001, secret_key: temp-secret, security_token: tok-123}\n" + _task_yaml()
+    )
+    scenario = load_scenario(path)
+    assert [k.access_key for k in scenario.access_keys] == ["MYAK0000000000000001", "MYTEMPAK000000000001"]
+    text = repr(scenario)
+    assert "MYAK0000000000000001" in text
+    for secret in ("my-secret", "temp-secret", "tok-123"):
+        assert secret not in text
+    sim = Simulator(scenario, clock=lambda: T0)
+    async with await start_simulator(sim) as server:
+        async with signed_client(server, "MYAK0000000000000001", "my-secret") as c:
+            assert (await c.get(url("evs", "t1"))).status_code == 200
+        async with signed_client(server, "MYTEMPAK000000000001", "temp-secret", security_token="tok-123") as c:
+            assert (await c.get(url("evs", "t1"))).status_code == 200
+        async with signed_client(server) as c:  # the defaults are gone
+            assert "err:ak not exist" in (await c.get(url("evs", "t1"))).json()["error_msg"]
+    assert parse_scenario({"access_keys": [], "tasks": [raw_task()]}).access_keys == ()
+
+
+def raw_task() -> dict[str, Any]:
+    return {"cloud_service": "evs", "task_id": "t1", "phases": [{"after": 0, "status": "RUNNING"}]}
+
+
+@pytest.mark.parametrize(
+    ("access_keys", "message"),
+    [
+        ({"a": "b"}, "access_keys: expected a list, got dict"),
+        (["AK"], "access_keys[0]: expected a mapping with string keys, got str"),
+        ([{"access_key": "AK1"}], "access_keys[0]: missing required key 'secret_key'"),
+        (
+            [{"access_key": "AK1", "secret_key": "s", "token": "t"}],
+            "access_keys[0]: unknown key 'token'; expected one of: access_key, secret_key, security_token",
+        ),
+        ([{"access_key": "a b", "secret_key": "s"}], "access_keys[0].access_key: expected 1-128 letters, digits"),
+        ([{"access_key": "A" * 129, "secret_key": "s"}], "access_keys[0].access_key: expected 1-128 letters"),
+        ([{"access_key": 7, "secret_key": "s"}], "access_keys[0].access_key: expected 1-128 letters, digits"),
+        (
+            [{"access_key": "AK1", "secret_key": "s"}, {"access_key": "AK1", "secret_key": "t"}],
+            "access_keys[1].access_key: duplicate access key AK1 (also access_keys[0])",
+        ),
+        ([{"access_key": "AK1", "secret_key": 12345}], "access_keys[0].secret_key: expected a string, got int"),
+        ([{"access_key": "AK1", "secret_key": ""}], "access_keys[0].secret_key: expected a non-empty string"),
+        (
+            [{"access_key": "AK1", "secret_key": "s", "security_token": None}],
+            "access_keys[0].security_token: expected a string, got null",
+        ),
+    ],
+)
+def test_access_key_errors(access_keys: object, message: str) -> None:
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        parse_scenario({"access_keys": access_keys, "tasks": [raw_task()]})
+
+
+@pytest.mark.parametrize("secret", [" padded-secret-value", "tab\tsecret-value", "nön-ascii-secret-value"])
+def test_access_key_errors_do_not_show_the_secret(secret: str) -> None:
+    for field_name in ("secret_key", "security_token"):
+        entry = {"access_key": "AK1", "secret_key": "fine", field_name: secret}
+        with pytest.raises(ScenarioError) as info:
+            parse_scenario({"access_keys": [entry], "tasks": [raw_task()]})
+        assert f"access_keys[0].{field_name}: expected a non-empty string of printable ASCII" in str(info.value)
+        assert "secret-value" not in str(info.value)
+
+
 # --- not found and unknown paths --------------------------------------------------------------
 
 
@@ -640,6 +1009,10 @@ async def test_stats_count_requests_by_task_and_status(client: httpx.AsyncClient
         "by_task": {EVS_OK: 2, "f" * 32: 1, CPH_OK: 1},
         "by_status": {"200": 2, "404": 2, "401": 1, "201": 1},
         "tokens_issued": 1,
+        "auth_failures": 1,
+        "ak_locked_rejections": 0,
+        "aksk_accepted": {},
+        "max_consecutive_auth_failures": {},
     }
     assert await get_json(client, "/_sim/stats") == expected
     assert sim.stats.to_json() == expected  # the admin request itself is not counted
@@ -787,7 +1160,10 @@ def _task_yaml(**overrides: str) -> str:
         ("tasks: [", "not valid YAML"),
         ("- 1", "(top level): expected a mapping with string keys, got list"),
         ("tasks: []", "tasks: expected at least one task"),
-        ("task: []", "(top level): unknown key 'task'; expected one of: iam, static_tokens, projects, tasks"),
+        (
+            "task: []",
+            "(top level): unknown key 'task'; expected one of: iam, static_tokens, access_keys, projects, tasks",
+        ),
         ("iam: {user: u, pasword: x}\ntasks: []", "iam: unknown key 'pasword'"),
         (
             _task_yaml(cloud_service="ecs"),

@@ -1,14 +1,28 @@
 """The fake cloud's HTTP server: four services' status APIs, IAM tokens, faults and an admin API.
 
 All services share one base URL, as if one API gateway fronted them. Requests pass, in order: the
-configured latency, authentication (401 ``APIGW.0301``), the global fault switch, the task lookup
-(each service's "not found" answer), the task's own fault, and finally the body for the current
-simulated time. The admin endpoints under ``/_sim/`` need no token and are not counted in the stats:
+configured latency, authentication, the global fault switch, the task lookup (each service's "not
+found" answer), the task's own fault, and finally the body for the current simulated time.
+
+Authentication, as the API gateway does it (reference notes C.2 and C.4), unless ``require_auth`` is
+off. A request whose ``Authorization`` starts with ``SDK-HMAC-SHA256`` is checked as an AK/SK request
+against the scenario's access keys: signature, ``X-Sdk-Date`` within 15 minutes of the *simulated*
+clock (else 401 ``APIGW.0303``), and for temporary credentials a signed ``X-Security-Token`` equal to
+the key's token. Any other request needs an ``X-Auth-Token`` (a static token or one that IAM issued
+and that has not expired on the simulated clock). Failures are 401 ``APIGW.0301``. More than
+``AK_LOCK_THRESHOLD`` (5) consecutive failed authentications of one access key (a bad signature, a
+malformed signed request, a missing or wrong security token, or a stale ``X-Sdk-Date``) lock that key
+for ``AK_LOCK_SECONDS`` (300) simulated seconds; while locked, even correctly signed requests get
+401 ``APIGW.0301``; a success resets the count. The error bodies never hold a secret key, a token or a
+signature.
+
+The admin endpoints under ``/_sim/`` need no authentication and are not counted in the stats:
 
 - ``POST /_sim/advance?seconds=N``: move the simulated clock forward (tasks and token expiry).
 - ``POST /_sim/fault?kind=throttle|server_error|timeout|malformed|wrong_shape|none``: fault for all
   service requests (an outage).
-- ``GET /_sim/stats``: ``{"requests_total", "by_task", "by_status", "tokens_issued"}``.
+- ``GET /_sim/stats``: ``{"requests_total", "by_task", "by_status", "tokens_issued", "auth_failures",
+  "ak_locked_rejections", "aksk_accepted", "max_consecutive_auth_failures"}``.
 - ``GET /_sim/targets``: the scenario's tasks as ``[{"cloud_service", "project_id", "task_ids"}]``.
 """
 
@@ -18,28 +32,45 @@ import asyncio
 import contextlib
 import json
 import math
+import re
 import secrets
 import signal
+import ssl
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
+import httpx
 import structlog
 from aiohttp import web
 
+from exporter.signing import ALGORITHM, VerifyStatus, format_sdk_date, verify
 from exporter.simulator import bodies
 from exporter.simulator.scenario import (
     FAULT_KINDS,
+    AccessKey,
     Scenario,
     Task,
     default_scenario,
     load_scenario,
 )
 
-__all__ = ["FAULT_TIMEOUT_SECONDS", "RunningSimulator", "SimStats", "Simulator", "serve", "start_simulator"]
+__all__ = [
+    "AK_LOCK_SECONDS",
+    "AK_LOCK_THRESHOLD",
+    "FAULT_TIMEOUT_SECONDS",
+    "MAX_CLOCK_SKEW_SECONDS",
+    "AkState",
+    "AuthResult",
+    "RunningSimulator",
+    "SimStats",
+    "Simulator",
+    "serve",
+    "start_simulator",
+]
 
 log = structlog.get_logger()
 
@@ -47,6 +78,19 @@ log = structlog.get_logger()
 FAULT_TIMEOUT_SECONDS = 60.0
 THROTTLE_MESSAGE = "The throttling threshold has been reached: policy user over ratelimit,limit:200,time:1 second"
 AUTH_MESSAGE = "Incorrect IAM authentication information: token expired or invalid"
+# AK/SK answers; wording after the gateway's documented messages. None holds a secret or a signature.
+_IAM = "Incorrect IAM authentication information"
+SIGNATURE_MESSAGE = f"{_IAM}: verify aksk signature fail"
+LOCKED_MESSAGE = f"{_IAM}: AK access failed to reach the limit,forbidden"
+TOKEN_MISSING_MESSAGE = f"{_IAM}: X-Security-Token is required for temporary credentials"
+TOKEN_UNSIGNED_MESSAGE = f"{_IAM}: X-Security-Token must be a signed header"
+TOKEN_INVALID_MESSAGE = f"{_IAM}: verify security token fail"
+# The gateway's clock check (reference C.2): at most 15 minutes between X-Sdk-Date and the server.
+MAX_CLOCK_SKEW_SECONDS = 900.0
+# "More than 5 consecutive AK/SK authentication failures lock the AK for 5 minutes" (reference C.2).
+AK_LOCK_THRESHOLD = 5
+AK_LOCK_SECONDS = 300.0
+_SIGNED_HEADERS_RE = re.compile(r"SignedHeaders=([^\s,]+)")
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -58,6 +102,15 @@ class SimStats:
     by_task: Counter[str] = field(default_factory=Counter)
     by_status: Counter[str] = field(default_factory=Counter)  # keys are HTTP status codes as strings
     tokens_issued: int = 0
+    # Every service request refused by authentication (token or AK/SK, locked AKs included).
+    auth_failures: int = 0
+    # Requests refused only because their access key was locked.
+    ak_locked_rejections: int = 0
+    # Access key -> service requests accepted with a valid AK/SK signature.
+    aksk_accepted: Counter[str] = field(default_factory=Counter)
+    # Access key -> the longest run of consecutive failed authentications seen (0 if none). More than
+    # AK_LOCK_THRESHOLD means the client got the key locked.
+    max_consecutive_auth_failures: Counter[str] = field(default_factory=Counter)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,7 +118,36 @@ class SimStats:
             "by_task": dict(self.by_task),
             "by_status": dict(self.by_status),
             "tokens_issued": self.tokens_issued,
+            "auth_failures": self.auth_failures,
+            "ak_locked_rejections": self.ak_locked_rejections,
+            "aksk_accepted": dict(self.aksk_accepted),
+            "max_consecutive_auth_failures": dict(self.max_consecutive_auth_failures),
         }
+
+
+class AkState(NamedTuple):
+    """An access key's lock state: the current run of failed authentications, and the lock's end."""
+
+    consecutive_failures: int
+    locked_until: float | None  # simulated Unix time; None when the key is not locked
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    """Whether a service request may go on; if not, the gateway error to answer with (HTTP 401)."""
+
+    ok: bool
+    error_code: str = ""
+    error_msg: str = ""  # never holds a secret key, a security token or a signature
+    access_key: str | None = None  # the AK/SK request's access key; None for tokens
+
+    @classmethod
+    def accept(cls, access_key: str | None = None) -> AuthResult:
+        return cls(True, access_key=access_key)
+
+    @classmethod
+    def reject(cls, message: str, access_key: str | None = None, code: str = "APIGW.0301") -> AuthResult:
+        return cls(False, code, message, access_key)
 
 
 class Simulator:
@@ -97,6 +179,9 @@ class Simulator:
         self._offset = 0.0
         self.started_at = clock()
         self._tokens: dict[str, float] = {}  # token -> expiry, simulated time
+        self._access_keys: dict[str, AccessKey] = {k.access_key: k for k in self.scenario.access_keys}
+        self._ak_failures: dict[str, int] = {}  # access key -> consecutive failed authentications
+        self._ak_locked_until: dict[str, float] = {}  # access key -> end of its lock, simulated time
         # Set when the server shuts down, so that requests held by the "timeout" fault end at once.
         self._release: asyncio.Event | None = None
         self._tasks: dict[tuple[str, str, str], Task] = {}
@@ -142,20 +227,116 @@ class Simulator:
         self.stats.tokens_issued += 1
         return token
 
-    def _authenticate(self, request: web.Request) -> bool:
-        """Whether ``request`` may call a service API.
+    def ak_state(self, access_key: str) -> AkState:
+        """The lock state of ``access_key`` now (``(0, None)`` for a key that never failed)."""
+        self._expire_lock(access_key)
+        return AkState(self._ak_failures.get(access_key, 0), self._ak_locked_until.get(access_key))
 
-        AK/SK signature checks belong here too, next to the token check.
-        """
+    def _expire_lock(self, access_key: str) -> None:
+        until = self._ak_locked_until.get(access_key)
+        if until is not None and self.now() >= until:
+            # The lock is over: the key starts afresh.
+            del self._ak_locked_until[access_key]
+            self._ak_failures.pop(access_key, None)
+
+    def _record_ak_failure(self, access_key: str) -> None:
+        failures = self._ak_failures.get(access_key, 0) + 1
+        self._ak_failures[access_key] = failures
+        stats = self.stats.max_consecutive_auth_failures
+        stats[access_key] = max(stats[access_key], failures)
+        if failures > AK_LOCK_THRESHOLD:
+            self._ak_locked_until[access_key] = self.now() + AK_LOCK_SECONDS
+            log.warning("simulator.ak_locked", access_key=access_key, failures=failures, seconds=AK_LOCK_SECONDS)
+
+    async def _authenticate(self, request: web.Request) -> AuthResult:
+        """Whether ``request`` may call a service API, and if not, which gateway error to answer."""
         if not self.require_auth:
-            return True
+            return AuthResult.accept()
+        if request.headers.get("Authorization", "").startswith(ALGORITHM):
+            result = await self._authenticate_aksk(request)
+        else:
+            result = self._authenticate_token(request)
+        if not result.ok:
+            self.stats.auth_failures += 1
+        return result
+
+    def _authenticate_token(self, request: web.Request) -> AuthResult:
         token = request.headers.get("X-Auth-Token")
-        if token is None:
-            return False
-        if token in self.static_tokens:
-            return True
-        expires = self._tokens.get(token)
-        return expires is not None and self.now() < expires
+        if token is not None and token in self.static_tokens:
+            return AuthResult.accept()
+        expires = self._tokens.get(token) if token is not None else None
+        if expires is not None and self.now() < expires:
+            return AuthResult.accept()
+        return AuthResult.reject(AUTH_MESSAGE)
+
+    async def _authenticate_aksk(self, request: web.Request) -> AuthResult:
+        body = await request.read()
+        now = self.now()
+        try:
+            url = _received_url(request.raw_path)
+        except (ValueError, httpx.InvalidURL):
+            return AuthResult.reject(f"{SIGNATURE_MESSAGE}, the request target cannot be canonicalised")
+        result = verify(request.method, url, request.headers, body, self._secret_for, now, MAX_CLOCK_SKEW_SECONDS)
+        access_key = result.access_key
+        entry = self._access_keys.get(access_key) if access_key is not None else None
+        if access_key is None or entry is None:
+            # Nothing to lock: the key is unknown or the Authorization header names none.
+            if result.status is VerifyStatus.UNKNOWN_ACCESS_KEY:
+                # Masked as the gateway does (and as AkSkAuth's repr): with the AK and SK swapped in a
+                # client's configuration, the full "access key" would be the secret key.
+                shown = f"{(access_key or '')[:4]}******"
+                return AuthResult.reject(f"{_IAM}: Get secretKey failed,ak:{shown},err:ak not exist", access_key)
+            return AuthResult.reject(f"{SIGNATURE_MESSAGE}, {result.reason}")
+
+        self._expire_lock(access_key)
+        if access_key in self._ak_locked_until:
+            # Refused without a look at the signature; this does not extend the lock.
+            self.stats.ak_locked_rejections += 1
+            return AuthResult.reject(LOCKED_MESSAGE, access_key)
+
+        failure: AuthResult | None = None
+        match result.status:
+            case VerifyStatus.OK:
+                failure = self._check_security_token(request, entry)
+            case VerifyStatus.CLOCK_SKEW:
+                signed_at = request.headers.get("X-Sdk-Date", "")
+                failure = AuthResult.reject(
+                    "Incorrect app authentication information: signature expired, "
+                    f"signature time:{signed_at},server time:{format_sdk_date(now)}",
+                    access_key,
+                    code="APIGW.0303",
+                )
+            case VerifyStatus.BAD_SIGNATURE:
+                failure = AuthResult.reject(SIGNATURE_MESSAGE, access_key)
+            case _:  # malformed: the reason names header names or the date, never a secret
+                failure = AuthResult.reject(f"{SIGNATURE_MESSAGE}, {result.reason}", access_key)
+        if failure is not None:
+            self._record_ak_failure(access_key)
+            log.info("simulator.aksk_rejected", access_key=access_key, error_code=failure.error_code)
+            return failure
+        self._ak_failures.pop(access_key, None)
+        self.stats.aksk_accepted[access_key] += 1
+        return AuthResult.accept(access_key)
+
+    def _secret_for(self, access_key: str) -> str | None:
+        entry = self._access_keys.get(access_key)
+        return entry.secret_key if entry is not None else None
+
+    @staticmethod
+    def _check_security_token(request: web.Request, entry: AccessKey) -> AuthResult | None:
+        """None if the request carries what ``entry`` needs (a signed X-Security-Token for temporary keys)."""
+        if entry.security_token is None:
+            return None
+        given = request.headers.getall("X-Security-Token", [])
+        if not given:
+            return AuthResult.reject(TOKEN_MISSING_MESSAGE, entry.access_key)
+        match = _SIGNED_HEADERS_RE.search(request.headers.get("Authorization", ""))
+        if match is None or "x-security-token" not in match.group(1).split(";"):
+            return AuthResult.reject(TOKEN_UNSIGNED_MESSAGE, entry.access_key)
+        expected = entry.security_token.encode()
+        if len(given) != 1 or not secrets.compare_digest(given[0].strip().encode("utf-8", "surrogateescape"), expected):
+            return AuthResult.reject(TOKEN_INVALID_MESSAGE, entry.access_key)
+        return None
 
     # --- the application ----------------------------------------------------------------------
 
@@ -216,8 +397,9 @@ class Simulator:
         if self.latency:
             await asyncio.sleep(self.latency)
         request_id = bodies.new_request_id()
-        if not self._authenticate(request):
-            return _json(401, bodies.apigw_error("APIGW.0301", AUTH_MESSAGE, request_id), request_id)
+        auth = await self._authenticate(request)
+        if not auth.ok:
+            return _json(401, bodies.apigw_error(auth.error_code, auth.error_msg, request_id), request_id)
         if self.fault and (response := await self._fault(self.fault, cloud_service, request_id)):
             return response
         task_id = request.match_info["task_id"]
@@ -323,6 +505,18 @@ def _json(status: int, body: object, request_id: str | None = None) -> web.Respo
     return web.json_response(body, status=status, headers=headers)
 
 
+def _received_url(raw_path: str) -> httpx.URL:
+    """The request target as received, for ``verify``: the raw (still percent-encoded) path and query.
+
+    ``verify`` canonicalises only the URL's raw path and query; the Host that was signed comes from the
+    request's own Host header, which ``verify`` requires to be signed. So the URL's host is a fixed
+    placeholder rather than the Host header, which a client may send in any shape.
+    """
+    if not raw_path.startswith("/"):
+        raise ValueError("the request target is not in origin form")
+    return httpx.URL("http://fake-cloud.invalid").copy_with(raw_path=raw_path.encode("ascii"))
+
+
 def _stable_id(seed: str) -> str:
     return uuid.uuid5(uuid.NAMESPACE_OID, seed).hex
 
@@ -369,12 +563,22 @@ class RunningSimulator:
         await self.close()
 
 
-async def start_simulator(sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> RunningSimulator:
-    """Serve ``sim`` on ``host:port`` (port 0 picks a free one) and return at once."""
+async def start_simulator(
+    sim: Simulator,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+) -> RunningSimulator:
+    """Serve ``sim`` on ``host:port`` (port 0 picks a free one) and return at once.
+
+    With ``ssl_context`` (a server-side context holding the certificate chain) it serves HTTPS, and the
+    returned ``url`` starts with ``https://``.
+    """
     # handler_cancellation: a client that gives up (e.g. on a "timeout" fault) frees its handler.
     runner = web.AppRunner(sim.app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     try:
         await site.start()
     except BaseException:
@@ -382,7 +586,8 @@ async def start_simulator(sim: Simulator, host: str = "127.0.0.1", port: int = 0
         raise
     bound_port = int(runner.addresses[0][1])
     url_host = f"[{host}]" if ":" in host else host
-    return RunningSimulator(sim, f"http://{url_host}:{bound_port}", bound_port, runner)
+    scheme = "https" if ssl_context is not None else "http"
+    return RunningSimulator(sim, f"{scheme}://{url_host}:{bound_port}", bound_port, runner)
 
 
 def serve(

@@ -14,6 +14,13 @@ YAML format (``load_scenario``); every key not listed here is an error::
       user: demo-user
       password: demo-password
     static_tokens: [demo-token]   # optional; X-Auth-Token values accepted without logging in
+    access_keys:                  # optional; the AK/SK pairs that SDK-HMAC-SHA256 signatures are checked
+      - access_key: DEMOAKSIMULATOR00001    # against. Default: DEMO_ACCESS_KEY/DEMO_SECRET_KEY and the
+        secret_key: <40 characters>         # temporary DEMO_TEMP_ACCESS_KEY/..._SECRET_KEY/DEMO_SECURITY_TOKEN;
+      - access_key: DEMOTEMPAKSIMULATOR1    # an empty list turns AK/SK authentication off.
+        secret_key: <40 characters>
+        security_token: <opaque string>     # temporary credentials: each request must send this value as
+                                            # X-Security-Token and sign that header
     projects:                     # optional; project id -> name, for IAM's scope.project{id|name}
       0123456789abcdef0123456789abcdef: cn-north-4
     tasks:
@@ -61,16 +68,23 @@ import yaml
 
 __all__ = [
     "CLOUD_SERVICES",
+    "DEFAULT_ACCESS_KEYS",
     "DEFAULT_PROJECT_ID",
     "DEFAULT_PROJECT_NAME",
+    "DEMO_ACCESS_KEY",
     "DEMO_DOMAIN",
     "DEMO_PASSWORD",
+    "DEMO_SECRET_KEY",
+    "DEMO_SECURITY_TOKEN",
+    "DEMO_TEMP_ACCESS_KEY",
+    "DEMO_TEMP_SECRET_KEY",
     "DEMO_TOKEN",
     "DEMO_USER",
     "DOCUMENTED_STATUSES",
     "FAULT_KINDS",
     "FINAL_STATUSES",
     "PENDING_STATUSES",
+    "AccessKey",
     "Phase",
     "RawStatus",
     "Scenario",
@@ -89,6 +103,16 @@ DEMO_TOKEN = "demo-token"  # noqa: S105 -- the fake cloud's published static tok
 DEMO_DOMAIN = "demo-domain"
 DEMO_USER = "demo-user"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 -- the fake cloud's published demo login, not a secret
+# The fake cloud's published AK/SK pairs, shaped like real ones (AK: 20 uppercase letters and digits,
+# SK: 40 characters). They open nothing but the simulator.
+DEMO_ACCESS_KEY = "DEMOAKSIMULATOR00001"
+DEMO_SECRET_KEY = "DemoSecretKeyForTheFakeCloudSimulator001"  # noqa: S105 -- published demo key
+# Temporary credentials (as from IAM's securitytoken API): requests must also carry X-Security-Token.
+DEMO_TEMP_ACCESS_KEY = "DEMOTEMPAKSIMULATOR1"
+DEMO_TEMP_SECRET_KEY = "DemoTemporarySecretKeyFakeCloudSimulator"  # noqa: S105 -- published demo key
+DEMO_SECURITY_TOKEN = "gQpjbi1ub3J0aC00" + "".join(  # an opaque string, about as long as a real one
+    uuid.uuid5(uuid.NAMESPACE_OID, f"fake-cloud-security-token-{i}").hex for i in range(24)
+)
 
 RawStatus: TypeAlias = str | int | None
 
@@ -134,6 +158,8 @@ _SERVICE_TASK_KEYS: Mapping[str, tuple[str, ...]] = {
 _SUB_JOB_KEYS = ("job_id", "job_type", "volume_id", "begin", "phases")
 # Lenient on purpose: the exporter validates IDs itself; this only keeps URL paths simple.
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+# Real AKs are 20 uppercase letters and digits; this also keeps them parseable in an Authorization header.
+_ACCESS_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _STUCK_BEGIN = -3 * 3600.0
 
 
@@ -200,6 +226,24 @@ class Task:
         return last.after if last.status in FINAL_STATUSES[self.cloud_service] else None
 
 
+@dataclass(frozen=True, slots=True)
+class AccessKey:
+    """An AK/SK pair the fake gateway accepts; with a ``security_token`` it is a temporary one.
+
+    The secret key and the token are left out of the repr.
+    """
+
+    access_key: str
+    secret_key: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
+
+
+DEFAULT_ACCESS_KEYS = (
+    AccessKey(DEMO_ACCESS_KEY, DEMO_SECRET_KEY),
+    AccessKey(DEMO_TEMP_ACCESS_KEY, DEMO_TEMP_SECRET_KEY, DEMO_SECURITY_TOKEN),
+)
+
+
 class Target(NamedTuple):
     """What an exporter config needs to poll one group of tasks."""
 
@@ -210,13 +254,14 @@ class Target(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    """The fake cloud's tasks and its IAM user (secrets are left out of the repr)."""
+    """The fake cloud's tasks, its IAM user and its access keys (secrets are left out of the repr)."""
 
     tasks: tuple[Task, ...]
     iam_domain: str = DEMO_DOMAIN
     iam_user: str = DEMO_USER
     iam_password: str = field(default=DEMO_PASSWORD, repr=False)
     static_tokens: tuple[str, ...] = field(default=(DEMO_TOKEN,), repr=False)
+    access_keys: tuple[AccessKey, ...] = DEFAULT_ACCESS_KEYS
     projects: Mapping[str, str] = field(default_factory=lambda: {DEFAULT_PROJECT_ID: DEFAULT_PROJECT_NAME})
 
     def targets(self) -> list[Target]:
@@ -286,7 +331,7 @@ def parse_scenario(data: object, *, source: str = "<scenario>") -> Scenario:
 
 def _scenario(data: object) -> Scenario:
     top = _mapping(data, "(top level)")
-    _check_keys(top, ("iam", "static_tokens", "projects", "tasks"), ("tasks",), "(top level)")
+    _check_keys(top, ("iam", "static_tokens", "access_keys", "projects", "tasks"), ("tasks",), "(top level)")
     iam = _mapping(top.get("iam", {}), "iam")
     _check_keys(iam, ("domain", "user", "password"), (), "iam")
     tokens = _list(top.get("static_tokens", [DEMO_TOKEN]), "static_tokens")
@@ -317,8 +362,44 @@ def _scenario(data: object) -> Scenario:
         iam_user=_string(iam.get("user", DEMO_USER), "iam.user"),
         iam_password=_string(iam.get("password", DEMO_PASSWORD), "iam.password"),
         static_tokens=tuple(_token(t, f"static_tokens[{i}]") for i, t in enumerate(tokens)),
+        access_keys=_access_keys(top["access_keys"]) if "access_keys" in top else DEFAULT_ACCESS_KEYS,
         projects=projects,
     )
+
+
+def _access_keys(raw: object) -> tuple[AccessKey, ...]:
+    keys: list[AccessKey] = []
+    seen: dict[str, str] = {}
+    for i, item in enumerate(_list(raw, "access_keys")):
+        path = f"access_keys[{i}]"
+        m = _mapping(item, path)
+        _check_keys(m, ("access_key", "secret_key", "security_token"), ("access_key", "secret_key"), path)
+        access_key = m["access_key"]
+        if not isinstance(access_key, str) or not _ACCESS_KEY_RE.fullmatch(access_key):
+            raise _Invalid(f"{path}.access_key", f"expected 1-128 letters, digits, '-' or '_', got {_kind(access_key)}")
+        if access_key in seen:
+            raise _Invalid(f"{path}.access_key", f"duplicate access key {access_key} (also {seen[access_key]})")
+        seen[access_key] = path
+        keys.append(
+            AccessKey(
+                access_key=access_key,
+                secret_key=_secret(m["secret_key"], f"{path}.secret_key"),
+                # Present means temporary credentials: null is an error, not "no token".
+                security_token=_secret(m["security_token"], f"{path}.security_token")
+                if "security_token" in m
+                else None,
+            )
+        )
+    return tuple(keys)
+
+
+def _secret(value: object, path: str) -> str:
+    # The message names the type only: a secret must not end up in an error message or a log.
+    if not isinstance(value, str):
+        raise _Invalid(path, f"expected a string, got {'null' if value is None else type(value).__name__}")
+    if not value or value != value.strip() or not value.isascii() or not value.isprintable():
+        raise _Invalid(path, "expected a non-empty string of printable ASCII without surrounding spaces")
+    return value
 
 
 def _task(raw: object, path: str) -> Task:

@@ -1,0 +1,223 @@
+"""End to end, over real sockets, for issue 3: the three auth types against the fake cloud (which verifies
+AK/SK signatures and locks an AK after more than 5 failures in a row), TLS with a CA the test makes,
+and an HTTPS proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import structlog.testing
+import trustme
+from prometheus_client import CollectorRegistry
+
+from exporter.client import ApiClient
+from exporter.config import load_config
+from exporter.metrics import SelfMetrics
+from exporter.simulator import DEMO_ACCESS_KEY, DEMO_TEMP_ACCESS_KEY
+from exporter.tracker import Tracker
+from tests.test_e2e import SCENARIO, Stack, start_stack, state_of, stop_stack
+
+E_RUN = SCENARIO["tasks"][0]["task_id"]  # type: ignore[index]
+
+
+def up_values(data: dict) -> list[float]:
+    return [v for (name, _), v in data.items() if name == "huaweicloud_task_up"]
+
+
+@pytest.mark.parametrize("auth", ["token", "password", "aksk", "temporary-aksk"])
+async def test_every_auth_type_end_to_end(tmp_path: Path, auth: str) -> None:
+    stack = await start_stack(tmp_path, SCENARIO, auth=auth)
+    try:
+        data = await stack.scrape()
+        assert up_values(data) == [1.0, 1.0, 1.0, 1.0]
+        assert state_of(data, E_RUN) == "running"
+        stats = stack.sim.stats
+        assert stats.auth_failures == 0
+        if auth == "aksk":
+            assert stats.aksk_accepted[DEMO_ACCESS_KEY] == stats.requests_total
+        if auth == "temporary-aksk":
+            assert stats.aksk_accepted[DEMO_TEMP_ACCESS_KEY] == stats.requests_total
+        if auth == "password":
+            tokens = data[
+                (
+                    "huaweicloud_task_auth_token_requests_total",
+                    frozenset({"account": "demo", "result": "success"}.items()),
+                )
+            ]
+            assert tokens == 4  # one IAM login per target (tokens are project-scoped), not one per request
+            assert stats.tokens_issued == 4
+    finally:
+        await stop_stack(stack)
+
+
+async def test_a_wrong_secret_never_locks_the_access_key(tmp_path: Path) -> None:
+    """Hours of scrapes with a wrong secret key: the fake cloud never sees more than 5 failures in a row."""
+    stack = await start_stack(tmp_path, SCENARIO, auth="aksk")
+    await stop_stack_http_only(stack)
+    (tmp_path / "sk").write_text("wrong-secret-key-0000000000000000000000000")
+    config = load_config(stack.config_file)
+    now = [0.0]
+    client = ApiClient(config, SelfMetrics(CollectorRegistry()), clock=lambda: now[0])
+    tracker = Tracker(config, client)
+    try:
+        for _ in range(30):  # 30 scrapes, 6 minutes apart: each one after the cool-down ran out
+            await tracker.refresh(5)
+            now[0] += 360  # the exporter's clock only: the gateway checks X-Sdk-Date against real time
+        stats = stack.sim.stats
+        assert stats.auth_failures == 5
+        assert stats.max_consecutive_auth_failures[DEMO_ACCESS_KEY] == 5
+        assert stack.sim.ak_state(DEMO_ACCESS_KEY).locked_until is None
+        assert all(not state.up for state in tracker.targets)
+        # The right key comes back in the file: the exporter notices and every target answers again.
+        (tmp_path / "sk").write_text(stack.sim.scenario.access_keys[0].secret_key)
+        await tracker.refresh(5)
+        assert all(state.up for state in tracker.targets)
+    finally:
+        await client.aclose()
+        await stop_stack(stack)
+
+
+async def stop_stack_http_only(stack: Stack) -> None:
+    """Stop the exporter's HTTP server but keep the fake cloud running."""
+    _running, serving = stack._close  # type: ignore[attr-defined]
+    await serving.stop()
+
+
+async def test_a_skewed_clock_is_reported_as_such(tmp_path: Path) -> None:
+    stack = await start_stack(tmp_path, SCENARIO, auth="aksk")
+    try:
+        stack.sim.advance(16 * 60)  # the gateway's clock runs 16 minutes ahead of ours
+        with structlog.testing.capture_logs() as logs:
+            data = await stack.scrape()
+        assert up_values(data) == [0.0, 0.0, 0.0, 0.0]
+        assert stack.sim.stats.auth_failures == 1  # one request went out, alone
+        (event,) = [e for e in logs if e["log_level"] == "error"]
+        assert "clock is more than 15 minutes off; fix the clock (NTP)" in event["event"]
+        assert event["error"].startswith("auth: HTTP 401: APIGW.0303")
+        assert event["server_time"]  # the gateway's Date header, to compare with local_time
+    finally:
+        await stop_stack(stack)
+
+
+# --- TLS -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def server_context(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    return context
+
+
+async def test_tls_with_the_users_ca_file(tmp_path: Path, ca: trustme.CA) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    stack = await start_stack(
+        tmp_path, SCENARIO, account_extra={"tls": {"ca_file": str(ca_file)}}, ssl_context=server_context(ca)
+    )
+    try:
+        assert stack.sim.stats.requests_total == 0
+        data = await stack.scrape()
+        assert up_values(data) == [1.0, 1.0, 1.0, 1.0]
+    finally:
+        await stop_stack(stack)
+
+
+async def test_tls_verification_is_on_by_default(tmp_path: Path, ca: trustme.CA) -> None:
+    stack = await start_stack(tmp_path, SCENARIO, ssl_context=server_context(ca))
+    try:
+        data = await stack.scrape()
+        assert up_values(data) == [0.0, 0.0, 0.0, 0.0]
+        reason = frozenset({"cloud_service": "evs", "region": "cn-north-4", "reason": "connect"}.items())
+        evs_tasks = sum(1 for t in SCENARIO["tasks"] if t["cloud_service"] == "evs")  # type: ignore[index]
+        assert data[("huaweicloud_task_api_errors_total", reason)] == evs_tasks  # not auth: no one-first rule
+        (state,) = [s for s in stack.exporter.tracker.targets if s.target.cloud_service == "evs"]
+        error = next(iter(state.tasks.values())).last_error
+        assert error is not None and "TLS certificate of 127.0.0.1 not trusted" in error.message
+        assert stack.sim.stats.requests_total == 0  # nothing reached the fake cloud's handlers
+    finally:
+        await stop_stack(stack)
+
+
+async def test_insecure_skip_verify_works_and_warns(tmp_path: Path, ca: trustme.CA) -> None:
+    with structlog.testing.capture_logs() as logs:
+        stack = await start_stack(
+            tmp_path, SCENARIO, account_extra={"tls": {"insecure_skip_verify": True}}, ssl_context=server_context(ca)
+        )
+    try:
+        (warning,) = [e for e in logs if "verification is OFF" in e["event"]]
+        assert warning["account"] == "demo"
+        data = await stack.scrape()
+        assert up_values(data) == [1.0, 1.0, 1.0, 1.0]
+    finally:
+        await stop_stack(stack)
+
+
+# --- Proxy -----------------------------------------------------------------------------------------
+
+
+class ConnectProxy:
+    """A minimal HTTPS proxy: answers CONNECT and pipes bytes both ways, remembering what it tunnelled."""
+
+    def __init__(self) -> None:
+        self.tunnels: list[str] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
+        if method != "CONNECT":
+            writer.write(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+            writer.close()
+            return
+        self.tunnels.append(target)
+        host, port = target.rsplit(":", 1)
+        upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            finally:
+                sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer), return_exceptions=True)
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[tuple[ConnectProxy, str]]:
+    handler = ConnectProxy()
+    server = await asyncio.start_server(handler.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield handler, f"http://127.0.0.1:{port}"
+    server.close()
+
+
+async def test_https_through_the_accounts_proxy(
+    tmp_path: Path, ca: trustme.CA, proxy: tuple[ConnectProxy, str]
+) -> None:
+    handler, proxy_url = proxy
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    stack = await start_stack(
+        tmp_path,
+        SCENARIO,
+        account_extra={"tls": {"ca_file": str(ca_file)}, "proxy": proxy_url},
+        ssl_context=server_context(ca),
+    )
+    try:
+        data = await stack.scrape()
+        assert up_values(data) == [1.0, 1.0, 1.0, 1.0]
+        port = stack.sim_url_port()
+        assert handler.tunnels and set(handler.tunnels) == {f"127.0.0.1:{port}"}
+    finally:
+        await stop_stack(stack)

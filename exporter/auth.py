@@ -3,7 +3,8 @@
 The password flow logs in with `POST /v3/auth/tokens`, takes the token from the `X-Subject-Token`
 header, caches it, renews it before `expires_at`, and after a 401 renews once and retries once. One
 lock per provider makes the first scrape's many concurrent requests wait for one login instead of
-sending one each.
+sending one each. The login is sent directly (not yielded through the flow) so that a failed renewal
+can fall back on the token that is still valid.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from datetime import datetime
 
 import httpx
@@ -33,6 +34,8 @@ IAM_ENDPOINTS = {
 RENEW_MARGIN = 3600.0
 
 TokenCallback = Callable[[str, str], None]  # (account, "success" | "failure")
+Send = Callable[[httpx.Request], Awaitable[httpx.Response]]
+RENEW_RETRY = 60.0  # seconds between renewal attempts while IAM fails and the old token is still valid
 
 
 class TokenAuth(httpx.Auth):
@@ -62,16 +65,18 @@ class PasswordAuth(httpx.Auth):
         account: Account,
         target: TargetConfig,
         *,
+        send: Send,
         on_token: TokenCallback,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`send` sends the login request (the account's client: same TLS and proxy settings)."""
         assert account.auth.password is not None
         self._account, self._target = account, target
         self._password = account.auth.password
         self._url = iam_url(account, target.region)
-        self._on_token, self._clock = on_token, clock
+        self._send, self._on_token, self._clock = send, on_token, clock
         self._token: str | None = None
-        self._renew_at = 0.0
+        self._renew_at = self._expires = self._retry_at = 0.0
         self._lock = asyncio.Lock()
 
     def _login_request(self) -> httpx.Request:
@@ -123,6 +128,7 @@ class PasswordAuth(httpx.Auth):
                     401,
                     error.code,
                     f"IAM login of user {self._account.auth.user_name!r} refused: {error.message}",
+                    login_refused=True,
                 )
             raise ApiFailure(error)
         self._on_token(self._account.name, "success")
@@ -139,28 +145,46 @@ class PasswordAuth(httpx.Auth):
                 "IAM token answer without a readable expires_at; renewing within the hour",
                 account=self._account.name,
             )
-        self._token = token
+        self._token, self._expires = token, expires
         self._renew_at = expires - min(RENEW_MARGIN, lifetime * 0.1)
 
-    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+    async def _current_token(self, refused: str | None = None) -> str:
+        """A token to send: the cached one, or a new login when there is none, when it is due for
+        renewal, or when the cloud just refused `refused`. A renewal that fails for any reason but a
+        refused password keeps the old token while it is valid, and is tried again a minute later."""
         async with self._lock:
-            if self._token is None or self._clock() >= self._renew_at:
-                await self._accept((yield self._login_request()))
-            token = self._token
-        assert token is not None
+            now = self._clock()
+            if self._token is not None:
+                if refused is not None and self._token != refused:
+                    return self._token  # another request already logged in again
+                if refused is None and (now < self._renew_at or now < self._retry_at):
+                    return self._token
+            if refused is not None:
+                log.info("token refused with 401; logging in again", account=self._account.name)
+            try:
+                await self._accept(await self._send(self._login_request()))
+            except (httpx.HTTPError, ApiFailure) as exc:
+                refused_login = isinstance(exc, ApiFailure) and exc.error.login_refused
+                if self._token is None or refused is not None or refused_login or now >= self._expires:
+                    raise
+                self._retry_at = now + RENEW_RETRY
+                log.warning(
+                    "IAM token renewal failed; using the current token until it expires",
+                    account=self._account.name,
+                    error=str(exc),
+                    expires_in=round(self._expires - now),
+                )
+            assert self._token is not None
+            return self._token
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token = await self._current_token()
         request.headers["X-Auth-Token"] = token
         response = yield request
-        if response.status_code != 401:
-            return
-        # The token may have been revoked (password change, permission change): renew once, retry once.
-        async with self._lock:
-            if self._token == token:
-                log.info("token refused with 401; logging in again", account=self._account.name)
-                await self._accept((yield self._login_request()))
-            token = self._token
-        assert token is not None
-        request.headers["X-Auth-Token"] = token
-        yield request
+        if response.status_code == 401:
+            # The token may have been revoked (password or permission change): renew once, retry once.
+            request.headers["X-Auth-Token"] = await self._current_token(refused=token)
+            yield request
 
     def sync_auth_flow(self, request: httpx.Request) -> None:  # type: ignore[override]
         raise RuntimeError("PasswordAuth needs an httpx.AsyncClient")
@@ -169,14 +193,14 @@ class PasswordAuth(httpx.Auth):
         return f"PasswordAuth(account={self._account.name!r})"
 
 
-def build_auth(account: Account, target: TargetConfig, *, on_token: TokenCallback) -> httpx.Auth:
+def build_auth(account: Account, target: TargetConfig, *, send: Send, on_token: TokenCallback) -> httpx.Auth:
     """The auth flow for one target of `account`."""
     auth = account.auth
     if auth.type == "token":
         assert auth.token is not None
         return TokenAuth(auth.token.reveal)
     if auth.type == "password":
-        return PasswordAuth(account, target, on_token=on_token)
+        return PasswordAuth(account, target, send=send, on_token=on_token)
     assert auth.access_key is not None
     assert auth.secret_key is not None
     token = auth.security_token

@@ -91,7 +91,14 @@ async def _run_exporter(config_file: str, host: str, port: int) -> int:
     exporter = Exporter(config)
     serving = await serve(make_app(exporter), host, port)
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(exporter.reload()))
+    reloads: set[asyncio.Task[str | None]] = set()  # referenced until done, so none is collected mid-run
+
+    def reload_on_sighup() -> None:
+        task = asyncio.ensure_future(exporter.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload_on_sighup)
     log.info(
         "exporter listening",
         address=f"http://{host}:{port}/metrics",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import ssl
 import time
@@ -18,10 +19,11 @@ import structlog
 
 from exporter import __version__
 from exporter.auth import build_auth
-from exporter.config import Config, TargetConfig
+from exporter.config import Account, Config, TargetConfig
 from exporter.errors import ApiError, ApiFailure, Reason, classify
 from exporter.metrics import SelfMetrics
 from exporter.model import TaskStatus
+from exporter.secrets import SecretError
 from exporter.services import SERVICES, BadResponse
 from exporter.transport import AiohttpTransport
 
@@ -37,20 +39,35 @@ MAX_AUTH_FAILURES = 5
 
 
 class RateLimiter:
-    """A token bucket: `rate` requests per second on average, bursts of up to one second's worth."""
+    """A token bucket: `rate` requests per second on average, bursts of one second's worth (at least one
+    request). A request that cannot get a slot within its budget does not take one, and a cancelled
+    wait gives its slot back, so a scrape that ran out of time leaves nothing booked for the next."""
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate, self._clock = rate, clock
-        self._next = float("-inf")  # a full bucket: the first second's worth goes at once
+        self._capacity = max(1.0, rate)
+        self._tokens, self._stamp = self._capacity, clock()
 
-    async def acquire(self) -> None:
+    async def acquire(self, budget: float = float("inf")) -> bool:
+        """Wait for a slot; False (and no slot taken) when it would take longer than `budget` seconds."""
         if self.rate <= 0:
-            return
+            return True
         now = self._clock()
-        slot = max(self._next, now - 1.0 + 1.0 / self.rate)
-        self._next = slot + 1.0 / self.rate
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        self._tokens -= 1.0
+        if self._tokens >= 0:
+            return True
+        wait = -self._tokens / self.rate
+        if wait > budget:
+            self._tokens += 1.0
+            return False
+        try:
+            await asyncio.sleep(wait)
+        except asyncio.CancelledError:
+            self._tokens += 1.0
+            raise
+        return True
 
 
 @dataclass
@@ -64,9 +81,24 @@ class _AuthPause:
 
 @dataclass
 class _Endpoint:
+    """Rate limit and 429 back-off of one account's requests to one endpoint."""
+
     limiter: RateLimiter
     blocked_until: float = 0.0
+    blocked_at: float = float("-inf")  # when the current back-off began
     backoff: float = BACKOFF_START
+
+
+def _identity(account: Account) -> str:
+    """A digest of everything that says who the account signs in as (kept in memory only)."""
+    auth = account.auth
+    parts = [account.cloud, account.iam_endpoint, auth.type, auth.user_name, auth.domain_name]
+    try:
+        for secret in (auth.token, auth.password, auth.access_key, auth.secret_key, auth.security_token):
+            parts.append(secret.reveal() if secret is not None else "")
+    except SecretError:
+        return ""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 class ApiClient:
@@ -86,7 +118,7 @@ class ApiClient:
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._auth_pause: dict[str, _AuthPause] = {}
         self._auths: dict[tuple[str, str, str, str], httpx.Auth] = {}
-        self._endpoints: dict[str, _Endpoint] = {}
+        self._endpoints: dict[tuple[str, str], _Endpoint] = {}
 
     def _default_transport(self, account_name: str) -> httpx.AsyncBaseTransport:
         account = self._config.accounts[account_name]
@@ -94,10 +126,24 @@ class ApiClient:
         if account.tls.insecure_skip_verify:
             verify = False
         elif account.tls.ca_file:
-            verify = ssl.create_default_context(cafile=account.tls.ca_file)
+            verify = ssl.create_default_context()  # the system CAs, and the user's on top
+            verify.load_verify_locations(cafile=account.tls.ca_file)
         return AiohttpTransport(
             verify=verify, proxy=account.proxy or None, max_connections=self._config.scrape.concurrency
         )
+
+    def inherit(self, old: ApiClient) -> None:
+        """After a reload: keep the authentication pause and the 429 back-off of every account whose
+        credentials did not change, so that reloading cannot be used to send a refused key again."""
+        for name, account in self._config.accounts.items():
+            before = old._config.accounts.get(name)
+            if before is None or _identity(before) != _identity(account):
+                continue
+            if name in old._auth_pause:
+                self._auth_pause[name] = old._auth_pause[name]
+            for (owner, base), endpoint in old._endpoints.items():
+                if owner == name:
+                    self._endpoints[(owner, base)] = endpoint
 
     def _credentials(self, account_name: str) -> tuple[object, ...]:
         auth = self._config.accounts[account_name].auth
@@ -130,20 +176,23 @@ class ApiClient:
     def _auth(self, target: TargetConfig) -> httpx.Auth:
         auth = self._auths.get(target.key)
         if auth is None:
-            auth = build_auth(self._config.accounts[target.account], target, on_token=self._metrics.token)
+            account = self._config.accounts[target.account]
+            auth = build_auth(account, target, send=self._client(account.name).send, on_token=self._metrics.token)
             self._auths[target.key] = auth
         return auth
 
-    def _endpoint(self, base: str) -> _Endpoint:
-        endpoint = self._endpoints.get(base)
+    def _endpoint(self, account: str, base: str) -> _Endpoint:
+        # Per account too: one account's quota (and its 429s) must not hold back another's.
+        endpoint = self._endpoints.get((account, base))
         if endpoint is None:
-            endpoint = self._endpoints[base] = _Endpoint(RateLimiter(self._config.scrape.rate_limit, self._clock))
+            endpoint = _Endpoint(RateLimiter(self._config.scrape.rate_limit, self._clock))
+            self._endpoints[(account, base)] = endpoint
         return endpoint
 
     async def query(self, target: TargetConfig, task_id: str, timeout: float) -> TaskStatus | ApiError:
         """Ask for one task's status within `timeout` seconds."""
         service = SERVICES[target.cloud_service]
-        endpoint = self._endpoint(target.endpoint)
+        endpoint = self._endpoint(target.account, target.endpoint)
         now = self._clock()
         pause = self.cooling_down(target.account)
         if pause > 0:
@@ -161,12 +210,15 @@ class ApiClient:
             )
         url = target.endpoint + service.status_path(target.project_id, task_id)
         labels = (target.cloud_service, target.region)
+        deadline = time.perf_counter() + timeout
+        if not await endpoint.limiter.acquire(budget=timeout):
+            message = "not sent: the rate limit has no slot left in the scrape's time"
+            return ApiError(Reason.TIMEOUT, message=message, sent=False)
+        sent_at = self._clock()
         started = time.perf_counter()
         status_code = 0
         try:
-            async with asyncio.timeout(timeout):
-                await endpoint.limiter.acquire()
-                started = time.perf_counter()
+            async with asyncio.timeout(max(deadline - started, 0.0)):
                 response = await self._client(target.account).get(
                     url, auth=self._auth(target), timeout=httpx.Timeout(timeout)
                 )
@@ -174,18 +226,33 @@ class ApiClient:
             result = self._interpret(target, response)
         except (TimeoutError, httpx.TimeoutException):
             result = ApiError(Reason.TIMEOUT, message=f"no answer within {timeout:.1f}s")
+        except httpx.DecodingError as exc:
+            result = ApiError(Reason.BAD_RESPONSE, message=f"the body could not be decoded: {exc}")
         except httpx.TransportError as exc:
             result = ApiError(Reason.CONNECT, message=str(exc))
         except ApiFailure as exc:
             result = exc.error
+        except SecretError as exc:
+            # A rotating agent caught between writes: try again on the next scrape.
+            return ApiError(Reason.AUTH, message=str(exc), sent=False)
+        except Exception as exc:  # one odd answer must fail one query, not the whole scrape
+            log.error("unexpected error querying a task", exc_info=True, target="/".join(target.key), task_id=task_id)
+            result = ApiError(Reason.CLIENT_ERROR, message=f"unexpected {type(exc).__name__} in the exporter")
         self._metrics.requests.labels(*labels, str(status_code)).inc()
         self._metrics.duration.labels(*labels).observe(time.perf_counter() - started)
         if isinstance(result, ApiError):
             self._metrics.errors.labels(*labels, result.reason.value).inc()
-            if result.credentials_refused:
+            if result.credentials_refused and (
+                self._config.accounts[target.account].auth.type != "password" or result.login_refused
+            ):
+                # With password auth a service's 401 after a fresh login is about that token's scope, not
+                # the password: only IAM refusing the login pauses the account.
                 self._pause_account(target, result)
-            elif result.reason is Reason.THROTTLED:
-                endpoint.blocked_until = self._clock() + endpoint.backoff
+            elif result.reason is Reason.THROTTLED and sent_at > endpoint.blocked_at:
+                # One step per episode: the 429s of requests already in flight when the back-off began
+                # do not double it again.
+                endpoint.blocked_at = self._clock()
+                endpoint.blocked_until = endpoint.blocked_at + endpoint.backoff
                 endpoint.backoff = min(endpoint.backoff * 2, BACKOFF_MAX)
         else:
             endpoint.backoff = BACKOFF_START
@@ -211,7 +278,7 @@ class ApiClient:
             "failures_in_a_row": pause.failures,
         }
         if pause.failures >= MAX_AUTH_FAILURES:
-            then = "requests of this account stop until its credentials change (secret file or config reload)"
+            then = "requests of this account stop until its credentials change (in their file or the config)"
         else:
             then = f"requests of this account are paused for {account.auth_cooldown:.0f}s"
         if error.clock_skew:

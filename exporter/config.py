@@ -171,6 +171,7 @@ def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> _Int:
 
 
 def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
+    loader.flatten_mapping(node)  # YAML merge keys (<<: *defaults), as the safe loader supports them
     result = _Map()
     result.line, result.key_lines = node.start_mark.line + 1, {}
     for key_node, value_node in node.value:
@@ -274,11 +275,14 @@ class _Section:
             value = _duration(ctx, _expand(ctx, value))
         if isinstance(value, bool) or not isinstance(value, int | float):
             ctx.fail(f"expected a number, got {_kind(value)}")
-        if integer and int(value) != value:
-            ctx.fail(f"expected a whole number, got {value}")
-        if not minimum <= value <= maximum:
-            ctx.fail(f"expected a number from {minimum:g} to {maximum:g}, got {value:g}")
-        return float(value)
+        number = float(value) if abs(value) < 1e300 else float("inf")
+        if not minimum <= number <= maximum:  # also refuses NaN and infinities
+            written = _scalar_text(value) if isinstance(value, int) else f"{value:g}"
+            written = written if len(written) <= 20 else written[:17] + "..."
+            ctx.fail(f"expected a number from {minimum:g} to {maximum:g}, got {written}")
+        if integer and int(number) != number:
+            ctx.fail(f"expected a whole number, got {number:g}")
+        return number
 
     def flag(self, key: str, default: bool) -> bool:
         ctx, value = self.raw(key)
@@ -561,6 +565,8 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
         raise ConfigError(f"not valid YAML: {exc.problem}", file=file, line=mark.line + 1 if mark else None) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {exc}", file=file) from None
+    except RecursionError:
+        raise ConfigError("not valid YAML: nested too deeply", file=file) from None
     ctx = _Ctx(file, "", None, os.environ if env is None else env)
     if document is None:
         ctx.fail("the file is empty: expected 'accounts' and 'services'")

@@ -21,6 +21,8 @@ __all__ = ["Exporter"]
 
 log = structlog.get_logger(__name__)
 
+MAX_SCRAPE_TIMEOUT = 600.0
+
 
 class Exporter:
     def __init__(self, config: Config) -> None:
@@ -47,9 +49,10 @@ class Exporter:
             timeout = float(header) if header else settings.default_timeout
         except ValueError:
             timeout = settings.default_timeout
-        if not timeout > 0:  # also catches NaN
+        if not 0 < timeout < float("inf"):  # also catches NaN
             timeout = settings.default_timeout
-        return max(timeout - settings.timeout_offset, 0.1)
+        # Whoever can reach the port must not be able to hold a refresh open for a day.
+        return min(max(timeout - settings.timeout_offset, 0.1), MAX_SCRAPE_TIMEOUT)
 
     async def refresh(self, timeout: float) -> None:
         await self.tracker.refresh(timeout)
@@ -65,6 +68,7 @@ class Exporter:
                 return str(exc)
             old_client = self.client
             self.client = ApiClient(config, self.metrics)
+            self.client.inherit(old_client)
             self.config = config
             self.tracker.apply(config)
             self.tracker.use_client(self.client)

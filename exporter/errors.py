@@ -56,6 +56,7 @@ class ApiError:
     request_id: str = ""
     sent: bool = True  # False when the exporter held the request back (429 back-off, auth cool-down)
     server_date: str = ""  # the answer's Date header, kept for clock-skew errors
+    login_refused: bool = False  # IAM refused a password login
 
     @property
     def clock_skew(self) -> bool:

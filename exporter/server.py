@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import structlog
 from aiohttp import web
 from prometheus_client import exposition
 
@@ -22,11 +23,15 @@ from exporter.tracker import all_records
 __all__ = ["Serving", "make_app", "serve"]
 
 EXPORTER = web.AppKey("exporter", Exporter)
+log = structlog.get_logger(__name__)
 
 
 async def metrics(request: web.Request) -> web.Response:
     exporter = request.app[EXPORTER]
-    await exporter.refresh(exporter.scrape_timeout(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")))
+    try:
+        await exporter.refresh(exporter.scrape_timeout(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")))
+    except Exception:  # a bug in a refresh must not hide what is known: log it, serve the last values
+        log.exception("refresh failed; serving the last known values")
     encoder, content_type = exposition.choose_encoder(request.headers.get("Accept", ""))
     return web.Response(body=encoder(exporter.registry), headers={"Content-Type": content_type})
 

@@ -8,6 +8,7 @@ its `last_update` shows how old that is. Concurrent scrapes (an HA Prometheus pa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ __all__ = ["SOURCES", "TargetState", "TaskRecord", "Tracker", "all_records", "tr
 log = structlog.get_logger(__name__)
 
 SOURCES = ("static", "file", "discovered", "probe")
+# A scrape waits this much past its budget for the refresh to record its results before rendering.
+JUDGE_SLACK = 0.2
 
 
 class Querier(Protocol):
@@ -58,6 +61,7 @@ class Tracker:
         self._client, self._clock = client, clock
         self._targets: dict[tuple[str, str, str, str], TargetState] = {}
         self._inflight: asyncio.Future[None] | None = None
+        self._rotation = 0
         self.config = config
         self.apply(config)
 
@@ -86,11 +90,16 @@ class Tracker:
         return list(self._targets.values())
 
     async def refresh(self, timeout: float) -> None:
-        """Bring every non-final task up to date within `timeout` seconds; joins a refresh in flight."""
+        """Bring every non-final task up to date within `timeout` seconds, joining a refresh in flight.
+
+        Each caller waits only up to its own timeout; what has not answered by then keeps its last
+        known value, and the shared refresh goes on within its own deadline.
+        """
         if self._inflight is None or self._inflight.done():
             self._inflight = asyncio.ensure_future(self._refresh(timeout))
         # Shielded: a scrape that Prometheus abandons must not cancel the refresh a second scrape awaits.
-        await asyncio.shield(self._inflight)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._inflight), timeout + JUDGE_SLACK)
 
     async def wait_idle(self) -> None:
         """Wait for a refresh in flight (before its client is closed)."""
@@ -100,8 +109,10 @@ class Tracker:
     async def _refresh(self, timeout: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        client = self._client  # a reload mid-refresh must not mix the old targets with a new client
         slots = asyncio.Semaphore(self.config.scrape.concurrency)
         started = time.perf_counter()
+        self._rotation += 1
         work: dict[str, list[tuple[TargetState, TaskRecord]]] = {}
         for state in self.targets:
             for record in state.tasks.values():
@@ -110,21 +121,21 @@ class Tracker:
         results: dict[tuple[str, str, str, str], list[TaskStatus | ApiError]] = {}
         finished: dict[tuple[str, str, str, str], float] = {}
 
-        async def one(state: TargetState, record: TaskRecord) -> TaskStatus | ApiError:
-            result = await self._refresh_task(state.target, record, deadline, slots)
+        async def one(state: TargetState, record: TaskRecord, until: float) -> None:
+            result = await self._refresh_task(client, state.target, record, until, slots)
             results.setdefault(state.target.key, []).append(result)
             finished[state.target.key] = time.perf_counter() - started
-            return result
 
         async def account(items: list[tuple[TargetState, TaskRecord]]) -> None:
-            # One request first: a wrong key, password or clock must cost one failed request per scrape,
-            # not `concurrency` of them (the cloud locks an AK after more than 5 consecutive failures).
-            first = await one(*items[0])
-            if isinstance(first, ApiError) and first.reason is Reason.AUTH:
-                for state, _record in items[1:]:
-                    results.setdefault(state.target.key, []).append(first)
-                return
-            await asyncio.gather(*(one(state, record) for state, record in items[1:]))
+            # One request first, so that a wrong key, password or clock costs one refused request per
+            # scrape and not `concurrency` of them: after a refusal the client holds the rest back (the
+            # cloud locks an AK after more than 5 failures in a row). The first request gets a slice
+            # of the budget only, so a slow service cannot starve the account's others; and the order
+            # rotates, so a budget too short for all tasks does not always leave out the same ones.
+            shift = self._rotation % len(items)
+            items = items[shift:] + items[:shift]
+            await one(*items[0], min(deadline, loop.time() + max(1.0, timeout / 4)))
+            await asyncio.gather(*(one(state, record, deadline) for state, record in items[1:]))
 
         await asyncio.gather(*(account(items) for items in work.values()))
         for state in self.targets:
@@ -151,14 +162,14 @@ class Tracker:
             log.info("target up again", **_labels(state.target))
 
     async def _refresh_task(
-        self, target: TargetConfig, record: TaskRecord, deadline: float, slots: asyncio.Semaphore
+        self, client: Querier, target: TargetConfig, record: TaskRecord, deadline: float, slots: asyncio.Semaphore
     ) -> TaskStatus | ApiError:
         async with slots:
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 result: TaskStatus | ApiError = ApiError(Reason.TIMEOUT, message="scrape deadline passed", sent=False)
             else:
-                result = await self._client.query(target, record.task_id, remaining)
+                result = await client.query(target, record.task_id, remaining)
         if isinstance(result, ApiError):
             record.last_error = result
             record.not_found = record.not_found + 1 if result.reason is Reason.NOT_FOUND else 0

@@ -10,11 +10,24 @@ can tell a timeout from a refused connection.
 from __future__ import annotations
 
 import ssl
+import urllib.request
 
 import aiohttp
 import httpx
 
 __all__ = ["AiohttpTransport"]
+
+MAX_HEADER_BYTES = 128 * 1024
+
+
+def _proxy_from_environment(url: httpx.URL) -> str | None:
+    """HTTPS_PROXY / HTTP_PROXY for `url`, unless NO_PROXY exempts its host."""
+    proxies: dict[str, str] = urllib.request.getproxies_environment()
+    proxy = proxies.get(url.scheme)
+    # proxy_bypass_environment is public in CPython but missing from typeshed.
+    if proxy is None or urllib.request.proxy_bypass_environment(url.host, proxies):  # type: ignore[attr-defined]
+        return None
+    return proxy
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -35,7 +48,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             connector = aiohttp.TCPConnector(limit=self._max_connections, ssl=self._ssl, ttl_dns_cache=300)
             # Decompression is left to httpx, which sees the Content-Encoding header.
             self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",), trust_env=True
+                connector=connector,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
+                # Not trust_env: that also reads ~/.netrc and would add its credentials to our requests.
+                trust_env=False,
+                # IAM tokens (X-Subject-Token) run to many kilobytes; the default limit is 8190 bytes.
+                max_line_size=MAX_HEADER_BYTES,
+                max_field_size=MAX_HEADER_BYTES,
             )
         return self._session
 
@@ -56,7 +76,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 data=body or None,
                 allow_redirects=False,
                 timeout=timeout,
-                proxy=self._proxy,
+                proxy=self._proxy or _proxy_from_environment(request.url),
             ) as response:
                 content = await response.read()
                 headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+import structlog.testing
 from prometheus_client import CollectorRegistry
 
 from exporter.client import ApiClient, RateLimiter
@@ -278,3 +281,126 @@ async def test_wrong_password_is_an_auth_error_without_the_password(env: dict[st
         )
         == 1
     )
+
+
+# --- What the review of the first version found ----------------------------------------------------
+
+
+async def test_a_body_that_cannot_be_decoded_is_bad_response(config: Config) -> None:
+    result, _ = await query(
+        config, lambda _r: httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=b"junk")
+    )
+    assert isinstance(result, ApiError)
+    assert result.reason is Reason.BAD_RESPONSE
+    assert result.message.startswith("the body could not be decoded")
+
+
+async def test_a_secret_file_caught_mid_rotation_fails_one_query_quietly(tmp_path, env) -> None:  # type: ignore[no-untyped-def]
+    token_file = tmp_path / "token"
+    token_file.write_text("t0")
+    config = parse_config(MINIMAL.replace("token: ${HWC_TOKEN}", f"token_file: {token_file}"), env={})
+    token_file.write_text("")  # the agent truncated the file and has not written the new token yet
+    result, _ = await query(config, lambda _r: httpx.Response(200, json=RUNNING))
+    assert isinstance(result, ApiError)
+    assert (result.reason, result.sent) == (Reason.AUTH, False)
+    assert result.message == f"secret file {token_file} is empty"
+
+
+async def test_concurrent_429s_are_one_backoff_step(config: Config) -> None:
+    gate = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await gate.wait()
+        return httpx.Response(429, json={"error_code": "APIGW.0308", "error_msg": "throttled"})
+
+    now = [0.0]
+    client = ApiClient(
+        config,
+        SelfMetrics(CollectorRegistry()),
+        clock=lambda: now[0],
+        transport=lambda _a: httpx.MockTransport(handler),
+    )
+    queries = [asyncio.ensure_future(client.query(config.targets[0], EVS_TASK, 5)) for _ in range(10)]
+    await asyncio.sleep(0.05)
+    gate.set()
+    await asyncio.gather(*queries)
+    endpoint = client._endpoint("prod", config.targets[0].endpoint)
+    assert endpoint.blocked_until == 1.0  # one episode: blocked for the first step (1 s) only
+    assert endpoint.backoff == 2.0
+    await client.aclose()
+
+
+async def test_429_of_one_account_does_not_hold_back_another(env: dict[str, str]) -> None:
+    text = MINIMAL.replace(
+        "accounts:\n", "accounts:\n  - {name: other, auth: {type: token, token: x}}\n"
+    ) + MINIMAL.split("services:\n")[1].replace("account: prod", "account: other").replace(PROJECT, "f" * 32)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.headers["X-Auth-Token"] == "x":
+            return httpx.Response(200, json=RUNNING)
+        return httpx.Response(429, json={"error_code": "APIGW.0308", "error_msg": "throttled"})
+
+    config = parse_config(text, env=env)
+    client, _ = make_client(config, handler)
+    prod, other = config.targets
+    await client.query(prod, EVS_TASK, 5)
+    assert isinstance(await client.query(other, EVS_TASK, 5), TaskStatus)
+    await client.aclose()
+
+
+async def test_rate_limiter_keeps_no_slot_for_requests_that_cannot_wait() -> None:
+    now = [0.0]
+    limiter = RateLimiter(1.0, clock=lambda: now[0])
+    assert await limiter.acquire(budget=0.5)  # the bucket holds one request
+    assert not await limiter.acquire(budget=0.5)  # the next slot is 1 s away: not taken
+    now[0] += 1.0
+    assert await limiter.acquire(budget=0.0)  # nothing was booked by the refused request
+
+
+async def test_rate_limiter_gives_back_a_cancelled_slot() -> None:
+    limiter = RateLimiter(5.0)
+    for _ in range(5):
+        assert await limiter.acquire()
+    waiting = asyncio.ensure_future(limiter.acquire())
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert limiter._tokens == pytest.approx(0.0, abs=0.2)  # the cancelled wait returned its slot
+
+
+async def test_a_failed_renewal_keeps_the_valid_token(env: dict[str, str]) -> None:
+    config = parse_config(PASSWORD_CONFIG, env=env)
+    tokens: list[str] = []
+    iam_down = [False]
+    soon = (datetime.now(UTC) + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    inner = iam_handler(tokens, expires_at=soon)  # inside the renewal margin: every query wants a renewal
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if iam_down[0] and request.url.path == "/v3/auth/tokens":
+            raise httpx.ConnectError("IAM unreachable", request=request)
+        return inner(request)
+
+    client, _ = make_client(config, handler)
+    assert isinstance(await client.query(config.targets[0], EVS_TASK, 5), TaskStatus)
+    iam_down[0] = True
+    with structlog.testing.capture_logs() as logs:
+        result = await client.query(config.targets[0], EVS_TASK, 5)
+    await client.aclose()
+    assert isinstance(result, TaskStatus)  # served with the old token, still valid for 30 minutes
+    assert tokens == ["token-1"]
+    assert any(e["event"].startswith("IAM token renewal failed; using the current token") for e in logs)
+
+
+def test_ca_file_adds_to_the_system_cas(tmp_path, config: Config) -> None:  # type: ignore[no-untyped-def]
+    import trustme
+
+    ca_file = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca_file))
+    text = MINIMAL.replace("    auth:", f"    tls: {{ca_file: {ca_file}}}\n    auth:")
+    config = parse_config(text, env={"HWC_TOKEN": "t"})
+    client = ApiClient(config, SelfMetrics(CollectorRegistry()))
+    transport = client._default_transport("prod")
+    context = transport._ssl  # type: ignore[attr-defined]
+    system = ssl.create_default_context().cert_store_stats()["x509_ca"]
+    assert context.cert_store_stats()["x509_ca"] == system + 1

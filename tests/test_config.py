@@ -258,3 +258,29 @@ def test_unquoted_all_digit_ids_keep_their_leading_zeros() -> None:
     (target,) = parse_config(text, env={"HWC_TOKEN": "t"}).targets
     assert target.tasks == ("00000000000000000000000000000001",)
     assert target.project_id == "01234567890123456789012345678901"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (".nan", "scrape.concurrency: expected a number from 1 to 1024, got nan"),
+        (".inf", "scrape.concurrency: expected a number from 1 to 1024, got inf"),
+        ("9" * 400, "scrape.concurrency: expected a number from 1 to 1024, got 99999999999999999..."),
+        ("2.5", "scrape.concurrency: expected a whole number, got 2.5"),
+    ],
+)
+def test_numbers_that_are_not_numbers(value: str, expected: str) -> None:
+    assert expected in error_of(MINIMAL + f"scrape: {{concurrency: {value}}}\n")
+
+
+def test_deeply_nested_yaml_is_an_error_not_a_crash() -> None:
+    assert error_of("a: " + "[" * 5000) == "c.yaml: not valid YAML: nested too deeply"
+
+
+def test_yaml_merge_keys_work() -> None:
+    text = MINIMAL.replace(
+        "  - cloud_service: evs\n    account: prod\n    region: cn-north-4\n",
+        "  - <<: {account: prod, region: cn-north-4}\n    cloud_service: evs\n",
+    )
+    (target,) = parse_config(text, env={"HWC_TOKEN": "t"}).targets
+    assert target.key == ("prod", "evs", "cn-north-4", PROJECT)

@@ -410,3 +410,29 @@ async def test_default_scenario_shows_every_state_over_time(tmp_path: Path) -> N
     assert seen["dws"] >= {"pending", "running", "succeeded", "failed", "stopped"}
     assert seen["evs"] >= {"pending", "running", "succeeded", "failed", "unknown"}
     assert seen["cph"] >= {"running", "succeeded", "failed", "unknown"}
+
+
+async def test_odd_characters_in_answers_and_headers_do_not_break_scrapes(tmp_path: Path) -> None:
+    scenario = {
+        "tasks": [
+            {
+                "cloud_service": "evs",
+                "task_id": ident("e7", 1),
+                "job_type": "create\x01Volume\u202e",
+                "phases": [
+                    {"after": 0, "status": "FAIL", "error_code": "EVS.1", "fail_reason": "bad \udc80 byte\nnext"}
+                ],
+            }
+        ]
+    }
+    stack = await start_stack(tmp_path, scenario)
+    try:
+        data = await stack.scrape()
+        task = ident("e7", 1)
+        assert task_value(data, "huaweicloud_task_error_info", task, error_message="bad ? byte next") == 1
+        assert task_value(data, "huaweicloud_task_info", task, job_type="createVolume") == 1
+        response = await stack.http.get("/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": "inf"})
+        assert response.status_code == 200
+        assert (await stack.http.get("/")).status_code == 200
+    finally:
+        await stop_stack(stack)

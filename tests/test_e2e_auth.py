@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.client import ApiClient
 from exporter.config import load_config
+from exporter.errors import ApiError
 from exporter.metrics import SelfMetrics
 from exporter.simulator import DEMO_ACCESS_KEY, DEMO_TEMP_ACCESS_KEY
 from exporter.tracker import Tracker
@@ -221,3 +222,60 @@ async def test_https_through_the_accounts_proxy(
         assert handler.tunnels and set(handler.tunnels) == {f"127.0.0.1:{port}"}
     finally:
         await stop_stack(stack)
+
+
+async def test_reloads_do_not_reset_the_pause_of_refused_credentials(tmp_path: Path) -> None:
+    stack = await start_stack(tmp_path, SCENARIO, auth="aksk")
+    try:
+        (tmp_path / "sk").write_text("wrong-secret-key-0000000000000000000000000")
+        for _ in range(8):  # anyone who can reach the port can reload: it must not resend a refused key
+            assert (await stack.http.post("/-/reload")).status_code == 200
+            await stack.scrape()
+        assert stack.sim.stats.auth_failures == 1
+    finally:
+        await stop_stack(stack)
+
+
+async def test_a_long_iam_token_is_read(tmp_path: Path) -> None:
+    """PKI tokens run to many kilobytes; aiohttp's default header limit is 8190 bytes."""
+    from aiohttp import web
+
+    long_token = "MII" + "x" * 20000
+
+    async def tokens(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"token": {"expires_at": "2099-01-01T00:00:00.000000Z", "issued_at": "2020-01-01T00:00:00.000000Z"}},
+            status=201,
+            headers={"X-Subject-Token": long_token},
+        )
+
+    async def job(request: web.Request) -> web.Response:
+        assert request.headers["X-Auth-Token"] == long_token
+        return web.json_response({"status": "RUNNING", "begin_time": "2016-03-08T07:40:13.219Z", "end_time": ""})
+
+    app = web.Application(handler_args={"max_field_size": 65536})
+    app.router.add_post("/v3/auth/tokens", tokens)
+    app.router.add_get("/v1/{project}/jobs/{job}", job)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    (tmp_path / "pw").write_text("pw")
+    (tmp_path / "c.yaml").write_text(f"""
+accounts:
+  - name: p
+    cloud: custom
+    iam_endpoint: {url}
+    auth: {{type: password, user_name: u, domain_name: d, password_file: {tmp_path / "pw"}}}
+services:
+  - {{cloud_service: evs, account: p, region: r1, project_id: {"a" * 32}, endpoint: "{url}", tasks: [{"b" * 32}]}}
+""")
+    config = load_config(tmp_path / "c.yaml")
+    client = ApiClient(config, SelfMetrics(CollectorRegistry()))
+    try:
+        result = await client.query(config.targets[0], "b" * 32, 5)
+    finally:
+        await client.aclose()
+        await runner.cleanup()
+    assert not isinstance(result, ApiError), result

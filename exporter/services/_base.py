@@ -77,12 +77,19 @@ def expect_object(body: Any, service: str) -> Mapping[str, Any]:
 
 
 def text(value: Any) -> str:
-    """A string field: None -> "", numbers as text, anything else -> ""."""
+    """A string field fit for a label value: None -> "", numbers as text, other types -> "", characters
+    that cannot be encoded or shown (lone surrogates, control and format characters) removed, at most
+    256 characters."""
     if value is None or isinstance(value, bool):
         return ""
-    if isinstance(value, str | int | float):
+    if isinstance(value, int | float):
         return str(value)
-    return ""
+    if not isinstance(value, str):
+        return ""
+    if value.isascii() and value.isprintable():
+        return value[:MESSAGE_LIMIT]
+    value = value.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate from JSON becomes "?"
+    return "".join(ch for ch in value if unicodedata.category(ch) not in ("Cc", "Cf"))[:MESSAGE_LIMIT]
 
 
 def raw_status(value: Any) -> str:
@@ -135,15 +142,15 @@ def parse_time(value: Any, tz: tzinfo) -> float | None:
     return parsed.timestamp()
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
-
-
 def clean_message(value: Any) -> str:
-    """An error message fit for a label: control characters dropped, whitespace folded, 256 chars."""
-    message = unicodedata.normalize("NFC", text(value))
-    message = _CONTROL.sub(" ", message)
-    message = " ".join(message.split())
-    return message[:MESSAGE_LIMIT]
+    """An error message fit for a label: control characters become spaces, whitespace is folded, format
+    characters and lone surrogates go, at most 256 characters."""
+    if isinstance(value, str):
+        value = " ".join(_CONTROL.sub(" ", unicodedata.normalize("NFC", value)).split())
+    return text(value)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
 def sub_task_counts(states: list[State]) -> dict[State, int]:

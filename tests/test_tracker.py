@@ -1,0 +1,142 @@
+"""The tracker's refresh: one request per account first without letting one service hold back the others,
+rotation of the task order, each scrape's own deadline, and a reload during a refresh."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import httpx
+from prometheus_client import CollectorRegistry
+
+from exporter.client import ApiClient
+from exporter.config import Config, parse_config
+from exporter.metrics import SelfMetrics
+from exporter.tracker import Tracker
+from tests.conftest import PROJECT
+
+CODEARTS = "c0de0000000000000000000000000001"
+EVS_TASKS = [f"e75{n:029x}" for n in range(1, 11)]
+RUNNING = {"status": "RUNNING", "begin_time": "2016-03-08T07:40:13.219Z", "end_time": ""}
+
+TWO_SERVICES = f"""
+accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: "${{T}}"}}}}]
+services:
+  - {{cloud_service: codearts_check, account: prod, region: cn-north-4, endpoint: "http://codearts.test",
+      tasks: [{CODEARTS}]}}
+  - {{cloud_service: evs, account: prod, region: cn-north-4, project_id: {PROJECT}, endpoint: "http://evs.test",
+      tasks: [{", ".join(EVS_TASKS)}]}}
+"""
+
+Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
+
+
+def ok(request: httpx.Request) -> httpx.Response:
+    """A running task in each service's own shape."""
+    body = {"task_status": 0, "progress": {"ratio": "10%"}} if request.url.host == "codearts.test" else RUNNING
+    return httpx.Response(200, json=body)
+
+
+def make(handler: Handler, text: str = TWO_SERVICES) -> tuple[Config, ApiClient, Tracker]:
+    config = parse_config(text, env={"T": "token"})
+    client = ApiClient(config, SelfMetrics(CollectorRegistry()), transport=lambda _a: httpx.MockTransport(handler))
+    return config, client, Tracker(config, client)
+
+
+def by_service(tracker: Tracker) -> dict[str, bool]:
+    return {state.target.cloud_service: state.up for state in tracker.targets}
+
+
+async def test_a_403_on_one_service_does_not_hold_back_the_accounts_others() -> None:
+    asked: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.host)
+        if request.url.host == "codearts.test":
+            return httpx.Response(403, json={"error_code": "CC.00000001", "error_msg": "no permission"})
+        return ok(request)
+
+    _, client, tracker = make(handler)
+    for _ in range(3):
+        await tracker.refresh(5)
+    await client.aclose()
+    assert by_service(tracker) == {"codearts_check": False, "evs": True}
+    assert asked.count("evs.test") == 3 * len(EVS_TASKS)
+
+
+async def test_a_slow_first_request_does_not_starve_the_account() -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "codearts.test":
+            await asyncio.Event().wait()  # never answers
+        return ok(request)
+
+    _, client, tracker = make(handler)
+    tracker._rotation = -1  # the next refresh starts with the account's first task: the CodeArts one
+    # The first request gets a quarter of the budget (at least 1 s); then the rest go out.
+    await tracker.refresh(2.0)
+    await client.aclose()
+    assert by_service(tracker) == {"codearts_check": False, "evs": True}
+    evs = next(s for s in tracker.targets if s.target.cloud_service == "evs")
+    assert all(record.status is not None for record in evs.tasks.values())
+
+
+async def test_task_order_rotates_between_refreshes() -> None:
+    first_asked: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        first_asked.append(request.url.path)
+        return ok(request)
+
+    _, client, tracker = make(handler)
+    starts = []
+    for _ in range(3):
+        first_asked.clear()
+        await tracker.refresh(5)
+        starts.append(first_asked[0])
+    await client.aclose()
+    assert len(set(starts)) == 3
+
+
+async def test_a_scrape_waits_only_for_its_own_deadline() -> None:
+    release = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return ok(request)
+
+    _, client, tracker = make(handler)
+    long_scrape = asyncio.ensure_future(tracker.refresh(60))  # e.g. a browser without a timeout header
+    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await tracker.refresh(0.3)  # Prometheus with a short timeout joins the refresh in flight
+    assert loop.time() - started < 2
+    assert not long_scrape.done()
+    release.set()
+    await long_scrape
+    await client.aclose()
+    assert by_service(tracker) == {"codearts_check": True, "evs": True}
+
+
+async def test_a_reload_during_a_refresh_does_not_mix_clients() -> None:
+    release = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return ok(request)
+
+    _, client, tracker = make(handler)
+    refresh = asyncio.ensure_future(tracker.refresh(5))
+    await asyncio.sleep(0.05)
+    renamed = parse_config(TWO_SERVICES.replace("name: prod", "name: other").replace("account: prod", "account: other"),
+                           env={"T": "token"})  # fmt: skip
+    new_client = ApiClient(renamed, SelfMetrics(CollectorRegistry()), transport=lambda _a: httpx.MockTransport(handler))
+    tracker.apply(renamed)
+    tracker.use_client(new_client)
+    release.set()
+    await refresh  # the old targets finish with the old client: no KeyError for the renamed account
+    await tracker.refresh(5)
+    await client.aclose()
+    await new_client.aclose()
+    assert [s.target.account for s in tracker.targets] == ["other", "other"]
+    assert by_service(tracker) == {"codearts_check": True, "evs": True}

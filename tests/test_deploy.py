@@ -6,6 +6,7 @@ repository, and container paths are followed through the mounts to the files the
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -194,7 +195,9 @@ def test_grafana_datasource_points_at_the_prometheus_service() -> None:
 def test_compose_config_points_every_target_at_the_simulator() -> None:
     config = load_yaml(EXPORTER_CONFIG)
     accounts = {account["name"]: account for account in config["accounts"]}
-    assert accounts["demo"]["auth"] == {"type": "token", "token": "demo-token"}
+    assert accounts["demo"]["auth"] == {"type": "token", "token": "${HWC_TOKEN}"}
+    exporter = COMPOSE["services"]["exporter"]
+    assert exporter["environment"]["HWC_TOKEN"] == "demo-token"  # the fake cloud's static token
     simulator = f"http://simulator:{SIMULATOR_LISTEN.rsplit(':', 1)[1]}"
     assert {service["cloud_service"] for service in config["services"]} == {"evs", "dws", "cph", "codearts_check"}
     for service in config["services"]:
@@ -209,6 +212,22 @@ def test_compose_config_passes_the_exporters_config_check() -> None:
         text=True,
         timeout=60,
         cwd=REPO,
+        env={**os.environ, "HWC_TOKEN": "demo-token"},
         check=False,
     )
     assert result.returncode == 0, f"--config.check:\n{result.stdout}\n{result.stderr}"
+
+
+def test_default_port_is_the_exporters_default() -> None:
+    from exporter.cli import DEFAULT_LISTEN, parse_listen
+
+    assert parse_listen(DEFAULT_LISTEN)[1] == DEFAULT_PORT
+
+
+def test_compose_config_tracks_the_fake_clouds_default_scenario() -> None:
+    from exporter.simulator import default_scenario
+
+    services = yaml.safe_load(EXPORTER_CONFIG.read_text())["services"]
+    tracked = {(s["cloud_service"], s["project_id"]): s["tasks"] for s in services}
+    expected = {(t.cloud_service, t.project_id): t.task_ids for t in default_scenario().targets()}
+    assert tracked == expected

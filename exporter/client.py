@@ -11,8 +11,9 @@ import hashlib
 import json
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import httpx
 import structlog
@@ -30,6 +31,7 @@ from exporter.transport import AiohttpTransport
 __all__ = ["ApiClient", "RateLimiter"]
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 USER_AGENT = f"huaweicloud-task-exporter/{__version__}"
 BACKOFF_START, BACKOFF_MAX = 1.0, 60.0
@@ -192,6 +194,24 @@ class ApiClient:
     async def query(self, target: TargetConfig, task_id: str, timeout: float) -> TaskStatus | ApiError:
         """Ask for one task's status within `timeout` seconds."""
         service = SERVICES[target.cloud_service]
+        return await self.get(
+            target,
+            service.status_path(target.project_id, task_id),
+            lambda body: service.parse(body, target.time_zone),
+            timeout,
+        )
+
+    async def get(
+        self,
+        target: TargetConfig,
+        path: str,
+        interpret: Callable[[Any], T],
+        timeout: float,
+        params: Mapping[str, str] | None = None,
+    ) -> T | ApiError:
+        """GET `path` of the target's endpoint and `interpret` the JSON body (raising BadResponse when it
+        is not the documented shape), with the account's auth, the endpoint's rate limit and back-off,
+        the request metrics and the error classification of every query."""
         endpoint = self._endpoint(target.account, target.endpoint)
         now = self._clock()
         pause = self.cooling_down(target.account)
@@ -208,7 +228,7 @@ class ApiClient:
                 message=f"held back for {endpoint.blocked_until - now:.0f}s after HTTP 429 from this endpoint",
                 sent=False,
             )
-        url = target.endpoint + service.status_path(target.project_id, task_id)
+        url = target.endpoint + path
         labels = (target.cloud_service, target.region)
         deadline = time.perf_counter() + timeout
         if not await endpoint.limiter.acquire(budget=timeout):
@@ -220,10 +240,10 @@ class ApiClient:
         try:
             async with asyncio.timeout(max(deadline - started, 0.0)):
                 response = await self._client(target.account).get(
-                    url, auth=self._auth(target), timeout=httpx.Timeout(timeout)
+                    url, params=params, auth=self._auth(target), timeout=httpx.Timeout(timeout)
                 )
             status_code = response.status_code
-            result = self._interpret(target, response)
+            result = self._interpret(target, response, interpret)
         except (TimeoutError, httpx.TimeoutException):
             result = ApiError(Reason.TIMEOUT, message=f"no answer within {timeout:.1f}s")
         except httpx.DecodingError as exc:
@@ -236,7 +256,7 @@ class ApiClient:
             # A rotating agent caught between writes: try again on the next scrape.
             return ApiError(Reason.AUTH, message=str(exc), sent=False)
         except Exception as exc:  # one odd answer must fail one query, not the whole scrape
-            log.error("unexpected error querying a task", exc_info=True, target="/".join(target.key), task_id=task_id)
+            log.error("unexpected error in a cloud API request", exc_info=True, target="/".join(target.key), path=path)
             result = ApiError(Reason.CLIENT_ERROR, message=f"unexpected {type(exc).__name__} in the exporter")
         self._metrics.requests.labels(*labels, str(status_code)).inc()
         self._metrics.duration.labels(*labels).observe(time.perf_counter() - started)
@@ -296,7 +316,7 @@ class ApiClient:
         if account in self._auth_pause:
             del self._auth_pause[account]
 
-    def _interpret(self, target: TargetConfig, response: httpx.Response) -> TaskStatus | ApiError:
+    def _interpret(self, target: TargetConfig, response: httpx.Response, interpret: Callable[[Any], T]) -> T | ApiError:
         service = SERVICES[target.cloud_service]
         request_id = response.headers.get("X-Request-Id", "")
         if response.status_code >= 300:
@@ -307,7 +327,7 @@ class ApiClient:
                 error = ApiError(Reason.NOT_FOUND, error.status, error.code, error.message, error.request_id)
             return error
         try:
-            return service.parse(json.loads(response.content), target.time_zone)
+            return interpret(json.loads(response.content))
         except (ValueError, UnicodeDecodeError):
             return ApiError(
                 Reason.BAD_RESPONSE,

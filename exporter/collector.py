@@ -89,7 +89,12 @@ def task_families(
         tracked = gauge(
             "tracked", "Number of tracked tasks, by where they came from.", ["source"], labels=TARGET_LABELS
         )
-        families += [up, scrape_duration, last_success, tracked]
+        discovered = gauge(
+            "discovery_last_success_timestamp_seconds",
+            "When the target's list calls (CodeArts task lists, CPH request IDs) last succeeded.",
+            labels=TARGET_LABELS,
+        )
+        families += [up, scrape_duration, last_success, tracked, discovered]
 
     for state in targets:
         key = list(state.target.key)
@@ -100,7 +105,11 @@ def task_families(
                 last_success.add_metric(key, state.last_success)
             for source, count in tracked_counts(state).items():
                 tracked.add_metric([*key, source], count)
-        for record in records(state) if records else state.tasks.values():
+            if state.discovery_success is not None:
+                discovered.add_metric(key, state.discovery_success)
+        # /metrics leaves out the tasks only /probe asks about: their series belong to the probe's scrape.
+        chosen = records(state) if records else (r for r in state.tasks.values() if r.source != "probe")
+        for record in chosen:
             task = record.status
             if task is None:
                 continue  # never answered yet: nothing is known, so nothing is made up

@@ -23,6 +23,7 @@ import yaml
 
 from exporter.secrets import Secret, SecretError
 from exporter.services import SERVICES
+from exporter.services._base import ID_PATTERN
 
 __all__ = [
     "ID_PATTERN",
@@ -30,9 +31,11 @@ __all__ = [
     "AuthConfig",
     "Config",
     "ConfigError",
+    "DiscoverConfig",
     "ScrapeSettings",
     "TargetConfig",
     "TlsConfig",
+    "TrackingSettings",
     "load_config",
     "parse_config",
     "valid_id",
@@ -43,11 +46,6 @@ log = structlog.get_logger(__name__)
 CLOUDS = ("huaweicloud", "otc", "custom")
 AUTH_TYPES = ("token", "password", "aksk")
 
-# What Huawei Cloud issues as task, job and project IDs: hex strings (32 characters for most services)
-# and UUIDs. Anything else (a '/', '%2F', '?', '#', whitespace, '..') is refused before it reaches a URL.
-ID_PATTERN = re.compile(
-    r"[0-9a-fA-F]{16,64}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
 ID_DESCRIPTION = "16 to 64 hexadecimal characters, or a UUID"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 REGION_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -106,6 +104,17 @@ class Account:
 
 
 @dataclass(frozen=True)
+class DiscoverConfig:
+    """Where a target finds tasks by itself: CodeArts projects to list, CPH request IDs to list."""
+
+    codearts_projects: tuple[str, ...] = ()
+    request_ids: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.codearts_projects or self.request_ids)
+
+
+@dataclass(frozen=True)
 class TargetConfig:
     """One polled target: a cloud service of one account in one region and project."""
 
@@ -116,6 +125,7 @@ class TargetConfig:
     endpoint: str
     time_zone: tzinfo
     tasks: tuple[str, ...]
+    discover: DiscoverConfig = field(default_factory=DiscoverConfig)
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -132,11 +142,25 @@ class ScrapeSettings:
 
 
 @dataclass(frozen=True)
+class TrackingSettings:
+    """How long tasks stay, and how many (DESIGN section 6)."""
+
+    finished_ttl: float = 86400.0  # from when the exporter first saw the task in a final state
+    not_found_limit: int = 3  # consecutive not-found answers before a task is dropped
+    max_tasks: int = 1000  # per target; the oldest finished tasks go first
+    probe_ttl: float = 3600.0  # a task only /probe asks about leaves after this long without a probe
+    discovery_interval: float = 300.0
+    task_files_interval: float = 5.0
+
+
+@dataclass(frozen=True)
 class Config:
     accounts: Mapping[str, Account]
     targets: tuple[TargetConfig, ...]
     scrape: ScrapeSettings = field(default_factory=ScrapeSettings)
     file: str = ""
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    task_files: tuple[str, ...] = ()
 
 
 # --- YAML with line numbers -----------------------------------------------------------------------
@@ -501,7 +525,7 @@ def _check_url(ctx: _Ctx, url: str) -> None:
 
 def _target(ctx: _Ctx, value: Any, accounts: Mapping[str, Account]) -> TargetConfig:
     section = _Section(ctx, value, "a service target")
-    section.allow("cloud_service", "account", "region", "project_id", "endpoint", "time_zone", "tasks")
+    section.allow("cloud_service", "account", "region", "project_id", "endpoint", "time_zone", "tasks", "discover")
     service_name = section.string("cloud_service", required=True, choices=sorted(SERVICES))
     service = SERVICES[service_name]
     account_name = section.string("account", required=True, expect="the name of an entry in 'accounts'")
@@ -539,7 +563,55 @@ def _target(ctx: _Ctx, value: Any, accounts: Mapping[str, Account]) -> TargetCon
         if task_id in tasks:
             item_ctx.fail(f"task ID {task_id} is listed twice")
         tasks.append(task_id)
-    return TargetConfig(service_name, account_name, region, project_id, endpoint.rstrip("/"), time_zone, tuple(tasks))
+    discover = _discover(section, service_name)
+    return TargetConfig(
+        service_name, account_name, region, project_id, endpoint.rstrip("/"), time_zone, tuple(tasks), discover
+    )
+
+
+_DISCOVER_KEYS = {"codearts_check": "codearts_projects", "cph": "request_ids"}
+
+
+def _discover(target: _Section, service: str) -> DiscoverConfig:
+    ctx, value = target.raw("discover")
+    if value is None:
+        return DiscoverConfig()
+    key = _DISCOVER_KEYS.get(service)
+    if key is None:
+        services = " and ".join(sorted(_DISCOVER_KEYS))
+        ctx.fail(f"{service} has no list API to discover tasks with; discovery exists for {services}")
+    section = _Section(ctx, value, "discovery settings")
+    section.allow(key)
+    what = "CodeArts project IDs (not IAM project IDs)" if key == "codearts_projects" else "request IDs"
+    ids: list[str] = []
+    for item_ctx, item in section.items(key, what):
+        if not isinstance(item, str | int) or isinstance(item, bool):
+            item_ctx.fail(f"expected an ID ({ID_DESCRIPTION}), got {_kind(item)}")
+        text = _expand(item_ctx, _scalar_text(item)).strip()
+        if not valid_id(text):
+            item_ctx.fail(f"invalid ID {_show(text)}: expected {ID_DESCRIPTION}")
+        if text not in ids:
+            ids.append(text)
+    if not ids:
+        ctx.fail(f"expected '{key}' with at least one ID")
+    return DiscoverConfig(**{key: tuple(ids)})
+
+
+def _tracking(ctx: _Ctx, value: Any) -> TrackingSettings:
+    if value is None:
+        return TrackingSettings()
+    section = _Section(ctx, value, "tracking settings")
+    section.allow(
+        "finished_ttl", "not_found_limit", "max_tasks", "probe_ttl", "discovery_interval", "task_files_interval"
+    )
+    return TrackingSettings(
+        finished_ttl=section.number("finished_ttl", 86400, minimum=0, maximum=366 * 86400),
+        not_found_limit=int(section.number("not_found_limit", 3, minimum=1, maximum=1000, integer=True)),
+        max_tasks=int(section.number("max_tasks", 1000, minimum=1, maximum=1_000_000, integer=True)),
+        probe_ttl=section.number("probe_ttl", 3600, minimum=0, maximum=366 * 86400),
+        discovery_interval=section.number("discovery_interval", 300, minimum=1, maximum=86400),
+        task_files_interval=section.number("task_files_interval", 5, minimum=0.1, maximum=3600),
+    )
 
 
 def _scrape(ctx: _Ctx, value: Any) -> ScrapeSettings:
@@ -571,7 +643,7 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
     if document is None:
         ctx.fail("the file is empty: expected 'accounts' and 'services'")
     top = _Section(ctx, document, "the top level")
-    top.allow("accounts", "services", "scrape")
+    top.allow("accounts", "services", "scrape", "tracking", "task_files")
     accounts: dict[str, Account] = {}
     for item_ctx, item in top.items("accounts", "accounts"):
         account = _account(item_ctx, item)
@@ -592,8 +664,23 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
         seen[target.key] = item_ctx.path
         targets.append(target)
     scrape_ctx, scrape_value = top.raw("scrape")
-    scrape = _scrape(scrape_ctx, scrape_value)
-    return Config(accounts=accounts, targets=tuple(targets), scrape=scrape, file=file)
+    tracking_ctx, tracking_value = top.raw("tracking")
+    patterns: list[str] = []
+    for item_ctx, item in top.items("task_files", "file paths or glob patterns"):
+        if not isinstance(item, str) or not item.strip():
+            item_ctx.fail(f"expected a file path or glob pattern such as /var/lib/tasks/*.yaml, got {_kind(item)}")
+        pattern = _expand(item_ctx, item)
+        if file and not os.path.isabs(pattern):
+            pattern = os.path.join(os.path.dirname(os.path.abspath(file)), pattern)  # relative to the config
+        patterns.append(pattern)
+    return Config(
+        accounts=accounts,
+        targets=tuple(targets),
+        scrape=_scrape(scrape_ctx, scrape_value),
+        file=file,
+        tracking=_tracking(tracking_ctx, tracking_value),
+        task_files=tuple(patterns),
+    )
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:

@@ -32,7 +32,7 @@ class Exporter:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         self.client = ApiClient(config, self.metrics)
-        self.tracker = Tracker(config, self.client)
+        self.tracker = Tracker(config, self.client, on_drop=self.metrics.drop, on_file_error=self.metrics.file_error)
         self.registry.register(TaskCollector(lambda: self.tracker.targets))
         self._prepare(config)
         self._reload_lock = asyncio.Lock()

@@ -46,6 +46,20 @@ class SelfMetrics:
             ["account", "result"],
             registry=registry,
         )
+        self.dropped = Counter(
+            f"{_PREFIX}dropped_total",
+            "Tasks that left the output: finished_ttl (finished long enough ago), not_found (the cloud no longer "
+            "knows them), max_tasks (room for newer ones), probe_ttl (no longer probed).",
+            ["cloud_service", "reason"],
+            registry=registry,
+        )
+        self.file_errors = Counter(
+            f"{_PREFIX}file_errors_total",
+            "Problems with task files: unreadable, parse (not valid YAML/JSON or not the documented shape), "
+            "invalid_entry, unmatched (an entry that matches no configured target, or several).",
+            ["reason"],
+            registry=registry,
+        )
         build = Gauge(
             f"{_PREFIX}exporter_build_info",
             "Always 1; the exporter's version as a label.",
@@ -66,13 +80,23 @@ class SelfMetrics:
 
     def prepare(self, services_regions: Iterable[tuple[str, str]], accounts: Iterable[str]) -> None:
         """Create the zero-valued series of configured targets and accounts."""
+        for reason in ("unreadable", "parse", "invalid_entry", "unmatched"):
+            self.file_errors.labels(reason)
         for service, region in services_regions:
+            for reason in ("finished_ttl", "not_found", "max_tasks", "probe_ttl"):
+                self.dropped.labels(service, reason)
             self.duration.labels(service, region)
             for reason in Reason:
                 self.errors.labels(service, region, reason.value)
         for account in accounts:
             for result in ("success", "failure"):
                 self.token_requests.labels(account, result)
+
+    def drop(self, cloud_service: str, reason: str, count: int) -> None:
+        self.dropped.labels(cloud_service, reason).inc(count)
+
+    def file_error(self, reason: str) -> None:
+        self.file_errors.labels(reason).inc()
 
     def token(self, account: str, result: str) -> None:
         self.token_requests.labels(account, result).inc()

@@ -1,4 +1,4 @@
-"""HTTP endpoints: `/metrics`, `/`, `/-/healthy`, `/-/ready`, `POST /-/reload`.
+"""HTTP endpoints: `/metrics`, `/probe`, `/`, `/-/healthy`, `/-/ready`, `POST /-/reload`.
 
 `/metrics` first refreshes the tracked tasks within the scrape's deadline (Prometheus's
 `X-Prometheus-Scrape-Timeout-Seconds` minus an offset), then renders the registry. The landing page
@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
-from prometheus_client import exposition
+from prometheus_client import CollectorRegistry, exposition
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from exporter import __version__
+from exporter.collector import task_families
+from exporter.config import valid_id
 from exporter.core import Exporter
-from exporter.tracker import all_records
+from exporter.tracker import TargetState, TaskRecord, all_records
 
 __all__ = ["Serving", "make_app", "serve"]
 
@@ -34,6 +38,70 @@ async def metrics(request: web.Request) -> web.Response:
         log.exception("refresh failed; serving the last known values")
     encoder, content_type = exposition.choose_encoder(request.headers.get("Accept", ""))
     return web.Response(body=encoder(exporter.registry), headers={"Content-Type": content_type})
+
+
+PROBE_PARAMS = ("cloud_service", "task_id", "account", "region", "project_id")
+
+
+class _ProbeCollector(Collector):
+    """One task's families and `huaweicloud_task_up` for the probe; built fresh for every /probe."""
+
+    def __init__(self, state: TargetState, record: TaskRecord | None, up: bool, duration: float) -> None:
+        self._state, self._record, self._up, self._duration = state, record, up, duration
+
+    def collect(self) -> Iterator[Metric]:
+        records = [self._record] if self._record is not None else []
+        yield from task_families([self._state], time.time(), include_target_metrics=False, records=lambda _s: records)
+        labels, key = ["account", "cloud_service", "region", "project_id"], list(self._state.target.key)
+        up = GaugeMetricFamily(
+            "huaweicloud_task_up", "1 if the probe reached the API and got an answer.", labels=labels
+        )
+        up.add_metric(key, 1.0 if self._up else 0.0)
+        duration = GaugeMetricFamily(
+            "huaweicloud_task_scrape_duration_seconds", "How long the probe's query took.", labels=labels
+        )
+        duration.add_metric(key, self._duration)
+        yield from (up, duration)
+
+
+def _bad_probe(reason: str) -> web.Response:
+    return web.Response(status=400, text=reason + "\n")
+
+
+async def probe(request: web.Request) -> web.Response:
+    """`/probe?cloud_service=&task_id=[&account=&region=&project_id=]`: one task, a fresh registry."""
+    exporter = request.app[EXPORTER]
+    query = request.query
+    for name in query:
+        if name not in PROBE_PARAMS:
+            return _bad_probe(f"unknown parameter {name[:40]!r}; expected: {', '.join(PROBE_PARAMS)}")
+        if len(query.getall(name)) > 1:
+            return _bad_probe(f"parameter {name!r} is given more than once")
+    cloud_service, task_id = query.get("cloud_service", ""), query.get("task_id", "")
+    if not cloud_service or not task_id:
+        return _bad_probe("cloud_service and task_id are required")
+    if not valid_id(task_id):
+        return _bad_probe("task_id must be 16 to 64 hexadecimal characters, or a UUID")
+    wanted = {name: query[name] for name in ("account", "region", "project_id") if name in query}
+    targets = [
+        target
+        for target in exporter.config.targets
+        if target.cloud_service == cloud_service and all(getattr(target, k) == v for k, v in wanted.items())
+    ]
+    if not targets:
+        return _bad_probe(
+            "no configured target matches "
+            + ", ".join(f"{k}={v[:64]!r}" for k, v in {"cloud_service": cloud_service, **wanted}.items())
+        )
+    if len(targets) > 1:
+        return _bad_probe(f"{len(targets)} configured targets match; add account, region or project_id to choose one")
+    started = time.perf_counter()
+    timeout = exporter.scrape_timeout(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))
+    state, record, up = await exporter.tracker.probe(targets[0].key, task_id, timeout)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_ProbeCollector(state, record, up, time.perf_counter() - started))
+    encoder, content_type = exposition.choose_encoder(request.headers.get("Accept", ""))
+    return web.Response(body=encoder(registry), headers={"Content-Type": content_type})
 
 
 async def healthy(request: web.Request) -> web.Response:
@@ -123,6 +191,7 @@ def make_app(exporter: Exporter) -> web.Application:
     app[EXPORTER] = exporter
     app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/probe", probe)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload)
@@ -131,6 +200,10 @@ def make_app(exporter: Exporter) -> web.Application:
     async def close(app: web.Application) -> None:
         await app[EXPORTER].aclose()
 
+    async def load_task_files(app: web.Application) -> None:
+        await app[EXPORTER].tracker.settle_files()  # the first scrape already sees the files' tasks
+
+    app.on_startup.append(load_task_files)
     app.on_cleanup.append(close)
     return app
 

@@ -1,24 +1,35 @@
-"""Which tasks are tracked, their last known state, and the refresh that asks the cloud about them.
+"""Which tasks are tracked, where they came from, their last known state, and how long they stay.
 
-A refresh asks for every task that is not in a final state, concurrently (bounded by
-`scrape.concurrency`), within a deadline. What does not answer in time keeps its last known value;
-its `last_update` shows how old that is. Concurrent scrapes (an HA Prometheus pair) share one refresh.
+Tasks come from four sources: `static` (the config), `file` (task files), `discovered` (list APIs:
+CodeArts project task lists, CPH request IDs) and `probe` (`/probe` requests). A refresh first runs
+the discovery that is due, then asks for every task that is not final and not answered by a list
+call, concurrently (bounded by `scrape.concurrency`) within a deadline. What does not answer in time
+keeps its last known value. Concurrent scrapes share one refresh.
+
+Lifecycle (`tracking:`): a finished task leaves `finished_ttl` after the exporter first saw it final;
+a task the cloud does not know is marked (state `unknown`, raw status `not_found`) and leaves after
+`not_found_limit` such answers in a row; at most `max_tasks` per target, the oldest finished ones
+going first. A task that left is not taken back from the same sources (it is "retired").
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
 from exporter.config import Config, TargetConfig
 from exporter.errors import ApiError, Reason
-from exporter.model import TaskStatus
+from exporter.model import State, TaskStatus
+from exporter.services import SERVICES
+from exporter.sources import FileTask, TaskFiles
 
 __all__ = ["SOURCES", "TargetState", "TaskRecord", "Tracker", "all_records", "tracked_counts"]
 
@@ -27,10 +38,24 @@ log = structlog.get_logger(__name__)
 SOURCES = ("static", "file", "discovered", "probe")
 # A scrape waits this much past its budget for the refresh to record its results before rendering.
 JUDGE_SLACK = 0.2
+CPH_IDS_PER_CALL, PAGE_SIZE = 20, 100
+MAX_PAGES = 100  # per list call sequence: a cloud that keeps paging cannot hold a scrape forever
+NOT_FOUND = "not_found"
+T = TypeVar("T")
+Key = tuple[str, str, str, str]
 
 
 class Querier(Protocol):
     async def query(self, target: TargetConfig, task_id: str, timeout: float) -> TaskStatus | ApiError: ...
+
+    async def get(
+        self,
+        target: TargetConfig,
+        path: str,
+        interpret: Callable[[Any], T],
+        timeout: float,
+        params: dict[str, str] | None = None,
+    ) -> T | ApiError: ...
 
 
 @dataclass
@@ -41,6 +66,9 @@ class TaskRecord:
     last_update: float | None = None  # wall-clock time of the last fresh answer
     last_error: ApiError | None = None
     not_found: int = 0  # consecutive not-found answers
+    final_since: float | None = None  # when the exporter first saw it in a final state
+    last_probe: float | None = None
+    listed: bool = False  # answered by a list call (CPH request IDs), not asked one by one
 
     @property
     def final(self) -> bool:
@@ -54,32 +82,62 @@ class TargetState:
     up: bool = True
     scrape_duration: float = 0.0
     last_success: float | None = None
+    retired: dict[str, float] = field(default_factory=dict)  # task ID -> when it left
+    discovery_due: float = 0.0
+    discovery_success: float | None = None
 
 
 class Tracker:
-    def __init__(self, config: Config, client: Querier, *, clock: Callable[[], float] = time.time) -> None:
-        self._client, self._clock = client, clock
-        self._targets: dict[tuple[str, str, str, str], TargetState] = {}
+    def __init__(
+        self,
+        config: Config,
+        client: Querier,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_drop: Callable[[str, str, int], None] = lambda service, reason, count: None,
+        on_file_error: Callable[[str], None] = lambda reason: None,
+    ) -> None:
+        self._client, self._clock, self._on_drop, self._on_file_error = client, clock, on_drop, on_file_error
+        self._targets: dict[Key, TargetState] = {}
         self._inflight: asyncio.Future[None] | None = None
         self._rotation = 0
+        self._files = TaskFiles((), 1.0, on_error=on_file_error)
+        self._files_version = -1
+        self._unmatched: set[tuple[str, str]] = set()
         self.config = config
         self.apply(config)
 
+    # --- configuration and sources --------------------------------------------------------------
+
     def apply(self, config: Config) -> None:
-        """Track the targets and tasks of `config`, keeping what is known about tasks it still names."""
+        """Track the targets of `config`; tasks it still names keep what is known about them, and so do
+        the file, discovered and probe tasks of targets that remain."""
         old = self._targets
-        targets: dict[tuple[str, str, str, str], TargetState] = {}
+        targets: dict[Key, TargetState] = {}
         for target in config.targets:
             previous = old.get(target.key)
             state = TargetState(target)
             if previous is not None:
                 state.up, state.last_success = previous.up, previous.last_success
-                state.scrape_duration = previous.scrape_duration
-            for task_id in target.tasks:
-                known = previous.tasks.get(task_id) if previous else None
-                state.tasks[task_id] = known if known is not None else TaskRecord(task_id, "static")
+                state.scrape_duration, state.retired = previous.scrape_duration, previous.retired
+                state.discovery_success = previous.discovery_success
+                if previous.target.discover == target.discover:
+                    state.discovery_due = previous.discovery_due
+                state.tasks = {k: r for k, r in previous.tasks.items() if r.source != "static"}
             targets[target.key] = state
         self._targets, self.config = targets, config
+        for state in targets.values():
+            for task_id in state.target.tasks:
+                record = old[state.target.key].tasks.get(task_id) if state.target.key in old else None
+                if record is not None and record.source == "static":
+                    state.tasks[task_id] = record
+                else:
+                    self._add(state, task_id, "static", force=record is None)
+        if config.task_files != self._files._patterns:
+            self._files = TaskFiles(
+                config.task_files, config.tracking.task_files_interval, on_error=self._on_file_error
+            )
+        self._files_version = -1
 
     def use_client(self, client: Querier) -> None:
         """Send the next refreshes through `client` (after a reload built a new one)."""
@@ -88,6 +146,109 @@ class Tracker:
     @property
     def targets(self) -> list[TargetState]:
         return list(self._targets.values())
+
+    def _add(self, state: TargetState, task_id: str, source: str, *, force: bool = False) -> TaskRecord | None:
+        """Track `task_id` for `state` from `source`, unless it left before (or `force`); make room under
+        max_tasks by dropping the oldest finished task, else refuse it."""
+        record = state.tasks.get(task_id)
+        if record is not None:
+            return record
+        if task_id in state.retired and not force:
+            return None
+        state.retired.pop(task_id, None)
+        if len(state.tasks) >= self.config.tracking.max_tasks:
+            finished = [r for r in state.tasks.values() if r.final_since is not None]
+            if not finished:
+                self._on_drop(state.target.cloud_service, "max_tasks", 1)
+                log.warning(
+                    "max_tasks reached and no finished task to make room; task not tracked",
+                    **_labels(state.target),
+                    task_id=task_id,
+                    source=source,
+                    max_tasks=self.config.tracking.max_tasks,
+                )
+                return None
+            oldest = min(finished, key=lambda r: r.final_since or 0.0)
+            self._retire(state, oldest.task_id, "max_tasks")
+        record = state.tasks[task_id] = TaskRecord(task_id, source)
+        return record
+
+    def _retire(self, state: TargetState, task_id: str, reason: str) -> None:
+        state.tasks.pop(task_id, None)
+        state.retired[task_id] = self._clock()
+        self._on_drop(state.target.cloud_service, reason, 1)
+        # Bounded: only IDs that a source could hand over again need remembering, and not for ever.
+        limit = 10 * self.config.tracking.max_tasks
+        if len(state.retired) > limit:
+            for old in sorted(state.retired, key=state.retired.__getitem__)[: len(state.retired) - limit]:
+                del state.retired[old]
+
+    def _sync_files(self) -> None:
+        self._files.poll()
+        if self._files.version == self._files_version:
+            return
+        self._files_version = self._files.version
+        wanted: dict[Key, set[str]] = {}
+        for task in self._files.tasks():
+            state = self._match(task)
+            if state is not None:
+                wanted.setdefault(state.target.key, set()).add(task.task_id)
+        for state in self._targets.values():
+            ids = wanted.get(state.target.key, set())
+            for task_id in ids:
+                self._add(state, task_id, "file")
+            for task_id, record in list(state.tasks.items()):
+                if record.source == "file" and task_id not in ids:
+                    del state.tasks[task_id]  # gone from every file: no longer handed over
+
+    def _match(self, task: FileTask) -> TargetState | None:
+        candidates = [
+            state
+            for state in self._targets.values()
+            if state.target.cloud_service == task.cloud_service
+            and task.account in ("", state.target.account)
+            and task.region in ("", state.target.region)
+            and task.project_id in ("", state.target.project_id)
+        ]
+        if len(candidates) == 1:
+            return candidates[0]
+        problem = "matches no configured target" if not candidates else f"matches {len(candidates)} targets"
+        if (task.origin, problem) not in self._unmatched:
+            self._unmatched.add((task.origin, problem))
+            self._on_file_error("unmatched")
+            hint = "" if not candidates else "; add account, region or project_id"
+            log.warning(
+                f"task file entry {problem}{hint}",
+                entry=task.origin,
+                cloud_service=task.cloud_service,
+                task_id=task.task_id,
+            )
+        return None
+
+    async def settle_files(self) -> None:
+        """Check the task files now and take them in (at start, so the first scrape sees their tasks)."""
+        self._files.poll()
+        await self._files.settle()
+        self._sync_files()
+
+    # --- /probe -------------------------------------------------------------------------------------
+
+    async def probe(self, key: Key, task_id: str, timeout: float) -> tuple[TargetState, TaskRecord | None, bool]:
+        """Answer for one task now (blackbox style): (target, record, up). A task that no other source
+        tracks is tracked as `probe` until it is no longer probed for probe_ttl; a final one is not
+        asked again. The record is None when max_tasks leaves no room."""
+        state = self._targets[key]
+        record = state.tasks.get(task_id) or self._add(state, task_id, "probe", force=True)
+        if record is None:
+            return state, None, False
+        record.last_probe = self._clock()
+        if record.final or record.listed:
+            return state, record, True
+        result = await self._client.query(state.target, task_id, timeout)
+        self._record(state, record, result)
+        return state, record, not isinstance(result, ApiError) or result.reason is Reason.NOT_FOUND
+
+    # --- refresh ----------------------------------------------------------------------------------
 
     async def refresh(self, timeout: float) -> None:
         """Bring every non-final task up to date within `timeout` seconds, joining a refresh in flight.
@@ -110,21 +271,52 @@ class Tracker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         client = self._client  # a reload mid-refresh must not mix the old targets with a new client
-        slots = asyncio.Semaphore(self.config.scrape.concurrency)
         started = time.perf_counter()
+        self._sync_files()
+        results: dict[Key, list[TaskStatus | ApiError]] = {}
+        finished: dict[Key, float] = {}
+
+        def note(state: TargetState, result: TaskStatus | ApiError) -> None:
+            results.setdefault(state.target.key, []).append(result)
+            finished[state.target.key] = time.perf_counter() - started
+
+        by_account: dict[str, list[TargetState]] = {}
+        for state in self.targets:
+            by_account.setdefault(state.target.account, []).append(state)
+        discovery_until = min(deadline, loop.time() + max(1.0, timeout / 3))
+        await asyncio.gather(*(self._discover(client, states, discovery_until, note) for states in by_account.values()))
+        await self._poll(client, deadline, timeout, note)
+        for state in self.targets:
+            self._judge_target(state, results.get(state.target.key, []), finished.get(state.target.key, 0.0))
+        self._expire()
+
+    async def _poll(
+        self,
+        client: Querier,
+        deadline: float,
+        timeout: float,
+        note: Callable[[TargetState, TaskStatus | ApiError], None],
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(self.config.scrape.concurrency)
         self._rotation += 1
         work: dict[str, list[tuple[TargetState, TaskRecord]]] = {}
         for state in self.targets:
             for record in state.tasks.values():
-                if not record.final:
+                if not record.final and not record.listed:
                     work.setdefault(state.target.account, []).append((state, record))
-        results: dict[tuple[str, str, str, str], list[TaskStatus | ApiError]] = {}
-        finished: dict[tuple[str, str, str, str], float] = {}
 
         async def one(state: TargetState, record: TaskRecord, until: float) -> None:
-            result = await self._refresh_task(client, state.target, record, until, slots)
-            results.setdefault(state.target.key, []).append(result)
-            finished[state.target.key] = time.perf_counter() - started
+            async with slots:
+                remaining = until - loop.time()
+                if remaining <= 0:
+                    result: TaskStatus | ApiError = ApiError(
+                        Reason.TIMEOUT, message="scrape deadline passed", sent=False
+                    )
+                else:
+                    result = await client.query(state.target, record.task_id, remaining)
+            self._record(state, record, result)
+            note(state, result)
 
         async def account(items: list[tuple[TargetState, TaskRecord]]) -> None:
             # One request first, so that a wrong key, password or clock costs one refused request per
@@ -138,8 +330,23 @@ class Tracker:
             await asyncio.gather(*(one(state, record, deadline) for state, record in items[1:]))
 
         await asyncio.gather(*(account(items) for items in work.values()))
-        for state in self.targets:
-            self._judge_target(state, results.get(state.target.key, []), finished.get(state.target.key, 0.0))
+
+    def _record(self, state: TargetState, record: TaskRecord, result: TaskStatus | ApiError) -> None:
+        now = self._clock()
+        if isinstance(result, ApiError):
+            record.last_error = result
+            if result.reason is Reason.NOT_FOUND:
+                record.not_found += 1
+                # Marked, not yet dropped: a wrong ID or an expired job shows as `unknown`.
+                previous = record.status or TaskStatus(State.UNKNOWN, NOT_FOUND)
+                record.status = dataclasses.replace(previous, state=State.UNKNOWN, raw_status=NOT_FOUND)
+            else:
+                record.not_found = 0
+            log.debug("task query failed", **_labels(state.target), task_id=record.task_id, error=result.describe())
+            return
+        record.status, record.last_update, record.last_error, record.not_found = result, now, None, 0
+        if result.final and record.final_since is None:
+            record.final_since = now
 
     def _judge_target(self, state: TargetState, results: list[TaskStatus | ApiError], duration: float) -> None:
         """Up when nothing was to be asked or at least one query got an answer from the API."""
@@ -161,27 +368,157 @@ class Tracker:
         elif state.up and not was_up:
             log.info("target up again", **_labels(state.target))
 
-    async def _refresh_task(
-        self, client: Querier, target: TargetConfig, record: TaskRecord, deadline: float, slots: asyncio.Semaphore
-    ) -> TaskStatus | ApiError:
-        async with slots:
-            remaining = deadline - asyncio.get_running_loop().time()
+    def _expire(self) -> None:
+        now, tracking = self._clock(), self.config.tracking
+        for state in self._targets.values():
+            gone: Counter[str] = Counter()
+            for task_id, record in list(state.tasks.items()):
+                if record.not_found >= tracking.not_found_limit:
+                    reason = "not_found"
+                elif record.final_since is not None and now - record.final_since >= tracking.finished_ttl:
+                    reason = "finished_ttl"
+                elif record.source == "probe" and now - (record.last_probe or now) >= tracking.probe_ttl:
+                    reason = "probe_ttl"
+                else:
+                    continue
+                self._retire(state, task_id, reason)
+                gone[reason] += 1
+            if gone:
+                log.info("tasks left the output", **_labels(state.target), **gone)
+
+    # --- discovery --------------------------------------------------------------------------------
+
+    async def _discover(
+        self,
+        client: Querier,
+        states: list[TargetState],
+        until: float,
+        note: Callable[[TargetState, TaskStatus | ApiError], None],
+    ) -> None:
+        """The list calls that are due for one account's targets, one after another (one account's
+        requests never go out in a burst before its credentials are known to work)."""
+        now = self._clock()
+        for state in states:
+            discover = state.target.discover
+            if discover.codearts_projects and now >= state.discovery_due:
+                await self._list_codearts(client, state, until)
+            if discover.request_ids and self._cph_due(state, now):
+                await self._list_cph(client, state, until, note)
+
+    def _cph_due(self, state: TargetState, now: float) -> bool:
+        # The list call is how CPH jobs of configured request IDs are polled: on every scrape while one
+        # of them runs, and every discovery_interval otherwise (to find jobs added to a request).
+        listed = [r for r in state.tasks.values() if r.listed]
+        return now >= state.discovery_due or any(not r.final for r in listed)
+
+    async def _pages(
+        self,
+        client: Querier,
+        state: TargetState,
+        path: str,
+        params: dict[str, str],
+        interpret: Callable[[Any], tuple[list[T], int | None]],
+        ids: Callable[[T], str],
+        until: float,
+    ) -> list[T] | ApiError:
+        """Every page of a list API (offset/limit). Stops at a short page, at `total`, or when a page
+        brings nothing new (a cloud that reads `offset` as a page number would repeat itself)."""
+        loop = asyncio.get_running_loop()
+        items: list[T] = []
+        seen: set[str] = set()
+        offset = 0
+        for _ in range(MAX_PAGES):
+            remaining = until - loop.time()
             if remaining <= 0:
-                result: TaskStatus | ApiError = ApiError(Reason.TIMEOUT, message="scrape deadline passed", sent=False)
-            else:
-                result = await client.query(target, record.task_id, remaining)
-        if isinstance(result, ApiError):
-            record.last_error = result
-            record.not_found = record.not_found + 1 if result.reason is Reason.NOT_FOUND else 0
-            log.debug("task query failed", **_labels(target), task_id=record.task_id, error=result.describe())
-        else:
-            record.status, record.last_update, record.last_error, record.not_found = (
-                result,
-                self._clock(),
-                None,
-                0,
+                return ApiError(Reason.TIMEOUT, message="scrape deadline passed while listing", sent=False)
+            page = await client.get(
+                state.target, path, interpret, remaining, {**params, "offset": str(offset), "limit": str(PAGE_SIZE)}
             )
-        return result
+            if isinstance(page, ApiError):
+                return page
+            entries, total = page
+            fresh = [entry for entry in entries if ids(entry) not in seen]
+            seen.update(ids(entry) for entry in fresh)
+            items.extend(fresh)
+            offset += len(entries)
+            if len(entries) < PAGE_SIZE or not fresh or (total is not None and offset >= total):
+                break
+        return items
+
+    async def _list_codearts(self, client: Querier, state: TargetState, until: float) -> None:
+        service = SERVICES["codearts_check"]
+        interval = self.config.tracking.discovery_interval
+        state.discovery_due = self._clock() + interval
+        for project in state.target.discover.codearts_projects:
+            listed = await self._pages(
+                client,
+                state,
+                service.task_list_path(project),  # type: ignore[attr-defined]
+                {},
+                service.parse_task_list,  # type: ignore[attr-defined]
+                lambda entry: entry[0],
+                until,
+            )
+            if isinstance(listed, ApiError):
+                log.warning(
+                    "discovery failed; keeping the tasks found before",
+                    **_labels(state.target),
+                    codearts_project=project,
+                    error=listed.describe(),
+                )
+                return
+            for task_id, last_check in listed:
+                retired_at = state.retired.get(task_id)
+                # A task that left is taken back when it was checked again since (a new run).
+                rerun = retired_at is not None and last_check is not None and last_check > retired_at
+                record = self._add(state, task_id, "discovered", force=rerun)
+                if record is not None and rerun:
+                    log.info("discovered task checked again; tracking it again", task_id=task_id)
+        state.discovery_success = self._clock()
+
+    async def _list_cph(
+        self,
+        client: Querier,
+        state: TargetState,
+        until: float,
+        note: Callable[[TargetState, TaskStatus | ApiError], None],
+    ) -> None:
+        service = SERVICES["cph"]
+        request_ids = state.target.discover.request_ids
+        tz = state.target.time_zone
+
+        def interpret(body: Any) -> tuple[list[tuple[str, TaskStatus]], int | None]:
+            return service.parse_job_list(body, tz), None  # type: ignore[attr-defined]
+
+        state.discovery_due = self._clock() + self.config.tracking.discovery_interval
+        ok = True
+        for start in range(0, len(request_ids), CPH_IDS_PER_CALL):
+            chunk = ",".join(request_ids[start : start + CPH_IDS_PER_CALL])
+            listed = await self._pages(
+                client,
+                state,
+                service.job_list_path(state.target.project_id),  # type: ignore[attr-defined]
+                {"request_ids": chunk},
+                interpret,
+                lambda entry: entry[0],
+                until,
+            )
+            if isinstance(listed, ApiError):
+                ok = False
+                note(state, listed)
+                for known in state.tasks.values():
+                    if known.listed:
+                        known.last_error = listed
+                log.debug("CPH job list failed", **_labels(state.target), error=listed.describe())
+                continue
+            for job_id, status in listed:
+                record = self._add(state, job_id, "discovered")
+                if record is not None:
+                    record.listed = True
+                    self._record(state, record, status)
+                    note(state, status)
+        if ok:
+            state.discovery_success = self._clock()
 
 
 def _labels(target: TargetConfig) -> dict[str, str]:

@@ -291,8 +291,9 @@ async def test_target_metrics_and_not_found(stack: Stack) -> None:
         assert ("huaweicloud_task_last_success_timestamp_seconds", key) in data
         assert data[("huaweicloud_task_tracked", key | {("source", "static")})] > 0
         assert data[("huaweicloud_task_tracked", key | {("source", "probe")})] == 0
-    # A task the cloud does not know: no per-task series, counted as not_found, the target stays up.
-    assert task_value(data, "huaweicloud_task_status", MISSING) is None
+    # A task the cloud does not know: marked unknown/not_found (until dropped), counted, the target stays up.
+    assert state_of(data, MISSING) == "unknown"
+    assert task_value(data, "huaweicloud_task_info", MISSING, raw_status="not_found") == 1
     errors = data[
         (
             "huaweicloud_task_api_errors_total",

@@ -21,11 +21,16 @@ import structlog
 
 from exporter.model import State, TaskStatus
 
-__all__ = ["BadResponse", "Service", "clean_message", "parse_percent", "parse_time", "text"]
+__all__ = ["ID_PATTERN", "BadResponse", "Service", "clean_message", "parse_percent", "parse_time", "text"]
 
 log = structlog.get_logger(__name__)
 
 MESSAGE_LIMIT = 256
+# Task, job, request and project IDs as Huawei Cloud issues them: hex strings, or UUIDs. Checked before
+# an ID from a config, a file, a request or a list answer is used in a URL.
+ID_PATTERN = re.compile(
+    r"[0-9a-fA-F]{16,64}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 
 class BadResponse(Exception):

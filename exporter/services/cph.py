@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from exporter.model import State, TaskStatus
 from exporter.services._base import (
+    ID_PATTERN,
     BadResponse,
     Service,
     clean_message,
@@ -41,6 +42,23 @@ class CPH(Service):
 
     def is_not_found(self, status: int, code: str, message: str) -> bool:
         return status == 404 or (status == 400 and _NOT_FOUND.search(message) is not None)
+
+    def job_list_path(self, project_id: str) -> str:
+        """`GET /v1/{project_id}/cloud-phone/jobs?request_ids=a,b`: the jobs of up to 20 request IDs."""
+        return f"/v1/{project_id}/cloud-phone/jobs"
+
+    def parse_job_list(self, body: Any, tz: tzinfo) -> list[tuple[str, TaskStatus]]:
+        """A job list page -> [(job_id, status)]; each job has ShowJob's shape without request_id."""
+        page = expect_object(body, self.name)
+        jobs = page.get("jobs")
+        if not isinstance(jobs, list):
+            raise BadResponse("cph: the job list has no 'jobs' list")
+        found = []
+        for job in jobs:
+            job_id = text(job.get("job_id")) if isinstance(job, dict) else ""
+            if ID_PATTERN.fullmatch(job_id):
+                found.append((job_id, self.parse(job, tz)))
+        return found
 
     def parse(self, body: Any, tz: tzinfo) -> TaskStatus:
         job = expect_object(body, self.name)

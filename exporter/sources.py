@@ -1,0 +1,173 @@
+"""Tasks handed over in files: the `task_files` globs of YAML or JSON files of the form
+
+    tasks:
+      - {cloud_service: evs, task_id: 4010a32d535527910153552b492c0002}
+      - {cloud_service: dws, task_id: 2c9080e88459fa44018459fbeb600001, account: prod, region: cn-north-4}
+
+This is how a CI pipeline hands over a task it just created: it writes (or appends to) a file. The
+files are checked at most every `tracking.task_files_interval` seconds, in a worker thread, and only
+files whose size, mtime or inode changed are read again, so a scrape never waits for the disk. A
+file that does not parse keeps the tasks it had before and is reported once; it never drops the
+tasks of other files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+import yaml
+
+from exporter.config import valid_id
+from exporter.services import SERVICES
+
+__all__ = ["FileTask", "TaskFiles"]
+
+log = structlog.get_logger(__name__)
+
+Stamp = tuple[int, int, int]
+_OPTIONAL = ("account", "region", "project_id")
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One entry of a task file; `origin` says where it came from (file and index), for messages."""
+
+    cloud_service: str
+    task_id: str
+    account: str = ""
+    region: str = ""
+    project_id: str = ""
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    stamp: Stamp
+    tasks: tuple[FileTask, ...]
+    problems: tuple[tuple[str, str], ...]  # (reason, message) found while parsing
+
+
+class TaskFiles:
+    """The tasks of all files matching `patterns`, refreshed in the background."""
+
+    def __init__(
+        self,
+        patterns: tuple[str, ...],
+        interval: float,
+        *,
+        on_error: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._patterns, self._interval, self._on_error, self._clock = patterns, interval, on_error, clock
+        self._files: dict[str, _Parsed] = {}
+        self._checked_at = float("-inf")
+        self._check: asyncio.Future[dict[str, _Parsed | str | None]] | None = None
+        self.version = 0  # changes whenever the set of tasks may have changed
+
+    def tasks(self) -> list[FileTask]:
+        return [task for parsed in self._files.values() for task in parsed.tasks]
+
+    def poll(self) -> None:
+        """Take in a finished check, and start the next one when it is due; never waits."""
+        if not self._patterns:
+            return
+        if self._check is not None and self._check.done():
+            check, self._check = self._check, None
+            self._take(check.result())
+        now = self._clock()
+        if self._check is None and now - self._checked_at >= self._interval:
+            self._checked_at = now
+            known = {path: parsed.stamp for path, parsed in self._files.items()}
+            self._check = asyncio.ensure_future(asyncio.to_thread(self._scan, known))
+
+    async def settle(self) -> None:
+        """Wait for a check in flight and take it in (tests, and the first scrape after a start)."""
+        if self._check is not None:
+            await asyncio.wait([self._check])
+            self.poll()
+
+    def _scan(self, known: dict[str, Stamp]) -> dict[str, _Parsed | str | None]:
+        """In a worker thread: path -> new parse, an error message, or None (unchanged)."""
+        result: dict[str, _Parsed | str | None] = {}
+        paths = sorted({path for pattern in self._patterns for path in glob.glob(pattern)})
+        for path in paths:
+            try:
+                st = os.stat(path)
+                stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+                if known.get(path) == stamp:
+                    result[path] = None
+                    continue
+                with open(path, encoding="utf-8") as handle:
+                    text = handle.read()
+            except (OSError, UnicodeDecodeError) as exc:
+                result[path] = f"cannot read it: {getattr(exc, 'strerror', None) or exc}"
+                continue
+            result[path] = _parse(path, stamp, text)
+        return result
+
+    def _take(self, scanned: dict[str, _Parsed | str | None]) -> None:
+        files: dict[str, _Parsed] = {}
+        for path, outcome in scanned.items():
+            previous = self._files.get(path)
+            if outcome is None and previous is not None:
+                files[path] = previous
+            elif isinstance(outcome, _Parsed):
+                files[path] = outcome
+                for reason, message in outcome.problems:
+                    self._report(path, reason, message)
+            elif isinstance(outcome, str):
+                self._report(path, "unreadable" if outcome.startswith("cannot read") else "parse", outcome)
+                if previous is not None:
+                    files[path] = previous  # keep what the file said last time it could be read
+        if files.keys() != self._files.keys() or any(files[p] is not self._files.get(p) for p in files):
+            self.version += 1
+        self._files = files
+
+    def _report(self, path: str, reason: str, message: str) -> None:
+        self._on_error(reason)
+        log.warning("task file problem", file=path, reason=reason, problem=message)
+
+
+def _parse(path: str, stamp: Stamp, text: str) -> _Parsed | str:
+    try:
+        document: Any = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"not valid {'JSON' if path.endswith('.json') else 'YAML'}: {first_line}"
+    if document is None:
+        return _Parsed(stamp, (), ())
+    if not isinstance(document, dict) or not isinstance(document.get("tasks"), list) or set(document) - {"tasks"}:
+        return "expected a mapping with one key, 'tasks', holding a list of {cloud_service, task_id, ...}"
+    tasks: list[FileTask] = []
+    problems: list[tuple[str, str]] = []
+    for index, entry in enumerate(document["tasks"]):
+        origin = f"{path}: tasks[{index}]"
+        problem = _entry_problem(entry)
+        if problem:
+            problems.append(("invalid_entry", f"tasks[{index}]: {problem}"))
+            continue
+        account, region, project_id = (str(entry.get(key) or "") for key in _OPTIONAL)
+        tasks.append(FileTask(entry["cloud_service"], entry["task_id"], account, region, project_id, origin))
+    return _Parsed(stamp, tuple(tasks), tuple(problems))
+
+
+def _entry_problem(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return "expected a mapping with cloud_service and task_id"
+    unknown = set(entry) - {"cloud_service", "task_id", *_OPTIONAL}
+    if unknown:
+        return f"unknown key {sorted(unknown)[0]!r}; expected cloud_service, task_id, account, region, project_id"
+    if entry.get("cloud_service") not in SERVICES:
+        return f"cloud_service must be one of {', '.join(sorted(SERVICES))}, got {entry.get('cloud_service')!r}"
+    task_id = entry.get("task_id")
+    if not isinstance(task_id, str) or not valid_id(task_id):
+        return f"invalid task_id {task_id!r}: expected 16 to 64 hexadecimal characters, or a UUID"
+    return ""

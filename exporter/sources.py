@@ -49,6 +49,13 @@ class FileTask:
 
 
 @dataclass(frozen=True)
+class _Failed:
+    stamp: Stamp | None
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
 class _Parsed:
     stamp: Stamp
     tasks: tuple[FileTask, ...]
@@ -68,8 +75,9 @@ class TaskFiles:
     ) -> None:
         self._patterns, self._interval, self._on_error, self._clock = patterns, interval, on_error, clock
         self._files: dict[str, _Parsed] = {}
+        self._failed: dict[str, Stamp | None] = {}  # files whose current version was reported as bad
         self._checked_at = float("-inf")
-        self._check: asyncio.Future[dict[str, _Parsed | str | None]] | None = None
+        self._check: asyncio.Future[dict[str, _Parsed | _Failed | None]] | None = None
         self.version = 0  # changes whenever the set of tasks may have changed
 
     def tasks(self) -> list[FileTask]:
@@ -85,7 +93,8 @@ class TaskFiles:
         now = self._clock()
         if self._check is None and now - self._checked_at >= self._interval:
             self._checked_at = now
-            known = {path: parsed.stamp for path, parsed in self._files.items()}
+            known: dict[str, Stamp | None] = {path: parsed.stamp for path, parsed in self._files.items()}
+            known.update(self._failed)
             self._check = asyncio.ensure_future(asyncio.to_thread(self._scan, known))
 
     async def settle(self) -> None:
@@ -94,42 +103,48 @@ class TaskFiles:
             await asyncio.wait([self._check])
             self.poll()
 
-    def _scan(self, known: dict[str, Stamp]) -> dict[str, _Parsed | str | None]:
-        """In a worker thread: path -> new parse, an error message, or None (unchanged)."""
-        result: dict[str, _Parsed | str | None] = {}
+    def _scan(self, known: dict[str, Stamp | None]) -> dict[str, _Parsed | _Failed | None]:
+        """In a worker thread: path -> its new parse, its problem, or None (unchanged since last time)."""
+        result: dict[str, _Parsed | _Failed | None] = {}
         paths = sorted({path for pattern in self._patterns for path in glob.glob(pattern)})
         for path in paths:
+            stamp: Stamp | None = None
             try:
                 st = os.stat(path)
                 stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-                if known.get(path) == stamp:
+                if path in known and known[path] == stamp:
                     result[path] = None
                     continue
                 with open(path, encoding="utf-8") as handle:
                     text = handle.read()
             except (OSError, UnicodeDecodeError) as exc:
-                result[path] = f"cannot read it: {getattr(exc, 'strerror', None) or exc}"
+                message = f"cannot read it: {getattr(exc, 'strerror', None) or exc}"
+                result[path] = None if path in known and known[path] == stamp else _Failed(stamp, "unreadable", message)
                 continue
-            result[path] = _parse(path, stamp, text)
+            parsed = _parse(path, stamp, text)
+            result[path] = _Failed(stamp, "parse", parsed) if isinstance(parsed, str) else parsed
         return result
 
-    def _take(self, scanned: dict[str, _Parsed | str | None]) -> None:
+    def _take(self, scanned: dict[str, _Parsed | _Failed | None]) -> None:
         files: dict[str, _Parsed] = {}
+        failed: dict[str, Stamp | None] = {}
         for path, outcome in scanned.items():
             previous = self._files.get(path)
-            if outcome is None and previous is not None:
-                files[path] = previous
-            elif isinstance(outcome, _Parsed):
+            if isinstance(outcome, _Parsed):
                 files[path] = outcome
                 for reason, message in outcome.problems:
                     self._report(path, reason, message)
-            elif isinstance(outcome, str):
-                self._report(path, "unreadable" if outcome.startswith("cannot read") else "parse", outcome)
-                if previous is not None:
-                    files[path] = previous  # keep what the file said last time it could be read
+                continue
+            if isinstance(outcome, _Failed):
+                self._report(path, outcome.reason, outcome.message)
+                failed[path] = outcome.stamp
+            elif path in self._failed:
+                failed[path] = self._failed[path]  # still the same bad version: reported already
+            if previous is not None:
+                files[path] = previous  # keep what the file said last time it could be read
         if files.keys() != self._files.keys() or any(files[p] is not self._files.get(p) for p in files):
             self.version += 1
-        self._files = files
+        self._files, self._failed = files, failed
 
     def _report(self, path: str, reason: str, message: str) -> None:
         self._on_error(reason)

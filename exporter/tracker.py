@@ -132,7 +132,7 @@ class Tracker:
                 if record is not None and record.source == "static":
                     state.tasks[task_id] = record
                 else:
-                    self._add(state, task_id, "static", force=record is None)
+                    self._add(state, task_id, "static")
         if config.task_files != self._files._patterns:
             self._files = TaskFiles(
                 config.task_files, config.tracking.task_files_interval, on_error=self._on_file_error

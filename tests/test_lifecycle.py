@@ -1,0 +1,313 @@
+"""Where tasks come from and how long they stay: task files (re-read on change, bad files and unmatched
+entries reported once, counted, and harmless to other files), discovery through the list APIs, the
+finished-task TTL, not-found marking and dropping, and max_tasks. The cloud is an httpx.MockTransport
+and the clock is the test's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import structlog.testing
+from prometheus_client import CollectorRegistry
+
+from exporter.client import ApiClient
+from exporter.config import Config, ConfigError, parse_config
+from exporter.metrics import SelfMetrics
+from exporter.model import State
+from exporter.tracker import Tracker, tracked_counts
+from tests.conftest import PROJECT
+
+EVS = [f"e7{n:030x}" for n in range(1, 40)]
+CODEARTS_PROJECT = "c0" * 16
+REQUEST_ID = "ab" * 16
+
+
+class Cloud:
+    """A fake cloud whose jobs the test sets: job ID -> EVS status (absent: 404)."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, str] = {}
+        self.codearts_tasks: list[str] = []
+        self.cph_jobs: dict[str, int] = {}
+        self.requests: list[httpx.Request] = []
+        self.lists_fail = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        path = request.url.path
+        if path.endswith("/tasks") and self.lists_fail:
+            return httpx.Response(500, json={"error_code": "CC.00000000", "error_msg": "network busy"})
+        if path.endswith("/tasks"):  # CodeArts task list, offset/limit
+            offset, limit = int(request.url.params["offset"]), int(request.url.params["limit"])
+            page = self.codearts_tasks[offset : offset + limit]
+            body = {"tasks": [{"task_id": t, "last_check_time": None} for t in page], "total": len(self.codearts_tasks)}
+            return httpx.Response(200, json=body)
+        if path.endswith("/progress"):
+            return httpx.Response(200, json={"task_status": 0, "progress": {"ratio": "10%"}})
+        if path.endswith("/cloud-phone/jobs"):
+            jobs = [{"job_id": j, "status": s, "begin_time": "2019-04-26T07:00:00Z"} for j, s in self.cph_jobs.items()]
+            offset = int(request.url.params["offset"])
+            return httpx.Response(200, json={"request_id": "f" * 32, "jobs": jobs[offset : offset + 100]})
+        job = path.rsplit("/", 1)[1]
+        if job not in self.jobs:
+            return httpx.Response(404, json={"error": {"code": "EVS.7001", "message": "job does not exist"}})
+        return httpx.Response(200, json={"status": self.jobs[job], "begin_time": "2016-03-08T07:40:13.219Z"})
+
+
+def setup(text: str, cloud: Cloud) -> tuple[Config, Tracker, CollectorRegistry, list[float]]:
+    config = parse_config(text, env={"T": "t"}, file="/nonexistent/config.yaml")
+    registry = CollectorRegistry()
+    metrics = SelfMetrics(registry)
+    metrics.prepare({(t.cloud_service, t.region) for t in config.targets}, config.accounts)
+    client = ApiClient(config, metrics, transport=lambda _a: httpx.MockTransport(cloud))
+    now = [1000.0]
+    tracker = Tracker(config, client, clock=lambda: now[0], on_drop=metrics.drop, on_file_error=metrics.file_error)
+    return config, tracker, registry, now
+
+
+def evs_config(tasks: list[str], tracking: str = "", extra: str = "") -> str:
+    return f"""
+accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: "${{T}}"}}}}]
+{tracking}
+{extra}
+services:
+  - {{cloud_service: evs, account: prod, region: cn-north-4, project_id: {PROJECT}, endpoint: "http://evs.test",
+      tasks: [{", ".join(tasks)}]}}
+"""
+
+
+def tasks_of(tracker: Tracker) -> dict[str, str]:
+    return {task_id: record.source for state in tracker.targets for task_id, record in state.tasks.items()}
+
+
+async def test_finished_tasks_leave_after_their_ttl(tmp_path: Path) -> None:
+    cloud = Cloud()
+    cloud.jobs = {EVS[0]: "SUCCESS", EVS[1]: "RUNNING"}
+    _, tracker, registry, now = setup(evs_config(EVS[:2], "tracking: {finished_ttl: 1h}"), cloud)
+    await tracker.refresh(5)
+    assert set(tasks_of(tracker)) == {EVS[0], EVS[1]}
+    now[0] += 3599
+    await tracker.refresh(5)
+    assert EVS[0] in tasks_of(tracker)
+    now[0] += 2  # an hour after the exporter first saw it succeeded
+    await tracker.refresh(5)
+    assert set(tasks_of(tracker)) == {EVS[1]}
+    assert (
+        registry.get_sample_value("huaweicloud_task_dropped_total", {"cloud_service": "evs", "reason": "finished_ttl"})
+        == 1
+    )
+    # The config still names it, but it left: a reload does not bring it back.
+    tracker.apply(tracker.config)
+    assert set(tasks_of(tracker)) == {EVS[1]}
+
+
+async def test_a_task_the_cloud_does_not_know_is_marked_then_dropped() -> None:
+    cloud = Cloud()
+    _, tracker, registry, _ = setup(evs_config(EVS[:1], "tracking: {not_found_limit: 3}"), cloud)
+    for expected_present in (True, True, False):
+        await tracker.refresh(5)
+        record = next(iter(tracker.targets[0].tasks.values()), None)
+        assert (record is not None) == expected_present
+        if record is not None:
+            assert record.status is not None
+            assert (record.status.state, record.status.raw_status) == (State.UNKNOWN, "not_found")
+    assert (
+        registry.get_sample_value("huaweicloud_task_dropped_total", {"cloud_service": "evs", "reason": "not_found"})
+        == 1
+    )
+    assert tracker.targets[0].up  # the API answered: not an outage
+
+
+async def test_a_found_answer_resets_the_not_found_count() -> None:
+    cloud = Cloud()
+    _, tracker, _, _ = setup(evs_config(EVS[:1], "tracking: {not_found_limit: 2}"), cloud)
+    await tracker.refresh(5)  # 404
+    cloud.jobs[EVS[0]] = "RUNNING"
+    await tracker.refresh(5)
+    del cloud.jobs[EVS[0]]
+    await tracker.refresh(5)  # one 404 again: still there
+    assert EVS[0] in tasks_of(tracker)
+
+
+async def test_max_tasks_drops_the_oldest_finished_first() -> None:
+    cloud = Cloud()
+    cloud.jobs = {EVS[0]: "SUCCESS", EVS[1]: "FAIL", EVS[2]: "RUNNING"}
+    _, tracker, registry, now = setup(evs_config(EVS[:3], "tracking: {max_tasks: 3}"), cloud)
+    await tracker.refresh(5)
+    now[0] += 10
+    # A fourth task arrives (a reload adds it): the oldest finished one makes room.
+    cloud.jobs[EVS[3]] = "RUNNING"
+    tracker.apply(parse_config(evs_config(EVS[:4], "tracking: {max_tasks: 3}"), env={"T": "t"}))
+    assert len(tasks_of(tracker)) == 3
+    assert EVS[3] in tasks_of(tracker)
+    assert (
+        registry.get_sample_value("huaweicloud_task_dropped_total", {"cloud_service": "evs", "reason": "max_tasks"})
+        == 1
+    )
+
+
+async def test_max_tasks_refuses_new_tasks_when_none_is_finished() -> None:
+    cloud = Cloud()
+    cloud.jobs = {task: "RUNNING" for task in EVS[:3]}
+    _, tracker, registry, _ = setup(evs_config(EVS[:3], "tracking: {max_tasks: 2}"), cloud)
+    assert len(tasks_of(tracker)) == 2
+    assert (
+        registry.get_sample_value("huaweicloud_task_dropped_total", {"cloud_service": "evs", "reason": "max_tasks"})
+        == 1
+    )
+
+
+# --- task files -------------------------------------------------------------------------------------
+
+
+async def test_task_files_are_read_reread_and_bad_ones_lose_nothing(tmp_path: Path) -> None:
+    cloud = Cloud()
+    cloud.jobs = {task: "RUNNING" for task in EVS[:6]}
+    good = tmp_path / "pipeline-1.yaml"
+    good.write_text(f"tasks:\n  - {{cloud_service: evs, task_id: {EVS[1]}}}\n")
+    other = tmp_path / "pipeline-2.json"
+    other.write_text(json.dumps({"tasks": [{"cloud_service": "evs", "task_id": EVS[2], "region": "cn-north-4"}]}))
+    text = evs_config(
+        EVS[:1], "tracking: {task_files_interval: 1s}", f"task_files: ['{tmp_path}/*.yaml', '{tmp_path}/*.json']"
+    )
+    _, tracker, registry, _ = setup(text, cloud)
+    await tracker.settle_files()
+    assert tasks_of(tracker) == {EVS[0]: "static", EVS[1]: "file", EVS[2]: "file"}
+    await tracker.refresh(5)
+    assert all(r.status is not None for r in tracker.targets[0].tasks.values())
+
+    # The pipeline appends a task; a broken file and an unmatched entry are reported once each.
+    good.write_text(
+        f"tasks:\n  - {{cloud_service: evs, task_id: {EVS[1]}}}\n  - {{cloud_service: evs, task_id: {EVS[3]}}}\n"
+    )
+    other.write_text('{"tasks": [')  # caught half-written: its task stays
+    (tmp_path / "elsewhere.yaml").write_text(f"tasks:\n  - {{cloud_service: evs, task_id: {EVS[4]}, region: eu-de}}\n")
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            tracker._files._checked_at = float("-inf")  # the check interval has passed
+            await tracker.settle_files()
+    assert tasks_of(tracker) == {EVS[0]: "static", EVS[1]: "file", EVS[2]: "file", EVS[3]: "file"}
+    problems = [(e.get("reason"), e["event"]) for e in logs if e["log_level"] == "warning"]
+    assert problems == [
+        ("parse", "task file problem"),
+        (None, "task file entry matches no configured target"),
+    ]
+    assert registry.get_sample_value("huaweicloud_task_file_errors_total", {"reason": "parse"}) == 1
+    assert registry.get_sample_value("huaweicloud_task_file_errors_total", {"reason": "unmatched"}) == 1
+
+    # A file that goes away takes its tasks with it; the static task stays.
+    good.unlink()
+    tracker._files._checked_at = float("-inf")
+    await tracker.settle_files()
+    assert tasks_of(tracker) == {EVS[0]: "static", EVS[2]: "file"}
+
+
+async def test_task_file_entries_are_validated(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(
+        "tasks:\n"
+        "  - {cloud_service: evs, task_id: ../../v3/auth/tokens}\n"
+        "  - {cloud_service: ecs, task_id: " + EVS[5] + "}\n"
+        "  - {cloud_service: evs, task_id: " + EVS[6] + ", colour: blue}\n"
+        "  - {cloud_service: evs, task_id: " + EVS[7] + "}\n"
+    )
+    text = evs_config([], "", f"task_files: ['{tmp_path}/*.yaml']")
+    with structlog.testing.capture_logs() as logs:
+        _, tracker, registry, _ = setup(text, Cloud())
+        await tracker.settle_files()
+    assert tasks_of(tracker) == {EVS[7]: "file"}
+    problems = [e["problem"] for e in logs if e.get("reason") == "invalid_entry"]
+    assert problems == [
+        "tasks[0]: invalid task_id '../../v3/auth/tokens': expected 16 to 64 hexadecimal characters, or a UUID",
+        "tasks[1]: cloud_service must be one of codearts_check, cph, dws, evs, got 'ecs'",
+        "tasks[2]: unknown key 'colour'; expected cloud_service, task_id, account, region, project_id",
+    ]
+    assert registry.get_sample_value("huaweicloud_task_file_errors_total", {"reason": "invalid_entry"}) == 3
+
+
+# --- discovery ---------------------------------------------------------------------------------------
+
+
+DISCOVERY = f"""
+accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: "${{T}}"}}}}]
+tracking: {{discovery_interval: 5m}}
+services:
+  - cloud_service: codearts_check
+    account: prod
+    region: cn-north-4
+    endpoint: "http://codearts.test"
+    discover: {{codearts_projects: [{CODEARTS_PROJECT}]}}
+  - cloud_service: cph
+    account: prod
+    region: cn-north-4
+    project_id: {PROJECT}
+    endpoint: "http://cph.test"
+    discover: {{request_ids: [{REQUEST_ID}]}}
+"""
+
+
+async def test_codearts_discovery_pages_through_the_list_at_most_every_interval() -> None:
+    cloud = Cloud()
+    cloud.codearts_tasks = [f"c0de{n:028x}" for n in range(250)]
+    _, tracker, _, now = setup(DISCOVERY, cloud)
+    await tracker.refresh(10)
+    lists = [r for r in cloud.requests if r.url.path.endswith("/tasks")]
+    assert [r.url.params["offset"] for r in lists] == ["0", "100", "200"]
+    assert lists[0].url.path == f"/v2/{CODEARTS_PROJECT}/tasks"
+    codearts = next(s for s in tracker.targets if s.target.cloud_service == "codearts_check")
+    assert tracked_counts(codearts)["discovered"] == 250
+    assert all(r.status is not None and r.status.state is State.RUNNING for r in codearts.tasks.values())
+    assert codearts.discovery_success == now[0]
+    # Not again before the interval: the next scrapes only poll the tasks' progress.
+    cloud.codearts_tasks.append("c0de" + "f" * 28)
+    now[0] += 299
+    await tracker.refresh(10)
+    assert len([r for r in cloud.requests if r.url.path.endswith("/tasks")]) == 3
+    now[0] += 2
+    await tracker.refresh(10)
+    assert tracked_counts(codearts)["discovered"] == 251
+
+
+async def test_discovery_failure_keeps_the_last_list() -> None:
+    cloud = Cloud()
+    cloud.codearts_tasks = [f"c0de{n:028x}" for n in range(5)]
+    _, tracker, _, now = setup(DISCOVERY, cloud)
+    await tracker.refresh(10)
+    cloud.lists_fail = True
+    now[0] += 301
+    await tracker.refresh(10)
+    codearts = next(s for s in tracker.targets if s.target.cloud_service == "codearts_check")
+    assert tracked_counts(codearts)["discovered"] == 5
+    assert codearts.discovery_success == 1000.0
+
+
+async def test_cph_jobs_of_request_ids_come_from_one_list_call() -> None:
+    cloud = Cloud()
+    cloud.cph_jobs = {f"ce11{n:028x}": 1 for n in range(30)}
+    _, tracker, _, _ = setup(DISCOVERY, cloud)
+    await tracker.refresh(10)
+    cph = next(s for s in tracker.targets if s.target.cloud_service == "cph")
+    assert tracked_counts(cph)["discovered"] == 30
+    job_calls = [r for r in cloud.requests if "cloud-phone" in r.url.path]
+    assert len(job_calls) == 1  # one call answered for 30 jobs: no per-job calls
+    assert job_calls[0].url.params["request_ids"] == REQUEST_ID
+    # While jobs run, the list is the poll: once per scrape.
+    cloud.cph_jobs = dict.fromkeys(cloud.cph_jobs, 2)
+    await tracker.refresh(10)
+    assert len([r for r in cloud.requests if "cloud-phone" in r.url.path]) == 2
+    assert all(r.status is not None and r.status.state is State.SUCCEEDED for r in cph.tasks.values())
+    await tracker.refresh(10)  # all final, interval not over: no call
+    assert len([r for r in cloud.requests if "cloud-phone" in r.url.path]) == 2
+
+
+def test_discovery_config_errors() -> None:
+    bad = DISCOVERY.replace("discover: {codearts_projects", "discover: {request_ids")
+    with pytest.raises(ConfigError, match=r"services\[0\]\.discover\.request_ids: unknown key 'request_ids'; expected"):
+        parse_config(bad, env={"T": "t"}, file="c.yaml")
+    evs = evs_config(EVS[:1]).replace("tasks: [", f"discover: {{request_ids: [{REQUEST_ID}]}}, tasks: [")
+    with pytest.raises(
+        ConfigError, match="evs has no list API to discover tasks with; discovery exists for codearts_check"
+    ):
+        parse_config(evs, env={"T": "t"}, file="c.yaml")

@@ -29,7 +29,12 @@ from tests.test_dashboards import DASHBOARD_FILES, RULE_FILES, iter_panel_querie
 pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus is not installed")
 
 REPO = Path(__file__).resolve().parent.parent
-DEADLINE = 120.0  # seconds for Prometheus to have scraped enough for every panel and alert
+DEADLINE = 120.0
+README_PROBE_JOB = REPO / "README.md"
+PROBED_EVS, PROBED_CPH = (
+    "e7500000000000000000000000000003",
+    "ce110000000000000000000000000001",
+)  # seconds for Prometheus to have scraped enough for every panel and alert
 
 
 def free_port() -> int:
@@ -74,20 +79,40 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("prometheus")
     stack = Stack(workdir)
     port = free_port()
+    # The README's /probe job, as a user would copy it: file_sd targets are task IDs.
+    (workdir / "probe-targets.yaml").write_text(
+        yaml.safe_dump(
+            [
+                {"targets": [PROBED_EVS], "labels": {"__param_cloud_service": "evs"}},
+                {"targets": [PROBED_CPH], "labels": {"__param_cloud_service": "cph"}},
+            ]
+        )
+    )
+    readme_job = yaml.safe_load(README_PROBE_JOB.read_text().split("```yaml\nscrape_configs:\n")[1].split("```")[0])
+    probe_job = readme_job[0] | {"scrape_interval": "1s", "scrape_timeout": "1s"}
+    probe_job["file_sd_configs"] = [{"files": [str(workdir / "probe-targets.yaml")]}]
+    probe_job["relabel_configs"][-1]["replacement"] = f"127.0.0.1:{stack.port}"
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(path) for path in RULE_FILES],
         "scrape_configs": [
-            {"job_name": "huaweicloud-task-exporter", "static_configs": [{"targets": [f"127.0.0.1:{stack.port}"]}]}
+            {"job_name": "huaweicloud-task-exporter", "static_configs": [{"targets": [f"127.0.0.1:{stack.port}"]}]},
+            probe_job,
         ],
     }
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
     log = (workdir / "prometheus.log").open("wb")
     process = subprocess.Popen(
-        ["prometheus", f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--enable-feature=extra-scrape-metrics"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            "prometheus",
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--enable-feature=extra-scrape-metrics",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: ready(url, process), "Prometheus to be ready", workdir / "prometheus.log")
@@ -183,3 +208,20 @@ def test_task_alerts_fire_for_the_scenarios_failed_and_stuck_tasks(prometheus: s
     # (CodeArts has no times). DWS ships with a 6 h override, so its 3 h task is not stuck yet.
     assert {"e7500000000000000000000000000005", "ce110000000000000000000000000003"} <= stuck
     assert "d5a00000000000000000000000000005" not in stuck
+
+
+def test_the_readmes_probe_job_scrapes_tasks_by_id(prometheus: str) -> None:
+    def probed() -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = query(prometheus, 'huaweicloud_task_status{job="huaweicloud-task-probe"} == 1')[
+            "data"
+        ]["result"]
+        return result if len(result) == 2 else []
+
+    series = {s["metric"]["task_id"]: s["metric"] for s in wait_for(probed, "the probe job's series")}
+    assert set(series) == {PROBED_EVS, PROBED_CPH}
+    assert series[PROBED_EVS]["cloud_service"] == "evs"
+    assert series[PROBED_EVS]["instance"] == PROBED_EVS
+    assert series[PROBED_CPH]["state"] == "succeeded"
+    assert not any(key.startswith("exported_") for metric in series.values() for key in metric)
+    up = query(prometheus, 'huaweicloud_task_up{job="huaweicloud-task-probe"}')["data"]["result"]
+    assert sorted(float(s["value"][1]) for s in up) == [1.0, 1.0]

@@ -4,6 +4,10 @@ The SDK's model classes are the closest thing to a machine-readable API contract
 parsed by the SDK and turned back into JSON with the SDK's own serialiser: a field the model does not
 know, or a value of the wrong type, would not survive the round trip.
 
+The fake cloud runs ``churn_scenario()``: the default scenario plus generators that keep creating
+tasks, so that the list APIs (the CodeArts Check task list and CPH ListJobs) and the generated tasks'
+status APIs are checked by the SDK too.
+
 The SDK signs every request with AK/SK, and the fake cloud checks those signatures
 (``require_auth=True``): the SDK is also the oracle for the simulator's signature check, with
 permanent and temporary credentials. The test moves the simulator's clock, so the SDK's signing clock
@@ -24,12 +28,16 @@ from typing import Any, Self
 import httpx
 import huaweicloudsdkcore.signer.signer as sdk_signer
 import pytest
-from huaweicloudsdkcodeartscheck.v2 import CodeArtsCheckClient, ShowProgressDetailRequest
+from huaweicloudsdkcodeartscheck.v2 import (
+    CodeArtsCheckClient,
+    ShowProgressDetailRequest,
+    ShowTaskListByProjectIdRequest,
+)
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException, ServerResponseException
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.utils.http_utils import sanitize_for_serialization
-from huaweicloudsdkcph.v1 import CphClient
+from huaweicloudsdkcph.v1 import CphClient, ListJobsRequest
 from huaweicloudsdkcph.v1 import ShowJobRequest as CphShowJobRequest
 from huaweicloudsdkdws.v2 import DwsClient, ListJobDetailsRequest
 from huaweicloudsdkevs.v2 import EvsClient
@@ -37,8 +45,10 @@ from huaweicloudsdkevs.v2 import ShowJobRequest as EvsShowJobRequest
 
 from exporter.signing import AkSkAuth
 from exporter.simulator import (
+    DEFAULT_CODEARTS_PROJECT_ID,
     DEFAULT_PROJECT_ID,
     DEMO_ACCESS_KEY,
+    DEMO_CPH_REQUEST_IDS,
     DEMO_SECRET_KEY,
     DEMO_SECURITY_TOKEN,
     DEMO_TEMP_ACCESS_KEY,
@@ -46,6 +56,7 @@ from exporter.simulator import (
     RunningSimulator,
     Simulator,
     Task,
+    churn_scenario,
     default_scenario,
     start_simulator,
 )
@@ -102,7 +113,7 @@ SERVICE_CLIENTS = {"evs": EvsClient, "dws": DwsClient, "cph": CphClient, "codear
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[Cloud]:
     clock = Clock()
-    sim = Simulator(default_scenario(), clock=clock, require_auth=True)
+    sim = Simulator(churn_scenario(), clock=clock, require_auth=True)
     # The SDK is synchronous, so the simulator gets its own event loop in a thread.
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="simulator", daemon=True)
@@ -265,6 +276,144 @@ def test_sdk_reads_the_not_found_errors(
     assert (info.value.status_code, info.value.error_code) == (status_code, error_code)
     assert info.value.error_msg == message.format(id=missing)
     assert HEX32.fullmatch(info.value.request_id)  # from the X-Request-Id header
+
+
+@pytest.mark.parametrize("seconds", [0, 95])
+def test_sdk_parses_the_generated_tasks(cloud: Cloud, seconds: float) -> None:
+    cloud.at(seconds)
+    created = cloud.sim.created_tasks()
+    assert {c.cloud_service for c in created} == {"evs", "codearts_check", "cph"}
+    for _, cloud_service, _, task_id in created:
+        resp = sdk_call(cloud, cloud_service, task_id)
+        raw = raw_call(cloud, cloud_service, task_id)
+        parsed = sanitize_for_serialization(resp)
+        parsed.pop("request_id", None)
+        raw.pop("request_id", None)
+        assert parsed == without_nulls(raw), (seconds, task_id)
+        check_attributes(cloud_service, resp, raw)
+
+
+# --- the list APIs --------------------------------------------------------------------------
+
+LIST_TIMES = [0, 15, 65, 125, 3600]
+
+
+def codearts_list(cloud: Cloud, offset: int | None = None, limit: int | None = None) -> tuple[Any, Any]:
+    """The task list through the SDK and raw, with the same paging."""
+    resp = cloud.clients["codearts_check"].show_task_list_by_project_id(
+        ShowTaskListByProjectIdRequest(project_id=DEFAULT_CODEARTS_PROJECT_ID, offset=offset, limit=limit)
+    )
+    params = {k: v for k, v in (("offset", offset), ("limit", limit)) if v is not None}
+    raw = cloud.http.get(f"/v2/{DEFAULT_CODEARTS_PROJECT_ID}/tasks", params=params)
+    assert raw.status_code == 200, raw.text
+    return resp, raw.json()
+
+
+@pytest.mark.parametrize("seconds", LIST_TIMES)
+def test_sdk_parses_the_codearts_task_list(cloud: Cloud, seconds: float) -> None:
+    cloud.at(seconds)
+    expected = [t.task_id for t in cloud.sim.codearts_tasks(DEFAULT_CODEARTS_PROJECT_ID)]
+    resp, raw = codearts_list(cloud, offset=0, limit=100)
+    assert resp.status_code == 200
+    assert sanitize_for_serialization(resp) == without_nulls(raw)
+    assert resp.total == raw["total"] == len(expected)
+    assert [t.task_id for t in resp.tasks] == expected[:100]
+    for task, item in zip(resp.tasks, raw["tasks"], strict=True):
+        assert (task.task_name, task.creator_id, task.git_url, task.git_branch) == (
+            item["task_name"],
+            item["creator_id"],
+            item["git_url"],
+            item["git_branch"],
+        )
+        assert (task.created_at, task.last_check_time) == (item["created_at"], item["last_check_time"])
+    # The default page, and a walk through small pages, see the same tasks in the same order.
+    default, _ = codearts_list(cloud)
+    assert [t.task_id for t in default.tasks] == expected[:10]
+    walked: list[str] = []
+    while page := codearts_list(cloud, offset=len(walked), limit=3)[0].tasks:
+        walked += [t.task_id for t in page]
+    assert walked == expected
+
+
+def cph_list(cloud: Cloud, request: ListJobsRequest, params: dict[str, Any]) -> tuple[Any, Any]:
+    resp = cloud.clients["cph"].list_jobs(request)
+    raw = cloud.http.get(f"/v1/{DEFAULT_PROJECT_ID}/cloud-phone/jobs", params=params)
+    assert raw.status_code == 200, raw.text
+    return resp, raw.json()
+
+
+@pytest.mark.parametrize("seconds", LIST_TIMES)
+def test_sdk_parses_cph_list_jobs(cloud: Cloud, seconds: float) -> None:
+    cloud.at(seconds)
+    both = ",".join(DEMO_CPH_REQUEST_IDS)
+    expected = [j.task_id for j in cloud.sim.cph_jobs(DEFAULT_PROJECT_ID, list(DEMO_CPH_REQUEST_IDS))]
+    resp, raw = cph_list(cloud, ListJobsRequest(request_ids=both, limit=100), {"request_ids": both, "limit": 100})
+    assert resp.status_code == 200
+    parsed = sanitize_for_serialization(resp)
+    # A fresh request ID per request; everything else must survive the SDK's round trip.
+    assert HEX32.fullmatch(parsed.pop("request_id"))
+    raw.pop("request_id")
+    assert parsed == without_nulls(raw)
+    assert [j.job_id for j in resp.jobs] == expected[:100]
+    for job, item in zip(resp.jobs, raw["jobs"], strict=True):
+        assert (job.status, job.begin_time, job.end_time) == (item["status"], item["begin_time"], item["end_time"])
+        assert (job.phone_id, job.server_id) == (item.get("phone_id"), item.get("server_id"))
+        assert (job.error_code, job.error_msg, job.execute_msg) == (
+            item["error_code"],
+            item["error_msg"],
+            item["execute_msg"],
+        )
+    # One request ID, and pages.
+    first = DEMO_CPH_REQUEST_IDS[0]
+    one, _ = cph_list(cloud, ListJobsRequest(request_id=first), {"request_id": first})
+    assert [j.job_id for j in one.jobs] == ["ce110000000000000000000000000001", "ce110000000000000000000000000002"]
+    walked: list[str] = []
+    while page := cloud.clients["cph"].list_jobs(ListJobsRequest(request_ids=both, offset=len(walked), limit=7)).jobs:
+        walked += [j.job_id for j in page]
+    assert walked == expected
+
+
+def test_one_list_call_answers_for_many_jobs(cloud: Cloud) -> None:
+    cloud.at(3600)
+    before = (cloud.sim.stats.list_requests["cph_jobs"], cloud.sim.stats.requests_total)
+    resp = cloud.clients["cph"].list_jobs(ListJobsRequest(request_ids=",".join(DEMO_CPH_REQUEST_IDS)))
+    assert len(resp.jobs) == 100  # the default limit; 4 scenario jobs + 241 generated ones exist
+    after = (cloud.sim.stats.list_requests["cph_jobs"], cloud.sim.stats.requests_total)
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("cloud_service", "call", "error_code", "message"),
+    [
+        (
+            "cph",
+            lambda c: c.list_jobs(ListJobsRequest(request_ids=",".join(f"{i:032x}" for i in range(21)))),
+            "CPS.0002",
+            "Invalid parameter: request_ids holds 21 request IDs, at most 20 are allowed.",
+        ),
+        (
+            "cph",
+            lambda c: c.list_jobs(ListJobsRequest()),
+            "CPS.0002",
+            "Invalid parameter: request_id or request_ids is required.",
+        ),
+        (
+            "codearts_check",
+            lambda c: c.show_task_list_by_project_id(
+                ShowTaskListByProjectIdRequest(project_id=DEFAULT_CODEARTS_PROJECT_ID, limit=101)
+            ),
+            "CC.00000001",
+            "Invalid parameter: limit must be an integer from 1 to 100.",
+        ),
+    ],
+)
+def test_sdk_reads_the_list_errors(
+    cloud: Cloud, cloud_service: str, call: Callable[[Any], Any], error_code: str, message: str
+) -> None:
+    with pytest.raises(ClientRequestException) as info:
+        call(cloud.clients[cloud_service])
+    assert (info.value.status_code, info.value.error_code, info.value.error_msg) == (400, error_code, message)
+    assert HEX32.fullmatch(info.value.request_id)
 
 
 @pytest.fixture

@@ -4,12 +4,14 @@ HTTPS, not-found shapes, faults, stats, YAML."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import re
 import signal
 import ssl
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,11 @@ import trustme
 from exporter.signing import AkSkAuth, format_sdk_date, sign
 from exporter.simulator import (
     DEFAULT_ACCESS_KEYS,
+    DEFAULT_CODEARTS_CREATOR_ID,
+    DEFAULT_CODEARTS_PROJECT_ID,
     DEFAULT_PROJECT_ID,
     DEMO_ACCESS_KEY,
+    DEMO_CPH_REQUEST_IDS,
     DEMO_DOMAIN,
     DEMO_PASSWORD,
     DEMO_SECRET_KEY,
@@ -31,14 +36,21 @@ from exporter.simulator import (
     DEMO_TEMP_SECRET_KEY,
     DEMO_TOKEN,
     DEMO_USER,
+    CreatedTask,
     RunningSimulator,
     Scenario,
     ScenarioError,
     Simulator,
+    TaskGenerator,
     bench_task_id,
+    churn_scenario,
     default_scenario,
+    generated_task_id,
+    generator_request_id,
     load_scenario,
+    parse_generated_task_id,
     parse_scenario,
+    serve,
     start_simulator,
 )
 from exporter.simulator.scenario import DOCUMENTED_STATUSES, FINAL_STATUSES
@@ -51,6 +63,8 @@ CA_NEVER, CA_OK, CA_FAIL, CA_STOP, CA_STUCK = (f"c0de{n:028x}" for n in range(1,
 DWS_OK, DWS_ELB, DWS_STOP, DWS_ERROR, DWS_STUCK, DWS_STALLED = (f"d5a0{n:028x}" for n in range(1, 7))
 EVS_OK, EVS_BATCH, EVS_LISTEN, EVS_FAIL, EVS_STUCK, EVS_UNKNOWN = (f"e750{n:028x}" for n in range(1, 7))
 CPH_OK, CPH_FAIL, CPH_STUCK, CPH_ZERO = (f"ce11{n:028x}" for n in range(1, 5))
+CAP = DEFAULT_CODEARTS_PROJECT_ID
+RID0, RID1 = DEMO_CPH_REQUEST_IDS
 
 
 def url(cloud_service: str, task_id: str, project: str = P) -> str:
@@ -1004,19 +1018,22 @@ async def test_stats_count_requests_by_task_and_status(client: httpx.AsyncClient
     await client.get(url("cph", CPH_OK), headers={"X-Auth-Token": "bad"})
     await client.get("/nowhere")
     await client.post("/v3/auth/tokens", json=login_body())
+    await client.get(f"/v1/{P}/cloud-phone/jobs", params={"request_id": RID0})
+    await client.get(f"/v2/{CAP}/tasks", params={"limit": 0})
     expected = {
-        "requests_total": 6,
+        "requests_total": 8,
         "by_task": {EVS_OK: 2, "f" * 32: 1, CPH_OK: 1},
-        "by_status": {"200": 2, "404": 2, "401": 1, "201": 1},
+        "by_status": {"200": 3, "404": 2, "401": 1, "201": 1, "400": 1},
         "tokens_issued": 1,
         "auth_failures": 1,
         "ak_locked_rejections": 0,
         "aksk_accepted": {},
         "max_consecutive_auth_failures": {},
+        "list_requests": {"cph_jobs": 1, "codearts_tasks": 1},
     }
     assert await get_json(client, "/_sim/stats") == expected
     assert sim.stats.to_json() == expected  # the admin request itself is not counted
-    assert (sim.stats.requests_total, sim.stats.by_task[EVS_OK], sim.stats.by_status["404"]) == (6, 2, 2)
+    assert (sim.stats.requests_total, sim.stats.by_task[EVS_OK], sim.stats.by_status["404"]) == (8, 2, 2)
 
 
 async def test_targets_endpoint(client: httpx.AsyncClient) -> None:
@@ -1064,6 +1081,721 @@ def test_simulator_rejects_bad_arguments() -> None:
         Simulator(token_ttl=0)
     with pytest.raises(ValueError, match="extra_running_tasks"):
         Simulator(extra_running_tasks=-1)
+
+
+# --- list APIs: the CodeArts Check task list and CPH ListJobs ---------------------------------
+
+
+def codearts_list(project: str = CAP) -> str:
+    return f"/v2/{project}/tasks"
+
+
+def cph_list(project: str = P) -> str:
+    return f"/v1/{project}/cloud-phone/jobs"
+
+
+async def get_list(client: httpx.AsyncClient, path: str, params: dict[str, Any], status: int = 200) -> Any:
+    resp = await client.get(path, params=params)
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/json")
+    return resp.json()
+
+
+def ids(items: list[dict[str, Any]], key: str = "task_id") -> list[str]:
+    return [item[key] for item in items]
+
+
+async def test_codearts_task_list_of_the_default_scenario(client: httpx.AsyncClient, sim: Simulator) -> None:
+    body = await get_list(client, codearts_list(), {})
+    # Newest first; the stuck task was created three hours before the others, which tie (scenario order).
+    assert body["total"] == 5
+    assert ids(body["tasks"]) == [CA_NEVER, CA_OK, CA_FAIL, CA_STOP, CA_STUCK]
+    assert body["tasks"][0] == {
+        "task_id": CA_NEVER,
+        "task_name": "payment-service",
+        "creator_id": DEFAULT_CODEARTS_CREATOR_ID,
+        "git_url": "git@codehub.example.com:demo/payment-service.git",
+        "git_branch": "master",
+        "created_at": "2023-11-14T22:13:20Z",
+        "last_check_time": None,
+    }
+    by_id = {t["task_id"]: t for t in body["tasks"]}
+    assert by_id[CA_OK]["last_check_time"] is None  # its first check starts at 10 s
+    assert by_id[CA_FAIL]["last_check_time"] == "2023-11-14T22:13:20Z"
+    assert (by_id[CA_STUCK]["created_at"], by_id[CA_STUCK]["last_check_time"]) == (
+        "2023-11-14T19:13:20Z",
+        "2023-11-14T19:13:20Z",
+    )
+    sim.advance(10)
+    body = await get_list(client, codearts_list(), {})
+    assert body["tasks"][1]["last_check_time"] == "2023-11-14T22:13:30Z"
+    assert body["tasks"][0]["last_check_time"] is None  # never checked, for ever
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"limit": 2}, [CA_NEVER, CA_OK]),
+        ({"offset": 2, "limit": 2}, [CA_FAIL, CA_STOP]),  # a record offset, not a page number
+        ({"offset": 4, "limit": 2}, [CA_STUCK]),
+        ({"offset": 1}, [CA_OK, CA_FAIL, CA_STOP, CA_STUCK]),
+        ({"limit": 1}, [CA_NEVER]),
+        ({"limit": 100}, [CA_NEVER, CA_OK, CA_FAIL, CA_STOP, CA_STUCK]),
+        ({"offset": 5}, []),
+        ({"offset": 999_999, "limit": 100}, []),
+    ],
+)
+async def test_codearts_task_list_pages(client: httpx.AsyncClient, params: dict[str, Any], expected: list[str]) -> None:
+    body = await get_list(client, codearts_list(), params)
+    assert (ids(body["tasks"]), body["total"]) == (expected, 5)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "message"),
+    [
+        (codearts_list(), {"limit": 0}, "limit must be an integer from 1 to 100"),
+        (codearts_list(), {"limit": 101}, "limit must be an integer from 1 to 100"),
+        (codearts_list(), {"limit": "ten"}, "limit must be an integer from 1 to 100"),
+        (codearts_list(), {"limit": "1.5"}, "limit must be an integer from 1 to 100"),
+        (codearts_list(), {"limit": ""}, "limit must be an integer from 1 to 100"),
+        (codearts_list(), {"offset": -1}, "offset must be an integer from 0 to 999999"),
+        (codearts_list(), {"offset": 1_000_000}, "offset must be an integer from 0 to 999999"),
+        (
+            "/v2/my-project/tasks",
+            {},
+            "project_id must be a CodeArts project ID of 32 lowercase hexadecimal characters",
+        ),
+        (
+            codearts_list(CAP.upper()),
+            {},
+            "project_id must be a CodeArts project ID of 32 lowercase hexadecimal characters",
+        ),
+    ],
+)
+async def test_codearts_task_list_rejects_bad_parameters(
+    client: httpx.AsyncClient, path: str, params: dict[str, Any], message: str
+) -> None:
+    body = await get_list(client, path, params, 400)
+    assert body == {"error_code": "CC.00000001", "error_msg": f"Invalid parameter: {message}."}
+
+
+async def test_codearts_task_list_of_an_unknown_or_iam_project_is_empty(client: httpx.AsyncClient) -> None:
+    # The path holds CodeArts' project UUID; the IAM project ID (also 32 hex) is just another project.
+    for project in ("a" * 32, P):
+        assert await get_list(client, codearts_list(project), {}) == {"tasks": [], "total": 0}
+
+
+def cph_job_body(task_id: str, **changes: object) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "job_id": task_id,
+        "begin_time": "2023-11-14T22:13:20Z",
+        "end_time": None,
+        "status": 1,
+        "phone_id": uuid.uuid5(uuid.NAMESPACE_OID, task_id).hex,
+        "error_code": None,
+        "error_msg": None,
+        "execute_msg": None,
+    }
+    return body | changes
+
+
+async def test_cph_list_jobs_of_one_request(client: httpx.AsyncClient, sim: Simulator) -> None:
+    resp = await client.get(cph_list(), params={"request_id": RID0})
+    assert resp.status_code == 200
+    body = resp.json()
+    assert HEX32.fullmatch(body["request_id"])
+    assert body["request_id"] == resp.headers["X-Request-Id"]
+    assert body["request_id"] not in (RID0, RID1)  # this request's ID, not the listed one
+    assert body["jobs"] == [
+        cph_job_body(CPH_OK),
+        {k: v for k, v in cph_job_body(CPH_FAIL).items() if k != "phone_id"} | {"server_id": "5e7e" + "0" * 27 + "2"},
+    ]
+    sim.advance(70)
+    jobs = (await get_list(client, cph_list(), {"request_id": RID0}))["jobs"]
+    assert (jobs[1]["status"], jobs[1]["error_code"], jobs[1]["end_time"]) == (-1, "CPS.0010", "2023-11-14T22:14:30Z")
+    # Each listed job is exactly what ShowJob says, without ShowJob's request_id.
+    for job in jobs:
+        show = await get_json(client, url("cph", job["job_id"]))
+        show.pop("request_id")
+        assert job == show
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"request_id": RID1}, [CPH_STUCK, CPH_ZERO]),  # in creation order: the stuck job began 3 h ago
+        ({"request_ids": f"{RID1},{RID0}"}, [CPH_STUCK, CPH_ZERO, CPH_OK, CPH_FAIL]),
+        ({"request_ids": RID0, "request_id": RID1}, [CPH_OK, CPH_FAIL]),  # request_ids wins
+        ({"request_ids": "", "request_id": RID1}, [CPH_STUCK, CPH_ZERO]),
+        ({"request_ids": f"{RID0},{RID0}"}, [CPH_OK, CPH_FAIL]),
+        ({"request_ids": f" {RID0} ,,{RID1}"}, [CPH_OK, CPH_FAIL, CPH_STUCK, CPH_ZERO]),
+        ({"request_ids": ",".join([*(f"{i:032x}" for i in range(19)), RID0])}, [CPH_OK, CPH_FAIL]),
+        ({"request_ids": ",".join([RID1] * 20)}, [CPH_STUCK, CPH_ZERO]),
+        ({"request_id": "f" * 32}, []),
+        ({"request_id": f"{RID0},{RID1}"}, []),  # request_id is one ID; only request_ids is split
+        ({"request_ids": f"{RID1},{RID0}", "offset": 1, "limit": 2}, [CPH_ZERO, CPH_OK]),
+        ({"request_ids": f"{RID1},{RID0}", "offset": 3}, [CPH_FAIL]),
+        ({"request_ids": f"{RID1},{RID0}", "limit": 1}, [CPH_STUCK]),
+        ({"request_ids": f"{RID1},{RID0}", "offset": 4}, []),
+        ({"request_ids": f"{RID1},{RID0}", "offset": 10**6, "limit": 100}, []),
+    ],
+)
+async def test_cph_list_jobs_request_ids_and_pages(
+    client: httpx.AsyncClient, params: dict[str, Any], expected: list[str]
+) -> None:
+    assert ids((await get_list(client, cph_list(), params))["jobs"], "job_id") == expected
+
+
+async def test_cph_list_jobs_of_another_project_is_empty(client: httpx.AsyncClient) -> None:
+    assert (await get_list(client, cph_list("a" * 32), {"request_id": RID0}))["jobs"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({}, "request_id or request_ids is required"),
+        ({"request_id": ""}, "request_id or request_ids is required"),
+        ({"request_ids": " , "}, "request_id or request_ids is required"),
+        ({"offset": 0, "limit": 10}, "request_id or request_ids is required"),
+        (
+            {"request_ids": ",".join(f"{i:032x}" for i in range(21))},
+            "request_ids holds 21 request IDs, at most 20 are allowed",
+        ),
+        ({"request_ids": ",".join([RID0] * 21)}, "request_ids holds 21 request IDs, at most 20 are allowed"),
+        ({"request_id": RID0, "limit": 0}, "limit must be an integer from 1 to 100"),
+        ({"request_id": RID0, "limit": 101}, "limit must be an integer from 1 to 100"),
+        ({"request_id": RID0, "limit": "x"}, "limit must be an integer from 1 to 100"),
+        ({"request_id": RID0, "offset": -1}, "offset must be an integer >= 0"),
+        ({"request_id": RID0, "offset": "1e3"}, "offset must be an integer >= 0"),
+    ],
+)
+async def test_cph_list_jobs_rejects_bad_parameters(
+    client: httpx.AsyncClient, params: dict[str, Any], message: str
+) -> None:
+    resp = await client.get(cph_list(), params=params)
+    assert resp.status_code == 400
+    body = resp.json()
+    assert body.pop("request_id") == resp.headers["X-Request-Id"]
+    assert body == {"error_code": "CPS.0002", "error_msg": f"Invalid parameter: {message}."}
+
+
+async def test_list_apis_pass_the_gateway(running: RunningSimulator, sim: Simulator) -> None:
+    paths = [(codearts_list(), {}), (cph_list(), {"request_id": RID0})]
+    async with httpx.AsyncClient(base_url=running.url) as anonymous:
+        for path, params in paths:
+            assert_apigw_401(await anonymous.get(path, params=params))
+    async with signed_client(running) as signed:
+        for path, params in paths:
+            assert (await signed.get(path, params=params)).status_code == 200
+        sim.set_fault("throttle")
+        for path, params in paths:
+            assert (await signed.get(path, params=params)).status_code == 429
+        sim.set_fault("server_error")
+        assert (await get_list(signed, *paths[0], 500))["error_code"] == "CC.00000000"
+        assert (await get_list(signed, *paths[1], 500))["error_code"] == "CPS.0001"
+    assert sim.stats.list_requests == {"codearts_tasks": 4, "cph_jobs": 4}
+
+
+# --- generators: tasks created while the simulator runs --------------------------------------
+
+CAP2 = "cafe0000000000000000000000000002"
+RIDX = "abcd0000000000000000000000000001"
+Q = "aaaabbbbccccddddeeeeffff00001111"
+GEN_YAML = f"""
+tasks:
+  - cloud_service: codearts_check
+    task_id: c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0
+    codearts_project_id: {CAP2}
+    task_name: mobile-app
+    creator_id: 00000000000000000000000000000abc
+    git_url: https://codehub.example.com/acme/mobile-app.git
+    git_branch: develop
+    phases: [{{after: 0, status: null}}]
+  - cloud_service: cph
+    task_id: 6837531fd3f54550927b930180a706bf
+    project_id: {Q}
+    request_id: {RIDX}
+    phases: [{{after: 0, status: 2}}]
+generators:
+  - {{cloud_service: evs, every: 10, run_for: 30, fail_every: 2, start: 5, stop: 40}}
+  - {{cloud_service: codearts_check, every: 20, run_for: 15, fail_every: 3, codearts_project_id: {CAP2}}}
+  - {{cloud_service: cph, every: 15, run_for: 20, request_id: {RIDX}, project_id: {Q}}}
+  - {{cloud_service: dws, every: 60, run_for: 60}}
+  - {{cloud_service: cph, every: 30, run_for: 10}}
+"""
+
+
+def gen_id(cloud_service: str, index: int, n: int) -> str:
+    return generated_task_id(cloud_service, index, n)
+
+
+@pytest.fixture
+async def gen_client(tmp_path: Path) -> AsyncIterator[tuple[Simulator, httpx.AsyncClient]]:
+    path = tmp_path / "generators.yaml"
+    path.write_text(GEN_YAML)
+    sim = Simulator(load_scenario(path), clock=lambda: T0)
+    async with (
+        await start_simulator(sim) as server,
+        httpx.AsyncClient(base_url=server.url, headers={"X-Auth-Token": DEMO_TOKEN}) as c,
+    ):
+        yield sim, c
+
+
+def test_yaml_generators_and_list_fields(tmp_path: Path) -> None:
+    path = tmp_path / "generators.yaml"
+    path.write_text(GEN_YAML)
+    scenario = load_scenario(path)
+    assert scenario.generators == (
+        TaskGenerator(0, "evs", every=10, run_for=30, fail_every=2, start=5, stop=40),
+        TaskGenerator(1, "codearts_check", every=20, run_for=15, fail_every=3, codearts_project_id=CAP2),
+        TaskGenerator(2, "cph", every=15, run_for=20, project_id=Q, request_id=RIDX),
+        TaskGenerator(3, "dws", every=60, run_for=60),
+        TaskGenerator(4, "cph", every=30, run_for=10),
+    )
+    assert scenario.projects[Q] == "cn-north-4_aaaabbbb"  # generators' projects can be logged in to
+    ca, cph = scenario.tasks
+    assert (ca.codearts_project_id, ca.task_name, ca.creator_id, ca.git_url, ca.git_branch) == (
+        CAP2,
+        "mobile-app",
+        "00000000000000000000000000000abc",
+        "https://codehub.example.com/acme/mobile-app.git",
+        "develop",
+    )
+    assert cph.request_id == RIDX
+    assert scenario.generators[4].cph_request_id == generator_request_id(4)
+    assert HEX32.fullmatch(generator_request_id(4))
+    # Defaults: the default CodeArts project, and one request ID per CPH job.
+    plain = parse_scenario(
+        {
+            "tasks": [
+                {"cloud_service": "codearts_check", "task_id": "t1", "phases": [{"after": 0, "status": 0}]},
+                {"cloud_service": "cph", "task_id": "j1", "phases": [{"after": 0, "status": 1}]},
+                {"cloud_service": "cph", "task_id": "j2", "phases": [{"after": 0, "status": 1}]},
+            ]
+        }
+    )
+    ca, j1, j2 = plain.tasks
+    assert (ca.codearts_project_id, ca.task_name, ca.git_url) == (
+        CAP,
+        "task-t1",
+        "git@codehub.example.com:demo/task-t1.git",
+    )
+    assert HEX32.fullmatch(j1.request_id) and HEX32.fullmatch(j2.request_id) and j1.request_id != j2.request_id
+
+
+def test_generated_task_ids() -> None:
+    assert gen_id("evs", 0, 1) == "e7506e4e0000" + "0" * 19 + "1"
+    assert gen_id("codearts_check", 1, 255) == "c0de6e4e0001" + "0" * 18 + "ff"
+    assert gen_id("cph", 0xBEEF, 16**20 - 1) == "ce116e4ebeef" + "f" * 20
+    for service, index, n in (("dws", 3, 42), ("cph", 0, 1), ("evs", 65535, 7)):
+        task_id = gen_id(service, index, n)
+        assert HEX32.fullmatch(task_id)
+        assert parse_generated_task_id(service, task_id) == (index, n)
+        assert parse_generated_task_id("evs" if service != "evs" else "dws", task_id) is None
+    assert parse_generated_task_id("evs", "e7506e4e0000" + "0" * 20) is None  # n counts from 1
+    assert parse_generated_task_id("evs", EVS_OK) is None  # the default scenario's IDs are not generated ones
+    for bad in ((0, 0), (-1, 1), (0x10000, 1), (0, 16**20)):
+        with pytest.raises(ValueError, match="no generated task"):
+            generated_task_id("evs", *bad)
+
+
+def test_generator_schedule_is_exact_in_floating_point() -> None:
+    gen = TaskGenerator(0, "evs", every=0.1, run_for=1)
+    for k in range(1, 300):
+        at = gen.created_offset(k)
+        assert gen.count_at(at) == k
+        assert gen.count_at(at - 1e-9) == k - 1
+    stopped = TaskGenerator(0, "evs", every=10, run_for=1, start=5, stop=35)
+    assert [stopped.count_at(t) for t in (0, 4.9, 5, 14.9, 15, 25, 34.9, 35, 10**9)] == [0, 0, 1, 1, 2, 3, 3, 3, 3]
+    assert [t.task_id for t in stopped.tasks_at(10**9)] == [gen_id("evs", 0, n) for n in (1, 2, 3)]
+    for kwargs, message in (
+        ({"every": 0}, "every must be"),
+        ({"run_for": math.inf}, "run_for must be"),
+        ({"start": -1}, "start must be"),
+        ({"stop": 0}, "stop must be"),
+        ({"fail_every": 0}, "fail_every must be"),
+        ({"cloud_service": "ecs"}, "unknown cloud service"),
+        ({"index": 0x10000}, "generator index"),
+    ):
+        args: dict[str, Any] = {"index": 0, "cloud_service": "evs", "every": 1, "run_for": 1} | kwargs
+        with pytest.raises(ValueError, match=message):
+            TaskGenerator(**args)
+
+
+async def test_generated_evs_jobs_appear_and_finish_over_simulated_time(
+    gen_client: tuple[Simulator, httpx.AsyncClient],
+) -> None:
+    sim, c = gen_client
+    first, second, fourth, fifth = (gen_id("evs", 0, n) for n in (1, 2, 4, 5))
+    assert (await c.get(url("evs", first))).status_code == 404  # created at 5 s
+    sim.advance(5)
+    job = await get_json(c, url("evs", first))
+    assert (job["status"], job["begin_time"], job["end_time"], job["job_type"]) == (
+        "RUNNING",
+        "2023-11-14T22:13:25.000Z",
+        "",
+        "createVolume",
+    )
+    assert job["entities"]["volume_id"] == str(uuid.uuid5(uuid.NAMESPACE_OID, first))
+    sim.advance(30)  # 35 s
+    assert (await get_json(c, url("evs", first)))[("status")] == "SUCCESS"
+    assert (await get_json(c, url("evs", second)))["status"] == "RUNNING"
+    assert (await get_json(c, url("evs", fourth)))["status"] == "RUNNING"  # created at 35 s
+    sim.advance(10)  # 45 s: the 2nd job (every 2nd fails) ends
+    job = await get_json(c, url("evs", second))
+    assert (job["status"], job["error_code"], job["fail_reason"], job["end_time"]) == (
+        "FAIL",
+        "EVS.2024",
+        "Insufficient capacity in the storage pool.",
+        "2023-11-14T22:14:05.000Z",
+    )
+    sim.advance(10_000)
+    assert (await get_json(c, url("evs", fourth)))["status"] == "FAIL"
+    assert (await c.get(url("evs", fifth))).status_code == 404  # 45 s is after stop (40 s)
+    assert (await c.get(url("evs", first, project=Q))).status_code == 404  # only in its own project
+    assert (await c.get(url("evs", gen_id("evs", 5, 1)))).status_code == 404  # no such generator
+    assert (await c.get(url("dws", gen_id("dws", 0, 1)))).status_code == 404  # generator 0 makes EVS jobs
+
+
+async def test_generated_codearts_tasks_in_the_status_api_and_the_task_list(
+    gen_client: tuple[Simulator, httpx.AsyncClient],
+) -> None:
+    sim, c = gen_client
+    first, second, third = (gen_id("codearts_check", 1, n) for n in (1, 2, 3))
+    assert await get_json(c, url("codearts_check", first)) == {
+        "task_status": 0,
+        "progress": {"ratio": "0%", "info": "running"},
+    }
+    body = await get_list(c, codearts_list(CAP2), {})
+    assert body["total"] == 2
+    assert body["tasks"][1] == {
+        "task_id": first,
+        "task_name": "generated-1-1",
+        "creator_id": DEFAULT_CODEARTS_CREATOR_ID,
+        "git_url": "git@codehub.example.com:demo/generated-1-1.git",
+        "git_branch": "master",
+        "created_at": "2023-11-14T22:13:20Z",
+        "last_check_time": "2023-11-14T22:13:20Z",
+    }
+    assert body["tasks"][0]["task_name"] == "mobile-app"  # a tie: scenario tasks first
+    assert await get_list(c, codearts_list(), {}) == {"tasks": [], "total": 0}
+    sim.advance(15)
+    assert (await get_json(c, url("codearts_check", first)))["task_status"] == 2
+    sim.advance(25)  # 40 s
+    body = await get_list(c, codearts_list(CAP2), {})
+    assert (ids(body["tasks"]), body["total"]) == ([third, second, "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0", first], 4)
+    assert body["tasks"][0]["created_at"] == body["tasks"][0]["last_check_time"] == "2023-11-14T22:14:00Z"
+    sim.advance(15)  # 55 s: the 3rd task (every 3rd fails) ends
+    assert await get_json(c, url("codearts_check", third)) == {
+        "task_status": 1,
+        "progress": {"ratio": None, "info": None},
+    }
+    sim.advance(180)  # 235 s: tasks at 0, 20, ..., 220
+    body = await get_list(c, codearts_list(CAP2), {})
+    assert (len(body["tasks"]), body["total"]) == (10, 13)  # the default limit is 10
+    assert body["tasks"][0]["task_id"] == gen_id("codearts_check", 1, 12)
+    rest = await get_list(c, codearts_list(CAP2), {"offset": 10})
+    assert ids(rest["tasks"]) == [gen_id("codearts_check", 1, 2), "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0", first]
+
+
+async def test_generated_cph_jobs_are_listed_under_their_request_id(
+    gen_client: tuple[Simulator, httpx.AsyncClient],
+) -> None:
+    sim, c = gen_client
+    sim.advance(30)
+    body = await get_list(c, cph_list(Q), {"request_id": RIDX})
+    generated = [gen_id("cph", 2, n) for n in (1, 2, 3)]
+    assert ids(body["jobs"], "job_id") == ["6837531fd3f54550927b930180a706bf", *generated]
+    assert [j["status"] for j in body["jobs"]] == [2, 2, 1, 1]  # the first generated job ended at 20 s
+    for job in body["jobs"]:
+        show = await get_json(c, url("cph", job["job_id"], project=Q))
+        show.pop("request_id")
+        assert job == show
+    assert (await get_list(c, cph_list(P), {"request_id": RIDX}))["jobs"] == []  # another project
+    assert (await c.get(url("cph", generated[0]))).status_code == 400  # CPH's "not found", in project P
+    # Without a request_id the generator's jobs share generator_request_id(index).
+    own = await get_list(c, cph_list(P), {"request_ids": f"{generator_request_id(4)},{RIDX}"})
+    assert ids(own["jobs"], "job_id") == [gen_id("cph", 4, 1), gen_id("cph", 4, 2)]
+    sim.advance(10)
+    failing = await get_json(c, url("cph", gen_id("cph", 4, 1)))
+    assert (failing["status"], failing["end_time"]) == (2, "2023-11-14T22:13:30Z")
+
+
+async def test_generated_dws_jobs_report_progress(gen_client: tuple[Simulator, httpx.AsyncClient]) -> None:
+    sim, c = gen_client
+    sim.advance(30)
+    job = await get_json(c, url("dws", gen_id("dws", 3, 1)))
+    assert (job["status"], job["progress"], job["job_name"], job["end_time"]) == (
+        "RUNNING",
+        "50%",
+        "createClusterJob",
+        None,
+    )
+    sim.advance(30)
+    assert (await get_json(c, url("dws", gen_id("dws", 3, 1))))["status"] == "SUCCESS"
+    assert (await get_json(c, url("dws", gen_id("dws", 3, 2))))["progress"] == "0%"
+
+
+async def test_created_tasks_since(gen_client: tuple[Simulator, httpx.AsyncClient]) -> None:
+    sim, c = gen_client
+    assert [t.task_id for t in sim.created_tasks()] == [
+        gen_id("codearts_check", 1, 1),
+        gen_id("cph", 2, 1),
+        gen_id("dws", 3, 1),
+        gen_id("cph", 4, 1),
+    ]
+    sim.advance(60)
+    assert len(sim.created_tasks()) == 4 + 4 + 5 + 2 + 3
+    expected = [
+        CreatedTask(T0 + 40, "codearts_check", CAP2, gen_id("codearts_check", 1, 3)),
+        CreatedTask(T0 + 45, "cph", Q, gen_id("cph", 2, 4)),
+        CreatedTask(T0 + 60, "codearts_check", CAP2, gen_id("codearts_check", 1, 4)),
+        CreatedTask(T0 + 60, "cph", Q, gen_id("cph", 2, 5)),
+        CreatedTask(T0 + 60, "dws", P, gen_id("dws", 3, 2)),
+        CreatedTask(T0 + 60, "cph", P, gen_id("cph", 4, 3)),
+    ]
+    assert sim.created_tasks(since=T0 + 36) == expected
+    created_at, cloud_service, project_id, task_id = expected[0]  # plain tuples work too
+    assert (created_at, cloud_service, project_id, task_id) == (T0 + 40, "codearts_check", CAP2, expected[0][3])
+    assert sim.created_tasks(since=T0 + 61) == []
+    assert await get_json(c, f"/_sim/created?since={T0 + 36}") == [t._asdict() for t in expected]
+    assert len(await get_json(c, "/_sim/created")) == 18
+    for bad in ("x", "nan", "inf"):
+        assert (await c.get("/_sim/created", params={"since": bad})).status_code == 400
+    assert sim.stats.requests_total == 0  # admin requests are not counted
+
+
+async def test_churn_scenario() -> None:
+    scenario = churn_scenario()
+    assert scenario.tasks == default_scenario().tasks
+    assert [(g.cloud_service, g.every, g.run_for, g.fail_every) for g in scenario.generators] == [
+        ("evs", 10, 30, 5),
+        ("codearts_check", 20, 40, None),
+        ("cph", 15, 20, None),
+    ]
+    assert (scenario.generators[1].codearts_project_id, scenario.generators[2].request_id) == (CAP, RID1)
+    sim = Simulator(scenario, clock=lambda: T0)
+    async with (
+        await start_simulator(sim) as server,
+        httpx.AsyncClient(base_url=server.url, headers={"X-Auth-Token": DEMO_TOKEN}) as c,
+    ):
+        sim.advance(60)
+        assert (await get_json(c, url("evs", gen_id("evs", 0, 7))))["status"] == "RUNNING"  # created at 60 s
+        assert (await c.get(url("evs", gen_id("evs", 0, 8)))).status_code == 404
+        sim.advance(10)  # 70 s: the 5th EVS job (created at 40 s) fails, the 4th succeeded at 60 s
+        assert (await get_json(c, url("evs", gen_id("evs", 0, 5))))["status"] == "FAIL"
+        assert (await get_json(c, url("evs", gen_id("evs", 0, 4))))["status"] == "SUCCESS"
+        body = await get_list(c, codearts_list(), {})
+        generated = [gen_id("codearts_check", 1, n) for n in (4, 3, 2)]
+        assert ids(body["tasks"]) == [
+            *generated,
+            CA_NEVER,
+            CA_OK,
+            CA_FAIL,
+            CA_STOP,
+            gen_id("codearts_check", 1, 1),
+            CA_STUCK,
+        ]
+        # One list call answers for every job of both demo requests; no job is asked for by ID.
+        jobs = (await get_list(c, cph_list(), {"request_ids": f"{RID0},{RID1}"}))["jobs"]
+        assert ids(jobs, "job_id") == [
+            CPH_OK,
+            CPH_FAIL,
+            CPH_STUCK,
+            CPH_ZERO,
+            *(gen_id("cph", 2, n) for n in range(1, 6)),
+        ]
+        assert [j["status"] for j in jobs[4:]] == [2, 2, 2, 2, 1]  # at 70 s: ended at 20, 35, 50, 65 s
+        assert sim.stats.list_requests["cph_jobs"] == 1
+        assert not any(sim.stats.by_task[j["job_id"]] for j in jobs)
+        # Hours later: thousands of tasks, answered page by page.
+        sim.advance(3 * 3600)
+        seen: list[str] = []
+        while page := (await get_list(c, cph_list(), {"request_id": RID1, "offset": len(seen)}))["jobs"]:
+            seen += ids(page, "job_id")
+        assert len(seen) == 2 + (3 * 3600 + 70) // 15 + 1
+        assert len(set(seen)) == len(seen)
+        assert (await get_list(c, codearts_list(), {"limit": 1}))["total"] == 5 + (3 * 3600 + 70) // 20 + 1
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"tasks": []}, "tasks: expected at least one task (or a generator)"),
+        ({"tasks": [], "generators": {}}, "generators: expected a list, got dict"),
+        ({"tasks": [], "generators": [1]}, "generators[0]: expected a mapping with string keys, got int 1"),
+        (
+            {"tasks": [], "generators": [{"cloud_service": "ecs", "every": 1, "run_for": 1}]},
+            "generators[0].cloud_service: expected one of codearts_check, dws, evs, cph, got 'ecs'",
+        ),
+        (
+            {"tasks": [], "generators": [{"cloud_service": "evs", "run_for": 1}]},
+            "generators[0]: missing required key 'every'",
+        ),
+        (
+            {"tasks": [], "generators": [{"cloud_service": "evs", "every": 1}]},
+            "generators[0]: missing required key 'run_for'",
+        ),
+        (
+            {"tasks": [], "generators": [{"cloud_service": "evs", "every": 0, "run_for": 1}]},
+            "generators[0].every: expected seconds > 0, got 0",
+        ),
+        (
+            {"tasks": [], "generators": [{"cloud_service": "evs", "every": "10s", "run_for": 1}]},
+            "generators[0].every: expected a number, got '10s'",
+        ),
+        (
+            {"tasks": [], "generators": [{"cloud_service": "evs", "every": 1, "run_for": -1}]},
+            "generators[0].run_for: expected seconds > 0, got -1",
+        ),
+        (
+            {"tasks": [], "generators": [{"cloud_service": "evs", "every": 1, "run_for": 1, "start": -5}]},
+            "generators[0].start: expected seconds >= 0, got -5",
+        ),
+        (
+            {"tasks": [], "generators": [{"cloud_service": "evs", "every": 1, "run_for": 1, "start": 5, "stop": 5}]},
+            "generators[0].stop: expected seconds > start (5), got 5",
+        ),
+        (
+            {"tasks": [], "generators": [{"cloud_service": "evs", "every": 1, "run_for": 1, "fail_every": 0}]},
+            "generators[0].fail_every: expected an integer >= 1, got 0",
+        ),
+        (
+            {"tasks": [], "generators": [{"cloud_service": "evs", "every": 1, "run_for": 1, "fail_every": 2.5}]},
+            "generators[0].fail_every: expected an integer >= 1, got 2.5",
+        ),
+        (
+            {"tasks": [], "generators": [{"cloud_service": "evs", "every": 1, "run_for": 1, "fail_every": True}]},
+            "generators[0].fail_every: expected an integer >= 1, got True",
+        ),
+        (
+            {"tasks": [], "generators": [{"cloud_service": "evs", "every": 1, "run_for": 1, "request_id": RID0}]},
+            "generators[0]: unknown key 'request_id'; expected one of: cloud_service, every, run_for, fail_every, "
+            "start, stop, project_id",
+        ),
+        (
+            {
+                "tasks": [],
+                "generators": [{"cloud_service": "cph", "every": 1, "run_for": 1, "codearts_project_id": CAP}],
+            },
+            "generators[0]: unknown key 'codearts_project_id'; expected one of: cloud_service, every, run_for, "
+            "fail_every, start, stop, project_id, request_id",
+        ),
+        (
+            {"tasks": [], "generators": [{"cloud_service": "cph", "every": 1, "run_for": 1, "request_id": "abc"}]},
+            "generators[0].request_id: expected 32 lowercase hexadecimal characters, got 'abc'",
+        ),
+        (
+            {
+                "tasks": [],
+                "generators": [
+                    {"cloud_service": "codearts_check", "every": 1, "run_for": 1, "codearts_project_id": CAP.upper()}
+                ],
+            },
+            f"generators[0].codearts_project_id: expected 32 lowercase hexadecimal characters, got '{CAP.upper()}'",
+        ),
+        (
+            {"tasks": [], "generators": [{"cloud_service": "dws", "every": 1, "run_for": 1, "project_id": "a b"}]},
+            "generators[0].project_id: expected an ID of 1-64 letters",
+        ),
+        (
+            {
+                "tasks": [
+                    {
+                        "cloud_service": "codearts_check",
+                        "task_id": "t",
+                        "codearts_project_id": P[:31],
+                        "phases": [{"after": 0, "status": 0}],
+                    }
+                ]
+            },
+            f"tasks[0].codearts_project_id: expected 32 lowercase hexadecimal characters, got '{P[:31]}'",
+        ),
+        (
+            {
+                "tasks": [
+                    {"cloud_service": "cph", "task_id": "t", "request_id": 5, "phases": [{"after": 0, "status": 1}]}
+                ]
+            },
+            "tasks[0].request_id: expected 32 lowercase hexadecimal characters, got 5",
+        ),
+        (
+            {
+                "tasks": [
+                    {
+                        "cloud_service": "evs",
+                        "task_id": "t",
+                        "request_id": RID0,
+                        "phases": [{"after": 0, "status": "INIT"}],
+                    }
+                ]
+            },
+            "tasks[0]: unknown key 'request_id'",
+        ),
+        (
+            {
+                "tasks": [
+                    {
+                        "cloud_service": "codearts_check",
+                        "task_id": "t",
+                        "task_name": 5,
+                        "phases": [{"after": 0, "status": 0}],
+                    }
+                ]
+            },
+            "tasks[0].task_name: expected a string, got int 5",
+        ),
+        (
+            {
+                "tasks": [
+                    {"cloud_service": "evs", "task_id": gen_id("evs", 0, 3), "phases": [{"after": 0, "status": "INIT"}]}
+                ],
+                "generators": [{"cloud_service": "evs", "every": 1, "run_for": 1}],
+            },
+            f"tasks[0].task_id: {gen_id('evs', 0, 3)} is an ID that generators[0] creates",
+        ),
+        (
+            {
+                "tasks": [
+                    {
+                        "cloud_service": "evs",
+                        "task_id": "batch",
+                        "phases": [{"after": 0, "status": "RUNNING"}],
+                        "sub_jobs": [{"job_id": gen_id("evs", 0, 1), "phases": [{"after": 0, "status": "INIT"}]}],
+                    }
+                ],
+                "generators": [{"cloud_service": "evs", "every": 1, "run_for": 1}],
+            },
+            f"tasks[0].sub_jobs[0].job_id: {gen_id('evs', 0, 1)} is an ID that generators[0] creates",
+        ),
+    ],
+)
+def test_generator_and_list_field_errors(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(data, source="s.yaml")
+    assert str(info.value).startswith("s.yaml: ")
+    assert message in str(info.value)
+
+
+def test_generated_ids_of_other_generators_or_services_are_free() -> None:
+    scenario = parse_scenario(
+        {
+            "tasks": [
+                {"cloud_service": "evs", "task_id": gen_id("evs", 1, 3), "phases": [{"after": 0, "status": "INIT"}]},
+                {"cloud_service": "dws", "task_id": gen_id("dws", 0, 3), "phases": [{"after": 0, "status": "INIT"}]},
+            ],
+            "generators": [{"cloud_service": "evs", "every": 1, "run_for": 1}],
+        }
+    )
+    assert len(scenario.tasks) == 2
+    assert parse_scenario({"tasks": [], "generators": [{"cloud_service": "dws", "every": 5, "run_for": 1}]}).tasks == ()
+
+
+def test_serve_rejects_churn_with_a_scenario_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(_task_yaml())
+    with pytest.raises(ValueError, match="churn and scenario_file cannot be combined"):
+        serve("127.0.0.1", 0, scenario_file=str(path), churn=True)
 
 
 # --- YAML scenarios ---------------------------------------------------------------------------
@@ -1279,8 +2011,9 @@ def test_final_statuses_end_a_task() -> None:
 REPO = Path(__file__).resolve().parent.parent
 
 
-async def test_serve_runs_until_sigterm() -> None:
-    code = "from exporter.simulator import serve; serve('127.0.0.1', 0)"
+@pytest.mark.parametrize("churn", [False, True])
+async def test_serve_runs_until_sigterm(churn: bool) -> None:
+    code = f"from exporter.simulator import serve; serve('127.0.0.1', 0, churn={churn})"
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -1303,6 +2036,9 @@ async def test_serve_runs_until_sigterm() -> None:
         assert "simulator.listening" in line
         async with httpx.AsyncClient(base_url=found.group(0), headers={"X-Auth-Token": DEMO_TOKEN}) as c:
             assert (await get_json(c, url("evs", EVS_OK)))["status"] == "INIT"
+            created = await get_json(c, "/_sim/created")
+            # With churn, each generator creates its first task at the start (real time moves on).
+            assert {t["cloud_service"] for t in created} == ({"evs", "codearts_check", "cph"} if churn else set())
         proc.send_signal(signal.SIGTERM)
         rest, _ = await asyncio.wait_for(proc.communicate(), 20)
     finally:

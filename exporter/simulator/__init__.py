@@ -3,8 +3,10 @@
 Tests, the demo and the benchmarks use it instead of the real cloud. Its tasks move through their
 states over simulated time, following a scenario (``default_scenario()`` or a YAML file); faults
 (throttling, 5xx, timeouts, malformed bodies) can be injected per task or for everything at once.
-Service APIs take IAM tokens or AK/SK signatures (``SDK-HMAC-SHA256``, checked against the simulated
-clock, with the gateway's AK lock after repeated failures); ``start_simulator`` can serve HTTPS.
+Generators keep creating tasks while it runs (``churn_scenario()``), and the CodeArts Check task list
+and CPH ListJobs answer for many tasks at once. Service APIs take IAM tokens or AK/SK signatures
+(``SDK-HMAC-SHA256``, checked against the simulated clock, with the gateway's AK lock after repeated
+failures); ``start_simulator`` can serve HTTPS.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ from __future__ import annotations
 from exporter.simulator.app import (
     AK_LOCK_SECONDS,
     AK_LOCK_THRESHOLD,
+    CODEARTS_LIST_DEFAULT_LIMIT,
+    CPH_LIST_DEFAULT_LIMIT,
+    CPH_LIST_MAX_REQUEST_IDS,
+    LIST_MAX_LIMIT,
     MAX_CLOCK_SKEW_SECONDS,
     AkState,
     AuthResult,
@@ -24,9 +30,12 @@ from exporter.simulator.app import (
 from exporter.simulator.scenario import (
     CLOUD_SERVICES,
     DEFAULT_ACCESS_KEYS,
+    DEFAULT_CODEARTS_CREATOR_ID,
+    DEFAULT_CODEARTS_PROJECT_ID,
     DEFAULT_PROJECT_ID,
     DEFAULT_PROJECT_NAME,
     DEMO_ACCESS_KEY,
+    DEMO_CPH_REQUEST_IDS,
     DEMO_DOMAIN,
     DEMO_PASSWORD,
     DEMO_SECRET_KEY,
@@ -37,14 +46,20 @@ from exporter.simulator.scenario import (
     DEMO_USER,
     FAULT_KINDS,
     AccessKey,
+    CreatedTask,
     Phase,
     Scenario,
     ScenarioError,
     Target,
     Task,
+    TaskGenerator,
     bench_task_id,
+    churn_scenario,
     default_scenario,
+    generated_task_id,
+    generator_request_id,
     load_scenario,
+    parse_generated_task_id,
     parse_scenario,
 )
 
@@ -52,10 +67,16 @@ __all__ = [
     "AK_LOCK_SECONDS",
     "AK_LOCK_THRESHOLD",
     "CLOUD_SERVICES",
+    "CODEARTS_LIST_DEFAULT_LIMIT",
+    "CPH_LIST_DEFAULT_LIMIT",
+    "CPH_LIST_MAX_REQUEST_IDS",
     "DEFAULT_ACCESS_KEYS",
+    "DEFAULT_CODEARTS_CREATOR_ID",
+    "DEFAULT_CODEARTS_PROJECT_ID",
     "DEFAULT_PROJECT_ID",
     "DEFAULT_PROJECT_NAME",
     "DEMO_ACCESS_KEY",
+    "DEMO_CPH_REQUEST_IDS",
     "DEMO_DOMAIN",
     "DEMO_PASSWORD",
     "DEMO_SECRET_KEY",
@@ -65,10 +86,12 @@ __all__ = [
     "DEMO_TOKEN",
     "DEMO_USER",
     "FAULT_KINDS",
+    "LIST_MAX_LIMIT",
     "MAX_CLOCK_SKEW_SECONDS",
     "AccessKey",
     "AkState",
     "AuthResult",
+    "CreatedTask",
     "Phase",
     "RunningSimulator",
     "Scenario",
@@ -77,9 +100,14 @@ __all__ = [
     "Simulator",
     "Target",
     "Task",
+    "TaskGenerator",
     "bench_task_id",
+    "churn_scenario",
     "default_scenario",
+    "generated_task_id",
+    "generator_request_id",
     "load_scenario",
+    "parse_generated_task_id",
     "parse_scenario",
     "serve",
     "start_simulator",

@@ -16,14 +16,42 @@ for ``AK_LOCK_SECONDS`` (300) simulated seconds; while locked, even correctly si
 401 ``APIGW.0301``; a success resets the count. The error bodies never hold a secret key, a token or a
 signature.
 
+Besides the four status APIs, two list APIs (reference A.1 "List APIs" item 1 and A.4 "List API"); they
+pass the same latency, authentication and global fault switch (tasks' own faults do not apply), and
+list only the tasks that exist at the current simulated time (scenario tasks, plus the generators'
+tasks created so far):
+
+- ``GET /v2/{codearts_project_id}/tasks?offset=&limit=`` (CodeArts Check, ShowTaskListByProjectId):
+  ``{"tasks": [{"task_id", "task_name", "creator_id", "git_url", "git_branch", "created_at",
+  "last_check_time"}], "total": n}``, newest ``created_at`` first (ties in scenario, then generator
+  order), times UTC ``yyyy-MM-ddTHH:mm:ssZ``, ``last_check_time`` null for a never-checked task. The
+  docs disagree on whether ``offset`` counts records or pages; here it is a RECORD offset (0-based:
+  ``offset=10&limit=5`` answers records 10-14), as the SDK docstring and the older docs say. ``offset``
+  0-999999 (default 0), ``limit`` 1-100 (default 10); ``total`` counts every task of the project.
+  ``codearts_project_id`` must be 32 lowercase hex characters; a bad one, or a bad ``offset``/``limit``,
+  gets 400 ``{"error_code": "CC.00000001", "error_msg"}`` (an illustrative code). A well-formed but
+  unknown project is answered like a project without tasks: 200 ``{"tasks": [], "total": 0}``.
+- ``GET /v1/{project_id}/cloud-phone/jobs?request_id=X`` or ``?request_ids=a,b,c`` (CPH ListJobs):
+  ``{"request_id": "<new 32 hex>", "jobs": [{"job_id", "phone_id"|"server_id", "begin_time",
+  "end_time", "status", "error_code", "error_msg", "execute_msg"}]}``: the jobs of the project that
+  the given requests created, request by request in the order asked (duplicates once), each request's
+  jobs in creation order, then ``offset`` (a record offset >= 0, default 0) and ``limit`` (1-100,
+  default 100) applied. ``request_ids`` (at most 20, empty entries ignored) wins over ``request_id``.
+  Neither, more than 20, or a bad ``offset``/``limit``: 400 ``{"request_id", "error_code": "CPS.0002",
+  "error_msg"}``. Unknown request IDs list no jobs.
+
 The admin endpoints under ``/_sim/`` need no authentication and are not counted in the stats:
 
 - ``POST /_sim/advance?seconds=N``: move the simulated clock forward (tasks and token expiry).
 - ``POST /_sim/fault?kind=throttle|server_error|timeout|malformed|wrong_shape|none``: fault for all
   service requests (an outage).
 - ``GET /_sim/stats``: ``{"requests_total", "by_task", "by_status", "tokens_issued", "auth_failures",
-  "ak_locked_rejections", "aksk_accepted", "max_consecutive_auth_failures"}``.
-- ``GET /_sim/targets``: the scenario's tasks as ``[{"cloud_service", "project_id", "task_ids"}]``.
+  "ak_locked_rejections", "aksk_accepted", "max_consecutive_auth_failures", "list_requests"}``.
+- ``GET /_sim/targets``: the scenario's tasks as ``[{"cloud_service", "project_id", "task_ids"}]``
+  (generated tasks are not targets; see the next one).
+- ``GET /_sim/created?since=UNIX``: the generated tasks created at or after ``since`` (default 0) up to
+  now, oldest first, as ``[{"created_at", "cloud_service", "project_id", "task_id"}]``
+  (``Simulator.created_tasks``; ``project_id`` is the CodeArts project for codearts_check).
 """
 
 from __future__ import annotations
@@ -41,7 +69,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 import httpx
 import structlog
@@ -52,16 +80,24 @@ from exporter.simulator import bodies
 from exporter.simulator.scenario import (
     FAULT_KINDS,
     AccessKey,
+    CreatedTask,
     Scenario,
     Task,
+    TaskGenerator,
+    churn_scenario,
     default_scenario,
     load_scenario,
+    parse_generated_task_id,
 )
 
 __all__ = [
     "AK_LOCK_SECONDS",
     "AK_LOCK_THRESHOLD",
+    "CODEARTS_LIST_DEFAULT_LIMIT",
+    "CPH_LIST_DEFAULT_LIMIT",
+    "CPH_LIST_MAX_REQUEST_IDS",
     "FAULT_TIMEOUT_SECONDS",
+    "LIST_MAX_LIMIT",
     "MAX_CLOCK_SKEW_SECONDS",
     "AkState",
     "AuthResult",
@@ -90,7 +126,15 @@ MAX_CLOCK_SKEW_SECONDS = 900.0
 # "More than 5 consecutive AK/SK authentication failures lock the AK for 5 minutes" (reference C.2).
 AK_LOCK_THRESHOLD = 5
 AK_LOCK_SECONDS = 300.0
+# The list APIs' paging (reference A.1 and A.4).
+CODEARTS_LIST_DEFAULT_LIMIT = 10
+CODEARTS_LIST_MAX_OFFSET = 999_999
+CPH_LIST_DEFAULT_LIMIT = 100
+CPH_LIST_MAX_REQUEST_IDS = 20
+LIST_MAX_LIMIT = 100
 _SIGNED_HEADERS_RE = re.compile(r"SignedHeaders=([^\s,]+)")
+_HEX32_RE = re.compile(r"[0-9a-f]{32}")
+_INT_RE = re.compile(r"[+-]?[0-9]{1,12}")
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -111,6 +155,8 @@ class SimStats:
     # Access key -> the longest run of consecutive failed authentications seen (0 if none). More than
     # AK_LOCK_THRESHOLD means the client got the key locked.
     max_consecutive_auth_failures: Counter[str] = field(default_factory=Counter)
+    # List API requests on arrival, by list: "codearts_tasks" (CodeArts task list), "cph_jobs" (ListJobs).
+    list_requests: Counter[str] = field(default_factory=Counter)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -122,6 +168,7 @@ class SimStats:
             "ak_locked_rejections": self.ak_locked_rejections,
             "aksk_accepted": dict(self.aksk_accepted),
             "max_consecutive_auth_failures": dict(self.max_consecutive_auth_failures),
+            "list_requests": dict(self.list_requests),
         }
 
 
@@ -207,6 +254,84 @@ class Simulator:
         if not (math.isfinite(seconds) and seconds >= 0):
             raise ValueError(f"seconds must be a finite number >= 0, got {seconds}")
         self._offset += seconds
+
+    # --- tasks, scenario and generated --------------------------------------------------------
+
+    def find_task(self, cloud_service: str, project_id: str, task_id: str) -> Task | None:
+        """The task (or EVS sub-job) that exists now under this ID, or None.
+
+        ``project_id`` is ignored for codearts_check, whose status API has no project.
+        """
+        project = "" if cloud_service == "codearts_check" else project_id
+        task = self._tasks.get((cloud_service, project, task_id))
+        if task is not None:
+            return task
+        parsed = parse_generated_task_id(cloud_service, task_id)
+        if parsed is None or parsed[0] >= len(self.scenario.generators):
+            return None
+        generator = self.scenario.generators[parsed[0]]
+        if generator.cloud_service != cloud_service or (project and generator.project_id != project):
+            return None
+        n = parsed[1]
+        return generator.task(n) if n <= generator.count_at(self.elapsed()) else None
+
+    def codearts_tasks(self, codearts_project_id: str) -> list[Task]:
+        """The CodeArts Check tasks of a CodeArts project that exist now, newest first (the task list)."""
+        return [_materialize(ref) for ref in self._codearts_refs(codearts_project_id)]
+
+    def cph_jobs(self, project_id: str, request_ids: list[str]) -> list[Task]:
+        """The CPH jobs of ``project_id`` that the given requests created and that exist now (ListJobs).
+
+        Request by request in the given order (each once), each request's jobs in creation order.
+        """
+        return [_materialize(ref) for ref in self._cph_refs(project_id, request_ids)]
+
+    # The lists sort light references and build only the tasks of the page asked for: a long churn
+    # run has tens of thousands of generated tasks.
+
+    def _codearts_refs(self, codearts_project_id: str) -> list[_TaskRef]:
+        elapsed = self.elapsed()
+        refs: list[_TaskRef] = [
+            (t.created_offset, t, 0)
+            for t in self.scenario.tasks
+            if t.cloud_service == "codearts_check" and t.codearts_project_id == codearts_project_id
+        ]
+        for generator in self.scenario.generators:
+            if generator.cloud_service == "codearts_check" and generator.codearts_project_id == codearts_project_id:
+                refs.extend(_generated_refs(generator, elapsed))
+        # Newest first; stable, so equal creation times keep scenario order, then generator order.
+        refs.sort(key=lambda ref: -ref[0])
+        return refs
+
+    def _cph_refs(self, project_id: str, request_ids: list[str]) -> list[_TaskRef]:
+        elapsed = self.elapsed()
+        by_request: dict[str, list[_TaskRef]] = {r: [] for r in request_ids}
+        for task in self.scenario.tasks:
+            if task.cloud_service == "cph" and task.project_id == project_id and task.request_id in by_request:
+                by_request[task.request_id].append((task.created_offset, task, 0))
+        for generator in self.scenario.generators:
+            refs = by_request.get(generator.cph_request_id)
+            if generator.cloud_service == "cph" and generator.project_id == project_id and refs is not None:
+                refs.extend(_generated_refs(generator, elapsed))
+        return [ref for refs in by_request.values() for ref in sorted(refs, key=lambda ref: ref[0])]
+
+    def created_tasks(self, since: float = 0.0) -> list[CreatedTask]:
+        """The generated tasks created at or after ``since`` (Unix time) and by now, oldest first.
+
+        Each is ``(created_at, cloud_service, project_id, task_id)``, where ``project_id`` is the
+        CodeArts project for codearts_check and the IAM project otherwise. Scenario tasks are not
+        included (they exist from the start; see ``Scenario.targets``).
+        """
+        elapsed = self.elapsed()
+        created: list[CreatedTask] = []
+        for generator in self.scenario.generators:
+            for n in range(1, generator.count_at(elapsed) + 1):
+                at = self.started_at + generator.created_offset(n)
+                if at >= since:
+                    created.append(
+                        CreatedTask(at, generator.cloud_service, generator.list_project_id, generator.task_id(n))
+                    )
+        return sorted(created, key=lambda c: c.created_at)
 
     def set_fault(self, kind: str | None) -> None:
         """Switch the global fault (None or "none" for normal answers)."""
@@ -346,11 +471,14 @@ class Simulator:
         app.router.add_get("/v1.0/{project_id}/job/{task_id}", self._service_handler("dws"))
         app.router.add_get("/v1/{project_id}/jobs/{task_id}", self._service_handler("evs"))
         app.router.add_get("/v1/{project_id}/cloud-phone/jobs/{task_id}", self._service_handler("cph"))
+        app.router.add_get("/v2/{codearts_project_id}/tasks", self._list_codearts_tasks)
+        app.router.add_get("/v1/{project_id}/cloud-phone/jobs", self._list_cph_jobs)
         app.router.add_post("/v3/auth/tokens", self._iam_tokens)
         app.router.add_post("/_sim/advance", self._admin_advance)
         app.router.add_post("/_sim/fault", self._admin_fault)
         app.router.add_get("/_sim/stats", self._admin_stats)
         app.router.add_get("/_sim/targets", self._admin_targets)
+        app.router.add_get("/_sim/created", self._admin_created)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
         return app
@@ -393,18 +521,24 @@ class Simulator:
 
         return handle
 
-    async def _serve_task(self, cloud_service: str, request: web.Request) -> web.StreamResponse:
+    async def _gateway(self, cloud_service: str, request: web.Request) -> tuple[str, web.Response | None]:
+        """A new request ID, and the answer if latency, authentication or the global fault ends the request."""
         if self.latency:
             await asyncio.sleep(self.latency)
         request_id = bodies.new_request_id()
         auth = await self._authenticate(request)
         if not auth.ok:
-            return _json(401, bodies.apigw_error(auth.error_code, auth.error_msg, request_id), request_id)
+            return request_id, _json(401, bodies.apigw_error(auth.error_code, auth.error_msg, request_id), request_id)
         if self.fault and (response := await self._fault(self.fault, cloud_service, request_id)):
-            return response
+            return request_id, response
+        return request_id, None
+
+    async def _serve_task(self, cloud_service: str, request: web.Request) -> web.StreamResponse:
+        request_id, answered = await self._gateway(cloud_service, request)
+        if answered is not None:
+            return answered
         task_id = request.match_info["task_id"]
-        project = request.match_info.get("project_id", "")
-        task = self._tasks.get((cloud_service, project, task_id))
+        task = self.find_task(cloud_service, request.match_info.get("project_id", ""), task_id)
         if task is None:
             status, body = bodies.not_found(cloud_service, task_id, request_id)
             return _json(status, body, request_id)
@@ -412,6 +546,45 @@ class Simulator:
             return response
         body = bodies.task_body(task, start=self.started_at, elapsed=self.elapsed(), request_id=request_id)
         return _json(200, body, request_id)
+
+    async def _list_codearts_tasks(self, request: web.Request) -> web.StreamResponse:
+        self.stats.list_requests["codearts_tasks"] += 1
+        request_id, answered = await self._gateway("codearts_check", request)
+        if answered is not None:
+            return answered
+        codearts_project_id = request.match_info["codearts_project_id"]
+        try:
+            if not _HEX32_RE.fullmatch(codearts_project_id):
+                raise ValueError("project_id must be a CodeArts project ID of 32 lowercase hexadecimal characters")
+            offset = _int_query(request, "offset", 0, 0, CODEARTS_LIST_MAX_OFFSET)
+            limit = _int_query(request, "limit", CODEARTS_LIST_DEFAULT_LIMIT, 1, LIST_MAX_LIMIT)
+        except ValueError as exc:
+            return _json(400, bodies.codearts_list_error(f"Invalid parameter: {exc}."), request_id)
+        refs = self._codearts_refs(codearts_project_id)
+        start, elapsed = self.started_at, self.elapsed()
+        page = [
+            bodies.codearts_task_item(_materialize(ref), start=start, elapsed=elapsed)
+            for ref in refs[offset : offset + limit]
+        ]
+        return _json(200, {"tasks": page, "total": len(refs)}, request_id)
+
+    async def _list_cph_jobs(self, request: web.Request) -> web.StreamResponse:
+        self.stats.list_requests["cph_jobs"] += 1
+        request_id, answered = await self._gateway("cph", request)
+        if answered is not None:
+            return answered
+        try:
+            request_ids = _cph_request_ids(request)
+            offset = _int_query(request, "offset", 0, 0, None)
+            limit = _int_query(request, "limit", CPH_LIST_DEFAULT_LIMIT, 1, LIST_MAX_LIMIT)
+        except ValueError as exc:
+            return _json(400, bodies.cph_list_error(f"Invalid parameter: {exc}.", request_id), request_id)
+        refs = self._cph_refs(request.match_info["project_id"], request_ids)
+        start, elapsed = self.started_at, self.elapsed()
+        page = [
+            bodies.cph_job(_materialize(ref), start=start, elapsed=elapsed) for ref in refs[offset : offset + limit]
+        ]
+        return _json(200, {"request_id": request_id, "jobs": page}, request_id)
 
     async def _fault(self, kind: str, cloud_service: str, request_id: str) -> web.Response | None:
         """The response for fault ``kind``, or None to go on normally (after a ``timeout`` stall)."""
@@ -499,6 +672,15 @@ class Simulator:
     async def _admin_targets(self, _request: web.Request) -> web.StreamResponse:
         return _json(200, [t._asdict() for t in self.scenario.targets()])
 
+    async def _admin_created(self, request: web.Request) -> web.StreamResponse:
+        try:
+            since = float(request.query.get("since", "0"))
+        except ValueError:
+            since = math.nan
+        if not math.isfinite(since):
+            return _json(400, {"error": "since must be a finite Unix time"})
+        return _json(200, [c._asdict() for c in self.created_tasks(since)])
+
 
 def _json(status: int, body: object, request_id: str | None = None) -> web.Response:
     headers = {"X-Request-Id": request_id or bodies.new_request_id()}
@@ -515,6 +697,48 @@ def _received_url(raw_path: str) -> httpx.URL:
     if not raw_path.startswith("/"):
         raise ValueError("the request target is not in origin form")
     return httpx.URL("http://fake-cloud.invalid").copy_with(raw_path=raw_path.encode("ascii"))
+
+
+# A task in a list before it is built: its creation offset, and the task itself or its generator and n.
+_TaskRef: TypeAlias = tuple[float, Task | TaskGenerator, int]
+
+
+def _generated_refs(generator: TaskGenerator, elapsed: float) -> list[_TaskRef]:
+    return [(generator.created_offset(n), generator, n) for n in range(1, generator.count_at(elapsed) + 1)]
+
+
+def _materialize(ref: _TaskRef) -> Task:
+    _, source, n = ref
+    return source.task(n) if isinstance(source, TaskGenerator) else source
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int | None) -> int:
+    """Query parameter ``name`` as an integer in ``low..high``; ValueError names the rule."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    rule = (
+        f"{name} must be an integer from {low} to {high}" if high is not None else f"{name} must be an integer >= {low}"
+    )
+    if not _INT_RE.fullmatch(raw):
+        raise ValueError(rule)
+    value = int(raw)
+    if value < low or (high is not None and value > high):
+        raise ValueError(rule)
+    return value
+
+
+def _cph_request_ids(request: web.Request) -> list[str]:
+    """The request IDs a ListJobs request asks for: ``request_ids`` (comma-separated) wins over ``request_id``."""
+    many = [r.strip() for r in request.query.get("request_ids", "").split(",") if r.strip()]
+    if len(many) > CPH_LIST_MAX_REQUEST_IDS:
+        raise ValueError(f"request_ids holds {len(many)} request IDs, at most {CPH_LIST_MAX_REQUEST_IDS} are allowed")
+    if many:
+        return list(dict.fromkeys(many))
+    one = request.query.get("request_id", "").strip()
+    if not one:
+        raise ValueError("request_id or request_ids is required")
+    return [one]
 
 
 def _stable_id(seed: str) -> str:
@@ -597,12 +821,20 @@ def serve(
     scenario_file: str | None = None,
     latency: float = 0.0,
     extra_running_tasks: int = 0,
+    churn: bool = False,
 ) -> None:
     """Run the fake cloud until SIGINT or SIGTERM (the ``simulate`` command).
 
-    Raises ScenarioError for a bad scenario file and OSError if the address is taken.
+    ``churn`` serves ``churn_scenario()`` (the default scenario plus generators that keep creating
+    tasks) instead of the default scenario; it cannot be combined with ``scenario_file`` (a file can
+    carry its own ``generators``). Raises ValueError for both, ScenarioError for a bad scenario file and
+    OSError if the address is taken.
     """
-    scenario = load_scenario(scenario_file) if scenario_file else default_scenario()
+    if churn and scenario_file:
+        raise ValueError("churn and scenario_file cannot be combined; put generators in the scenario file")
+    scenario = churn_scenario() if churn else default_scenario()
+    if scenario_file:
+        scenario = load_scenario(scenario_file)
     sim = Simulator(scenario, latency=latency, extra_running_tasks=extra_running_tasks)
     asyncio.run(_serve_until_signal(sim, host, port))
 
@@ -618,6 +850,7 @@ async def _serve_until_signal(sim: Simulator, host: str, port: int) -> None:
             "simulator.listening",
             url=running.url,
             tasks=len(sim.scenario.tasks),
+            generators=len(sim.scenario.generators),
             iam_user=sim.scenario.iam_user,
             require_auth=sim.require_auth,
         )

@@ -14,7 +14,13 @@ from typing import Any
 from exporter.simulator.scenario import Task
 
 __all__ = [
+    "CODEARTS_INVALID_PARAMETER",
+    "CPH_INVALID_PARAMETER",
     "apigw_error",
+    "codearts_list_error",
+    "codearts_task_item",
+    "cph_job",
+    "cph_list_error",
     "iam_error",
     "iso_utc_micro",
     "new_request_id",
@@ -22,6 +28,12 @@ __all__ = [
     "server_error",
     "task_body",
 ]
+
+# The list APIs' answer to a bad query parameter (HTTP 400). CPS.0002 is CPH's documented code for a bad
+# offset/limit (reference A.4); CodeArts Check's "invalid parameter" code is not in the reference notes,
+# so CC.00000001 (eight digits, next to the documented CC.00000000 and CC.00000003) is illustrative.
+CODEARTS_INVALID_PARAMETER = "CC.00000001"
+CPH_INVALID_PARAMETER = "CPS.0002"
 
 JSON = dict[str, Any]
 
@@ -108,18 +120,51 @@ def task_body(task: Task, *, start: float, elapsed: float, request_id: str) -> J
                 "fail_reason": fields.get("fail_reason"),
             }
         case "cph":
-            return {
-                "request_id": request_id,
-                "job_id": task.task_id,
-                "begin_time": None if begin is None else _cph_time(begin),
-                "end_time": None if end is None else _cph_time(end),
-                "status": phase.status,
-                task.resource_key: task.resource_id,
-                "error_code": fields.get("error_code"),
-                "error_msg": fields.get("error_msg"),
-                "execute_msg": fields.get("execute_msg"),
-            }
+            return {"request_id": request_id} | cph_job(task, start=start, elapsed=elapsed)
     raise ValueError(f"unknown cloud service {task.cloud_service!r}")
+
+
+def cph_job(task: Task, *, start: float, elapsed: float) -> JSON:
+    """A CPH job as ListJobs reports it: ShowJob's body without its ``request_id``."""
+    phase = task.phase_at(elapsed)
+    begin, end = _times(task, start, elapsed)
+    return {
+        "job_id": task.task_id,
+        "begin_time": None if begin is None else _cph_time(begin),
+        "end_time": None if end is None else _cph_time(end),
+        "status": phase.status,
+        task.resource_key: task.resource_id,
+        "error_code": phase.fields.get("error_code"),
+        "error_msg": phase.fields.get("error_msg"),
+        "execute_msg": phase.fields.get("execute_msg"),
+    }
+
+
+def codearts_task_item(task: Task, *, start: float, elapsed: float) -> JSON:
+    """A CodeArts Check task in the task list (SimpleTaskInfoV2); times are UTC ``yyyy-MM-ddTHH:mm:ssZ``.
+
+    ``last_check_time`` is when the task's check started, null while it has never been checked.
+    """
+    begin, _ = _times(task, start, elapsed)
+    return {
+        "task_id": task.task_id,
+        "task_name": task.task_name,
+        "creator_id": task.creator_id,
+        "git_url": task.git_url,
+        "git_branch": task.git_branch,
+        "created_at": _cph_time(start + task.created_offset),
+        "last_check_time": None if begin is None else _cph_time(begin),
+    }
+
+
+def codearts_list_error(message: str) -> JSON:
+    """CodeArts Check's answer (HTTP 400) to a bad query or path parameter of the task list."""
+    return {"error_code": CODEARTS_INVALID_PARAMETER, "error_msg": message}
+
+
+def cph_list_error(message: str, request_id: str) -> JSON:
+    """CPH's answer (HTTP 400) to a bad query parameter of ListJobs."""
+    return {"request_id": request_id, "error_code": CPH_INVALID_PARAMETER, "error_msg": message}
 
 
 def not_found(cloud_service: str, task_id: str, request_id: str) -> tuple[int, JSON]:

@@ -50,6 +50,43 @@ and ``dws`` only. The extra phase fields are: ``codearts_check`` ``info`` (defau
 status 0, "success" for 2, else null); ``dws`` ``failed_code``, ``failed_detail``; ``evs``
 ``error_code``, ``fail_reason``; ``cph`` ``error_code``, ``error_msg``, ``execute_msg``. A CPH task
 has ``phone_id`` or ``server_id`` (default: a ``phone_id`` derived from the task ID).
+
+List APIs. A ``codearts_check`` task belongs to a CodeArts project, the 32-hex project UUID of
+CodeArts (ProjectMan), not an IAM project: ``codearts_project_id`` (default
+``DEFAULT_CODEARTS_PROJECT_ID``) places it in the task list ``GET /v2/{codearts_project_id}/tasks``,
+where it also reports ``task_name`` (default ``task-<task_id>``), ``creator_id`` (32 hex, default
+``DEFAULT_CODEARTS_CREATOR_ID``), ``git_url`` (default ``git@codehub.example.com:demo/<task_name>.git``)
+and ``git_branch`` (default ``master``). A ``cph`` job was created by an asynchronous call whose
+``request_id`` (32 lowercase hex; default: one derived from the task ID, so one job per request)
+``GET /v1/{project_id}/cloud-phone/jobs?request_id=`` lists it under. A scenario task exists from the
+simulator's start; its creation time (the CodeArts ``created_at``) is ``begin`` when that is negative,
+else the simulator's start.
+
+Generators: a scenario that keeps creating tasks while it runs. The top-level ``generators`` list (with
+at least one generator, ``tasks`` may be empty)::
+
+    generators:
+      - cloud_service: evs        # codearts_check | dws | evs | cph
+        every: 10                 # a new task every 10 simulated seconds (> 0)
+        run_for: 30               # each runs 30 s (> 0), then succeeds ...
+        fail_every: 5             # optional: ... except every 5th one (the 5th, 10th, ...), which fails
+        start: 0                  # optional, default 0: the first task is created at this offset
+        stop: 3600                # optional: no task is created at or after this offset (> start)
+        project_id: 0123...       # optional, default DEFAULT_PROJECT_ID
+        codearts_project_id: ...  # codearts_check only; default DEFAULT_CODEARTS_PROJECT_ID
+        request_id: ...           # cph only: all generated jobs under this request ID (32 lowercase
+                                  # hex); default: one request ID per generator (generator_request_id)
+
+The n-th task of generator ``i`` (n = 1, 2, ...) is created ``start + (n - 1) * every`` seconds after the
+simulator started, with the ID ``generated_task_id(cloud_service, i, n)``: the service's prefix (c0de,
+d5a0, e750, ce11), ``6e4e``, ``i`` as 4 hex digits and ``n`` as 20 (32 lowercase hex in all). It runs
+(codearts 0 at 0 %, dws RUNNING at 0 % then 50 % halfway, evs RUNNING, cph 1; a CodeArts task is named
+``generated-<i>-<n>``, a CPH job is a phone job) until ``run_for`` seconds later and then ends in success
+(2, SUCCESS, SUCCESS, 2) or, for every ``fail_every``-th task, in failure (1; FAIL with a
+``failed_code``/``failed_detail``; FAIL with an ``error_code``/``fail_reason``; -1 with an
+``error_code``/``error_msg``). Generated tasks are derived from the simulated clock when asked for; no
+timer runs and nothing is stored, so ``advance()`` moves them like every other task. A scenario task
+ID that a generator would also produce is an error.
 """
 
 from __future__ import annotations
@@ -69,9 +106,12 @@ import yaml
 __all__ = [
     "CLOUD_SERVICES",
     "DEFAULT_ACCESS_KEYS",
+    "DEFAULT_CODEARTS_CREATOR_ID",
+    "DEFAULT_CODEARTS_PROJECT_ID",
     "DEFAULT_PROJECT_ID",
     "DEFAULT_PROJECT_NAME",
     "DEMO_ACCESS_KEY",
+    "DEMO_CPH_REQUEST_IDS",
     "DEMO_DOMAIN",
     "DEMO_PASSWORD",
     "DEMO_SECRET_KEY",
@@ -85,20 +125,34 @@ __all__ = [
     "FINAL_STATUSES",
     "PENDING_STATUSES",
     "AccessKey",
+    "CreatedTask",
     "Phase",
     "RawStatus",
     "Scenario",
     "ScenarioError",
     "Target",
     "Task",
+    "TaskGenerator",
     "bench_task_id",
+    "churn_scenario",
     "default_scenario",
+    "generated_task_id",
+    "generator_request_id",
     "load_scenario",
+    "parse_generated_task_id",
     "parse_scenario",
 ]
 
 DEFAULT_PROJECT_ID = "0123456789abcdef0123456789abcdef"
 DEFAULT_PROJECT_NAME = "cn-north-4"
+# CodeArts Check's task list is per CodeArts project: a 32-hex UUID of CodeArts itself (ProjectMan), not
+# the IAM project ID (reference A.1, "List APIs").
+DEFAULT_CODEARTS_PROJECT_ID = "9f3c2a1e5b7d4c8e9a6b0d1f2e3c4a5b"
+# The user who created the CodeArts tasks (SimpleTaskInfoV2.creator_id), 32 hex like an IAM user ID.
+DEFAULT_CODEARTS_CREATOR_ID = "4d2e6f8a0b1c4e3d9f7a5b6c8d0e2f41"
+# The default scenario's CPH jobs were created by two asynchronous calls: ce11...01 and ce11...02 by the
+# first, ce11...03 and ce11...04 by the second (ListJobs lists the jobs of one or more request IDs).
+DEMO_CPH_REQUEST_IDS = ("7e9a1c3b5d7f4e2a8c0b6d4f1a3e5c01", "7e9a1c3b5d7f4e2a8c0b6d4f1a3e5c02")
 DEMO_TOKEN = "demo-token"  # noqa: S105 -- the fake cloud's published static token
 DEMO_DOMAIN = "demo-domain"
 DEMO_USER = "demo-user"
@@ -150,11 +204,25 @@ _PHASE_FIELDS: Mapping[str, tuple[str, ...]] = {
 _WITH_PROGRESS = frozenset({"codearts_check", "dws"})
 _COMMON_TASK_KEYS = ("cloud_service", "task_id", "project_id", "description", "begin", "fault", "phases")
 _SERVICE_TASK_KEYS: Mapping[str, tuple[str, ...]] = {
-    "codearts_check": (),
+    "codearts_check": ("codearts_project_id", "task_name", "creator_id", "git_url", "git_branch"),
     "dws": ("job_name",),
     "evs": ("job_type", "volume_id", "sub_jobs"),
-    "cph": ("phone_id", "server_id"),
+    "cph": ("phone_id", "server_id", "request_id"),
 }
+_GENERATOR_KEYS = ("cloud_service", "every", "run_for", "fail_every", "start", "stop", "project_id")
+_SERVICE_GENERATOR_KEYS: Mapping[str, tuple[str, ...]] = {
+    "codearts_check": ("codearts_project_id",),
+    "dws": (),
+    "evs": (),
+    "cph": ("request_id",),
+}
+# Generated task IDs: the service's prefix (as in the default scenario), this marker, the generator's
+# index (4 hex digits) and the task's sequence number n >= 1 (20 hex digits).
+_SERVICE_PREFIX: Mapping[str, str] = {"codearts_check": "c0de", "dws": "d5a0", "evs": "e750", "cph": "ce11"}
+_GENERATED_MARKER = "6e4e"
+_GENERATED_ID_RE = re.compile(r"([0-9a-f]{4})6e4e([0-9a-f]{4})([0-9a-f]{20})")
+_MAX_GENERATORS = 0x10000
+_HEX32_RE = re.compile(r"[0-9a-f]{32}")
 _SUB_JOB_KEYS = ("job_id", "job_type", "volume_id", "begin", "phases")
 # Lenient on purpose: the exporter validates IDs itself; this only keeps URL paths simple.
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -201,6 +269,16 @@ class Task:
     resource_key: str = ""  # "volume_id" (EVS), "phone_id" or "server_id" (CPH)
     resource_id: str = ""
     sub_jobs: tuple[Task, ...] = ()
+    request_id: str = ""  # CPH: the request ID of the call that created the job (ListJobs)
+    # CodeArts Check: the task list's fields (SimpleTaskInfoV2); the project is CodeArts', not IAM's.
+    codearts_project_id: str = ""
+    task_name: str = ""
+    creator_id: str = ""
+    git_url: str = ""
+    git_branch: str = ""
+    # When the task came to exist (seconds after the simulator started); None: a scenario task, which
+    # exists from the start (or from ``begin`` if that is earlier).
+    created: float | None = None
 
     def phase_at(self, elapsed: float) -> Phase:
         """The phase in force ``elapsed`` seconds after the simulator started."""
@@ -225,6 +303,13 @@ class Task:
         last = self.phases[-1]
         return last.after if last.status in FINAL_STATUSES[self.cloud_service] else None
 
+    @property
+    def created_offset(self) -> float:
+        """When the task was created (seconds after the simulator started; <= 0 for scenario tasks)."""
+        if self.created is not None:
+            return self.created
+        return min(0.0, self.begin) if self.begin is not None else 0.0
+
 
 @dataclass(frozen=True, slots=True)
 class AccessKey:
@@ -242,6 +327,194 @@ DEFAULT_ACCESS_KEYS = (
     AccessKey(DEMO_ACCESS_KEY, DEMO_SECRET_KEY),
     AccessKey(DEMO_TEMP_ACCESS_KEY, DEMO_TEMP_SECRET_KEY, DEMO_SECURITY_TOKEN),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskGenerator:
+    """Creates a task every ``every`` seconds from ``start`` until ``stop``; each runs ``run_for`` seconds.
+
+    ``index`` is the generator's position in the scenario and part of its task IDs. Every
+    ``fail_every``-th task (counting from 1) fails; the others succeed. Nothing is stored: the tasks
+    that exist at a given time are computed from it.
+    """
+
+    index: int
+    cloud_service: str
+    every: float
+    run_for: float
+    fail_every: int | None = None
+    start: float = 0.0
+    stop: float | None = None
+    project_id: str = DEFAULT_PROJECT_ID
+    codearts_project_id: str = DEFAULT_CODEARTS_PROJECT_ID  # codearts_check only
+    request_id: str = ""  # cph only; "" means generator_request_id(index)
+
+    def __post_init__(self) -> None:
+        if self.cloud_service not in CLOUD_SERVICES:
+            raise ValueError(f"unknown cloud service {self.cloud_service!r}")
+        if not 0 <= self.index < _MAX_GENERATORS:
+            raise ValueError(f"generator index must be 0-{_MAX_GENERATORS - 1}, got {self.index}")
+        for name in ("every", "run_for"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number of seconds > 0, got {value}")
+        if not (math.isfinite(self.start) and self.start >= 0):
+            raise ValueError(f"start must be a finite number of seconds >= 0, got {self.start}")
+        if self.stop is not None and not (math.isfinite(self.stop) and self.stop > self.start):
+            raise ValueError(f"stop must be a finite number of seconds > start ({self.start:g}), got {self.stop}")
+        if self.fail_every is not None and self.fail_every < 1:
+            raise ValueError(f"fail_every must be >= 1, got {self.fail_every}")
+
+    @property
+    def cph_request_id(self) -> str:
+        """The request ID that the generated CPH jobs are listed under."""
+        return self.request_id or generator_request_id(self.index)
+
+    @property
+    def list_project_id(self) -> str:
+        """The project the generated tasks are listed in: CodeArts' project for codearts_check."""
+        return self.codearts_project_id if self.cloud_service == "codearts_check" else self.project_id
+
+    def created_offset(self, n: int) -> float:
+        """When the ``n``-th task (n >= 1) is created, in seconds after the simulator started."""
+        return self.start + (n - 1) * self.every
+
+    def count_at(self, elapsed: float) -> int:
+        """How many tasks exist ``elapsed`` seconds after the simulator started."""
+        count = self._count_created_by(elapsed, inclusive=True)
+        if self.stop is not None:
+            count = min(count, self._count_created_by(self.stop, inclusive=False))
+        return count
+
+    def _count_created_by(self, limit: float, *, inclusive: bool) -> int:
+        def created(n: int) -> bool:
+            at = self.created_offset(n)
+            return at <= limit if inclusive else at < limit
+
+        if not created(1):
+            return 0
+        n = max(1, math.floor((limit - self.start) / self.every) + 1)
+        # The division may be off by one in floating point; created_offset is the truth.
+        while n > 1 and not created(n):
+            n -= 1
+        while created(n + 1):
+            n += 1
+        return n
+
+    def task_id(self, n: int) -> str:
+        return generated_task_id(self.cloud_service, self.index, n)
+
+    def fails(self, n: int) -> bool:
+        return self.fail_every is not None and n % self.fail_every == 0
+
+    def task(self, n: int) -> Task:
+        """The ``n``-th generated task (n >= 1)."""
+        if n < 1:
+            raise ValueError(f"generated tasks count from 1, got {n}")
+        task_id = self.task_id(n)
+        created = self.created_offset(n)
+        end = created + self.run_for
+        phases = _generated_phases(self.cloud_service, created, end, failed=self.fails(n))
+        extra: dict[str, Any] = {}
+        match self.cloud_service:
+            case "codearts_check":
+                name = f"generated-{self.index}-{n}"
+                extra = {
+                    "codearts_project_id": self.codearts_project_id,
+                    "task_name": name,
+                    "creator_id": DEFAULT_CODEARTS_CREATOR_ID,
+                    "git_url": _default_git_url(name),
+                    "git_branch": "master",
+                }
+            case "dws":
+                extra = {"job_name": "createClusterJob"}
+            case "evs":
+                extra = {"job_type": "createVolume", "resource_key": "volume_id", "resource_id": _derived_uuid(task_id)}
+            case "cph":
+                extra = {
+                    "resource_key": "phone_id",
+                    "resource_id": uuid.uuid5(uuid.NAMESPACE_OID, task_id).hex,
+                    "request_id": self.cph_request_id,
+                }
+        return Task(
+            cloud_service=self.cloud_service,
+            task_id=task_id,
+            phases=phases,
+            project_id=self.project_id,
+            description=f"generated by generators[{self.index}]",
+            created=created,
+            **extra,
+        )
+
+    def tasks_at(self, elapsed: float) -> list[Task]:
+        """Every task of this generator that exists ``elapsed`` seconds after the simulator started."""
+        return [self.task(n) for n in range(1, self.count_at(elapsed) + 1)]
+
+
+def _generated_phases(service: str, created: float, end: float, *, failed: bool) -> tuple[Phase, ...]:
+    # Illustrative failure codes, in each service's shape (as in the default scenario).
+    match service:
+        case "codearts_check":
+            return (Phase(created, 0, 0.0), Phase(end, 1) if failed else Phase(end, 2, 100.0))
+        case "dws":
+            final = (
+                Phase(
+                    end,
+                    "FAIL",
+                    50.0,
+                    {
+                        "failed_code": "CreateClusterTask-fail:DWS.0001",
+                        "failed_detail": "DWS.0001:Internal error.",
+                    },
+                )
+                if failed
+                else Phase(end, "SUCCESS", 100.0)
+            )
+            return (Phase(created, "RUNNING", 0.0), Phase((created + end) / 2, "RUNNING", 50.0), final)
+        case "evs":
+            fields = {"error_code": "EVS.2024", "fail_reason": "Insufficient capacity in the storage pool."}
+            return (Phase(created, "RUNNING"), Phase(end, "FAIL", None, fields) if failed else Phase(end, "SUCCESS"))
+        case "cph":
+            fields = {"error_code": "CPS.0010", "error_msg": "Failed to restart the cloud phone."}
+            return (Phase(created, 1), Phase(end, -1, None, fields) if failed else Phase(end, 2))
+    raise ValueError(f"unknown cloud service {service!r}")
+
+
+def generated_task_id(cloud_service: str, generator_index: int, n: int) -> str:
+    """The ID of the ``n``-th task (n >= 1) of generator ``generator_index``: 32 lowercase hex."""
+    if not 0 <= generator_index < _MAX_GENERATORS or not 1 <= n < 16**20:
+        raise ValueError(f"no generated task {n} of generator {generator_index}")
+    return f"{_SERVICE_PREFIX[cloud_service]}{_GENERATED_MARKER}{generator_index:04x}{n:020x}"
+
+
+def parse_generated_task_id(cloud_service: str, task_id: str) -> tuple[int, int] | None:
+    """``(generator_index, n)`` if ``task_id`` has the shape of a generated ID of ``cloud_service``."""
+    match = _GENERATED_ID_RE.fullmatch(task_id)
+    if match is None or match.group(1) != _SERVICE_PREFIX[cloud_service]:
+        return None
+    n = int(match.group(3), 16)
+    return (int(match.group(2), 16), n) if n >= 1 else None
+
+
+def generator_request_id(generator_index: int) -> str:
+    """The request ID of a CPH generator's jobs when the scenario names none."""
+    return uuid.uuid5(uuid.NAMESPACE_OID, f"fake-cloud-generator-request-{generator_index}").hex
+
+
+def _default_git_url(task_name: str) -> str:
+    return f"git@codehub.example.com:demo/{task_name}.git"
+
+
+class CreatedTask(NamedTuple):
+    """A generated task: when it was created (Unix time), its service, project and ID.
+
+    ``project_id`` is the CodeArts project for codearts_check (the task list's), else the IAM project.
+    """
+
+    created_at: float
+    cloud_service: str
+    project_id: str
+    task_id: str
 
 
 class Target(NamedTuple):
@@ -263,6 +536,7 @@ class Scenario:
     static_tokens: tuple[str, ...] = field(default=(DEMO_TOKEN,), repr=False)
     access_keys: tuple[AccessKey, ...] = DEFAULT_ACCESS_KEYS
     projects: Mapping[str, str] = field(default_factory=lambda: {DEFAULT_PROJECT_ID: DEFAULT_PROJECT_NAME})
+    generators: tuple[TaskGenerator, ...] = ()
 
     def targets(self) -> list[Target]:
         """Top-level task IDs grouped by (cloud_service, project_id), in scenario order."""
@@ -331,7 +605,9 @@ def parse_scenario(data: object, *, source: str = "<scenario>") -> Scenario:
 
 def _scenario(data: object) -> Scenario:
     top = _mapping(data, "(top level)")
-    _check_keys(top, ("iam", "static_tokens", "access_keys", "projects", "tasks"), ("tasks",), "(top level)")
+    _check_keys(
+        top, ("iam", "static_tokens", "access_keys", "projects", "tasks", "generators"), ("tasks",), "(top level)"
+    )
     iam = _mapping(top.get("iam", {}), "iam")
     _check_keys(iam, ("domain", "user", "password"), (), "iam")
     tokens = _list(top.get("static_tokens", [DEMO_TOKEN]), "static_tokens")
@@ -342,8 +618,12 @@ def _scenario(data: object) -> Scenario:
     if len(set(projects.values())) < len(projects):
         raise _Invalid("projects", f"project names must be unique, got {sorted(projects.values())}")
     tasks = tuple(_task(raw, f"tasks[{i}]") for i, raw in enumerate(_list(top["tasks"], "tasks")))
-    if not tasks:
-        raise _Invalid("tasks", "expected at least one task")
+    raw_generators = _list(top.get("generators", []), "generators")
+    if len(raw_generators) > _MAX_GENERATORS:
+        raise _Invalid("generators", f"expected at most {_MAX_GENERATORS} generators, got {len(raw_generators)}")
+    generators = tuple(_generator(raw, i) for i, raw in enumerate(raw_generators))
+    if not tasks and not generators:
+        raise _Invalid("tasks", "expected at least one task (or a generator)")
     seen: dict[tuple[str, str, str], str] = {}
     for i, task in enumerate(tasks):
         for j, job in enumerate((task, *task.sub_jobs)):
@@ -354,8 +634,20 @@ def _scenario(data: object) -> Scenario:
             if key in seen:
                 raise _Invalid(path, f"duplicate {job.cloud_service} task ID {job.task_id} (also {seen[key]})")
             seen[key] = path
+            generated = parse_generated_task_id(job.cloud_service, job.task_id)
+            if (
+                generated is not None
+                and generated[0] < len(generators)
+                and generators[generated[0]].cloud_service == job.cloud_service
+            ):
+                raise _Invalid(
+                    f"{path}.task_id" if j == 0 else f"{path}.job_id",
+                    f"{job.task_id} is an ID that generators[{generated[0]}] creates",
+                )
         # IAM scopes need a name for every project; sub-projects are named "<region>_<suffix>".
         projects.setdefault(task.project_id, f"{DEFAULT_PROJECT_NAME}_{task.project_id[:8]}")
+    for generator in generators:
+        projects.setdefault(generator.project_id, f"{DEFAULT_PROJECT_NAME}_{generator.project_id[:8]}")
     return Scenario(
         tasks=tasks,
         iam_domain=_string(iam.get("domain", DEMO_DOMAIN), "iam.domain"),
@@ -364,6 +656,44 @@ def _scenario(data: object) -> Scenario:
         static_tokens=tuple(_token(t, f"static_tokens[{i}]") for i, t in enumerate(tokens)),
         access_keys=_access_keys(top["access_keys"]) if "access_keys" in top else DEFAULT_ACCESS_KEYS,
         projects=projects,
+        generators=generators,
+    )
+
+
+def _generator(raw: object, index: int) -> TaskGenerator:
+    path = f"generators[{index}]"
+    m = _mapping(raw, path)
+    service = m.get("cloud_service")
+    if service not in CLOUD_SERVICES:
+        raise _Invalid(f"{path}.cloud_service", f"expected one of {', '.join(CLOUD_SERVICES)}, got {service!r}")
+    _check_keys(m, _GENERATOR_KEYS + _SERVICE_GENERATOR_KEYS[service], ("every", "run_for"), path)
+    every = _number(m["every"], f"{path}.every")
+    run_for = _number(m["run_for"], f"{path}.run_for")
+    for key, value in (("every", every), ("run_for", run_for)):
+        if value <= 0:
+            raise _Invalid(f"{path}.{key}", f"expected seconds > 0, got {value:g}")
+    start = _number(m.get("start", 0), f"{path}.start")
+    if start < 0:
+        raise _Invalid(f"{path}.start", f"expected seconds >= 0, got {start:g}")
+    stop = _number(m["stop"], f"{path}.stop") if "stop" in m else None
+    if stop is not None and stop <= start:
+        raise _Invalid(f"{path}.stop", f"expected seconds > start ({start:g}), got {stop:g}")
+    fail_every = m.get("fail_every")
+    if fail_every is not None and (isinstance(fail_every, bool) or not isinstance(fail_every, int) or fail_every < 1):
+        raise _Invalid(f"{path}.fail_every", f"expected an integer >= 1, got {fail_every!r}")
+    return TaskGenerator(
+        index=index,
+        cloud_service=service,
+        every=every,
+        run_for=run_for,
+        fail_every=fail_every,
+        start=start,
+        stop=stop,
+        project_id=_ident(m.get("project_id", DEFAULT_PROJECT_ID), f"{path}.project_id"),
+        codearts_project_id=_hex32(
+            m.get("codearts_project_id", DEFAULT_CODEARTS_PROJECT_ID), f"{path}.codearts_project_id"
+        ),
+        request_id=_hex32(m["request_id"], f"{path}.request_id") if "request_id" in m else "",
     )
 
 
@@ -421,6 +751,20 @@ def _task(raw: object, path: str) -> Task:
         resource_id = _string(
             m.get(resource_key, uuid.uuid5(uuid.NAMESPACE_OID, task_id).hex), f"{path}.{resource_key}"
         )
+    request_id = ""
+    if service == "cph":
+        request_id = (
+            _hex32(m["request_id"], f"{path}.request_id") if "request_id" in m else _derived_request_id(task_id)
+        )
+    codearts_project_id = task_name = creator_id = git_url = git_branch = ""
+    if service == "codearts_check":
+        codearts_project_id = _hex32(
+            m.get("codearts_project_id", DEFAULT_CODEARTS_PROJECT_ID), f"{path}.codearts_project_id"
+        )
+        task_name = _string(m.get("task_name", f"task-{task_id}"), f"{path}.task_name")
+        creator_id = _string(m.get("creator_id", DEFAULT_CODEARTS_CREATOR_ID), f"{path}.creator_id")
+        git_url = _string(m.get("git_url", _default_git_url(task_name)), f"{path}.git_url")
+        git_branch = _string(m.get("git_branch", "master"), f"{path}.git_branch")
     sub_jobs = tuple(
         _sub_job(sub, f"{path}.sub_jobs[{i}]", task_id, project_id)
         for i, sub in enumerate(_list(m.get("sub_jobs", []), f"{path}.sub_jobs"))
@@ -445,9 +789,20 @@ def _task(raw: object, path: str) -> Task:
         resource_key=resource_key,
         resource_id=resource_id,
         sub_jobs=sub_jobs,
+        request_id=request_id,
+        codearts_project_id=codearts_project_id,
+        task_name=task_name,
+        creator_id=creator_id,
+        git_url=git_url,
+        git_branch=git_branch,
     )
     _check_timeline(task, path)
     return task
+
+
+def _derived_request_id(task_id: str) -> str:
+    # A CPH job without a request_id was created by a call of its own.
+    return uuid.uuid5(uuid.NAMESPACE_OID, f"fake-cloud-request-{task_id}").hex
 
 
 def _sub_job(raw: object, path: str, parent_id: str, project_id: str) -> Task:
@@ -566,6 +921,12 @@ def _ident(value: object, path: str) -> str:
     return value
 
 
+def _hex32(value: object, path: str) -> str:
+    if not isinstance(value, str) or not _HEX32_RE.fullmatch(value):
+        raise _Invalid(path, f"expected 32 lowercase hexadecimal characters, got {value!r}")
+    return value
+
+
 def _number(value: object, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise _Invalid(path, f"expected a number, got {value!r}")
@@ -588,7 +949,9 @@ def default_scenario() -> Scenario:
 
     All transitions happen within the first 120 simulated seconds; afterwards each task keeps its
     last state. IDs are 32 lowercase hex characters with a per-service prefix (c0de, d5a0, e750/e75b,
-    ce11) so that people can tell them apart in Grafana.
+    ce11) so that people can tell them apart in Grafana. The CodeArts tasks are in
+    ``DEFAULT_CODEARTS_PROJECT_ID``; the CPH jobs ce11...01 and ...02 are under
+    ``DEMO_CPH_REQUEST_IDS[0]``, ...03 and ...04 under ``DEMO_CPH_REQUEST_IDS[1]``.
     """
     ca, dws, evs, cph, sub = (functools.partial(_ids, p) for p in ("c0de", "d5a0", "e750", "ce11", "e75b"))
     data: dict[str, Any] = {
@@ -597,12 +960,14 @@ def default_scenario() -> Scenario:
             {
                 "cloud_service": "codearts_check",
                 "task_id": ca(1),
+                "task_name": "payment-service",
                 "description": "never checked: task_status, ratio and info all null",
                 "phases": [{"after": 0, "status": None}],
             },
             {
                 "cloud_service": "codearts_check",
                 "task_id": ca(2),
+                "task_name": "order-service",
                 "description": "check starts at 10 s, progress rises, succeeds at 90 s",
                 "phases": [
                     {"after": 0, "status": None},
@@ -616,6 +981,7 @@ def default_scenario() -> Scenario:
             {
                 "cloud_service": "codearts_check",
                 "task_id": ca(3),
+                "task_name": "user-portal",
                 "description": "check fails at 60 s (ratio and info become null)",
                 "phases": [
                     {"after": 0, "status": 0, "progress": 10},
@@ -626,12 +992,14 @@ def default_scenario() -> Scenario:
             {
                 "cloud_service": "codearts_check",
                 "task_id": ca(4),
+                "task_name": "search-api",
                 "description": "check stopped by a user at 45 s",
                 "phases": [{"after": 0, "status": 0, "progress": 30}, {"after": 45, "status": 3}],
             },
             {
                 "cloud_service": "codearts_check",
                 "task_id": ca(5),
+                "task_name": "legacy-billing",
                 "description": "stuck: checking for ever at 5 % (started 3 h before the simulator)",
                 "begin": _STUCK_BEGIN,
                 "phases": [{"after": 0, "status": 0, "progress": 5}],
@@ -824,12 +1192,14 @@ def default_scenario() -> Scenario:
             {
                 "cloud_service": "cph",
                 "task_id": cph(1),
+                "request_id": DEMO_CPH_REQUEST_IDS[0],
                 "description": "phone job: running, succeeds at 50 s",
                 "phases": [{"after": 0, "status": 1}, {"after": 50, "status": 2}],
             },
             {
                 "cloud_service": "cph",
                 "task_id": cph(2),
+                "request_id": DEMO_CPH_REQUEST_IDS[0],
                 "description": "server job: running, fails at 70 s (codes are illustrative)",
                 "server_id": _ids("5e7e", 2),
                 "phases": [
@@ -845,6 +1215,7 @@ def default_scenario() -> Scenario:
             {
                 "cloud_service": "cph",
                 "task_id": cph(3),
+                "request_id": DEMO_CPH_REQUEST_IDS[1],
                 "description": "stuck: running for ever (started 3 h before the simulator)",
                 "begin": _STUCK_BEGIN,
                 "phases": [{"after": 0, "status": 1}],
@@ -852,9 +1223,29 @@ def default_scenario() -> Scenario:
             {
                 "cloud_service": "cph",
                 "task_id": cph(4),
+                "request_id": DEMO_CPH_REQUEST_IDS[1],
                 "description": "undocumented status 0 until 20 s, then running, succeeds at 60 s",
                 "phases": [{"after": 0, "status": 0}, {"after": 20, "status": 1}, {"after": 60, "status": 2}],
             },
         ]
     }
     return parse_scenario(data, source="default_scenario()")
+
+
+def churn_scenario() -> Scenario:
+    """The default scenario plus generators that keep creating tasks while the simulator runs.
+
+    - ``generators[0]``: an EVS job every 10 s, running 30 s; every 5th fails (IDs e7506e4e0000...).
+    - ``generators[1]``: a CodeArts Check task every 20 s in ``DEFAULT_CODEARTS_PROJECT_ID``, running
+      40 s (IDs c0de6e4e0001...).
+    - ``generators[2]``: a CPH job every 15 s under ``DEMO_CPH_REQUEST_IDS[1]``, running 20 s (IDs
+      ce116e4e0002...).
+
+    All in ``DEFAULT_PROJECT_ID``; the first task of each is created at the simulator's start.
+    """
+    generators = (
+        TaskGenerator(0, "evs", every=10.0, run_for=30.0, fail_every=5),
+        TaskGenerator(1, "codearts_check", every=20.0, run_for=40.0, codearts_project_id=DEFAULT_CODEARTS_PROJECT_ID),
+        TaskGenerator(2, "cph", every=15.0, run_for=20.0, request_id=DEMO_CPH_REQUEST_IDS[1]),
+    )
+    return dataclasses.replace(default_scenario(), generators=generators)

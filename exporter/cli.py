@@ -122,15 +122,27 @@ def _simulate(argv: Sequence[str]) -> int:
     parser.add_argument("--scenario", default=None, help="scenario YAML file (default: the built-in scenario)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every API answer")
     parser.add_argument("--running-tasks", type=int, default=0, help="extra EVS tasks that stay RUNNING")
+    parser.add_argument(
+        "--churn", action="store_true", help="keep creating tasks while running (EVS, CodeArts and CPH generators)"
+    )
     _logging_flags(parser)
     args = parser.parse_args(argv)
     setup_logging(args.log_level, args.log_format)
     from exporter.simulator import serve as serve_simulator
 
     host, port = args.listen
-    serve_simulator(
-        host, port, scenario_file=args.scenario, latency=args.latency, extra_running_tasks=args.running_tasks
-    )
+    try:
+        serve_simulator(
+            host,
+            port,
+            scenario_file=args.scenario,
+            latency=args.latency,
+            extra_running_tasks=args.running_tasks,
+            churn=args.churn,
+        )
+    except (ValueError, OSError) as exc:  # a bad scenario file (ScenarioError), a taken port
+        print(f"simulate: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

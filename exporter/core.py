@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import structlog
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
@@ -25,14 +26,17 @@ MAX_SCRAPE_TIMEOUT = 600.0
 
 
 class Exporter:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
+        """`clock` is the tracker's (task ages, TTLs); tests share the fake cloud's simulated clock."""
         self.config = config
         self.registry = CollectorRegistry(auto_describe=False)
         self.metrics = SelfMetrics(self.registry)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         self.client = ApiClient(config, self.metrics)
-        self.tracker = Tracker(config, self.client, on_drop=self.metrics.drop, on_file_error=self.metrics.file_error)
+        self.tracker = Tracker(
+            config, self.client, clock=clock, on_drop=self.metrics.drop, on_file_error=self.metrics.file_error
+        )
         self.registry.register(TaskCollector(lambda: self.tracker.targets))
         self._prepare(config)
         self._reload_lock = asyncio.Lock()

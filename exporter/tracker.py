@@ -101,7 +101,7 @@ class Tracker:
         self._targets: dict[Key, TargetState] = {}
         self._inflight: asyncio.Future[None] | None = None
         self._rotation = 0
-        self._files = TaskFiles((), 1.0, on_error=on_file_error)
+        self._files = TaskFiles((), 1.0, on_error=on_file_error, clock=clock)
         self._files_version = -1
         self._unmatched: set[tuple[str, str]] = set()
         self.config = config
@@ -135,7 +135,10 @@ class Tracker:
                     self._add(state, task_id, "static")
         if config.task_files != self._files._patterns:
             self._files = TaskFiles(
-                config.task_files, config.tracking.task_files_interval, on_error=self._on_file_error
+                config.task_files,
+                config.tracking.task_files_interval,
+                on_error=self._on_file_error,
+                clock=self._clock,
             )
         self._files_version = -1
 

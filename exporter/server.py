@@ -141,6 +141,7 @@ async def landing(request: web.Request) -> web.Response:
             target.cloud_service,
             target.region,
             record.task_id,
+            record.source,
             task.state.value if task else "(no answer yet)",
             f"{task.progress:.0%}" if task and task.progress is not None else "",
             _duration(duration),
@@ -155,7 +156,7 @@ async def landing(request: web.Request) -> web.Response:
     page = _PAGE.format(
         version=html.escape(__version__),
         targets="\n".join(targets) or "<li>none configured</li>",
-        rows="\n".join(rows) or '<tr><td colspan="8">No tracked tasks.</td></tr>',
+        rows="\n".join(rows) or '<tr><td colspan="9">No tracked tasks.</td></tr>',
     )
     return web.Response(text=page, content_type="text/html")
 
@@ -171,14 +172,15 @@ tr.stopped td, tr.unknown td {{ background: #eee; }}
 <body>
 <h1>Huawei Cloud task exporter</h1>
 <p>Version {version}.
-<a href="metrics">Metrics</a> &middot; <a href="-/healthy">Health</a> &middot; <a href="-/ready">Readiness</a></p>
+<a href="metrics">Metrics</a> &middot; <a href="probe">Probe</a> (<code>?cloud_service=&amp;task_id=</code>)
+&middot; <a href="-/healthy">Health</a> &middot; <a href="-/ready">Readiness</a></p>
 <h2>Targets</h2>
 <ul>
 {targets}
 </ul>
 <h2>Tracked tasks</h2>
 <table>
-<tr><th>Account</th><th>Service</th><th>Region</th><th>Task</th><th>State</th><th>Progress</th><th>Duration</th>
+<tr><th>Account</th><th>Service</th><th>Region</th><th>Task</th><th>Source</th><th>State</th><th>Progress</th><th>Duration</th>
 <th>Last error</th></tr>
 {rows}
 </table>

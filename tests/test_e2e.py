@@ -368,8 +368,8 @@ async def test_landing_health_ready(stack: Stack) -> None:
     await stack.scrape()
     page = (await stack.http.get("/")).text
     assert '<a href="metrics">' in page
-    assert f"<td>{D_FAIL}</td><td>failed</td><td>9%</td>" in page
-    assert re.search(rf"<td>{E_RUN}</td><td>running</td><td></td><td>1\dm\d\ds</td>", page), page
+    assert f"<td>{D_FAIL}</td><td>static</td><td>failed</td><td>9%</td>" in page
+    assert re.search(rf"<td>{E_RUN}</td><td>static</td><td>running</td><td></td><td>1\dm\d\ds</td>", page), page
     assert DEMO_PASSWORD not in page
     assert (await stack.http.get("/-/healthy")).status_code == 200
     assert (await stack.http.get("/-/ready")).status_code == 200

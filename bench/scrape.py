@@ -59,6 +59,7 @@ def write_config(directory: Path, url: str, tasks: int, concurrency: int) -> Pat
     cloud: custom
     auth: {{type: token, token: "${{BENCH_TOKEN}}"}}
 scrape: {{concurrency: {concurrency}, rate_limit: 0, default_timeout: 120}}
+tracking: {{max_tasks: {max(tasks, 1000)}}}
 services:
   - cloud_service: evs
     account: bench

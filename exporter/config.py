@@ -673,12 +673,20 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
         if file and not os.path.isabs(pattern):
             pattern = os.path.join(os.path.dirname(os.path.abspath(file)), pattern)  # relative to the config
         patterns.append(pattern)
+    tracking = _tracking(tracking_ctx, tracking_value)
+    for index, target in enumerate(targets):
+        if len(target.tasks) > tracking.max_tasks:
+            services_ctx, services = top.raw("services")
+            services_ctx.child(services, index).fail(
+                f"{len(target.tasks)} tasks listed, but tracking.max_tasks is {tracking.max_tasks}: raise "
+                "tracking.max_tasks or split the tasks over targets"
+            )
     return Config(
         accounts=accounts,
         targets=tuple(targets),
         scrape=_scrape(scrape_ctx, scrape_value),
         file=file,
-        tracking=_tracking(tracking_ctx, tracking_value),
+        tracking=tracking,
         task_files=tuple(patterns),
     )
 

@@ -85,6 +85,7 @@ class TargetState:
     retired: dict[str, float] = field(default_factory=dict)  # task ID -> when it left
     discovery_due: float = 0.0
     discovery_success: float | None = None
+    refusing: int = 0  # tasks refused in a row because max_tasks is reached
 
 
 class Tracker:
@@ -163,8 +164,11 @@ class Tracker:
             finished = [r for r in state.tasks.values() if r.final_since is not None]
             if not finished:
                 self._on_drop(state.target.cloud_service, "max_tasks", 1)
+                state.refusing += 1
+                if state.refusing > 1:
+                    return None  # said once; huaweicloud_task_dropped_total{reason="max_tasks"} counts the rest
                 log.warning(
-                    "max_tasks reached and no finished task to make room; task not tracked",
+                    "max_tasks reached and no finished task to make room; new tasks are not tracked",
                     **_labels(state.target),
                     task_id=task_id,
                     source=source,
@@ -174,6 +178,7 @@ class Tracker:
             oldest = min(finished, key=lambda r: r.final_since or 0.0)
             self._retire(state, oldest.task_id, "max_tasks")
         record = state.tasks[task_id] = TaskRecord(task_id, source)
+        state.refusing = 0
         return record
 
     def _retire(self, state: TargetState, task_id: str, reason: str) -> None:

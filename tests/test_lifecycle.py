@@ -132,32 +132,39 @@ async def test_a_found_answer_resets_the_not_found_count() -> None:
     assert EVS[0] in tasks_of(tracker)
 
 
-async def test_max_tasks_drops_the_oldest_finished_first() -> None:
+async def test_max_tasks_drops_the_oldest_finished_first(tmp_path: Path) -> None:
     cloud = Cloud()
-    cloud.jobs = {EVS[0]: "SUCCESS", EVS[1]: "FAIL", EVS[2]: "RUNNING"}
-    _, tracker, registry, now = setup(evs_config(EVS[:3], "tracking: {max_tasks: 3}"), cloud)
+    cloud.jobs = {EVS[0]: "SUCCESS", EVS[1]: "FAIL", EVS[2]: "RUNNING", EVS[3]: "RUNNING"}
+    text = evs_config(EVS[:3], "tracking: {max_tasks: 3}", f"task_files: ['{tmp_path}/*.yaml']")
+    _, tracker, registry, now = setup(text, cloud)
     await tracker.refresh(5)
     now[0] += 10
-    # A fourth task arrives (a reload adds it): the oldest finished one makes room.
-    cloud.jobs[EVS[3]] = "RUNNING"
-    tracker.apply(parse_config(evs_config(EVS[:4], "tracking: {max_tasks: 3}"), env={"T": "t"}))
-    assert len(tasks_of(tracker)) == 3
-    assert EVS[3] in tasks_of(tracker)
-    assert (
-        registry.get_sample_value("huaweicloud_task_dropped_total", {"cloud_service": "evs", "reason": "max_tasks"})
-        == 1
-    )
+    # A fourth task arrives in a task file: the oldest finished one makes room.
+    (tmp_path / "t.yaml").write_text(f"tasks: [{{cloud_service: evs, task_id: {EVS[3]}}}]\n")
+    await tracker.settle_files()
+    assert set(tasks_of(tracker)) == {EVS[1], EVS[2], EVS[3]}
+    dropped = {"cloud_service": "evs", "reason": "max_tasks"}
+    assert registry.get_sample_value("huaweicloud_task_dropped_total", dropped) == 1
 
 
-async def test_max_tasks_refuses_new_tasks_when_none_is_finished() -> None:
+async def test_max_tasks_refuses_new_tasks_when_none_is_finished(tmp_path: Path) -> None:
     cloud = Cloud()
-    cloud.jobs = {task: "RUNNING" for task in EVS[:3]}
-    _, tracker, registry, _ = setup(evs_config(EVS[:3], "tracking: {max_tasks: 2}"), cloud)
-    assert len(tasks_of(tracker)) == 2
-    assert (
-        registry.get_sample_value("huaweicloud_task_dropped_total", {"cloud_service": "evs", "reason": "max_tasks"})
-        == 1
-    )
+    cloud.jobs = dict.fromkeys(EVS[:6], "RUNNING")
+    entries = "".join(f"  - {{cloud_service: evs, task_id: {t}}}\n" for t in EVS[2:6])
+    (tmp_path / "t.yaml").write_text("tasks:\n" + entries)
+    text = evs_config(EVS[:2], "tracking: {max_tasks: 3}", f"task_files: ['{tmp_path}/*.yaml']")
+    with structlog.testing.capture_logs() as logs:
+        _, tracker, registry, _ = setup(text, cloud)
+        await tracker.settle_files()
+    assert len(tasks_of(tracker)) == 3
+    dropped = {"cloud_service": "evs", "reason": "max_tasks"}
+    assert registry.get_sample_value("huaweicloud_task_dropped_total", dropped) == 3
+    assert len([e for e in logs if e["event"].startswith("max_tasks reached")]) == 1  # said once, counted always
+
+
+def test_more_configured_tasks_than_max_tasks_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"services\[0\]: 3 tasks listed, but tracking.max_tasks is 2: raise"):
+        parse_config(evs_config(EVS[:3], "tracking: {max_tasks: 2}"), env={"T": "t"})
 
 
 # --- task files -------------------------------------------------------------------------------------

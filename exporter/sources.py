@@ -93,15 +93,22 @@ class TaskFiles:
         now = self._clock()
         if self._check is None and now - self._checked_at >= self._interval:
             self._checked_at = now
-            known: dict[str, Stamp | None] = {path: parsed.stamp for path, parsed in self._files.items()}
-            known.update(self._failed)
-            self._check = asyncio.ensure_future(asyncio.to_thread(self._scan, known))
+            self._check = asyncio.ensure_future(asyncio.to_thread(self._scan, self._known()))
 
-    async def settle(self) -> None:
-        """Wait for a check in flight and take it in (tests, and the first scrape after a start)."""
+    async def check_now(self) -> None:
+        """Scan the files now, whatever the interval, and take the result in (at start, and in tests)."""
+        if not self._patterns:
+            return
         if self._check is not None:
             await asyncio.wait([self._check])
-            self.poll()
+            check, self._check = self._check, None
+            self._take(check.result())
+        self._checked_at = self._clock()
+        self._take(await asyncio.to_thread(self._scan, self._known()))
+
+    def _known(self) -> dict[str, Stamp | None]:
+        """The versions already taken in, good or bad: the scan skips files still at these."""
+        return {**{path: parsed.stamp for path, parsed in self._files.items()}, **self._failed}
 
     def _scan(self, known: dict[str, Stamp | None]) -> dict[str, _Parsed | _Failed | None]:
         """In a worker thread: path -> its new parse, its problem, or None (unchanged since last time)."""

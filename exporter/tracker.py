@@ -235,8 +235,7 @@ class Tracker:
 
     async def settle_files(self) -> None:
         """Check the task files now and take them in (at start, so the first scrape sees their tasks)."""
-        self._files.poll()
-        await self._files.settle()
+        await self._files.check_now()
         self._sync_files()
 
     # --- /probe -------------------------------------------------------------------------------------

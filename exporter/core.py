@@ -76,6 +76,7 @@ class Exporter:
             self.config = config
             self.tracker.apply(config)
             self.tracker.use_client(self.client)
+            await self.tracker.settle_files()  # the new task_files are read before the next scrape
             self._prepare(config)
             await self.tracker.wait_idle()
             await old_client.aclose()

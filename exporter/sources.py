@@ -79,6 +79,7 @@ class TaskFiles:
         self._checked_at = float("-inf")
         self._check: asyncio.Future[dict[str, _Parsed | _Failed | None]] | None = None
         self.version = 0  # changes whenever the set of tasks may have changed
+        self.scanned = False  # until the first scan is taken in, "no tasks" means "not read yet"
 
     def tasks(self) -> list[FileTask]:
         return [task for parsed in self._files.values() for task in parsed.tasks]
@@ -128,7 +129,10 @@ class TaskFiles:
                 message = f"cannot read it: {getattr(exc, 'strerror', None) or exc}"
                 result[path] = None if path in known and known[path] == stamp else _Failed(stamp, "unreadable", message)
                 continue
-            parsed = _parse(path, stamp, text)
+            try:
+                parsed = _parse(path, stamp, text)
+            except Exception as exc:  # a file we cannot make sense of must not stop the others
+                parsed = f"cannot be read as task entries: {type(exc).__name__}"
             result[path] = _Failed(stamp, "parse", parsed) if isinstance(parsed, str) else parsed
         return result
 
@@ -151,7 +155,7 @@ class TaskFiles:
                 files[path] = previous  # keep what the file said last time it could be read
         if files.keys() != self._files.keys() or any(files[p] is not self._files.get(p) for p in files):
             self.version += 1
-        self._files, self._failed = files, failed
+        self._files, self._failed, self.scanned = files, failed, True
 
     def _report(self, path: str, reason: str, message: str) -> None:
         self._on_error(reason)
@@ -187,7 +191,7 @@ def _entry_problem(entry: Any) -> str:
     unknown = set(entry) - {"cloud_service", "task_id", *_OPTIONAL}
     if unknown:
         return f"unknown key {sorted(unknown)[0]!r}; expected cloud_service, task_id, account, region, project_id"
-    if entry.get("cloud_service") not in SERVICES:
+    if not isinstance(entry.get("cloud_service"), str) or entry["cloud_service"] not in SERVICES:
         return f"cloud_service must be one of {', '.join(sorted(SERVICES))}, got {entry.get('cloud_service')!r}"
     task_id = entry.get("task_id")
     if not isinstance(task_id, str) or not valid_id(task_id):

@@ -69,6 +69,7 @@ class TaskRecord:
     final_since: float | None = None  # when the exporter first saw it in a final state
     last_probe: float | None = None
     listed: bool = False  # answered by a list call (CPH request IDs), not asked one by one
+    checked_at: float | None = None  # CodeArts: the list's last_check_time, to notice a new run
 
     @property
     def final(self) -> bool:
@@ -104,7 +105,8 @@ class Tracker:
         self._rotation = 0
         self._files = TaskFiles((), 1.0, on_error=on_file_error, clock=clock)
         self._files_version = -1
-        self._unmatched: set[tuple[str, str]] = set()
+        self._unmatched: set[tuple[str, ...]] = set()
+        self._probes: dict[tuple[Key, str], asyncio.Future[TaskStatus | ApiError]] = {}
         self.config = config
         self.apply(config)
 
@@ -153,35 +155,42 @@ class Tracker:
 
     def _add(self, state: TargetState, task_id: str, source: str, *, force: bool = False) -> TaskRecord | None:
         """Track `task_id` for `state` from `source`, unless it left before (or `force`); make room under
-        max_tasks by dropping the oldest finished task, else refuse it."""
+        max_tasks by dropping the oldest finished task, else refuse it. Tasks only /probe asks about
+        have a cap of their own and never push out the tasks of other sources."""
         record = state.tasks.get(task_id)
         if record is not None:
+            if record.source == "probe" and source != "probe":
+                record.source = source  # now also named by the config, a file or discovery: it stays
             return record
         if task_id in state.retired and not force:
             return None
-        state.retired.pop(task_id, None)
-        if len(state.tasks) >= self.config.tracking.max_tasks:
-            finished = [r for r in state.tasks.values() if r.final_since is not None]
+        limit = self.config.tracking.max_tasks
+        if source == "probe":
+            probes = [r for r in state.tasks.values() if r.source == "probe"]
+            if len(probes) >= limit:
+                self._retire(state, min(probes, key=lambda r: r.last_probe or 0.0).task_id, "max_tasks")
+        elif sum(1 for r in state.tasks.values() if r.source != "probe") >= limit:
+            finished = [r for r in state.tasks.values() if r.final_since is not None and r.source != "probe"]
             if not finished:
                 self._on_drop(state.target.cloud_service, "max_tasks", 1)
                 state.refusing += 1
-                if state.refusing > 1:
-                    return None  # said once; huaweicloud_task_dropped_total{reason="max_tasks"} counts the rest
-                log.warning(
-                    "max_tasks reached and no finished task to make room; new tasks are not tracked",
-                    **_labels(state.target),
-                    task_id=task_id,
-                    source=source,
-                    max_tasks=self.config.tracking.max_tasks,
-                )
+                if state.refusing == 1:  # said once; huaweicloud_task_dropped_total counts the rest
+                    log.warning(
+                        "max_tasks reached and no finished task to make room; new tasks are not tracked",
+                        **_labels(state.target),
+                        task_id=task_id,
+                        source=source,
+                        max_tasks=limit,
+                    )
                 return None
-            oldest = min(finished, key=lambda r: r.final_since or 0.0)
-            self._retire(state, oldest.task_id, "max_tasks")
+            self._retire(state, min(finished, key=lambda r: r.final_since or 0.0).task_id, "max_tasks")
+        state.retired.pop(task_id, None)
         record = state.tasks[task_id] = TaskRecord(task_id, source)
         state.refusing = 0
         return record
 
     def _retire(self, state: TargetState, task_id: str, reason: str) -> None:
+        self._files_version = -1  # a file task refused for lack of room may fit now
         state.tasks.pop(task_id, None)
         state.retired[task_id] = self._clock()
         self._on_drop(state.target.cloud_service, reason, 1)
@@ -193,12 +202,13 @@ class Tracker:
 
     def _sync_files(self) -> None:
         self._files.poll()
-        if self._files.version == self._files_version:
+        if self._files.version == self._files_version or not self._files.scanned:
             return
         self._files_version = self._files.version
         wanted: dict[Key, set[str]] = {}
+        reported, self._unmatched = self._unmatched, set()
         for task in self._files.tasks():
-            state = self._match(task)
+            state = self._match(task, reported)
             if state is not None:
                 wanted.setdefault(state.target.key, set()).add(task.task_id)
         for state in self._targets.values():
@@ -209,7 +219,7 @@ class Tracker:
                 if record.source == "file" and task_id not in ids:
                     del state.tasks[task_id]  # gone from every file: no longer handed over
 
-    def _match(self, task: FileTask) -> TargetState | None:
+    def _match(self, task: FileTask, reported: set[tuple[str, ...]]) -> TargetState | None:
         candidates = [
             state
             for state in self._targets.values()
@@ -221,8 +231,9 @@ class Tracker:
         if len(candidates) == 1:
             return candidates[0]
         problem = "matches no configured target" if not candidates else f"matches {len(candidates)} targets"
-        if (task.origin, problem) not in self._unmatched:
-            self._unmatched.add((task.origin, problem))
+        key = (task.origin, task.cloud_service, task.task_id, task.account, task.region, task.project_id, problem)
+        self._unmatched.add(key)  # only the entries of the current files are remembered
+        if key not in reported:
             self._on_file_error("unmatched")
             hint = "" if not candidates else "; add account, region or project_id"
             log.warning(
@@ -241,19 +252,34 @@ class Tracker:
     # --- /probe -------------------------------------------------------------------------------------
 
     async def probe(self, key: Key, task_id: str, timeout: float) -> tuple[TargetState, TaskRecord | None, bool]:
-        """Answer for one task now (blackbox style): (target, record, up). A task that no other source
-        tracks is tracked as `probe` until it is no longer probed for probe_ttl; a final one is not
-        asked again. The record is None when max_tasks leaves no room."""
+        """Answer for one task now (blackbox style): (target, record, up). A final task is answered from
+        memory. A task no other source tracks is stored (as `probe`, with a cap of its own, until it is
+        no longer probed for probe_ttl) only once the cloud has answered for it; concurrent probes of
+        the same task share one query."""
         state = self._targets[key]
-        record = state.tasks.get(task_id) or self._add(state, task_id, "probe", force=True)
-        if record is None:
-            return state, None, False
-        record.last_probe = self._clock()
-        if record.final or record.listed:
-            return state, record, True
-        result = await self._client.query(state.target, task_id, timeout)
-        self._record(state, record, result)
-        return state, record, not isinstance(result, ApiError) or result.reason is Reason.NOT_FOUND
+        self._expire_state(state)  # when Prometheus scrapes only /probe, tasks must still age out
+        record = state.tasks.get(task_id)
+        if record is not None:
+            record.last_probe = self._clock()
+            if record.final or record.listed:
+                return state, record, True
+        query = self._probes.get((key, task_id))
+        if query is None:
+            query = asyncio.ensure_future(self._client.query(state.target, task_id, timeout))
+            self._probes[(key, task_id)] = query
+            query.add_done_callback(lambda _done: self._probes.pop((key, task_id), None))
+        result = await asyncio.shield(query)
+        up = not isinstance(result, ApiError) or result.reason is Reason.NOT_FOUND
+        if record is None and isinstance(result, ApiError):
+            # Nothing known and nothing stored: a made-up ID must not take a slot.
+            transient = TaskRecord(task_id, "probe")
+            self._record(state, transient, result)
+            return state, transient if transient.status is not None else None, up
+        record = record or self._add(state, task_id, "probe", force=True)
+        if record is not None:
+            record.last_probe = self._clock()
+            self._record(state, record, result)
+        return state, record, up
 
     # --- refresh ----------------------------------------------------------------------------------
 
@@ -310,7 +336,8 @@ class Tracker:
         work: dict[str, list[tuple[TargetState, TaskRecord]]] = {}
         for state in self.targets:
             for record in state.tasks.values():
-                if not record.final and not record.listed:
+                # Probe-only tasks are asked when Prometheus probes them, not on every /metrics scrape.
+                if not record.final and not record.listed and record.source != "probe":
                     work.setdefault(state.target.account, []).append((state, record))
 
         async def one(state: TargetState, record: TaskRecord, until: float) -> None:
@@ -376,22 +403,25 @@ class Tracker:
             log.info("target up again", **_labels(state.target))
 
     def _expire(self) -> None:
-        now, tracking = self._clock(), self.config.tracking
         for state in self._targets.values():
-            gone: Counter[str] = Counter()
-            for task_id, record in list(state.tasks.items()):
-                if record.not_found >= tracking.not_found_limit:
-                    reason = "not_found"
-                elif record.final_since is not None and now - record.final_since >= tracking.finished_ttl:
-                    reason = "finished_ttl"
-                elif record.source == "probe" and now - (record.last_probe or now) >= tracking.probe_ttl:
-                    reason = "probe_ttl"
-                else:
-                    continue
-                self._retire(state, task_id, reason)
-                gone[reason] += 1
-            if gone:
-                log.info("tasks left the output", **_labels(state.target), **gone)
+            self._expire_state(state)
+
+    def _expire_state(self, state: TargetState) -> None:
+        now, tracking = self._clock(), self.config.tracking
+        gone: Counter[str] = Counter()
+        for task_id, record in list(state.tasks.items()):
+            if record.not_found >= tracking.not_found_limit:
+                reason = "not_found"
+            elif record.final_since is not None and now - record.final_since >= tracking.finished_ttl:
+                reason = "finished_ttl"
+            elif record.source == "probe" and now - (record.last_probe or now) >= tracking.probe_ttl:
+                reason = "probe_ttl"
+            else:
+                continue
+            self._retire(state, task_id, reason)
+            gone[reason] += 1
+        if gone:
+            log.info("tasks left the output", **_labels(state.target), **gone)
 
     # --- discovery --------------------------------------------------------------------------------
 
@@ -408,7 +438,7 @@ class Tracker:
         for state in states:
             discover = state.target.discover
             if discover.codearts_projects and now >= state.discovery_due:
-                await self._list_codearts(client, state, until)
+                await self._list_codearts(client, state, until, note)
             if discover.request_ids and self._cph_due(state, now):
                 await self._list_cph(client, state, until, note)
 
@@ -427,22 +457,24 @@ class Tracker:
         interpret: Callable[[Any], tuple[list[T], int | None]],
         ids: Callable[[T], str],
         until: float,
-    ) -> list[T] | ApiError:
-        """Every page of a list API (offset/limit). Stops at a short page, at `total`, or when a page
-        brings nothing new (a cloud that reads `offset` as a page number would repeat itself)."""
+    ) -> tuple[list[T], ApiError | None]:
+        """Every page of a list API (offset/limit), and the error that stopped it early, if any; the
+        pages fetched before an error are kept. Stops at a short page, at `total`, or when a page brings
+        nothing new. Fewer items than `total` is reported: the docs leave open whether `offset` counts
+        records or pages."""
         loop = asyncio.get_running_loop()
         items: list[T] = []
         seen: set[str] = set()
-        offset = 0
+        offset, total = 0, None
         for _ in range(MAX_PAGES):
             remaining = until - loop.time()
             if remaining <= 0:
-                return ApiError(Reason.TIMEOUT, message="scrape deadline passed while listing", sent=False)
+                return items, ApiError(Reason.TIMEOUT, message="scrape deadline passed while listing", sent=False)
             page = await client.get(
                 state.target, path, interpret, remaining, {**params, "offset": str(offset), "limit": str(PAGE_SIZE)}
             )
             if isinstance(page, ApiError):
-                return page
+                return items, page
             entries, total = page
             fresh = [entry for entry in entries if ids(entry) not in seen]
             seen.update(ids(entry) for entry in fresh)
@@ -450,14 +482,29 @@ class Tracker:
             offset += len(entries)
             if len(entries) < PAGE_SIZE or not fresh or (total is not None and offset >= total):
                 break
-        return items
+        if total is not None and len(items) < total:
+            log.warning(
+                "a list answered fewer items than its total",
+                **_labels(state.target),
+                path=path,
+                listed=len(items),
+                total=total,
+            )
+        return items, None
 
-    async def _list_codearts(self, client: Querier, state: TargetState, until: float) -> None:
+    async def _list_codearts(
+        self,
+        client: Querier,
+        state: TargetState,
+        until: float,
+        note: Callable[[TargetState, TaskStatus | ApiError], None],
+    ) -> None:
         service = SERVICES["codearts_check"]
-        interval = self.config.tracking.discovery_interval
-        state.discovery_due = self._clock() + interval
+        tracking = self.config.tracking
+        state.discovery_due = self._clock() + tracking.discovery_interval
+        complete = True
         for project in state.target.discover.codearts_projects:
-            listed = await self._pages(
+            listed, error = await self._pages(
                 client,
                 state,
                 service.task_list_path(project),  # type: ignore[attr-defined]
@@ -466,22 +513,36 @@ class Tracker:
                 lambda entry: entry[0],
                 until,
             )
-            if isinstance(listed, ApiError):
+            if error is not None:
+                complete = False
+                note(state, error)
                 log.warning(
                     "discovery failed; keeping the tasks found before",
                     **_labels(state.target),
                     codearts_project=project,
-                    error=listed.describe(),
+                    error=error.describe(),
                 )
-                return
             for task_id, last_check in listed:
-                retired_at = state.retired.get(task_id)
-                # A task that left is taken back when it was checked again since (a new run).
-                rerun = retired_at is not None and last_check is not None and last_check > retired_at
-                record = self._add(state, task_id, "discovered", force=rerun)
-                if record is not None and rerun:
-                    log.info("discovered task checked again; tracking it again", task_id=task_id)
-        state.discovery_success = self._clock()
+                self._discovered_codearts(state, task_id, last_check, tracking.finished_ttl)
+        if complete:
+            state.discovery_success = self._clock()
+
+    def _discovered_codearts(self, state: TargetState, task_id: str, last_check: float | None, ttl: float) -> None:
+        """A CodeArts project lists tasks, not runs: track the ones with a recent run, and notice a new run
+        of a task whose last run had finished (its last_check_time moves)."""
+        record = state.tasks.get(task_id)
+        if record is None:
+            # Never checked, or last checked longer ago than the finished TTL: nothing recent to show.
+            if last_check is None or last_check < self._clock() - ttl:
+                return
+            retired_at = state.retired.get(task_id)
+            record = self._add(state, task_id, "discovered", force=retired_at is not None and last_check > retired_at)
+            if record is None:
+                return
+        elif last_check is not None and record.checked_at is not None and last_check > record.checked_at:
+            log.info("CodeArts task checked again; following the new run", **_labels(state.target), task_id=task_id)
+            record.status, record.final_since = None, None  # asked again in this refresh
+        record.checked_at = last_check
 
     async def _list_cph(
         self,
@@ -498,10 +559,11 @@ class Tracker:
             return service.parse_job_list(body, tz), None  # type: ignore[attr-defined]
 
         state.discovery_due = self._clock() + self.config.tracking.discovery_interval
-        ok = True
+        answered: set[str] = set()
+        complete = True
         for start in range(0, len(request_ids), CPH_IDS_PER_CALL):
             chunk = ",".join(request_ids[start : start + CPH_IDS_PER_CALL])
-            listed = await self._pages(
+            listed, error = await self._pages(
                 client,
                 state,
                 service.job_list_path(state.target.project_id),  # type: ignore[attr-defined]
@@ -510,22 +572,27 @@ class Tracker:
                 lambda entry: entry[0],
                 until,
             )
-            if isinstance(listed, ApiError):
-                ok = False
-                note(state, listed)
+            if error is not None:
+                complete = False
+                note(state, error)
                 for known in state.tasks.values():
                     if known.listed:
-                        known.last_error = listed
-                log.debug("CPH job list failed", **_labels(state.target), error=listed.describe())
-                continue
+                        known.last_error = error
+                log.debug("CPH job list failed", **_labels(state.target), error=error.describe())
             for job_id, status in listed:
+                answered.add(job_id)
                 record = self._add(state, job_id, "discovered")
                 if record is not None:
                     record.listed = True
                     self._record(state, record, status)
                     note(state, status)
-        if ok:
+        if complete:
             state.discovery_success = self._clock()
+            for record in state.tasks.values():
+                if record.listed and record.task_id not in answered:
+                    # No longer in the list (request ID removed, or the cloud forgot it): asked on its
+                    # own again, where not-found marking and the TTL apply.
+                    record.listed = False
 
 
 def _labels(target: TargetConfig) -> dict[str, str]:

@@ -5,6 +5,7 @@ and the clock is the test's."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -31,6 +32,8 @@ class Cloud:
     def __init__(self) -> None:
         self.jobs: dict[str, str] = {}
         self.codearts_tasks: list[str] = []
+        self.last_checks: dict[str, str | None] = {}  # default: checked recently
+        self.codearts_status = 0
         self.cph_jobs: dict[str, int] = {}
         self.requests: list[httpx.Request] = []
         self.lists_fail = False
@@ -43,10 +46,11 @@ class Cloud:
         if path.endswith("/tasks"):  # CodeArts task list, offset/limit
             offset, limit = int(request.url.params["offset"]), int(request.url.params["limit"])
             page = self.codearts_tasks[offset : offset + limit]
-            body = {"tasks": [{"task_id": t, "last_check_time": None} for t in page], "total": len(self.codearts_tasks)}
+            tasks = [{"task_id": t, "last_check_time": self.last_checks.get(t, "2026-11-20T00:00:00Z")} for t in page]
+            body = {"tasks": tasks, "total": len(self.codearts_tasks)}
             return httpx.Response(200, json=body)
         if path.endswith("/progress"):
-            return httpx.Response(200, json={"task_status": 0, "progress": {"ratio": "10%"}})
+            return httpx.Response(200, json={"task_status": self.codearts_status, "progress": {"ratio": "10%"}})
         if path.endswith("/cloud-phone/jobs"):
             jobs = [{"job_id": j, "status": s, "begin_time": "2019-04-26T07:00:00Z"} for j, s in self.cph_jobs.items()]
             offset = int(request.url.params["offset"])
@@ -318,3 +322,107 @@ def test_discovery_config_errors() -> None:
         ConfigError, match="evs has no list API to discover tasks with; discovery exists for codearts_check"
     ):
         parse_config(evs, env={"T": "t"}, file="c.yaml")
+
+
+async def test_codearts_discovery_skips_never_checked_tasks_and_follows_new_runs() -> None:
+    cloud = Cloud()
+    never, old, rerun = "c0de" + "1" * 28, "c0de" + "2" * 28, "c0de" + "3" * 28
+    cloud.codearts_tasks = [never, old, rerun]
+    cloud.last_checks = {never: None, old: "2020-01-01T00:00:00Z", rerun: "2026-11-20T00:00:00Z"}
+    _, tracker, _, now = setup(DISCOVERY, cloud)
+    now[0] = 1_795_000_000.0  # 2026-11-17: "old" was last checked years ago
+    cloud.codearts_status = 2  # succeeded
+    await tracker.refresh(10)
+    codearts = next(s for s in tracker.targets if s.target.cloud_service == "codearts_check")
+    assert set(codearts.tasks) == {rerun}
+    assert codearts.tasks[rerun].final
+    progress_calls = len([r for r in cloud.requests if r.url.path.endswith("/progress")])
+    # The task is checked again: the list shows a newer last_check_time, so the new run is followed.
+    cloud.last_checks[rerun] = "2026-11-21T00:00:00Z"
+    cloud.codearts_status = 0
+    now[0] += 301
+    await tracker.refresh(10)
+    assert len([r for r in cloud.requests if r.url.path.endswith("/progress")]) == progress_calls + 1
+    status = codearts.tasks[rerun].status
+    assert status is not None and status.state is State.RUNNING
+
+
+async def test_cph_jobs_missing_from_the_list_are_asked_on_their_own() -> None:
+    cloud = Cloud()
+    job = "ce11" + "1" * 28
+    cloud.cph_jobs = {job: 1}
+    _, tracker, _, _ = setup(DISCOVERY, cloud)
+    await tracker.refresh(10)
+    cloud.cph_jobs = {}  # the cloud no longer lists it while it was running
+    await tracker.refresh(10)
+    cph = next(s for s in tracker.targets if s.target.cloud_service == "cph")
+    assert not cph.tasks[job].listed
+    await tracker.refresh(10)
+    assert any(r.url.path.endswith(f"/cloud-phone/jobs/{job}") for r in cloud.requests)
+
+
+async def test_a_task_file_of_the_wrong_types_is_a_parse_problem_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(f"tasks: [{{cloud_service: [evs], task_id: {EVS[0]}}}]\n")
+    (tmp_path / "b.json").write_text("[" * 100_000)
+    (tmp_path / "c.yaml").write_text(f"tasks: [{{cloud_service: evs, task_id: {EVS[1]}}}]\n")
+    text = evs_config([], "", f"task_files: ['{tmp_path}/*.yaml', '{tmp_path}/*.json']")
+    with structlog.testing.capture_logs() as logs:
+        _, tracker, _, _ = setup(text, Cloud())
+        await tracker.settle_files()
+        await tracker.refresh(5)
+    assert tasks_of(tracker) == {EVS[1]: "file"}  # the good file's task, whatever the others hold
+    reasons = sorted(e["reason"] for e in logs if e["event"] == "task file problem")
+    assert reasons == ["invalid_entry", "parse"]
+
+
+async def test_a_probed_task_named_by_another_source_joins_that_source(tmp_path: Path) -> None:
+    cloud = Cloud()
+    cloud.jobs = {EVS[0]: "RUNNING"}
+    (tmp_path / "t.yaml").write_text("tasks: []\n")
+    text = evs_config([], "", f"task_files: ['{tmp_path}/*.yaml']")
+    _, tracker, _, _ = setup(text, cloud)
+    key = tracker.targets[0].target.key
+    await tracker.probe(key, EVS[0], 5)
+    assert tasks_of(tracker) == {EVS[0]: "probe"}
+    (tmp_path / "t.yaml").write_text(f"tasks: [{{cloud_service: evs, task_id: {EVS[0]}}}]\n")
+    await tracker.settle_files()
+    assert tasks_of(tracker) == {EVS[0]: "file"}
+
+
+async def test_probes_of_made_up_ids_store_nothing_and_probes_never_push_out_other_tasks() -> None:
+    cloud = Cloud()
+    cloud.jobs = {EVS[0]: "FAIL", **{task: "RUNNING" for task in EVS[1:10]}}
+    _, tracker, _, _ = setup(evs_config(EVS[:2], "tracking: {max_tasks: 3}"), cloud)
+    await tracker.refresh(5)
+    key = tracker.targets[0].target.key
+    for made_up in (f"dead{n:028x}" for n in range(20)):
+        _, record, up = await tracker.probe(key, made_up, 5)
+        assert up
+        assert record is not None and record.status is not None and record.status.raw_status == "not_found"
+    assert set(tasks_of(tracker)) == {EVS[0], EVS[1]}  # nothing stored for IDs the cloud does not know
+    for task in EVS[2:10]:  # real tasks, probed: their own cap (3), the oldest probe makes room
+        await tracker.probe(key, task, 5)
+    sources = tasks_of(tracker)
+    assert [t for t, source in sources.items() if source == "static"] == [EVS[0], EVS[1]]  # the failed one stays
+    assert sum(1 for source in sources.values() if source == "probe") == 3
+
+
+async def test_concurrent_probes_of_one_task_share_one_query() -> None:
+    cloud = Cloud()
+    cloud.jobs = {EVS[0]: "RUNNING"}
+    _, tracker, _, _ = setup(evs_config([]), cloud)
+    key = tracker.targets[0].target.key
+    results = await asyncio.gather(*(tracker.probe(key, EVS[0], 5) for _ in range(20)))
+    assert all(up for _, _, up in results)
+    assert len(cloud.requests) == 1
+
+
+async def test_probe_only_tasks_age_out_without_metrics_scrapes() -> None:
+    cloud = Cloud()
+    cloud.jobs = {EVS[0]: "RUNNING", EVS[1]: "RUNNING"}
+    _, tracker, _, now = setup(evs_config([], "tracking: {probe_ttl: 10m}"), cloud)
+    key = tracker.targets[0].target.key
+    await tracker.probe(key, EVS[0], 5)
+    now[0] += 601
+    await tracker.probe(key, EVS[1], 5)  # only /probe is scraped: the other probe task still ages out
+    assert set(tasks_of(tracker)) == {EVS[1]}

@@ -81,6 +81,10 @@ class TaskFiles:
         self.version = 0  # changes whenever the set of tasks may have changed
         self.scanned = False  # until the first scan is taken in, "no tasks" means "not read yet"
 
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        return self._patterns
+
     def tasks(self) -> list[FileTask]:
         return [task for parsed in self._files.values() for task in parsed.tasks]
 
@@ -89,8 +93,7 @@ class TaskFiles:
         if not self._patterns:
             return
         if self._check is not None and self._check.done():
-            check, self._check = self._check, None
-            self._take(check.result())
+            self._take_check()
         now = self._clock()
         if self._check is None and now - self._checked_at >= self._interval:
             self._checked_at = now
@@ -102,10 +105,14 @@ class TaskFiles:
             return
         if self._check is not None:
             await asyncio.wait([self._check])
-            check, self._check = self._check, None
-            self._take(check.result())
+            self._take_check()
         self._checked_at = self._clock()
         self._take(await asyncio.to_thread(self._scan, self._known()))
+
+    def _take_check(self) -> None:
+        assert self._check is not None
+        check, self._check = self._check, None
+        self._take(check.result())
 
     def _known(self) -> dict[str, Stamp | None]:
         """The versions already taken in, good or bad: the scan skips files still at these."""

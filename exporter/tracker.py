@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -28,7 +29,7 @@ import structlog
 from exporter.config import Config, TargetConfig
 from exporter.errors import ApiError, Reason
 from exporter.model import State, TaskStatus
-from exporter.services import SERVICES
+from exporter.services import CODEARTS_CHECK, CPH_JOBS
 from exporter.sources import FileTask, TaskFiles
 
 __all__ = ["SOURCES", "TargetState", "TaskRecord", "Tracker", "all_records", "tracked_counts"]
@@ -136,7 +137,7 @@ class Tracker:
                     state.tasks[task_id] = record
                 else:
                     self._add(state, task_id, "static")
-        if config.task_files != self._files._patterns:
+        if config.task_files != self._files.patterns:
             self._files = TaskFiles(
                 config.task_files,
                 config.tracking.task_files_interval,
@@ -169,7 +170,7 @@ class Tracker:
             probes = [r for r in state.tasks.values() if r.source == "probe"]
             if len(probes) >= limit:
                 self._retire(state, min(probes, key=lambda r: r.last_probe or 0.0).task_id, "max_tasks")
-        elif sum(1 for r in state.tasks.values() if r.source != "probe") >= limit:
+        elif len(state.tasks) >= limit and sum(1 for r in state.tasks.values() if r.source != "probe") >= limit:
             finished = [r for r in state.tasks.values() if r.final_since is not None and r.source != "probe"]
             if not finished:
                 self._on_drop(state.target.cloud_service, "max_tasks", 1)
@@ -192,13 +193,14 @@ class Tracker:
     def _retire(self, state: TargetState, task_id: str, reason: str) -> None:
         self._files_version = -1  # a file task refused for lack of room may fit now
         state.tasks.pop(task_id, None)
+        state.retired.pop(task_id, None)  # re-inserted at the end: the order stays retirement order
         state.retired[task_id] = self._clock()
         self._on_drop(state.target.cloud_service, reason, 1)
-        # Bounded: only IDs that a source could hand over again need remembering, and not for ever.
-        limit = 10 * self.config.tracking.max_tasks
-        if len(state.retired) > limit:
-            for old in sorted(state.retired, key=state.retired.__getitem__)[: len(state.retired) - limit]:
-                del state.retired[old]
+        # Bounded: only IDs that a source could hand over again need remembering, and not for ever. The
+        # dict's order is retirement order (an ID is popped before it is retired again): the oldest go.
+        excess = len(state.retired) - 10 * self.config.tracking.max_tasks
+        for old in list(itertools.islice(state.retired, max(excess, 0))):
+            del state.retired[old]
 
     def _sync_files(self) -> None:
         self._files.poll()
@@ -499,7 +501,7 @@ class Tracker:
         until: float,
         note: Callable[[TargetState, TaskStatus | ApiError], None],
     ) -> None:
-        service = SERVICES["codearts_check"]
+        service = CODEARTS_CHECK
         tracking = self.config.tracking
         state.discovery_due = self._clock() + tracking.discovery_interval
         complete = True
@@ -507,9 +509,9 @@ class Tracker:
             listed, error = await self._pages(
                 client,
                 state,
-                service.task_list_path(project),  # type: ignore[attr-defined]
+                service.task_list_path(project),
                 {},
-                service.parse_task_list,  # type: ignore[attr-defined]
+                service.parse_task_list,
                 lambda entry: entry[0],
                 until,
             )
@@ -551,12 +553,12 @@ class Tracker:
         until: float,
         note: Callable[[TargetState, TaskStatus | ApiError], None],
     ) -> None:
-        service = SERVICES["cph"]
+        service = CPH_JOBS
         request_ids = state.target.discover.request_ids
         tz = state.target.time_zone
 
         def interpret(body: Any) -> tuple[list[tuple[str, TaskStatus]], int | None]:
-            return service.parse_job_list(body, tz), None  # type: ignore[attr-defined]
+            return service.parse_job_list(body, tz), None
 
         state.discovery_due = self._clock() + self.config.tracking.discovery_interval
         answered: set[str] = set()
@@ -566,7 +568,7 @@ class Tracker:
             listed, error = await self._pages(
                 client,
                 state,
-                service.job_list_path(state.target.project_id),  # type: ignore[attr-defined]
+                service.job_list_path(state.target.project_id),
                 {"request_ids": chunk},
                 interpret,
                 lambda entry: entry[0],

@@ -426,3 +426,12 @@ async def test_probe_only_tasks_age_out_without_metrics_scrapes() -> None:
     now[0] += 601
     await tracker.probe(key, EVS[1], 5)  # only /probe is scraped: the other probe task still ages out
     assert set(tasks_of(tracker)) == {EVS[1]}
+
+
+def test_the_list_of_tasks_that_left_stays_bounded_and_forgets_the_oldest() -> None:
+    _, tracker, _, now = setup(evs_config([], "tracking: {max_tasks: 1}"), Cloud())
+    state = tracker.targets[0]
+    for index, task in enumerate(EVS[:15]):
+        now[0] = 1000.0 + index
+        tracker._retire(state, task, "not_found")
+    assert list(state.retired) == EVS[5:15]  # 10 x max_tasks, the five oldest forgotten

@@ -13,6 +13,9 @@ from exporter.services.cph import CPH
 from exporter.services.dws import DWS
 from exporter.services.evs import EVS
 
-__all__ = ["SERVICES", "BadResponse", "Service"]
+__all__ = ["CODEARTS_CHECK", "CPH_JOBS", "SERVICES", "BadResponse", "Service"]
 
-SERVICES: Mapping[str, Service] = {service.name: service for service in (CodeArtsCheck(), DWS(), EVS(), CPH())}
+# The two services with list APIs, typed as themselves for the discovery code that calls those.
+CODEARTS_CHECK = CodeArtsCheck()
+CPH_JOBS = CPH()
+SERVICES: Mapping[str, Service] = {service.name: service for service in (CODEARTS_CHECK, DWS(), EVS(), CPH_JOBS)}

@@ -27,10 +27,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exporter.client import ApiClient  # noqa: E402
+from exporter.app import Exporter  # noqa: E402
+from exporter.cloud.client import ApiClient  # noqa: E402
 from exporter.config import load_config  # noqa: E402
-from exporter.core import Exporter  # noqa: E402
-from exporter.server import make_app, serve  # noqa: E402
+from exporter.exposition.server import make_app, serve  # noqa: E402
 from exporter.simulator import DEFAULT_PROJECT_ID, DEMO_TOKEN, bench_task_id  # noqa: E402
 
 

@@ -80,8 +80,8 @@ async def _wait_for_signal() -> None:
 
 
 async def _run_exporter(config_file: str, host: str, port: int) -> int:
-    from exporter.core import Exporter
-    from exporter.server import make_app, serve
+    from exporter.app import Exporter
+    from exporter.exposition.server import make_app, serve
 
     try:
         config = load_config(config_file)
@@ -181,6 +181,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"invalid configuration: {exc}", file=sys.stderr)
             return 1
         tasks = sum(len(t.tasks) for t in config.targets)
+        for warning in config.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        for target in config.targets:
+            print(f"  {'/'.join(part for part in target.key if part)}: {target.endpoint}")
         print(
             f"{args.config_file}: valid ({len(config.accounts)} accounts, {len(config.targets)} targets, {tasks} tasks)"
         )

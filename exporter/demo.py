@@ -55,8 +55,8 @@ def password_auth(password_file: str) -> dict[str, object]:
 
 
 async def run_demo(host: str, port: int) -> int:
-    from exporter.core import Exporter
-    from exporter.server import make_app, serve
+    from exporter.app import Exporter
+    from exporter.exposition.server import make_app, serve
     from exporter.simulator import DEMO_SECRET_KEY, Simulator, default_scenario, start_simulator
 
     scenario = default_scenario()

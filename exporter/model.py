@@ -1,16 +1,29 @@
 """Values that cross layers: normalised task states and one task's status as the cloud reported it.
 
-A service module turns an API body into a `TaskStatus`; the tracker keeps the newest one per task;
-the collector turns it into samples. Nothing here knows about HTTP or Prometheus.
+A service spec's interpreter turns an API body into a `TaskStatus`; the tracker keeps the newest one
+per task; the collector turns it into samples. Nothing here knows about HTTP or Prometheus.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["FINAL_STATES", "State", "TaskStatus"]
+__all__ = ["FINAL_STATES", "ID_DESCRIPTION", "ID_PATTERN", "Reason", "State", "TaskStatus", "valid_id"]
+
+# Task, job, request and project IDs as Huawei Cloud issues them: hex strings, or UUIDs. Checked before
+# an ID from a config, a file, a request or a list answer is used in a URL.
+ID_PATTERN = re.compile(
+    r"[0-9a-fA-F]{16,64}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+ID_DESCRIPTION = "16 to 64 hexadecimal characters, or a UUID"
+
+
+def valid_id(value: str) -> bool:
+    """True when `value` is a task, job or project ID of a form Huawei Cloud issues."""
+    return ID_PATTERN.fullmatch(value) is not None
 
 
 class State(enum.StrEnum):
@@ -22,6 +35,19 @@ class State(enum.StrEnum):
     FAILED = "failed"
     STOPPED = "stopped"
     UNKNOWN = "unknown"
+
+
+class Reason(enum.StrEnum):
+    """Why a query failed: the `reason` label of `huaweicloud_task_api_errors_total`, a fixed list."""
+
+    TIMEOUT = "timeout"
+    CONNECT = "connect"
+    THROTTLED = "throttled"
+    AUTH = "auth"
+    NOT_FOUND = "not_found"
+    CLIENT_ERROR = "client_error"
+    SERVER_ERROR = "server_error"
+    BAD_RESPONSE = "bad_response"
 
 
 FINAL_STATES = frozenset({State.SUCCEEDED, State.FAILED, State.STOPPED})

@@ -13,13 +13,13 @@ import pytest
 import structlog.testing
 from prometheus_client import CollectorRegistry
 
-from exporter.client import MAX_AUTH_FAILURES, ApiClient
+from exporter.cloud.client import MAX_AUTH_FAILURES, ApiClient
+from exporter.cloud.errors import ApiError, Reason
+from exporter.cloud.signing import VerifyStatus, verify
 from exporter.config import Config, ConfigError, parse_config
-from exporter.errors import ApiError, Reason
-from exporter.metrics import SelfMetrics
+from exporter.exposition.metrics import SelfMetrics
 from exporter.model import TaskStatus
-from exporter.signing import VerifyStatus, verify
-from exporter.tracker import Tracker
+from exporter.tracking.tracker import Tracker
 from tests.conftest import EVS_TASK, PROJECT
 
 AK = "QTWAOYTTINDUT2QVKYUC"

@@ -14,10 +14,10 @@ import pytest
 import structlog.testing
 from prometheus_client import CollectorRegistry
 
-from exporter.client import ApiClient, RateLimiter
+from exporter.cloud.client import ApiClient, RateLimiter
+from exporter.cloud.errors import ApiError, Reason
 from exporter.config import Config, parse_config
-from exporter.errors import ApiError, Reason
-from exporter.metrics import SelfMetrics
+from exporter.exposition.metrics import SelfMetrics
 from exporter.model import State, TaskStatus
 from tests.conftest import EVS_TASK, MINIMAL, PROJECT
 
@@ -101,7 +101,7 @@ async def test_error_answers_are_classified_and_counted(
     [
         (b'{"status": ', "the body is not valid JSON"),
         (b"[]", "evs: expected a JSON object, got a list"),
-        (b'{"job_id": "x"}', "evs: the job has no 'status' field"),
+        (b'{"job_id": "x"}', "evs: the answer has no status at /status"),
     ],
 )
 async def test_bad_bodies_are_bad_response(config: Config, content: bytes, message: str) -> None:

@@ -18,10 +18,10 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.app import Exporter
 from exporter.config import load_config
-from exporter.core import Exporter
 from exporter.demo import aksk_auth, demo_config, password_auth
-from exporter.server import make_app, serve
+from exporter.exposition.server import make_app, serve
 from exporter.simulator import (
     DEMO_PASSWORD,
     DEMO_SECRET_KEY,

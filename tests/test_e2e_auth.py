@@ -14,12 +14,12 @@ import structlog.testing
 import trustme
 from prometheus_client import CollectorRegistry
 
-from exporter.client import ApiClient
+from exporter.cloud.client import ApiClient
+from exporter.cloud.errors import ApiError
 from exporter.config import load_config
-from exporter.errors import ApiError
-from exporter.metrics import SelfMetrics
+from exporter.exposition.metrics import SelfMetrics
 from exporter.simulator import DEMO_ACCESS_KEY, DEMO_TEMP_ACCESS_KEY
-from exporter.tracker import Tracker
+from exporter.tracking.tracker import Tracker
 from tests.test_e2e import SCENARIO, Stack, start_stack, state_of, stop_stack
 
 E_RUN = SCENARIO["tasks"][0]["task_id"]  # type: ignore[index]

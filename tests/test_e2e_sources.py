@@ -15,9 +15,9 @@ import httpx
 import pytest
 import yaml
 
+from exporter.app import Exporter
 from exporter.config import load_config
-from exporter.core import Exporter
-from exporter.server import Serving, make_app, serve
+from exporter.exposition.server import Serving, make_app, serve
 from exporter.simulator import (
     DEFAULT_CODEARTS_PROJECT_ID,
     DEFAULT_PROJECT_ID,

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from exporter.errors import ApiError, Reason, classify, parse_error_body
-from exporter.services import SERVICES
+from exporter.cloud.errors import ApiError, Reason, classify, parse_error_body
+from exporter.services import BUILTIN
 
 
 def dumps(body: Any) -> bytes:
@@ -333,13 +333,13 @@ def test_request_id(content: bytes, argument: str, expected: str) -> None:
     ],
 )
 def test_is_not_found(service: str, status: int, code: str, message: str, expected: bool) -> None:
-    assert SERVICES[service].is_not_found(status, code, message) is expected
+    assert BUILTIN[service].status.not_found.matches(status, code, message) is expected
 
 
 def client_flow(service: str, status: int, content: bytes) -> ApiError:
     """What the client does: classify, then ask the service whether a client error means 'gone'."""
     code, message, _ = parse_error_body(content)
-    return classify(status, content, not_found=SERVICES[service].is_not_found(status, code, message))
+    return classify(status, content, not_found=BUILTIN[service].status.not_found.matches(status, code, message))
 
 
 @pytest.mark.parametrize(

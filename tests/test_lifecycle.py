@@ -14,11 +14,11 @@ import pytest
 import structlog.testing
 from prometheus_client import CollectorRegistry
 
-from exporter.client import ApiClient
+from exporter.cloud.client import ApiClient
 from exporter.config import Config, ConfigError, parse_config
-from exporter.metrics import SelfMetrics
+from exporter.exposition.metrics import SelfMetrics
 from exporter.model import State
-from exporter.tracker import Tracker, tracked_counts
+from exporter.tracking.tracker import Tracker, tracked_counts
 from tests.conftest import PROJECT
 
 EVS = [f"e7{n:030x}" for n in range(1, 40)]
@@ -43,9 +43,10 @@ class Cloud:
         path = request.url.path
         if path.endswith("/tasks") and self.lists_fail:
             return httpx.Response(500, json={"error_code": "CC.00000000", "error_msg": "network busy"})
-        if path.endswith("/tasks"):  # CodeArts task list, offset/limit
-            offset, limit = int(request.url.params["offset"]), int(request.url.params["limit"])
-            page = self.codearts_tasks[offset : offset + limit]
+        if path.endswith("/tasks"):  # CodeArts task list: `offset` is a page number from 1 (ShowTaskListByProjectIdV2)
+            number, limit = int(request.url.params["offset"]), int(request.url.params["limit"])
+            start = (max(number, 1) - 1) * limit
+            page = self.codearts_tasks[start : start + limit]
             tasks = [{"task_id": t, "last_check_time": self.last_checks.get(t, "2026-11-20T00:00:00Z")} for t in page]
             body = {"tasks": tasks, "total": len(self.codearts_tasks)}
             return httpx.Response(200, json=body)
@@ -265,7 +266,13 @@ async def test_codearts_discovery_pages_through_the_list_at_most_every_interval(
     _, tracker, _, now = setup(DISCOVERY, cloud)
     await tracker.refresh(10)
     lists = [r for r in cloud.requests if r.url.path.endswith("/tasks")]
-    assert [r.url.params["offset"] for r in lists] == ["0", "100", "200"]
+    assert [r.url.params["offset"] for r in lists] == ["1", "2", "3"]  # pages, not records
+    assert (
+        tracked_counts(
+            tracker.targets[0] if tracker.targets[0].target.cloud_service == "codearts_check" else tracker.targets[1]
+        )["discovered"]
+        == 250
+    )
     assert lists[0].url.path == f"/v2/{CODEARTS_PROJECT}/tasks"
     codearts = next(s for s in tracker.targets if s.target.cloud_service == "codearts_check")
     assert tracked_counts(codearts)["discovered"] == 250

@@ -19,10 +19,10 @@ import httpx
 import pytest
 import yaml
 
+from exporter.app import Exporter
 from exporter.config import load_config
-from exporter.core import Exporter
 from exporter.demo import aksk_auth, demo_config
-from exporter.server import make_app, serve
+from exporter.exposition.server import make_app, serve
 from exporter.simulator import DEMO_SECRET_KEY, Simulator, default_scenario, start_simulator
 from tests.test_dashboards import DASHBOARD_FILES, RULE_FILES, iter_panel_queries, load_dashboard, substitute_variables
 

@@ -11,7 +11,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import pytest
@@ -19,9 +19,28 @@ import structlog
 from structlog.testing import capture_logs
 
 from exporter.model import FINAL_STATES, State, TaskStatus
-from exporter.services import SERVICES, BadResponse, Service
-from exporter.services._base import MESSAGE_LIMIT, clean_message, parse_percent, parse_time, raw_status, text
+from exporter.services import BUILTIN, BadResponse, ServiceSpec, UnknownStatuses, read_status
+from exporter.services.interpret import MESSAGE_LIMIT, clean_message, parse_percent, parse_time, raw_status, text
 
+NOTES = UnknownStatuses()
+
+
+class Service:
+    """A built-in spec with the interpreter and the exporter's once-per-value log of unknown statuses."""
+
+    def __init__(self, spec: ServiceSpec) -> None:
+        self.spec, self.name = spec, spec.name
+        self.endpoints, self.needs_project_id, self.status_path = (
+            spec.endpoints,
+            spec.needs_project_id,
+            spec.status_path,
+        )
+
+    def parse(self, body: Any, tz: tzinfo) -> TaskStatus:
+        return read_status(self.spec, body, tz, lambda raw: NOTES.note(self.name, raw))
+
+
+SERVICES = {name: Service(spec) for name, spec in BUILTIN.items()}
 CODEARTS = SERVICES["codearts_check"]
 DWS = SERVICES["dws"]
 EVS = SERVICES["evs"]

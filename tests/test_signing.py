@@ -25,7 +25,7 @@ import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 
-from exporter.signing import (
+from exporter.cloud.signing import (
     AkSkAuth,
     VerifyResult,
     VerifyStatus,

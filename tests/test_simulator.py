@@ -20,7 +20,7 @@ import httpx
 import pytest
 import trustme
 
-from exporter.signing import AkSkAuth, format_sdk_date, sign
+from exporter.cloud.signing import AkSkAuth, format_sdk_date, sign
 from exporter.simulator import (
     DEFAULT_ACCESS_KEYS,
     DEFAULT_CODEARTS_CREATOR_ID,
@@ -863,9 +863,9 @@ async def test_not_found_answers_per_service(client: httpx.AsyncClient) -> None:
     cph = await get_json(client, url("cph", missing), 400)
     assert HEX32.fullmatch(cph.pop("request_id"))
     assert cph == {"error_code": "CPS.0005", "error_msg": "The job does not exist."}
-    assert await get_json(client, url("codearts_check", missing), 404) == {
-        "error_code": "CC.00000004",
-        "error_msg": "The task does not exist.",
+    assert await get_json(client, url("codearts_check", missing), 200) == {  # CC.0005xxxx come with 200
+        "error_code": "CC.00050013",
+        "error_msg": "project not exist",
     }
     # A known task asked for under another project does not exist there.
     assert (await client.get(url("dws", DWS_OK, project="a" * 32))).status_code == 404
@@ -1136,12 +1136,13 @@ async def test_codearts_task_list_of_the_default_scenario(client: httpx.AsyncCli
     ("params", "expected"),
     [
         ({"limit": 2}, [CA_NEVER, CA_OK]),
-        ({"offset": 2, "limit": 2}, [CA_FAIL, CA_STOP]),  # a record offset, not a page number
-        ({"offset": 4, "limit": 2}, [CA_STUCK]),
-        ({"offset": 1}, [CA_OK, CA_FAIL, CA_STOP, CA_STUCK]),
+        ({"offset": 2, "limit": 2}, [CA_FAIL, CA_STOP]),  # a page number, not a record offset
+        ({"offset": 3, "limit": 2}, [CA_STUCK]),
+        ({"offset": 1}, [CA_NEVER, CA_OK, CA_FAIL, CA_STOP, CA_STUCK]),
+        ({"offset": 0, "limit": 2}, [CA_NEVER, CA_OK]),  # 0 is the first page too
         ({"limit": 1}, [CA_NEVER]),
         ({"limit": 100}, [CA_NEVER, CA_OK, CA_FAIL, CA_STOP, CA_STUCK]),
-        ({"offset": 5}, []),
+        ({"offset": 2}, []),
         ({"offset": 999_999, "limit": 100}, []),
     ],
 )
@@ -1494,7 +1495,7 @@ async def test_generated_codearts_tasks_in_the_status_api_and_the_task_list(
     body = await get_list(c, codearts_list(CAP2), {})
     assert (len(body["tasks"]), body["total"]) == (10, 13)  # the default limit is 10
     assert body["tasks"][0]["task_id"] == gen_id("codearts_check", 1, 12)
-    rest = await get_list(c, codearts_list(CAP2), {"offset": 10})
+    rest = await get_list(c, codearts_list(CAP2), {"offset": 2})
     assert ids(rest["tasks"]) == [gen_id("codearts_check", 1, 2), "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0", first]
 
 

@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 import httpx
 from prometheus_client import CollectorRegistry
 
-from exporter.client import ApiClient
+from exporter.cloud.client import ApiClient
 from exporter.config import Config, parse_config
-from exporter.metrics import SelfMetrics
-from exporter.tracker import Tracker
+from exporter.exposition.metrics import SelfMetrics
+from exporter.tracking.tracker import Tracker
 from tests.conftest import PROJECT
 
 CODEARTS = "c0de0000000000000000000000000001"

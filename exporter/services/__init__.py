@@ -1,21 +1,87 @@
-"""The cloud services the exporter knows, by their `cloud_service` label value.
+"""The cloud services: one declarative spec each, and the interpreter that reads their answers.
 
-Adding a service is one module with a `Service` subclass, one line here, and its tests.
+A built-in service is a YAML file in `builtin/`, in the same format a user writes under
+`custom_services:` (`spec.py` documents every key). Adding a service is one spec, its scenario in the
+fake cloud, and its tests; nothing else in the exporter names a service.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
-from exporter.services._base import BadResponse, Service
-from exporter.services.codearts_check import CodeArtsCheck
-from exporter.services.cph import CPH
-from exporter.services.dws import DWS
-from exporter.services.evs import EVS
+from exporter.services.interpret import (
+    BadResponse,
+    UnknownStatuses,
+    body_error,
+    clean_message,
+    list_items,
+    list_next,
+    list_total,
+    lookup,
+    parse_percent,
+    parse_time,
+    raw_status,
+    read_status,
+    read_time,
+    text,
+)
+from exporter.services.spec import (
+    CLOUDS,
+    DiscoverySpec,
+    ErrorFields,
+    Field,
+    NotFound,
+    Paging,
+    ProgressField,
+    ServiceSpec,
+    StatusSpec,
+    SubTasks,
+    TimeField,
+    Window,
+    load_spec_file,
+    read_spec,
+)
 
-__all__ = ["CODEARTS_CHECK", "CPH_JOBS", "SERVICES", "BadResponse", "Service"]
+__all__ = [
+    "BUILTIN",
+    "BUILTIN_DIR",
+    "CLOUDS",
+    "BadResponse",
+    "DiscoverySpec",
+    "ErrorFields",
+    "Field",
+    "NotFound",
+    "Paging",
+    "ProgressField",
+    "ServiceSpec",
+    "StatusSpec",
+    "SubTasks",
+    "TimeField",
+    "UnknownStatuses",
+    "Window",
+    "body_error",
+    "clean_message",
+    "list_items",
+    "list_next",
+    "list_total",
+    "load_spec_file",
+    "lookup",
+    "parse_percent",
+    "parse_time",
+    "raw_status",
+    "read_spec",
+    "read_status",
+    "read_time",
+    "text",
+]
 
-# The two services with list APIs, typed as themselves for the discovery code that calls those.
-CODEARTS_CHECK = CodeArtsCheck()
-CPH_JOBS = CPH()
-SERVICES: Mapping[str, Service] = {service.name: service for service in (CODEARTS_CHECK, DWS(), EVS(), CPH_JOBS)}
+BUILTIN_DIR = Path(__file__).parent / "builtin"
+
+
+def _builtin() -> dict[str, ServiceSpec]:
+    specs = [load_spec_file(str(path)) for path in sorted(BUILTIN_DIR.glob("*.yaml"))]
+    return {spec.name: spec for spec in specs}
+
+
+BUILTIN: Mapping[str, ServiceSpec] = _builtin()

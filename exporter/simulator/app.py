@@ -24,9 +24,9 @@ tasks created so far):
 - ``GET /v2/{codearts_project_id}/tasks?offset=&limit=`` (CodeArts Check, ShowTaskListByProjectId):
   ``{"tasks": [{"task_id", "task_name", "creator_id", "git_url", "git_branch", "created_at",
   "last_check_time"}], "total": n}``, newest ``created_at`` first (ties in scenario, then generator
-  order), times UTC ``yyyy-MM-ddTHH:mm:ssZ``, ``last_check_time`` null for a never-checked task. The
-  docs disagree on whether ``offset`` counts records or pages; here it is a RECORD offset (0-based:
-  ``offset=10&limit=5`` answers records 10-14), as the SDK docstring and the older docs say. ``offset``
+  order), times UTC ``yyyy-MM-ddTHH:mm:ssZ``, ``last_check_time`` null for a never-checked task. ``offset`` is a
+  PAGE NUMBER, as the current docs define it (ShowTaskListByProjectIdV2: "offset=10, limit=100 starts at
+  record 901"): page ``offset`` holds records from ``(offset - 1) * limit``, and 0 is the first page too. ``offset``
   0-999999 (default 0), ``limit`` 1-100 (default 10); ``total`` counts every task of the project.
   ``codearts_project_id`` must be 32 lowercase hex characters; a bad one, or a bad ``offset``/``limit``,
   gets 400 ``{"error_code": "CC.00000001", "error_msg"}`` (an illustrative code). A well-formed but
@@ -75,7 +75,7 @@ import httpx
 import structlog
 from aiohttp import web
 
-from exporter.signing import ALGORITHM, VerifyStatus, format_sdk_date, verify
+from exporter.cloud.signing import ALGORITHM, VerifyStatus, format_sdk_date, verify
 from exporter.simulator import bodies
 from exporter.simulator.scenario import (
     FAULT_KINDS,
@@ -562,9 +562,10 @@ class Simulator:
             return _json(400, bodies.codearts_list_error(f"Invalid parameter: {exc}."), request_id)
         refs = self._codearts_refs(codearts_project_id)
         start, elapsed = self.started_at, self.elapsed()
+        first = (max(offset, 1) - 1) * limit  # `offset` is a page number; 0 and 1 both mean the first page
         page = [
             bodies.codearts_task_item(_materialize(ref), start=start, elapsed=elapsed)
-            for ref in refs[offset : offset + limit]
+            for ref in refs[first : first + limit]
         ]
         return _json(200, {"tasks": page, "total": len(refs)}, request_id)
 

@@ -168,7 +168,7 @@ def cph_list_error(message: str, request_id: str) -> JSON:
 
 
 def not_found(cloud_service: str, task_id: str, request_id: str) -> tuple[int, JSON]:
-    """Each service's documented answer for an unknown task ID (CPH really says 400)."""
+    """Each service's documented answer for an unknown task ID (CPH really says 400, CodeArts 200)."""
     match cloud_service:
         case "evs":
             return 404, {"error": {"message": f"Job {task_id} does not exist.", "code": "EVS.7001"}}
@@ -177,7 +177,9 @@ def not_found(cloud_service: str, task_id: str, request_id: str) -> tuple[int, J
         case "cph":
             return 400, {"request_id": request_id, "error_code": "CPS.0005", "error_msg": "The job does not exist."}
         case "codearts_check":
-            return 404, {"error_code": "CC.00000004", "error_msg": "The task does not exist."}
+            # HTTP 200 with an error body, as CodeArts documents its CC.0005xxxx codes (ErrorCode.html); a
+            # wrong task ID is "project not exist" (FAQ codecheck_02_0021).
+            return 200, {"error_code": "CC.00050013", "error_msg": "project not exist"}
     raise ValueError(f"unknown cloud service {cloud_service!r}")
 
 

@@ -12,11 +12,12 @@ from collections.abc import Callable
 import structlog
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
-from exporter.client import ApiClient
-from exporter.collector import TaskCollector
+from exporter.cloud.client import ApiClient
 from exporter.config import Config, ConfigError, load_config
-from exporter.metrics import SelfMetrics
-from exporter.tracker import Tracker
+from exporter.exposition.collector import TaskCollector
+from exporter.exposition.metrics import SelfMetrics
+from exporter.services import UnknownStatuses
+from exporter.tracking.tracker import Tracker
 
 __all__ = ["Exporter"]
 
@@ -33,7 +34,8 @@ class Exporter:
         self.metrics = SelfMetrics(self.registry)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
-        self.client = ApiClient(config, self.metrics)
+        self.unknown = UnknownStatuses()  # raw statuses outside a spec's table, logged once per run
+        self.client = ApiClient(config, self.metrics, unknown=self.unknown)
         self.tracker = Tracker(
             config, self.client, clock=clock, on_drop=self.metrics.drop, on_file_error=self.metrics.file_error
         )
@@ -42,6 +44,8 @@ class Exporter:
         self._reload_lock = asyncio.Lock()
 
     def _prepare(self, config: Config) -> None:
+        for warning in config.warnings:
+            log.warning("the configuration names a region its service spec does not list", detail=warning)
         self.metrics.prepare({(t.cloud_service, t.region) for t in config.targets}, config.accounts)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(time.time())
@@ -71,7 +75,7 @@ class Exporter:
                 log.error("config reload failed; keeping the running configuration", error=str(exc))
                 return str(exc)
             old_client = self.client
-            self.client = ApiClient(config, self.metrics)
+            self.client = ApiClient(config, self.metrics, unknown=self.unknown)
             self.client.inherit(old_client)
             self.config = config
             self.tracker.apply(config)

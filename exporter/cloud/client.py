@@ -13,22 +13,20 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import structlog
 
 from exporter import __version__
-from exporter.auth import build_auth
-from exporter.config import Account, Config, TargetConfig
-from exporter.errors import ApiError, ApiFailure, Reason, classify
-from exporter.metrics import SelfMetrics
-from exporter.model import TaskStatus
-from exporter.secrets import SecretError
-from exporter.services import SERVICES, BadResponse
-from exporter.transport import AiohttpTransport
+from exporter.cloud.auth import build_auth
+from exporter.cloud.errors import ApiError, ApiFailure, classify
+from exporter.cloud.transport import AiohttpTransport
+from exporter.config import Account, Config, SecretError, TargetConfig
+from exporter.model import Reason, TaskStatus
+from exporter.services import BadResponse, UnknownStatuses, body_error, read_status
 
-__all__ = ["ApiClient", "RateLimiter"]
+__all__ = ["MAX_AUTH_FAILURES", "ApiClient", "Observer", "RateLimiter"]
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -38,6 +36,16 @@ BACKOFF_START, BACKOFF_MAX = 1.0, 60.0
 # The cloud locks an AK after more than 5 failed authentications in a row. After this many the exporter
 # stops using the credentials until they change (a rotated secret file, or a config reload).
 MAX_AUTH_FAILURES = 5
+
+
+class Observer(Protocol):
+    """What the client reports about every request (the exporter's own metrics implement it)."""
+
+    def request(self, cloud_service: str, region: str, code: str, seconds: float) -> None: ...
+
+    def error(self, cloud_service: str, region: str, reason: str) -> None: ...
+
+    def token(self, account: str, result: str) -> None: ...
 
 
 class RateLimiter:
@@ -109,13 +117,16 @@ class ApiClient:
     def __init__(
         self,
         config: Config,
-        metrics: SelfMetrics,
+        metrics: Observer,
         *,
         clock: Callable[[], float] = time.monotonic,
         transport: Callable[[str], httpx.AsyncBaseTransport] | None = None,
+        unknown: UnknownStatuses | None = None,
     ) -> None:
-        """`transport(account)` overrides the aiohttp transport (tests use httpx.MockTransport)."""
+        """`transport(account)` overrides the aiohttp transport (tests use httpx.MockTransport);
+        `unknown` logs raw statuses outside a spec's state table once (the exporter keeps one)."""
         self._config, self._metrics, self._clock = config, metrics, clock
+        self._unknown = unknown or UnknownStatuses()
         self._transport = transport or self._default_transport
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._auth_pause: dict[str, _AuthPause] = {}
@@ -193,11 +204,15 @@ class ApiClient:
 
     async def query(self, target: TargetConfig, task_id: str, timeout: float) -> TaskStatus | ApiError:
         """Ask for one task's status within `timeout` seconds."""
-        service = SERVICES[target.cloud_service]
+        spec = target.spec
+
+        def unknown(raw: str) -> None:
+            self._unknown.note(spec.name, raw)
+
         return await self.get(
             target,
-            service.status_path(target.project_id, task_id),
-            lambda body: service.parse(body, target.time_zone),
+            spec.status_path(target.project_id, task_id),
+            lambda body: read_status(spec, body, target.time_zone, unknown),
             timeout,
         )
 
@@ -258,10 +273,9 @@ class ApiClient:
         except Exception as exc:  # one odd answer must fail one query, not the whole scrape
             log.error("unexpected error in a cloud API request", exc_info=True, target="/".join(target.key), path=path)
             result = ApiError(Reason.CLIENT_ERROR, message=f"unexpected {type(exc).__name__} in the exporter")
-        self._metrics.requests.labels(*labels, str(status_code)).inc()
-        self._metrics.duration.labels(*labels).observe(time.perf_counter() - started)
+        self._metrics.request(*labels, str(status_code), time.perf_counter() - started)
         if isinstance(result, ApiError):
-            self._metrics.errors.labels(*labels, result.reason.value).inc()
+            self._metrics.error(*labels, result.reason.value)
             if result.credentials_refused and (
                 self._config.accounts[target.account].auth.type != "password" or result.login_refused
             ):
@@ -317,17 +331,15 @@ class ApiClient:
             del self._auth_pause[account]
 
     def _interpret(self, target: TargetConfig, response: httpx.Response, interpret: Callable[[Any], T]) -> T | ApiError:
-        service = SERVICES[target.cloud_service]
+        status = target.spec.status
         request_id = response.headers.get("X-Request-Id", "")
         if response.status_code >= 300:
             error = classify(response.status_code, response.content, request_id=request_id)
             if error.clock_skew:
                 error = dataclasses.replace(error, server_date=response.headers.get("Date", ""))
-            if error.reason is Reason.CLIENT_ERROR and service.is_not_found(error.status, error.code, error.message):
-                error = ApiError(Reason.NOT_FOUND, error.status, error.code, error.message, error.request_id)
-            return error
+            return self._service_reason(target, error)
         try:
-            return interpret(json.loads(response.content))
+            body = json.loads(response.content)
         except (ValueError, UnicodeDecodeError):
             return ApiError(
                 Reason.BAD_RESPONSE,
@@ -335,8 +347,39 @@ class ApiClient:
                 message="the body is not valid JSON",
                 request_id=request_id,
             )
+        try:
+            return interpret(body)
         except BadResponse as exc:
-            return ApiError(Reason.BAD_RESPONSE, response.status_code, message=str(exc), request_id=request_id)
+            # Some services answer errors with HTTP 200 (CodeArts' CC.0005xxxx; EVS documents an error
+            # body among its 200 answers): such a body is that error, not a bad response.
+            found = body_error(None, status.error_in_200, body)
+            if found is None:
+                return ApiError(Reason.BAD_RESPONSE, response.status_code, message=str(exc), request_id=request_id)
+            code, message = found
+            error = ApiError(Reason.CLIENT_ERROR, response.status_code, code, message, request_id)
+            error = self._service_reason(target, error)
+            log.info(
+                "the cloud answered an error with HTTP 200",
+                target="/".join(target.key),
+                error=error.describe(),
+                request_id=request_id,
+            )
+            return error
+
+    @staticmethod
+    def _service_reason(target: TargetConfig, error: ApiError) -> ApiError:
+        """The spec's word on an error: its own error codes, and what "not found" looks like."""
+        status = target.spec.status
+        reason = status.reasons.get(error.code)
+        if (
+            reason is None
+            and error.reason is Reason.CLIENT_ERROR
+            and status.not_found.matches(error.status, error.code, error.message)
+        ):
+            reason = Reason.NOT_FOUND
+        if reason is None or reason is error.reason:
+            return error
+        return dataclasses.replace(error, reason=reason)
 
     async def aclose(self) -> None:
         for client in self._clients.values():

@@ -1,7 +1,7 @@
 """Which tasks are tracked, where they came from, their last known state, and how long they stay.
 
-Tasks come from four sources: `static` (the config), `file` (task files), `discovered` (list APIs:
-CodeArts project task lists, CPH request IDs) and `probe` (`/probe` requests). A refresh first runs
+Tasks come from four sources: `static` (the config), `file` (task files), `discovered` (the list APIs
+of service specs with `discover`) and `probe` (`/probe` requests). A refresh first runs
 the discovery that is due, then asks for every task that is not final and not answered by a list
 call, concurrently (bounded by `scrape.concurrency`) within a deadline. What does not answer in time
 keeps its last known value. Concurrent scrapes share one refresh.
@@ -26,11 +26,21 @@ from typing import Any, Protocol, TypeVar
 
 import structlog
 
+from exporter.cloud.errors import ApiError
 from exporter.config import Config, TargetConfig
-from exporter.errors import ApiError, Reason
-from exporter.model import State, TaskStatus
-from exporter.services import CODEARTS_CHECK, CPH_JOBS
-from exporter.sources import FileTask, TaskFiles
+from exporter.model import Reason, State, TaskStatus, valid_id
+from exporter.services import (
+    BadResponse,
+    DiscoverySpec,
+    list_items,
+    list_next,
+    list_total,
+    lookup,
+    read_status,
+    read_time,
+    text,
+)
+from exporter.tracking.files import FileTask, TaskFiles
 
 __all__ = ["SOURCES", "TargetState", "TaskRecord", "Tracker", "all_records", "tracked_counts"]
 
@@ -39,7 +49,6 @@ log = structlog.get_logger(__name__)
 SOURCES = ("static", "file", "discovered", "probe")
 # A scrape waits this much past its budget for the refresh to record its results before rendering.
 JUDGE_SLACK = 0.2
-CPH_IDS_PER_CALL, PAGE_SIZE = 20, 100
 MAX_PAGES = 100  # per list call sequence: a cloud that keeps paging cannot hold a scrape forever
 NOT_FOUND = "not_found"
 T = TypeVar("T")
@@ -69,8 +78,9 @@ class TaskRecord:
     not_found: int = 0  # consecutive not-found answers
     final_since: float | None = None  # when the exporter first saw it in a final state
     last_probe: float | None = None
-    listed: bool = False  # answered by a list call (CPH request IDs), not asked one by one
-    checked_at: float | None = None  # CodeArts: the list's last_check_time, to notice a new run
+    listed: bool = False  # answered by a list call whose items carry the status, not asked one by one
+    recheck: str | None = None  # the list item's `recheck` value (CodeArts: last_check_time)
+    ask_again: bool = False  # final, but the list's recheck value moved: ask its status once more
 
     @property
     def final(self) -> bool:
@@ -137,12 +147,13 @@ class Tracker:
                     state.tasks[task_id] = record
                 else:
                     self._add(state, task_id, "static")
-        if config.task_files != self._files.patterns:
+        if config.task_files != self._files.patterns or frozenset(config.services) != self._files.services:
             self._files = TaskFiles(
                 config.task_files,
                 config.tracking.task_files_interval,
                 on_error=self._on_file_error,
                 clock=self._clock,
+                services=frozenset(config.services),
             )
         self._files_version = -1
 
@@ -339,7 +350,8 @@ class Tracker:
         for state in self.targets:
             for record in state.tasks.values():
                 # Probe-only tasks are asked when Prometheus probes them, not on every /metrics scrape.
-                if not record.final and not record.listed and record.source != "probe":
+                wanted = not record.final or record.ask_again
+                if wanted and not record.listed and record.source != "probe":
                     work.setdefault(state.target.account, []).append((state, record))
 
         async def one(state: TargetState, record: TaskRecord, until: float) -> None:
@@ -381,7 +393,10 @@ class Tracker:
             log.debug("task query failed", **_labels(state.target), task_id=record.task_id, error=result.describe())
             return
         record.status, record.last_update, record.last_error, record.not_found = result, now, None, 0
-        if result.final and record.final_since is None:
+        record.ask_again = False
+        if not result.final:
+            record.final_since = None  # running (again): the finished TTL starts when it ends
+        elif record.final_since is None:
             record.final_since = now
 
     def _judge_target(self, state: TargetState, results: list[TaskStatus | ApiError], duration: float) -> None:
@@ -438,52 +453,161 @@ class Tracker:
         requests never go out in a burst before its credentials are known to work)."""
         now = self._clock()
         for state in states:
-            discover = state.target.discover
-            if discover.codearts_projects and now >= state.discovery_due:
-                await self._list_codearts(client, state, until, note)
-            if discover.request_ids and self._cph_due(state, now):
-                await self._list_cph(client, state, until, note)
+            lister = state.target.spec.discover
+            if lister is not None and state.target.discover and self._discovery_due(state, lister, now):
+                await self._list(client, state, lister, until, note)
 
-    def _cph_due(self, state: TargetState, now: float) -> bool:
-        # The list call is how CPH jobs of configured request IDs are polled: on every scrape while one
-        # of them runs, and every discovery_interval otherwise (to find jobs added to a request).
-        listed = [r for r in state.tasks.values() if r.listed]
-        return now >= state.discovery_due or any(not r.final for r in listed)
+    @staticmethod
+    def _discovery_due(state: TargetState, lister: DiscoverySpec, now: float) -> bool:
+        # A list whose items carry the status is how its tasks are polled: on every scrape while one of
+        # them is not final, and every discovery_interval otherwise (to find new ones).
+        if now >= state.discovery_due:
+            return True
+        return lister.carries_status and any(r.listed and not r.final for r in state.tasks.values())
+
+    def _calls(self, target: TargetConfig, lister: DiscoverySpec) -> list[tuple[str, dict[str, str]]]:
+        """(path, query) of each list call sequence: one per value, or per batch of values."""
+        path = lister.path.replace("{project_id}", target.project_id)
+        query = dict(lister.query)
+        if lister.window is not None:
+            window = lister.window
+            now = self._clock()
+            start = now - (window.lookback or self.config.tracking.finished_ttl)
+            query[window.from_param], query[window.to_param] = _stamp(start, window.format), _stamp(now, window.format)
+        values = target.discover.values
+        if not lister.config_key:
+            return [(path, query)]
+        if lister.batch:
+            size = lister.batch_size
+            chunks = [",".join(values[i : i + size]) for i in range(0, len(values), size)]
+            return [(path, {**query, lister.batch: chunk}) for chunk in chunks]
+        return [(path.replace("{value}", value), query) for value in values]
+
+    async def _list(
+        self,
+        client: Querier,
+        state: TargetState,
+        lister: DiscoverySpec,
+        until: float,
+        note: Callable[[TargetState, TaskStatus | ApiError], None],
+    ) -> None:
+        state.discovery_due = self._clock() + self.config.tracking.discovery_interval
+        answered: set[str] = set()
+        complete = True
+        for path, query in self._calls(state.target, lister):
+            items, error = await self._pages(client, state, lister, path, query, until)
+            if error is not None:
+                complete = False
+                note(state, error)
+                for known in state.tasks.values():
+                    if known.listed:
+                        known.last_error = error
+                log.warning(
+                    "discovery failed; keeping the tasks found before",
+                    **_labels(state.target),
+                    path=path,
+                    error=error.describe(),
+                )
+            for task_id, item in items:
+                self._take_listed(state, lister, task_id, item, answered, note)
+        if complete:
+            state.discovery_success = self._clock()
+            for record in state.tasks.values():
+                if record.listed and record.task_id not in answered:
+                    # No longer in the list (a value removed, or the cloud forgot it): asked on its own
+                    # again, where not-found marking and the TTL apply.
+                    record.listed = False
+
+    def _take_listed(
+        self,
+        state: TargetState,
+        lister: DiscoverySpec,
+        task_id: str,
+        item: Any,
+        answered: set[str],
+        note: Callable[[TargetState, TaskStatus | ApiError], None],
+    ) -> None:
+        target = state.target
+        if lister.carries_status:
+            try:
+                status = read_status(target.spec, item, target.time_zone)
+            except BadResponse as exc:
+                log.debug("a list item without a status; skipped", **_labels(target), task_id=task_id, error=str(exc))
+                return
+            answered.add(task_id)
+            record = self._add(state, task_id, "discovered")
+            if record is not None:
+                record.listed = True
+                self._record(state, record, status)
+                note(state, status)
+            return
+        stamp = read_time(item, lister.recent, target.time_zone)
+        recheck = text(lookup(item, lister.recheck)) if lister.recheck is not None else None
+        record = state.tasks.get(task_id)
+        if record is None:
+            # Not recent (never run, or longer ago than the finished TTL): nothing recent to show.
+            if lister.recent is not None and (
+                stamp is None or stamp < self._clock() - self.config.tracking.finished_ttl
+            ):
+                return
+            retired_at = state.retired.get(task_id)
+            force = retired_at is not None and stamp is not None and stamp > retired_at
+            record = self._add(state, task_id, "discovered", force=force)
+            if record is None:
+                return
+        elif recheck is not None and record.recheck is not None and recheck != record.recheck and record.final:
+            # CodeArts: last_check_time is the newest check of any branch or incremental task too, so a
+            # new value may not be a new run of this task. The status API decides.
+            log.info("the list shows a newer check; asking the task's status again", **_labels(target), task_id=task_id)
+            record.ask_again = True
+        record.recheck = recheck
 
     async def _pages(
         self,
         client: Querier,
         state: TargetState,
+        lister: DiscoverySpec,
         path: str,
         params: dict[str, str],
-        interpret: Callable[[Any], tuple[list[T], int | None]],
-        ids: Callable[[T], str],
         until: float,
-    ) -> tuple[list[T], ApiError | None]:
-        """Every page of a list API (offset/limit), and the error that stopped it early, if any; the
-        pages fetched before an error are kept. Stops at a short page, at `total`, or when a page brings
-        nothing new. Fewer items than `total` is reported: the docs leave open whether `offset` counts
-        records or pages."""
+    ) -> tuple[list[tuple[str, Any]], ApiError | None]:
+        """Every page of one list call sequence, and the error that stopped it early, if any; the pages
+        fetched before an error are kept. Stops at a short page, at the total, or when a page brings
+        nothing new (a cloud that repeats its last page cannot hold a scrape)."""
         loop = asyncio.get_running_loop()
-        items: list[T] = []
+        paging = lister.paging
+
+        def interpret(body: Any) -> tuple[list[tuple[str, Any]], int | None, str]:
+            return list_items(lister, body), list_total(paging, body), list_next(paging, body)
+
+        items: list[tuple[str, Any]] = []
         seen: set[str] = set()
-        offset, total = 0, None
+        position, marker, total = paging.first, "", None
         for _ in range(MAX_PAGES):
             remaining = until - loop.time()
             if remaining <= 0:
                 return items, ApiError(Reason.TIMEOUT, message="scrape deadline passed while listing", sent=False)
-            page = await client.get(
-                state.target, path, interpret, remaining, {**params, "offset": str(offset), "limit": str(PAGE_SIZE)}
-            )
+            query = dict(params)
+            if paging.style != "none":
+                query[paging.limit_param] = str(paging.limit)
+            if paging.style in ("offset", "page"):
+                query[paging.param] = str(position)
+            elif paging.style == "marker" and marker:
+                query[paging.param] = marker
+            page = await client.get(state.target, path, interpret, remaining, query)
             if isinstance(page, ApiError):
                 return items, page
-            entries, total = page
-            fresh = [entry for entry in entries if ids(entry) not in seen]
-            seen.update(ids(entry) for entry in fresh)
+            entries, total, next_marker = page
+            fresh = [(task_id, item) for task_id, item in entries if valid_id(task_id) and task_id not in seen]
+            seen.update(task_id for task_id, _ in fresh)
             items.extend(fresh)
-            offset += len(entries)
-            if len(entries) < PAGE_SIZE or not fresh or (total is not None and offset >= total):
+            if paging.style == "none" or len(entries) < paging.limit or not fresh:
                 break
+            position += len(entries) if paging.style == "offset" else 1
+            done = position if paging.style == "offset" else (position - paging.first) * paging.limit
+            if total is not None and done >= total:
+                break
+            marker = next_marker or entries[-1][0]
         if total is not None and len(items) < total:
             log.warning(
                 "a list answered fewer items than its total",
@@ -494,107 +618,13 @@ class Tracker:
             )
         return items, None
 
-    async def _list_codearts(
-        self,
-        client: Querier,
-        state: TargetState,
-        until: float,
-        note: Callable[[TargetState, TaskStatus | ApiError], None],
-    ) -> None:
-        service = CODEARTS_CHECK
-        tracking = self.config.tracking
-        state.discovery_due = self._clock() + tracking.discovery_interval
-        complete = True
-        for project in state.target.discover.codearts_projects:
-            listed, error = await self._pages(
-                client,
-                state,
-                service.task_list_path(project),
-                {},
-                service.parse_task_list,
-                lambda entry: entry[0],
-                until,
-            )
-            if error is not None:
-                complete = False
-                note(state, error)
-                log.warning(
-                    "discovery failed; keeping the tasks found before",
-                    **_labels(state.target),
-                    codearts_project=project,
-                    error=error.describe(),
-                )
-            for task_id, last_check in listed:
-                self._discovered_codearts(state, task_id, last_check, tracking.finished_ttl)
-        if complete:
-            state.discovery_success = self._clock()
 
-    def _discovered_codearts(self, state: TargetState, task_id: str, last_check: float | None, ttl: float) -> None:
-        """A CodeArts project lists tasks, not runs: track the ones with a recent run, and notice a new run
-        of a task whose last run had finished (its last_check_time moves)."""
-        record = state.tasks.get(task_id)
-        if record is None:
-            # Never checked, or last checked longer ago than the finished TTL: nothing recent to show.
-            if last_check is None or last_check < self._clock() - ttl:
-                return
-            retired_at = state.retired.get(task_id)
-            record = self._add(state, task_id, "discovered", force=retired_at is not None and last_check > retired_at)
-            if record is None:
-                return
-        elif last_check is not None and record.checked_at is not None and last_check > record.checked_at:
-            log.info("CodeArts task checked again; following the new run", **_labels(state.target), task_id=task_id)
-            record.status, record.final_since = None, None  # asked again in this refresh
-        record.checked_at = last_check
-
-    async def _list_cph(
-        self,
-        client: Querier,
-        state: TargetState,
-        until: float,
-        note: Callable[[TargetState, TaskStatus | ApiError], None],
-    ) -> None:
-        service = CPH_JOBS
-        request_ids = state.target.discover.request_ids
-        tz = state.target.time_zone
-
-        def interpret(body: Any) -> tuple[list[tuple[str, TaskStatus]], int | None]:
-            return service.parse_job_list(body, tz), None
-
-        state.discovery_due = self._clock() + self.config.tracking.discovery_interval
-        answered: set[str] = set()
-        complete = True
-        for start in range(0, len(request_ids), CPH_IDS_PER_CALL):
-            chunk = ",".join(request_ids[start : start + CPH_IDS_PER_CALL])
-            listed, error = await self._pages(
-                client,
-                state,
-                service.job_list_path(state.target.project_id),
-                {"request_ids": chunk},
-                interpret,
-                lambda entry: entry[0],
-                until,
-            )
-            if error is not None:
-                complete = False
-                note(state, error)
-                for known in state.tasks.values():
-                    if known.listed:
-                        known.last_error = error
-                log.debug("CPH job list failed", **_labels(state.target), error=error.describe())
-            for job_id, status in listed:
-                answered.add(job_id)
-                record = self._add(state, job_id, "discovered")
-                if record is not None:
-                    record.listed = True
-                    self._record(state, record, status)
-                    note(state, status)
-        if complete:
-            state.discovery_success = self._clock()
-            for record in state.tasks.values():
-                if record.listed and record.task_id not in answered:
-                    # No longer in the list (request ID removed, or the cloud forgot it): asked on its
-                    # own again, where not-found marking and the TTL apply.
-                    record.listed = False
+def _stamp(when: float, fmt: str) -> str:
+    if fmt == "epoch_ms":
+        return str(int(when * 1000))
+    if fmt == "epoch_s":
+        return str(int(when))
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
 
 def _labels(target: TargetConfig) -> dict[str, str]:

@@ -19,10 +19,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter.collector import task_families
-from exporter.config import valid_id
-from exporter.core import Exporter
-from exporter.tracker import TargetState, TaskRecord, all_records
+from exporter.app import Exporter
+from exporter.exposition.collector import task_families
+from exporter.model import valid_id
+from exporter.tracking.tracker import TargetState, TaskRecord, all_records
 
 __all__ = ["Serving", "make_app", "serve"]
 

@@ -25,8 +25,7 @@ from typing import Any
 import structlog
 import yaml
 
-from exporter.config import valid_id
-from exporter.services import SERVICES
+from exporter.model import ID_DESCRIPTION, valid_id
 
 __all__ = ["FileTask", "TaskFiles"]
 
@@ -72,8 +71,11 @@ class TaskFiles:
         *,
         on_error: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic,
+        services: frozenset[str] = frozenset(),
     ) -> None:
+        """`services`: the cloud_service names an entry may give (the configured specs)."""
         self._patterns, self._interval, self._on_error, self._clock = patterns, interval, on_error, clock
+        self._services = services
         self._files: dict[str, _Parsed] = {}
         self._failed: dict[str, Stamp | None] = {}  # files whose current version was reported as bad
         self._checked_at = float("-inf")
@@ -84,6 +86,10 @@ class TaskFiles:
     @property
     def patterns(self) -> tuple[str, ...]:
         return self._patterns
+
+    @property
+    def services(self) -> frozenset[str]:
+        return self._services
 
     def tasks(self) -> list[FileTask]:
         return [task for parsed in self._files.values() for task in parsed.tasks]
@@ -137,7 +143,7 @@ class TaskFiles:
                 result[path] = None if path in known and known[path] == stamp else _Failed(stamp, "unreadable", message)
                 continue
             try:
-                parsed = _parse(path, stamp, text)
+                parsed = _parse(path, stamp, text, self._services)
             except Exception as exc:  # a file we cannot make sense of must not stop the others
                 parsed = f"cannot be read as task entries: {type(exc).__name__}"
             result[path] = _Failed(stamp, "parse", parsed) if isinstance(parsed, str) else parsed
@@ -169,7 +175,7 @@ class TaskFiles:
         log.warning("task file problem", file=path, reason=reason, problem=message)
 
 
-def _parse(path: str, stamp: Stamp, text: str) -> _Parsed | str:
+def _parse(path: str, stamp: Stamp, text: str, services: frozenset[str]) -> _Parsed | str:
     try:
         document: Any = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
@@ -183,7 +189,7 @@ def _parse(path: str, stamp: Stamp, text: str) -> _Parsed | str:
     problems: list[tuple[str, str]] = []
     for index, entry in enumerate(document["tasks"]):
         origin = f"{path}: tasks[{index}]"
-        problem = _entry_problem(entry)
+        problem = _entry_problem(entry, services)
         if problem:
             problems.append(("invalid_entry", f"tasks[{index}]: {problem}"))
             continue
@@ -192,15 +198,15 @@ def _parse(path: str, stamp: Stamp, text: str) -> _Parsed | str:
     return _Parsed(stamp, tuple(tasks), tuple(problems))
 
 
-def _entry_problem(entry: Any) -> str:
+def _entry_problem(entry: Any, services: frozenset[str]) -> str:
     if not isinstance(entry, dict):
         return "expected a mapping with cloud_service and task_id"
     unknown = set(entry) - {"cloud_service", "task_id", *_OPTIONAL}
     if unknown:
         return f"unknown key {sorted(unknown)[0]!r}; expected cloud_service, task_id, account, region, project_id"
-    if not isinstance(entry.get("cloud_service"), str) or entry["cloud_service"] not in SERVICES:
-        return f"cloud_service must be one of {', '.join(sorted(SERVICES))}, got {entry.get('cloud_service')!r}"
+    if not isinstance(entry.get("cloud_service"), str) or entry["cloud_service"] not in services:
+        return f"cloud_service must be one of {', '.join(sorted(services))}, got {entry.get('cloud_service')!r}"
     task_id = entry.get("task_id")
     if not isinstance(task_id, str) or not valid_id(task_id):
-        return f"invalid task_id {task_id!r}: expected 16 to 64 hexadecimal characters, or a UUID"
+        return f"invalid task_id {task_id!r}: expected {ID_DESCRIPTION}"
     return ""

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from exporter import __version__
-from exporter.errors import Reason
+from exporter.model import Reason
 
 __all__ = ["SelfMetrics"]
 
@@ -91,6 +91,13 @@ class SelfMetrics:
         for account in accounts:
             for result in ("success", "failure"):
                 self.token_requests.labels(account, result)
+
+    def request(self, cloud_service: str, region: str, code: str, seconds: float) -> None:
+        self.requests.labels(cloud_service, region, code).inc()
+        self.duration.labels(cloud_service, region).observe(seconds)
+
+    def error(self, cloud_service: str, region: str, reason: str) -> None:
+        self.errors.labels(cloud_service, region, reason).inc()
 
     def drop(self, cloud_service: str, reason: str, count: int) -> None:
         self.dropped.labels(cloud_service, reason).inc(count)

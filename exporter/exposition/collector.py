@@ -22,7 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from exporter.model import FINAL_STATES, State
-from exporter.tracker import TargetState, TaskRecord, tracked_counts
+from exporter.tracking.tracker import TargetState, TaskRecord, tracked_counts
 
 __all__ = ["TaskCollector", "task_families"]
 

@@ -18,9 +18,9 @@ from datetime import datetime
 import httpx
 import structlog
 
+from exporter.cloud.errors import ApiError, ApiFailure, Reason, classify
+from exporter.cloud.signing import AkSkAuth
 from exporter.config import Account, TargetConfig
-from exporter.errors import ApiError, ApiFailure, Reason, classify
-from exporter.signing import AkSkAuth
 
 __all__ = ["IAM_ENDPOINTS", "PasswordAuth", "TokenAuth", "build_auth", "iam_url"]
 

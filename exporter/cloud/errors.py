@@ -13,28 +13,15 @@ APIGW.0301/APIG.0301 IAM authentication failure, APIGW.0303 signature time skew.
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.services._base import clean_message
+from exporter.model import Reason
+from exporter.services import clean_message
 
 __all__ = ["ApiError", "ApiFailure", "Reason", "classify", "parse_error_body"]
-
-
-class Reason(enum.StrEnum):
-    """The `reason` label of `huaweicloud_task_api_errors_total`: a fixed list."""
-
-    TIMEOUT = "timeout"
-    CONNECT = "connect"
-    THROTTLED = "throttled"
-    AUTH = "auth"
-    NOT_FOUND = "not_found"
-    CLIENT_ERROR = "client_error"
-    SERVER_ERROR = "server_error"
-    BAD_RESPONSE = "bad_response"
 
 
 THROTTLE_CODES = frozenset({"APIGW.0308", "APIG.0308"})
@@ -65,8 +52,8 @@ class ApiError:
     @property
     def credentials_refused(self) -> bool:
         """The cloud refused the credentials themselves (401, an API Gateway auth code, a refused IAM
-        login), as opposed to a 403 for a permission the user lacks on one service."""
-        return self.reason is Reason.AUTH and self.sent and (self.status != 403 or self.code in AUTH_CODES)
+        login), as opposed to a 403 (or a service's own code in a 200) for a permission the user lacks."""
+        return self.reason is Reason.AUTH and self.sent and (self.status == 401 or self.code in AUTH_CODES)
 
     def describe(self) -> str:
         parts = [self.reason.value]

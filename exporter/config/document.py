@@ -1,0 +1,479 @@
+"""YAML -> typed configuration, or a `ConfigError` that names the file, the key path and the line.
+
+Pure parsing and validation: nothing here opens a socket. The shape is DESIGN section 4; every key is
+documented in `config.example.yaml`. Unknown keys are errors (a typo must not silently disable a
+feature), `${ENV}` is expanded in every string value, and every secret also accepts `<key>_file`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any, Literal
+
+import structlog
+
+from exporter.config.secrets import Secret, SecretError
+from exporter.model import ID_DESCRIPTION, ID_PATTERN, valid_id
+from exporter.schema import (
+    ConfigError,
+    Ctx,
+    Section,
+    describe,
+    expand,
+    load_document,
+    scalar_text,
+    show,
+    time_zone,
+)
+from exporter.services import BUILTIN, CLOUDS, ServiceSpec, read_spec
+
+__all__ = [
+    "Account",
+    "AuthConfig",
+    "Config",
+    "DiscoverConfig",
+    "ScrapeSettings",
+    "TargetConfig",
+    "TlsConfig",
+    "TrackingSettings",
+    "load_config",
+    "parse_config",
+]
+
+log = structlog.get_logger(__name__)
+
+AUTH_TYPES = ("token", "password", "aksk")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+REGION_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """How one account authenticates. Only the fields of its `type` are set."""
+
+    type: Literal["token", "password", "aksk"]
+    token: Secret | None = None
+    user_name: str = ""
+    domain_name: str = ""
+    password: Secret | None = None
+    access_key: Secret | None = None
+    secret_key: Secret | None = None
+    security_token: Secret | None = None
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    ca_file: str = ""  # extra CA bundle to trust (a corporate proxy, a private endpoint)
+    insecure_skip_verify: bool = False
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    cloud: str
+    auth: AuthConfig
+    iam_endpoint: str = ""  # empty: from the cloud's template and the target's region
+    # After an authentication failure no request of this account is sent for this long: the cloud
+    # locks an AK for 5 minutes after more than 5 consecutive failed signatures.
+    auth_cooldown: float = 300.0
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    proxy: str = ""  # empty: HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment
+
+
+@dataclass(frozen=True)
+class DiscoverConfig:
+    """Whether and where a target finds tasks with its service's list API (the spec's `discover`):
+    the values of its `config_key` (CodeArts project IDs, CPH request IDs), or just "on"."""
+
+    enabled: bool = False
+    values: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.enabled
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """One polled target: a cloud service (its spec) of one account in one region and project."""
+
+    cloud_service: str
+    account: str
+    region: str
+    project_id: str
+    endpoint: str
+    time_zone: tzinfo
+    tasks: tuple[str, ...]
+    discover: DiscoverConfig
+    spec: ServiceSpec = field(repr=False)
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """The target's label values: account, cloud_service, region, project_id."""
+        return (self.account, self.cloud_service, self.region, self.project_id)
+
+
+@dataclass(frozen=True)
+class ScrapeSettings:
+    concurrency: int = 32
+    timeout_offset: float = 0.5
+    default_timeout: float = 10.0
+    rate_limit: float = 200.0  # requests per second per endpoint; 0 turns the limit off
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """How long tasks stay, and how many (DESIGN section 6)."""
+
+    finished_ttl: float = 86400.0  # from when the exporter first saw the task in a final state
+    not_found_limit: int = 3  # consecutive not-found answers before a task is dropped
+    max_tasks: int = 1000  # per target; the oldest finished tasks go first
+    probe_ttl: float = 3600.0  # a task only /probe asks about leaves after this long without a probe
+    discovery_interval: float = 300.0
+    task_files_interval: float = 5.0
+
+
+@dataclass(frozen=True)
+class Config:
+    accounts: Mapping[str, Account]
+    targets: tuple[TargetConfig, ...]
+    scrape: ScrapeSettings = field(default_factory=ScrapeSettings)
+    file: str = ""
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    task_files: tuple[str, ...] = ()
+    # Built-in and custom specs by name, and what --config.check warns about (a region a spec does not list).
+    services: Mapping[str, ServiceSpec] = field(default_factory=lambda: dict(BUILTIN))
+    warnings: tuple[str, ...] = ()
+
+
+# --- The sections ----------------------------------------------------------------------------------
+
+
+_AUTH_KEYS = {
+    "token": ("token", "token_file"),
+    "password": ("user_name", "domain_name", "password", "password_file"),
+    "aksk": ("access_key", "access_key_file", "secret_key", "secret_key_file", "security_token", "security_token_file"),
+}
+
+
+def _secret(section: Section, key: str, *, required: bool, warn_plain: bool = True) -> Secret | None:
+    """`key` inline (plain text is accepted with a warning unless it came from ${ENV}) or `key_file`."""
+    file_key = f"{key}_file"
+    if section.has(key) and section.has(file_key):
+        section.ctx.fail(f"give either {key!r} or {file_key!r}, not both")
+    if section.has(file_key):
+        ctx, value = section.raw(file_key)
+        path = section.string(file_key, expect="a file path")
+        try:
+            return Secret.from_file(path)
+        except SecretError as exc:
+            ctx.fail(str(exc))
+    if section.has(key):
+        ctx, value = section.raw(key)
+        if not isinstance(value, str) or not value:
+            ctx.fail(f"expected a non-empty string, or {file_key!r} with a file path")
+        text = expand(ctx, value)
+        if not text:
+            ctx.fail("expands to an empty value")
+        if "${" not in value and warn_plain:
+            log.warning(
+                "plain-text secret in the config file; use ${ENV} or a *_file key",
+                key=ctx.path,
+                file=ctx.file,
+                line=ctx.line,
+            )
+        return Secret.inline(text)
+    if required:
+        section.ctx.fail(f"missing required key {key!r} (or {file_key!r})")
+    return None
+
+
+def _auth(section: Section) -> AuthConfig:
+    ctx, value = section.raw("auth")
+    if value is None:
+        section.ctx.fail("missing required key 'auth': expected a mapping with 'type' (token, password or aksk)")
+    auth = Section(ctx, value, "the account's authentication")
+    kind = auth.string("type", required=True, choices=AUTH_TYPES, expect="token, password or aksk")
+    auth.allow("type", *_AUTH_KEYS[kind])
+    result: AuthConfig
+    if kind == "token":
+        result = AuthConfig(type="token", token=_secret(auth, "token", required=True))
+    elif kind == "password":
+        result = AuthConfig(
+            type="password",
+            user_name=auth.string("user_name", required=True, expect="the IAM user name"),
+            domain_name=auth.string("domain_name", required=True, expect="the account (domain) name"),
+            password=_secret(auth, "password", required=True),
+        )
+    else:
+        result = AuthConfig(
+            type="aksk",
+            # The access key identifies, the secret key proves: only the latter is worth a warning.
+            access_key=_secret(auth, "access_key", required=True, warn_plain=False),
+            secret_key=_secret(auth, "secret_key", required=True),
+            security_token=_secret(auth, "security_token", required=False),
+        )
+    return result
+
+
+def _account(ctx: Ctx, value: Any) -> Account:
+    section = Section(ctx, value, "an account")
+    section.allow("name", "cloud", "iam_endpoint", "auth", "auth_cooldown", "tls", "proxy")
+    name = section.string(
+        "name", required=True, pattern=NAME_PATTERN, expect="a name of letters, digits, '_', '.', '-'"
+    )
+    cloud = section.string("cloud", default="huaweicloud", choices=CLOUDS)
+    iam_endpoint = section.string("iam_endpoint", expect="a URL such as https://iam.example.com")
+    if iam_endpoint:
+        _check_url(section.raw("iam_endpoint")[0], iam_endpoint)
+    auth = _auth(section)
+    if cloud == "custom" and auth.type == "password" and not iam_endpoint:
+        section.ctx.fail("cloud 'custom' with password authentication needs 'iam_endpoint'")
+    cooldown = section.number("auth_cooldown", 300, minimum=0, maximum=86400)
+    proxy = section.string("proxy", expect="a proxy URL such as http://proxy.example.com:3128")
+    if proxy:
+        _check_url(section.raw("proxy")[0], proxy)
+    return Account(
+        name=name,
+        cloud=cloud,
+        auth=auth,
+        iam_endpoint=iam_endpoint.rstrip("/"),
+        auth_cooldown=cooldown,
+        tls=_tls(section, name),
+        proxy=proxy,
+    )
+
+
+def _tls(account: Section, name: str) -> TlsConfig:
+    ctx, value = account.raw("tls")
+    if value is None:
+        return TlsConfig()
+    section = Section(ctx, value, "TLS settings")
+    section.allow("ca_file", "insecure_skip_verify")
+    ca_file = section.string("ca_file", expect="a PEM file of CA certificates")
+    if ca_file:
+        try:
+            ssl.create_default_context(cafile=ca_file)
+        except OSError as exc:
+            section.raw("ca_file")[0].fail(f"cannot read CA file {ca_file}: {exc.strerror}")
+        except ssl.SSLError:
+            section.raw("ca_file")[0].fail(f"{ca_file} holds no PEM CA certificate")
+    insecure = section.flag("insecure_skip_verify", False)
+    if insecure:
+        log.warning(
+            "TLS certificate verification is OFF for this account: anyone on the path can read its "
+            "requests and answer in the cloud's name",
+            account=name,
+            file=ctx.file,
+            line=ctx.line,
+        )
+    return TlsConfig(ca_file=ca_file, insecure_skip_verify=insecure)
+
+
+def _check_url(ctx: Ctx, url: str) -> None:
+    if re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url) is None:
+        ctx.fail(f"expected an http:// or https:// URL without query or fragment, got {show(url)}")
+
+
+def _ids(ctx: Ctx, item: Any, seen: list[str], what: str) -> str:
+    if not isinstance(item, str | int) or isinstance(item, bool):
+        ctx.fail(f"expected {what} ({ID_DESCRIPTION}), got {describe(item)}")
+    value = expand(ctx, scalar_text(item)).strip()
+    if not valid_id(value):
+        ctx.fail(f"invalid {what} {show(value)}: expected {ID_DESCRIPTION}")
+    return value
+
+
+def _endpoint(section: Section, spec: ServiceSpec, account: Account, region: str, warnings: list[str]) -> str:
+    endpoint = section.string("endpoint", expect="a URL such as https://evs.cn-north-4.myhuaweicloud.com")
+    if endpoint:
+        _check_url(section.raw("endpoint")[0], endpoint)
+        return endpoint.rstrip("/")
+    resolved = spec.endpoint(account.cloud, region)
+    if resolved is None:
+        offered = ", ".join(sorted(spec.endpoints)) or "none"
+        section.ctx.fail(
+            f"{spec.name} has no endpoint template for cloud {account.cloud!r} (templates: {offered}); set 'endpoint'"
+        )
+    known = spec.regions.get(account.cloud, ())
+    if known and region not in known:
+        close = difflib.get_close_matches(region, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        ctx = section.raw("region")[0]
+        warnings.append(
+            f"{ctx.file or '<config>'}:{ctx.line}: {ctx.path}: {region}: {hint}{spec.name} on {account.cloud} is "
+            f"known in {', '.join(known)}; using {resolved}"
+        )
+    return resolved
+
+
+def _target(
+    ctx: Ctx, value: Any, accounts: Mapping[str, Account], services: Mapping[str, ServiceSpec], warnings: list[str]
+) -> TargetConfig:
+    section = Section(ctx, value, "a service target")
+    section.allow("cloud_service", "account", "region", "project_id", "endpoint", "time_zone", "tasks", "discover")
+    spec = services[section.string("cloud_service", required=True, choices=sorted(services))]
+    account_name = section.string("account", required=True, expect="the name of an entry in 'accounts'")
+    if account_name not in accounts:
+        section.raw("account")[0].fail(f"no account named {account_name!r}; defined: {', '.join(accounts) or 'none'}")
+    account = accounts[account_name]
+    region = section.string("region", required=True, pattern=REGION_PATTERN, expect="a region such as cn-north-4")
+    project_id = section.string(
+        "project_id",
+        required=spec.needs_project_id,
+        pattern=ID_PATTERN,
+        expect=f"the IAM project ID ({ID_DESCRIPTION})",
+    )
+    endpoint = _endpoint(section, spec, account, region, warnings)
+    zone_ctx, _ = section.raw("time_zone")
+    zone = time_zone(zone_ctx, section.string("time_zone", default="UTC"))
+    tasks: list[str] = []
+    for item_ctx, item in section.items("tasks", "task IDs"):
+        task_id = _ids(item_ctx, item, tasks, "task ID")
+        if task_id in tasks:
+            item_ctx.fail(f"task ID {task_id} is listed twice")
+        tasks.append(task_id)
+    discover = _discover(section, spec, services)
+    return TargetConfig(spec.name, account_name, region, project_id, endpoint, zone, tuple(tasks), discover, spec)
+
+
+def _discover(target: Section, spec: ServiceSpec, services: Mapping[str, ServiceSpec]) -> DiscoverConfig:
+    ctx, value = target.raw("discover")
+    if value is None or value is False:
+        return DiscoverConfig()
+    lister = spec.discover
+    if lister is None:
+        able = " and ".join(sorted(name for name, s in services.items() if s.discover is not None)) or "none"
+        ctx.fail(f"{spec.name} has no list API to discover tasks with; discovery exists for {able}")
+    if not lister.config_key:
+        if value is not True:
+            ctx.fail(f"expected true: {spec.name} discovers the project's recent jobs without further settings")
+        return DiscoverConfig(enabled=True)
+    key = lister.config_key
+    section = Section(ctx, value, "discovery settings")
+    section.allow(key)
+    ids: list[str] = []
+    for item_ctx, item in section.items(key, lister.config_doc):
+        found = _ids(item_ctx, item, ids, "ID")
+        if found not in ids:
+            ids.append(found)
+    if not ids:
+        ctx.fail(f"expected '{key}' with at least one ID")
+    return DiscoverConfig(enabled=True, values=tuple(ids))
+
+
+def _custom_services(top: Section) -> dict[str, ServiceSpec]:
+    services = dict(BUILTIN)
+    for item_ctx, item in top.items("custom_services", "service specs"):
+        spec = read_spec(item_ctx, item)
+        if spec.name in services:
+            kind = "a built-in service" if spec.name in BUILTIN else "defined twice"
+            item_ctx.fail(f"cloud service {spec.name!r} is {kind}; choose another name")
+        services[spec.name] = spec
+    return services
+
+
+def _tracking(ctx: Ctx, value: Any) -> TrackingSettings:
+    if value is None:
+        return TrackingSettings()
+    section = Section(ctx, value, "tracking settings")
+    section.allow(
+        "finished_ttl", "not_found_limit", "max_tasks", "probe_ttl", "discovery_interval", "task_files_interval"
+    )
+    return TrackingSettings(
+        finished_ttl=section.number("finished_ttl", 86400, minimum=0, maximum=366 * 86400),
+        not_found_limit=int(section.number("not_found_limit", 3, minimum=1, maximum=1000, integer=True)),
+        max_tasks=int(section.number("max_tasks", 1000, minimum=1, maximum=1_000_000, integer=True)),
+        probe_ttl=section.number("probe_ttl", 3600, minimum=0, maximum=366 * 86400),
+        discovery_interval=section.number("discovery_interval", 300, minimum=1, maximum=86400),
+        task_files_interval=section.number("task_files_interval", 5, minimum=0.1, maximum=3600),
+    )
+
+
+def _scrape(ctx: Ctx, value: Any) -> ScrapeSettings:
+    if value is None:
+        return ScrapeSettings()
+    section = Section(ctx, value, "scrape settings")
+    section.allow("concurrency", "timeout_offset", "default_timeout", "rate_limit")
+    return ScrapeSettings(
+        concurrency=int(section.number("concurrency", 32, minimum=1, maximum=1024, integer=True)),
+        timeout_offset=section.number("timeout_offset", 0.5, minimum=0, maximum=60),
+        default_timeout=section.number("default_timeout", 10, minimum=0.1, maximum=600),
+        rate_limit=section.number("rate_limit", 200, minimum=0, maximum=100000),
+    )
+
+
+def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = None) -> Config:
+    """Parse and validate a configuration document; raise `ConfigError` with file, key path and line."""
+    document = load_document(text, file=file)
+    ctx = Ctx(file, "", None, os.environ if env is None else env)
+    if document is None:
+        ctx.fail("the file is empty: expected 'accounts' and 'services'")
+    top = Section(ctx, document, "the top level")
+    top.allow("accounts", "services", "custom_services", "scrape", "tracking", "task_files")
+    services = _custom_services(top)
+    accounts: dict[str, Account] = {}
+    for item_ctx, item in top.items("accounts", "accounts"):
+        account = _account(item_ctx, item)
+        if account.name in accounts:
+            item_ctx.fail(f"account name {account.name!r} is used twice")
+        accounts[account.name] = account
+    if not accounts:
+        ctx.fail("no accounts: expected 'accounts' with at least one entry")
+    targets: list[TargetConfig] = []
+    warnings: list[str] = []
+    seen: dict[tuple[str, str, str, str], str] = {}
+    for item_ctx, item in top.items("services", "service targets"):
+        target = _target(item_ctx, item, accounts, services, warnings)
+        if target.key in seen:
+            item_ctx.fail(
+                f"the same target ({'/'.join(target.key)}) is already defined at {seen[target.key]}; "
+                "merge their task lists"
+            )
+        seen[target.key] = item_ctx.path
+        targets.append(target)
+    scrape_ctx, scrape_value = top.raw("scrape")
+    tracking_ctx, tracking_value = top.raw("tracking")
+    patterns: list[str] = []
+    for item_ctx, item in top.items("task_files", "file paths or glob patterns"):
+        if not isinstance(item, str) or not item.strip():
+            item_ctx.fail(f"expected a file path or glob pattern such as /var/lib/tasks/*.yaml, got {describe(item)}")
+        pattern = expand(item_ctx, item)
+        if file and not os.path.isabs(pattern):
+            pattern = os.path.join(os.path.dirname(os.path.abspath(file)), pattern)  # relative to the config
+        patterns.append(pattern)
+    tracking = _tracking(tracking_ctx, tracking_value)
+    for index, target in enumerate(targets):
+        if len(target.tasks) > tracking.max_tasks:
+            services_ctx, listed = top.raw("services")
+            services_ctx.child(listed, index).fail(
+                f"{len(target.tasks)} tasks listed, but tracking.max_tasks is {tracking.max_tasks}: raise "
+                "tracking.max_tasks or split the tasks over targets"
+            )
+    return Config(
+        accounts=accounts,
+        targets=tuple(targets),
+        scrape=_scrape(scrape_ctx, scrape_value),
+        file=file,
+        tracking=tracking,
+        task_files=tuple(patterns),
+        services=services,
+        warnings=tuple(warnings),
+    )
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and parse `path`; an unreadable file is a `ConfigError` too."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file: {exc.strerror}", file=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("the config file is not UTF-8 text", file=str(path)) from None
+    return parse_config(text, file=str(path), env=env)

@@ -1,0 +1,287 @@
+"""Strict YAML: a loader that remembers the line of every key and item, and a reader that takes typed
+values out of a document with errors naming the file, the key path and the line.
+
+The configuration (`exporter.config`) and service specs (`exporter.services`) are read with it, so a
+mistake in a `custom_services:` entry reads exactly like one in an account.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, timedelta, timezone, tzinfo
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "Ctx",
+    "Section",
+    "describe",
+    "duration",
+    "expand",
+    "load_document",
+    "scalar_text",
+    "show",
+    "time_zone",
+]
+
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """A configuration problem a user can fix; `str()` is the whole message they see."""
+
+    def __init__(self, message: str, *, file: str = "", path: str = "", line: int | None = None) -> None:
+        self.file, self.path, self.line, self.detail = file, path, line, message
+        where = file or "<config>"
+        if line is not None:
+            where += f":{line}"
+        if path:
+            where += f": {path}"
+        super().__init__(f"{where}: {message}")
+
+
+# --- YAML with line numbers -----------------------------------------------------------------------
+
+
+class _Map(dict[str, Any]):
+    line: int
+    key_lines: dict[str, int]
+
+
+class _Seq(list[Any]):
+    line: int
+    item_lines: list[int]
+
+
+class _Loader(yaml.SafeLoader):
+    """A safe loader whose mappings and sequences remember the line of each key and item."""
+
+    file = ""
+
+
+class _Int(int):
+    """An integer that remembers how it was written: an unquoted all-digit task ID keeps its zeros."""
+
+    text: str
+
+
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> _Int:
+    value = _Int(loader.construct_yaml_int(node))
+    value.text = node.value
+    return value
+
+
+def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
+    loader.flatten_mapping(node)  # YAML merge keys (<<: *defaults), as the safe loader supports them
+    result = _Map()
+    result.line, result.key_lines = node.start_mark.line + 1, {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if not isinstance(key, str):
+            raise ConfigError(f"keys must be strings, got {key!r}", file=loader.file, line=line)
+        if key in result:
+            raise ConfigError(f"duplicate key {key!r}", file=loader.file, line=line)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = line
+    return result
+
+
+def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> _Seq:
+    result = _Seq(loader.construct_object(item, deep=True) for item in node.value)
+    result.line = node.start_mark.line + 1
+    result.item_lines = [item.start_mark.line + 1 for item in node.value]
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def scalar_text(value: str | int | float) -> str:
+    return value.text if isinstance(value, _Int) else str(value)
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """Where a value sits: the file, the key path and the line, for error messages."""
+
+    file: str
+    path: str
+    line: int | None
+    env: Mapping[str, str]
+
+    def fail(self, message: str) -> NoReturn:
+        raise ConfigError(message, file=self.file, path=self.path, line=self.line)
+
+    def child(self, container: Any, key: str | int) -> Ctx:
+        line = self.line
+        if isinstance(container, _Map) and isinstance(key, str):
+            line = container.key_lines.get(key, container.line)
+        elif isinstance(container, _Seq) and isinstance(key, int):
+            line = container.item_lines[key]
+        path = f"{self.path}[{key}]" if isinstance(key, int) else (f"{self.path}.{key}" if self.path else key)
+        return Ctx(self.file, path, line, self.env)
+
+
+class Section:
+    """A mapping being read key by key, with the context to report where each value sits."""
+
+    def __init__(self, ctx: Ctx, value: Any, what: str) -> None:
+        if not isinstance(value, dict):
+            ctx.fail(f"expected {what} (a mapping), got {describe(value)}")
+        self.ctx, self.data = ctx, value
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def raw(self, key: str) -> tuple[Ctx, Any]:
+        return self.ctx.child(self.data, key), self.data.get(key)
+
+    def string(
+        self,
+        key: str,
+        *,
+        required: bool = False,
+        default: str = "",
+        pattern: re.Pattern[str] | None = None,
+        expect: str = "",
+        choices: Sequence[str] = (),
+    ) -> str:
+        ctx, value = self.raw(key)
+        if value is None:
+            if required:
+                self.ctx.fail(f"missing required key {key!r}" + (f": expected {expect}" if expect else ""))
+            return default
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            ctx.fail(f"expected a string{', ' + expect if expect else ''}, got {describe(value)}")
+        text = expand(ctx, scalar_text(value))
+        if choices and text not in choices:
+            ctx.fail(f"expected one of {', '.join(choices)}, got {text!r}")
+        if pattern is not None and pattern.fullmatch(text) is None:
+            ctx.fail(f"expected {expect}, got {show(text)}")
+        return text
+
+    def number(self, key: str, default: float, *, minimum: float, maximum: float, integer: bool = False) -> float:
+        ctx, value = self.raw(key)
+        if value is None:
+            return default
+        if isinstance(value, str):
+            value = duration(ctx, expand(ctx, value))
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            ctx.fail(f"expected a number, got {describe(value)}")
+        number = float(value) if abs(value) < 1e300 else float("inf")
+        if not minimum <= number <= maximum:  # also refuses NaN and infinities
+            written = scalar_text(value) if isinstance(value, int) else f"{value:g}"
+            written = written if len(written) <= 20 else written[:17] + "..."
+            ctx.fail(f"expected a number from {minimum:g} to {maximum:g}, got {written}")
+        if integer and int(number) != number:
+            ctx.fail(f"expected a whole number, got {number:g}")
+        return number
+
+    def flag(self, key: str, default: bool) -> bool:
+        ctx, value = self.raw(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            ctx.fail(f"expected true or false, got {describe(value)}")
+        return value
+
+    def items(self, key: str, what: str) -> Iterator[tuple[Ctx, Any]]:
+        ctx, value = self.raw(key)
+        if value is None:
+            return
+        if not isinstance(value, list):
+            ctx.fail(f"expected a list of {what}, got {describe(value)}")
+        for index, item in enumerate(value):
+            yield ctx.child(value, index), item
+
+    def allow(self, *keys: str) -> None:
+        """Reject any key but `keys`, before anything else, so that a typo is named as such."""
+        for key in self.data:
+            if key not in keys:
+                ctx = self.ctx.child(self.data, key)
+                close = difflib.get_close_matches(key, keys, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                ctx.fail(f"unknown key {key!r}; {hint}expected one of: {', '.join(keys)}")
+
+
+def describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the string {show(value)}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def show(text: str) -> str:
+    """A user's value for an error message: quoted, control characters escaped, long values cut."""
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+def expand(ctx: Ctx, text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group(1)
+        if name not in ctx.env:
+            ctx.fail(f"environment variable {name} is not set")
+        return ctx.env[name]
+
+    return _ENV_REF.sub(replace, text)
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?")
+
+
+def duration(ctx: Ctx, text: str) -> float:
+    """'90', '1.5s', '2m', '1h30m', '500ms' -> seconds."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    match = _DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None or not any(match.groups()):
+        ctx.fail(f"expected a number of seconds or a duration such as 30s, 5m or 1h, got {show(text)}")
+    h, m, s, ms = (float(g) if g else 0.0 for g in match.groups())
+    return h * 3600 + m * 60 + s + ms / 1000
+
+
+def time_zone(ctx: Ctx, text: str) -> tzinfo:
+    if text.upper() in ("UTC", "Z"):
+        return UTC
+    offset = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", text)
+    if offset:
+        sign = 1 if offset.group(1) == "+" else -1
+        return timezone(sign * timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3))))
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        ctx.fail(f"expected UTC, an offset such as +08:00, or a zone name such as Asia/Shanghai, got {show(text)}")
+
+
+def load_document(text: str, *, file: str = "") -> Any:
+    """Parse YAML text with line numbers kept; a syntax error is a `ConfigError` with its line."""
+    loader = type("Loader", (_Loader,), {"file": file})
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ConfigError(f"not valid YAML: {exc.problem}", file=file, line=mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", file=file) from None
+    except RecursionError:
+        raise ConfigError("not valid YAML: nested too deeply", file=file) from None

@@ -1,0 +1,314 @@
+"""The spec interpreter: any service spec plus an API body -> a `TaskStatus` (or the body's error).
+
+The cloud is loose about types (an EVS `end_time` is `""` while running, a CodeArts `task_status` is
+null when a task was never checked, DWS times carry no zone), so every reader here accepts None, ""
+and the wrong type, and answers None rather than guessing. Only a body without the status at all is a
+`BadResponse`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, tzinfo
+from typing import Any
+
+import structlog
+
+from exporter.model import FINAL_STATES, State, TaskStatus
+from exporter.services.spec import (
+    DiscoverySpec,
+    ErrorFields,
+    Field,
+    Paging,
+    ProgressField,
+    ServiceSpec,
+    StatusSpec,
+    TimeField,
+)
+from exporter.services.values import MESSAGE_LIMIT, raw_status, text
+
+__all__ = [
+    "MESSAGE_LIMIT",
+    "BadResponse",
+    "UnknownStatuses",
+    "body_error",
+    "clean_message",
+    "list_items",
+    "list_next",
+    "list_total",
+    "lookup",
+    "parse_percent",
+    "parse_time",
+    "raw_status",
+    "read_status",
+    "read_time",
+    "text",
+]
+
+log = structlog.get_logger(__name__)
+
+_MISSING: Any = object()
+_PERCENT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%?\s*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+class BadResponse(Exception):
+    """A 2xx answer whose body is not the documented shape. The message says what was wrong."""
+
+
+class UnknownStatuses:
+    """Raw statuses outside a spec's state table: each logged once per service and value by the owner
+    of this object (the running exporter keeps one across reloads)."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, str]] = set()
+
+    def note(self, cloud_service: str, raw: str) -> None:
+        if (cloud_service, raw) not in self._seen:
+            self._seen.add((cloud_service, raw))
+            log.warning(
+                "unknown raw task status; reported as state 'unknown'", cloud_service=cloud_service, raw_status=raw
+            )
+
+
+# --- values ----------------------------------------------------------------------------------------
+
+
+def clean_message(value: Any) -> str:
+    """An error message fit for a label: control characters become spaces, whitespace is folded, format
+    characters and lone surrogates go, at most 256 characters."""
+    if isinstance(value, str):
+        value = " ".join(_CONTROL.sub(" ", unicodedata.normalize("NFC", value)).split())
+    return text(value)
+
+
+def parse_percent(value: Any) -> float | None:
+    """'50%', '9', 50, '100%' -> 0..1; None, '', 'N/A' -> None. Out-of-range values are clamped."""
+    return _scaled(value, 100.0)
+
+
+def _scaled(value: Any, full: float) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    else:
+        match = _PERCENT.fullmatch(text(value))
+        if match is None:
+            return None
+        number = float(match.group(1))
+    if not math.isfinite(number):  # json.loads accepts NaN and Infinity
+        return None
+    return min(max(number / full, 0.0), 1.0)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def parse_time(value: Any, tz: tzinfo, fmt: str = "iso") -> float | None:
+    """An API time -> Unix seconds. A value without a zone is read in `tz`; "", None, junk -> None.
+
+    `iso` also reads an epoch number (milliseconds when too large to be seconds); `epoch_s` and
+    `epoch_ms` read a number or a numeric string; anything else is a strptime pattern."""
+    if fmt in ("epoch_s", "epoch_ms"):
+        number = _number(value)
+        if number is None:
+            return None
+        return number / 1000.0 if fmt == "epoch_ms" else number
+    raw = text(value).strip()
+    if not raw:
+        return None
+    if isinstance(value, int | float):
+        number = _number(value)
+        if number is None or fmt != "iso":
+            return None
+        return number / 1000.0 if number > 1e11 else number
+    try:
+        if fmt == "iso":
+            parsed = datetime.fromisoformat(raw.replace(" ", "T", 1) if "T" not in raw else raw)
+        else:
+            parsed = datetime.strptime(raw, fmt)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed.timestamp()
+
+
+# --- pointers --------------------------------------------------------------------------------------
+
+
+def _resolve(body: Any, pointer: tuple[str, ...]) -> Any:
+    node = body
+    for token in pointer:
+        if isinstance(node, dict):
+            node = node.get(token, _MISSING)
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return _MISSING
+        if node is _MISSING:
+            return _MISSING
+    return node
+
+
+def lookup(body: Any, field: Field) -> Any:
+    """The value at the first of the field's pointers that holds one (not None or ""), else None."""
+    for pointer in field.pointers:
+        value = _resolve(body, pointer)
+        if value is not _MISSING and value is not None and value != "":
+            return value
+    return None
+
+
+def _present(body: Any, field: Field) -> tuple[bool, Any]:
+    """Whether any of the field's pointers exists (an explicit null counts), and its value."""
+    for pointer in field.pointers:
+        value = _resolve(body, pointer)
+        if value is not _MISSING:
+            return True, value
+    return False, None
+
+
+def _text(body: Any, field: Field | None) -> str:
+    if field is None:
+        return ""
+    for pointer in field.pointers:
+        found = text(_resolve(body, pointer)) if _resolve(body, pointer) is not _MISSING else ""
+        if found:
+            return found
+    return ""
+
+
+def _message(body: Any, field: Field | None) -> str:
+    return "" if field is None else clean_message(lookup(body, field))
+
+
+# --- status ----------------------------------------------------------------------------------------
+
+
+def read_time(body: Any, spec: TimeField | None, tz: tzinfo) -> float | None:
+    if spec is None:
+        return None
+    return parse_time(lookup(body, spec.at), spec.zone or tz, spec.format)
+
+
+def _progress(body: Any, spec: ProgressField | None) -> float | None:
+    if spec is None:
+        return None
+    return _scaled(lookup(body, spec.at), 100.0 if spec.scale == "percent" else 1.0)
+
+
+def _state(spec: StatusSpec, raw: str, unknown: Callable[[str], None] | None) -> State:
+    state = spec.states.get(raw)
+    if state is None:
+        if unknown is not None:
+            unknown(raw)
+        return State.UNKNOWN
+    return state
+
+
+def _sub_states(body: Any, spec: StatusSpec, unknown: Callable[[str], None] | None) -> list[State] | None:
+    if spec.sub_tasks is None:
+        return None
+    subs = lookup(body, spec.sub_tasks.at)
+    if not isinstance(subs, list) or not subs:
+        return None
+    field = spec.sub_tasks.state
+    return [
+        _state(spec, raw_status(_present(sub, field)[1]), unknown) if isinstance(sub, dict) else State.UNKNOWN
+        for sub in subs
+    ]
+
+
+def _kind(body: Any) -> str:
+    return "a list" if isinstance(body, list) else type(body).__name__
+
+
+def read_status(
+    service: ServiceSpec, body: Any, tz: tzinfo, unknown: Callable[[str], None] | None = None
+) -> TaskStatus:
+    """A status answer -> TaskStatus; `BadResponse` (naming the service) when the body has no status
+    where the spec says. `unknown` hears every raw status (of the task or a sub-task) outside the table."""
+    spec = service.status
+    if not isinstance(body, dict):
+        raise BadResponse(f"{service.name}: expected a JSON object, got {_kind(body)}")
+    found, value = _present(body, spec.state)
+    if not found:
+        raise BadResponse(f"{service.name}: the answer has no status at {spec.state.written}")
+    raw = raw_status(value)
+    state = _state(spec, raw, unknown)
+    sub_states = _sub_states(body, spec, unknown)
+    progress = _progress(body, spec.progress)
+    if progress is None and sub_states:
+        progress = sum(s in FINAL_STATES for s in sub_states) / len(sub_states)
+    failed = state is State.FAILED
+    status = TaskStatus(
+        state=state,
+        raw_status=raw,
+        progress=progress,
+        start=read_time(body, spec.start, tz),
+        end=read_time(body, spec.end, tz),
+        job_type=_text(body, spec.job_type),
+        job_name=_text(body, spec.job_name),
+        resource_id=_text(body, spec.resource),
+        error_code=_message(body, spec.error.code) if failed else "",
+        error_message=_message(body, spec.error.message) if failed else "",
+        sub_tasks=_counts(sub_states) if sub_states is not None else None,
+    )
+    # The rule for every service: a succeeded task's progress is 1.
+    return replace(status, progress=1.0) if state is State.SUCCEEDED and progress != 1.0 else status
+
+
+def _counts(states: list[State]) -> dict[State, int]:
+    counts = dict.fromkeys(State, 0)
+    for state in states:
+        counts[state] += 1
+    return counts
+
+
+def body_error(spec: StatusSpec | None, fields: ErrorFields | None, body: Any) -> tuple[str, str] | None:
+    """(code, message) when a 200 body is an error the documents put there: no status (when `spec` is
+    given), but an error code at `fields`."""
+    if fields is None or fields.code is None or not isinstance(body, dict):
+        return None
+    if spec is not None and _present(body, spec.state)[0]:
+        return None
+    code = clean_message(lookup(body, fields.code))
+    return (code, _message(body, fields.message)) if code else None
+
+
+# --- lists -----------------------------------------------------------------------------------------
+
+
+def list_items(spec: DiscoverySpec, body: Any) -> list[tuple[str, Any]]:
+    """(task ID, item) of every item of a list page; items without an ID are skipped."""
+    if not isinstance(body, dict):
+        raise BadResponse(f"expected a JSON object, got {_kind(body)}")
+    found, items = _present(body, spec.items)
+    if not found or not isinstance(items, list):
+        raise BadResponse(f"the list answer has no list at {spec.items.written}")
+    return [(_text(item, spec.id).strip(), item) for item in items if isinstance(item, dict)]
+
+
+def list_total(paging: Paging, body: Any) -> int | None:
+    total = lookup(body, paging.total) if paging.total is not None else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+
+def list_next(paging: Paging, body: Any) -> str:
+    return _text(body, paging.next)

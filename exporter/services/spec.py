@@ -1,0 +1,543 @@
+"""A service spec: everything the exporter knows about one cloud service's job API, as data.
+
+Built-in specs (`builtin/*.yaml`) and a user's `custom_services:` entries are read by `read_spec`, with
+the same strict checks and messages as the rest of the configuration. A spec knows its API and nothing
+about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatus`.
+
+    name: evs                                  # the cloud_service label value
+    endpoints: {huaweicloud: "https://evs.{region}.myhuaweicloud.com"}
+    regions: {huaweicloud: [cn-north-4, ...]}   # optional: where each cloud offers it (else a warning)
+    region_endpoints: {huaweicloud: {eu-west-101: "https://..."}}   # optional: hosts off the template
+    status:
+      path: /v1/{project_id}/jobs/{task_id}
+      state: /status                           # JSON pointers (RFC 6901) into the answer
+      states: {INIT: pending, RUNNING: running, SUCCESS: succeeded, FAIL: failed}
+      progress: {at: /progress, scale: percent}   # percent (0..100, "60%") | ratio (0..1)
+      start: {at: /begin_time, format: iso}    # iso | epoch_s | epoch_ms | a strptime pattern; zone
+      end: {at: /end_time, format: iso}
+      job_type: /job_type                      # or a list of pointers: the first non-empty wins
+      job_name: /job_name
+      resource: [/entities/volume_id, /entities/server_id]
+      error: {code: /error_code, message: /fail_reason}   # read for failed tasks only
+      sub_tasks: {at: /entities/sub_jobs, state: /status}
+      not_found: {http: [404], codes: [EVS.7001], message: "does not exist"}
+      error_in_200: {code: /error/code, message: /error/message}   # a 200 without a status but with this
+      reasons: {CC.00050006: server_error}     # the reason of other error codes, whatever the HTTP status
+    discover: {...}                            # optional; see DiscoverySpec
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any
+
+from exporter.model import Reason, State
+from exporter.schema import ConfigError, Ctx, Section, describe, load_document, show, time_zone
+from exporter.services.values import raw_status
+
+__all__ = [
+    "CLOUDS",
+    "DiscoverySpec",
+    "ErrorFields",
+    "Field",
+    "NotFound",
+    "Paging",
+    "ProgressField",
+    "ServiceSpec",
+    "StatusSpec",
+    "SubTasks",
+    "TimeField",
+    "Window",
+    "load_spec_file",
+    "read_spec",
+]
+
+CLOUDS = ("huaweicloud", "otc", "custom")
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
+REGION_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+TIME_FORMATS = ("iso", "epoch_s", "epoch_ms")
+PAGING_STYLES = ("offset", "page", "marker", "none")
+_POINTER = re.compile(r"(/([^~/]|~[01])*)*")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_URL = re.compile(r"https?://[^\s/?#]+(/[^\s?#]*)?")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One value of a body, at the first of `pointers` that holds something (None, "" count as nothing)."""
+
+    pointers: tuple[tuple[str, ...], ...]
+    written: str  # as the spec wrote it, for messages
+
+
+@dataclass(frozen=True)
+class TimeField:
+    at: Field
+    format: str  # iso | epoch_s | epoch_ms | a strptime pattern
+    zone: tzinfo | None = None  # None: the target's time_zone
+
+
+@dataclass(frozen=True)
+class ProgressField:
+    at: Field
+    scale: str  # percent (0..100, "60%") | ratio (0..1)
+
+
+@dataclass(frozen=True)
+class SubTasks:
+    at: Field  # a list of objects
+    state: Field  # in each object; mapped through the spec's state table
+
+
+@dataclass(frozen=True)
+class NotFound:
+    http: frozenset[int] = frozenset({404})
+    codes: frozenset[str] = frozenset()
+    message: re.Pattern[str] | None = None  # an HTTP 400 whose message matches (CPH says 400 for "not found")
+
+    def matches(self, status: int, code: str, message: str) -> bool:
+        if code and code in self.codes:
+            return True
+        if status in self.http:
+            return True
+        return status == 400 and self.message is not None and self.message.search(message) is not None
+
+
+@dataclass(frozen=True)
+class ErrorFields:
+    code: Field | None = None
+    message: Field | None = None
+
+
+@dataclass(frozen=True)
+class StatusSpec:
+    path: str
+    state: Field
+    states: Mapping[str, State]
+    progress: ProgressField | None = None
+    start: TimeField | None = None
+    end: TimeField | None = None
+    job_type: Field | None = None
+    job_name: Field | None = None
+    resource: Field | None = None
+    error: ErrorFields = field(default_factory=ErrorFields)
+    sub_tasks: SubTasks | None = None
+    not_found: NotFound = field(default_factory=NotFound)
+    error_in_200: ErrorFields | None = None
+    reasons: Mapping[str, Reason] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Paging:
+    """How a list API pages. `offset`: `param` counts records from 0; `page`: `param` is the page
+    number from `first`; `marker`: `param` is the ID of the last item seen (or `next` in the answer);
+    `none`: one call."""
+
+    style: str = "none"
+    param: str = "offset"
+    limit_param: str = "limit"
+    limit: int = 100
+    first: int = 0
+    total: Field | None = None
+    next: Field | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    """A required time window on the list call: `from_param`..`to_param` covering the last `lookback`
+    seconds (0: `tracking.finished_ttl`)."""
+
+    from_param: str
+    to_param: str
+    format: str  # epoch_s | epoch_ms | iso
+    lookback: float = 0.0
+
+
+@dataclass(frozen=True)
+class DiscoverySpec:
+    """A list API that finds recent jobs.
+
+    `config_key` names the target's `discover:` key whose values the calls need (CodeArts project IDs,
+    CPH request IDs); each value goes into the path as `{value}` or, with `batch`, up to `batch_size`
+    of them comma-joined into query parameter `batch`. Without `config_key`, `discover: true` turns it on.
+    Items whose `recent` time is older than `tracking.finished_ttl` are left alone. With
+    `carries_status`, an item is read as a status body and its task is not asked on its own; the list is
+    then called on every scrape while one of its tasks is not final. When a tracked final task's
+    `recheck` value changes, its status is asked once more."""
+
+    path: str
+    items: Field
+    id: Field
+    carries_status: bool = False
+    config_key: str = ""
+    config_doc: str = ""
+    batch: str = ""
+    batch_size: int = 1
+    query: Mapping[str, str] = field(default_factory=dict)
+    paging: Paging = field(default_factory=Paging)
+    recent: TimeField | None = None
+    recheck: Field | None = None
+    window: Window | None = None
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    status: StatusSpec
+    endpoints: Mapping[str, str] = field(default_factory=dict)
+    regions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    region_endpoints: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    discover: DiscoverySpec | None = None
+    title: str = ""
+    source: str = ""  # where the spec was read: a built-in file or the config file and line
+
+    @property
+    def needs_project_id(self) -> bool:
+        return "{project_id}" in self.status.path
+
+    def endpoint(self, cloud: str, region: str) -> str | None:
+        """The base URL for `region` of `cloud`, or None when the spec has no template for that cloud."""
+        override = self.region_endpoints.get(cloud, {}).get(region)
+        if override is not None:
+            return override
+        template = self.endpoints.get(cloud)
+        return template.replace("{region}", region) if template is not None else None
+
+    def status_path(self, project_id: str, task_id: str) -> str:
+        """The status API's path; both IDs are validated before they get here."""
+        return self.status.path.replace("{project_id}", project_id).replace("{task_id}", task_id)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def _pointer(ctx: Ctx, text: str) -> tuple[str, ...]:
+    if not text.startswith("/") or _POINTER.fullmatch(text) is None:
+        ctx.fail(f"expected a JSON pointer such as /status or /job/entities/sub_jobs, got {show(text)}")
+    return tuple(token.replace("~1", "/").replace("~0", "~") for token in text.split("/")[1:])
+
+
+def _field(ctx: Ctx, value: Any) -> Field:
+    """A pointer, or a list of pointers (the first that holds a value wins)."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        ctx.fail("expected a JSON pointer or a non-empty list of them")
+    pointers = []
+    for index, item in enumerate(items):
+        item_ctx = ctx.child(value, index) if isinstance(value, list) else ctx
+        if not isinstance(item, str):
+            item_ctx.fail(f"expected a JSON pointer such as /status, got {describe(item)}")
+        pointers.append(_pointer(item_ctx, item))
+    return Field(tuple(pointers), ", ".join(items))
+
+
+def _optional_field(section: Section, key: str) -> Field | None:
+    ctx, value = section.raw(key)
+    return None if value is None else _field(ctx, value)
+
+
+def _placeholders(ctx: Ctx, template: str, allowed: tuple[str, ...], what: str) -> str:
+    for name in _PLACEHOLDER.findall(template):
+        if name not in allowed:
+            ctx.fail(
+                f"unknown placeholder {{{name}}} in the {what}; allowed: {', '.join('{' + a + '}' for a in allowed)}"
+            )
+    return template
+
+
+def _path(section: Section, key: str, allowed: tuple[str, ...]) -> str:
+    path = section.string(key, required=True, expect="a URL path such as /v1/{project_id}/jobs/{task_id}")
+    ctx = section.raw(key)[0]
+    if not path.startswith("/") or any(c in path for c in "?# "):
+        ctx.fail(f"expected a URL path starting with '/', without query or fragment, got {show(path)}")
+    return _placeholders(ctx, path, allowed, "path")
+
+
+def _time(section: Section, key: str) -> TimeField | None:
+    ctx, value = section.raw(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return TimeField(_field(ctx, value), "iso")
+    times = Section(ctx, value, "a time field ({at, format, zone})")
+    times.allow("at", "format", "zone")
+    at_ctx, at = times.raw("at")
+    if at is None:
+        ctx.fail("missing required key 'at': expected the JSON pointer of the time")
+    fmt = times.string("format", default="iso")
+    if fmt not in TIME_FORMATS and "%" not in fmt:
+        times.raw("format")[0].fail(
+            f"expected one of {', '.join(TIME_FORMATS)} or a strptime pattern such as %Y-%m-%d %H:%M:%S, "
+            f"got {show(fmt)}"
+        )
+    zone = times.string("zone")
+    return TimeField(_field(at_ctx, at), fmt, time_zone(times.raw("zone")[0], zone) if zone else None)
+
+
+def _progress(section: Section) -> ProgressField | None:
+    ctx, value = section.raw("progress")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return ProgressField(_field(ctx, value), "percent")
+    progress = Section(ctx, value, "a progress field ({at, scale})")
+    progress.allow("at", "scale")
+    at_ctx, at = progress.raw("at")
+    if at is None:
+        ctx.fail("missing required key 'at': expected the JSON pointer of the progress")
+    return ProgressField(_field(at_ctx, at), progress.string("scale", default="percent", choices=("percent", "ratio")))
+
+
+def _states(section: Section) -> dict[str, State]:
+    ctx, value = section.raw("states")
+    if value is None:
+        section.ctx.fail("missing required key 'states': expected a mapping of raw status -> state")
+    table = Section(ctx, value, "the state table (raw status -> state)")
+    choices = [state.value for state in State if state is not State.UNKNOWN]
+    states: dict[str, State] = {}
+    for raw in table.data:
+        state = table.string(raw, required=True, choices=choices)
+        states[raw_status(raw)] = State(state)
+    if not states:
+        ctx.fail("expected at least one raw status")
+    return states
+
+
+def _errors(section: Section, key: str) -> ErrorFields | None:
+    ctx, value = section.raw(key)
+    if value is None:
+        return None
+    errors = Section(ctx, value, "error fields ({code, message})")
+    errors.allow("code", "message")
+    return ErrorFields(_optional_field(errors, "code"), _optional_field(errors, "message"))
+
+
+def _not_found(section: Section) -> NotFound:
+    ctx, value = section.raw("not_found")
+    if value is None:
+        return NotFound()
+    spec = Section(ctx, value, "what 'not found' looks like ({http, codes, message})")
+    spec.allow("http", "codes", "message")
+    http: set[int] = set()
+    for item_ctx, item in spec.items("http", "HTTP status codes"):
+        if isinstance(item, bool) or not isinstance(item, int) or not 200 <= item <= 599:
+            item_ctx.fail(f"expected an HTTP status code from 200 to 599, got {describe(item)}")
+        http.add(item)
+    codes = {_code(item_ctx, item) for item_ctx, item in spec.items("codes", "error codes")}
+    message = spec.string("message")
+    pattern = None
+    if message:
+        try:
+            pattern = re.compile(message, re.IGNORECASE)
+        except re.error as exc:
+            spec.raw("message")[0].fail(f"not a valid regular expression: {exc}")
+    return NotFound(frozenset(http) if spec.has("http") else frozenset({404}), frozenset(codes), pattern)
+
+
+def _code(ctx: Ctx, value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+        ctx.fail(f"expected an error code such as EVS.7001, got {describe(value)}")
+    return str(value).strip()
+
+
+def _reasons(section: Section) -> dict[str, Reason]:
+    ctx, value = section.raw("reasons")
+    if value is None:
+        return {}
+    table = Section(ctx, value, "error code -> reason")
+    return {
+        _code(table.raw(code)[0], code): Reason(table.string(code, required=True, choices=[r.value for r in Reason]))
+        for code in table.data
+    }
+
+
+def _sub_tasks(section: Section) -> SubTasks | None:
+    ctx, value = section.raw("sub_tasks")
+    if value is None:
+        return None
+    subs = Section(ctx, value, "sub-task fields ({at, state})")
+    subs.allow("at", "state")
+    at, state = _optional_field(subs, "at"), _optional_field(subs, "state")
+    if at is None or state is None:
+        ctx.fail("expected both 'at' (the list of sub-tasks) and 'state' (the status in each)")
+    return SubTasks(at, state)
+
+
+_STATUS_KEYS = (
+    "path", "state", "states", "progress", "start", "end", "job_type", "job_name", "resource", "error",
+    "sub_tasks", "not_found", "error_in_200", "reasons",
+)  # fmt: skip
+
+
+def _status(section: Section) -> StatusSpec:
+    ctx, value = section.raw("status")
+    if value is None:
+        section.ctx.fail("missing required key 'status': expected the status API ({path, state, states, ...})")
+    status = Section(ctx, value, "the status API")
+    status.allow(*_STATUS_KEYS)
+    path = _path(status, "path", ("project_id", "task_id"))
+    if "{task_id}" not in path:
+        status.raw("path")[0].fail("the status path must contain {task_id}")
+    state = _optional_field(status, "state")
+    if state is None:
+        ctx.fail("missing required key 'state': expected the JSON pointer of the raw status")
+    return StatusSpec(
+        path=path,
+        state=state,
+        states=_states(status),
+        progress=_progress(status),
+        start=_time(status, "start"),
+        end=_time(status, "end"),
+        job_type=_optional_field(status, "job_type"),
+        job_name=_optional_field(status, "job_name"),
+        resource=_optional_field(status, "resource"),
+        error=_errors(status, "error") or ErrorFields(),
+        sub_tasks=_sub_tasks(status),
+        not_found=_not_found(status),
+        error_in_200=_errors(status, "error_in_200"),
+        reasons=_reasons(status),
+    )
+
+
+def _paging(section: Section) -> Paging:
+    ctx, value = section.raw("paging")
+    if value is None:
+        return Paging()
+    paging = Section(ctx, value, "paging ({style, param, limit_param, limit, first, total, next})")
+    paging.allow("style", "param", "limit_param", "limit", "first", "total", "next")
+    style = paging.string("style", required=True, choices=PAGING_STYLES)
+    return Paging(
+        style=style,
+        param=paging.string("param", default="marker" if style == "marker" else "offset"),
+        limit_param=paging.string("limit_param", default="limit"),
+        limit=int(paging.number("limit", 100, minimum=1, maximum=10000, integer=True)),
+        first=int(paging.number("first", 1 if style == "page" else 0, minimum=0, maximum=1, integer=True)),
+        total=_optional_field(paging, "total"),
+        next=_optional_field(paging, "next"),
+    )
+
+
+def _window(section: Section) -> Window | None:
+    ctx, value = section.raw("window")
+    if value is None:
+        return None
+    window = Section(ctx, value, "a time window ({from, to, format, lookback})")
+    window.allow("from", "to", "format", "lookback")
+    return Window(
+        from_param=window.string("from", required=True, expect="the query parameter of the window's start"),
+        to_param=window.string("to", required=True, expect="the query parameter of the window's end"),
+        format=window.string("format", default="epoch_ms", choices=TIME_FORMATS),
+        lookback=window.number("lookback", 0, minimum=0, maximum=366 * 86400),
+    )
+
+
+def _query(section: Section) -> dict[str, str]:
+    ctx, value = section.raw("query")
+    if value is None:
+        return {}
+    query = Section(ctx, value, "fixed query parameters")
+    return {str(key): query.string(str(key), required=True) for key in query.data}
+
+
+_DISCOVER_KEYS = (
+    "path", "items", "id", "carries_status", "config_key", "config_doc", "batch", "batch_size", "query",
+    "paging", "recent", "recheck", "window",
+)  # fmt: skip
+
+
+def _discover(section: Section) -> DiscoverySpec | None:
+    ctx, value = section.raw("discover")
+    if value is None:
+        return None
+    discover = Section(ctx, value, "the discovery list API")
+    discover.allow(*_DISCOVER_KEYS)
+    config_key = discover.string("config_key", pattern=NAME_PATTERN, expect="a key name such as request_ids")
+    path = _path(discover, "path", ("project_id", "value") if config_key else ("project_id",))
+    batch = discover.string("batch", expect="the query parameter that takes the values")
+    if config_key and not batch and "{value}" not in path:
+        discover.ctx.fail("with 'config_key', the path needs {value} or 'batch' names a query parameter for the values")
+    if batch and not config_key:
+        discover.ctx.fail("'batch' needs 'config_key': the target's discover key whose values it sends")
+    items, id_ = _optional_field(discover, "items"), _optional_field(discover, "id")
+    if items is None or id_ is None:
+        discover.ctx.fail("expected 'items' (the JSON pointer of the list) and 'id' (of the task ID in an item)")
+    return DiscoverySpec(
+        path=path,
+        items=items,
+        id=id_,
+        carries_status=discover.flag("carries_status", False),
+        config_key=config_key,
+        config_doc=discover.string("config_doc") or "IDs",
+        batch=batch,
+        batch_size=int(discover.number("batch_size", 1, minimum=1, maximum=1000, integer=True)),
+        query=_query(discover),
+        paging=_paging(discover),
+        recent=_time(discover, "recent"),
+        recheck=_optional_field(discover, "recheck"),
+        window=_window(discover),
+    )
+
+
+def _per_cloud(section: Section, key: str, what: str) -> dict[str, Any]:
+    ctx, value = section.raw(key)
+    if value is None:
+        return {}
+    clouds = Section(ctx, value, f"{what} per cloud")
+    clouds.allow(*CLOUDS)
+    return {cloud: clouds.raw(cloud) for cloud in clouds.data}
+
+
+def _url(ctx: Ctx, value: Any, *, template: bool) -> str:
+    if not isinstance(value, str) or _URL.fullmatch(value.replace("{region}", "region")) is None:
+        example = "https://evs.{region}.myhuaweicloud.com" if template else "https://evs.eu-west-101.myhuaweicloud.eu"
+        ctx.fail(f"expected a URL such as {example}, got {describe(value)}")
+    return _placeholders(ctx, value.rstrip("/"), ("region",) if template else (), "endpoint")
+
+
+def read_spec(ctx: Ctx, value: Any, *, source: str = "") -> ServiceSpec:
+    """One spec from its YAML mapping; a `ConfigError` names the file, key path and line."""
+    section = Section(ctx, value, "a service spec")
+    section.allow("name", "title", "endpoints", "regions", "region_endpoints", "status", "discover")
+    name = section.string("name", required=True, pattern=NAME_PATTERN, expect="a lower-case name such as sfs_turbo")
+    endpoints = {
+        cloud: _url(c, v, template=True) for cloud, (c, v) in _per_cloud(section, "endpoints", "URL templates").items()
+    }
+    regions: dict[str, tuple[str, ...]] = {}
+    for cloud, (cloud_ctx, listed) in _per_cloud(section, "regions", "regions").items():
+        if not isinstance(listed, list):
+            cloud_ctx.fail(f"expected a list of regions, got {describe(listed)}")
+        names = []
+        for index, item in enumerate(listed):
+            if not isinstance(item, str) or REGION_PATTERN.fullmatch(item) is None:
+                cloud_ctx.child(listed, index).fail(f"expected a region such as cn-north-4, got {describe(item)}")
+            names.append(item)
+        regions[cloud] = tuple(names)
+    overrides: dict[str, dict[str, str]] = {}
+    for cloud, (cloud_ctx, table) in _per_cloud(section, "region_endpoints", "region URLs").items():
+        by_region = Section(cloud_ctx, table, "region -> URL")
+        overrides[cloud] = {
+            str(r): _url(by_region.raw(str(r))[0], u, template=False) for r, u in by_region.data.items()
+        }
+    return ServiceSpec(
+        name=name,
+        title=section.string("title"),
+        endpoints=endpoints,
+        regions=regions,
+        region_endpoints=overrides,
+        status=_status(section),
+        discover=_discover(section),
+        source=source or (f"{ctx.file}:{ctx.line}" if ctx.line else ctx.file),
+    )
+
+
+def load_spec_file(path: str) -> ServiceSpec:
+    """A spec from a YAML file of its own (the built-ins)."""
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    document = load_document(text, file=path)
+    if document is None:
+        raise ConfigError("the file is empty: expected a service spec", file=path)
+    return read_spec(Ctx(path, "", None, {}), document, source=path)

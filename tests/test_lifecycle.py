@@ -354,6 +354,33 @@ async def test_codearts_discovery_skips_never_checked_tasks_and_follows_new_runs
     assert status is not None and status.state is State.RUNNING
 
 
+async def test_codearts_newer_check_of_a_branch_is_not_taken_for_a_new_run() -> None:
+    # last_check_time covers branch and incremental checks too (codecheck_api_1004): when it moves but the
+    # status API still says the task ended, nothing restarts; the finished TTL keeps counting.
+    cloud = Cloud()
+    task = "c0de" + "4" * 28
+    cloud.codearts_tasks, cloud.last_checks = [task], {task: "2026-11-20T00:00:00Z"}
+    _, tracker, _, now = setup(DISCOVERY, cloud)
+    now[0] = 1_795_000_000.0
+    cloud.codearts_status = 2
+    await tracker.refresh(10)
+    codearts = next(s for s in tracker.targets if s.target.cloud_service == "codearts_check")
+    finished_at = codearts.tasks[task].final_since
+    cloud.last_checks[task] = "2026-11-21T00:00:00Z"
+    now[0] += 301
+    with structlog.testing.capture_logs() as logs:
+        await tracker.refresh(10)
+    assert [e["event"] for e in logs if e.get("task_id") == task] == [
+        "the list shows a newer check; asking the task's status again"
+    ]
+    assert len([r for r in cloud.requests if r.url.path.endswith("/progress")]) == 2
+    record = codearts.tasks[task]
+    assert record.final and record.final_since == finished_at and not record.ask_again
+    now[0] += 301  # unchanged list: not asked again
+    await tracker.refresh(10)
+    assert len([r for r in cloud.requests if r.url.path.endswith("/progress")]) == 2
+
+
 async def test_cph_jobs_missing_from_the_list_are_asked_on_their_own() -> None:
     cloud = Cloud()
     job = "ce11" + "1" * 28

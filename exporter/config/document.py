@@ -307,8 +307,8 @@ def _endpoint(section: Section, spec: ServiceSpec, account: Account, region: str
         hint = f"did you mean {close[0]}? " if close else ""
         ctx = section.raw("region")[0]
         warnings.append(
-            f"{ctx.file or '<config>'}:{ctx.line}: {ctx.path}: {region}: {hint}{spec.name} on {account.cloud} is "
-            f"known in {', '.join(known)}; using {resolved}"
+            f"{ctx.file or '<config>'}:{ctx.line}: {ctx.path}: {region}: {hint}not among the {len(known)} regions "
+            f"the {spec.name} spec lists for {account.cloud}; using {resolved}"
         )
     return resolved
 

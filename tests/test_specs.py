@@ -1,0 +1,324 @@
+"""Service specs: the reader's messages, the interpreter's formats, the built-ins against the official
+SDK's region files, errors the documents put in a 200, custom services and --config.check."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import structlog.testing
+from prometheus_client import CollectorRegistry
+
+from exporter.cli import main
+from exporter.cloud.client import ApiClient
+from exporter.cloud.errors import ApiError
+from exporter.config import Config, ConfigError, parse_config
+from exporter.exposition.metrics import SelfMetrics
+from exporter.model import Reason, State, TaskStatus
+from exporter.schema import Ctx, load_document
+from exporter.services import BUILTIN, ServiceSpec, read_spec, read_status
+from tests.conftest import PROJECT
+
+TASK = "4010a32d535527910153552b492c0002"
+
+TURBO = """
+name: sfs_turbo
+endpoints: {huaweicloud: "https://sfs-turbo.{region}.myhuaweicloud.com"}
+status:
+  path: /v1/{project_id}/sfs-turbo/jobs/{task_id}
+  state: /status
+  states: {waiting: pending, running: running, success: succeeded, failed: failed}
+  start: {at: /begin_time, format: "%Y-%m-%d %H:%M:%S"}
+  end: {at: /end_time, format: "%Y-%m-%d %H:%M:%S", zone: "+08:00"}
+  progress: {at: /progress, scale: ratio}
+  job_type: /job_type
+  error: {code: /error_code, message: [/fail_reason, /errMsg]}
+  not_found: {http: [404, 410]}
+"""
+
+
+def spec_of(text: str, file: str = "spec.yaml") -> ServiceSpec:
+    return read_spec(Ctx(file, "", None, {}), load_document(text, file=file))
+
+
+# --- the reader ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        pytest.param(
+            ("  state: /status", "  stat: /status"),
+            r"spec.yaml:\d+: status.stat: unknown key 'stat'; did you mean 'state'\?",
+            id="typo",
+        ),
+        pytest.param(
+            ("  state: /status", "  state: status"),
+            r"status.state: expected a JSON pointer such as /status",
+            id="bad-pointer",
+        ),
+        pytest.param(
+            ('format: "%Y-%m-%d %H:%M:%S"}', "format: rfc822}"),
+            r"status.start.format: expected one of iso, epoch_s, epoch_ms or a strptime",
+            id="format",
+        ),
+        pytest.param(
+            ("success: succeeded", "success: done"),
+            r"status.states.success: expected one of pending, running",
+            id="state",
+        ),
+        pytest.param(("{task_id}", "{job}"), r"status.path: unknown placeholder \{job\}", id="placeholder"),
+        pytest.param(
+            ("scale: ratio", "scale: permille"), r"status.progress.scale: expected one of percent, ratio", id="scale"
+        ),
+        pytest.param(
+            ("[404, 410]", "[404, 99]"), r"status.not_found.http\[1\]: expected an HTTP status code", id="http"
+        ),
+        pytest.param(("name: sfs_turbo", "name: SFS Turbo"), r"name: expected a lower-case name", id="name"),
+        pytest.param(('"+08:00"', "Mars/Olympus"), r"status.end.zone: expected UTC, an offset", id="zone"),
+    ],
+)
+def test_spec_errors_name_the_file_line_and_key(change: tuple[str, str], message: str) -> None:
+    text = TURBO.replace(*change)
+    assert text != TURBO
+    with pytest.raises(ConfigError, match=message):
+        spec_of(text)
+
+
+def test_a_spec_reads_like_its_yaml() -> None:
+    spec = spec_of(TURBO)
+    assert spec.needs_project_id
+    assert spec.status_path(PROJECT, TASK) == f"/v1/{PROJECT}/sfs-turbo/jobs/{TASK}"
+    assert spec.endpoint("huaweicloud", "cn-north-4") == "https://sfs-turbo.cn-north-4.myhuaweicloud.com"
+    assert spec.endpoint("otc", "eu-de") is None
+
+
+def test_interpreter_formats() -> None:
+    spec = spec_of(TURBO)
+    body = {
+        "status": "failed",
+        "begin_time": "2016-01-02 15:04:05",
+        "end_time": "2016-01-02 23:04:05",
+        "progress": 0.4,
+        "job_type": "expand",
+        "fail_reason": "",
+        "errMsg": "no capacity",
+        "error_code": "SFS.TURBO.0001",
+    }
+    status = read_status(spec, body, UTC)
+    start = datetime(2016, 1, 2, 15, 4, 5, tzinfo=UTC).timestamp()
+    assert (status.state, status.start, status.end) == (State.FAILED, start, start)  # end read at +08:00
+    assert (status.progress, status.job_type) == (0.4, "expand")
+    assert (status.error_code, status.error_message) == ("SFS.TURBO.0001", "no capacity")  # first non-empty
+    # Zone-less times without a zone in the spec are read in the target's zone.
+    eight = timezone(timedelta(hours=8))
+    assert read_status(spec, body, eight).start == start - 8 * 3600
+
+
+@pytest.mark.parametrize(
+    ("fmt", "value", "expected"),
+    [
+        pytest.param("iso", "2021-07-12T09:22:04+0800", 1626052924.0, id="iso-plus0800"),
+        pytest.param("iso", "2016-03-08T07:40:13.219Z", 1457422813.219, id="iso-z"),
+        pytest.param("epoch_ms", 1626052924000, 1626052924.0, id="ms-number"),
+        pytest.param("epoch_ms", "1626052924000", 1626052924.0, id="ms-string"),
+        pytest.param("epoch_s", "1626052924", 1626052924.0, id="s-string"),
+        pytest.param("epoch_s", "soon", None, id="s-junk"),
+        pytest.param("%Y-%m-%d %H:%M:%S", "2021-07-12 01:22:04", 1626052924.0, id="pattern"),
+        pytest.param("%Y-%m-%d %H:%M:%S", 1626052924, None, id="pattern-number"),
+    ],
+)
+def test_time_formats(fmt: str, value: Any, expected: float | None) -> None:
+    spec = spec_of(
+        TURBO.replace('start: {at: /begin_time, format: "%Y-%m-%d %H:%M:%S"}', f'start: {{at: /t, format: "{fmt}"}}')
+    )
+    assert read_status(spec, {"status": "running", "t": value}, UTC).start == expected
+
+
+def test_percent_progress_and_sub_task_progress() -> None:
+    dws, evs = BUILTIN["dws"], BUILTIN["evs"]
+    assert read_status(dws, {"status": "RUNNING", "progress": "60%"}, UTC).progress == 0.6
+    batch = {"status": "RUNNING", "entities": {"sub_jobs": [{"status": "SUCCESS"}, {"status": "RUNNING"}]}}
+    status = read_status(evs, batch, UTC)
+    assert status.progress == 0.5
+    assert status.sub_tasks is not None and status.sub_tasks[State.SUCCEEDED] == 1
+
+
+# --- regions, from the official SDK's region files ---------------------------------------------
+
+SDK_REGIONS = {
+    "evs": ("huaweicloudsdkevs.v2.region.evs_region", "EvsRegion"),
+    "dws": ("huaweicloudsdkdws.v2.region.dws_region", "DwsRegion"),
+    "cph": ("huaweicloudsdkcph.v1.region.cph_region", "CphRegion"),
+    "codearts_check": ("huaweicloudsdkcodeartscheck.v2.region.codeartscheck_region", "CodeArtsCheckRegion"),
+}
+# Regions a built-in lists beyond the SDK's file, each from a document named in its spec.
+DOCUMENTED_EXTRA = {"codearts_check": {"cn-southwest-2", "eu-west-101"}}
+
+
+@pytest.mark.parametrize("service", sorted(BUILTIN))
+def test_builtin_specs_agree_with_the_sdk_region_files(service: str) -> None:
+    from huaweicloudsdkcore.region.region import Region
+
+    module, name = SDK_REGIONS[service]
+    sdk = {
+        r.id: r.endpoints[0]
+        for r in vars(getattr(importlib.import_module(module), name)).values()
+        if isinstance(r, Region)
+    }
+    spec = BUILTIN[service]
+    assert sdk, service
+    for region, url in sdk.items():
+        assert spec.endpoint("huaweicloud", region) == url, region
+    assert set(spec.regions["huaweicloud"]) - set(sdk) == DOCUMENTED_EXTRA.get(service, set())
+
+
+def test_otc_regions() -> None:
+    assert BUILTIN["dws"].regions["otc"] == ("eu-de",)
+    assert BUILTIN["evs"].regions["otc"] == ("eu-de", "eu-nl")
+    assert "otc" not in BUILTIN["cph"].endpoints and "otc" not in BUILTIN["codearts_check"].endpoints
+    assert BUILTIN["dws"].endpoint("otc", "eu-de") == "https://dws.eu-de.otc.t-systems.com"
+
+
+CHECKED = f"""
+accounts: [{{name: prod, auth: {{type: token, token: t}}}}]
+services:
+  - {{cloud_service: dws, account: prod, region: cn-nroth-4, project_id: {PROJECT}, tasks: [{TASK}]}}
+  - {{cloud_service: dws, account: prod, region: eu-west-101, project_id: {PROJECT}, tasks: [{TASK}]}}
+"""
+
+
+def test_config_check_prints_endpoints_and_warns_on_an_unknown_region(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(CHECKED, encoding="utf-8")
+    assert main(["--config.file", str(path), "--config.check"]) == 0  # a warning, not a failure
+    out, err = capsys.readouterr()
+    assert "cn-nroth-4: did you mean cn-north-4?" in err
+    assert f"{path}:4: services[0].region" in err
+    assert "https://dws.cn-nroth-4.myhuaweicloud.com" in out
+    assert "https://dws.eu-west-101.myhuaweicloud.eu" in out  # the SDK's host for Dublin
+    assert "eu-west-101" not in err
+
+
+# --- errors in a 200 -------------------------------------------------------------------------------
+
+
+def codearts_config() -> Config:
+    text = f"""
+accounts: [{{name: prod, auth: {{type: token, token: t}}}}]
+services:
+  - {{cloud_service: codearts_check, account: prod, region: cn-north-4, tasks: [{TASK}]}}
+  - {{cloud_service: evs, account: prod, region: cn-north-4, project_id: {PROJECT}, tasks: [{TASK}]}}
+"""
+    return parse_config(text, env={})
+
+
+async def ask(config: Config, index: int, status: int, body: Any) -> TaskStatus | ApiError:
+    client = ApiClient(
+        config,
+        SelfMetrics(CollectorRegistry()),
+        transport=lambda _a: httpx.MockTransport(lambda _r: httpx.Response(status, json=body)),
+    )
+    try:
+        return await client.query(config.targets[index], TASK, 5)
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("index", "body", "reason"),
+    [
+        pytest.param(
+            0,
+            {"error_code": "CC.00050013", "error_msg": "project not exist"},
+            Reason.NOT_FOUND,
+            id="codearts-not-found",
+        ),
+        pytest.param(
+            0, {"error_code": "CC.00050012", "error_msg": "retry later"}, Reason.SERVER_ERROR, id="codearts-busy"
+        ),
+        pytest.param(
+            0, {"error_code": "CC.00050010", "error_msg": "no permission"}, Reason.AUTH, id="codearts-permission"
+        ),
+        pytest.param(0, {"error_code": "CC.00059999", "error_msg": "new"}, Reason.CLIENT_ERROR, id="codearts-other"),
+        pytest.param(1, {"error": {"code": "EVS.0001", "message": "busy"}}, Reason.CLIENT_ERROR, id="evs-error-body"),
+    ],
+)
+async def test_errors_in_a_200_are_errors_with_their_code(index: int, body: Any, reason: Reason) -> None:
+    with structlog.testing.capture_logs() as logs:
+        result = await ask(codearts_config(), index, 200, body)
+    assert isinstance(result, ApiError)
+    assert result.reason is reason
+    assert result.status == 200 and result.code == (body.get("error_code") or body["error"]["code"])
+    (event,) = [e for e in logs if e["event"] == "the cloud answered an error with HTTP 200"]
+    assert result.code in event["error"]
+    assert not result.credentials_refused  # a 200 never pauses the account
+
+
+async def test_a_200_without_status_or_error_is_still_a_bad_response() -> None:
+    result = await ask(codearts_config(), 1, 200, {"job_id": TASK})
+    assert isinstance(result, ApiError) and result.reason is Reason.BAD_RESPONSE
+
+
+# --- custom services -------------------------------------------------------------------------------
+
+CUSTOM = f"""
+accounts: [{{name: prod, auth: {{type: token, token: t}}}}]
+custom_services:
+  - name: sfs_turbo
+    endpoints: {{huaweicloud: "https://sfs-turbo.{{region}}.myhuaweicloud.com"}}
+    status:
+      path: /v1/{{project_id}}/sfs-turbo/jobs/{{task_id}}
+      state: /status
+      states: {{running: running, success: succeeded}}
+services:
+  - {{cloud_service: sfs_turbo, account: prod, region: cn-north-4, project_id: {PROJECT}, tasks: [{TASK}]}}
+"""
+
+
+async def test_a_custom_service_is_queried_like_a_builtin() -> None:
+    config = parse_config(CUSTOM, env={})
+    seen: list[str] = []
+
+    def cloud(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json={"status": "success"})
+
+    client = ApiClient(config, SelfMetrics(CollectorRegistry()), transport=lambda _a: httpx.MockTransport(cloud))
+    try:
+        result = await client.query(config.targets[0], TASK, 5)
+    finally:
+        await client.aclose()
+    assert isinstance(result, TaskStatus) and result.state is State.SUCCEEDED and result.progress == 1.0
+    assert seen == [f"https://sfs-turbo.cn-north-4.myhuaweicloud.com/v1/{PROJECT}/sfs-turbo/jobs/{TASK}"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        pytest.param(
+            ("name: sfs_turbo", "name: evs"),
+            r"c.yaml:4: custom_services\[0\]: cloud service 'evs' is a built-in service",
+            id="builtin-name",
+        ),
+        pytest.param(
+            ("state: /status", "state: /status\n      colour: blue"),
+            r"c.yaml:\d+: custom_services\[0\].status.colour: unknown key",
+            id="unknown-key",
+        ),
+        pytest.param(
+            ("cloud_service: sfs_turbo", "cloud_service: sfs_turbot"),
+            r"services\[0\].cloud_service: expected one of .*sfs_turbo",
+            id="unknown-service",
+        ),
+    ],
+)
+def test_custom_service_errors(change: tuple[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(CUSTOM.replace(*change), env={}, file="c.yaml")

@@ -73,3 +73,14 @@ class TaskStatus:
     @property
     def final(self) -> bool:
         return self.state in FINAL_STATES
+
+    def duration(self, now: float) -> float | None:
+        """The one rule for a task's duration (metrics and landing page alike): end - start once it is
+        final, now - start while pending or running, else (no start; final without an end; unknown) None."""
+        if self.start is None:
+            return None
+        if self.final:
+            return max(self.end - self.start, 0.0) if self.end is not None else None
+        if self.state in (State.PENDING, State.RUNNING):
+            return max(now - self.start, 0.0)
+        return None

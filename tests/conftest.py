@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,11 @@ services:
 """
 
 
+Writer = Callable[[str, str], Path]
+# A parsed scrape: (metric name, frozenset of label pairs) -> value.
+Scrape = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
 @pytest.fixture(autouse=True)
 def _reset_structlog() -> Iterator[None]:
     """Tests that configure logging (the CLI does) must not leak that set-up into other tests."""
@@ -47,7 +52,7 @@ def config(env: dict[str, str]) -> Config:
 
 
 @pytest.fixture
-def write(tmp_path: Path):  # type: ignore[no-untyped-def]
+def write(tmp_path: Path) -> Writer:
     """write(name, text) -> path of a file in the test's temporary directory."""
 
     def _write(name: str, text: str) -> Path:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -191,8 +191,8 @@ async def test_rate_limiter_spaces_requests() -> None:
 
 
 def iam_handler(
-    tokens: list[str], *, expires_at: str = "2099-01-01T00:00:00.000000Z", refuse: set[str] = frozenset()
-) -> Handler:  # type: ignore[assignment]
+    tokens: list[str], *, expires_at: str = "2099-01-01T00:00:00.000000Z", refuse: Collection[str] = frozenset()
+) -> Handler:
     """A fake cloud: IAM hands out token-1, token-2, ...; the EVS API accepts the tokens not in `refuse`."""
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -211,7 +211,7 @@ def iam_handler(
                 headers={"X-Subject-Token": tokens[-1]},
                 json={"token": {"expires_at": expires_at, "issued_at": "2020-01-03T09:05:22.701000Z"}},
             )
-        if request.headers.get("X-Auth-Token") in set(tokens) - refuse:
+        if request.headers.get("X-Auth-Token") in set(tokens) - set(refuse):
             return httpx.Response(200, json=RUNNING)
         return httpx.Response(401, json={"error_msg": "token expired", "error_code": "APIGW.0301"})
 

@@ -11,8 +11,14 @@ from pathlib import Path
 import pytest
 import structlog.testing
 
-from exporter.config import ConfigError, load_config, parse_config
-from tests.conftest import EVS_TASK, MINIMAL, PROJECT
+from exporter.config import Config, ConfigError, Secret, load_config, parse_config
+from tests.conftest import EVS_TASK, MINIMAL, PROJECT, Writer
+
+
+def reveal(secret: Secret | None) -> str:
+    assert secret is not None
+    return secret.reveal()
+
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,13 +29,13 @@ def error_of(text: str, env: dict[str, str] | None = None) -> str:
     return str(caught.value)
 
 
-def test_minimal_config(config) -> None:
+def test_minimal_config(config: Config) -> None:
     (target,) = config.targets
     assert target.key == ("prod", "evs", "cn-north-4", PROJECT)
     assert target.endpoint == "https://evs.cn-north-4.myhuaweicloud.com"
     assert target.tasks == (EVS_TASK,)
     assert target.time_zone is UTC
-    assert config.accounts["prod"].auth.token.reveal() == "token-value-from-env"
+    assert reveal(config.accounts["prod"].auth.token) == "token-value-from-env"
     assert config.scrape.concurrency == 32
 
 
@@ -64,7 +70,7 @@ def test_example_config_passes_config_check() -> None:
     assert "valid" in result.stdout
 
 
-def test_config_check_reports_errors_and_exits_1(write) -> None:
+def test_config_check_reports_errors_and_exits_1(write: Writer) -> None:
     path = write("bad.yaml", MINIMAL.replace("region: cn-north-4", "regoin: cn-north-4"))
     result = subprocess.run(
         [sys.executable, "-m", "exporter", "--config.file", str(path), "--config.check"],
@@ -201,10 +207,11 @@ def test_codearts_needs_no_project_id() -> None:
     assert target.endpoint == "https://codearts-check.cn-north-4.myhuaweicloud.com"
 
 
-def test_secret_from_file_is_reread_when_it_changes(write) -> None:
+def test_secret_from_file_is_reread_when_it_changes(write: Writer) -> None:
     secret = write("token", "first\n")
     text = MINIMAL.replace("token: ${HWC_TOKEN}", f"token_file: {secret}")
     token = parse_config(text, env={}).accounts["prod"].auth.token
+    assert token is not None
     assert token.reveal() == "first"
     secret.write_text("second-and-longer\n", encoding="utf-8")
     assert token.reveal() == "second-and-longer"
@@ -225,13 +232,13 @@ def test_plain_text_secret_is_accepted_with_a_warning_that_hides_it() -> None:
     text = MINIMAL.replace("token: ${HWC_TOKEN}", "token: plain-secret-value")
     with structlog.testing.capture_logs() as logs:
         config = parse_config(text, file="c.yaml", env={})
-    assert config.accounts["prod"].auth.token.reveal() == "plain-secret-value"
+    assert reveal(config.accounts["prod"].auth.token) == "plain-secret-value"
     (event,) = [e for e in logs if "plain-text secret" in e["event"]]
     assert event["key"] == "accounts[0].auth.token"
     assert "plain-secret-value" not in repr(logs)
 
 
-def test_secrets_never_show_in_repr(config) -> None:
+def test_secrets_never_show_in_repr(config: Config) -> None:
     assert "token-value-from-env" not in repr(config)
     assert "token-value-from-env" not in f"{config.accounts['prod'].auth.token}"
 
@@ -248,7 +255,7 @@ def test_unreadable_config_file(tmp_path: Path) -> None:
 
 def test_dollar_dollar_escapes_a_literal_dollar() -> None:
     text = MINIMAL.replace("token: ${HWC_TOKEN}", "token: ab$$cd")
-    assert parse_config(text, env={}).accounts["prod"].auth.token.reveal() == "ab$cd"
+    assert reveal(parse_config(text, env={}).accounts["prod"].auth.token) == "ab$cd"
 
 
 def test_unquoted_all_digit_ids_keep_their_leading_zeros() -> None:

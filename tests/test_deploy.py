@@ -82,6 +82,7 @@ def flag_value(command: list[str], flag: str) -> str | None:
 
 def exporter_scrape_config() -> dict[str, Any]:
     (job,) = [j for j in load_yaml(PROMETHEUS_FILE)["scrape_configs"] if j["job_name"] == EXPORTER_JOB]
+    assert isinstance(job, dict)
     return job
 
 

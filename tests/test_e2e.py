@@ -34,6 +34,7 @@ from exporter.simulator import (
     parse_scenario,
     start_simulator,
 )
+from tests.conftest import Scrape
 
 P = "0123456789abcdef0123456789abcdef"
 MISSING = "ffffffffffffffffffffffffffffffff"
@@ -136,7 +137,7 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     }
 
 
-def task_value(data: dict, name: str, task_id: str, **labels: str) -> float | None:
+def task_value(data: Scrape, name: str, task_id: str, **labels: str) -> float | None:
     matches = [
         v for (n, ls), v in data.items() if n == name and ("task_id", task_id) in ls and set(labels.items()) <= ls
     ]
@@ -144,14 +145,14 @@ def task_value(data: dict, name: str, task_id: str, **labels: str) -> float | No
     return matches[0] if matches else None
 
 
-def state_of(data: dict, task_id: str) -> str:
+def state_of(data: Scrape, task_id: str) -> str:
     states = [
         dict(ls)["state"]
         for (n, ls), v in data.items()
         if n == "huaweicloud_task_status" and ("task_id", task_id) in ls and v == 1
     ]
     assert len(states) == 1, f"{task_id}: {states}"
-    return states[0]
+    return str(states[0])
 
 
 def auth_block(kind: str, tmp_path: Path) -> dict[str, object]:

@@ -20,12 +20,13 @@ from exporter.config import load_config
 from exporter.exposition.metrics import SelfMetrics
 from exporter.simulator import DEMO_ACCESS_KEY, DEMO_TEMP_ACCESS_KEY
 from exporter.tracking.tracker import Tracker
+from tests.conftest import Scrape
 from tests.test_e2e import SCENARIO, Stack, start_stack, state_of, stop_stack
 
 E_RUN = SCENARIO["tasks"][0]["task_id"]  # type: ignore[index]
 
 
-def up_values(data: dict) -> list[float]:
+def up_values(data: Scrape) -> list[float]:
     return [v for (name, _), v in data.items() if name == "huaweicloud_task_up"]
 
 
@@ -138,7 +139,7 @@ async def test_tls_verification_is_on_by_default(tmp_path: Path, ca: trustme.CA)
         data = await stack.scrape()
         assert up_values(data) == [0.0, 0.0, 0.0, 0.0]
         reason = frozenset({"cloud_service": "evs", "region": "cn-north-4", "reason": "connect"}.items())
-        evs_tasks = sum(1 for t in SCENARIO["tasks"] if t["cloud_service"] == "evs")  # type: ignore[index]
+        evs_tasks = sum(1 for t in SCENARIO["tasks"] if t["cloud_service"] == "evs")  # type: ignore[index,misc]
         assert data[("huaweicloud_task_api_errors_total", reason)] == evs_tasks  # not auth: no one-first rule
         (state,) = [s for s in stack.exporter.tracker.targets if s.target.cloud_service == "evs"]
         error = next(iter(state.tasks.values())).last_error

@@ -28,6 +28,7 @@ from exporter.simulator import (
     churn_scenario,
     start_simulator,
 )
+from tests.conftest import Scrape
 from tests.test_e2e import samples
 
 STATIC_EVS = "e7500000000000000000000000000001"  # default scenario: SUCCESS at 60 s
@@ -42,7 +43,7 @@ class Churn:
     exporter: Exporter
     task_file: Path
 
-    async def scrape(self) -> dict:
+    async def scrape(self) -> Scrape:
         response = await self.http.get("/metrics")
         assert response.status_code == 200
         await self.exporter.tracker.settle_files()  # take in a task-file check started by this scrape
@@ -82,7 +83,7 @@ async def churn(tmp_path: Path) -> AsyncIterator[Churn]:
     await running.close()
 
 
-def tracked(data: dict) -> dict[str, float]:
+def tracked(data: Scrape) -> dict[str, float]:
     total: dict[str, float] = {}
     for (name, labels), value in data.items():
         if name == "huaweicloud_task_tracked":
@@ -91,14 +92,14 @@ def tracked(data: dict) -> dict[str, float]:
     return total
 
 
-def task_ids(data: dict) -> set[str]:
+def task_ids(data: Scrape) -> set[str]:
     return {dict(labels)["task_id"] for (name, labels), _ in data.items() if name == "huaweicloud_task_status"}
 
 
-def state(data: dict, task_id: str) -> str:
+def state(data: Scrape, task_id: str) -> str:
     (found,) = [dict(ls)["state"] for (n, ls), v in data.items() if n == "huaweicloud_task_status" and v == 1
                 and dict(ls)["task_id"] == task_id]  # fmt: skip
-    return found
+    return str(found)
 
 
 async def test_a_task_from_each_source_arrives_finishes_and_leaves(churn: Churn) -> None:

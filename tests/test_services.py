@@ -10,7 +10,7 @@ import copy
 import json
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
@@ -52,11 +52,11 @@ MINUS_5 = timezone(timedelta(hours=-5))
 
 def ts(*parts: int, tz: timezone = UTC) -> float:
     """Unix seconds of a wall-clock time in `tz` (microseconds as the seventh part)."""
-    return datetime(*parts, tzinfo=tz).timestamp()  # type: ignore[misc]
+    return datetime(*parts, tzinfo=tz).timestamp()  # type: ignore[arg-type,misc]  # mypy cannot see 3 to 7 ints
 
 
 def unique(prefix: str) -> str:
-    """A raw status nobody has seen yet: the 'logged once' set is class-level and lives for the session."""
+    """A raw status nobody has seen yet: the 'logged once' set of this module lives for the session."""
     return f"{prefix}_{uuid.uuid4().hex[:12].upper()}"
 
 
@@ -65,7 +65,7 @@ def unique_int() -> int:
 
 
 @pytest.fixture
-def logs() -> Iterator[list[dict[str, Any]]]:
+def logs() -> Iterator[list[MutableMapping[str, Any]]]:
     """Captured structlog events, with warnings let through whatever level another test configured."""
     saved = structlog.get_config()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
@@ -76,7 +76,7 @@ def logs() -> Iterator[list[dict[str, Any]]]:
         structlog.configure(wrapper_class=saved["wrapper_class"])
 
 
-def unknown_warnings(entries: list[dict[str, Any]], service: str, raw: str) -> list[dict[str, Any]]:
+def unknown_warnings(entries: list[MutableMapping[str, Any]], service: str, raw: str) -> list[MutableMapping[str, Any]]:
     return [
         e
         for e in entries
@@ -541,7 +541,7 @@ def test_cph_status_as_string_or_float_is_read_like_the_integer(raw: Any, label:
         pytest.param("codearts_check", unique_int, id="codearts"),
     ],
 )
-def test_unknown_raw_status_is_logged_once(service: str, make_raw: Any, logs: list[dict[str, Any]]) -> None:
+def test_unknown_raw_status_is_logged_once(service: str, make_raw: Any, logs: list[MutableMapping[str, Any]]) -> None:
     raw = make_raw()
     body = body_with_status(service, raw)
     for _ in range(3):
@@ -551,7 +551,7 @@ def test_unknown_raw_status_is_logged_once(service: str, make_raw: Any, logs: li
     assert "unknown" in warnings[0]["event"]
 
 
-def test_each_new_unknown_value_is_logged(logs: list[dict[str, Any]]) -> None:
+def test_each_new_unknown_value_is_logged(logs: list[MutableMapping[str, Any]]) -> None:
     first, second = unique("NEW"), unique("NEWER")
     EVS.parse(with_(EVS_RUNNING, status=first), UTC)
     EVS.parse(with_(EVS_RUNNING, status=second), UTC)
@@ -560,7 +560,7 @@ def test_each_new_unknown_value_is_logged(logs: list[dict[str, Any]]) -> None:
     assert len(unknown_warnings(logs, "evs", second)) == 1
 
 
-def test_same_unknown_value_is_logged_once_per_service(logs: list[dict[str, Any]]) -> None:
+def test_same_unknown_value_is_logged_once_per_service(logs: list[MutableMapping[str, Any]]) -> None:
     raw = unique("SHARED")
     EVS.parse(with_(EVS_RUNNING, status=raw), UTC)
     DWS.parse(with_(DWS_FAIL, status=raw), UTC)
@@ -569,13 +569,13 @@ def test_same_unknown_value_is_logged_once_per_service(logs: list[dict[str, Any]
     assert len(unknown_warnings(logs, "dws", raw)) == 1
 
 
-def test_known_values_are_not_logged(logs: list[dict[str, Any]]) -> None:
+def test_known_values_are_not_logged(logs: list[MutableMapping[str, Any]]) -> None:
     for service, raw, _ in STATE_TABLE:
         SERVICES[service].parse(body_with_status(service, raw), UTC)
     assert [e for e in logs if e.get("log_level") == "warning"] == []
 
 
-def test_unknown_sub_job_status_is_logged_once(logs: list[dict[str, Any]]) -> None:
+def test_unknown_sub_job_status_is_logged_once(logs: list[MutableMapping[str, Any]]) -> None:
     raw = unique("SUB")
     status = EVS.parse(evs_batch(raw, raw, "SUCCESS"), UTC)
     assert status.sub_tasks is not None
@@ -926,6 +926,7 @@ FAILED_BODIES = {
 
 def failed_body(kind: str, code: Any, message: Any) -> tuple[Service, dict[str, Any]]:
     base, field, value, code_key, message_key = FAILED_BODIES[kind]
+    assert isinstance(base, dict)
     return SERVICES[kind.split("-")[0]], with_(base, **{field: value, code_key: code, message_key: message})
 
 

@@ -39,7 +39,7 @@ def ok(request: httpx.Request) -> httpx.Response:
 
 def make(handler: Handler, text: str = TWO_SERVICES) -> tuple[Config, ApiClient, Tracker]:
     config = parse_config(text, env={"T": "token"})
-    client = ApiClient(config, SelfMetrics(CollectorRegistry()), transport=lambda _a: httpx.MockTransport(handler))
+    client = ApiClient(config, SelfMetrics(CollectorRegistry()), transport=lambda _a: httpx.MockTransport(handler))  # type: ignore[arg-type]
     return config, client, Tracker(config, client)
 
 

@@ -17,18 +17,101 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from exporter.model import FINAL_STATES, State
+from exporter.model import State
 from exporter.tracking.tracker import TargetState, TaskRecord, tracked_counts
 
-__all__ = ["TaskCollector", "task_families"]
+__all__ = [
+    "TARGET_FAMILIES",
+    "TASK_FAMILIES",
+    "TaskCollector",
+    "TaskFamilies",
+    "target_family",
+    "task_families",
+    "task_family",
+    "task_samples",
+]
 
 P = "huaweicloud_task_"
 TARGET_LABELS = ["account", "cloud_service", "region", "project_id"]
 TASK_LABELS = [*TARGET_LABELS, "task_id"]
+
+
+class TaskFamilies(NamedTuple):
+    """The per-task families, filled by `task_samples`."""
+
+    info: GaugeMetricFamily
+    status: GaugeMetricFamily
+    progress: GaugeMetricFamily
+    start: GaugeMetricFamily
+    end: GaugeMetricFamily
+    duration: GaugeMetricFamily
+    error: GaugeMetricFamily
+    sub_tasks: GaugeMetricFamily
+    last_update: GaugeMetricFamily
+
+
+def task_samples(families: TaskFamilies, labels: list[str], record: TaskRecord, now: float) -> None:
+    """One task's samples; `labels` are the target's label values and the task ID."""
+    task = record.status
+    assert task is not None
+    families.info.add_metric([*labels, task.job_type, task.job_name, task.resource_id, task.raw_status], 1.0)
+    for value in State:
+        families.status.add_metric([*labels, value.value], 1.0 if task.state is value else 0.0)
+    for family, number in ((families.progress, task.progress), (families.start, task.start), (families.end, task.end)):
+        if number is not None:
+            family.add_metric(labels, number)
+    duration = task.duration(now)
+    if duration is not None:
+        families.duration.add_metric(labels, duration)
+    if task.state is State.FAILED:
+        families.error.add_metric([*labels, task.error_code, task.error_message], 1.0)
+    if task.sub_tasks is not None:
+        for value in State:
+            families.sub_tasks.add_metric([*labels, value.value], task.sub_tasks.get(value, 0))
+    if record.last_update is not None:
+        families.last_update.add_metric(labels, record.last_update)
+
+
+# Every family, declared once: name -> (HELP, labels beyond the task's or the target's).
+TASK_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "info": ("Static facts about the task; always 1.", ("job_type", "job_name", "resource_id", "raw_status")),
+    "status": ("Current normalised state of the task: 1 for the current state, 0 for the others.", ("state",)),
+    "progress_ratio": ("Task progress from 0 to 1, where the cloud reports it.", ()),
+    "start_timestamp_seconds": ("When the task started, in Unix seconds, where the cloud reports it.", ()),
+    "end_timestamp_seconds": ("When the task ended, in Unix seconds, where the cloud reports it.", ()),
+    "duration_seconds": ("End minus start for a finished task; now minus start while it is pending or running.", ()),
+    "error_info": (
+        "Error of a failed task (message cut to 256 characters); always 1.",
+        ("error_code", "error_message"),
+    ),
+    "sub_tasks": ("Number of sub-tasks of a batch task in each state.", ("state",)),
+    "last_update_timestamp_seconds": ("When the exporter last got a fresh answer for the task.", ()),
+}
+TARGET_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "up": (
+        "1 if this scrape reached the API and at least one query succeeded (or there was nothing to ask), else 0.",
+        (),
+    ),
+    "scrape_duration_seconds": ("How long this scrape's queries of the target took.", ()),
+    "last_success_timestamp_seconds": ("When a query of the target last succeeded.", ()),
+    "tracked": ("Number of tracked tasks, by where they came from.", ("source",)),
+    "discovery_last_success_timestamp_seconds": ("When the target's list calls last succeeded.", ()),
+}
+
+
+def task_family(name: str) -> GaugeMetricFamily:
+    doc, extra = TASK_FAMILIES[name]
+    return GaugeMetricFamily(P + name, doc, labels=[*TASK_LABELS, *extra])
+
+
+def target_family(name: str) -> GaugeMetricFamily:
+    doc, extra = TARGET_FAMILIES[name]
+    return GaugeMetricFamily(P + name, doc, labels=[*TARGET_LABELS, *extra])
 
 
 def task_families(
@@ -39,61 +122,10 @@ def task_families(
     records: Callable[[TargetState], Iterable[TaskRecord]] | None = None,
 ) -> list[GaugeMetricFamily]:
     """All families for `targets`; `records` narrows the tasks (e.g. one task for /probe)."""
-
-    def gauge(
-        name: str, doc: str, extra: list[str] | None = None, labels: list[str] = TASK_LABELS
-    ) -> GaugeMetricFamily:
-        return GaugeMetricFamily(P + name, doc, labels=[*labels, *(extra or [])])
-
-    info = gauge(
-        "info",
-        "Static facts about the task; always 1.",
-        ["job_type", "job_name", "resource_id", "raw_status"],
-    )
-    status = gauge(
-        "status",
-        "Current normalised state of the task: 1 for the current state, 0 for the others.",
-        ["state"],
-    )
-    progress = gauge("progress_ratio", "Task progress from 0 to 1, where the cloud reports it.")
-    start = gauge("start_timestamp_seconds", "When the task started, in Unix seconds, where the cloud reports it.")
-    end = gauge("end_timestamp_seconds", "When the task ended, in Unix seconds, where the cloud reports it.")
-    duration = gauge(
-        "duration_seconds",
-        "End minus start for a finished task; now minus start while it is pending or running.",
-    )
-    error = gauge(
-        "error_info",
-        "Error of a failed task (message cut to 256 characters); always 1.",
-        ["error_code", "error_message"],
-    )
-    sub_tasks = gauge("sub_tasks", "Number of sub-tasks of a batch task in each state.", ["state"])
-    last_update = gauge("last_update_timestamp_seconds", "When the exporter last got a fresh answer for the task.")
-    families = [info, status, progress, start, end, duration, error, sub_tasks, last_update]
+    per_task = TaskFamilies(*(task_family(name) for name in TASK_FAMILIES))
+    families: list[GaugeMetricFamily] = list(per_task)
+    up, scrape_duration, last_success, tracked, discovered = (target_family(name) for name in TARGET_FAMILIES)
     if include_target_metrics:
-        up = gauge(
-            "up",
-            "1 if this scrape reached the API and at least one query succeeded (or there was nothing to ask), else 0.",
-            labels=TARGET_LABELS,
-        )
-        scrape_duration = gauge(
-            "scrape_duration_seconds",
-            "How long this scrape's queries of the target took.",
-            labels=TARGET_LABELS,
-        )
-        last_success = gauge(
-            "last_success_timestamp_seconds",
-            "When a query of the target last succeeded.",
-            labels=TARGET_LABELS,
-        )
-        tracked = gauge(
-            "tracked", "Number of tracked tasks, by where they came from.", ["source"], labels=TARGET_LABELS
-        )
-        discovered = gauge(
-            "discovery_last_success_timestamp_seconds",
-            "When the target's list calls (CodeArts task lists, CPH request IDs) last succeeded.",
-            labels=TARGET_LABELS,
-        )
         families += [up, scrape_duration, last_success, tracked, discovered]
 
     for state in targets:
@@ -110,31 +142,8 @@ def task_families(
         # /metrics leaves out the tasks only /probe asks about: their series belong to the probe's scrape.
         chosen = records(state) if records else (r for r in state.tasks.values() if r.source != "probe")
         for record in chosen:
-            task = record.status
-            if task is None:
-                continue  # never answered yet: nothing is known, so nothing is made up
-            labels = [*key, record.task_id]
-            info.add_metric([*labels, task.job_type, task.job_name, task.resource_id, task.raw_status], 1.0)
-            for value in State:
-                status.add_metric([*labels, value.value], 1.0 if task.state is value else 0.0)
-            if task.progress is not None:
-                progress.add_metric(labels, task.progress)
-            if task.start is not None:
-                start.add_metric(labels, task.start)
-            if task.end is not None:
-                end.add_metric(labels, task.end)
-            if task.start is not None:
-                if task.state in FINAL_STATES and task.end is not None:
-                    duration.add_metric(labels, max(task.end - task.start, 0.0))
-                elif task.state in (State.PENDING, State.RUNNING):
-                    duration.add_metric(labels, max(now - task.start, 0.0))
-            if task.state is State.FAILED:
-                error.add_metric([*labels, task.error_code, task.error_message], 1.0)
-            if task.sub_tasks is not None:
-                for value in State:
-                    sub_tasks.add_metric([*labels, value.value], task.sub_tasks.get(value, 0))
-            if record.last_update is not None:
-                last_update.add_metric(labels, record.last_update)
+            if record.status is not None:  # never answered yet: nothing is known, so nothing is made up
+                task_samples(per_task, [*key, record.task_id], record, now)
     return families
 
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, exposition
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.app import Exporter
-from exporter.exposition.collector import task_families
+from exporter.exposition.collector import target_family, task_families
 from exporter.model import valid_id
 from exporter.tracking.tracker import TargetState, TaskRecord, all_records
 
@@ -52,14 +52,9 @@ class _ProbeCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         records = [self._record] if self._record is not None else []
         yield from task_families([self._state], time.time(), include_target_metrics=False, records=lambda _s: records)
-        labels, key = ["account", "cloud_service", "region", "project_id"], list(self._state.target.key)
-        up = GaugeMetricFamily(
-            "huaweicloud_task_up", "1 if the probe reached the API and got an answer.", labels=labels
-        )
+        key = list(self._state.target.key)
+        up, duration = target_family("up"), target_family("scrape_duration_seconds")
         up.add_metric(key, 1.0 if self._up else 0.0)
-        duration = GaugeMetricFamily(
-            "huaweicloud_task_scrape_duration_seconds", "How long the probe's query took.", labels=labels
-        )
         duration.add_metric(key, self._duration)
         yield from (up, duration)
 
@@ -133,9 +128,7 @@ async def landing(request: web.Request) -> web.Response:
     rows = []
     for state, record in all_records(exporter.tracker.targets):
         target, task = state.target, record.status
-        duration = None
-        if task is not None and task.start is not None:
-            duration = (task.end if task.final and task.end is not None else now) - task.start
+        duration = task.duration(now) if task is not None else None
         cells = [
             target.account,
             target.cloud_service,

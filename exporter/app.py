@@ -28,8 +28,9 @@ MAX_SCRAPE_TIMEOUT = 600.0
 
 class Exporter:
     def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
-        """`clock` is the tracker's (task ages, TTLs); tests share the fake cloud's simulated clock."""
-        self.config = config
+        """`clock` is the exporter's one wall clock (task ages, TTLs, durations); tests share the fake
+        cloud's simulated clock."""
+        self.config, self.clock = config, clock
         self.registry = CollectorRegistry(auto_describe=False)
         self.metrics = SelfMetrics(self.registry)
         ProcessCollector(registry=self.registry)
@@ -39,7 +40,7 @@ class Exporter:
         self.tracker = Tracker(
             config, self.client, clock=clock, on_drop=self.metrics.drop, on_file_error=self.metrics.file_error
         )
-        self.registry.register(TaskCollector(lambda: self.tracker.targets))
+        self.registry.register(TaskCollector(lambda: self.tracker.snapshot, clock))
         self._prepare(config)
         self._reload_lock = asyncio.Lock()
 

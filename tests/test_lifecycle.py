@@ -18,7 +18,7 @@ from exporter.cloud.client import ApiClient
 from exporter.config import Config, ConfigError, parse_config
 from exporter.exposition.metrics import SelfMetrics
 from exporter.model import State
-from exporter.tracking.tracker import Tracker, tracked_counts
+from exporter.tracking import Dropped, DropReason, Source, TaskTable, Tracker, tracked_counts
 from tests.conftest import PROJECT
 
 EVS = [f"e7{n:030x}" for n in range(1, 40)]
@@ -199,7 +199,7 @@ async def test_task_files_are_read_reread_and_bad_ones_lose_nothing(tmp_path: Pa
     (tmp_path / "elsewhere.yaml").write_text(f"tasks:\n  - {{cloud_service: evs, task_id: {EVS[4]}, region: eu-de}}\n")
     with structlog.testing.capture_logs() as logs:
         for _ in range(3):
-            tracker._files._checked_at = float("-inf")  # the check interval has passed
+            tracker.files_due()  # the check interval has passed
             await tracker.settle_files()
     assert tasks_of(tracker) == {EVS[0]: "static", EVS[1]: "file", EVS[2]: "file", EVS[3]: "file"}
     problems = [(e.get("reason"), e["event"]) for e in logs if e["log_level"] == "warning"]
@@ -212,7 +212,7 @@ async def test_task_files_are_read_reread_and_bad_ones_lose_nothing(tmp_path: Pa
 
     # A file that goes away takes its tasks with it; the static task stays.
     good.unlink()
-    tracker._files._checked_at = float("-inf")
+    tracker.files_due()
     await tracker.settle_files()
     assert tasks_of(tracker) == {EVS[0]: "static", EVS[2]: "file"}
 
@@ -267,12 +267,6 @@ async def test_codearts_discovery_pages_through_the_list_at_most_every_interval(
     await tracker.refresh(10)
     lists = [r for r in cloud.requests if r.url.path.endswith("/tasks")]
     assert [r.url.params["offset"] for r in lists] == ["1", "2", "3"]  # pages, not records
-    assert (
-        tracked_counts(
-            tracker.targets[0] if tracker.targets[0].target.cloud_service == "codearts_check" else tracker.targets[1]
-        )["discovered"]
-        == 250
-    )
     assert lists[0].url.path == f"/v2/{CODEARTS_PROJECT}/tasks"
     codearts = next(s for s in tracker.targets if s.target.cloud_service == "codearts_check")
     assert tracked_counts(codearts)["discovered"] == 250
@@ -285,6 +279,7 @@ async def test_codearts_discovery_pages_through_the_list_at_most_every_interval(
     assert len([r for r in cloud.requests if r.url.path.endswith("/tasks")]) == 3
     now[0] += 2
     await tracker.refresh(10)
+    codearts = next(s for s in tracker.targets if s.target.cloud_service == "codearts_check")  # the new snapshot
     assert tracked_counts(codearts)["discovered"] == 251
 
 
@@ -315,6 +310,7 @@ async def test_cph_jobs_of_request_ids_come_from_one_list_call() -> None:
     cloud.cph_jobs = dict.fromkeys(cloud.cph_jobs, 2)
     await tracker.refresh(10)
     assert len([r for r in cloud.requests if "cloud-phone" in r.url.path]) == 2
+    cph = next(s for s in tracker.targets if s.target.cloud_service == "cph")  # the new snapshot
     assert all(r.status is not None and r.status.state is State.SUCCEEDED for r in cph.tasks.values())
     await tracker.refresh(10)  # all final, interval not over: no call
     assert len([r for r in cloud.requests if "cloud-phone" in r.url.path]) == 2
@@ -350,6 +346,7 @@ async def test_codearts_discovery_skips_never_checked_tasks_and_follows_new_runs
     now[0] += 301
     await tracker.refresh(10)
     assert len([r for r in cloud.requests if r.url.path.endswith("/progress")]) == progress_calls + 1
+    codearts = next(s for s in tracker.targets if s.target.cloud_service == "codearts_check")  # the new snapshot
     status = codearts.tasks[rerun].status
     assert status is not None and status.state is State.RUNNING
 
@@ -463,9 +460,13 @@ async def test_probe_only_tasks_age_out_without_metrics_scrapes() -> None:
 
 
 def test_the_list_of_tasks_that_left_stays_bounded_and_forgets_the_oldest() -> None:
-    _, tracker, _, now = setup(evs_config([], "tracking: {max_tasks: 1}"), Cloud())
-    state = tracker.targets[0]
+    config = parse_config(evs_config([], "tracking: {max_tasks: 1}"), env={"T": "t"})
+    table = TaskTable(config.tracking)
+    table.apply(config, 1000.0)
+    (key,) = table.target_keys()
     for index, task in enumerate(EVS[:15]):
-        now[0] = 1000.0 + index
-        tracker._retire(state, task, "not_found")
-    assert list(state.retired) == EVS[5:15]  # 10 x max_tasks, the five oldest forgotten
+        assert table.retire(key, task, DropReason.NOT_FOUND, 1000.0 + index) == Dropped(key, task, DropReason.NOT_FOUND)
+    # 10 x max_tasks remembered, the five oldest forgotten: those may come back, the others may not.
+    assert [table.retired_at(key, task) for task in EVS[:6]] == [None] * 5 + [1005.0]
+    assert table.add(key, EVS[6], Source.FILE, 2000.0).record is None  # retired: not taken back (room is free)
+    assert table.add(key, EVS[0], Source.FILE, 2000.0).record is not None  # forgotten: welcome again

@@ -118,6 +118,15 @@ class TargetConfig:
         """The target's label values: account, cloud_service, region, project_id."""
         return (self.account, self.cloud_service, self.region, self.project_id)
 
+    def labels(self) -> dict[str, str]:
+        """The target's labels by name, for log lines."""
+        return {
+            "account": self.account,
+            "cloud_service": self.cloud_service,
+            "region": self.region,
+            "project_id": self.project_id,
+        }
+
 
 @dataclass(frozen=True)
 class ScrapeSettings:

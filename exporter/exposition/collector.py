@@ -23,7 +23,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from exporter.model import State
-from exporter.tracking.tracker import TargetState, TaskRecord, tracked_counts
+from exporter.tracking import Snapshot, Source, TargetSnapshot, TaskRecord
 
 __all__ = [
     "TARGET_FAMILIES",
@@ -115,11 +115,11 @@ def target_family(name: str) -> GaugeMetricFamily:
 
 
 def task_families(
-    targets: Iterable[TargetState],
+    targets: Iterable[TargetSnapshot],
     now: float,
     *,
     include_target_metrics: bool = True,
-    records: Callable[[TargetState], Iterable[TaskRecord]] | None = None,
+    records: Callable[[TargetSnapshot], Iterable[TaskRecord]] | None = None,
 ) -> list[GaugeMetricFamily]:
     """All families for `targets`; `records` narrows the tasks (e.g. one task for /probe)."""
     per_task = TaskFamilies(*(task_family(name) for name in TASK_FAMILIES))
@@ -135,12 +135,12 @@ def task_families(
             scrape_duration.add_metric(key, state.scrape_duration)
             if state.last_success is not None:
                 last_success.add_metric(key, state.last_success)
-            for source, count in tracked_counts(state).items():
-                tracked.add_metric([*key, source], count)
+            for source, count in state.tracked().items():
+                tracked.add_metric([*key, source.value], count)
             if state.discovery_success is not None:
                 discovered.add_metric(key, state.discovery_success)
         # /metrics leaves out the tasks only /probe asks about: their series belong to the probe's scrape.
-        chosen = records(state) if records else (r for r in state.tasks.values() if r.source != "probe")
+        chosen = records(state) if records else (r for r in state.tasks.values() if r.source is not Source.PROBE)
         for record in chosen:
             if record.status is not None:  # never answered yet: nothing is known, so nothing is made up
                 task_samples(per_task, [*key, record.task_id], record, now)
@@ -150,11 +150,12 @@ def task_families(
 class TaskCollector(Collector):
     """The per-task and per-target families of every tracked target."""
 
-    def __init__(self, targets: Callable[[], Iterable[TargetState]], clock: Callable[[], float] = time.time) -> None:
-        self._targets, self._clock = targets, clock
+    def __init__(self, snapshot: Callable[[], Snapshot], clock: Callable[[], float] = time.time) -> None:
+        """`snapshot()` is the tracker's latest; `clock` the exporter's (a running task's duration)."""
+        self._snapshot, self._clock = snapshot, clock
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())  # collect() is cheap but needs state; nothing to pre-describe
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        yield from task_families(self._targets(), self._clock())
+        yield from task_families(self._snapshot().targets, self._clock())

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from exporter import __version__
 from exporter.model import Reason
+from exporter.tracking import DropReason, FileProblem
 
 __all__ = ["SelfMetrics"]
 
@@ -49,7 +50,7 @@ class SelfMetrics:
         self.dropped = Counter(
             f"{_PREFIX}dropped_total",
             "Tasks that left the output: finished_ttl (finished long enough ago), not_found (the cloud no longer "
-            "knows them), max_tasks (room for newer ones), probe_ttl (no longer probed).",
+            "knows them), max_tasks (room for newer ones, or refused for lack of it), probe_ttl (no longer probed).",
             ["cloud_service", "reason"],
             registry=registry,
         )
@@ -80,11 +81,11 @@ class SelfMetrics:
 
     def prepare(self, services_regions: Iterable[tuple[str, str]], accounts: Iterable[str]) -> None:
         """Create the zero-valued series of configured targets and accounts."""
-        for reason in ("unreadable", "parse", "invalid_entry", "unmatched"):
-            self.file_errors.labels(reason)
+        for problem in FileProblem:
+            self.file_errors.labels(problem.value)
         for service, region in services_regions:
-            for reason in ("finished_ttl", "not_found", "max_tasks", "probe_ttl"):
-                self.dropped.labels(service, reason)
+            for drop in DropReason:
+                self.dropped.labels(service, drop.value)
             self.duration.labels(service, region)
             for reason in Reason:
                 self.errors.labels(service, region, reason.value)
@@ -99,11 +100,11 @@ class SelfMetrics:
     def error(self, cloud_service: str, region: str, reason: str) -> None:
         self.errors.labels(cloud_service, region, reason).inc()
 
-    def drop(self, cloud_service: str, reason: str, count: int) -> None:
-        self.dropped.labels(cloud_service, reason).inc(count)
+    def drop(self, cloud_service: str, reason: DropReason, count: int) -> None:
+        self.dropped.labels(cloud_service, reason.value).inc(count)
 
-    def file_error(self, reason: str) -> None:
-        self.file_errors.labels(reason).inc()
+    def file_error(self, reason: FileProblem) -> None:
+        self.file_errors.labels(reason.value).inc()
 
     def token(self, account: str, result: str) -> None:
         self.token_requests.labels(account, result).inc()

@@ -22,7 +22,7 @@ from exporter import __version__
 from exporter.app import Exporter
 from exporter.exposition.collector import target_family, task_families
 from exporter.model import valid_id
-from exporter.tracking.tracker import TargetState, TaskRecord, all_records
+from exporter.tracking import TargetSnapshot, TaskRecord
 
 __all__ = ["Serving", "make_app", "serve"]
 
@@ -46,12 +46,12 @@ PROBE_PARAMS = ("cloud_service", "task_id", "account", "region", "project_id")
 class _ProbeCollector(Collector):
     """One task's families and `huaweicloud_task_up` for the probe; built fresh for every /probe."""
 
-    def __init__(self, state: TargetState, record: TaskRecord | None, up: bool, duration: float) -> None:
-        self._state, self._record, self._up, self._duration = state, record, up, duration
+    def __init__(self, state: TargetSnapshot, record: TaskRecord | None, up: bool, duration: float, now: float) -> None:
+        self._state, self._record, self._up, self._duration, self._now = state, record, up, duration, now
 
     def collect(self) -> Iterator[Metric]:
         records = [self._record] if self._record is not None else []
-        yield from task_families([self._state], time.time(), include_target_metrics=False, records=lambda _s: records)
+        yield from task_families([self._state], self._now, include_target_metrics=False, records=lambda _s: records)
         key = list(self._state.target.key)
         up, duration = target_family("up"), target_family("scrape_duration_seconds")
         up.add_metric(key, 1.0 if self._up else 0.0)
@@ -94,7 +94,7 @@ async def probe(request: web.Request) -> web.Response:
     timeout = exporter.scrape_timeout(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))
     state, record, up = await exporter.tracker.probe(targets[0].key, task_id, timeout)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_ProbeCollector(state, record, up, time.perf_counter() - started))
+    registry.register(_ProbeCollector(state, record, up, time.perf_counter() - started, exporter.clock()))
     encoder, content_type = exposition.choose_encoder(request.headers.get("Accept", ""))
     return web.Response(body=encoder(registry), headers={"Content-Type": content_type})
 
@@ -124,9 +124,10 @@ def _duration(seconds: float | None) -> str:
 
 async def landing(request: web.Request) -> web.Response:
     exporter = request.app[EXPORTER]
-    now = time.time()
+    now = exporter.clock()
+    snapshot = exporter.tracker.snapshot
     rows = []
-    for state, record in all_records(exporter.tracker.targets):
+    for state, record in snapshot.records():
         target, task = state.target, record.status
         duration = task.duration(now) if task is not None else None
         cells = [
@@ -143,7 +144,7 @@ async def landing(request: web.Request) -> web.Response:
         state_class = task.state.value if task else "none"
         rows.append(f'<tr class="{state_class}">' + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     targets = []
-    for state in exporter.tracker.targets:
+    for state in snapshot.targets:
         label = " / ".join(state.target.key)
         targets.append(f"<li>{html.escape(label)}: {'up' if state.up else 'DOWN'}, {len(state.tasks)} tasks</li>")
     page = _PAGE.format(

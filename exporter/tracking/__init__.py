@@ -1,8 +1,34 @@
-"""Which tasks are tracked, from which sources, their last known state, and how long they stay."""
+"""Which tasks are tracked, from which sources, their last known state, and how long they stay: the
+task table (pure), the refresh (I/O, returns results), task files, and the snapshot both publish."""
 
 from __future__ import annotations
 
-from exporter.tracking.files import FileTask, TaskFiles
-from exporter.tracking.tracker import SOURCES, TargetState, TaskRecord, Tracker, all_records, tracked_counts
+from exporter.tracking.files import FileProblem, FileTask, TaskFiles
+from exporter.tracking.refresh import Deadline, Querier
+from exporter.tracking.table import (
+    Dropped,
+    DropReason,
+    Snapshot,
+    Source,
+    TargetSnapshot,
+    TaskRecord,
+    TaskTable,
+)
+from exporter.tracking.tracker import Tracker, tracked_counts
 
-__all__ = ["SOURCES", "FileTask", "TargetState", "TaskFiles", "TaskRecord", "Tracker", "all_records", "tracked_counts"]
+__all__ = [
+    "Deadline",
+    "DropReason",
+    "Dropped",
+    "FileProblem",
+    "FileTask",
+    "Querier",
+    "Snapshot",
+    "Source",
+    "TargetSnapshot",
+    "TaskFiles",
+    "TaskRecord",
+    "TaskTable",
+    "Tracker",
+    "tracked_counts",
+]

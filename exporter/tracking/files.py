@@ -14,6 +14,7 @@ tasks of other files.
 from __future__ import annotations
 
 import asyncio
+import enum
 import glob
 import json
 import os
@@ -27,12 +28,21 @@ import yaml
 
 from exporter.model import ID_DESCRIPTION, valid_id
 
-__all__ = ["FileTask", "TaskFiles"]
+__all__ = ["FileProblem", "FileTask", "TaskFiles"]
 
 log = structlog.get_logger(__name__)
 
 Stamp = tuple[int, int, int]
 _OPTIONAL = ("account", "region", "project_id")
+
+
+class FileProblem(enum.StrEnum):
+    """The `reason` label of `huaweicloud_task_file_errors_total`."""
+
+    UNREADABLE = "unreadable"
+    PARSE = "parse"  # not valid YAML/JSON, or not the documented shape
+    INVALID_ENTRY = "invalid_entry"
+    UNMATCHED = "unmatched"  # an entry that matches no configured target, or several
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,7 @@ class FileTask:
 @dataclass(frozen=True)
 class _Failed:
     stamp: Stamp | None
-    reason: str
+    reason: FileProblem
     message: str
 
 
@@ -58,7 +68,7 @@ class _Failed:
 class _Parsed:
     stamp: Stamp
     tasks: tuple[FileTask, ...]
-    problems: tuple[tuple[str, str], ...]  # (reason, message) found while parsing
+    problems: tuple[tuple[FileProblem, str], ...]  # (reason, message) found while parsing
 
 
 class TaskFiles:
@@ -69,7 +79,7 @@ class TaskFiles:
         patterns: tuple[str, ...],
         interval: float,
         *,
-        on_error: Callable[[str], None],
+        on_error: Callable[[FileProblem], None],
         clock: Callable[[], float] = time.monotonic,
         services: frozenset[str] = frozenset(),
     ) -> None:
@@ -93,6 +103,10 @@ class TaskFiles:
 
     def tasks(self) -> list[FileTask]:
         return [task for parsed in self._files.values() for task in parsed.tasks]
+
+    def due(self) -> None:
+        """Make the next `poll` check the files, whatever the interval."""
+        self._checked_at = float("-inf")
 
     def poll(self) -> None:
         """Take in a finished check, and start the next one when it is due; never waits."""
@@ -140,13 +154,15 @@ class TaskFiles:
                     text = handle.read()
             except (OSError, UnicodeDecodeError) as exc:
                 message = f"cannot read it: {getattr(exc, 'strerror', None) or exc}"
-                result[path] = None if path in known and known[path] == stamp else _Failed(stamp, "unreadable", message)
+                result[path] = (
+                    None if path in known and known[path] == stamp else _Failed(stamp, FileProblem.UNREADABLE, message)
+                )
                 continue
             try:
                 parsed = _parse(path, stamp, text, self._services)
             except Exception as exc:  # a file we cannot make sense of must not stop the others
                 parsed = f"cannot be read as task entries: {type(exc).__name__}"
-            result[path] = _Failed(stamp, "parse", parsed) if isinstance(parsed, str) else parsed
+            result[path] = _Failed(stamp, FileProblem.PARSE, parsed) if isinstance(parsed, str) else parsed
         return result
 
     def _take(self, scanned: dict[str, _Parsed | _Failed | None]) -> None:
@@ -170,7 +186,7 @@ class TaskFiles:
             self.version += 1
         self._files, self._failed, self.scanned = files, failed, True
 
-    def _report(self, path: str, reason: str, message: str) -> None:
+    def _report(self, path: str, reason: FileProblem, message: str) -> None:
         self._on_error(reason)
         log.warning("task file problem", file=path, reason=reason, problem=message)
 
@@ -186,12 +202,12 @@ def _parse(path: str, stamp: Stamp, text: str, services: frozenset[str]) -> _Par
     if not isinstance(document, dict) or not isinstance(document.get("tasks"), list) or set(document) - {"tasks"}:
         return "expected a mapping with one key, 'tasks', holding a list of {cloud_service, task_id, ...}"
     tasks: list[FileTask] = []
-    problems: list[tuple[str, str]] = []
+    problems: list[tuple[FileProblem, str]] = []
     for index, entry in enumerate(document["tasks"]):
         origin = f"{path}: tasks[{index}]"
         problem = _entry_problem(entry, services)
         if problem:
-            problems.append(("invalid_entry", f"tasks[{index}]: {problem}"))
+            problems.append((FileProblem.INVALID_ENTRY, f"tasks[{index}]: {problem}"))
             continue
         account, region, project_id = (str(entry.get(key) or "") for key in _OPTIONAL)
         tasks.append(FileTask(entry["cloud_service"], entry["task_id"], account, region, project_id, origin))

@@ -1,0 +1,227 @@
+"""One refresh's I/O: the status queries and the list calls, within one deadline. Everything here
+returns what the cloud said; nothing writes to the task table (the tracker does, afterwards).
+
+The deadline is made once per refresh (`Deadline`) and handed down to every call, so a list call, a
+first request and the rest of an account's queries all spend the same budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import structlog
+
+from exporter.cloud.errors import ApiError
+from exporter.config import TargetConfig
+from exporter.model import Reason, TaskStatus, valid_id
+from exporter.services import DiscoverySpec, list_items, list_next, list_total
+
+__all__ = ["MAX_PAGES", "Answer", "Deadline", "Listing", "Querier", "list_calls", "list_target", "poll"]
+
+log = structlog.get_logger(__name__)
+
+MAX_PAGES = 100  # per list call sequence: a cloud that keeps paging cannot hold a scrape forever
+T = TypeVar("T")
+
+
+class Querier(Protocol):
+    async def query(self, target: TargetConfig, task_id: str, timeout: float) -> TaskStatus | ApiError: ...
+
+    async def get(
+        self,
+        target: TargetConfig,
+        path: str,
+        interpret: Callable[[Any], T],
+        timeout: float,
+        params: dict[str, str] | None = None,
+    ) -> T | ApiError: ...
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A point on the event loop's clock; `left()` is what remains of it (never negative)."""
+
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(asyncio.get_running_loop().time() + seconds)
+
+    def left(self) -> float:
+        return max(self.at - asyncio.get_running_loop().time(), 0.0)
+
+    def sooner(self, seconds: float) -> Deadline:
+        """This deadline, or `seconds` from now if that comes first."""
+        return Deadline(min(self.at, asyncio.get_running_loop().time() + seconds))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One status query's outcome, and when (seconds into the refresh) it came."""
+
+    key: tuple[str, str, str, str]
+    task_id: str
+    result: TaskStatus | ApiError
+    at: float
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What one target's list calls found: (task ID, item) pairs, and the error that stopped a call
+    sequence early (the items before it are kept)."""
+
+    key: tuple[str, str, str, str]
+    items: tuple[tuple[str, Any], ...]
+    errors: tuple[ApiError, ...]
+    at: float
+
+
+def _timeout() -> ApiError:
+    return ApiError(Reason.TIMEOUT, message="scrape deadline passed", sent=False)
+
+
+async def poll(
+    client: Querier,
+    work: Sequence[Sequence[tuple[TargetConfig, str]]],
+    deadline: Deadline,
+    *,
+    concurrency: int,
+    first_budget: float,
+    started: float,
+) -> list[Answer]:
+    """Ask for every (target, task ID), concurrently (at most `concurrency` at once), by account: each
+    account's first request goes alone, so that a wrong key, password or clock costs one refused request
+    per scrape and not `concurrency` of them (after a refusal the client holds the rest back; the cloud
+    locks an AK after more than 5 failures in a row). The first request gets a slice of the budget
+    only, so a slow service cannot starve the account's others."""
+    slots = asyncio.Semaphore(concurrency)
+    answers: list[Answer] = []
+
+    async def one(target: TargetConfig, task_id: str, until: Deadline) -> None:
+        async with slots:
+            left = until.left()
+            result = await client.query(target, task_id, left) if left > 0 else _timeout()
+        answers.append(Answer(target.key, task_id, result, time.perf_counter() - started))
+
+    async def account(items: Sequence[tuple[TargetConfig, str]]) -> None:
+        await one(*items[0], deadline.sooner(first_budget))
+        await asyncio.gather(*(one(target, task_id, deadline) for target, task_id in items[1:]))
+
+    await asyncio.gather(*(account(items) for items in work if items))
+    return answers
+
+
+def list_calls(
+    target: TargetConfig, lister: DiscoverySpec, now: float, lookback: float
+) -> list[tuple[str, dict[str, str]]]:
+    """(path, query) of each list call sequence: one per configured value, or per batch of values."""
+    path = lister.path.replace("{project_id}", target.project_id)
+    query = dict(lister.query)
+    if lister.window is not None:
+        window = lister.window
+        start = now - (window.lookback or lookback)
+        query[window.from_param], query[window.to_param] = _stamp(start, window.format), _stamp(now, window.format)
+    values = target.discover.values
+    if not lister.config_key:
+        return [(path, query)]
+    if lister.batch:
+        size = lister.batch_size
+        chunks = [",".join(values[i : i + size]) for i in range(0, len(values), size)]
+        return [(path, {**query, lister.batch: chunk}) for chunk in chunks]
+    return [(path.replace("{value}", value), query) for value in values]
+
+
+def _stamp(when: float, fmt: str) -> str:
+    if fmt == "epoch_ms":
+        return str(int(when * 1000))
+    if fmt == "epoch_s":
+        return str(int(when))
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+
+
+async def list_target(
+    client: Querier,
+    target: TargetConfig,
+    lister: DiscoverySpec,
+    calls: Iterable[tuple[str, dict[str, str]]],
+    deadline: Deadline,
+    started: float,
+) -> Listing:
+    items: list[tuple[str, Any]] = []
+    errors: list[ApiError] = []
+    for path, query in calls:
+        found, error = await _pages(client, target, lister, path, query, deadline)
+        items += found
+        if error is not None:
+            errors.append(error)
+            log.warning(
+                "discovery failed; keeping the tasks found before",
+                **dict(zip(("account", "cloud_service", "region", "project_id"), target.key, strict=True)),
+                path=path,
+                error=error.describe(),
+            )
+    return Listing(target.key, tuple(items), tuple(errors), time.perf_counter() - started)
+
+
+def _query(lister: DiscoverySpec, params: dict[str, str], position: int, marker: str) -> dict[str, str]:
+    paging = lister.paging
+    query = dict(params)
+    if paging.style != "none":
+        query[paging.limit_param] = str(paging.limit)
+    if paging.style in ("offset", "page"):
+        query[paging.param] = str(position)
+    elif paging.style == "marker" and marker:
+        query[paging.param] = marker
+    return query
+
+
+async def _pages(
+    client: Querier,
+    target: TargetConfig,
+    lister: DiscoverySpec,
+    path: str,
+    params: dict[str, str],
+    deadline: Deadline,
+) -> tuple[list[tuple[str, Any]], ApiError | None]:
+    """Every page of one list call sequence, and the error that stopped it early, if any. Stops at a
+    short page, at the total, or when a page brings nothing new (a cloud that repeats its last page
+    cannot hold a scrape)."""
+    paging = lister.paging
+
+    def interpret(body: Any) -> tuple[list[tuple[str, Any]], int | None, str]:
+        return list_items(lister, body), list_total(paging, body), list_next(paging, body)
+
+    items: list[tuple[str, Any]] = []
+    seen: set[str] = set()
+    position, marker, total = paging.first, "", None
+    for _ in range(MAX_PAGES):
+        left = deadline.left()
+        if left <= 0:
+            return items, ApiError(Reason.TIMEOUT, message="scrape deadline passed while listing", sent=False)
+        page = await client.get(target, path, interpret, left, _query(lister, params, position, marker))
+        if isinstance(page, ApiError):
+            return items, page
+        entries, total, next_marker = page
+        fresh = [(task_id, item) for task_id, item in entries if valid_id(task_id) and task_id not in seen]
+        seen.update(task_id for task_id, _ in fresh)
+        items.extend(fresh)
+        if paging.style == "none" or len(entries) < paging.limit or not fresh:
+            break
+        position += len(entries) if paging.style == "offset" else 1
+        done = position if paging.style == "offset" else (position - paging.first) * paging.limit
+        if total is not None and done >= total:
+            break
+        marker = next_marker or entries[-1][0]
+    if total is not None and len(items) < total:
+        log.warning(
+            "a list answered fewer items than its total",
+            **dict(zip(("account", "cloud_service", "region", "project_id"), target.key, strict=True)),
+            path=path,
+            listed=len(items),
+            total=total,
+        )
+    return items, None

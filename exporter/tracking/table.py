@@ -1,0 +1,327 @@
+"""The task table: which tasks are tracked for which target, and what is known about each.
+
+Pure and synchronous: no I/O, no clock of its own (every call is told `now`), no logging. Adding,
+recording, retiring and expiring return what they dropped, so that the caller counts and logs it. A
+task's record is a frozen value replaced on every change, so that `snapshot()` is a cheap copy of
+references that the collector and the landing page can read while the next refresh runs.
+
+Lifecycle (`tracking:`): a finished task leaves `finished_ttl` after the exporter first saw it final;
+a task the cloud does not know is marked (state `unknown`, raw status `not_found`) and leaves after
+`not_found_limit` such answers in a row; at most `max_tasks` per target, the oldest finished ones going
+first; a task only /probe asks about has a cap of its own and leaves `probe_ttl` after its last probe.
+A task that left is "retired" and not taken back from the same sources.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from exporter.cloud.errors import ApiError
+from exporter.config import Config, TargetConfig, TrackingSettings
+from exporter.model import Reason, State, TaskStatus
+
+__all__ = [
+    "NOT_FOUND",
+    "Added",
+    "DropReason",
+    "Dropped",
+    "Key",
+    "Snapshot",
+    "Source",
+    "TargetSnapshot",
+    "TaskRecord",
+    "TaskTable",
+]
+
+Key = tuple[str, str, str, str]
+NOT_FOUND = "not_found"
+
+
+class Source(enum.StrEnum):
+    """Where a task came from: the `source` label of `huaweicloud_task_tracked`."""
+
+    STATIC = "static"
+    FILE = "file"
+    DISCOVERED = "discovered"
+    PROBE = "probe"
+
+
+class DropReason(enum.StrEnum):
+    """Why a task left the output: the `reason` label of `huaweicloud_task_dropped_total`."""
+
+    FINISHED_TTL = "finished_ttl"
+    NOT_FOUND = "not_found"
+    MAX_TASKS = "max_tasks"
+    PROBE_TTL = "probe_ttl"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """What is known about one tracked task."""
+
+    task_id: str
+    source: Source
+    status: TaskStatus | None = None
+    last_update: float | None = None  # wall-clock time of the last fresh answer
+    last_error: ApiError | None = None
+    not_found: int = 0  # consecutive not-found answers
+    final_since: float | None = None  # when the exporter first saw it in a final state
+    last_probe: float | None = None
+    listed: bool = False  # answered by a list call whose items carry the status, not asked one by one
+    recheck: str | None = None  # the list item's `recheck` value (CodeArts: last_check_time)
+    ask_again: bool = False  # final, but the list's recheck value moved: ask its status once more
+
+    @property
+    def final(self) -> bool:
+        return self.status is not None and self.status.final
+
+    @property
+    def wanted(self) -> bool:
+        """Asked on its own on a /metrics refresh: not final (or to be asked again), not answered by a
+        list, and not a task only /probe asks about."""
+        return (not self.final or self.ask_again) and not self.listed and self.source is not Source.PROBE
+
+
+@dataclass(frozen=True)
+class Dropped:
+    key: Key
+    task_id: str
+    reason: DropReason
+
+    @property
+    def cloud_service(self) -> str:
+        return self.key[1]
+
+
+@dataclass(frozen=True)
+class Added:
+    """What `add` did: the record (None when refused), what it pushed out, and whether it was refused
+    for lack of room for the first time in a row (worth one log line)."""
+
+    record: TaskRecord | None
+    dropped: tuple[Dropped, ...] = ()
+    refused_first: bool = False
+
+
+@dataclass(frozen=True)
+class TargetSnapshot:
+    """A target as the last refresh or probe left it."""
+
+    target: TargetConfig
+    tasks: Mapping[str, TaskRecord]
+    up: bool
+    scrape_duration: float
+    last_success: float | None
+    discovery_success: float | None
+
+    def tracked(self) -> dict[Source, int]:
+        counts = dict.fromkeys(Source, 0)
+        for record in self.tasks.values():
+            counts[record.source] += 1
+        return counts
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    targets: tuple[TargetSnapshot, ...] = ()
+
+    def records(self) -> Iterator[tuple[TargetSnapshot, TaskRecord]]:
+        for target in self.targets:
+            for record in target.tasks.values():
+                yield target, record
+
+
+@dataclass
+class _Target:
+    target: TargetConfig
+    tasks: dict[str, TaskRecord] = field(default_factory=dict)
+    retired: dict[str, float] = field(default_factory=dict)  # task ID -> when it left, in retirement order
+    refusing: int = 0  # tasks refused in a row because max_tasks is reached
+    up: bool = True
+    scrape_duration: float = 0.0
+    last_success: float | None = None
+    discovery_due: float = 0.0
+    discovery_success: float | None = None
+
+
+class TaskTable:
+    def __init__(self, tracking: TrackingSettings) -> None:
+        self._tracking = tracking
+        self._targets: dict[Key, _Target] = {}
+
+    # --- targets ---------------------------------------------------------------------------------
+
+    def apply(self, config: Config, now: float) -> list[Dropped]:
+        """Track the targets of `config`. A target that stays keeps its tasks, its history and (unless
+        its discovery settings changed) its discovery schedule; tasks the config no longer names leave."""
+        self._tracking = config.tracking
+        old, self._targets = self._targets, {}
+        dropped: list[Dropped] = []
+        for target in config.targets:
+            previous = old.get(target.key)
+            state = _Target(target)
+            if previous is not None:
+                state.up, state.last_success = previous.up, previous.last_success
+                state.scrape_duration, state.retired = previous.scrape_duration, previous.retired
+                state.discovery_success = previous.discovery_success
+                if previous.target.discover == target.discover:
+                    state.discovery_due = previous.discovery_due
+                named = set(target.tasks)
+                state.tasks = {k: r for k, r in previous.tasks.items() if r.source is not Source.STATIC or k in named}
+            self._targets[target.key] = state
+            for task_id in target.tasks:
+                record = state.tasks.get(task_id)
+                if record is None or record.source is not Source.STATIC:
+                    dropped += self.add(target.key, task_id, Source.STATIC, now).dropped
+        return dropped
+
+    def target_keys(self) -> list[Key]:
+        return list(self._targets)
+
+    def target(self, key: Key) -> TargetConfig:
+        return self._targets[key].target
+
+    def get(self, key: Key, task_id: str) -> TaskRecord | None:
+        return self._targets[key].tasks.get(task_id)
+
+    def records(self, key: Key) -> Iterable[TaskRecord]:
+        return self._targets[key].tasks.values()
+
+    def retired_at(self, key: Key, task_id: str) -> float | None:
+        return self._targets[key].retired.get(task_id)
+
+    # --- adding and dropping ---------------------------------------------------------------------
+
+    def add(self, key: Key, task_id: str, source: Source, now: float, *, force: bool = False) -> Added:
+        """Track `task_id` from `source`, unless it left before (or `force`); make room under max_tasks by
+        dropping the oldest finished task, else refuse it. Tasks only /probe asks about have a cap of
+        their own and never push out the tasks of other sources."""
+        state = self._targets[key]
+        record = state.tasks.get(task_id)
+        if record is not None:
+            if record.source is Source.PROBE and source is not Source.PROBE:
+                record = state.tasks[task_id] = replace(record, source=source)  # now also named elsewhere: it stays
+            return Added(record)
+        if task_id in state.retired and not force:
+            return Added(None)
+        limit = self._tracking.max_tasks
+        dropped: list[Dropped] = []
+        if source is Source.PROBE:
+            probes = [r for r in state.tasks.values() if r.source is Source.PROBE]
+            if len(probes) >= limit:
+                oldest = min(probes, key=lambda r: r.last_probe or 0.0)
+                dropped.append(self.retire(key, oldest.task_id, DropReason.MAX_TASKS, now))
+        elif sum(1 for r in state.tasks.values() if r.source is not Source.PROBE) >= limit:
+            finished = [r for r in state.tasks.values() if r.final_since is not None and r.source is not Source.PROBE]
+            if not finished:
+                state.refusing += 1
+                return Added(None, (Dropped(key, task_id, DropReason.MAX_TASKS),), state.refusing == 1)
+            oldest = min(finished, key=lambda r: r.final_since or 0.0)
+            dropped.append(self.retire(key, oldest.task_id, DropReason.MAX_TASKS, now))
+        state.retired.pop(task_id, None)
+        record = state.tasks[task_id] = TaskRecord(task_id, source)
+        state.refusing = 0
+        return Added(record, tuple(dropped))
+
+    def retire(self, key: Key, task_id: str, reason: DropReason, now: float) -> Dropped:
+        state = self._targets[key]
+        state.tasks.pop(task_id, None)
+        state.retired.pop(task_id, None)  # re-inserted at the end: the order stays retirement order
+        state.retired[task_id] = now
+        # Bounded: only IDs that a source could hand over again need remembering, and not for ever.
+        excess = len(state.retired) - 10 * self._tracking.max_tasks
+        for old in list(itertools.islice(state.retired, max(excess, 0))):
+            del state.retired[old]
+        return Dropped(key, task_id, reason)
+
+    def forget(self, key: Key, task_id: str) -> None:
+        """No longer tracked because its source no longer hands it over (a task file lost it): not a
+        departure of the output's rules, so not retired."""
+        self._targets[key].tasks.pop(task_id, None)
+
+    def expire(self, now: float, keys: Iterable[Key] | None = None) -> list[Dropped]:
+        tracking, dropped = self._tracking, []
+        for key in self._targets if keys is None else keys:
+            for task_id, record in list(self._targets[key].tasks.items()):
+                reason = None
+                if record.not_found >= tracking.not_found_limit:
+                    reason = DropReason.NOT_FOUND
+                elif record.final_since is not None and now - record.final_since >= tracking.finished_ttl:
+                    reason = DropReason.FINISHED_TTL
+                elif record.source is Source.PROBE and now - (record.last_probe or now) >= tracking.probe_ttl:
+                    reason = DropReason.PROBE_TTL
+                if reason is not None:
+                    dropped.append(self.retire(key, task_id, reason, now))
+        return dropped
+
+    # --- what is known ---------------------------------------------------------------------------
+
+    def update(self, key: Key, record: TaskRecord) -> None:
+        """Store a changed record of a tracked task (a list's flags, a probe's time)."""
+        state = self._targets.get(key)
+        if state is not None and record.task_id in state.tasks:
+            state.tasks[record.task_id] = record
+
+    def record(self, key: Key, task_id: str, result: TaskStatus | ApiError, now: float) -> TaskRecord | None:
+        """Take in an answer (or a failure) for a tracked task; None when it is no longer tracked (it
+        left, or its target left with a reload while the query was out)."""
+        state = self._targets.get(key)
+        record = state.tasks.get(task_id) if state is not None else None
+        if state is None or record is None:
+            return None
+        record = state.tasks[task_id] = answered(record, result, now)
+        return record
+
+    def discovery(self, key: Key) -> tuple[float, float | None]:
+        """(when discovery is due next, when it last succeeded)."""
+        state = self._targets[key]
+        return state.discovery_due, state.discovery_success
+
+    def discovered(self, key: Key, due: float, success: float | None) -> None:
+        state = self._targets[key]
+        state.discovery_due = due
+        if success is not None:
+            state.discovery_success = success
+
+    def judged(self, key: Key, up: bool, duration: float, now: float) -> bool:
+        """Record a refresh's verdict on a target; returns whether it was up before."""
+        state = self._targets[key]
+        was_up, state.up, state.scrape_duration = state.up, up, duration
+        if up:
+            state.last_success = now
+        return was_up
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            tuple(
+                TargetSnapshot(
+                    s.target,
+                    MappingProxyType(dict(s.tasks)),
+                    s.up,
+                    s.scrape_duration,
+                    s.last_success,
+                    s.discovery_success,
+                )
+                for s in self._targets.values()
+            )
+        )
+
+
+def answered(record: TaskRecord, result: TaskStatus | ApiError, now: float) -> TaskRecord:
+    """`record` after an answer: a status replaces what was known; a failure keeps it, and a not-found
+    marks it (state `unknown`, raw status `not_found`) without dropping it yet."""
+    if isinstance(result, ApiError):
+        if result.reason is not Reason.NOT_FOUND:
+            return replace(record, last_error=result, not_found=0)
+        previous = record.status or TaskStatus(State.UNKNOWN, NOT_FOUND)
+        marked = replace(previous, state=State.UNKNOWN, raw_status=NOT_FOUND)
+        return replace(record, last_error=result, not_found=record.not_found + 1, status=marked)
+    # Running (again): the finished TTL starts when it ends; final: from when the exporter first saw it so.
+    final_since = (record.final_since or now) if result.final else None
+    return replace(
+        record, status=result, last_update=now, last_error=None, not_found=0, final_since=final_since, ask_again=False
+    )

@@ -27,7 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exporter.app import Exporter  # noqa: E402
+from exporter.app import Exporter, Runtime  # noqa: E402
 from exporter.cloud.client import ApiClient  # noqa: E402
 from exporter.config import load_config  # noqa: E402
 from exporter.exposition.server import make_app, serve  # noqa: E402
@@ -82,8 +82,8 @@ async def one_run(config_file: Path, transport: str, tasks: int, concurrency: in
         client = ApiClient(
             exporter.config, exporter.metrics, transport=lambda _account: httpx.AsyncHTTPTransport(limits=limits)
         )
-        exporter.client = client
-        exporter.tracker.use_client(client)
+        exporter.runtime = Runtime(exporter.config, client)
+        exporter.tracker.use(exporter.config, client)
     serving = await serve(make_app(exporter), "127.0.0.1", 0)
     async with httpx.AsyncClient(timeout=300) as http:
         cpu0, wall0 = time.process_time(), time.perf_counter()

@@ -6,50 +6,80 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from exporter.cloud.client import ApiClient
-from exporter.config import Config, ConfigError, load_config
+from exporter.cloud.guards import Guards
+from exporter.config import Config, ConfigError, TargetConfig, load_config
 from exporter.exposition.collector import TaskCollector
 from exporter.exposition.metrics import SelfMetrics
 from exporter.services import UnknownStatuses
 from exporter.tracking.tracker import Tracker
 
-__all__ = ["Exporter"]
+__all__ = ["Exporter", "Runtime"]
 
 log = structlog.get_logger(__name__)
 
 MAX_SCRAPE_TIMEOUT = 600.0
+RELOAD_WAIT = 5.0  # seconds a reload waits for a refresh in flight before closing its client
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The running configuration and the client built for it: swapped whole, in one assignment, on a
+    reload. Whatever must outlive a reload (guards, the task table, the once-logged statuses) lives on
+    the `Exporter`, not here."""
+
+    config: Config
+    client: ApiClient
+
+    @property
+    def targets(self) -> tuple[TargetConfig, ...]:
+        return self.config.targets
 
 
 class Exporter:
     def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
         """`clock` is the exporter's one wall clock (task ages, TTLs, durations); tests share the fake
         cloud's simulated clock."""
-        self.config, self.clock = config, clock
+        self.clock = clock
         self.registry = CollectorRegistry(auto_describe=False)
         self.metrics = SelfMetrics(self.registry)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         self.unknown = UnknownStatuses()  # raw statuses outside a spec's table, logged once per run
-        self.client = ApiClient(config, self.metrics, unknown=self.unknown)
+        self.guards = Guards()  # auth pauses, 429 back-offs, IAM logins: they outlive reloads
+        self.runtime = Runtime(config, self._client(config))
         self.tracker = Tracker(
-            config, self.client, clock=clock, on_drop=self.metrics.drop, on_file_error=self.metrics.file_error
+            config, self.runtime.client, clock=clock, on_drop=self.metrics.drop, on_file_error=self.metrics.file_error
         )
         self.registry.register(TaskCollector(lambda: self.tracker.snapshot, clock))
         self._prepare(config)
         self._reload_lock = asyncio.Lock()
+
+    @property
+    def config(self) -> Config:
+        return self.runtime.config
+
+    @property
+    def client(self) -> ApiClient:
+        return self.runtime.client
+
+    def _client(self, config: Config) -> ApiClient:
+        return ApiClient(config, self.metrics, unknown=self.unknown, guards=self.guards)
 
     def _prepare(self, config: Config) -> None:
         for warning in config.warnings:
             log.warning("the configuration names a region its service spec does not list", detail=warning)
         self.metrics.prepare({(t.cloud_service, t.region) for t in config.targets}, config.accounts)
         self.metrics.reload_ok.set(1)
-        self.metrics.reload_time.set(time.time())
+        self.metrics.reload_time.set(self.clock())
 
     def scrape_timeout(self, header: str | None) -> float:
         """Prometheus's X-Prometheus-Scrape-Timeout-Seconds minus the offset, else the default."""
@@ -67,7 +97,8 @@ class Exporter:
         await self.tracker.refresh(timeout)
 
     async def reload(self) -> str | None:
-        """Re-read the config file; on error keep the running config and return the message."""
+        """Re-read the config file; on error keep the running config and return the message. A file
+        whose text did not change is not applied again."""
         async with self._reload_lock:
             try:
                 config = load_config(self.config.file)
@@ -75,16 +106,19 @@ class Exporter:
                 self.metrics.reload_ok.set(0)
                 log.error("config reload failed; keeping the running configuration", error=str(exc))
                 return str(exc)
-            old_client = self.client
-            self.client = ApiClient(config, self.metrics, unknown=self.unknown)
-            self.client.inherit(old_client)
-            self.config = config
-            self.tracker.apply(config)
-            self.tracker.use_client(self.client)
+            if config.checksum == self.config.checksum:
+                self.metrics.reload_ok.set(1)
+                self.metrics.reload_time.set(self.clock())
+                log.info("config unchanged; nothing to reload", file=config.file)
+                return None
+            old, self.runtime = self.runtime, Runtime(config, self._client(config))
+            self.tracker.use(config, self.runtime.client)
             await self.tracker.settle_files()  # the new task_files are read before the next scrape
             self._prepare(config)
-            await self.tracker.wait_idle()
-            await old_client.aclose()
+            # The old client closes once the refresh that uses it is over, but a reload never waits long.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.tracker.wait_idle(), RELOAD_WAIT)
+            await old.client.aclose()
             log.info(
                 "config reloaded",
                 file=config.file,

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.cloud.client import MAX_AUTH_FAILURES, ApiClient
 from exporter.cloud.errors import ApiError, Reason
+from exporter.cloud.guards import Guards
 from exporter.cloud.signing import VerifyStatus, verify
 from exporter.config import Config, ConfigError, parse_config
 from exporter.exposition.metrics import SelfMetrics
@@ -157,6 +158,32 @@ async def test_never_more_than_five_failures_in_a_row(tmp_path: Path) -> None:
     assert len(gateway.requests) == 5 + len(TASKS)
     assert tracker.targets[0].up is True
     await client.aclose()
+
+
+async def test_a_corrected_secret_file_and_a_reload_end_the_pause_at_once(tmp_path: Path) -> None:
+    # The pause belongs to the refused credentials: a reload with the same ones keeps it (reloading must
+    # not send a refused key again), the corrected file ends it at once, not after the cool-down.
+    config = aksk_config(tmp_path, secret="wrong-secret-key-000000000000000000000000")
+    gateway, clock, guards = FakeGateway(), [1000.0], Guards(lambda: clock[0])
+
+    def client(config: Config) -> ApiClient:
+        transport = httpx.MockTransport(gateway)
+        return ApiClient(config, SelfMetrics(CollectorRegistry()), transport=lambda _a: transport, guards=guards)
+
+    first = client(config)
+    assert isinstance(await first.query(config.targets[0], EVS_TASK, 5), ApiError)
+    same = client(aksk_config(tmp_path, secret="wrong-secret-key-000000000000000000000000"))
+    assert same.cooling_down("prod") == pytest.approx(300)
+    held = await same.query(config.targets[0], EVS_TASK, 5)
+    assert isinstance(held, ApiError) and not held.sent
+    corrected = aksk_config(tmp_path)  # writes the right secret key into the same file
+    with structlog.testing.capture_logs() as logs:
+        fixed = client(corrected)
+        assert isinstance(await fixed.query(corrected.targets[0], EVS_TASK, 5), TaskStatus)
+    assert [e["event"] for e in logs if e["log_level"] == "info"] == ["credentials changed; trying them"]
+    assert gateway.refused == 1
+    for each in (first, same, fixed):
+        await each.aclose()
 
 
 async def test_clock_skew_is_reported_distinctly(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.cloud.client import ApiClient, RateLimiter
 from exporter.cloud.errors import ApiError, Reason
+from exporter.cloud.guards import Guards
 from exporter.config import Config, parse_config
 from exporter.exposition.metrics import SelfMetrics
 from exporter.model import State, TaskStatus
@@ -226,13 +227,36 @@ async def test_password_login_once_for_many_concurrent_queries(env: dict[str, st
     await client.aclose()
     assert all(isinstance(r, TaskStatus) for r in results)
     assert tokens == ["token-1"]
-    assert str(client._auth(config.targets[0]).__repr__()) == "PasswordAuth(account='prod')"
     assert (
         registry.get_sample_value(
             "huaweicloud_task_auth_token_requests_total", {"account": "prod", "result": "success"}
         )
         == 1
     )
+
+
+async def test_password_login_once_per_account_and_project_and_kept_across_a_reload(env: dict[str, str]) -> None:
+    two_services = PASSWORD_CONFIG + (
+        f"  - {{cloud_service: dws, account: prod, region: cn-north-4, project_id: {PROJECT}, tasks: [{EVS_TASK}]}}\n"
+    )
+    config = parse_config(two_services, env=env)
+    tokens: list[str] = []
+    guards = Guards()
+    transport = httpx.MockTransport(iam_handler(tokens))
+    metrics = SelfMetrics(CollectorRegistry())
+
+    def client() -> ApiClient:
+        return ApiClient(config, metrics, transport=lambda _a: transport, guards=guards)
+
+    before = client()
+    for target in config.targets:  # evs and dws, one project: one token
+        assert isinstance(await before.query(target, EVS_TASK, 5), TaskStatus)
+    after = client()  # a reload: a new client, the same guards
+    assert isinstance(await after.query(config.targets[1], EVS_TASK, 5), TaskStatus)
+    await before.aclose()
+    assert isinstance(await after.query(config.targets[0], EVS_TASK, 5), TaskStatus)  # logs in via the new client
+    await after.aclose()
+    assert tokens == ["token-1"]
 
 
 async def test_password_token_revoked_renews_once_and_retries(env: dict[str, str]) -> None:

@@ -50,8 +50,8 @@ async def test_every_auth_type_end_to_end(tmp_path: Path, auth: str) -> None:
                     frozenset({"account": "demo", "result": "success"}.items()),
                 )
             ]
-            assert tokens == 4  # one IAM login per target (tokens are project-scoped), not one per request
-            assert stats.tokens_issued == 4
+            assert tokens == 1  # one IAM login per (account, project): the four targets share one project
+            assert stats.tokens_issued == 1
     finally:
         await stop_stack(stack)
 

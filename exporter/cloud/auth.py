@@ -79,6 +79,10 @@ class PasswordAuth(httpx.Auth):
         self._renew_at = self._expires = self._retry_at = 0.0
         self._lock = asyncio.Lock()
 
+    def use_sender(self, send: Send) -> None:
+        """Send the next logins with `send` (a reload's new client, with the account's TLS and proxy)."""
+        self._send = send
+
     def _login_request(self) -> httpx.Request:
         scope = (
             {"project": {"id": self._target.project_id}}

@@ -7,35 +7,30 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import json
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import httpx
 import structlog
 
 from exporter import __version__
-from exporter.cloud.auth import build_auth
+from exporter.cloud.auth import PasswordAuth, build_auth, iam_url
 from exporter.cloud.errors import ApiError, ApiFailure, classify
+from exporter.cloud.guards import BACKOFF_MAX, BACKOFF_START, MAX_AUTH_FAILURES, Endpoint, Guards, RateLimiter, identity
 from exporter.cloud.transport import AiohttpTransport
-from exporter.config import Account, Config, SecretError, TargetConfig
+from exporter.config import Config, SecretError, TargetConfig
 from exporter.model import Reason, TaskStatus
 from exporter.services import BadResponse, UnknownStatuses, body_error, read_status
 
-__all__ = ["MAX_AUTH_FAILURES", "ApiClient", "Observer", "RateLimiter"]
+__all__ = ["MAX_AUTH_FAILURES", "ApiClient", "Observer", "RateLimiter"]  # RateLimiter: from guards
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 USER_AGENT = f"huaweicloud-task-exporter/{__version__}"
-BACKOFF_START, BACKOFF_MAX = 1.0, 60.0
-# The cloud locks an AK after more than 5 failed authentications in a row. After this many the exporter
-# stops using the credentials until they change (a rotated secret file, or a config reload).
-MAX_AUTH_FAILURES = 5
 
 
 class Observer(Protocol):
@@ -46,69 +41,6 @@ class Observer(Protocol):
     def error(self, cloud_service: str, region: str, reason: str) -> None: ...
 
     def token(self, account: str, result: str) -> None: ...
-
-
-class RateLimiter:
-    """A token bucket: `rate` requests per second on average, bursts of one second's worth (at least one
-    request). A request that cannot get a slot within its budget does not take one, and a cancelled
-    wait gives its slot back, so a scrape that ran out of time leaves nothing booked for the next."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate, self._clock = rate, clock
-        self._capacity = max(1.0, rate)
-        self._tokens, self._stamp = self._capacity, clock()
-
-    async def acquire(self, budget: float = float("inf")) -> bool:
-        """Wait for a slot; False (and no slot taken) when it would take longer than `budget` seconds."""
-        if self.rate <= 0:
-            return True
-        now = self._clock()
-        self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-        self._tokens -= 1.0
-        if self._tokens >= 0:
-            return True
-        wait = -self._tokens / self.rate
-        if wait > budget:
-            self._tokens += 1.0
-            return False
-        try:
-            await asyncio.sleep(wait)
-        except asyncio.CancelledError:
-            self._tokens += 1.0
-            raise
-        return True
-
-
-@dataclass
-class _AuthPause:
-    """An account's authentication failures in a row, and how long its requests are held back."""
-
-    failures: int = 0
-    until: float = 0.0
-    credentials: tuple[object, ...] = ()  # fingerprint of the credentials that failed
-
-
-@dataclass
-class _Endpoint:
-    """Rate limit and 429 back-off of one account's requests to one endpoint."""
-
-    limiter: RateLimiter
-    blocked_until: float = 0.0
-    blocked_at: float = float("-inf")  # when the current back-off began
-    backoff: float = BACKOFF_START
-
-
-def _identity(account: Account) -> str:
-    """A digest of everything that says who the account signs in as (kept in memory only)."""
-    auth = account.auth
-    parts = [account.cloud, account.iam_endpoint, auth.type, auth.user_name, auth.domain_name]
-    try:
-        for secret in (auth.token, auth.password, auth.access_key, auth.secret_key, auth.security_token):
-            parts.append(secret.reveal() if secret is not None else "")
-    except SecretError:
-        return ""
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 class ApiClient:
@@ -122,16 +54,17 @@ class ApiClient:
         clock: Callable[[], float] = time.monotonic,
         transport: Callable[[str], httpx.AsyncBaseTransport] | None = None,
         unknown: UnknownStatuses | None = None,
+        guards: Guards | None = None,
     ) -> None:
         """`transport(account)` overrides the aiohttp transport (tests use httpx.MockTransport);
-        `unknown` logs raw statuses outside a spec's state table once (the exporter keeps one)."""
+        `unknown` logs raw statuses outside a spec's state table once, and `guards` hold the pauses,
+        back-offs and logins; the exporter keeps one of each across reloads."""
         self._config, self._metrics, self._clock = config, metrics, clock
         self._unknown = unknown or UnknownStatuses()
         self._transport = transport or self._default_transport
         self._clients: dict[str, httpx.AsyncClient] = {}
-        self._auth_pause: dict[str, _AuthPause] = {}
-        self._auths: dict[tuple[str, str, str, str], httpx.Auth] = {}
-        self._endpoints: dict[tuple[str, str], _Endpoint] = {}
+        self._guards = guards or Guards(clock)
+        self._auths: dict[str, httpx.Auth] = {}  # token and AK/SK flows, per account
 
     def _default_transport(self, account_name: str) -> httpx.AsyncBaseTransport:
         account = self._config.accounts[account_name]
@@ -145,37 +78,14 @@ class ApiClient:
             verify=verify, proxy=account.proxy or None, max_connections=self._config.scrape.concurrency
         )
 
-    def inherit(self, old: ApiClient) -> None:
-        """After a reload: keep the authentication pause and the 429 back-off of every account whose
-        credentials did not change, so that reloading cannot be used to send a refused key again."""
-        for name, account in self._config.accounts.items():
-            before = old._config.accounts.get(name)
-            if before is None or _identity(before) != _identity(account):
-                continue
-            if name in old._auth_pause:
-                self._auth_pause[name] = old._auth_pause[name]
-            for (owner, base), endpoint in old._endpoints.items():
-                if owner == name:
-                    self._endpoints[(owner, base)] = endpoint
-
-    def _credentials(self, account_name: str) -> tuple[object, ...]:
-        auth = self._config.accounts[account_name].auth
-        secrets = (auth.token, auth.password, auth.access_key, auth.secret_key, auth.security_token)
-        return tuple(secret.fingerprint() for secret in secrets if secret is not None)
-
     def cooling_down(self, account: str) -> float:
-        """Seconds left of the account's pause after authentication failures (0: none; inf: until the
+        """Seconds left of the account's pause after refused credentials (0: none; inf: until the
         credentials change)."""
-        pause = self._auth_pause.get(account)
-        if pause is None or pause.failures == 0:
-            return 0.0
-        if pause.failures >= MAX_AUTH_FAILURES:
-            if self._credentials(account) == pause.credentials:
-                return float("inf")
+        left = self._guards.cooling_down(self._config.accounts[account])
+        if left < 0:
             log.info("credentials changed; trying them", account=account)
-            self._auth_pause.pop(account)
             return 0.0
-        return max(pause.until - self._clock(), 0.0)
+        return left
 
     def _client(self, account: str) -> httpx.AsyncClient:
         client = self._clients.get(account)
@@ -187,20 +97,26 @@ class ApiClient:
         return client
 
     def _auth(self, target: TargetConfig) -> httpx.Auth:
-        auth = self._auths.get(target.key)
+        account = self._config.accounts[target.account]
+        send = self._client(account.name).send
+        if account.auth.type == "password":
+            # One login per (account, project scope), kept with its token across reloads; it sends its
+            # login through the current configuration's client (same TLS and proxy settings).
+            scope = target.project_id or target.region
+            key = (account.name, identity(account), iam_url(account, target.region), scope)
+            login = self._guards.login(
+                key, lambda: build_auth(account, target, send=send, on_token=self._metrics.token)
+            )
+            if isinstance(login, PasswordAuth):
+                login.use_sender(send)
+            return login
+        auth = self._auths.get(account.name)
         if auth is None:
-            account = self._config.accounts[target.account]
-            auth = build_auth(account, target, send=self._client(account.name).send, on_token=self._metrics.token)
-            self._auths[target.key] = auth
+            auth = self._auths[account.name] = build_auth(account, target, send=send, on_token=self._metrics.token)
         return auth
 
-    def _endpoint(self, account: str, base: str) -> _Endpoint:
-        # Per account too: one account's quota (and its 429s) must not hold back another's.
-        endpoint = self._endpoints.get((account, base))
-        if endpoint is None:
-            endpoint = _Endpoint(RateLimiter(self._config.scrape.rate_limit, self._clock))
-            self._endpoints[(account, base)] = endpoint
-        return endpoint
+    def _endpoint(self, account: str, base: str) -> Endpoint:
+        return self._guards.endpoint(account, base, self._config.scrape.rate_limit)
 
     async def query(self, target: TargetConfig, task_id: str, timeout: float) -> TaskStatus | ApiError:
         """Ask for one task's status within `timeout` seconds."""
@@ -297,12 +213,9 @@ class ApiClient:
     def _pause_account(self, target: TargetConfig, error: ApiError) -> None:
         """Hold back all requests of the account, and say so once, naming no secret."""
         account = self._config.accounts[target.account]
-        pause = self._auth_pause.setdefault(account.name, _AuthPause())
-        if pause.failures and self._clock() < pause.until:
+        pause = self._guards.refused(account)
+        if pause is None:
             return  # an answer to a request sent before the pause began
-        pause.failures += 1
-        pause.until = self._clock() + account.auth_cooldown
-        pause.credentials = self._credentials(account.name)
         fields = {
             "account": account.name,
             "auth_type": account.auth.type,
@@ -327,8 +240,7 @@ class ApiClient:
             log.error(f"authentication failed; {then}, so that the cloud does not lock the credentials", **fields)
 
     def _auth_ok(self, account: str) -> None:
-        if account in self._auth_pause:
-            del self._auth_pause[account]
+        self._guards.accepted(account)
 
     def _interpret(self, target: TargetConfig, response: httpx.Response, interpret: Callable[[Any], T]) -> T | ApiError:
         status = target.spec.status

@@ -8,6 +8,7 @@ feature), `${ENV}` is expanded in every string value, and every secret also acce
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 import ssl
@@ -159,6 +160,7 @@ class Config:
     # Built-in and custom specs by name, and what --config.check warns about (a region a spec does not list).
     services: Mapping[str, ServiceSpec] = field(default_factory=lambda: dict(BUILTIN))
     warnings: tuple[str, ...] = ()
+    checksum: str = ""  # of the file's text: a reload of an unchanged file does nothing
 
 
 # --- The sections ----------------------------------------------------------------------------------
@@ -474,6 +476,7 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
         task_files=tuple(patterns),
         services=services,
         warnings=tuple(warnings),
+        checksum=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
     )
 
 

@@ -107,6 +107,12 @@ class Tracker:
         """Send the next refreshes through `client` (after a reload built a new one)."""
         self._client = client
 
+    def use(self, config: Config, client: Querier) -> None:
+        """A reload's new configuration and the client built for it; a refresh in flight goes on with the
+        old pair, which it took at its start."""
+        self.apply(config)
+        self._client = client
+
     def _count(self, dropped: Iterable[Dropped]) -> None:
         counts = Counter((d.cloud_service, d.reason) for d in dropped)
         for (service, reason), count in counts.items():

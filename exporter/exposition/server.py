@@ -11,6 +11,7 @@ import html
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 from aiohttp import web
@@ -19,14 +20,35 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter.app import Exporter
+from exporter.config import Config
 from exporter.exposition.collector import target_family, task_families
 from exporter.model import valid_id
-from exporter.tracking import TargetSnapshot, TaskRecord
+from exporter.tracking import TargetSnapshot, TaskRecord, Tracker
 
 __all__ = ["Serving", "make_app", "serve"]
 
-EXPORTER = web.AppKey("exporter", Exporter)
+
+class Served(Protocol):
+    """What the server needs of the running exporter (`exporter.app.Exporter`)."""
+
+    registry: CollectorRegistry
+    tracker: Tracker
+
+    @property
+    def config(self) -> Config: ...
+
+    def clock(self) -> float: ...
+
+    def scrape_timeout(self, header: str | None) -> float: ...
+
+    async def refresh(self, timeout: float) -> None: ...
+
+    async def reload(self) -> str | None: ...
+
+    async def aclose(self) -> None: ...
+
+
+EXPORTER = web.AppKey("exporter", Served)
 log = structlog.get_logger(__name__)
 
 
@@ -182,7 +204,7 @@ tr.stopped td, tr.unknown td {{ background: #eee; }}
 """
 
 
-def make_app(exporter: Exporter) -> web.Application:
+def make_app(exporter: Served) -> web.Application:
     app = web.Application()
     app[EXPORTER] = exporter
     app.router.add_get("/", landing)

@@ -67,7 +67,7 @@ import ssl
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeAlias
 
@@ -76,8 +76,10 @@ import structlog
 from aiohttp import web
 
 from exporter.cloud.signing import ALGORITHM, VerifyStatus, format_sdk_date, verify
+from exporter.services import BUILTIN, ServiceSpec
 from exporter.simulator import bodies
 from exporter.simulator.scenario import (
+    CLOUD_SERVICES,
     FAULT_KINDS,
     AccessKey,
     CreatedTask,
@@ -209,7 +211,10 @@ class Simulator:
         require_auth: bool = True,
         token_ttl: float = 86400.0,
         extra_running_tasks: int = 0,
+        services: Mapping[str, ServiceSpec] | None = None,
     ) -> None:
+        """`services`: specs to answer from the spec alone, beyond the built-in ones (a user's custom
+        services); a scenario task of such a service needs no code here."""
         if not latency >= 0:
             raise ValueError(f"latency must be >= 0 seconds, got {latency}")
         if not token_ttl > 0:
@@ -231,12 +236,15 @@ class Simulator:
         self._ak_locked_until: dict[str, float] = {}  # access key -> end of its lock, simulated time
         # Set when the server shuts down, so that requests held by the "timeout" fault end at once.
         self._release: asyncio.Event | None = None
+        specs = {name: spec for name, spec in BUILTIN.items() if name not in CLOUD_SERVICES}
+        specs |= dict(services or {}) | {t.spec.name: t.spec for t in self.scenario.tasks if t.spec is not None}
+        self.specs: Mapping[str, ServiceSpec] = {**BUILTIN, **specs}
+        self._spec_only = specs
         self._tasks: dict[tuple[str, str, str], Task] = {}
         for task in self.scenario.tasks:
             # Sub-jobs are jobs in their own right and can be queried by their IDs.
             for job in (task, *task.sub_jobs):
-                project = "" if job.cloud_service == "codearts_check" else job.project_id
-                self._tasks[(job.cloud_service, project, job.task_id)] = job
+                self._tasks[(job.cloud_service, self._project(job.cloud_service, job.project_id), job.task_id)] = job
         self.app = self._build_app()
 
     # --- simulated time -----------------------------------------------------------------------
@@ -262,7 +270,7 @@ class Simulator:
 
         ``project_id`` is ignored for codearts_check, whose status API has no project.
         """
-        project = "" if cloud_service == "codearts_check" else project_id
+        project = self._project(cloud_service, project_id)
         task = self._tasks.get((cloud_service, project, task_id))
         if task is not None:
             return task
@@ -274,6 +282,11 @@ class Simulator:
             return None
         n = parsed[1]
         return generator.task(n) if n <= generator.count_at(self.elapsed()) else None
+
+    def _project(self, cloud_service: str, project_id: str) -> str:
+        """The project a task is looked up under: none for a service whose status path has none."""
+        spec = self.specs.get(cloud_service)
+        return project_id if spec is None or spec.needs_project_id else ""
 
     def codearts_tasks(self, codearts_project_id: str) -> list[Task]:
         """The CodeArts Check tasks of a CodeArts project that exist now, newest first (the task list)."""
@@ -467,11 +480,15 @@ class Simulator:
 
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._count_and_map_errors])
-        app.router.add_get("/v2/tasks/{task_id}/progress", self._service_handler("codearts_check"))
-        app.router.add_get("/v1.0/{project_id}/job/{task_id}", self._service_handler("dws"))
-        app.router.add_get("/v1/{project_id}/jobs/{task_id}", self._service_handler("evs"))
-        app.router.add_get("/v1/{project_id}/cloud-phone/jobs/{task_id}", self._service_handler("cph"))
         app.router.add_get("/v2/{codearts_project_id}/tasks", self._list_codearts_tasks)
+        # Every service's status API at its spec's path. The four with hand-written shapes answer in them,
+        # every other from its spec alone; services that share a path (ECS, BMS and EVS do) share one
+        # route, and a request goes to the service that knows the task.
+        by_path: dict[str, list[ServiceSpec]] = {}
+        for spec in self.specs.values():
+            by_path.setdefault(spec.status.path, []).append(spec)
+        for path, sharing in by_path.items():
+            app.router.add_get(path, self._spec_handler(sharing))
         app.router.add_get("/v1/{project_id}/cloud-phone/jobs", self._list_cph_jobs)
         app.router.add_post("/v3/auth/tokens", self._iam_tokens)
         app.router.add_post("/_sim/advance", self._admin_advance)
@@ -515,9 +532,11 @@ class Simulator:
         self.stats.by_status[str(response.status)] += 1
         return response
 
-    def _service_handler(self, cloud_service: str) -> _Handler:
+    def _spec_handler(self, sharing: list[ServiceSpec]) -> _Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
-            return await self._serve_task(cloud_service, request)
+            project, task_id = request.match_info.get("project_id", ""), request.match_info["task_id"]
+            owner = next((s for s in sharing if self.find_task(s.name, project, task_id) is not None), sharing[0])
+            return await self._serve_task(owner.name, request)
 
         return handle
 
@@ -540,7 +559,12 @@ class Simulator:
         task_id = request.match_info["task_id"]
         task = self.find_task(cloud_service, request.match_info.get("project_id", ""), task_id)
         if task is None:
-            status, body = bodies.not_found(cloud_service, task_id, request_id)
+            spec = self._spec_only.get(cloud_service)
+            status, body = (
+                bodies.spec_error(spec, "not_found", task_id)
+                if spec
+                else bodies.not_found(cloud_service, task_id, request_id)
+            )
             return _json(status, body, request_id)
         if task.fault and (response := await self._fault(task.fault, cloud_service, request_id)):
             return response
@@ -593,7 +617,12 @@ class Simulator:
             case "throttle":
                 return _json(429, bodies.apigw_error("APIGW.0308", THROTTLE_MESSAGE, request_id), request_id)
             case "server_error":
-                status, body = bodies.server_error(cloud_service, request_id)
+                spec = self._spec_only.get(cloud_service)
+                status, body = (
+                    bodies.spec_error(spec, "server_error", "")
+                    if spec
+                    else bodies.server_error(cloud_service, request_id)
+                )
                 return _json(status, body, request_id)
             case "malformed":
                 return web.Response(

@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from exporter.services import Field, ServiceSpec, TimeField
 from exporter.simulator.scenario import Task
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "new_request_id",
     "not_found",
     "server_error",
+    "spec_body",
+    "spec_error",
     "task_body",
 ]
 
@@ -121,7 +124,73 @@ def task_body(task: Task, *, start: float, elapsed: float, request_id: str) -> J
             }
         case "cph":
             return {"request_id": request_id} | cph_job(task, start=start, elapsed=elapsed)
+    if task.spec is not None:
+        return spec_body(task, start=start, elapsed=elapsed)
     raise ValueError(f"unknown cloud service {task.cloud_service!r}")
+
+
+def spec_body(task: Task, *, start: float, elapsed: float) -> JSON:
+    """The answer of a service the fake cloud knows only by its spec: each value written where the spec
+    reads it (the first of its pointers), times in the spec's format, null for what is not known yet."""
+    assert task.spec is not None
+    spec = task.spec.status
+    phase = task.phase_at(elapsed)
+    begin, end = _times(task, start, elapsed)
+    body: JSON = {}
+    _put(body, spec.state, phase.status)
+    if spec.progress is not None:
+        value = phase.progress
+        _put(
+            body,
+            spec.progress.at,
+            None if value is None else f"{value:g}%" if spec.progress.scale == "percent" else value / 100,
+        )
+    for field, when in ((spec.start, begin), (spec.end, end)):
+        if field is not None:
+            _put(body, field.at, _written_time(when, field))
+    for pointer, text in ((spec.job_type, task.job_type), (spec.job_name, task.job_name)):
+        if pointer is not None:
+            _put(body, pointer, text or None)
+    if spec.resource is not None and task.resource_key:
+        _put(body, spec.resource, task.resource_id)
+    for pointer in (spec.error.code, spec.error.message):
+        if pointer is not None and pointer.pointers[0]:
+            _put(body, pointer, phase.fields.get(pointer.pointers[0][-1]))
+    return body
+
+
+def _put(body: JSON, field: Field, value: Any) -> None:
+    *parents, leaf = field.pointers[0]
+    node = body
+    for token in parents:
+        node = node.setdefault(token, {})
+    node[leaf] = value
+
+
+def _written_time(when: float | None, field: TimeField) -> Any:
+    if when is None:
+        return None
+    if field.format == "epoch_ms":
+        return int(when * 1000)
+    if field.format == "epoch_s":
+        return int(when)
+    if field.format == "iso":
+        return _cph_time(when)
+    return datetime.fromtimestamp(when, field.zone or UTC).strftime(field.format)
+
+
+def spec_error(task_spec: ServiceSpec, kind: str, task_id: str) -> tuple[int, JSON]:
+    """A spec-only service's "not found" (as its spec recognises it) or internal error."""
+    name = task_spec.name.upper()
+    if kind == "server_error":
+        return 500, {"error_code": f"{name}.0500", "error_msg": "Internal server error."}
+    not_found = task_spec.status.not_found
+    code = min(not_found.codes) if not_found.codes else f"{name}.0404"
+    if 404 in not_found.http or not not_found.codes:
+        status = 404 if 404 in not_found.http or not not_found.http else min(not_found.http)
+    else:
+        status = 200 if task_spec.status.error_in_200 is not None else 400
+    return status, {"error_code": code, "error_msg": f"The job {task_id} does not exist."}
 
 
 def cph_job(task: Task, *, start: float, elapsed: float) -> JSON:

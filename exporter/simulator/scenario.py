@@ -103,6 +103,9 @@ from typing import Any, NamedTuple, TypeAlias
 
 import yaml
 
+from exporter.model import FINAL_STATES, State
+from exporter.services import BUILTIN, ServiceSpec, raw_status
+
 __all__ = [
     "CLOUD_SERVICES",
     "DEFAULT_ACCESS_KEYS",
@@ -279,6 +282,8 @@ class Task:
     # When the task came to exist (seconds after the simulator started); None: a scenario task, which
     # exists from the start (or from ``begin`` if that is earlier).
     created: float | None = None
+    # A service answered from its spec alone (any spec but the four with hand-written shapes).
+    spec: ServiceSpec | None = field(default=None, compare=False, repr=False)
 
     def phase_at(self, elapsed: float) -> Phase:
         """The phase in force ``elapsed`` seconds after the simulator started."""
@@ -294,14 +299,13 @@ class Task:
         """When the task began (seconds after the simulator started), or None if it never does."""
         if self.begin is not None:
             return self.begin
-        pending = PENDING_STATUSES[self.cloud_service]
-        return next((p.after for p in self.phases if p.status not in pending), None)
+        return next((p.after for p in self.phases if not _is(self, p.status, PENDING_STATUSES)), None)
 
     @property
     def end_offset(self) -> float | None:
         """When the task reached its final status, or None if it never does."""
         last = self.phases[-1]
-        return last.after if last.status in FINAL_STATUSES[self.cloud_service] else None
+        return last.after if _is(self, last.status, FINAL_STATUSES) else None
 
     @property
     def created_offset(self) -> float:
@@ -309,6 +313,17 @@ class Task:
         if self.created is not None:
             return self.created
         return min(0.0, self.begin) if self.begin is not None else 0.0
+
+
+def _is(task: Task, status: RawStatus, table: Mapping[str, frozenset[RawStatus]]) -> bool:
+    """Whether `status` is pending (PENDING_STATUSES) or final (FINAL_STATUSES) for the task's service;
+    for a service answered from its spec, as the spec's state table says."""
+    if task.spec is None:
+        return status in table[task.cloud_service]
+    state = task.spec.status.states.get(raw_status(status))
+    if table is PENDING_STATUSES:
+        return state is State.PENDING
+    return state in FINAL_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,15 +610,22 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(data, source=str(path))
 
 
-def parse_scenario(data: object, *, source: str = "<scenario>") -> Scenario:
-    """Build a Scenario from plain data (as YAML gives it); raises ScenarioError."""
+def parse_scenario(
+    data: object, *, source: str = "<scenario>", services: Mapping[str, ServiceSpec] | None = None
+) -> Scenario:
+    """Build a Scenario from plain data (as YAML gives it); raises ScenarioError. Tasks may belong to
+    the four services with hand-written shapes, or to any spec of `services` (default: the built-in
+    specs), which the fake cloud then answers from the spec alone."""
+    specs = {
+        name: spec for name, spec in (BUILTIN if services is None else services).items() if name not in CLOUD_SERVICES
+    }
     try:
-        return _scenario(data)
+        return _scenario(data, specs)
     except _Invalid as exc:
         raise ScenarioError(f"{source}: {exc.path}: {exc.message}") from None
 
 
-def _scenario(data: object) -> Scenario:
+def _scenario(data: object, specs: Mapping[str, ServiceSpec]) -> Scenario:
     top = _mapping(data, "(top level)")
     _check_keys(
         top, ("iam", "static_tokens", "access_keys", "projects", "tasks", "generators"), ("tasks",), "(top level)"
@@ -617,7 +639,7 @@ def _scenario(data: object) -> Scenario:
         projects[_ident(project_id, "projects")] = _string(name, f"projects.{project_id}")
     if len(set(projects.values())) < len(projects):
         raise _Invalid("projects", f"project names must be unique, got {sorted(projects.values())}")
-    tasks = tuple(_task(raw, f"tasks[{i}]") for i, raw in enumerate(_list(top["tasks"], "tasks")))
+    tasks = tuple(_task(raw, f"tasks[{i}]", specs) for i, raw in enumerate(_list(top["tasks"], "tasks")))
     raw_generators = _list(top.get("generators", []), "generators")
     if len(raw_generators) > _MAX_GENERATORS:
         raise _Invalid("generators", f"expected at most {_MAX_GENERATORS} generators, got {len(raw_generators)}")
@@ -732,11 +754,14 @@ def _secret(value: object, path: str) -> str:
     return value
 
 
-def _task(raw: object, path: str) -> Task:
+def _task(raw: object, path: str, specs: Mapping[str, ServiceSpec]) -> Task:
     m = _mapping(raw, path)
     service = m.get("cloud_service")
+    if isinstance(service, str) and service in specs:
+        return _spec_task(m, path, specs[service])
     if service not in CLOUD_SERVICES:
-        raise _Invalid(f"{path}.cloud_service", f"expected one of {', '.join(CLOUD_SERVICES)}, got {service!r}")
+        known = ", ".join((*CLOUD_SERVICES, *sorted(specs)))
+        raise _Invalid(f"{path}.cloud_service", f"expected one of {known}, got {service!r}")
     _check_keys(m, _COMMON_TASK_KEYS + _SERVICE_TASK_KEYS[service], ("task_id", "phases"), path)
     task_id = _ident(m["task_id"], f"{path}.task_id")
     project_id = _ident(m.get("project_id", DEFAULT_PROJECT_ID), f"{path}.project_id")
@@ -800,6 +825,46 @@ def _task(raw: object, path: str) -> Task:
     return task
 
 
+def spec_phase_fields(spec: ServiceSpec) -> tuple[str, ...]:
+    """The phase keys of a task answered from its spec: the names its error fields have in the answer."""
+    fields = [spec.status.error.code, spec.status.error.message]
+    return tuple(dict.fromkeys(f.pointers[0][-1] for f in fields if f is not None and f.pointers[0]))
+
+
+def _spec_task(m: dict[str, Any], path: str, spec: ServiceSpec) -> Task:
+    """A task of a service that the fake cloud answers from its spec: status any JSON scalar, progress
+    when the spec reads one, and the error fields the spec points at."""
+    status = spec.status
+    keys = ("job_type",) * (status.job_type is not None) + ("job_name",) * (status.job_name is not None)
+    _check_keys(m, (*_COMMON_TASK_KEYS, *keys, "resource_id"), ("task_id", "phases"), path)
+    task_id = _ident(m["task_id"], f"{path}.task_id")
+    fault = m.get("fault")
+    if fault is not None and fault not in FAULT_KINDS:
+        raise _Invalid(f"{path}.fault", f"expected one of {', '.join(FAULT_KINDS)}, got {fault!r}")
+    resource_key = (
+        status.resource.pointers[0][-1] if status.resource is not None and status.resource.pointers[0] else ""
+    )
+    task = Task(
+        cloud_service=spec.name,
+        task_id=task_id,
+        project_id=_ident(m.get("project_id", DEFAULT_PROJECT_ID), f"{path}.project_id"),
+        phases=(),
+        begin=_number(m["begin"], f"{path}.begin") if "begin" in m else None,
+        fault=fault,
+        description=_string(m.get("description", ""), f"{path}.description"),
+        job_type=_string(m.get("job_type", ""), f"{path}.job_type"),
+        job_name=_string(m.get("job_name", ""), f"{path}.job_name"),
+        resource_key=resource_key,
+        resource_id=_string(m.get("resource_id", _derived_uuid(task_id)), f"{path}.resource_id")
+        if resource_key
+        else "",
+        spec=spec,
+    )
+    task = dataclasses.replace(task, phases=_phases(m["phases"], f"{path}.phases", spec.name, task))
+    _check_timeline(task, path)
+    return task
+
+
 def _derived_request_id(task_id: str) -> str:
     # A CPH job without a request_id was created by a call of its own.
     return uuid.uuid5(uuid.NAMESPACE_OID, f"fake-cloud-request-{task_id}").hex
@@ -825,8 +890,8 @@ def _sub_job(raw: object, path: str, parent_id: str, project_id: str) -> Task:
     return job
 
 
-def _phases(raw: object, path: str, service: str) -> tuple[Phase, ...]:
-    phases = tuple(_phase(item, f"{path}[{i}]", service) for i, item in enumerate(_list(raw, path)))
+def _phases(raw: object, path: str, service: str, spec_task: Task | None = None) -> tuple[Phase, ...]:
+    phases = tuple(_phase(item, f"{path}[{i}]", service, spec_task) for i, item in enumerate(_list(raw, path)))
     if not phases:
         raise _Invalid(path, "expected at least one phase")
     if phases[0].after != 0:
@@ -834,21 +899,30 @@ def _phases(raw: object, path: str, service: str) -> tuple[Phase, ...]:
     for i in range(1, len(phases)):
         if phases[i].after <= phases[i - 1].after:
             raise _Invalid(f"{path}[{i}].after", f"must be later than the phase before ({phases[i - 1].after:g})")
-        if phases[i - 1].status in FINAL_STATUSES[service]:
+        final = (
+            _is(spec_task, phases[i - 1].status, FINAL_STATUSES)
+            if spec_task
+            else phases[i - 1].status in FINAL_STATUSES[service]
+        )
+        if final:
             raise _Invalid(f"{path}[{i}]", f"no phase may follow the final status {phases[i - 1].status!r}")
     return phases
 
 
-def _phase(raw: object, path: str, service: str) -> Phase:
+def _phase(raw: object, path: str, service: str, spec_task: Task | None = None) -> Phase:
     m = _mapping(raw, path)
-    extra = _PHASE_FIELDS[service]
-    allowed = ("after", "status", *(("progress",) if service in _WITH_PROGRESS else ()), *extra)
+    spec = spec_task.spec if spec_task is not None else None
+    extra = spec_phase_fields(spec) if spec is not None else _PHASE_FIELDS[service]
+    with_progress = spec.status.progress is not None if spec is not None else service in _WITH_PROGRESS
+    allowed = ("after", "status", *(("progress",) if with_progress else ()), *extra)
     _check_keys(m, allowed, ("after", "status"), path)
     after = _number(m["after"], f"{path}.after")
     if after < 0:
         raise _Invalid(f"{path}.after", f"expected seconds >= 0, got {after:g}")
     status = m["status"]
-    if service in ("dws", "evs"):
+    if spec is not None:
+        ok, expected = isinstance(status, str | int | float | None) and not isinstance(status, bool), "a JSON scalar"
+    elif service in ("dws", "evs"):
         ok = isinstance(status, str) and status != ""
         expected = "a non-empty string"
     else:

@@ -1,0 +1,146 @@
+"""End to end over real sockets for services known only by their spec: the fake cloud answers them from
+the spec and a scenario (no code of its own), and the exporter, configured with the same spec under
+`custom_services:`, reads them. One of them shares EVS's status path, as ECS and BMS do."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.app import Exporter
+from exporter.config import load_config
+from exporter.exposition.server import make_app, serve
+from exporter.schema import Ctx
+from exporter.services import ServiceSpec, read_spec
+from exporter.simulator import DEMO_TOKEN, Simulator, parse_scenario, start_simulator
+from tests.conftest import Scrape
+
+PROJECT = "0123456789abcdef0123456789abcdef"
+NOW = 1_700_000_000.0
+TURBO = {
+    "name": "sfs_turbo",
+    "status": {
+        "path": "/v1/{project_id}/sfs-turbo/jobs/{task_id}",
+        "state": "/status",
+        "states": {"waiting": "pending", "running": "running", "success": "succeeded", "failed": "failed"},
+        "start": {"at": "/begin_time", "format": "%Y-%m-%d %H:%M:%S"},
+        "end": {"at": "/end_time", "format": "%Y-%m-%d %H:%M:%S"},
+        "progress": {"at": "/progress", "scale": "ratio"},
+        "job_type": "/job_type",
+        "error": {"code": "/error_code", "message": "/fail_reason"},
+    },
+}
+# The EVS shape under another name: same path, so the fake cloud's route is shared.
+VOLUMES = {
+    "name": "volumes",
+    "status": {
+        "path": "/v1/{project_id}/jobs/{task_id}",
+        "state": "/status",
+        "states": {"RUNNING": "running", "SUCCESS": "succeeded", "FAIL": "failed"},
+        "start": {"at": "/begin_time", "format": "iso"},
+        "end": {"at": "/end_time", "format": "iso"},
+        "job_type": "/job_type",
+        "resource": "/entities/volume_id",
+        "error": {"code": "/error_code", "message": "/fail_reason"},
+    },
+}
+T_RUN, T_FAIL, V_OK, E_RUN = "5f" + "1" * 30, "5f" + "2" * 30, "7e" + "3" * 30, "e7" + "4" * 30
+SCENARIO = {
+    "tasks": [
+        {
+            "cloud_service": "sfs_turbo",
+            "task_id": T_RUN,
+            "job_type": "expand",
+            "begin": -120,
+            "phases": [{"after": 0, "status": "running", "progress": 40}],
+        },
+        {
+            "cloud_service": "sfs_turbo",
+            "task_id": T_FAIL,
+            "begin": -60,
+            "phases": [{"after": 0, "status": "failed", "error_code": "SFS.TURBO.0024", "fail_reason": "no capacity"}],
+        },
+        {"cloud_service": "volumes", "task_id": V_OK, "begin": -30, "phases": [{"after": 0, "status": "SUCCESS"}]},
+        {"cloud_service": "evs", "task_id": E_RUN, "phases": [{"after": 0, "status": "RUNNING"}]},
+    ]
+}
+
+
+def specs() -> dict[str, ServiceSpec]:
+    read = (read_spec(Ctx("test", "", None, {}), raw) for raw in (TURBO, VOLUMES))
+    return {spec.name: spec for spec in read}
+
+
+def config_text(url: str) -> str:
+    services: list[dict[str, Any]] = [
+        {
+            "cloud_service": name,
+            "account": "t",
+            "region": "cn-north-4",
+            "project_id": PROJECT,
+            "endpoint": url,
+            "tasks": ids,
+        }
+        for name, ids in (("sfs_turbo", [T_RUN, T_FAIL, "5f" + "9" * 30]), ("volumes", [V_OK]), ("evs", [E_RUN]))
+    ]
+    document = {
+        "accounts": [{"name": "t", "cloud": "custom", "auth": {"type": "token", "token": "${T}"}}],
+        "custom_services": [TURBO, VOLUMES],
+        "services": services,
+    }
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def value(data: Scrape, name: str, **labels: str) -> float | None:
+    found = [v for (n, ls), v in data.items() if n == name and set(labels.items()) <= ls]
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
+async def test_services_known_only_by_their_spec_end_to_end(tmp_path: Path, monkeypatch: Any) -> None:
+    now = [NOW]
+    scenario = parse_scenario(SCENARIO, services=specs())
+    async with await start_simulator(Simulator(scenario, clock=lambda: now[0])) as cloud:
+        path = tmp_path / "config.yaml"
+        path.write_text(config_text(cloud.url), encoding="utf-8")
+        monkeypatch.setenv("T", DEMO_TOKEN)
+        exporter = Exporter(load_config(path), clock=lambda: now[0])
+        serving = await serve(make_app(exporter), "127.0.0.1", 0)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{serving.port}") as http:
+                text = (await http.get("/metrics")).text
+                raw = (await httpx.AsyncClient().get(f"{cloud.url}/v1/{PROJECT}/sfs-turbo/jobs/{T_RUN}",
+                                                     headers={"X-Auth-Token": DEMO_TOKEN})).json()  # fmt: skip
+        finally:
+            await serving.stop()
+    data: Scrape = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    start = datetime.fromtimestamp(NOW - 120, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert raw == {"status": "running", "begin_time": start, "end_time": None, "progress": 0.4, "job_type": "expand",
+                   "error_code": None, "fail_reason": None}  # fmt: skip
+    status = "huaweicloud_task_status"
+    assert value(data, status, task_id=T_RUN, state="running") == 1
+    assert value(data, "huaweicloud_task_progress_ratio", task_id=T_RUN) == 0.4
+    assert value(data, "huaweicloud_task_start_timestamp_seconds", task_id=T_RUN) == NOW - 120
+    assert value(data, "huaweicloud_task_duration_seconds", task_id=T_RUN) == 120
+    assert value(data, "huaweicloud_task_info", task_id=T_RUN, job_type="expand") == 1
+    error = {"task_id": T_FAIL, "error_code": "SFS.TURBO.0024", "error_message": "no capacity"}
+    assert value(data, "huaweicloud_task_error_info", **error) == 1
+    assert value(data, status, task_id="5f" + "9" * 30, state="unknown") == 1  # the spec's "not found": 404
+    assert value(data, "huaweicloud_task_info", task_id="5f" + "9" * 30, raw_status="not_found") == 1
+    # The shared route answers each service's task in that service's shape.
+    assert value(data, status, task_id=V_OK, cloud_service="volumes", state="succeeded") == 1
+    assert value(data, status, task_id=E_RUN, cloud_service="evs", state="running") == 1
+    ups: Mapping[str, float | None] = {
+        n: value(data, "huaweicloud_task_up", cloud_service=n) for n in ("sfs_turbo", "volumes", "evs")
+    }
+    assert ups == {"sfs_turbo": 1.0, "volumes": 1.0, "evs": 1.0}

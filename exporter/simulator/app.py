@@ -583,12 +583,12 @@ class Simulator:
             offset = _int_query(request, "offset", 0, 0, CODEARTS_LIST_MAX_OFFSET)
             limit = _int_query(request, "limit", CODEARTS_LIST_DEFAULT_LIMIT, 1, LIST_MAX_LIMIT)
         except ValueError as exc:
-            return _json(400, bodies.codearts_list_error(f"Invalid parameter: {exc}."), request_id)
+            return _json(400, bodies.list_error("codearts_check", str(exc), request_id), request_id)
         refs = self._codearts_refs(codearts_project_id)
         start, elapsed = self.started_at, self.elapsed()
         first = (max(offset, 1) - 1) * limit  # `offset` is a page number; 0 and 1 both mean the first page
         page = [
-            bodies.codearts_task_item(_materialize(ref), start=start, elapsed=elapsed)
+            bodies.list_item(_materialize(ref), start=start, elapsed=elapsed, request_id=request_id)
             for ref in refs[first : first + limit]
         ]
         return _json(200, {"tasks": page, "total": len(refs)}, request_id)
@@ -603,11 +603,12 @@ class Simulator:
             offset = _int_query(request, "offset", 0, 0, None)
             limit = _int_query(request, "limit", CPH_LIST_DEFAULT_LIMIT, 1, LIST_MAX_LIMIT)
         except ValueError as exc:
-            return _json(400, bodies.cph_list_error(f"Invalid parameter: {exc}.", request_id), request_id)
+            return _json(400, bodies.list_error("cph", str(exc), request_id), request_id)
         refs = self._cph_refs(request.match_info["project_id"], request_ids)
         start, elapsed = self.started_at, self.elapsed()
         page = [
-            bodies.cph_job(_materialize(ref), start=start, elapsed=elapsed) for ref in refs[offset : offset + limit]
+            bodies.list_item(_materialize(ref), start=start, elapsed=elapsed, request_id=request_id)
+            for ref in refs[offset : offset + limit]
         ]
         return _json(200, {"request_id": request_id, "jobs": page}, request_id)
 

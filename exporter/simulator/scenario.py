@@ -96,7 +96,7 @@ import functools
 import math
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, TypeAlias
@@ -105,6 +105,7 @@ import yaml
 
 from exporter.model import FINAL_STATES, State
 from exporter.services import BUILTIN, ServiceSpec, raw_status
+from exporter.simulator.shapes import SHAPES
 
 __all__ = [
     "CLOUD_SERVICES",
@@ -173,38 +174,43 @@ DEMO_SECURITY_TOKEN = "gQpjbi1ub3J0aC00" + "".join(  # an opaque string, about a
 
 RawStatus: TypeAlias = str | int | None
 
-CLOUD_SERVICES = ("codearts_check", "dws", "evs", "cph")
+# The services with a shape of their own (shapes.yaml); every other spec is answered from the spec alone.
+CLOUD_SERVICES = tuple(SHAPES)
 FAULT_KINDS = ("throttle", "server_error", "timeout", "malformed", "wrong_shape")
 
-# The raw values each API documents (DESIGN section 2). DWS "ERROR" is not in the API docs but the
-# Huawei Terraform provider treats it as a failure, so the fake cloud produces it too.
+
+def spec_phase_fields(spec: ServiceSpec) -> tuple[str, ...]:
+    """The phase keys of a task answered from its spec: the names its error fields have in the answer."""
+    fields = [spec.status.error.code, spec.status.error.message]
+    return tuple(dict.fromkeys(p[-1] for f in fields if f is not None for p in f.pointers if p))
+
+
+def _typed(raw: str) -> RawStatus:
+    """A state table's key as the API writes it: null, an integer, or a string."""
+    if raw == "null":
+        return None
+    return int(raw) if re.fullmatch(r"-?[0-9]+", raw) else raw
+
+
+def _statuses(states: Iterable[State]) -> dict[str, frozenset[RawStatus]]:
+    wanted = set(states)
+    return {
+        name: frozenset(_typed(raw) for raw, state in BUILTIN[name].status.states.items() if state in wanted)
+        for name in CLOUD_SERVICES
+    }
+
+
+# The raw values each service's spec documents, and which of them are pending (no begin_time yet) and
+# final (an end_time, and no later phase).
 DOCUMENTED_STATUSES: Mapping[str, tuple[RawStatus, ...]] = {
-    "codearts_check": (None, 0, 1, 2, 3),
-    "dws": ("INIT", "WAITING", "DELAY_SCHEDULED", "RUNNING", "SUCCESS", "FAIL", "STOP", "ERROR"),
-    "evs": ("INIT", "WAITING_EXECUTE", "RUNNING", "LISTENING", "SUCCESS", "FAIL"),
-    "cph": (1, 2, -1),
+    name: tuple(_typed(raw) for raw in BUILTIN[name].status.states) for name in CLOUD_SERVICES
 }
-# A task has not begun while its status is one of these, so it has no begin_time yet.
-PENDING_STATUSES: Mapping[str, frozenset[RawStatus]] = {
-    "codearts_check": frozenset({None}),
-    "dws": frozenset({"INIT", "WAITING", "DELAY_SCHEDULED"}),
-    "evs": frozenset({"INIT", "WAITING_EXECUTE"}),
-    "cph": frozenset(),
-}
-# A task whose status is one of these has ended: it gets an end_time and no later phase.
-FINAL_STATUSES: Mapping[str, frozenset[RawStatus]] = {
-    "codearts_check": frozenset({1, 2, 3}),
-    "dws": frozenset({"SUCCESS", "FAIL", "STOP", "ERROR"}),
-    "evs": frozenset({"SUCCESS", "FAIL"}),
-    "cph": frozenset({2, -1}),
-}
+PENDING_STATUSES: Mapping[str, frozenset[RawStatus]] = _statuses([State.PENDING])
+FINAL_STATUSES: Mapping[str, frozenset[RawStatus]] = _statuses(FINAL_STATES)
 _PHASE_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "codearts_check": ("info",),
-    "dws": ("failed_code", "failed_detail"),
-    "evs": ("error_code", "fail_reason"),
-    "cph": ("error_code", "error_msg", "execute_msg"),
+    name: (*SHAPES[name].phase, *spec_phase_fields(BUILTIN[name])) for name in CLOUD_SERVICES
 }
-_WITH_PROGRESS = frozenset({"codearts_check", "dws"})
+_WITH_PROGRESS = frozenset(name for name in CLOUD_SERVICES if BUILTIN[name].status.progress is not None)
 _COMMON_TASK_KEYS = ("cloud_service", "task_id", "project_id", "description", "begin", "fault", "phases")
 _SERVICE_TASK_KEYS: Mapping[str, tuple[str, ...]] = {
     "codearts_check": ("codearts_project_id", "task_name", "creator_id", "git_url", "git_branch"),
@@ -221,7 +227,7 @@ _SERVICE_GENERATOR_KEYS: Mapping[str, tuple[str, ...]] = {
 }
 # Generated task IDs: the service's prefix (as in the default scenario), this marker, the generator's
 # index (4 hex digits) and the task's sequence number n >= 1 (20 hex digits).
-_SERVICE_PREFIX: Mapping[str, str] = {"codearts_check": "c0de", "dws": "d5a0", "evs": "e750", "cph": "ce11"}
+_SERVICE_PREFIX: Mapping[str, str] = {name: SHAPES[name].id_prefix for name in CLOUD_SERVICES}
 _GENERATED_MARKER = "6e4e"
 _GENERATED_ID_RE = re.compile(r"([0-9a-f]{4})6e4e([0-9a-f]{4})([0-9a-f]{20})")
 _MAX_GENERATORS = 0x10000
@@ -284,6 +290,17 @@ class Task:
     created: float | None = None
     # A service answered from its spec alone (any spec but the four with hand-written shapes).
     spec: ServiceSpec | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """The task's own text fields that its service's answers carry (the CodeArts task list's)."""
+        named = {"task_name": self.task_name, "creator_id": self.creator_id, "git_url": self.git_url}
+        return {k: v for k, v in (*named.items(), ("git_branch", self.git_branch)) if v}
+
+    @property
+    def phase_fields(self) -> tuple[str, ...]:
+        """The phase fields its service's answers carry: the names of the spec's error fields."""
+        return spec_phase_fields(self.spec or BUILTIN[self.cloud_service])
 
     def phase_at(self, elapsed: float) -> Phase:
         """The phase in force ``elapsed`` seconds after the simulator started."""
@@ -825,12 +842,6 @@ def _task(raw: object, path: str, specs: Mapping[str, ServiceSpec]) -> Task:
     return task
 
 
-def spec_phase_fields(spec: ServiceSpec) -> tuple[str, ...]:
-    """The phase keys of a task answered from its spec: the names its error fields have in the answer."""
-    fields = [spec.status.error.code, spec.status.error.message]
-    return tuple(dict.fromkeys(f.pointers[0][-1] for f in fields if f is not None and f.pointers[0]))
-
-
 def _spec_task(m: dict[str, Any], path: str, spec: ServiceSpec) -> Task:
     """A task of a service that the fake cloud answers from its spec: status any JSON scalar, progress
     when the spec reads one, and the error fields the spec points at."""
@@ -922,14 +933,15 @@ def _phase(raw: object, path: str, service: str, spec_task: Task | None = None) 
     status = m["status"]
     if spec is not None:
         ok, expected = isinstance(status, str | int | float | None) and not isinstance(status, bool), "a JSON scalar"
-    elif service in ("dws", "evs"):
-        ok = isinstance(status, str) and status != ""
-        expected = "a non-empty string"
     else:
-        ok = (isinstance(status, int) and not isinstance(status, bool)) or (
-            status is None and service == "codearts_check"
-        )
-        expected = "an integer or null" if service == "codearts_check" else "an integer"
+        # As the documented values are written: integers (and null where the spec knows it) or strings.
+        documented = DOCUMENTED_STATUSES[service]
+        nullable = None in documented
+        if any(isinstance(raw, str) for raw in documented):
+            ok, expected = isinstance(status, str) and status != "", "a non-empty string"
+        else:
+            ok = (isinstance(status, int) and not isinstance(status, bool)) or (status is None and nullable)
+            expected = "an integer or null" if nullable else "an integer"
     if not ok:
         raise _Invalid(f"{path}.status", f"expected {expected} for {service}, got {status!r}")
     progress = m.get("progress")

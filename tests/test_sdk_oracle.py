@@ -321,7 +321,7 @@ def codearts_list(cloud: Cloud, offset: int | None = None, limit: int | None = N
 @pytest.mark.parametrize("seconds", LIST_TIMES)
 def test_sdk_parses_the_codearts_task_list(cloud: Cloud, seconds: float) -> None:
     cloud.at(seconds)
-    expected = [t.task_id for t in cloud.sim.codearts_tasks(DEFAULT_CODEARTS_PROJECT_ID)]
+    expected = [t.task_id for t in cloud.sim.listed("codearts_check", [DEFAULT_CODEARTS_PROJECT_ID])]
     resp, raw = codearts_list(cloud, offset=0, limit=100)
     assert resp.status_code == 200
     assert sanitize_for_serialization(resp) == without_nulls(raw)
@@ -357,7 +357,7 @@ def cph_list(cloud: Cloud, request: ListJobsRequest, params: dict[str, Any]) -> 
 def test_sdk_parses_cph_list_jobs(cloud: Cloud, seconds: float) -> None:
     cloud.at(seconds)
     both = ",".join(DEMO_CPH_REQUEST_IDS)
-    expected = [j.task_id for j in cloud.sim.cph_jobs(DEFAULT_PROJECT_ID, list(DEMO_CPH_REQUEST_IDS))]
+    expected = [j.task_id for j in cloud.sim.listed("cph", list(DEMO_CPH_REQUEST_IDS), DEFAULT_PROJECT_ID)]
     resp, raw = cph_list(cloud, ListJobsRequest(request_ids=both, limit=100), {"request_ids": both, "limit": 100})
     assert resp.status_code == 200
     parsed = sanitize_for_serialization(resp)
@@ -386,10 +386,10 @@ def test_sdk_parses_cph_list_jobs(cloud: Cloud, seconds: float) -> None:
 
 def test_one_list_call_answers_for_many_jobs(cloud: Cloud) -> None:
     cloud.at(3600)
-    before = (cloud.sim.stats.list_requests["cph_jobs"], cloud.sim.stats.requests_total)
+    before = (cloud.sim.stats.list_requests["cph"], cloud.sim.stats.requests_total)
     resp = cloud.clients["cph"].list_jobs(ListJobsRequest(request_ids=",".join(DEMO_CPH_REQUEST_IDS)))
     assert len(resp.jobs) == 100  # the default limit; 4 scenario jobs + 241 generated ones exist
-    after = (cloud.sim.stats.list_requests["cph_jobs"], cloud.sim.stats.requests_total)
+    after = (cloud.sim.stats.list_requests["cph"], cloud.sim.stats.requests_total)
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
 
 

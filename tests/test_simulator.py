@@ -1029,7 +1029,7 @@ async def test_stats_count_requests_by_task_and_status(client: httpx.AsyncClient
         "ak_locked_rejections": 0,
         "aksk_accepted": {},
         "max_consecutive_auth_failures": {},
-        "list_requests": {"cph_jobs": 1, "codearts_tasks": 1},
+        "list_requests": {"cph": 1, "codearts_check": 1},
     }
     assert await get_json(client, "/_sim/stats") == expected
     assert sim.stats.to_json() == expected  # the admin request itself is not counted
@@ -1294,7 +1294,7 @@ async def test_list_apis_pass_the_gateway(running: RunningSimulator, sim: Simula
         sim.set_fault("server_error")
         assert (await get_list(signed, *paths[0], 500))["error_code"] == "CC.00000000"
         assert (await get_list(signed, *paths[1], 500))["error_code"] == "CPS.0001"
-    assert sim.stats.list_requests == {"codearts_tasks": 4, "cph_jobs": 4}
+    assert sim.stats.list_requests == {"codearts_check": 4, "cph": 4}
 
 
 # --- generators: tasks created while the simulator runs --------------------------------------
@@ -1348,22 +1348,24 @@ def test_yaml_generators_and_list_fields(tmp_path: Path) -> None:
     scenario = load_scenario(path)
     assert scenario.generators == (
         TaskGenerator(0, "evs", every=10, run_for=30, fail_every=2, start=5, stop=40),
-        TaskGenerator(1, "codearts_check", every=20, run_for=15, fail_every=3, codearts_project_id=CAP2),
-        TaskGenerator(2, "cph", every=15, run_for=20, project_id=Q, request_id=RIDX),
+        TaskGenerator(1, "codearts_check", every=20, run_for=15, fail_every=3, listed_under=CAP2),
+        TaskGenerator(2, "cph", every=15, run_for=20, project_id=Q, listed_under=RIDX),
         TaskGenerator(3, "dws", every=60, run_for=60),
         TaskGenerator(4, "cph", every=30, run_for=10),
     )
     assert scenario.projects[Q] == "cn-north-4_aaaabbbb"  # generators' projects can be logged in to
     ca, cph = scenario.tasks
-    assert (ca.codearts_project_id, ca.task_name, ca.creator_id, ca.git_url, ca.git_branch) == (
+    assert (ca.listed_under, dict(ca.extras)) == (
         CAP2,
-        "mobile-app",
-        "00000000000000000000000000000abc",
-        "https://codehub.example.com/acme/mobile-app.git",
-        "develop",
+        {
+            "task_name": "mobile-app",
+            "creator_id": "00000000000000000000000000000abc",
+            "git_url": "https://codehub.example.com/acme/mobile-app.git",
+            "git_branch": "develop",
+        },
     )
-    assert cph.request_id == RIDX
-    assert scenario.generators[4].cph_request_id == generator_request_id(4)
+    assert cph.listed_under == RIDX
+    assert scenario.generators[4].list_value == generator_request_id(4)
     assert HEX32.fullmatch(generator_request_id(4))
     # Defaults: the default CodeArts project, and one request ID per CPH job.
     plain = parse_scenario(
@@ -1376,12 +1378,12 @@ def test_yaml_generators_and_list_fields(tmp_path: Path) -> None:
         }
     )
     ca, j1, j2 = plain.tasks
-    assert (ca.codearts_project_id, ca.task_name, ca.git_url) == (
+    assert (ca.listed_under, ca.extras["task_name"], ca.extras["git_url"]) == (
         CAP,
         "task-t1",
         "git@codehub.example.com:demo/task-t1.git",
     )
-    assert HEX32.fullmatch(j1.request_id) and HEX32.fullmatch(j2.request_id) and j1.request_id != j2.request_id
+    assert HEX32.fullmatch(j1.listed_under) and HEX32.fullmatch(j2.listed_under) and j1.listed_under != j2.listed_under
 
 
 def test_generated_task_ids() -> None:
@@ -1574,7 +1576,7 @@ async def test_churn_scenario() -> None:
         ("codearts_check", 20, 40, None),
         ("cph", 15, 20, None),
     ]
-    assert (scenario.generators[1].codearts_project_id, scenario.generators[2].request_id) == (CAP, RID1)
+    assert (scenario.generators[1].list_value, scenario.generators[2].list_value) == (CAP, RID1)
     sim = Simulator(scenario, clock=lambda: T0)
     async with (
         await start_simulator(sim) as server,
@@ -1607,7 +1609,7 @@ async def test_churn_scenario() -> None:
             *(gen_id("cph", 2, n) for n in range(1, 6)),
         ]
         assert [j["status"] for j in jobs[4:]] == [2, 2, 2, 2, 1]  # at 70 s: ended at 20, 35, 50, 65 s
-        assert sim.stats.list_requests["cph_jobs"] == 1
+        assert sim.stats.list_requests["cph"] == 1
         assert not any(sim.stats.by_task[j["job_id"]] for j in jobs)
         # Hours later: thousands of tasks, answered page by page.
         sim.advance(3 * 3600)
@@ -1952,7 +1954,7 @@ def _task_yaml(**overrides: str) -> str:
         ),
         (
             _task_yaml(cloud_service="cph", phone_id="a", server_id="b", phases="[{after: 0, status: 1}]"),
-            "tasks[0]: a CPH job has phone_id or server_id, not both",
+            "tasks[0]: a task has phone_id or server_id, not several",
         ),
         (
             _task_yaml(
@@ -1962,7 +1964,7 @@ def _task_yaml(**overrides: str) -> str:
         ),
         (
             _task_yaml(volume_id="v", sub_jobs="[{job_id: s1, phases: [{after: 0, status: RUNNING}]}]"),
-            "tasks[0].volume_id: a batch job reports its volumes in its sub_jobs only",
+            "tasks[0].volume_id: a batch job reports its resources in its sub_jobs only",
         ),
         (
             _task_yaml(sub_jobs="[{job_id: s1, status: RUNNING, phases: [{after: 0, status: RUNNING}]}]"),

@@ -76,7 +76,7 @@ import structlog
 from aiohttp import web
 
 from exporter.cloud.signing import ALGORITHM, VerifyStatus, format_sdk_date, verify
-from exporter.services import BUILTIN, ServiceSpec
+from exporter.services import BUILTIN, DiscoverySpec, ServiceSpec
 from exporter.simulator import bodies
 from exporter.simulator.scenario import (
     CLOUD_SERVICES,
@@ -91,6 +91,7 @@ from exporter.simulator.scenario import (
     load_scenario,
     parse_generated_task_id,
 )
+from exporter.simulator.shapes import SHAPES, ListShape
 
 __all__ = [
     "AK_LOCK_SECONDS",
@@ -288,45 +289,41 @@ class Simulator:
         spec = self.specs.get(cloud_service)
         return project_id if spec is None or spec.needs_project_id else ""
 
-    def codearts_tasks(self, codearts_project_id: str) -> list[Task]:
-        """The CodeArts Check tasks of a CodeArts project that exist now, newest first (the task list)."""
-        return [_materialize(ref) for ref in self._codearts_refs(codearts_project_id)]
-
-    def cph_jobs(self, project_id: str, request_ids: list[str]) -> list[Task]:
-        """The CPH jobs of ``project_id`` that the given requests created and that exist now (ListJobs).
-
-        Request by request in the given order (each once), each request's jobs in creation order.
-        """
-        return [_materialize(ref) for ref in self._cph_refs(project_id, request_ids)]
+    def listed(self, cloud_service: str, values: list[str], project_id: str = "") -> list[Task]:
+        """The tasks that the service's list API lists for ``values`` (CodeArts projects, CPH request IDs),
+        in its order (shapes.yaml: newest first, or value by value in the order given, oldest first)."""
+        return [_materialize(ref) for ref in self._list_refs(cloud_service, project_id, values)]
 
     # The lists sort light references and build only the tasks of the page asked for: a long churn
     # run has tens of thousands of generated tasks.
 
-    def _codearts_refs(self, codearts_project_id: str) -> list[_TaskRef]:
+    def _list_refs(self, cloud_service: str, project_id: str, values: list[str]) -> list[_TaskRef]:
+        listing, lister = SHAPES[cloud_service].list, self.specs[cloud_service].discover
+        assert listing is not None
+        assert lister is not None
+        by_project = "{project_id}" in lister.path
         elapsed = self.elapsed()
-        refs: list[_TaskRef] = [
-            (t.created_offset, t, 0)
-            for t in self.scenario.tasks
-            if t.cloud_service == "codearts_check" and t.codearts_project_id == codearts_project_id
-        ]
-        for generator in self.scenario.generators:
-            if generator.cloud_service == "codearts_check" and generator.codearts_project_id == codearts_project_id:
-                refs.extend(_generated_refs(generator, elapsed))
-        # Newest first; stable, so equal creation times keep scenario order, then generator order.
-        refs.sort(key=lambda ref: -ref[0])
-        return refs
-
-    def _cph_refs(self, project_id: str, request_ids: list[str]) -> list[_TaskRef]:
-        elapsed = self.elapsed()
-        by_request: dict[str, list[_TaskRef]] = {r: [] for r in request_ids}
+        by_value: dict[str, list[_TaskRef]] = {value: [] for value in values}
         for task in self.scenario.tasks:
-            if task.cloud_service == "cph" and task.project_id == project_id and task.request_id in by_request:
-                by_request[task.request_id].append((task.created_offset, task, 0))
+            refs = by_value.get(task.listed_under)
+            if (
+                task.cloud_service == cloud_service
+                and refs is not None
+                and (not by_project or task.project_id == project_id)
+            ):
+                refs.append((task.created_offset, task, 0))
         for generator in self.scenario.generators:
-            refs = by_request.get(generator.cph_request_id)
-            if generator.cloud_service == "cph" and generator.project_id == project_id and refs is not None:
+            refs = by_value.get(generator.list_value)
+            if (
+                generator.cloud_service == cloud_service
+                and refs is not None
+                and (not by_project or generator.project_id == project_id)
+            ):
                 refs.extend(_generated_refs(generator, elapsed))
-        return [ref for refs in by_request.values() for ref in sorted(refs, key=lambda ref: ref[0])]
+        if listing.order == "newest":
+            # Stable, so equal creation times keep scenario order, then generator order.
+            return sorted((ref for refs in by_value.values() for ref in refs), key=lambda ref: -ref[0])
+        return [ref for refs in by_value.values() for ref in sorted(refs, key=lambda ref: ref[0])]
 
     def created_tasks(self, since: float = 0.0) -> list[CreatedTask]:
         """The generated tasks created at or after ``since`` (Unix time) and by now, oldest first.
@@ -480,7 +477,10 @@ class Simulator:
 
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._count_and_map_errors])
-        app.router.add_get("/v2/{codearts_project_id}/tasks", self._list_codearts_tasks)
+        for spec in self.specs.values():
+            listing = SHAPES[spec.name].list if spec.name in SHAPES else None
+            if spec.discover is not None and listing is not None:
+                app.router.add_get(spec.discover.path, self._list_handler(spec, listing))
         # Every service's status API at its spec's path. The four with hand-written shapes answer in them,
         # every other from its spec alone; services that share a path (ECS, BMS and EVS do) share one
         # route, and a request goes to the service that knows the task.
@@ -489,7 +489,6 @@ class Simulator:
             by_path.setdefault(spec.status.path, []).append(spec)
         for path, sharing in by_path.items():
             app.router.add_get(path, self._spec_handler(sharing))
-        app.router.add_get("/v1/{project_id}/cloud-phone/jobs", self._list_cph_jobs)
         app.router.add_post("/v3/auth/tokens", self._iam_tokens)
         app.router.add_post("/_sim/advance", self._admin_advance)
         app.router.add_post("/_sim/fault", self._admin_fault)
@@ -571,46 +570,33 @@ class Simulator:
         body = bodies.task_body(task, start=self.started_at, elapsed=self.elapsed(), request_id=request_id)
         return _json(200, body, request_id)
 
-    async def _list_codearts_tasks(self, request: web.Request) -> web.StreamResponse:
-        self.stats.list_requests["codearts_tasks"] += 1
-        request_id, answered = await self._gateway("codearts_check", request)
-        if answered is not None:
-            return answered
-        codearts_project_id = request.match_info["codearts_project_id"]
-        try:
-            if not _HEX32_RE.fullmatch(codearts_project_id):
-                raise ValueError("project_id must be a CodeArts project ID of 32 lowercase hexadecimal characters")
-            offset = _int_query(request, "offset", 0, 0, CODEARTS_LIST_MAX_OFFSET)
-            limit = _int_query(request, "limit", CODEARTS_LIST_DEFAULT_LIMIT, 1, LIST_MAX_LIMIT)
-        except ValueError as exc:
-            return _json(400, bodies.list_error("codearts_check", str(exc), request_id), request_id)
-        refs = self._codearts_refs(codearts_project_id)
-        start, elapsed = self.started_at, self.elapsed()
-        first = (max(offset, 1) - 1) * limit  # `offset` is a page number; 0 and 1 both mean the first page
-        page = [
-            bodies.list_item(_materialize(ref), start=start, elapsed=elapsed, request_id=request_id)
-            for ref in refs[first : first + limit]
-        ]
-        return _json(200, {"tasks": page, "total": len(refs)}, request_id)
+    def _list_handler(self, spec: ServiceSpec, listing: ListShape) -> _Handler:
+        lister = spec.discover
+        assert lister is not None
 
-    async def _list_cph_jobs(self, request: web.Request) -> web.StreamResponse:
-        self.stats.list_requests["cph_jobs"] += 1
-        request_id, answered = await self._gateway("cph", request)
-        if answered is not None:
-            return answered
-        try:
-            request_ids = _cph_request_ids(request)
-            offset = _int_query(request, "offset", 0, 0, None)
-            limit = _int_query(request, "limit", CPH_LIST_DEFAULT_LIMIT, 1, LIST_MAX_LIMIT)
-        except ValueError as exc:
-            return _json(400, bodies.list_error("cph", str(exc), request_id), request_id)
-        refs = self._cph_refs(request.match_info["project_id"], request_ids)
-        start, elapsed = self.started_at, self.elapsed()
-        page = [
-            bodies.list_item(_materialize(ref), start=start, elapsed=elapsed, request_id=request_id)
-            for ref in refs[offset : offset + limit]
-        ]
-        return _json(200, {"request_id": request_id, "jobs": page}, request_id)
+        async def handle(request: web.Request) -> web.StreamResponse:
+            self.stats.list_requests[spec.name] += 1
+            request_id, answered = await self._gateway(spec.name, request)
+            if answered is not None:
+                return answered
+            paging = lister.paging
+            try:
+                values = _list_values(request, lister, listing)
+                offset = _int_query(request, paging.param, 0, 0, listing.max_offset)
+                limit = _int_query(request, paging.limit_param, listing.default_limit, 1, paging.limit)
+            except ValueError as exc:
+                return _json(400, bodies.list_error(spec.name, str(exc), request_id), request_id)
+            refs = self._list_refs(spec.name, request.match_info.get("project_id", ""), values)
+            # A page number counts from 1 (0 is the first page too); a record offset from 0.
+            first = (max(offset, 1) - 1) * limit if paging.style == "page" else offset
+            start, elapsed = self.started_at, self.elapsed()
+            items = [
+                bodies.list_item(_materialize(ref), start=start, elapsed=elapsed, request_id=request_id)
+                for ref in refs[first : first + limit]
+            ]
+            return _json(200, bodies.list_page(spec.name, items, len(refs), request_id), request_id)
+
+        return handle
 
     async def _fault(self, kind: str, cloud_service: str, request_id: str) -> web.Response | None:
         """The response for fault ``kind``, or None to go on normally (after a ``timeout`` stall)."""
@@ -759,16 +745,22 @@ def _int_query(request: web.Request, name: str, default: int, low: int, high: in
     return value
 
 
-def _cph_request_ids(request: web.Request) -> list[str]:
-    """The request IDs a ListJobs request asks for: ``request_ids`` (comma-separated) wins over ``request_id``."""
-    many = [r.strip() for r in request.query.get("request_ids", "").split(",") if r.strip()]
-    if len(many) > CPH_LIST_MAX_REQUEST_IDS:
-        raise ValueError(f"request_ids holds {len(many)} request IDs, at most {CPH_LIST_MAX_REQUEST_IDS} are allowed")
+def _list_values(request: web.Request, lister: DiscoverySpec, listing: ListShape) -> list[str]:
+    """The values a list request asks for: the path's, or the batch query parameter's (comma-separated,
+    empty entries ignored, each once), which wins over the single-value one."""
+    if "{value}" in lister.path:
+        value = request.match_info["value"]
+        if not listing.value.fullmatch(value):
+            raise ValueError(listing.value_rule)
+        return [value]
+    many = [v.strip() for v in request.query.get(lister.batch, "").split(",") if v.strip()]
+    if len(many) > lister.batch_size:
+        raise ValueError(f"{lister.batch} holds {len(many)} {listing.noun}, at most {lister.batch_size} are allowed")
     if many:
         return list(dict.fromkeys(many))
-    one = request.query.get("request_id", "").strip()
+    one = request.query.get(listing.also, "").strip() if listing.also else ""
     if not one:
-        raise ValueError("request_id or request_ids is required")
+        raise ValueError(f"{listing.also} or {lister.batch} is required")
     return [one]
 
 

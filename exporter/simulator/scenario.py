@@ -43,24 +43,33 @@ YAML format (``load_scenario``); every key not listed here is an error::
         sub_jobs:                 # evs only: a batch job's sub-jobs, each with its own phases
           - {job_id: e75b0000000000000000000000000021, phases: [{after: 0, status: SUCCESS}]}
 
-Per service, ``status`` is: ``codearts_check`` an integer or null; ``dws`` and ``evs`` a string;
-``cph`` an integer. Values outside the documented sets are allowed on purpose (the exporter must
-report them as ``unknown``). ``progress`` (a percentage 0-100 or null) exists for ``codearts_check``
-and ``dws`` only. The extra phase fields are: ``codearts_check`` ``info`` (default: "running" for
-status 0, "success" for 2, else null); ``dws`` ``failed_code``, ``failed_detail``; ``evs``
-``error_code``, ``fail_reason``; ``cph`` ``error_code``, ``error_msg``, ``execute_msg``. A CPH task
-has ``phone_id`` or ``server_id`` (default: a ``phone_id`` derived from the task ID).
+What a task of each service may say comes from its spec (``exporter/services/builtin``) and its shape
+(``shapes.yaml``), not from code: ``status`` is written as the spec's state table writes it (an
+integer or null for CodeArts Check, whose table has 0-3 and null; an integer for CPH; a string for
+DWS and EVS). Values outside the documented sets are allowed on purpose (the exporter must report
+them as ``unknown``). ``progress`` (a percentage 0-100 or null) exists where the spec reads one
+(CodeArts Check, DWS). The other phase fields are the names of the spec's error fields (DWS
+``failed_code``, ``failed_detail``; EVS ``error_code``, ``fail_reason``; CPH ``error_code``,
+``error_msg``, ``execute_msg``) and the shape's ``phase`` keys (CodeArts ``info``, by default
+"running" for status 0, "success" for 2, else null). A task's other keys are its shape's ``task``
+keys with their defaults (DWS ``job_name``; EVS ``job_type``; CodeArts ``task_name``, ``creator_id``,
+``git_url``, ``git_branch``), its ``resource`` keys (EVS ``volume_id``, not for batch jobs; CPH
+``phone_id`` or ``server_id``, by default a ``phone_id`` derived from the task ID), ``sub_jobs`` where
+the spec reads sub-tasks, and its list's key.
 
-List APIs. A ``codearts_check`` task belongs to a CodeArts project, the 32-hex project UUID of
-CodeArts (ProjectMan), not an IAM project: ``codearts_project_id`` (default
-``DEFAULT_CODEARTS_PROJECT_ID``) places it in the task list ``GET /v2/{codearts_project_id}/tasks``,
-where it also reports ``task_name`` (default ``task-<task_id>``), ``creator_id`` (32 hex, default
-``DEFAULT_CODEARTS_CREATOR_ID``), ``git_url`` (default ``git@codehub.example.com:demo/<task_name>.git``)
-and ``git_branch`` (default ``master``). A ``cph`` job was created by an asynchronous call whose
+List APIs (a spec's ``discover`` and a shape's ``list``): a ``codearts_check`` task belongs to a
+CodeArts project, the 32-hex project UUID of CodeArts (ProjectMan), not an IAM project:
+``codearts_project_id`` (default ``DEFAULT_CODEARTS_PROJECT_ID``) places it in the task list
+``GET /v2/{codearts_project_id}/tasks``. A ``cph`` job was created by an asynchronous call whose
 ``request_id`` (32 lowercase hex; default: one derived from the task ID, so one job per request)
 ``GET /v1/{project_id}/cloud-phone/jobs?request_id=`` lists it under. A scenario task exists from the
 simulator's start; its creation time (the CodeArts ``created_at``) is ``begin`` when that is negative,
 else the simulator's start.
+
+Any other spec (a built-in without a shape, or one passed to ``parse_scenario``) is answered from the
+spec alone: its tasks take a status of any JSON scalar, ``progress`` where the spec reads one, the
+spec's error fields as phase fields, ``job_type``/``job_name`` where the spec reads them and
+``resource_id``.
 
 Generators: a scenario that keeps creating tasks while it runs. The top-level ``generators`` list (with
 at least one generator, ``tasks`` may be empty)::
@@ -73,20 +82,22 @@ at least one generator, ``tasks`` may be empty)::
         start: 0                  # optional, default 0: the first task is created at this offset
         stop: 3600                # optional: no task is created at or after this offset (> start)
         project_id: 0123...       # optional, default DEFAULT_PROJECT_ID
-        codearts_project_id: ...  # codearts_check only; default DEFAULT_CODEARTS_PROJECT_ID
-        request_id: ...           # cph only: all generated jobs under this request ID (32 lowercase
-                                  # hex); default: one request ID per generator (generator_request_id)
+        codearts_project_id: ...  # the list key of its shape (codearts_check: the CodeArts project,
+        request_id: ...           # default DEFAULT_CODEARTS_PROJECT_ID; cph: the request ID, default one
+                                  # per generator, generator_request_id)
 
 The n-th task of generator ``i`` (n = 1, 2, ...) is created ``start + (n - 1) * every`` seconds after the
-simulator started, with the ID ``generated_task_id(cloud_service, i, n)``: the service's prefix (c0de,
-d5a0, e750, ce11), ``6e4e``, ``i`` as 4 hex digits and ``n`` as 20 (32 lowercase hex in all). It runs
-(codearts 0 at 0 %, dws RUNNING at 0 % then 50 % halfway, evs RUNNING, cph 1; a CodeArts task is named
-``generated-<i>-<n>``, a CPH job is a phone job) until ``run_for`` seconds later and then ends in success
-(2, SUCCESS, SUCCESS, 2) or, for every ``fail_every``-th task, in failure (1; FAIL with a
-``failed_code``/``failed_detail``; FAIL with an ``error_code``/``fail_reason``; -1 with an
-``error_code``/``error_msg``). Generated tasks are derived from the simulated clock when asked for; no
-timer runs and nothing is stored, so ``advance()`` moves them like every other task. A scenario task
-ID that a generator would also produce is an error.
+simulator started, with the ID ``generated_task_id(cloud_service, i, n)``: the shape's ``id_prefix``
+(c0de, d5a0, e750, ce11), ``6e4e``, ``i`` as 4 hex digits and ``n`` as 20 (32 lowercase hex in all). It
+runs (the spec's first running status, with the shape's ``generated.progress``: codearts 0 at 0 %, dws
+RUNNING at 0 % then 50 % halfway, evs RUNNING, cph 1; with the shape's ``generated.fields``: a CodeArts
+task is named ``generated-<i>-<n>``) until ``run_for`` seconds later and then ends in success (the first
+succeeded status: 2, SUCCESS, SUCCESS, 2) or, for every ``fail_every``-th task, in failure (the first
+failed status with the shape's ``generated.failure`` fields: 1; FAIL with a ``failed_code``/
+``failed_detail``; FAIL with an ``error_code``/``fail_reason``; -1 with an ``error_code``/``error_msg``).
+Generated tasks are derived from the simulated clock when asked for; no timer runs and nothing is
+stored, so ``advance()`` moves them like every other task. A scenario task ID that a generator would
+also produce is an error.
 """
 
 from __future__ import annotations
@@ -105,7 +116,7 @@ import yaml
 
 from exporter.model import FINAL_STATES, State
 from exporter.services import BUILTIN, ServiceSpec, raw_status
-from exporter.simulator.shapes import SHAPES
+from exporter.simulator.shapes import SHAPES, ListShape, Shape
 
 __all__ = [
     "CLOUD_SERVICES",
@@ -212,19 +223,7 @@ _PHASE_FIELDS: Mapping[str, tuple[str, ...]] = {
 }
 _WITH_PROGRESS = frozenset(name for name in CLOUD_SERVICES if BUILTIN[name].status.progress is not None)
 _COMMON_TASK_KEYS = ("cloud_service", "task_id", "project_id", "description", "begin", "fault", "phases")
-_SERVICE_TASK_KEYS: Mapping[str, tuple[str, ...]] = {
-    "codearts_check": ("codearts_project_id", "task_name", "creator_id", "git_url", "git_branch"),
-    "dws": ("job_name",),
-    "evs": ("job_type", "volume_id", "sub_jobs"),
-    "cph": ("phone_id", "server_id", "request_id"),
-}
 _GENERATOR_KEYS = ("cloud_service", "every", "run_for", "fail_every", "start", "stop", "project_id")
-_SERVICE_GENERATOR_KEYS: Mapping[str, tuple[str, ...]] = {
-    "codearts_check": ("codearts_project_id",),
-    "dws": (),
-    "evs": (),
-    "cph": ("request_id",),
-}
 # Generated task IDs: the service's prefix (as in the default scenario), this marker, the generator's
 # index (4 hex digits) and the task's sequence number n >= 1 (20 hex digits).
 _SERVICE_PREFIX: Mapping[str, str] = {name: SHAPES[name].id_prefix for name in CLOUD_SERVICES}
@@ -232,7 +231,7 @@ _GENERATED_MARKER = "6e4e"
 _GENERATED_ID_RE = re.compile(r"([0-9a-f]{4})6e4e([0-9a-f]{4})([0-9a-f]{20})")
 _MAX_GENERATORS = 0x10000
 _HEX32_RE = re.compile(r"[0-9a-f]{32}")
-_SUB_JOB_KEYS = ("job_id", "job_type", "volume_id", "begin", "phases")
+_VALUE_RULES = {"[0-9a-f]{32}": "32 lowercase hexadecimal characters"}
 # Lenient on purpose: the exporter validates IDs itself; this only keeps URL paths simple.
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # Real AKs are 20 uppercase letters and digits; this also keeps them parseable in an Authorization header.
@@ -273,18 +272,15 @@ class Task:
     begin: float | None = None
     fault: str | None = None
     description: str = ""
-    job_type: str = ""  # EVS
-    job_name: str = ""  # DWS
-    resource_key: str = ""  # "volume_id" (EVS), "phone_id" or "server_id" (CPH)
+    job_type: str = ""
+    job_name: str = ""
+    resource_key: str = ""  # the answer's key for its resource ("volume_id", "phone_id", "server_id")
     resource_id: str = ""
     sub_jobs: tuple[Task, ...] = ()
-    request_id: str = ""  # CPH: the request ID of the call that created the job (ListJobs)
-    # CodeArts Check: the task list's fields (SimpleTaskInfoV2); the project is CodeArts', not IAM's.
-    codearts_project_id: str = ""
-    task_name: str = ""
-    creator_id: str = ""
-    git_url: str = ""
-    git_branch: str = ""
+    # The value of its service's list API that lists it (a CodeArts project, a CPH request ID).
+    listed_under: str = ""
+    # Its other text fields that its service's answers carry (the CodeArts task list's task_name, ...).
+    extras: Mapping[str, str] = field(default_factory=dict)
     # When the task came to exist (seconds after the simulator started); None: a scenario task, which
     # exists from the start (or from ``begin`` if that is earlier).
     created: float | None = None
@@ -292,10 +288,8 @@ class Task:
     spec: ServiceSpec | None = field(default=None, compare=False, repr=False)
 
     @property
-    def fields(self) -> dict[str, str]:
-        """The task's own text fields that its service's answers carry (the CodeArts task list's)."""
-        named = {"task_name": self.task_name, "creator_id": self.creator_id, "git_url": self.git_url}
-        return {k: v for k, v in (*named.items(), ("git_branch", self.git_branch)) if v}
+    def fields(self) -> Mapping[str, str]:
+        return self.extras
 
     @property
     def phase_fields(self) -> tuple[str, ...]:
@@ -378,8 +372,9 @@ class TaskGenerator:
     start: float = 0.0
     stop: float | None = None
     project_id: str = DEFAULT_PROJECT_ID
-    codearts_project_id: str = DEFAULT_CODEARTS_PROJECT_ID  # codearts_check only
-    request_id: str = ""  # cph only; "" means generator_request_id(index)
+    # The list API value its tasks are listed under; "" means its service's default (shapes.yaml), or
+    # one of its own (generator_request_id) where that default is "derived".
+    listed_under: str = ""
 
     def __post_init__(self) -> None:
         if self.cloud_service not in CLOUD_SERVICES:
@@ -398,14 +393,21 @@ class TaskGenerator:
             raise ValueError(f"fail_every must be >= 1, got {self.fail_every}")
 
     @property
-    def cph_request_id(self) -> str:
-        """The request ID that the generated CPH jobs are listed under."""
-        return self.request_id or generator_request_id(self.index)
+    def list_value(self) -> str:
+        """The list API value the generated tasks are listed under ("" for a service without a list)."""
+        listing = SHAPES[self.cloud_service].list
+        if listing is None:
+            return ""
+        if self.listed_under:
+            return self.listed_under
+        return generator_request_id(self.index) if listing.default == "derived" else listing.default
 
     @property
     def list_project_id(self) -> str:
-        """The project the generated tasks are listed in: CodeArts' project for codearts_check."""
-        return self.codearts_project_id if self.cloud_service == "codearts_check" else self.project_id
+        """The project the generated tasks are listed in: the list value where the list's path names it
+        (a CodeArts project), else the IAM project."""
+        lister = BUILTIN[self.cloud_service].discover
+        return self.list_value if lister is not None and "{value}" in lister.path else self.project_id
 
     def created_offset(self, n: int) -> float:
         """When the ``n``-th task (n >= 1) is created, in seconds after the simulator started."""
@@ -443,39 +445,24 @@ class TaskGenerator:
         """The ``n``-th generated task (n >= 1)."""
         if n < 1:
             raise ValueError(f"generated tasks count from 1, got {n}")
+        shape = SHAPES[self.cloud_service]
         task_id = self.task_id(n)
         created = self.created_offset(n)
-        end = created + self.run_for
-        phases = _generated_phases(self.cloud_service, created, end, failed=self.fails(n))
-        extra: dict[str, Any] = {}
-        match self.cloud_service:
-            case "codearts_check":
-                name = f"generated-{self.index}-{n}"
-                extra = {
-                    "codearts_project_id": self.codearts_project_id,
-                    "task_name": name,
-                    "creator_id": DEFAULT_CODEARTS_CREATOR_ID,
-                    "git_url": _default_git_url(name),
-                    "git_branch": "master",
-                }
-            case "dws":
-                extra = {"job_name": "createClusterJob"}
-            case "evs":
-                extra = {"job_type": "createVolume", "resource_key": "volume_id", "resource_id": _derived_uuid(task_id)}
-            case "cph":
-                extra = {
-                    "resource_key": "phone_id",
-                    "resource_id": uuid.uuid5(uuid.NAMESPACE_OID, task_id).hex,
-                    "request_id": self.cph_request_id,
-                }
+        generated = {k: v.format(index=self.index, n=n) for k, v in shape.generated_fields.items()}
+        fields = _defaults(shape.task, task_id, generated)
         return Task(
             cloud_service=self.cloud_service,
             task_id=task_id,
-            phases=phases,
+            phases=_generated_phases(self.cloud_service, created, created + self.run_for, failed=self.fails(n)),
             project_id=self.project_id,
             description=f"generated by generators[{self.index}]",
             created=created,
-            **extra,
+            job_type=fields.pop("job_type", ""),
+            job_name=fields.pop("job_name", ""),
+            resource_key=shape.resource_keys[0] if shape.resource_keys else "",
+            resource_id=_derived_resource(shape.resource_derive, task_id) if shape.resource_keys else "",
+            listed_under=self.list_value,
+            extras=fields,
         )
 
     def tasks_at(self, elapsed: float) -> list[Task]:
@@ -484,32 +471,37 @@ class TaskGenerator:
 
 
 def _generated_phases(service: str, created: float, end: float, *, failed: bool) -> tuple[Phase, ...]:
-    # Illustrative failure codes, in each service's shape (as in the default scenario).
-    match service:
-        case "codearts_check":
-            return (Phase(created, 0, 0.0), Phase(end, 1) if failed else Phase(end, 2, 100.0))
-        case "dws":
-            final = (
-                Phase(
-                    end,
-                    "FAIL",
-                    50.0,
-                    {
-                        "failed_code": "CreateClusterTask-fail:DWS.0001",
-                        "failed_detail": "DWS.0001:Internal error.",
-                    },
-                )
-                if failed
-                else Phase(end, "SUCCESS", 100.0)
-            )
-            return (Phase(created, "RUNNING", 0.0), Phase((created + end) / 2, "RUNNING", 50.0), final)
-        case "evs":
-            fields = {"error_code": "EVS.2024", "fail_reason": "Insufficient capacity in the storage pool."}
-            return (Phase(created, "RUNNING"), Phase(end, "FAIL", None, fields) if failed else Phase(end, "SUCCESS"))
-        case "cph":
-            fields = {"error_code": "CPS.0010", "error_msg": "Failed to restart the cloud phone."}
-            return (Phase(created, 1), Phase(end, -1, None, fields) if failed else Phase(end, 2))
-    raise ValueError(f"unknown cloud service {service!r}")
+    """A generated task runs from ``created`` to ``end``, then succeeds or fails: its service's first
+    documented raw status of each state, the progress its shape gives (start, half-way, end), and its
+    shape's failure fields."""
+    states = BUILTIN[service].status.states
+    running, succeeded, failed_raw = (
+        _typed(next(raw for raw, s in states.items() if s is state))
+        for state in (State.RUNNING, State.SUCCEEDED, State.FAILED)
+    )
+    shape = SHAPES[service]
+    progress = shape.generated_progress
+    phases = [Phase(created, running, progress.get("start"))]
+    if "half" in progress:
+        phases.append(Phase((created + end) / 2, running, progress["half"]))
+    if failed:
+        phases.append(Phase(end, failed_raw, progress.get("half"), dict(shape.generated_failure)))
+    else:
+        phases.append(Phase(end, succeeded, progress.get("end")))
+    return tuple(phases)
+
+
+def _defaults(template: Mapping[str, str], task_id: str, given: Mapping[str, str]) -> dict[str, str]:
+    """A task's fields: the given ones, and the shape's defaults for the others, each formatted with the
+    task ID and the fields before it (a git_url from the task_name)."""
+    fields: dict[str, str] = {}
+    for key, default in template.items():
+        fields[key] = given[key] if key in given else default.format(task_id=task_id, **fields)
+    return fields
+
+
+def _derived_resource(derive: str, task_id: str) -> str:
+    return uuid.uuid5(uuid.NAMESPACE_OID, task_id).hex if derive == "hex" else _derived_uuid(task_id)
 
 
 def generated_task_id(cloud_service: str, generator_index: int, n: int) -> str:
@@ -531,10 +523,6 @@ def parse_generated_task_id(cloud_service: str, task_id: str) -> tuple[int, int]
 def generator_request_id(generator_index: int) -> str:
     """The request ID of a CPH generator's jobs when the scenario names none."""
     return uuid.uuid5(uuid.NAMESPACE_OID, f"fake-cloud-generator-request-{generator_index}").hex
-
-
-def _default_git_url(task_name: str) -> str:
-    return f"git@codehub.example.com:demo/{task_name}.git"
 
 
 class CreatedTask(NamedTuple):
@@ -667,8 +655,9 @@ def _scenario(data: object, specs: Mapping[str, ServiceSpec]) -> Scenario:
     for i, task in enumerate(tasks):
         for j, job in enumerate((task, *task.sub_jobs)):
             path = f"tasks[{i}]" if j == 0 else f"tasks[{i}].sub_jobs[{j - 1}]"
-            # CodeArts Check has no project in its URL, so its IDs must be unique across projects.
-            project = "" if job.cloud_service == "codearts_check" else job.project_id
+            # A service without a project in its status path (CodeArts Check) needs IDs unique across projects.
+            spec = job.spec or BUILTIN[job.cloud_service]
+            project = job.project_id if spec.needs_project_id else ""
             key = (job.cloud_service, project, job.task_id)
             if key in seen:
                 raise _Invalid(path, f"duplicate {job.cloud_service} task ID {job.task_id} (also {seen[key]})")
@@ -705,7 +694,8 @@ def _generator(raw: object, index: int) -> TaskGenerator:
     service = m.get("cloud_service")
     if service not in CLOUD_SERVICES:
         raise _Invalid(f"{path}.cloud_service", f"expected one of {', '.join(CLOUD_SERVICES)}, got {service!r}")
-    _check_keys(m, _GENERATOR_KEYS + _SERVICE_GENERATOR_KEYS[service], ("every", "run_for"), path)
+    listing = SHAPES[service].list
+    _check_keys(m, _GENERATOR_KEYS + ((listing.key,) if listing else ()), ("every", "run_for"), path)
     every = _number(m["every"], f"{path}.every")
     run_for = _number(m["run_for"], f"{path}.run_for")
     for key, value in (("every", every), ("run_for", run_for)):
@@ -729,11 +719,18 @@ def _generator(raw: object, index: int) -> TaskGenerator:
         start=start,
         stop=stop,
         project_id=_ident(m.get("project_id", DEFAULT_PROJECT_ID), f"{path}.project_id"),
-        codearts_project_id=_hex32(
-            m.get("codearts_project_id", DEFAULT_CODEARTS_PROJECT_ID), f"{path}.codearts_project_id"
-        ),
-        request_id=_hex32(m["request_id"], f"{path}.request_id") if "request_id" in m else "",
+        listed_under=_list_value(m, listing, path) if listing and listing.key in m else "",
     )
+
+
+def _list_value(m: Mapping[str, Any], listing: ListShape, path: str) -> str:
+    value = m[listing.key]
+    if not isinstance(value, str) or not listing.value.fullmatch(value):
+        raise _Invalid(
+            f"{path}.{listing.key}",
+            f"expected {_VALUE_RULES.get(listing.value.pattern, listing.value.pattern)}, got {value!r}",
+        )
+    return value
 
 
 def _access_keys(raw: object) -> tuple[AccessKey, ...]:
@@ -779,43 +776,22 @@ def _task(raw: object, path: str, specs: Mapping[str, ServiceSpec]) -> Task:
     if service not in CLOUD_SERVICES:
         known = ", ".join((*CLOUD_SERVICES, *sorted(specs)))
         raise _Invalid(f"{path}.cloud_service", f"expected one of {known}, got {service!r}")
-    _check_keys(m, _COMMON_TASK_KEYS + _SERVICE_TASK_KEYS[service], ("task_id", "phases"), path)
+    shape, spec = SHAPES[service], BUILTIN[service].status
+    batch = spec.sub_tasks is not None
+    keys = (*shape.task, *shape.resource_keys, *(("sub_jobs",) * batch), *((shape.list.key,) if shape.list else ()))
+    _check_keys(m, _COMMON_TASK_KEYS + keys, ("task_id", "phases"), path)
     task_id = _ident(m["task_id"], f"{path}.task_id")
     project_id = _ident(m.get("project_id", DEFAULT_PROJECT_ID), f"{path}.project_id")
     fault = m.get("fault")
     if fault is not None and fault not in FAULT_KINDS:
         raise _Invalid(f"{path}.fault", f"expected one of {', '.join(FAULT_KINDS)}, got {fault!r}")
-    resource_key, resource_id = "", ""
-    if service == "cph":
-        if "phone_id" in m and "server_id" in m:
-            raise _Invalid(path, "a CPH job has phone_id or server_id, not both")
-        resource_key = "server_id" if "server_id" in m else "phone_id"
-        resource_id = _string(
-            m.get(resource_key, uuid.uuid5(uuid.NAMESPACE_OID, task_id).hex), f"{path}.{resource_key}"
-        )
-    request_id = ""
-    if service == "cph":
-        request_id = (
-            _hex32(m["request_id"], f"{path}.request_id") if "request_id" in m else _derived_request_id(task_id)
-        )
-    codearts_project_id = task_name = creator_id = git_url = git_branch = ""
-    if service == "codearts_check":
-        codearts_project_id = _hex32(
-            m.get("codearts_project_id", DEFAULT_CODEARTS_PROJECT_ID), f"{path}.codearts_project_id"
-        )
-        task_name = _string(m.get("task_name", f"task-{task_id}"), f"{path}.task_name")
-        creator_id = _string(m.get("creator_id", DEFAULT_CODEARTS_CREATOR_ID), f"{path}.creator_id")
-        git_url = _string(m.get("git_url", _default_git_url(task_name)), f"{path}.git_url")
-        git_branch = _string(m.get("git_branch", "master"), f"{path}.git_branch")
     sub_jobs = tuple(
-        _sub_job(sub, f"{path}.sub_jobs[{i}]", task_id, project_id)
+        _sub_job(sub, f"{path}.sub_jobs[{i}]", task_id, project_id, service)
         for i, sub in enumerate(_list(m.get("sub_jobs", []), f"{path}.sub_jobs"))
     )
-    if service == "evs" and not sub_jobs:
-        resource_key = "volume_id"
-        resource_id = _string(m.get("volume_id", _derived_uuid(task_id)), f"{path}.volume_id")
-    elif "volume_id" in m:
-        raise _Invalid(f"{path}.volume_id", "a batch job reports its volumes in its sub_jobs only")
+    given = {key: _string(m[key], f"{path}.{key}") for key in shape.task if key in m}
+    fields = _defaults({**shape.task, **(shape.batch_task if sub_jobs else {})}, task_id, given)
+    resource_key, resource_id = _resource(m, shape, task_id, path, batch=bool(sub_jobs))
     task = Task(
         cloud_service=service,
         task_id=task_id,
@@ -824,22 +800,43 @@ def _task(raw: object, path: str, specs: Mapping[str, ServiceSpec]) -> Task:
         begin=_number(m["begin"], f"{path}.begin") if "begin" in m else None,
         fault=fault,
         description=_string(m.get("description", ""), f"{path}.description"),
-        job_type=_string(m.get("job_type", "batchCreateVolume" if sub_jobs else "createVolume"), f"{path}.job_type")
-        if service == "evs"
-        else "",
-        job_name=_string(m.get("job_name", "createClusterJob"), f"{path}.job_name") if service == "dws" else "",
+        job_type=fields.pop("job_type", ""),
+        job_name=fields.pop("job_name", ""),
         resource_key=resource_key,
         resource_id=resource_id,
         sub_jobs=sub_jobs,
-        request_id=request_id,
-        codearts_project_id=codearts_project_id,
-        task_name=task_name,
-        creator_id=creator_id,
-        git_url=git_url,
-        git_branch=git_branch,
+        listed_under=_listed_under(m, shape, task_id, path),
+        extras=fields,
     )
     _check_timeline(task, path)
     return task
+
+
+def _resource(m: Mapping[str, Any], shape: Shape, task_id: str, path: str, *, batch: bool) -> tuple[str, str]:
+    """The task's resource: the key the scenario gives it under (its shape's first by default), and its ID
+    (derived from the task ID by default). A batch job of a shape without one for batches has none."""
+    given = [key for key in shape.resource_keys if key in m]
+    if len(given) > 1:
+        raise _Invalid(path, f"a task has {' or '.join(shape.resource_keys)}, not several")
+    if batch and not shape.resource_batch:
+        if given:
+            raise _Invalid(f"{path}.{given[0]}", "a batch job reports its resources in its sub_jobs only")
+        return "", ""
+    if not shape.resource_keys:
+        return "", ""
+    key = given[0] if given else shape.resource_keys[0]
+    value = m[key] if given else _derived_resource(shape.resource_derive, task_id)
+    return key, _string(value, f"{path}.{key}")
+
+
+def _listed_under(m: Mapping[str, Any], shape: Shape, task_id: str, path: str) -> str:
+    if shape.list is None:
+        return ""
+    if shape.list.key in m:
+        return _list_value(m, shape.list, path)
+    # A task without a value of its own: the shape's default, or (where that is "derived") a value of
+    # its own: a CPH job created by a call of its own.
+    return _derived_request_id(task_id) if shape.list.default == "derived" else shape.list.default
 
 
 def _spec_task(m: dict[str, Any], path: str, spec: ServiceSpec) -> Task:
@@ -881,21 +878,27 @@ def _derived_request_id(task_id: str) -> str:
     return uuid.uuid5(uuid.NAMESPACE_OID, f"fake-cloud-request-{task_id}").hex
 
 
-def _sub_job(raw: object, path: str, parent_id: str, project_id: str) -> Task:
+def _sub_job(raw: object, path: str, parent_id: str, project_id: str, service: str) -> Task:
+    """A batch job's sub-job: a job of the same service in its own right, queryable by its ID."""
+    shape = SHAPES[service]
     m = _mapping(raw, path)
-    _check_keys(m, _SUB_JOB_KEYS, ("job_id", "phases"), path)
+    _check_keys(m, ("job_id", *shape.task, *shape.resource_keys, "begin", "phases"), ("job_id", "phases"), path)
     job_id = _ident(m["job_id"], f"{path}.job_id")
     if job_id == parent_id:
         raise _Invalid(f"{path}.job_id", "a sub-job needs its own ID, not its batch job's")
+    fields = _defaults(shape.task, job_id, {key: _string(m[key], f"{path}.{key}") for key in shape.task if key in m})
+    resource_key, resource_id = _resource(m, shape, job_id, path, batch=False)
     job = Task(
-        cloud_service="evs",
+        cloud_service=service,
         task_id=job_id,
         project_id=project_id,
-        phases=_phases(m["phases"], f"{path}.phases", "evs"),
+        phases=_phases(m["phases"], f"{path}.phases", service),
         begin=_number(m["begin"], f"{path}.begin") if "begin" in m else None,
-        job_type=_string(m.get("job_type", "createVolume"), f"{path}.job_type"),
-        resource_key="volume_id",
-        resource_id=_string(m.get("volume_id", _derived_uuid(job_id)), f"{path}.volume_id"),
+        job_type=fields.pop("job_type", ""),
+        job_name=fields.pop("job_name", ""),
+        resource_key=resource_key,
+        resource_id=resource_id,
+        extras=fields,
     )
     _check_timeline(job, path)
     return job
@@ -1331,7 +1334,7 @@ def churn_scenario() -> Scenario:
     """
     generators = (
         TaskGenerator(0, "evs", every=10.0, run_for=30.0, fail_every=5),
-        TaskGenerator(1, "codearts_check", every=20.0, run_for=40.0, codearts_project_id=DEFAULT_CODEARTS_PROJECT_ID),
-        TaskGenerator(2, "cph", every=15.0, run_for=20.0, request_id=DEMO_CPH_REQUEST_IDS[1]),
+        TaskGenerator(1, "codearts_check", every=20.0, run_for=40.0, listed_under=DEFAULT_CODEARTS_PROJECT_ID),
+        TaskGenerator(2, "cph", every=15.0, run_for=20.0, listed_under=DEMO_CPH_REQUEST_IDS[1]),
     )
     return dataclasses.replace(default_scenario(), generators=generators)

@@ -35,6 +35,7 @@ class ListShape:
     page: Any
     bad_request: Any
     also: str = ""  # a query parameter that may hold a single value instead of the batch one
+    noun: str = "values"  # what the values are, for messages
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ def _list(raw: Mapping[str, Any] | None) -> ListShape | None:
         page=raw["page"],
         bad_request=raw["bad_request"],
         also=raw.get("also", ""),
+        noun=raw.get("noun", "values"),
     )
 
 

@@ -12,6 +12,7 @@ import pytest
 import structlog.testing
 
 from exporter.config import Config, ConfigError, Secret, load_config, parse_config
+from exporter.services import BUILTIN
 from tests.conftest import EVS_TASK, MINIMAL, PROJECT, Writer
 
 
@@ -93,8 +94,8 @@ def test_config_check_reports_errors_and_exits_1(write: Writer) -> None:
             id="unknown-key",
         ),
         pytest.param(
-            ("cloud_service: evs", "cloud_service: ecs"),
-            "c.yaml:8: services[0].cloud_service: expected one of codearts_check, cph, dws, evs, got 'ecs'",
+            ("cloud_service: evs", "cloud_service: nosuch"),
+            f"c.yaml:8: services[0].cloud_service: expected one of {', '.join(sorted(BUILTIN))}, got 'nosuch'",
             id="unknown-service",
         ),
         pytest.param(

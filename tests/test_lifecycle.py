@@ -18,6 +18,7 @@ from exporter.cloud.client import ApiClient
 from exporter.config import Config, ConfigError, parse_config
 from exporter.exposition.metrics import SelfMetrics
 from exporter.model import State
+from exporter.services import BUILTIN
 from exporter.tracking import Dropped, DropReason, Source, TaskTable, Tracker, tracked_counts
 from tests.conftest import PROJECT
 
@@ -221,7 +222,7 @@ async def test_task_file_entries_are_validated(tmp_path: Path) -> None:
     (tmp_path / "t.yaml").write_text(
         "tasks:\n"
         "  - {cloud_service: evs, task_id: ../../v3/auth/tokens}\n"
-        "  - {cloud_service: ecs, task_id: " + EVS[5] + "}\n"
+        "  - {cloud_service: nosuch, task_id: " + EVS[5] + "}\n"
         "  - {cloud_service: evs, task_id: " + EVS[6] + ", colour: blue}\n"
         "  - {cloud_service: evs, task_id: " + EVS[7] + "}\n"
     )
@@ -233,7 +234,7 @@ async def test_task_file_entries_are_validated(tmp_path: Path) -> None:
     problems = [e["problem"] for e in logs if e.get("reason") == "invalid_entry"]
     assert problems == [
         "tasks[0]: invalid task_id '../../v3/auth/tokens': expected 16 to 64 hexadecimal characters, or a UUID",
-        "tasks[1]: cloud_service must be one of codearts_check, cph, dws, evs, got 'ecs'",
+        f"tasks[1]: cloud_service must be one of {', '.join(sorted(BUILTIN))}, got 'nosuch'",
         "tasks[2]: unknown key 'colour'; expected cloud_service, task_id, account, region, project_id",
     ]
     assert registry.get_sample_value("huaweicloud_task_file_errors_total", {"reason": "invalid_entry"}) == 3

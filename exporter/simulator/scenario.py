@@ -513,7 +513,7 @@ def generated_task_id(cloud_service: str, generator_index: int, n: int) -> str:
 def parse_generated_task_id(cloud_service: str, task_id: str) -> tuple[int, int] | None:
     """``(generator_index, n)`` if ``task_id`` has the shape of a generated ID of ``cloud_service``."""
     match = _GENERATED_ID_RE.fullmatch(task_id)
-    if match is None or match.group(1) != _SERVICE_PREFIX[cloud_service]:
+    if match is None or match.group(1) != _SERVICE_PREFIX.get(cloud_service):
         return None
     n = int(match.group(3), 16)
     return (int(match.group(2), 16), n) if n >= 1 else None

@@ -1,5 +1,6 @@
 """Which tasks are tracked, from which sources, their last known state, and how long they stay: the
-task table (pure), the refresh (I/O, returns results), task files, and the snapshot both publish."""
+task table (pure), the refresh (I/O, returns results), task files and list items taken in (intake),
+and the tracker that runs them and publishes a snapshot after each refresh or probe."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ of service specs with `discover`) and `probe` (`/probe` requests). A refresh tak
 runs the list calls that are due, asks for every task that is not final and not answered by a list,
 concurrently within one deadline, and then records the answers. What does not answer in time keeps its
 last known value. Concurrent scrapes share one refresh. The table's rules (TTLs, caps, not-found) are
-in `table.py`; the I/O in `refresh.py`.
+in `table.py`; the I/O in `refresh.py`; taking in task files and list items in `intake.py`.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
 
 import structlog
 
 from exporter.cloud.errors import ApiError
 from exporter.config import Config, TargetConfig
 from exporter.model import Reason, TaskStatus
-from exporter.services import BadResponse, DiscoverySpec, lookup, read_status, read_time, text
-from exporter.tracking.files import FileProblem, FileTask, TaskFiles
+from exporter.services import DiscoverySpec
+from exporter.tracking.files import FileProblem
+from exporter.tracking.intake import FileIntake, discovery_due, take_listing
 from exporter.tracking.refresh import Answer, Deadline, Listing, Querier, list_calls, list_target, poll
 from exporter.tracking.table import (
     Added,
@@ -68,9 +68,7 @@ class Tracker:
         self._table = TaskTable(config.tracking)
         self._inflight: asyncio.Future[None] | None = None
         self._rotation = 0
-        self._files = TaskFiles((), 1.0, on_error=on_file_error, clock=clock)
-        self._files_version = -1
-        self._unmatched: set[tuple[str, ...]] = set()
+        self._files = FileIntake(on_file_error, clock)
         self._probes: dict[tuple[Key, str], asyncio.Future[TaskStatus | ApiError]] = {}
         self.snapshot = Snapshot()
         self.apply(config)
@@ -91,16 +89,7 @@ class Tracker:
         the file, discovered and probe tasks of targets that remain."""
         self._config = config
         self._count(self._table.apply(config, self._clock()))
-        services = frozenset(config.services)
-        if config.task_files != self._files.patterns or services != self._files.services:
-            self._files = TaskFiles(
-                config.task_files,
-                config.tracking.task_files_interval,
-                on_error=self._on_file_error,
-                clock=self._clock,
-                services=services,
-            )
-        self._files_version = -1
+        self._files.apply(config)
         self._publish()
 
     def use_client(self, client: Querier) -> None:
@@ -118,7 +107,7 @@ class Tracker:
         for (service, reason), count in counts.items():
             self._on_drop(service, reason, count)
         if counts:
-            self._files_version = -1  # a file task refused for lack of room may fit now
+            self._files.stale()  # a file task refused for lack of room may fit now
 
     def _add(self, key: Key, task_id: str, source: Source, *, force: bool = False) -> TaskRecord | None:
         added: Added = self._table.add(key, task_id, source, self._clock(), force=force)
@@ -142,59 +131,15 @@ class Tracker:
         for key, gone in by_target.items():
             log.info("tasks left the output", **self._table.target(key).labels(), **gone)
 
-    def _sync_files(self) -> None:
-        self._files.poll()
-        if self._files.version == self._files_version or not self._files.scanned:
-            return
-        self._files_version = self._files.version
-        wanted: dict[Key, set[str]] = {}
-        reported, self._unmatched = self._unmatched, set()
-        for task in self._files.tasks():
-            key = self._match(task, reported)
-            if key is not None:
-                wanted.setdefault(key, set()).add(task.task_id)
-        for key in self._table.target_keys():
-            ids = wanted.get(key, set())
-            for task_id in ids:
-                self._add(key, task_id, Source.FILE)
-            for record in list(self._table.records(key)):
-                if record.source is Source.FILE and record.task_id not in ids:
-                    self._table.forget(key, record.task_id)  # gone from every file: no longer handed over
-
-    def _match(self, task: FileTask, reported: set[tuple[str, ...]]) -> Key | None:
-        candidates = [
-            key
-            for key in self._table.target_keys()
-            if key[1] == task.cloud_service
-            and task.account in ("", key[0])
-            and task.region in ("", key[2])
-            and task.project_id in ("", key[3])
-        ]
-        if len(candidates) == 1:
-            return candidates[0]
-        problem = "matches no configured target" if not candidates else f"matches {len(candidates)} targets"
-        entry = (task.origin, task.cloud_service, task.task_id, task.account, task.region, task.project_id, problem)
-        self._unmatched.add(entry)  # only the entries of the current files are remembered
-        if entry not in reported:
-            self._on_file_error(FileProblem.UNMATCHED)
-            hint = "" if not candidates else "; add account, region or project_id"
-            log.warning(
-                f"task file entry {problem}{hint}",
-                entry=task.origin,
-                cloud_service=task.cloud_service,
-                task_id=task.task_id,
-            )
-        return None
-
     async def settle_files(self) -> None:
         """Check the task files now and take them in (at start, so the first scrape sees their tasks)."""
-        await self._files.check_now()
-        self._sync_files()
+        await self._files.files.check_now()
+        self._files.sync(self._table, self._add)
         self._publish()
 
     def files_due(self) -> None:
         """Check the task files at the next refresh, whatever the interval (tests, and after a reload)."""
-        self._files.due()
+        self._files.files.due()
 
     def _publish(self) -> None:
         self.snapshot = self._table.snapshot()
@@ -260,12 +205,15 @@ class Tracker:
         deadline = Deadline.after(timeout)
         client = self._client  # a reload mid-refresh must not mix the old targets with a new client
         started = time.perf_counter()
-        self._sync_files()
+        self._files.sync(self._table, self._add)
         outcomes: dict[Key, list[TaskStatus | ApiError]] = {}
         finished: dict[Key, float] = {}
         listings = await self._discover(client, deadline.sooner(max(1.0, timeout / 3)), started)
+        tracking = self._config.tracking
         for listing in listings:
-            self._take_listing(listing, outcomes)
+            outcomes.setdefault(listing.key, []).extend(
+                take_listing(self._table, listing, self._add, now=self._clock(), finished_ttl=tracking.finished_ttl)
+            )
             finished[listing.key] = listing.at
         answers = await poll(
             client,
@@ -333,14 +281,6 @@ class Tracker:
 
     # --- discovery -------------------------------------------------------------------------------
 
-    def _discovery_due(self, key: Key, lister: DiscoverySpec, now: float) -> bool:
-        # A list whose items carry the status is how its tasks are polled: on every scrape while one of
-        # them is not final, and every discovery_interval otherwise (to find new ones).
-        due, _ = self._table.discovery(key)
-        if now >= due:
-            return True
-        return lister.carries_status and any(r.listed and not r.final for r in self._table.records(key))
-
     async def _discover(self, client: Querier, deadline: Deadline, started: float) -> list[Listing]:
         """The list calls that are due, for each account one after another (one account's requests never
         go out in a burst before its credentials are known to work)."""
@@ -349,7 +289,7 @@ class Tracker:
         for key in self._table.target_keys():
             target = self._table.target(key)
             lister = target.spec.discover
-            if lister is not None and target.discover and self._discovery_due(key, lister, now):
+            if lister is not None and target.discover and discovery_due(self._table, key, lister, now):
                 self._table.discovered(key, now + tracking.discovery_interval, None)
                 by_account.setdefault(target.account, []).append((target, lister))
 
@@ -362,70 +302,3 @@ class Tracker:
 
         results = await asyncio.gather(*(account(due) for due in by_account.values()))
         return [listing for listings in results for listing in listings]
-
-    def _take_listing(self, listing: Listing, outcomes: dict[Key, list[TaskStatus | ApiError]]) -> None:
-        key = listing.key
-        if key not in self._table.target_keys():
-            return  # the target left with a reload during the list calls
-        target = self._table.target(key)
-        lister = target.spec.discover
-        assert lister is not None
-        answered_ids: set[str] = set()
-        outcomes.setdefault(key, []).extend(listing.errors)
-        for task_id, item in listing.items:
-            result = self._take_item(key, target, lister, task_id, item)
-            if result is not None:
-                answered_ids.add(task_id)
-                outcomes[key].append(result)
-        for record in list(self._table.records(key)):
-            if not record.listed:
-                continue
-            if listing.errors:
-                self._table.update(key, replace(record, last_error=listing.errors[0]))
-            elif record.task_id not in answered_ids:
-                # No longer in the list (a value removed, or the cloud forgot it): asked on its own again,
-                # where not-found marking and the TTL apply.
-                self._table.update(key, replace(record, listed=False))
-        if not listing.errors:
-            due, _ = self._table.discovery(key)
-            self._table.discovered(key, due, self._clock())
-
-    def _take_item(
-        self, key: Key, target: TargetConfig, lister: DiscoverySpec, task_id: str, item: Any
-    ) -> TaskStatus | None:
-        """Take in one list item; the status it carries, if it does."""
-        if lister.carries_status:
-            try:
-                status = read_status(target.spec, item, target.time_zone)
-            except BadResponse as exc:
-                log.debug("a list item without a status; skipped", **target.labels(), task_id=task_id, error=str(exc))
-                return None
-            record = self._add(key, task_id, Source.DISCOVERED)
-            if record is not None:
-                self._table.update(key, replace(record, listed=True))
-                self._table.record(key, task_id, status, self._clock())
-            return status
-        stamp = read_time(item, lister.recent, target.time_zone)
-        recheck = text(lookup(item, lister.recheck)) if lister.recheck is not None else None
-        record = self._table.get(key, task_id)
-        if record is None:
-            # Not recent (never run, or longer ago than the finished TTL): nothing recent to show.
-            old = self._clock() - self._config.tracking.finished_ttl
-            if lister.recent is not None and (stamp is None or stamp < old):
-                return None
-            retired_at = self._table.retired_at(key, task_id)
-            record = self._add(
-                key,
-                task_id,
-                Source.DISCOVERED,
-                force=retired_at is not None and stamp is not None and stamp > retired_at,
-            )
-            if record is None:
-                return None
-        elif recheck is not None and record.recheck is not None and recheck != record.recheck and record.final:
-            # CodeArts: last_check_time is the newest check of any branch or incremental task too, so a
-            # new value may not be a new run of this task. The status API decides.
-            log.info("the list shows a newer check; asking the task's status again", **target.labels(), task_id=task_id)
-            record = replace(record, ask_again=True)
-        self._table.update(key, replace(record, recheck=recheck))
-        return None

@@ -1,0 +1,190 @@
+"""What the sources hand over, taken into the task table: task files, and the items of list calls.
+
+Both are synchronous and do no I/O: the files were read in a worker thread (`files.py`), the lists by
+the refresh (`refresh.py`). They add tasks through the tracker's `Add` (which counts and logs what the
+table refused or dropped) and write what they learn to the table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Protocol
+
+import structlog
+
+from exporter.cloud.errors import ApiError
+from exporter.config import Config, TargetConfig
+from exporter.model import TaskStatus
+from exporter.services import BadResponse, DiscoverySpec, lookup, read_status, read_time, text
+from exporter.tracking.files import FileProblem, FileTask, TaskFiles
+from exporter.tracking.refresh import Listing
+from exporter.tracking.table import Key, Source, TaskRecord, TaskTable
+
+__all__ = ["Add", "FileIntake", "discovery_due", "take_listing"]
+
+log = structlog.get_logger(__name__)
+
+
+class Add(Protocol):
+    def __call__(self, key: Key, task_id: str, source: Source, *, force: bool = False) -> TaskRecord | None: ...
+
+
+class FileIntake:
+    """The task files' tasks, matched to the configured targets; an entry that matches none (or several)
+    is reported once for as long as the files hold it."""
+
+    def __init__(self, on_error: Callable[[FileProblem], None], clock: Callable[[], float] = time.monotonic) -> None:
+        self._on_error, self._clock = on_error, clock
+        self.files = TaskFiles((), 1.0, on_error=on_error, clock=clock)
+        self._version = -1
+        self._unmatched: set[tuple[str, ...]] = set()
+
+    def apply(self, config: Config) -> None:
+        services = frozenset(config.services)
+        if config.task_files != self.files.patterns or services != self.files.services:
+            self.files = TaskFiles(
+                config.task_files,
+                config.tracking.task_files_interval,
+                on_error=self._on_error,
+                clock=self._clock,
+                services=services,
+            )
+        self.stale()
+
+    def stale(self) -> None:
+        """Take the files in again at the next sync (a task refused for lack of room may fit now)."""
+        self._version = -1
+
+    def sync(self, table: TaskTable, add: Add) -> None:
+        self.files.poll()
+        if self.files.version == self._version or not self.files.scanned:
+            return
+        self._version = self.files.version
+        wanted: dict[Key, set[str]] = {}
+        reported, self._unmatched = self._unmatched, set()
+        for task in self.files.tasks():
+            key = self._match(table, task, reported)
+            if key is not None:
+                wanted.setdefault(key, set()).add(task.task_id)
+        for key in table.target_keys():
+            ids = wanted.get(key, set())
+            for task_id in ids:
+                add(key, task_id, Source.FILE)
+            for record in list(table.records(key)):
+                if record.source is Source.FILE and record.task_id not in ids:
+                    table.forget(key, record.task_id)  # gone from every file: no longer handed over
+
+    def _match(self, table: TaskTable, task: FileTask, reported: set[tuple[str, ...]]) -> Key | None:
+        candidates = [
+            key
+            for key in table.target_keys()
+            if key[1] == task.cloud_service
+            and task.account in ("", key[0])
+            and task.region in ("", key[2])
+            and task.project_id in ("", key[3])
+        ]
+        if len(candidates) == 1:
+            return candidates[0]
+        problem = "matches no configured target" if not candidates else f"matches {len(candidates)} targets"
+        entry = (task.origin, task.cloud_service, task.task_id, task.account, task.region, task.project_id, problem)
+        self._unmatched.add(entry)  # only the entries of the current files are remembered
+        if entry not in reported:
+            self._on_error(FileProblem.UNMATCHED)
+            hint = "" if not candidates else "; add account, region or project_id"
+            log.warning(
+                f"task file entry {problem}{hint}",
+                entry=task.origin,
+                cloud_service=task.cloud_service,
+                task_id=task.task_id,
+            )
+        return None
+
+
+def discovery_due(table: TaskTable, key: Key, lister: DiscoverySpec, now: float) -> bool:
+    """Whether the target's list calls are due: every discovery_interval, and, for a list whose items
+    carry the status (it is how their tasks are polled), on every refresh while one of them runs."""
+    due, _ = table.discovery(key)
+    if now >= due:
+        return True
+    return lister.carries_status and any(r.listed and not r.final for r in table.records(key))
+
+
+def take_listing(
+    table: TaskTable, listing: Listing, add: Add, *, now: float, finished_ttl: float
+) -> list[TaskStatus | ApiError]:
+    """Take in one target's list calls; the outcomes that count for its `up` (the statuses the items
+    carried, and the errors that stopped a call)."""
+    key = listing.key
+    if key not in table.target_keys():
+        return []  # the target left with a reload during the list calls
+    target = table.target(key)
+    lister = target.spec.discover
+    assert lister is not None
+    outcomes: list[TaskStatus | ApiError] = list(listing.errors)
+    answered: set[str] = set()
+    for task_id, item in listing.items:
+        status = _take_item(table, add, key, target, lister, task_id, item, now=now, finished_ttl=finished_ttl)
+        if status is not None:
+            answered.add(task_id)
+            outcomes.append(status)
+    for record in list(table.records(key)):
+        if not record.listed:
+            continue
+        if listing.errors:
+            table.update(key, replace(record, last_error=listing.errors[0]))
+        elif record.task_id not in answered:
+            # No longer in the list (a value removed, or the cloud forgot it): asked on its own again,
+            # where not-found marking and the TTL apply.
+            table.update(key, replace(record, listed=False))
+    if not listing.errors:
+        due, _ = table.discovery(key)
+        table.discovered(key, due, now)
+    return outcomes
+
+
+def _take_item(
+    table: TaskTable,
+    add: Add,
+    key: Key,
+    target: TargetConfig,
+    lister: DiscoverySpec,
+    task_id: str,
+    item: Any,
+    *,
+    now: float,
+    finished_ttl: float,
+) -> TaskStatus | None:
+    """Take in one list item; the status it carries, if it does."""
+    if lister.carries_status:
+        try:
+            status = read_status(target.spec, item, target.time_zone)
+        except BadResponse as exc:
+            log.debug("a list item without a status; skipped", **target.labels(), task_id=task_id, error=str(exc))
+            return None
+        record = add(key, task_id, Source.DISCOVERED)
+        if record is not None:
+            table.update(key, replace(record, listed=True))
+            table.record(key, task_id, status, now)
+        return status
+    stamp = read_time(item, lister.recent, target.time_zone)
+    recheck = text(lookup(item, lister.recheck)) if lister.recheck is not None else None
+    record = table.get(key, task_id)
+    if record is None:
+        # Not recent (never run, or longer ago than the finished TTL): nothing recent to show.
+        if lister.recent is not None and (stamp is None or stamp < now - finished_ttl):
+            return None
+        retired_at = table.retired_at(key, task_id)
+        record = add(
+            key, task_id, Source.DISCOVERED, force=retired_at is not None and stamp is not None and stamp > retired_at
+        )
+        if record is None:
+            return None
+    elif recheck is not None and record.recheck is not None and recheck != record.recheck and record.final:
+        # CodeArts: last_check_time is the newest check of any branch or incremental task too, so a new
+        # value may not be a new run of this task. The status API decides.
+        log.info("the list shows a newer check; asking the task's status again", **target.labels(), task_id=task_id)
+        record = replace(record, ask_again=True)
+    table.update(key, replace(record, recheck=recheck))
+    return None

@@ -329,3 +329,60 @@ async def test_a_custom_service_is_queried_like_a_builtin() -> None:
 def test_custom_service_errors(change: tuple[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config(CUSTOM.replace(*change), env={}, file="c.yaml")
+
+
+# --- discovery: marker paging and a time window ----------------------------------------------------
+
+LISTED = f"""
+accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: t}}}}]
+custom_services:
+  - name: lb_jobs
+    status:
+      path: /v3/{{project_id}}/elb/jobs/{{task_id}}
+      state: /job/status
+      states: {{RUNNING: running, SUCCESS: succeeded, FAIL: failed}}
+    discover:
+      path: /v3/{{project_id}}/elb/jobs
+      items: /jobs
+      id: /job_id
+      carries_status: true
+      paging: {{style: marker, param: marker, limit: 2, next: /page_info/next_marker}}
+      window: {{from: begin_ms, to: end_ms, format: epoch_ms, lookback: 1h}}
+services:
+  - {{cloud_service: lb_jobs, account: prod, region: cn-north-4, project_id: {PROJECT}, endpoint: "http://lb.test",
+      discover: true}}
+"""
+
+
+async def test_marker_paging_and_a_time_window_find_every_job() -> None:
+    from exporter.tracking import Tracker
+
+    jobs = [f"{n:032x}" for n in range(1, 6)]
+    seen: list[httpx.Request] = []
+
+    def cloud(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        after = request.url.params.get("marker")
+        start = jobs.index(after) + 1 if after else 0
+        page = jobs[start : start + int(request.url.params["limit"])]
+        # The cloud names the next marker only on the first page; the exporter then uses the last ID.
+        info = {"next_marker": page[-1]} if start == 0 else {}
+        return httpx.Response(
+            200, json={"jobs": [{"job_id": j, "job": {"status": "RUNNING"}} for j in page], "page_info": info}
+        )
+
+    config = parse_config(LISTED, env={})
+    client = ApiClient(config, SelfMetrics(CollectorRegistry()), transport=lambda _a: httpx.MockTransport(cloud))
+    tracker = Tracker(config, client, clock=lambda: NOW_S)
+    await tracker.refresh(5)
+    await client.aclose()
+    (target,) = tracker.targets
+    assert sorted(target.tasks) == jobs
+    assert all(r.listed and r.status is not None and r.status.state is State.RUNNING for r in target.tasks.values())
+    assert [r.url.params.get("marker") for r in seen] == [None, jobs[1], jobs[3]]
+    assert {(r.url.params["begin_ms"], r.url.params["end_ms"]) for r in seen} == {
+        (str(int((NOW_S - 3600) * 1000)), str(int(NOW_S * 1000)))
+    }
+
+
+NOW_S = 1_700_000_000.0

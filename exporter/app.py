@@ -57,8 +57,14 @@ class Exporter:
         self.guards = Guards()  # auth pauses, 429 back-offs, IAM logins: they outlive reloads
         self.runtime = Runtime(config, self._client(config))
         self.tracker = Tracker(
-            config, self.runtime.client, clock=clock, on_drop=self.metrics.drop, on_file_error=self.metrics.file_error
+            config,
+            self.runtime.client,
+            clock=clock,
+            on_drop=self.metrics.drop,
+            on_file_error=self.metrics.file_error,
+            unknown=self.unknown,
         )
+        self._closing: set[asyncio.Task[None]] = set()  # old clients waiting for their refresh to end
         self.registry.register(TaskCollector(lambda: self.tracker.snapshot, clock))
         self._prepare(config)
         self._reload_lock = asyncio.Lock()
@@ -115,10 +121,13 @@ class Exporter:
             self.tracker.use(config, self.runtime.client)
             await self.tracker.settle_files()  # the new task_files are read before the next scrape
             self._prepare(config)
-            # The old client closes once the refresh that uses it is over, but a reload never waits long.
+            # The old client closes once the refresh that uses it is over; a reload waits for that at most
+            # RELOAD_WAIT, and otherwise leaves the closing to a task of its own.
+            closing = asyncio.ensure_future(self._close_when_idle(old.client))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.tracker.wait_idle(), RELOAD_WAIT)
-            await old.client.aclose()
+                await asyncio.wait_for(asyncio.shield(closing), RELOAD_WAIT)
             log.info(
                 "config reloaded",
                 file=config.file,
@@ -127,6 +136,12 @@ class Exporter:
             )
             return None
 
+    async def _close_when_idle(self, client: ApiClient) -> None:
+        await self.tracker.wait_idle()
+        await client.aclose()
+
     async def aclose(self) -> None:
+        if self._closing:
+            await asyncio.wait(self._closing)
         await self.tracker.wait_idle()
         await self.client.aclose()

@@ -84,6 +84,11 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
+        # A state table's raw statuses are often numbers or null (CPH 1, 2, -1; CodeArts null): keys are
+        # read as the text they were written as.
+        if key is None or isinstance(key, bool | int | float):
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) and key is not None else "null"
+            key = str(key).lower() if key in ("true", "false", "True", "False") else str(key)
         if not isinstance(key, str):
             raise ConfigError(f"keys must be strings, got {key!r}", file=loader.file, line=line)
         if key in result:

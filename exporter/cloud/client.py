@@ -18,7 +18,7 @@ import structlog
 
 from exporter import __version__
 from exporter.cloud.auth import PasswordAuth, build_auth, iam_url
-from exporter.cloud.errors import ApiError, ApiFailure, classify
+from exporter.cloud.errors import NO_SUCH_API_CODES, ApiError, ApiFailure, classify
 from exporter.cloud.guards import BACKOFF_MAX, BACKOFF_START, MAX_AUTH_FAILURES, Endpoint, Guards, RateLimiter, identity
 from exporter.cloud.transport import AiohttpTransport
 from exporter.config import Config, SecretError, TargetConfig
@@ -64,7 +64,7 @@ class ApiClient:
         self._transport = transport or self._default_transport
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._guards = guards or Guards(clock)
-        self._auths: dict[str, httpx.Auth] = {}  # token and AK/SK flows, per account
+        self._auths: dict[tuple[str, str], httpx.Auth] = {}  # token and AK/SK flows, per account and project
 
     def _default_transport(self, account_name: str) -> httpx.AsyncBaseTransport:
         account = self._config.accounts[account_name]
@@ -110,9 +110,11 @@ class ApiClient:
             if isinstance(login, PasswordAuth):
                 login.use_sender(send)
             return login
-        auth = self._auths.get(account.name)
+        # Per project too: AK/SK signs the project ID into every request (X-Project-Id).
+        auth = self._auths.get((account.name, target.project_id))
         if auth is None:
-            auth = self._auths[account.name] = build_auth(account, target, send=send, on_token=self._metrics.token)
+            auth = build_auth(account, target, send=send, on_token=self._metrics.token)
+            self._auths[(account.name, target.project_id)] = auth
         return auth
 
     def _endpoint(self, account: str, base: str) -> Endpoint:
@@ -240,7 +242,7 @@ class ApiClient:
             log.error(f"authentication failed; {then}, so that the cloud does not lock the credentials", **fields)
 
     def _auth_ok(self, account: str) -> None:
-        self._guards.accepted(account)
+        self._guards.accepted(self._config.accounts[account])
 
     def _interpret(self, target: TargetConfig, response: httpx.Response, interpret: Callable[[Any], T]) -> T | ApiError:
         status = target.spec.status
@@ -286,6 +288,7 @@ class ApiClient:
         if (
             reason is None
             and error.reason is Reason.CLIENT_ERROR
+            and error.code not in NO_SUCH_API_CODES  # the gateway's "no such API": a wrong endpoint, not a task
             and status.not_found.matches(error.status, error.code, error.message)
         ):
             reason = Reason.NOT_FOUND

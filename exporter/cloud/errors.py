@@ -21,7 +21,7 @@ from typing import Any
 from exporter.model import Reason
 from exporter.services import clean_message
 
-__all__ = ["ApiError", "ApiFailure", "Reason", "classify", "parse_error_body"]
+__all__ = ["NO_SUCH_API_CODES", "ApiError", "ApiFailure", "Reason", "classify", "parse_error_body"]
 
 
 THROTTLE_CODES = frozenset({"APIGW.0308", "APIG.0308"})

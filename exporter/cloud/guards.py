@@ -2,10 +2,13 @@
 refused credentials, the 429 back-off and rate limit, and the IAM tokens of password logins.
 
 One `Guards` object lives as long as the exporter; each configuration's `ApiClient` uses it. A pause
-belongs to the credentials that were refused, identified by a digest of their values at the time (kept
-in memory only), so it ends as soon as the credentials change, whether a secret file was corrected or a
-reload brought new ones, and survives a reload that keeps them: reloading cannot be used to send a
-refused key again.
+belongs to what the cloud locks: the access key (AK/SK), the IAM user (password) or the token, whatever
+account name the config gives it, so two accounts with one AK, or a renamed account, share it. It also
+remembers a digest of the refused credentials' values (kept in memory only): when they change (a
+corrected secret file, a reload with new ones) one more request may go at once, while a reload that
+keeps them keeps the pause: reloading cannot be used to send a refused key again. The refusals in a row
+keep counting across such changes until a request is accepted, so the cloud's count of failures in a
+row is never exceeded unseen.
 """
 
 from __future__ import annotations
@@ -24,17 +27,39 @@ __all__ = [
     "BACKOFF_MAX",
     "BACKOFF_START",
     "MAX_AUTH_FAILURES",
+    "MIN_PAUSE",
     "AuthPause",
     "Endpoint",
     "Guards",
     "RateLimiter",
     "identity",
+    "lock_key",
 ]
 
 BACKOFF_START, BACKOFF_MAX = 1.0, 60.0
 # The cloud locks an AK after more than 5 failed authentications in a row. After this many the exporter
 # stops using the credentials until they change (a rotated secret file, or a config reload).
 MAX_AUTH_FAILURES = 5
+
+
+# A refusal holds the account's other requests back at least this long, whatever auth_cooldown says: the
+# rest of a scrape must not follow a refused first request.
+MIN_PAUSE = 1.0
+
+
+def lock_key(account: Account) -> str:
+    """What the cloud counts failed authentications against: the AK, the IAM user, or the token."""
+    auth = account.auth
+    try:
+        if auth.type == "aksk" and auth.access_key is not None:
+            return "ak:" + auth.access_key.reveal()
+        if auth.type == "password":
+            return f"user:{account.iam_endpoint}:{auth.domain_name}/{auth.user_name}"
+        if auth.token is not None:
+            return "token:" + hashlib.sha256(auth.token.reveal().encode()).hexdigest()
+    except SecretError:
+        pass
+    return "account:" + account.name
 
 
 def identity(account: Account) -> str:
@@ -89,6 +114,7 @@ class AuthPause:
     identity: str  # of the credentials that were refused
     failures: int = 0
     until: float = 0.0
+    retry: bool = False  # the credentials changed since: one request may go now
 
 
 @dataclass
@@ -112,13 +138,14 @@ class Guards:
 
     def cooling_down(self, account: Account) -> float:
         """Seconds left of the account's pause after refused credentials (0: none; inf: until the
-        credentials change). New credentials end the pause at once."""
-        pause = self._pauses.get(account.name)
-        if pause is None:
+        credentials change; -1: they just changed, which the caller says once)."""
+        pause = self._pauses.get(lock_key(account))
+        if pause is None or pause.retry:
             return 0.0
-        if identity(account) != pause.identity:
-            del self._pauses[account.name]
-            return -1.0  # changed: the caller says so once
+        current = identity(account)
+        if current and current != pause.identity:  # "": a secret file being rewritten; keep the pause
+            pause.retry, pause.identity = True, current
+            return -1.0
         if pause.failures >= MAX_AUTH_FAILURES:
             return float("inf")
         return max(pause.until - self.clock(), 0.0)
@@ -126,18 +153,20 @@ class Guards:
     def refused(self, account: Account) -> AuthPause | None:
         """Count a refusal and pause the account; None for an answer to a request sent before the
         pause began (it counts once)."""
-        pause = self._pauses.get(account.name)
+        key = lock_key(account)
+        pause = self._pauses.get(key)
         now = self.clock()
-        if pause is not None and pause.failures and now < pause.until:
+        if pause is not None and pause.failures and now < pause.until and not pause.retry:
             return None
         if pause is None:
-            pause = self._pauses[account.name] = AuthPause(identity(account))
+            pause = self._pauses[key] = AuthPause(identity(account))
         pause.failures += 1
-        pause.until = now + account.auth_cooldown
+        pause.until = now + max(account.auth_cooldown, MIN_PAUSE)
+        pause.retry, pause.identity = False, identity(account) or pause.identity
         return pause
 
-    def accepted(self, account: str) -> None:
-        self._pauses.pop(account, None)
+    def accepted(self, account: Account) -> None:
+        self._pauses.pop(lock_key(account), None)
 
     # --- endpoints -------------------------------------------------------------------------------
 

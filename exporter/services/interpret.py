@@ -92,16 +92,20 @@ def parse_percent(value: Any) -> float | None:
 
 
 def _scaled(value: Any, full: float) -> float | None:
+    """A progress value on a scale of `full` -> 0..1. A string with a % sign is a percentage whatever
+    the scale."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        number = float(value)
+        number = _number(value)
     else:
-        match = _PERCENT.fullmatch(text(value))
+        written = text(value)
+        match = _PERCENT.fullmatch(written)
         if match is None:
             return None
         number = float(match.group(1))
-    if not math.isfinite(number):  # json.loads accepts NaN and Infinity
+        full = 100.0 if "%" in written else full
+    if number is None or not math.isfinite(number):  # json.loads accepts NaN and Infinity
         return None
     return min(max(number / full, 0.0), 1.0)
 
@@ -109,14 +113,14 @@ def _scaled(value: Any, full: float) -> float | None:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, str):
             value = float(value.strip())
-        except ValueError:
+        if not isinstance(value, int | float) or not math.isfinite(value):
             return None
-    if not isinstance(value, int | float) or not math.isfinite(value):
+        return float(value)
+    except (ValueError, OverflowError):  # junk, or an integer too large for a float
         return None
-    return float(value)
 
 
 def parse_time(value: Any, tz: tzinfo, fmt: str = "iso") -> float | None:
@@ -126,15 +130,15 @@ def parse_time(value: Any, tz: tzinfo, fmt: str = "iso") -> float | None:
     `epoch_ms` read a number or a numeric string; anything else is a strptime pattern."""
     if fmt in ("epoch_s", "epoch_ms"):
         number = _number(value)
-        if number is None:
+        if number is None or number <= 0:  # 0 and -1 are "not yet" placeholders, not 1970
             return None
         return number / 1000.0 if fmt == "epoch_ms" else number
     raw = text(value).strip()
     if not raw:
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, int | float):  # an epoch string needs epoch_s or epoch_ms: no guessing
         number = _number(value)
-        if number is None or fmt != "iso":
+        if number is None or number <= 0 or fmt != "iso":
             return None
         return number / 1000.0 if number > 1e11 else number
     try:
@@ -146,7 +150,10 @@ def parse_time(value: Any, tz: tzinfo, fmt: str = "iso") -> float | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
-    return parsed.timestamp()
+    try:
+        return parsed.timestamp()
+    except (OverflowError, OSError, ValueError):  # year 1 read in a zone east of UTC, and the like
+        return None
 
 
 # --- pointers --------------------------------------------------------------------------------------
@@ -195,7 +202,15 @@ def _text(body: Any, field: Field | None) -> str:
 
 
 def _message(body: Any, field: Field | None) -> str:
-    return "" if field is None else clean_message(lookup(body, field))
+    """The first of the field's values that makes a non-empty message (false, 0 and {} make none)."""
+    if field is None:
+        return ""
+    for pointer in field.pointers:
+        value = _resolve(body, pointer)
+        message = clean_message(value) if value is not _MISSING else ""
+        if message:
+            return message
+    return ""
 
 
 # --- status ----------------------------------------------------------------------------------------

@@ -196,7 +196,9 @@ class ServiceSpec:
 
     @property
     def needs_project_id(self) -> bool:
-        return "{project_id}" in self.status.path
+        """Whether a target needs a project ID: its status path or its list path has one."""
+        paths = (self.status.path, self.discover.path if self.discover is not None else "")
+        return any("{project_id}" in path for path in paths)
 
     def endpoint(self, cloud: str, region: str) -> str | None:
         """The base URL for `region` of `cloud`, or None when the spec has no template for that cloud."""
@@ -348,10 +350,15 @@ def _reasons(section: Section) -> dict[str, Reason]:
     if value is None:
         return {}
     table = Section(ctx, value, "error code -> reason")
-    return {
-        _code(table.raw(code)[0], code): Reason(table.string(code, required=True, choices=[r.value for r in Reason]))
-        for code in table.data
-    }
+    reasons = {}
+    for code in table.data:
+        code_ctx = table.raw(code)[0]
+        if str(code).upper().startswith(("APIGW.", "APIG.")):
+            # The gateway's own codes (authentication, throttling, unknown API) keep their meaning: they
+            # drive the pause that keeps an AK from being locked, and the 429 back-off.
+            code_ctx.fail(f"{code} is an API gateway code, whose meaning no spec can change")
+        reasons[_code(code_ctx, code)] = Reason(table.string(code, required=True, choices=[r.value for r in Reason]))
+    return reasons
 
 
 def _sub_tasks(section: Section) -> SubTasks | None:
@@ -461,6 +468,8 @@ def _discover(section: Section) -> DiscoverySpec | None:
         discover.ctx.fail("with 'config_key', the path needs {value} or 'batch' names a query parameter for the values")
     if batch and not config_key:
         discover.ctx.fail("'batch' needs 'config_key': the target's discover key whose values it sends")
+    if batch and "{value}" in path:
+        discover.ctx.fail("give the values either in the path ({value}) or in a query parameter ('batch'), not both")
     items, id_ = _optional_field(discover, "items"), _optional_field(discover, "id")
     if items is None or id_ is None:
         discover.ctx.fail("expected 'items' (the JSON pointer of the list) and 'id' (of the task ID in an item)")

@@ -158,7 +158,7 @@ class SimStats:
     # Access key -> the longest run of consecutive failed authentications seen (0 if none). More than
     # AK_LOCK_THRESHOLD means the client got the key locked.
     max_consecutive_auth_failures: Counter[str] = field(default_factory=Counter)
-    # List API requests on arrival, by list: "codearts_tasks" (CodeArts task list), "cph_jobs" (ListJobs).
+    # List API requests on arrival, by cloud service ("codearts_check": the task list, "cph": ListJobs).
     list_requests: Counter[str] = field(default_factory=Counter)
 
     def to_json(self) -> dict[str, Any]:
@@ -585,7 +585,7 @@ class Simulator:
             try:
                 values = _list_values(request, lister, listing)
                 offset = _int_query(request, paging.param, 0, 0, listing.max_offset)
-                limit = _int_query(request, paging.limit_param, listing.default_limit, 1, paging.limit)
+                limit = _int_query(request, paging.limit_param, listing.default_limit, 1, listing.max_limit)
             except ValueError as exc:
                 return _json(400, bodies.list_error(spec.name, str(exc), request_id), request_id)
             refs = self._list_refs(spec.name, request.match_info.get("project_id", ""), values)
@@ -756,8 +756,8 @@ def _list_values(request: web.Request, lister: DiscoverySpec, listing: ListShape
             raise ValueError(listing.value_rule)
         return [value]
     many = [v.strip() for v in request.query.get(lister.batch, "").split(",") if v.strip()]
-    if len(many) > lister.batch_size:
-        raise ValueError(f"{lister.batch} holds {len(many)} {listing.noun}, at most {lister.batch_size} are allowed")
+    if len(many) > listing.max_values:
+        raise ValueError(f"{lister.batch} holds {len(many)} {listing.noun}, at most {listing.max_values} are allowed")
     if many:
         return list(dict.fromkeys(many))
     one = request.query.get(listing.also, "").strip() if listing.also else ""

@@ -30,12 +30,14 @@ class ListShape:
     value_rule: str
     order: str  # newest (created, newest first) | created (by value in the order asked, then oldest first)
     default_limit: int
+    max_limit: int
     max_offset: int | None
     item: Any
     page: Any
     bad_request: Any
     also: str = ""  # a query parameter that may hold a single value instead of the batch one
     noun: str = "values"  # what the values are, for messages
+    max_values: int = 1  # values per call in the batch query parameter
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ def _list(raw: Mapping[str, Any] | None) -> ListShape | None:
         value_rule=raw.get("value_rule", f"{raw['key']} must match {raw['value']}"),
         order=raw["order"],
         default_limit=int(raw["default_limit"]),
+        max_limit=int(raw["max_limit"]),
+        max_values=int(raw.get("max_values", 1)),
         max_offset=raw.get("max_offset"),
         item=raw["item"],
         page=raw["page"],

@@ -112,10 +112,17 @@ def discovery_due(table: TaskTable, key: Key, lister: DiscoverySpec, now: float)
 
 
 def take_listing(
-    table: TaskTable, listing: Listing, add: Add, *, now: float, finished_ttl: float
+    table: TaskTable,
+    listing: Listing,
+    add: Add,
+    *,
+    now: float,
+    finished_ttl: float,
+    unknown: Callable[[str, str], None] = lambda service, raw: None,
 ) -> list[TaskStatus | ApiError]:
     """Take in one target's list calls; the outcomes that count for its `up` (the statuses the items
-    carried, and the errors that stopped a call)."""
+    carried, and the errors that stopped a call). `unknown(service, raw)` hears raw statuses outside the
+    spec's state table."""
     key = listing.key
     if key not in table.target_keys():
         return []  # the target left with a reload during the list calls
@@ -125,7 +132,9 @@ def take_listing(
     outcomes: list[TaskStatus | ApiError] = list(listing.errors)
     answered: set[str] = set()
     for task_id, item in listing.items:
-        status = _take_item(table, add, key, target, lister, task_id, item, now=now, finished_ttl=finished_ttl)
+        status = _take_item(
+            table, add, key, target, lister, task_id, item, now=now, finished_ttl=finished_ttl, unknown=unknown
+        )
         if status is not None:
             answered.add(task_id)
             outcomes.append(status)
@@ -155,13 +164,22 @@ def _take_item(
     *,
     now: float,
     finished_ttl: float,
+    unknown: Callable[[str, str], None],
 ) -> TaskStatus | None:
     """Take in one list item; the status it carries, if it does."""
     if lister.carries_status:
         try:
-            status = read_status(target.spec, item, target.time_zone)
+            status = read_status(target.spec, item, target.time_zone, lambda raw: unknown(target.cloud_service, raw))
         except BadResponse as exc:
             log.debug("a list item without a status; skipped", **target.labels(), task_id=task_id, error=str(exc))
+            return None
+        except Exception as exc:  # one odd item must not stop the refresh of every target
+            log.warning(
+                "a list item could not be read; skipped",
+                **target.labels(),
+                task_id=task_id,
+                error=type(exc).__name__,
+            )
             return None
         record = add(key, task_id, Source.DISCOVERED)
         if record is not None:

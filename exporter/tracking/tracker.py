@@ -23,7 +23,7 @@ import structlog
 from exporter.cloud.errors import ApiError
 from exporter.config import Config, TargetConfig
 from exporter.model import Reason, TaskStatus
-from exporter.services import DiscoverySpec
+from exporter.services import DiscoverySpec, UnknownStatuses
 from exporter.tracking.files import FileProblem
 from exporter.tracking.intake import FileIntake, discovery_due, take_listing
 from exporter.tracking.refresh import Answer, Deadline, Listing, Querier, list_calls, list_target, poll
@@ -61,10 +61,12 @@ class Tracker:
         clock: Callable[[], float] = time.time,
         on_drop: Callable[[str, DropReason, int], None] = lambda service, reason, count: None,
         on_file_error: Callable[[FileProblem], None] = lambda reason: None,
+        unknown: UnknownStatuses | None = None,
     ) -> None:
         """`clock` is the exporter's one wall clock (task ages, TTLs); tests share the fake cloud's."""
         self._clock, self._on_drop, self._on_file_error = clock, on_drop, on_file_error
         self._config, self._client = config, client
+        self._unknown = unknown or UnknownStatuses()
         self._table = TaskTable(config.tracking)
         self._inflight: asyncio.Future[None] | None = None
         self._rotation = 0
@@ -102,16 +104,17 @@ class Tracker:
         self.apply(config)
         self._client = client
 
-    def _count(self, dropped: Iterable[Dropped]) -> None:
+    def _count(self, dropped: Iterable[Dropped], *, made_room: bool = True) -> None:
         counts = Counter((d.cloud_service, d.reason) for d in dropped)
         for (service, reason), count in counts.items():
             self._on_drop(service, reason, count)
-        if counts:
+        if counts and made_room:
             self._files.stale()  # a file task refused for lack of room may fit now
 
     def _add(self, key: Key, task_id: str, source: Source, *, force: bool = False) -> TaskRecord | None:
         added: Added = self._table.add(key, task_id, source, self._clock(), force=force)
-        self._count(added.dropped)
+        # A refusal made no room: taking the files in again would only refuse (and count) them again.
+        self._count(added.dropped, made_room=added.record is not None)
         if added.refused_first:  # said once; huaweicloud_task_dropped_total counts the rest
             log.warning(
                 "max_tasks reached and no finished task to make room; new tasks are not tracked",
@@ -164,8 +167,12 @@ class Tracker:
             query = asyncio.ensure_future(self._client.query(target, task_id, timeout))
             self._probes[(key, task_id)] = query
             query.add_done_callback(lambda _done: self._probes.pop((key, task_id), None))
+        before = self._target_snapshot(key)
         result = await asyncio.shield(query)
         up = not isinstance(result, ApiError) or result.reason is Reason.NOT_FOUND
+        if key not in self._table.target_keys():
+            # The target left with a reload while the query was out: answer it, store nothing.
+            return before, answered(record or TaskRecord(task_id, Source.PROBE), result, self._clock()), up
         if record is None and isinstance(result, ApiError):
             # Nothing known and nothing stored: a made-up ID must not take a slot.
             transient = answered(TaskRecord(task_id, Source.PROBE), result, self._clock())
@@ -203,7 +210,9 @@ class Tracker:
 
     async def _refresh(self, timeout: float) -> None:
         deadline = Deadline.after(timeout)
-        client = self._client  # a reload mid-refresh must not mix the old targets with a new client
+        # A reload mid-refresh must not mix the old targets with a new client: this refresh asks only
+        # for the targets of the configuration its client was built for.
+        client, config = self._client, self._config
         started = time.perf_counter()
         self._files.sync(self._table, self._add)
         outcomes: dict[Key, list[TaskStatus | ApiError]] = {}
@@ -212,12 +221,19 @@ class Tracker:
         tracking = self._config.tracking
         for listing in listings:
             outcomes.setdefault(listing.key, []).extend(
-                take_listing(self._table, listing, self._add, now=self._clock(), finished_ttl=tracking.finished_ttl)
+                take_listing(
+                    self._table,
+                    listing,
+                    self._add,
+                    now=self._clock(),
+                    finished_ttl=tracking.finished_ttl,
+                    unknown=self._unknown.note,
+                )
             )
             finished[listing.key] = listing.at
         answers = await poll(
             client,
-            self._work(),
+            self._work({t.key for t in config.targets}),
             deadline,
             concurrency=self._config.scrape.concurrency,
             first_budget=max(1.0, timeout / 4),
@@ -229,12 +245,14 @@ class Tracker:
         self._expire()
         self._publish()
 
-    def _work(self) -> list[list[tuple[TargetConfig, str]]]:
-        """The queries of this refresh, by account; the order rotates between refreshes, so a budget too
-        short for all tasks does not always leave out the same ones."""
+    def _work(self, keys: set[Key]) -> list[list[tuple[TargetConfig, str]]]:
+        """The queries of this refresh for the targets `keys`, by account; the order rotates between
+        refreshes, so a budget too short for all tasks does not always leave out the same ones."""
         self._rotation += 1
         by_account: dict[str, list[tuple[TargetConfig, str]]] = {}
         for key in self._table.target_keys():
+            if key not in keys:
+                continue
             target = self._table.target(key)
             for record in self._table.records(key):
                 if record.wanted:

@@ -205,9 +205,12 @@ def _message(body: Any, field: Field | None) -> str:
     """The first of the field's values that makes a non-empty message (false, 0 and {} make none)."""
     if field is None:
         return ""
-    for pointer in field.pointers:
+    last = len(field.pointers) - 1
+    for index, pointer in enumerate(field.pointers):
         value = _resolve(body, pointer)
-        message = clean_message(value) if value is not _MISSING else ""
+        if value is _MISSING or (not value and index < last):  # false, 0, {}: the next one may say more
+            continue
+        message = clean_message(value)
         if message:
             return message
     return ""

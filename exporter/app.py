@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import structlog
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
-from exporter.cloud.client import ApiClient
+from exporter.cloud.client import ApiClient, Reported
 from exporter.cloud.guards import Guards
 from exporter.config import Config, ConfigError, TargetConfig, load_config
 from exporter.exposition.collector import TaskCollector
@@ -55,6 +55,7 @@ class Exporter:
         PlatformCollector(registry=self.registry)
         self.unknown = UnknownStatuses()  # raw statuses outside a spec's table, logged once per run
         self.guards = Guards()  # auth pauses, 429 back-offs, IAM logins: they outlive reloads
+        self.reported = Reported()  # bad responses by target and kind, logged once
         self.runtime = Runtime(config, self._client(config))
         self.tracker = Tracker(
             config,
@@ -78,7 +79,7 @@ class Exporter:
         return self.runtime.client
 
     def _client(self, config: Config) -> ApiClient:
-        return ApiClient(config, self.metrics, unknown=self.unknown, guards=self.guards)
+        return ApiClient(config, self.metrics, unknown=self.unknown, guards=self.guards, reported=self.reported)
 
     def _prepare(self, config: Config) -> None:
         for warning in config.warnings:

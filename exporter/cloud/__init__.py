@@ -3,7 +3,7 @@ guards) and the error parser that maps every documented error answer to the fixe
 
 from __future__ import annotations
 
-from exporter.cloud.client import MAX_AUTH_FAILURES, ApiClient, Observer, RateLimiter
+from exporter.cloud.client import MAX_AUTH_FAILURES, ApiClient, Observer, RateLimiter, Reported
 from exporter.cloud.errors import ApiError, ApiFailure, classify, parse_error_body
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "ApiFailure",
     "Observer",
     "RateLimiter",
+    "Reported",
     "classify",
     "parse_error_body",
 ]

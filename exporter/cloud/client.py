@@ -10,6 +10,7 @@ import dataclasses
 import json
 import ssl
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -25,7 +26,7 @@ from exporter.config import Config, SecretError, TargetConfig
 from exporter.model import Reason, TaskStatus
 from exporter.services import BadResponse, UnknownStatuses, body_error, read_status
 
-__all__ = ["MAX_AUTH_FAILURES", "ApiClient", "Observer", "RateLimiter"]  # RateLimiter: from guards
+__all__ = ["MAX_AUTH_FAILURES", "ApiClient", "Observer", "RateLimiter", "Reported"]  # RateLimiter: from guards
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -43,6 +44,17 @@ class Observer(Protocol):
     def token(self, account: str, result: str) -> None: ...
 
 
+class Reported:
+    """How often each target has shown each kind of problem (the exporter keeps one across reloads)."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[tuple[tuple[str, str, str, str], str]] = Counter()
+
+    def count(self, key: tuple[str, str, str, str], kind: str) -> int:
+        self._counts[(key, kind)] += 1
+        return self._counts[(key, kind)]
+
+
 class ApiClient:
     """Queries status APIs for the targets of one configuration."""
 
@@ -55,6 +67,7 @@ class ApiClient:
         transport: Callable[[str], httpx.AsyncBaseTransport] | None = None,
         unknown: UnknownStatuses | None = None,
         guards: Guards | None = None,
+        reported: Reported | None = None,
     ) -> None:
         """`transport(account)` overrides the aiohttp transport (tests use httpx.MockTransport);
         `unknown` logs raw statuses outside a spec's state table once, and `guards` hold the pauses,
@@ -64,6 +77,7 @@ class ApiClient:
         self._transport = transport or self._default_transport
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._guards = guards or Guards(clock)
+        self._reported = reported or Reported()
         self._auths: dict[tuple[str, str], httpx.Auth] = {}  # token and AK/SK flows, per account and project
 
     def _default_transport(self, account_name: str) -> httpx.AsyncBaseTransport:
@@ -194,6 +208,8 @@ class ApiClient:
         self._metrics.request(*labels, str(status_code), time.perf_counter() - started)
         if isinstance(result, ApiError):
             self._metrics.error(*labels, result.reason.value)
+            if result.reason is Reason.BAD_RESPONSE:
+                self._bad_response(target, result)
             if result.credentials_refused and (
                 self._config.accounts[target.account].auth.type != "password" or result.login_refused
             ):
@@ -211,6 +227,19 @@ class ApiClient:
         if not isinstance(result, ApiError) or result.reason not in (Reason.AUTH, Reason.TIMEOUT, Reason.CONNECT):
             self._auth_ok(target.account)  # the API accepted the credentials
         return result
+
+    def _bad_response(self, target: TargetConfig, error: ApiError) -> None:
+        """Say it once per target and kind of problem, then at every power of ten, with the count; the
+        task keeps its last known values (huaweicloud_task_api_errors_total counts every one)."""
+        count = self._reported.count(target.key, error.kind or "bad response")
+        if str(count).rstrip("0") == "1":  # 1, 10, 100, ...
+            log.warning(
+                "bad response from the cloud; the task keeps its last known values",
+                **target.labels(),
+                kind=error.kind,
+                count=count,
+                error=error.describe(),
+            )
 
     def _pause_account(self, target: TargetConfig, error: ApiError) -> None:
         """Hold back all requests of the account, and say so once, naming no secret."""
@@ -260,6 +289,7 @@ class ApiClient:
                 response.status_code,
                 message="the body is not valid JSON",
                 request_id=request_id,
+                kind="not JSON",
             )
         try:
             return interpret(body)
@@ -268,7 +298,9 @@ class ApiClient:
             # body among its 200 answers): such a body is that error, not a bad response.
             found = body_error(None, status.error_in_200, body)
             if found is None:
-                return ApiError(Reason.BAD_RESPONSE, response.status_code, message=str(exc), request_id=request_id)
+                return ApiError(
+                    Reason.BAD_RESPONSE, response.status_code, message=str(exc), request_id=request_id, kind=exc.kind
+                )
             code, message = found
             error = ApiError(Reason.CLIENT_ERROR, response.status_code, code, message, request_id)
             error = self._service_reason(target, error)

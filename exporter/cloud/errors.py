@@ -44,6 +44,7 @@ class ApiError:
     sent: bool = True  # False when the exporter held the request back (429 back-off, auth cool-down)
     server_date: str = ""  # the answer's Date header, kept for clock-skew errors
     login_refused: bool = False  # IAM refused a password login
+    kind: str = ""  # a bad response's kind of problem, in a few words (logged once per kind and target)
 
     @property
     def clock_skew(self) -> bool:

@@ -57,7 +57,12 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
 class BadResponse(Exception):
-    """A 2xx answer whose body is not the documented shape. The message says what was wrong."""
+    """A 2xx answer whose body is not the documented shape. The message says what was wrong; `kind`
+    names the kind of problem in a few words (for logging once per kind)."""
+
+    def __init__(self, message: str, kind: str = "not the documented shape") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class UnknownStatuses:
@@ -219,16 +224,25 @@ def _message(body: Any, field: Field | None) -> str:
 # --- status ----------------------------------------------------------------------------------------
 
 
-def read_time(body: Any, spec: TimeField | None, tz: tzinfo) -> float | None:
-    if spec is None:
-        return None
-    return parse_time(lookup(body, spec.at), spec.zone or tz, spec.format)
+def _value(body: Any, field: Field, what: str, name: str) -> Any:
+    """A field that must hold a JSON scalar (or nothing): a list, an object or a boolean there is not a
+    value the cloud could mean, so the whole answer is a bad response."""
+    value = lookup(body, field)
+    if isinstance(value, list | dict | bool):
+        raise BadResponse(f"{name}: the {what} at {field.written} is {_kind(value)}", f"{what} of the wrong type")
+    return value
 
 
-def _progress(body: Any, spec: ProgressField | None) -> float | None:
+def read_time(body: Any, spec: TimeField | None, tz: tzinfo, name: str = "") -> float | None:
     if spec is None:
         return None
-    return _scaled(lookup(body, spec.at), 100.0 if spec.scale == "percent" else 1.0)
+    return parse_time(_value(body, spec.at, "time", name), spec.zone or tz, spec.format)
+
+
+def _progress(body: Any, spec: ProgressField | None, name: str) -> float | None:
+    if spec is None:
+        return None
+    return _scaled(_value(body, spec.at, "progress", name), 100.0 if spec.scale == "percent" else 1.0)
 
 
 def _state(spec: StatusSpec, raw: str, unknown: Callable[[str], None] | None) -> State:
@@ -254,7 +268,11 @@ def _sub_states(body: Any, spec: StatusSpec, unknown: Callable[[str], None] | No
 
 
 def _kind(body: Any) -> str:
-    return "a list" if isinstance(body, list) else type(body).__name__
+    if isinstance(body, bool):
+        return f"a boolean ({str(body).lower()})"
+    if isinstance(body, list):
+        return "a list"
+    return "an object" if isinstance(body, dict) else type(body).__name__
 
 
 def read_status(
@@ -264,14 +282,18 @@ def read_status(
     where the spec says. `unknown` hears every raw status (of the task or a sub-task) outside the table."""
     spec = service.status
     if not isinstance(body, dict):
-        raise BadResponse(f"{service.name}: expected a JSON object, got {_kind(body)}")
+        raise BadResponse(f"{service.name}: expected a JSON object, got {_kind(body)}", "not a JSON object")
     found, value = _present(body, spec.state)
     if not found:
-        raise BadResponse(f"{service.name}: the answer has no status at {spec.state.written}")
+        raise BadResponse(f"{service.name}: the answer has no status at {spec.state.written}", "no status")
+    if isinstance(value, list | dict):
+        raise BadResponse(
+            f"{service.name}: the status at {spec.state.written} is {_kind(value)}", "status of the wrong type"
+        )
     raw = raw_status(value)
     state = _state(spec, raw, unknown)
     sub_states = _sub_states(body, spec, unknown)
-    progress = _progress(body, spec.progress)
+    progress = _progress(body, spec.progress, service.name)
     if progress is None and sub_states:
         progress = sum(s in FINAL_STATES for s in sub_states) / len(sub_states)
     failed = state is State.FAILED
@@ -279,8 +301,8 @@ def read_status(
         state=state,
         raw_status=raw,
         progress=progress,
-        start=read_time(body, spec.start, tz),
-        end=read_time(body, spec.end, tz),
+        start=read_time(body, spec.start, tz, service.name),
+        end=read_time(body, spec.end, tz, service.name),
         job_type=_text(body, spec.job_type),
         job_name=_text(body, spec.job_name),
         resource_id=_text(body, spec.resource),

@@ -186,7 +186,10 @@ def _take_item(
             table.update(key, replace(record, listed=True))
             table.record(key, task_id, status, now)
         return status
-    stamp = read_time(item, lister.recent, target.time_zone)
+    try:
+        stamp = read_time(item, lister.recent, target.time_zone, target.cloud_service)
+    except BadResponse:
+        stamp = None  # a list item whose time is not a value: not known to be recent
     recheck = text(lookup(item, lister.recheck)) if lister.recheck is not None else None
     record = table.get(key, task_id)
     if record is None:

@@ -1,0 +1,93 @@
+"""Faults the cloud and the scrapers cause (issue 9): nothing lost, nothing frozen, everything counted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+import structlog.testing
+from prometheus_client import CollectorRegistry
+
+from exporter.cloud.client import ApiClient
+from exporter.config import Config, parse_config
+from exporter.exposition.metrics import SelfMetrics
+from exporter.model import State
+from exporter.services import BUILTIN, ServiceSpec
+from exporter.tracking import Tracker
+
+PROJECT = "0123456789abcdef0123456789abcdef"
+TASK = "4010a32d535527910153552b492c0002"
+Handler = Callable[[httpx.Request], httpx.Response]
+
+# A good answer per built-in service, in its documented shape.
+GOOD: dict[str, dict[str, Any]] = {
+    "codearts_check": {"task_status": 0, "progress": {"ratio": "50%", "info": "running"}},
+    "dws": {"status": "RUNNING", "progress": "9%", "begin_time": "2022-11-09T20:25:00", "end_time": None},
+    "evs": {"status": "RUNNING", "begin_time": "2016-03-08T07:40:13.219Z", "end_time": ""},
+    "cph": {"status": 1, "begin_time": "2019-04-26T07:00:00Z", "end_time": None},
+}
+
+
+def config_for(service: str) -> Config:
+    return parse_config(
+        f"""
+accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: "${{T}}"}}}}]
+services:
+  - {{cloud_service: {service}, account: prod, region: cn-north-4, project_id: {PROJECT},
+      endpoint: "http://cloud.test", tasks: [{TASK}]}}
+""",
+        env={"T": "t"},
+    )
+
+
+def wrong_bodies(spec: ServiceSpec) -> list[tuple[str, dict[str, Any]]]:
+    """The service's good answer with one field of the wrong type: the status, progress, times."""
+    good = GOOD[spec.name]
+    state_key = spec.status.state.pointers[0][0]
+    cases = [("status-list", {**good, state_key: []}), ("status-object", {**good, state_key: {}})]
+    if spec.status.progress is not None:
+        pointer = spec.status.progress.at.pointers[0]
+        body: dict[str, Any] = {**good, pointer[0]: {pointer[1]: {"v": 1}} if len(pointer) > 1 else {"v": 1}}
+        cases.append(("progress-object", body))
+    if spec.status.start is not None:
+        cases.append(("time-list", {**good, spec.status.start.at.pointers[0][0]: [2016]}))
+    return cases
+
+
+CASES = [(name, kind, body) for name, spec in sorted(BUILTIN.items()) for kind, body in wrong_bodies(spec)]
+
+
+@pytest.mark.parametrize(("service", "kind", "body"), CASES, ids=[f"{s}-{k}" for s, k, _ in CASES])
+async def test_a_wrong_typed_body_is_a_bad_response_and_the_task_keeps_its_values(
+    service: str, kind: str, body: dict[str, Any]
+) -> None:
+    answers = [GOOD[service], body, body, body]
+    config = config_for(service)
+    registry = CollectorRegistry()
+    metrics = SelfMetrics(registry)
+    client = ApiClient(
+        config, metrics, transport=lambda _a: httpx.MockTransport(lambda _r: httpx.Response(200, json=answers.pop(0)))
+    )
+    now = [1000.0]
+    tracker = Tracker(config, client, clock=lambda: now[0])
+    await tracker.refresh(5)
+    (target,) = tracker.targets
+    before = target.tasks[TASK]
+    assert before.status is not None and before.status.state is State.RUNNING
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            now[0] += 30
+            await tracker.refresh(5)
+    await client.aclose()
+    (target,) = tracker.targets
+    after = target.tasks[TASK]
+    assert after.status == before.status  # the last known values stay
+    assert after.last_update == 1000.0  # and show how old they are
+    assert after.last_error is not None and after.last_error.reason.value == "bad_response"
+    labels = {"cloud_service": service, "region": "cn-north-4", "reason": "bad_response"}
+    assert registry.get_sample_value("huaweicloud_task_api_errors_total", labels) == 3
+    warned = [e for e in logs if e["event"] == "bad response from the cloud; the task keeps its last known values"]
+    assert [(e["count"], e["cloud_service"]) for e in warned] == [(1, service)]  # once per kind and target
+    assert "wrong type" in warned[0]["kind"]

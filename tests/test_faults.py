@@ -91,3 +91,67 @@ async def test_a_wrong_typed_body_is_a_bad_response_and_the_task_keeps_its_value
     warned = [e for e in logs if e["event"] == "bad response from the cloud; the task keeps its last known values"]
     assert [(e["count"], e["cloud_service"]) for e in warned] == [(1, service)]  # once per kind and target
     assert "wrong type" in warned[0]["kind"]
+
+
+TASKS = [f"e7{n:030x}" for n in range(1, 4)]
+
+
+def evs_config() -> Config:
+    return parse_config(
+        f"""
+accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: "${{T}}"}}}}]
+services:
+  - {{cloud_service: evs, account: prod, region: cn-north-4, project_id: {PROJECT}, endpoint: "http://cloud.test",
+      tasks: [{", ".join(TASKS)}]}}
+""",
+        env={"T": "t"},
+    )
+
+
+def held(registry: CollectorRegistry, reason: str) -> float | None:
+    labels = {"cloud_service": "evs", "region": "cn-north-4", "reason": reason}
+    return registry.get_sample_value("huaweicloud_task_api_held_back_total", labels)
+
+
+def sent(registry: CollectorRegistry) -> float:
+    return sum(
+        s.value
+        for metric in registry.collect()
+        if metric.name == "huaweicloud_task_api_requests"
+        for s in metric.samples
+        if s.name.endswith("_total")
+    )
+
+
+async def test_the_partners_scrape_inside_our_own_back_off_keeps_the_target_up_and_counts_what_it_held() -> None:
+    calls: list[int] = []
+
+    def cloud(_request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 3:  # one 429 among the first scrape's answers
+            return httpx.Response(429, json={"error_code": "APIGW.0308", "error_msg": "over ratelimit"})
+        return httpx.Response(200, json={"status": "RUNNING"})
+
+    config, registry = evs_config(), CollectorRegistry()
+    client = ApiClient(config, SelfMetrics(registry), transport=lambda _a: httpx.MockTransport(cloud))
+    tracker = Tracker(config, client)
+    await tracker.refresh(5)
+    assert tracker.targets[0].up and sent(registry) == 3
+    await tracker.refresh(5)  # the HA partner, inside the 1 s back-off: nothing goes out
+    await client.aclose()
+    assert tracker.targets[0].up  # our own back-off is not the cloud's outage
+    assert sent(registry) == 3 and held(registry, "backoff") == 3
+
+
+async def test_polls_held_back_by_the_deadline_and_the_auth_pause_are_counted() -> None:
+    config, registry = evs_config(), CollectorRegistry()
+    refuse = httpx.Response(401, json={"error_code": "APIGW.0301", "error_msg": "token expired"})
+    client = ApiClient(config, SelfMetrics(registry), transport=lambda _a: httpx.MockTransport(lambda _r: refuse))
+    tracker = Tracker(config, client)
+    await tracker.refresh(0)  # no time at all: every poll held back, none sent
+    assert held(registry, "deadline") == 3 and sent(registry) == 0
+    assert tracker.targets[0].up  # nothing was tried: the target keeps its last state
+    await tracker.refresh(5)  # one request goes first and is refused; the other two wait for the pause
+    await client.aclose()
+    assert sent(registry) == 1 and held(registry, "auth_pause") == 2
+    assert not tracker.targets[0].up  # refused credentials are an outage of the account

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import enum
 import json
 import ssl
 import time
@@ -26,7 +27,14 @@ from exporter.config import Config, SecretError, TargetConfig
 from exporter.model import Reason, TaskStatus
 from exporter.services import BadResponse, UnknownStatuses, body_error, read_status
 
-__all__ = ["MAX_AUTH_FAILURES", "ApiClient", "Observer", "RateLimiter", "Reported"]  # RateLimiter: from guards
+__all__ = [
+    "MAX_AUTH_FAILURES",
+    "ApiClient",
+    "HeldBack",
+    "Observer",
+    "RateLimiter",
+    "Reported",
+]  # RateLimiter: from guards
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -41,7 +49,18 @@ class Observer(Protocol):
 
     def error(self, cloud_service: str, region: str, reason: str) -> None: ...
 
+    def held_back(self, cloud_service: str, region: str, reason: str) -> None: ...
+
     def token(self, account: str, result: str) -> None: ...
+
+
+class HeldBack(enum.StrEnum):
+    """Why a request was not sent: the `reason` label of `huaweicloud_task_api_held_back_total`."""
+
+    DEADLINE = "deadline"  # the scrape's time was up
+    AUTH_PAUSE = "auth_pause"  # the account's credentials were refused a moment ago
+    BACKOFF = "backoff"  # the endpoint answered 429 a moment ago
+    RATE_LIMIT = "rate_limit"  # no slot of scrape.rate_limit left within the scrape's time
 
 
 class Reported:
@@ -159,28 +178,14 @@ class ApiClient:
         """GET `path` of the target's endpoint and `interpret` the JSON body (raising BadResponse when it
         is not the documented shape), with the account's auth, the endpoint's rate limit and back-off,
         the request metrics and the error classification of every query."""
+        held = await self._hold(target, timeout)
+        if held is not None:
+            self._metrics.held_back(target.cloud_service, target.region, held[0].value)
+            return held[1]
         endpoint = self._endpoint(target.account, target.endpoint)
-        now = self._clock()
-        pause = self.cooling_down(target.account)
-        if pause > 0:
-            wait = "until its credentials change" if pause == float("inf") else f"for {pause:.0f}s"
-            return ApiError(
-                Reason.AUTH,
-                message=f"account {target.account!r} held back {wait} after authentication failures",
-                sent=False,
-            )
-        if endpoint.blocked_until > now:
-            return ApiError(
-                Reason.THROTTLED,
-                message=f"held back for {endpoint.blocked_until - now:.0f}s after HTTP 429 from this endpoint",
-                sent=False,
-            )
         url = target.endpoint + path
         labels = (target.cloud_service, target.region)
         deadline = time.perf_counter() + timeout
-        if not await endpoint.limiter.acquire(budget=timeout):
-            message = "not sent: the rate limit has no slot left in the scrape's time"
-            return ApiError(Reason.TIMEOUT, message=message, sent=False)
         sent_at = self._clock()
         started = time.perf_counter()
         status_code = 0
@@ -227,6 +232,27 @@ class ApiClient:
         if not isinstance(result, ApiError) or result.reason not in (Reason.AUTH, Reason.TIMEOUT, Reason.CONNECT):
             self._auth_ok(target.account)  # the API accepted the credentials
         return result
+
+    async def _hold(self, target: TargetConfig, timeout: float) -> tuple[HeldBack, ApiError] | None:
+        """Why the exporter's own guards keep this request from going out, if they do: the scrape's
+        deadline, the account's pause after refused credentials, the endpoint's 429 back-off, or a rate
+        limit with no slot left within the budget (which, when there is one, this takes)."""
+        if timeout <= 0:
+            return HeldBack.DEADLINE, ApiError(Reason.TIMEOUT, message="scrape deadline passed", sent=False)
+        pause = self.cooling_down(target.account)
+        if pause > 0:
+            wait = "until its credentials change" if pause == float("inf") else f"for {pause:.0f}s"
+            message = f"account {target.account!r} held back {wait} after authentication failures"
+            return HeldBack.AUTH_PAUSE, ApiError(Reason.AUTH, message=message, sent=False)
+        endpoint = self._endpoint(target.account, target.endpoint)
+        now = self._clock()
+        if endpoint.blocked_until > now:
+            message = f"held back for {endpoint.blocked_until - now:.0f}s after HTTP 429 from this endpoint"
+            return HeldBack.BACKOFF, ApiError(Reason.THROTTLED, message=message, sent=False)
+        if not await endpoint.limiter.acquire(budget=timeout):
+            message = "not sent: the rate limit has no slot left in the scrape's time"
+            return HeldBack.RATE_LIMIT, ApiError(Reason.TIMEOUT, message=message, sent=False)
+        return None
 
     def _bad_response(self, target: TargetConfig, error: ApiError) -> None:
         """Say it once per target and kind of problem, then at every power of ten, with the count; the

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from exporter import __version__
+from exporter.cloud.client import HeldBack
 from exporter.model import Reason
 from exporter.tracking import DropReason, FileProblem
 
@@ -38,6 +39,12 @@ class SelfMetrics:
         self.errors = Counter(
             f"{_PREFIX}api_errors_total",
             "Failed cloud API queries, by reason: " + ", ".join(r.value for r in Reason) + ".",
+            ["cloud_service", "region", "reason"],
+            registry=registry,
+        )
+        self.held = Counter(
+            f"{_PREFIX}api_held_back_total",
+            "Cloud API requests the exporter did not send, by reason: " + ", ".join(r.value for r in HeldBack) + ".",
             ["cloud_service", "region", "reason"],
             registry=registry,
         )
@@ -89,6 +96,8 @@ class SelfMetrics:
             self.duration.labels(service, region)
             for reason in Reason:
                 self.errors.labels(service, region, reason.value)
+            for held in HeldBack:
+                self.held.labels(service, region, held.value)
         for account in accounts:
             for result in ("success", "failure"):
                 self.token_requests.labels(account, result)
@@ -99,6 +108,9 @@ class SelfMetrics:
 
     def error(self, cloud_service: str, region: str, reason: str) -> None:
         self.errors.labels(cloud_service, region, reason).inc()
+
+    def held_back(self, cloud_service: str, region: str, reason: str) -> None:
+        self.held.labels(cloud_service, region, reason).inc()
 
     def drop(self, cloud_service: str, reason: DropReason, count: int) -> None:
         self.dropped.labels(cloud_service, reason.value).inc(count)

@@ -17,7 +17,7 @@ import structlog
 
 from exporter.cloud.errors import ApiError
 from exporter.config import TargetConfig
-from exporter.model import Reason, TaskStatus, valid_id
+from exporter.model import TaskStatus, valid_id
 from exporter.services import DiscoverySpec, list_items, list_next, list_total
 
 __all__ = ["MAX_PAGES", "Answer", "Deadline", "Listing", "Querier", "list_calls", "list_target", "poll"]
@@ -80,10 +80,6 @@ class Listing:
     at: float
 
 
-def _timeout() -> ApiError:
-    return ApiError(Reason.TIMEOUT, message="scrape deadline passed", sent=False)
-
-
 async def poll(
     client: Querier,
     work: Sequence[Sequence[tuple[TargetConfig, str]]],
@@ -104,7 +100,7 @@ async def poll(
     async def one(target: TargetConfig, task_id: str, until: Deadline) -> None:
         async with slots:
             left = until.left()
-            result = await client.query(target, task_id, left) if left > 0 else _timeout()
+            result = await client.query(target, task_id, left)  # with no time left, the client holds it back
         answers.append(Answer(target.key, task_id, result, time.perf_counter() - started))
 
     async def account(items: Sequence[tuple[TargetConfig, str]]) -> None:
@@ -199,10 +195,7 @@ async def _pages(
     seen: set[str] = set()
     position, marker, total = paging.first, "", None
     for _ in range(MAX_PAGES):
-        left = deadline.left()
-        if left <= 0:
-            return items, ApiError(Reason.TIMEOUT, message="scrape deadline passed while listing", sent=False)
-        page = await client.get(target, path, interpret, left, _query(lister, params, position, marker))
+        page = await client.get(target, path, interpret, deadline.left(), _query(lister, params, position, marker))
         if isinstance(page, ApiError):
             return items, page
         entries, total, next_marker = page

@@ -287,11 +287,15 @@ class TaskTable:
         if success is not None:
             state.discovery_success = success
 
-    def judged(self, key: Key, up: bool, duration: float, now: float) -> bool:
-        """Record a refresh's verdict on a target; returns whether it was up before."""
+    def is_up(self, key: Key) -> bool:
+        return self._targets[key].up
+
+    def judged(self, key: Key, up: bool, duration: float, now: float, *, attempted: bool = True) -> bool:
+        """Record a refresh's verdict on a target; returns whether it was up before. A refresh that sent
+        nothing (`attempted` False) is no success either."""
         state = self._targets[key]
         was_up, state.up, state.scrape_duration = state.up, up, duration
-        if up:
+        if up and attempted:
             state.last_success = now
         return was_up
 

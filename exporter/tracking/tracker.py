@@ -282,8 +282,14 @@ class Tracker:
 
     def _judge(self, key: Key, results: list[TaskStatus | ApiError], duration: float) -> None:
         """Up when nothing was to be asked or at least one query got an answer from the API."""
-        up = not results or any(not isinstance(r, ApiError) or r.reason is Reason.NOT_FOUND for r in results)
-        was_up = self._table.judged(key, up, duration, self._clock())
+        # What the exporter held back for its own reasons (a 429 back-off, the deadline, the rate limit)
+        # says nothing about the API: a target whose requests were all held back so keeps the `up` of its
+        # last real attempt. A hold after refused credentials is the account's outage, and counts.
+        attempts = [r for r in results if not isinstance(r, ApiError) or r.sent or r.reason is Reason.AUTH]
+        up = not attempts or any(not isinstance(r, ApiError) or r.reason is Reason.NOT_FOUND for r in attempts)
+        if results and not attempts:
+            up = self._table.is_up(key)
+        was_up = self._table.judged(key, up, duration, self._clock(), attempted=bool(attempts) or not results)
         labels = self._table.target(key).labels()
         if was_up and not up:
             failures = [r for r in results if isinstance(r, ApiError)]

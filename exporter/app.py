@@ -101,7 +101,9 @@ class Exporter:
         return min(max(timeout - settings.timeout_offset, 0.1), MAX_SCRAPE_TIMEOUT)
 
     async def refresh(self, timeout: float) -> None:
-        await self.tracker.refresh(timeout)
+        """Wait at most `timeout` for the shared refresh, which has a budget of its own
+        (`scrape.refresh_timeout`): one caller's header does not set it for everyone."""
+        await self.tracker.refresh(timeout, budget=self.config.scrape.refresh_timeout)
 
     async def reload(self) -> str | None:
         """Re-read the config file; on error keep the running config and return the message. A file

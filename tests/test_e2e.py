@@ -179,6 +179,7 @@ async def start_stack(
     auth: str = "aksk",
     account_extra: dict[str, object] | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    scrape: dict[str, object] | None = None,
 ) -> Stack:
     sim = Simulator(parse_scenario(scenario) if isinstance(scenario, dict) else scenario)  # type: ignore[arg-type]
     running = await start_simulator(sim, ssl_context=ssl_context)
@@ -188,6 +189,8 @@ async def start_stack(
     ]
     document = yaml.safe_load(demo_config(running.url, targets, auth_block(auth, tmp_path)))
     document["accounts"][0].update(account_extra or {})
+    if scrape:
+        document["scrape"] = scrape
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(document, sort_keys=False))
     exporter = Exporter(load_config(config_file))
@@ -334,16 +337,37 @@ async def test_outage_keeps_last_known_values(stack: Stack) -> None:
     assert after[("huaweicloud_task_up", evs)] == 1
 
 
-async def test_scrape_deadline_from_prometheus_header(stack: Stack) -> None:
+async def test_scrape_deadline_from_prometheus_header(tmp_path: Path) -> None:
+    stack = await start_stack(tmp_path, SCENARIO, scrape={"refresh_timeout": 3})
+    try:
+        await stack.scrape()
+        stack.sim.set_fault("timeout")  # the fake cloud holds every answer for a minute
+        started = time.monotonic()
+        data = await stack.scrape(timeout=1.5)
+        elapsed = time.monotonic() - started
+        assert elapsed < 1.5  # 1.5 s minus the 0.5 s offset, not the refresh's 3 s nor the cloud's minute
+        assert state_of(data, E_RUN) == "running"
+        # The refresh goes on with its own budget; its timeouts are counted when it ends, in 3 s.
+        await stack.exporter.tracker.wait_idle()
+        data = await stack.scrape(timeout=1.5)
+        reason = frozenset({"cloud_service": "evs", "region": "cn-north-4", "reason": "timeout"}.items())
+        assert data[("huaweicloud_task_api_errors_total", reason)] >= 1
+    finally:
+        await stop_stack(stack)
+
+
+async def test_one_callers_tiny_timeout_does_not_set_the_refresh_for_its_partner(stack: Stack) -> None:
+    # A scrape with a timeout header of 0.0001 s starts the refresh; the refresh keeps its own budget, so
+    # the HA partner's scrape that joins it sees every target up and every poll sent.
     await stack.scrape()
-    stack.sim.set_fault("timeout")  # the fake cloud holds every answer for a minute
-    started = time.monotonic()
-    data = await stack.scrape(timeout=1.5)
-    elapsed = time.monotonic() - started
-    assert elapsed < 1.5  # 1.5 s minus the 0.5 s offset, not the fake cloud's minute
-    assert state_of(data, E_RUN) == "running"
-    reason = frozenset({"cloud_service": "evs", "region": "cn-north-4", "reason": "timeout"}.items())
-    assert data[("huaweicloud_task_api_errors_total", reason)] >= 1
+    asked = stack.sim.stats.requests_total
+    non_final = sum(1 for s in stack.exporter.tracker.targets for r in s.tasks.values() if not r.final)
+    stack.sim.latency = 0.2
+    hasty = await stack.http.get("/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": "0.0001"})
+    assert hasty.status_code == 200
+    data = await stack.scrape()
+    assert all(v == 1.0 for (name, _), v in data.items() if name == "huaweicloud_task_up")
+    assert stack.sim.stats.requests_total - asked == non_final
 
 
 async def test_concurrent_scrapes_share_one_refresh(stack: Stack) -> None:
@@ -438,3 +462,22 @@ async def test_odd_characters_in_answers_and_headers_do_not_break_scrapes(tmp_pa
         assert (await stack.http.get("/")).status_code == 200
     finally:
         await stop_stack(stack)
+
+
+async def test_a_reload_does_not_cut_a_probe_in_flight(stack: Stack) -> None:
+    await stack.scrape()
+    stack.sim.latency = 0.5
+    before = stack.sim.stats.by_task[E_RUN]
+    probe = asyncio.ensure_future(stack.http.get("/probe", params={"cloud_service": "evs", "task_id": E_RUN}))
+    deadline = time.monotonic() + 10
+    while stack.sim.stats.by_task[E_RUN] == before:  # poll until the probe's query has reached the cloud
+        assert time.monotonic() < deadline, "the probe's query never arrived"
+        await asyncio.sleep(0.01)
+    config = yaml.safe_load(stack.config_file.read_text())
+    config["tracking"] = {"finished_ttl": "2h"}
+    stack.config_file.write_text(yaml.safe_dump(config))
+    assert await stack.exporter.reload() is None  # swaps in a new client; the old one must wait for the probe
+    response = await probe
+    assert response.status_code == 200
+    up = [line for line in response.text.splitlines() if line.startswith("huaweicloud_task_up{")]
+    assert up and up[0].endswith(" 1.0"), response.text

@@ -135,6 +135,9 @@ class ScrapeSettings:
     timeout_offset: float = 0.5
     default_timeout: float = 10.0
     rate_limit: float = 200.0  # requests per second per endpoint; 0 turns the limit off
+    # The shared refresh's own budget: a scrape that starts it does not set it for the others, whatever
+    # its X-Prometheus-Scrape-Timeout-Seconds says.
+    refresh_timeout: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -411,12 +414,13 @@ def _scrape(ctx: Ctx, value: Any) -> ScrapeSettings:
     if value is None:
         return ScrapeSettings()
     section = Section(ctx, value, "scrape settings")
-    section.allow("concurrency", "timeout_offset", "default_timeout", "rate_limit")
+    section.allow("concurrency", "timeout_offset", "default_timeout", "rate_limit", "refresh_timeout")
     return ScrapeSettings(
         concurrency=int(section.number("concurrency", 32, minimum=1, maximum=1024, integer=True)),
         timeout_offset=section.number("timeout_offset", 0.5, minimum=0, maximum=60),
         default_timeout=section.number("default_timeout", 10, minimum=0.1, maximum=600),
         rate_limit=section.number("rate_limit", 200, minimum=0, maximum=100000),
+        refresh_timeout=section.number("refresh_timeout", 10, minimum=0.1, maximum=600),
     )
 
 

@@ -113,7 +113,12 @@ async def probe(request: web.Request) -> web.Response:
     if len(targets) > 1:
         return _bad_probe(f"{len(targets)} configured targets match; add account, region or project_id to choose one")
     started = time.perf_counter()
-    timeout = exporter.scrape_timeout(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))
+    # A probe's query gets the caller's deadline, but no more than a refresh's budget: concurrent probes of
+    # one task share the query, so one caller's header must not hold it for everyone.
+    timeout = min(
+        exporter.scrape_timeout(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")),
+        exporter.config.scrape.refresh_timeout,
+    )
     state, record, up = await exporter.tracker.probe(targets[0].key, task_id, timeout)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_ProbeCollector(state, record, up, time.perf_counter() - started, exporter.clock()))

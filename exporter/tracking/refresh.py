@@ -88,6 +88,7 @@ async def poll(
     concurrency: int,
     first_budget: float,
     started: float,
+    into: list[Answer] | None = None,
 ) -> list[Answer]:
     """Ask for every (target, task ID), concurrently (at most `concurrency` at once), by account: each
     account's first request goes alone, so that a wrong key, password or clock costs one refused request
@@ -95,7 +96,7 @@ async def poll(
     locks an AK after more than 5 failures in a row). The first request gets a slice of the budget
     only, so a slow service cannot starve the account's others."""
     slots = asyncio.Semaphore(concurrency)
-    answers: list[Answer] = []
+    answers: list[Answer] = [] if into is None else into  # filled as they arrive, for a caller that cannot wait
 
     async def one(target: TargetConfig, task_id: str, until: Deadline) -> None:
         async with slots:

@@ -12,7 +12,6 @@ in `table.py`; the I/O in `refresh.py`; taking in task files and list items in `
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -72,6 +71,12 @@ class Tracker:
         self._rotation = 0
         self._files = FileIntake(on_file_error, clock)
         self._probes: dict[tuple[Key, str], asyncio.Future[TaskStatus | ApiError]] = {}
+        # The refresh in flight: the answers arrived so far (taken in by the refresh, or earlier by a
+        # caller whose deadline came first), and what they say of each target.
+        self._arrived: list[Answer] = []
+        self._taken = 0
+        self._outcomes: dict[Key, list[TaskStatus | ApiError]] = {}
+        self._finished: dict[Key, float] = {}
         self.snapshot = Snapshot()
         self.apply(config)
 
@@ -191,22 +196,27 @@ class Tracker:
 
     # --- refresh ---------------------------------------------------------------------------------
 
-    async def refresh(self, timeout: float) -> None:
-        """Bring every non-final task up to date within `timeout` seconds, joining a refresh in flight.
+    async def refresh(self, timeout: float, budget: float | None = None) -> None:
+        """Bring every non-final task up to date, joining a refresh in flight; wait at most `timeout`.
 
-        Each caller waits only up to its own timeout; what has not answered by then keeps its last
-        known value, and the shared refresh goes on within its own deadline.
+        A refresh that this call starts gets `budget` seconds (default `timeout`): the exporter gives it
+        a budget of its own from the configuration, so that whoever arrives first does not set it for
+        everyone. Each caller waits only up to its own timeout and then sees what has answered by then;
+        the shared refresh goes on within its own deadline, whatever happens to the caller.
         """
         if self._inflight is None or self._inflight.done():
-            self._inflight = asyncio.ensure_future(self._refresh(timeout))
+            self._inflight = asyncio.ensure_future(self._refresh(timeout if budget is None else budget))
         # Shielded: a scrape that Prometheus abandons must not cancel the refresh a second scrape awaits.
-        with contextlib.suppress(TimeoutError):
+        try:
             await asyncio.wait_for(asyncio.shield(self._inflight), timeout + JUDGE_SLACK)
+        except TimeoutError:
+            self._take_arrived()  # render what is known now; the refresh takes in the rest when it ends
 
     async def wait_idle(self) -> None:
-        """Wait for a refresh in flight (before its client is closed)."""
-        if self._inflight is not None and not self._inflight.done():
-            await asyncio.wait([self._inflight])
+        """Wait for the refresh and the probe queries in flight (before their client is closed)."""
+        pending = [f for f in (self._inflight, *self._probes.values()) if f is not None and not f.done()]
+        if pending:
+            await asyncio.wait(pending)
 
     async def _refresh(self, timeout: float) -> None:
         deadline = Deadline.after(timeout)
@@ -217,6 +227,7 @@ class Tracker:
         self._files.sync(self._table, self._add)
         outcomes: dict[Key, list[TaskStatus | ApiError]] = {}
         finished: dict[Key, float] = {}
+        self._outcomes, self._finished, self._arrived, self._taken = outcomes, finished, [], 0
         listings = await self._discover(client, deadline.sooner(max(1.0, timeout / 3)), started)
         tracking = self._config.tracking
         for listing in listings:
@@ -231,15 +242,16 @@ class Tracker:
                 )
             )
             finished[listing.key] = listing.at
-        answers = await poll(
+        await poll(
             client,
             self._work({t.key for t in config.targets}),
             deadline,
             concurrency=self._config.scrape.concurrency,
             first_budget=max(1.0, timeout / 4),
             started=started,
+            into=self._arrived,
         )
-        self._take_answers(answers, outcomes, finished)
+        self._take_arrived()
         for key in self._table.target_keys():
             self._judge(key, outcomes.get(key, []), finished.get(key, 0.0))
         self._expire()
@@ -262,6 +274,13 @@ class Tracker:
             shift = self._rotation % len(items)
             work.append(items[shift:] + items[:shift])
         return work
+
+    def _take_arrived(self) -> None:
+        """Record the answers that arrived since the last take, and publish them."""
+        answers, self._taken = self._arrived[self._taken :], len(self._arrived)
+        if answers:
+            self._take_answers(answers, self._outcomes, self._finished)
+            self._publish()
 
     def _take_answers(
         self, answers: list[Answer], outcomes: dict[Key, list[TaskStatus | ApiError]], finished: dict[Key, float]

@@ -18,6 +18,7 @@ import structlog
 
 from exporter import __version__
 from exporter.config import ConfigError, load_config
+from exporter.exposition.listener import DEFAULT_HEADER_TIMEOUT
 from exporter.log import LEVELS, setup_logging
 
 __all__ = ["DEFAULT_LISTEN", "main", "parse_listen"]
@@ -66,9 +67,36 @@ def _exporter_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="default: %(default)s",
     )
+    parser.add_argument(
+        "--web.header-timeout",
+        dest="header_timeout",
+        type=_seconds,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection that has not sent its request headers by then (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="open connections at most; beyond, the oldest still waiting for its headers is closed "
+        "(default: half the file descriptor limit, at most 1024)",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _logging_flags(parser)
     return parser
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds from 0 to 3600, got {value!r}")
+    return seconds
 
 
 async def _wait_for_signal() -> None:
@@ -79,7 +107,9 @@ async def _wait_for_signal() -> None:
     await stopped.wait()
 
 
-async def _run_exporter(config_file: str, host: str, port: int) -> int:
+async def _run_exporter(
+    config_file: str, host: str, port: int, header_timeout: float, max_connections: int | None
+) -> int:
     from exporter.app import Exporter
     from exporter.exposition.server import make_app, serve
 
@@ -89,7 +119,9 @@ async def _run_exporter(config_file: str, host: str, port: int) -> int:
         log.error("invalid configuration", error=str(exc))
         return 1
     exporter = Exporter(config)
-    serving = await serve(make_app(exporter), host, port)
+    serving = await serve(
+        make_app(exporter), host, port, header_timeout=header_timeout, max_connections=max_connections
+    )
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[str | None]] = set()  # referenced until done, so none is collected mid-run
 
@@ -191,4 +223,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     setup_logging(args.log_level, args.log_format)
     host, port = args.listen
-    return asyncio.run(_run_exporter(args.config_file, host, port))
+    return asyncio.run(_run_exporter(args.config_file, host, port, args.header_timeout, args.max_connections))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def _reset_structlog() -> Iterator[None]:
     """Tests that configure logging (the CLI does) must not leak that set-up into other tests."""
     yield
     structlog.reset_defaults()
+    logging.getLogger().handlers.clear()  # setup_logging routes the standard library's loggers too
+    logging.captureWarnings(False)
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Protocol
 
 import structlog
@@ -22,6 +21,7 @@ from prometheus_client.registry import Collector
 from exporter import __version__
 from exporter.config import Config
 from exporter.exposition.collector import target_family, task_families
+from exporter.exposition.listener import Serving, serve
 from exporter.model import valid_id
 from exporter.tracking import TargetSnapshot, TaskRecord, Tracker
 
@@ -229,23 +229,3 @@ def make_app(exporter: Served) -> web.Application:
     app.on_startup.append(load_task_files)
     app.on_cleanup.append(close)
     return app
-
-
-@dataclass(frozen=True)
-class Serving:
-    """A started server: the port it bound (useful with port 0) and how to stop it."""
-
-    port: int
-    stop: Callable[[], Awaitable[None]]
-
-
-async def serve(app: web.Application, host: str, port: int) -> Serving:
-    """Start serving `app` on host:port (0: any free port)."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
-    bound = port
-    for address in runner.addresses:
-        bound = int(address[1])
-    return Serving(bound, runner.cleanup)

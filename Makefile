@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LISTEN ?= 127.0.0.1:9898
 
-.PHONY: demo test lint typecheck unit format bench clean
+.PHONY: demo test lint typecheck unit soak-check soak format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/huaweicloud-task-exporter demo --web.listen-address $(LISTEN)
 
-test: lint typecheck unit
+test: lint typecheck unit soak-check
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -38,6 +38,13 @@ unit: $(VENV)/.installed-test
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# A one-minute soak (bench/soak.py): every fault kind mixed, two scrapers, reloads, hostile clients.
+soak-check: $(VENV)/.installed-test
+	$(BIN)/python bench/soak.py --minutes 1
+
+soak: $(VENV)/.installed-test
+	$(BIN)/python bench/soak.py --minutes $(or $(MINUTES),10)
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/scrape.py

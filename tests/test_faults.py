@@ -155,3 +155,33 @@ async def test_polls_held_back_by_the_deadline_and_the_auth_pause_are_counted() 
     await client.aclose()
     assert sent(registry) == 1 and held(registry, "auth_pause") == 2
     assert not tracker.targets[0].up  # refused credentials are an outage of the account
+
+
+async def test_resets_html_and_huge_bodies_are_counted_by_their_reason() -> None:
+    from exporter.model import Reason
+    from exporter.simulator import DEMO_TOKEN, Simulator, parse_scenario, start_simulator
+
+    ids = {"reset": "e7" + "a" * 30, "html": "e7" + "b" * 30, "huge": "e7" + "c" * 30}
+    scenario = parse_scenario(
+        {
+            "tasks": [
+                {"cloud_service": "evs", "task_id": i, "fault": k, "phases": [{"after": 0, "status": "RUNNING"}]}
+                for k, i in ids.items()
+            ]
+        }
+    )
+    async with await start_simulator(Simulator(scenario)) as cloud:
+        config = parse_config(
+            f"""
+accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: "${{T}}"}}}}]
+services:
+  - {{cloud_service: evs, account: prod, region: cn-north-4, project_id: {PROJECT}, endpoint: "{cloud.url}",
+      tasks: [{", ".join(ids.values())}]}}
+""",
+            env={"T": DEMO_TOKEN},
+        )
+        client = ApiClient(config, SelfMetrics(CollectorRegistry()))
+        results = {kind: await client.query(config.targets[0], task_id, 5) for kind, task_id in ids.items()}
+        await client.aclose()
+    reasons = {kind: getattr(result, "reason", None) for kind, result in results.items()}
+    assert reasons == {"reset": Reason.CONNECT, "html": Reason.BAD_RESPONSE, "huge": Reason.BAD_RESPONSE}

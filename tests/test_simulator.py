@@ -1035,6 +1035,7 @@ async def test_stats_count_requests_by_task_and_status(client: httpx.AsyncClient
         "aksk_accepted": {},
         "max_consecutive_auth_failures": {},
         "list_requests": {"cph": 1, "codearts_check": 1},
+        "faults": {},
     }
     assert await get_json(client, "/_sim/stats") == expected
     assert sim.stats.to_json() == expected  # the admin request itself is not counted

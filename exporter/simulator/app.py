@@ -60,6 +60,7 @@ import asyncio
 import contextlib
 import json
 import math
+import random
 import re
 import secrets
 import signal
@@ -113,6 +114,7 @@ __all__ = [
 
 log = structlog.get_logger()
 
+HUGE_BODY_BYTES = 5 * 1024 * 1024  # the "huge" fault's body: a 5 MB JSON string, not the documented object
 # How long the "timeout" fault holds a request: longer than any sane client timeout.
 FAULT_TIMEOUT_SECONDS = 60.0
 THROTTLE_MESSAGE = "The throttling threshold has been reached: policy user over ratelimit,limit:200,time:1 second"
@@ -158,6 +160,8 @@ class SimStats:
     # Access key -> the longest run of consecutive failed authentications seen (0 if none). More than
     # AK_LOCK_THRESHOLD means the client got the key locked.
     max_consecutive_auth_failures: Counter[str] = field(default_factory=Counter)
+    # Faults drawn from fault_mix, by kind.
+    faults: Counter[str] = field(default_factory=Counter)
     # List API requests on arrival, by cloud service ("codearts_check": the task list, "cph": ListJobs).
     list_requests: Counter[str] = field(default_factory=Counter)
 
@@ -172,6 +176,7 @@ class SimStats:
             "aksk_accepted": dict(self.aksk_accepted),
             "max_consecutive_auth_failures": dict(self.max_consecutive_auth_failures),
             "list_requests": dict(self.list_requests),
+            "faults": dict(self.faults),
         }
 
 
@@ -227,6 +232,9 @@ class Simulator:
         self.token_ttl = token_ttl
         self.static_tokens = frozenset(self.scenario.static_tokens)
         self.fault: str | None = None  # the global fault switch; None means "answer normally"
+        # Faults drawn at random per service request: kind -> probability (the soak's mix).
+        self.fault_mix: dict[str, float] = {}
+        self._random = random.Random(0)
         self.stats = SimStats()
         self._clock = clock
         self._offset = 0.0
@@ -342,6 +350,18 @@ class Simulator:
                         CreatedTask(at, generator.cloud_service, generator.list_project_id, generator.task_id(n))
                     )
         return sorted(created, key=lambda c: c.created_at)
+
+    def _mixed_fault(self) -> str | None:
+        """A fault drawn from ``fault_mix`` (kind -> probability per request), counted in the stats."""
+        if not self.fault_mix:
+            return None
+        draw = self._random.random()
+        for kind, probability in self.fault_mix.items():
+            if draw < probability:
+                self.stats.faults[kind] += 1
+                return kind
+            draw -= probability
+        return None
 
     def set_fault(self, kind: str | None) -> None:
         """Switch the global fault (None or "none" for normal answers)."""
@@ -549,7 +569,8 @@ class Simulator:
         auth = await self._authenticate(request)
         if not auth.ok:
             return request_id, _json(401, bodies.apigw_error(auth.error_code, auth.error_msg, request_id), request_id)
-        if self.fault and (response := await self._fault(self.fault, cloud_service, request_id)):
+        fault = self.fault or self._mixed_fault()
+        if fault and (response := await self._fault(fault, cloud_service, request_id, request)):
             return request_id, response
         return request_id, None
 
@@ -567,7 +588,7 @@ class Simulator:
                 else bodies.not_found(cloud_service, task_id, request_id)
             )
             return _json(status, body, request_id)
-        if task.fault and (response := await self._fault(task.fault, cloud_service, request_id)):
+        if task.fault and (response := await self._fault(task.fault, cloud_service, request_id, request)):
             return response
         body = bodies.task_body(task, start=self.started_at, elapsed=self.elapsed(), request_id=request_id)
         return _json(200, body, request_id)
@@ -600,9 +621,20 @@ class Simulator:
 
         return handle
 
-    async def _fault(self, kind: str, cloud_service: str, request_id: str) -> web.Response | None:
+    async def _fault(self, kind: str, cloud_service: str, request_id: str, request: web.Request) -> web.Response | None:
         """The response for fault ``kind``, or None to go on normally (after a ``timeout`` stall)."""
         match kind:
+            case "reset":
+                if request.transport is not None:
+                    request.transport.abort()  # the connection drops without an answer
+                return web.Response(status=500)
+            case "html":
+                page = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+                return web.Response(
+                    status=200, text=page, content_type="text/html", headers={"X-Request-Id": request_id}
+                )
+            case "huge":
+                return web.Response(status=200, text='"' + "x" * HUGE_BODY_BYTES + '"', content_type="application/json")
             case "throttle":
                 return _json(429, bodies.apigw_error("APIGW.0308", THROTTLE_MESSAGE, request_id), request_id)
             case "server_error":

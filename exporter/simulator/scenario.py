@@ -186,7 +186,7 @@ RawStatus: TypeAlias = str | int | None
 
 # The services with a shape of their own (shapes.yaml); every other spec is answered from the spec alone.
 CLOUD_SERVICES = tuple(SHAPES)
-FAULT_KINDS = ("throttle", "server_error", "timeout", "malformed", "wrong_shape")
+FAULT_KINDS = ("throttle", "server_error", "timeout", "malformed", "wrong_shape", "reset", "html", "huge")
 
 
 def spec_phase_fields(spec: ServiceSpec) -> tuple[str, ...]:

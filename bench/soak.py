@@ -1,0 +1,268 @@
+"""Soak: the exporter (its own process) against the fake cloud with every fault kind mixed, two
+scrapers, reloads and hostile clients, for a number of minutes. Prints what went wrong, and exits 1
+when anything that must not happen did: a crash, a failed scrape, a lost task, an uncounted fault, or
+file descriptors that kept growing.
+
+    python bench/soak.py --minutes 1          # `make test` runs this
+    python bench/soak.py --minutes 10         # bench/README.md has its table
+
+Faults (per service request, from the fake cloud's `fault_mix`): throttle (429), server_error (5xx),
+timeout (held for a minute), malformed (truncated JSON), wrong_shape (a list), reset (the connection
+drops), html (a proxy's error page with 200), huge (a 5 MB body). Every fault that reached the exporter
+must show in `huaweicloud_task_api_errors_total` under its reason; a reset of a kept-alive connection is
+retried once by aiohttp (RFC 9112, section 9.3.1) and shows only when the retry fails too, so resets
+are printed but not checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from exporter.demo import demo_config
+from exporter.simulator import DEMO_TOKEN, Simulator, churn_scenario, start_simulator
+
+FAULTS = {
+    "throttle": 0.01,
+    "server_error": 0.01,
+    "timeout": 0.002,
+    "malformed": 0.01,
+    "wrong_shape": 0.01,
+    "reset": 0.005,
+    "html": 0.005,
+    "huge": 0.002,
+}
+REASON = {
+    "throttle": "throttled",
+    "server_error": "server_error",
+    "timeout": "timeout",
+    "malformed": "bad_response",
+    "wrong_shape": "bad_response",
+    "reset": "connect",
+    "html": "bad_response",
+    "huge": "bad_response",
+}
+Scrape = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse(text: str) -> Scrape:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Soak:
+    def __init__(self, url: str, pid: int) -> None:
+        self.url, self.pid = url, pid
+        self.codes: Counter[str] = Counter()
+        self.late = 0
+        self.seen: dict[str, set[str]] = {}  # task ID -> states seen
+        self.last: Scrape = {}
+        self.lost: set[str] = set()
+
+    async def scraper(self, timeout: float, stop: asyncio.Event) -> None:
+        async with httpx.AsyncClient(timeout=timeout + 5) as http:
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    response = await http.get(
+                        f"{self.url}/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": str(timeout)}
+                    )
+                    self.codes[str(response.status_code)] += 1
+                    if response.status_code == 200:
+                        self.take(parse(response.text))
+                except httpx.HTTPError as exc:
+                    self.codes[type(exc).__name__] += 1
+                if time.monotonic() - started > timeout + 1.0:
+                    self.late += 1
+                await asyncio.sleep(1.0)
+
+    def take(self, data: Scrape) -> None:
+        present: set[str] = set()
+        for (name, labels), value in data.items():
+            if name == "huaweicloud_task_status" and value == 1:
+                label = dict(labels)
+                self.seen.setdefault(label["task_id"], set()).add(label["state"])
+                present.add(label["task_id"])
+        # A task that was there and is gone without having been seen final is lost.
+        for task_id, states in self.seen.items():
+            if task_id not in present and not states & {"succeeded", "failed", "stopped"} and self.last:
+                self.lost.add(task_id)
+        self.last = data
+
+    async def hostile(self, stop: asyncio.Event) -> None:
+        host, port = self.url.removeprefix("http://").split(":")
+        while not stop.is_set():
+            idle = []
+            for _ in range(50):  # connections that never send a request
+                try:
+                    idle.append(await asyncio.open_connection(host, int(port)))
+                except OSError:
+                    break
+            try:
+                reader, writer = await asyncio.open_connection(host, int(port))
+                writer.write(b"NOT-HTTP\x00\x01\r\n\r\n")
+                await writer.drain()
+                await asyncio.wait_for(reader.read(100), 5)
+                writer.close()
+            except (OSError, TimeoutError):
+                pass
+            await asyncio.sleep(2.0)
+            for _, idle_writer in idle:
+                idle_writer.close()
+
+    async def reloads(self, stop: asyncio.Event, every: float) -> int:
+        count = 0
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            if not stop.is_set():
+                os.kill(self.pid, signal.SIGHUP)
+                count += 1
+        return count
+
+
+def counted(data: Scrape) -> Counter[str]:
+    totals: Counter[str] = Counter()
+    for (name, labels), value in data.items():
+        if name == "huaweicloud_task_api_errors_total":
+            totals[dict(labels)["reason"]] += int(value)
+    return totals
+
+
+async def run(minutes: float) -> int:  # noqa: C901 - one linear script
+    sim = Simulator(churn_scenario(), latency=0.02)
+    cloud = await start_simulator(sim)
+    work = Path(tempfile.mkdtemp(prefix="soak-"))
+    config = yaml.safe_load(demo_config(cloud.url, churn_scenario().targets(), {"type": "token", "token": DEMO_TOKEN}))
+    config["scrape"] = {"refresh_timeout": 4, "default_timeout": 5}
+    config["tracking"] = {"finished_ttl": "2h", "discovery_interval": "10s", "not_found_limit": 1000}
+    for service in config["services"]:
+        if service["cloud_service"] == "codearts_check":
+            service["discover"] = {"codearts_projects": ["9f3c2a1e5b7d4c8e9a6b0d1f2e3c4a5b"]}
+        if service["cloud_service"] == "cph":
+            service["discover"] = {"request_ids": ["7e9a1c3b5d7f4e2a8c0b6d4f1a3e5c02"]}
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    log = (work / "exporter.log").open("w")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "exporter", "--config.file", str(work / "config.yaml"),
+        "--web.listen-address", f"127.0.0.1:{port}", "--log.format", "json", "--web.header-timeout", "2",
+        stdout=asyncio.subprocess.DEVNULL, stderr=log,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient() as http:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if (await http.get(f"{url}/-/ready", timeout=1)).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or process.returncode is not None:
+                print("the exporter did not start", file=sys.stderr)
+                return 1
+            await asyncio.sleep(0.1)
+    soak = Soak(url, process.pid)
+    start_fds, start_rss = fds(process.pid), rss_mib(process.pid)
+    sim.fault_mix = dict(FAULTS)
+    stop = asyncio.Event()
+    jobs = [
+        asyncio.ensure_future(soak.scraper(4.5, stop)),  # an HA pair with different scrape timeouts
+        asyncio.ensure_future(soak.scraper(3.0, stop)),
+        asyncio.ensure_future(soak.hostile(stop)),
+    ]
+    reload_job = asyncio.ensure_future(soak.reloads(stop, 20.0))
+    await asyncio.sleep(minutes * 30)
+    middle_fds = fds(process.pid)
+    await asyncio.sleep(minutes * 30)
+    # Faults off; the "timeout" holds stay until the exporter's own budget (4 s) ends them, and a last
+    # clean refresh makes every fault that reached the exporter show in its counters.
+    sim.fault_mix = {}
+    await asyncio.sleep(6)
+    stop.set()
+    await asyncio.gather(*jobs)
+    reloads = await reload_job
+    async with httpx.AsyncClient(timeout=30) as http:
+        await http.get(f"{url}/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": "10"})
+        final = parse((await http.get(f"{url}/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": "10"})).text)
+    end_fds, end_rss = fds(process.pid), rss_mib(process.pid)
+    crashed = process.returncode is not None
+    process.send_signal(signal.SIGTERM)
+    await process.wait()
+    await cloud.close()
+    injected: Counter[str] = Counter()
+    for kind, count in sim.stats.faults.items():
+        injected[REASON[kind]] += count
+    got = counted(final)
+    unchecked = {"connect"}  # resets: retried once by the HTTP client, see the docstring
+    uncounted = {r: n - got[r] for r, n in injected.items() if got[r] < n and r not in unchecked}
+    ended = {c.task_id for c in sim.created_tasks() if c.created_at + 60 < time.time() - 10}
+    missed = sorted(t for t in ended if t in soak.seen and not soak.seen[t] & {"succeeded", "failed", "stopped"})
+    failed_scrapes = sum(n for code, n in soak.codes.items() if code != "200")
+    print(f"soak: {minutes:g} min, {reloads} reloads, fake cloud requests {sim.stats.requests_total}")
+    print(f"  crashes: {int(crashed)}   /metrics answers: {dict(soak.codes)}   over their deadline: {soak.late}")
+    print(f"  tasks seen: {len(soak.seen)}   lost: {len(soak.lost)}   final states missed: {len(missed)}")
+    print("  faults injected -> counted by reason:")
+    for reason in sorted(injected):
+        note = "   (resets; the rest were retried by aiohttp)" if reason in unchecked else ""
+        print(f"    {reason:13} {injected[reason]:6} -> {got[reason]:6}{note}")
+    print(f"  file descriptors: {start_fds} -> {middle_fds} -> {end_fds}   RSS: {start_rss:.0f} -> {end_rss:.0f} MiB")
+    problems = []
+    if crashed:
+        problems.append("the exporter crashed")
+    if failed_scrapes:
+        problems.append(f"{failed_scrapes} scrapes failed")
+    if soak.lost:
+        problems.append(f"tasks lost: {sorted(soak.lost)[:5]}")
+    if uncounted:
+        problems.append(f"faults not counted: {uncounted}")
+    if end_fds > middle_fds + 20:  # the first half fills the connection pools; after that, no growth
+        problems.append(f"file descriptors grew from {middle_fds} to {end_fds}")
+    for problem in problems:
+        print(f"FAIL: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=1.0)
+    return asyncio.run(run(parser.parse_args().minutes))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

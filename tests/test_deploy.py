@@ -200,7 +200,11 @@ def test_compose_config_points_every_target_at_the_simulator() -> None:
     exporter = COMPOSE["services"]["exporter"]
     assert exporter["environment"]["HWC_TOKEN"] == "demo-token"  # the fake cloud's static token
     simulator = f"http://simulator:{SIMULATOR_LISTEN.rsplit(':', 1)[1]}"
-    assert {service["cloud_service"] for service in config["services"]} == {"evs", "dws", "cph", "codearts_check"}
+    # Every service of the fake cloud's default scenario (and no other) is configured.
+    from exporter.simulator import default_scenario
+
+    in_scenario = {target.cloud_service for target in default_scenario().targets()}
+    assert {service["cloud_service"] for service in config["services"]} == in_scenario
     for service in config["services"]:
         assert service["endpoint"] == simulator, service["cloud_service"]
         assert service["account"] in accounts

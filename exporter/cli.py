@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 
 import structlog
 
 from exporter import __version__
-from exporter.config import ConfigError, load_config
+from exporter.config import Config, ConfigError, load_config
 from exporter.exposition.listener import DEFAULT_HEADER_TIMEOUT
 from exporter.log import LEVELS, setup_logging
+from exporter.model import State
+from exporter.services import BadResponse, body_error, read_status
 
 __all__ = ["DEFAULT_LISTEN", "main", "parse_listen"]
 
@@ -84,9 +89,57 @@ def _exporter_parser() -> argparse.ArgumentParser:
         help="open connections at most; beyond, the oldest still waiting for its headers is closed "
         "(default: half the file descriptor limit, at most 1024)",
     )
+    parser.add_argument(
+        "--service.try",
+        dest="service_try",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("SERVICE", "BODY.json"),
+        help="with --config.check: read BODY.json (a status API answer) with the spec of SERVICE (built-in or "
+        "custom_services) and print what the exporter reads from it",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _logging_flags(parser)
     return parser
+
+
+def _try_service(config: Config, service: str, body_file: str) -> int:
+    """What the exporter reads from one sample answer: the way to debug a spec without a cloud."""
+    spec = config.services.get(service)
+    if spec is None:
+        print(f"--service.try: no service {service!r}; known: {', '.join(sorted(config.services))}", file=sys.stderr)
+        return 1
+    try:
+        body = json.loads(Path(body_file).read_text(encoding="utf-8"))
+    except OSError as exc:
+        print(f"--service.try: cannot read {body_file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"--service.try: {body_file} is not JSON: {exc}", file=sys.stderr)
+        return 1
+    zone = next((t.time_zone for t in config.targets if t.cloud_service == service), UTC)
+    try:
+        status = read_status(
+            spec, body, zone, lambda raw: print(f"  note: raw status {raw!r} is not in the state table")
+        )
+    except BadResponse as exc:
+        found = body_error(None, spec.status.error_in_200, body)
+        if found is not None:
+            print(f"{service}: {body_file}: an error answer: {found[0]}: {found[1]}")
+            return 0
+        print(f"{service}: {body_file}: a bad response: {exc}", file=sys.stderr)
+        return 1
+    print(f"{service}: {body_file}:")
+    for name in ("state", "raw_status", "progress", "start", "end", "job_type", "job_name", "resource_id",
+                 "error_code", "error_message"):  # fmt: skip
+        value = getattr(status, name)
+        if name in ("start", "end") and value is not None:
+            value = f"{value} ({datetime.fromtimestamp(value, UTC).isoformat()})"
+        print(f"  {name}: {value.value if isinstance(value, State) else value}")
+    if status.sub_tasks is not None:
+        print("  sub_tasks: " + ", ".join(f"{state.value} {n}" for state, n in status.sub_tasks.items() if n))
+    return 0
 
 
 def _seconds(value: str) -> float:
@@ -220,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"{args.config_file}: valid ({len(config.accounts)} accounts, {len(config.targets)} targets, {tasks} tasks)"
         )
-        return 0
+        return max((_try_service(config, service, body) for service, body in args.service_try), default=0)
     setup_logging(args.log_level, args.log_format)
     host, port = args.listen
     return asyncio.run(_run_exporter(args.config_file, host, port, args.header_timeout, args.max_connections))

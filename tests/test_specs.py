@@ -386,3 +386,34 @@ async def test_marker_paging_and_a_time_window_find_every_job() -> None:
 
 
 NOW_S = 1_700_000_000.0
+
+
+def test_service_try_shows_what_a_spec_reads_from_a_sample_body(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(CUSTOM, encoding="utf-8")
+    good, bad, junk, error = (tmp_path / n for n in ("good.json", "bad.json", "junk.json", "error.json"))
+    good.write_text('{"status": "running"}')
+    bad.write_text('{"status": ["running"]}')
+    junk.write_text("{not json")
+    error.write_text('{"error_code": "CC.00050013", "error_msg": "project not exist"}')
+
+    def run(*pairs: str) -> tuple[int, str, str]:
+        args = ["--config.file", str(config), "--config.check"]
+        for service, body in zip(pairs[::2], pairs[1::2], strict=True):
+            args += ["--service.try", service, body]
+        code = main(args)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, _ = run("sfs_turbo", str(good))
+    assert code == 0 and "  state: running" in out and "  raw_status: running" in out
+    code, _, err = run("sfs_turbo", str(bad))
+    assert code == 1 and "a bad response: sfs_turbo: the status at /status is a list" in err
+    code, _, err = run("sfs_turbo", str(junk))
+    assert code == 1 and "is not JSON" in err
+    code, _, err = run("nosuch", str(good))
+    assert code == 1 and "no service 'nosuch'; known: " in err
+    code, out, _ = run("codearts_check", str(error))
+    assert code == 0 and "an error answer: CC.00050013: project not exist" in out

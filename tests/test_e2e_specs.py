@@ -24,9 +24,9 @@ from tests.conftest import Scrape
 PROJECT = "0123456789abcdef0123456789abcdef"
 NOW = 1_700_000_000.0
 TURBO = {
-    "name": "sfs_turbo",
+    "name": "nas_jobs",
     "status": {
-        "path": "/v1/{project_id}/sfs-turbo/jobs/{task_id}",
+        "path": "/v1/{project_id}/nas/jobs/{task_id}",
         "state": "/status",
         "states": {"waiting": "pending", "running": "running", "success": "succeeded", "failed": "failed"},
         "start": {"at": "/begin_time", "format": "%Y-%m-%d %H:%M:%S"},
@@ -54,14 +54,14 @@ T_RUN, T_FAIL, V_OK, E_RUN = "5f" + "1" * 30, "5f" + "2" * 30, "7e" + "3" * 30, 
 SCENARIO = {
     "tasks": [
         {
-            "cloud_service": "sfs_turbo",
+            "cloud_service": "nas_jobs",
             "task_id": T_RUN,
             "job_type": "expand",
             "begin": -120,
             "phases": [{"after": 0, "status": "running", "progress": 40}],
         },
         {
-            "cloud_service": "sfs_turbo",
+            "cloud_service": "nas_jobs",
             "task_id": T_FAIL,
             "begin": -60,
             "phases": [{"after": 0, "status": "failed", "error_code": "SFS.TURBO.0024", "fail_reason": "no capacity"}],
@@ -87,7 +87,7 @@ def config_text(url: str) -> str:
             "endpoint": url,
             "tasks": ids,
         }
-        for name, ids in (("sfs_turbo", [T_RUN, T_FAIL, "5f" + "9" * 30]), ("volumes", [V_OK]), ("evs", [E_RUN]))
+        for name, ids in (("nas_jobs", [T_RUN, T_FAIL, "5f" + "9" * 30]), ("volumes", [V_OK]), ("evs", [E_RUN]))
     ]
     document = {
         "accounts": [{"name": "t", "cloud": "custom", "auth": {"type": "token", "token": "${T}"}}],
@@ -115,7 +115,7 @@ async def test_services_known_only_by_their_spec_end_to_end(tmp_path: Path, monk
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{serving.port}") as http:
                 text = (await http.get("/metrics")).text
-                raw = (await httpx.AsyncClient().get(f"{cloud.url}/v1/{PROJECT}/sfs-turbo/jobs/{T_RUN}",
+                raw = (await httpx.AsyncClient().get(f"{cloud.url}/v1/{PROJECT}/nas/jobs/{T_RUN}",
                                                      headers={"X-Auth-Token": DEMO_TOKEN})).json()  # fmt: skip
         finally:
             await serving.stop()
@@ -141,6 +141,6 @@ async def test_services_known_only_by_their_spec_end_to_end(tmp_path: Path, monk
     assert value(data, status, task_id=V_OK, cloud_service="volumes", state="succeeded") == 1
     assert value(data, status, task_id=E_RUN, cloud_service="evs", state="running") == 1
     ups: Mapping[str, float | None] = {
-        n: value(data, "huaweicloud_task_up", cloud_service=n) for n in ("sfs_turbo", "volumes", "evs")
+        n: value(data, "huaweicloud_task_up", cloud_service=n) for n in ("nas_jobs", "volumes", "evs")
     }
-    assert ups == {"sfs_turbo": 1.0, "volumes": 1.0, "evs": 1.0}
+    assert ups == {"nas_jobs": 1.0, "volumes": 1.0, "evs": 1.0}

@@ -26,10 +26,10 @@ from tests.conftest import PROJECT
 TASK = "4010a32d535527910153552b492c0002"
 
 TURBO = """
-name: sfs_turbo
-endpoints: {huaweicloud: "https://sfs-turbo.{region}.myhuaweicloud.com"}
+name: nas_jobs
+endpoints: {huaweicloud: "https://nas.{region}.myhuaweicloud.com"}
 status:
-  path: /v1/{project_id}/sfs-turbo/jobs/{task_id}
+  path: /v1/{project_id}/nas/jobs/{task_id}
   state: /status
   states: {waiting: pending, running: running, success: succeeded, failed: failed}
   start: {at: /begin_time, format: "%Y-%m-%d %H:%M:%S"}
@@ -78,7 +78,7 @@ def spec_of(text: str, file: str = "spec.yaml") -> ServiceSpec:
         pytest.param(
             ("[404, 410]", "[404, 99]"), r"status.not_found.http\[1\]: expected an HTTP status code", id="http"
         ),
-        pytest.param(("name: sfs_turbo", "name: SFS Turbo"), r"name: expected a lower-case name", id="name"),
+        pytest.param(("name: nas_jobs", "name: SFS Turbo"), r"name: expected a lower-case name", id="name"),
         pytest.param(('"+08:00"', "Mars/Olympus"), r"status.end.zone: expected UTC, an offset", id="zone"),
     ],
 )
@@ -92,8 +92,8 @@ def test_spec_errors_name_the_file_line_and_key(change: tuple[str, str], message
 def test_a_spec_reads_like_its_yaml() -> None:
     spec = spec_of(TURBO)
     assert spec.needs_project_id
-    assert spec.status_path(PROJECT, TASK) == f"/v1/{PROJECT}/sfs-turbo/jobs/{TASK}"
-    assert spec.endpoint("huaweicloud", "cn-north-4") == "https://sfs-turbo.cn-north-4.myhuaweicloud.com"
+    assert spec.status_path(PROJECT, TASK) == f"/v1/{PROJECT}/nas/jobs/{TASK}"
+    assert spec.endpoint("huaweicloud", "cn-north-4") == "https://nas.cn-north-4.myhuaweicloud.com"
     assert spec.endpoint("otc", "eu-de") is None
 
 
@@ -278,14 +278,14 @@ async def test_a_200_without_status_or_error_is_still_a_bad_response() -> None:
 CUSTOM = f"""
 accounts: [{{name: prod, auth: {{type: token, token: t}}}}]
 custom_services:
-  - name: sfs_turbo
-    endpoints: {{huaweicloud: "https://sfs-turbo.{{region}}.myhuaweicloud.com"}}
+  - name: nas_jobs
+    endpoints: {{huaweicloud: "https://nas.{{region}}.myhuaweicloud.com"}}
     status:
-      path: /v1/{{project_id}}/sfs-turbo/jobs/{{task_id}}
+      path: /v1/{{project_id}}/nas/jobs/{{task_id}}
       state: /status
       states: {{running: running, success: succeeded}}
 services:
-  - {{cloud_service: sfs_turbo, account: prod, region: cn-north-4, project_id: {PROJECT}, tasks: [{TASK}]}}
+  - {{cloud_service: nas_jobs, account: prod, region: cn-north-4, project_id: {PROJECT}, tasks: [{TASK}]}}
 """
 
 
@@ -303,14 +303,14 @@ async def test_a_custom_service_is_queried_like_a_builtin() -> None:
     finally:
         await client.aclose()
     assert isinstance(result, TaskStatus) and result.state is State.SUCCEEDED and result.progress == 1.0
-    assert seen == [f"https://sfs-turbo.cn-north-4.myhuaweicloud.com/v1/{PROJECT}/sfs-turbo/jobs/{TASK}"]
+    assert seen == [f"https://nas.cn-north-4.myhuaweicloud.com/v1/{PROJECT}/nas/jobs/{TASK}"]
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         pytest.param(
-            ("name: sfs_turbo", "name: evs"),
+            ("name: nas_jobs", "name: evs"),
             r"c.yaml:4: custom_services\[0\]: cloud service 'evs' is a built-in service",
             id="builtin-name",
         ),
@@ -320,8 +320,8 @@ async def test_a_custom_service_is_queried_like_a_builtin() -> None:
             id="unknown-key",
         ),
         pytest.param(
-            ("cloud_service: sfs_turbo", "cloud_service: sfs_turbot"),
-            r"services\[0\].cloud_service: expected one of .*sfs_turbo",
+            ("cloud_service: nas_jobs", "cloud_service: nas_jobst"),
+            r"services\[0\].cloud_service: expected one of .*nas_jobs",
             id="unknown-service",
         ),
     ],
@@ -407,13 +407,114 @@ def test_service_try_shows_what_a_spec_reads_from_a_sample_body(
         out, err = capsys.readouterr()
         return code, out, err
 
-    code, out, _ = run("sfs_turbo", str(good))
+    code, out, _ = run("nas_jobs", str(good))
     assert code == 0 and "  state: running" in out and "  raw_status: running" in out
-    code, _, err = run("sfs_turbo", str(bad))
-    assert code == 1 and "a bad response: sfs_turbo: the status at /status is a list" in err
-    code, _, err = run("sfs_turbo", str(junk))
+    code, _, err = run("nas_jobs", str(bad))
+    assert code == 1 and "a bad response: nas_jobs: the status at /status is a list" in err
+    code, _, err = run("nas_jobs", str(junk))
     assert code == 1 and "is not JSON" in err
     code, _, err = run("nosuch", str(good))
     assert code == 1 and "no service 'nosuch'; known: " in err
     code, out, _ = run("codearts_check", str(error))
     assert code == 0 and "an error answer: CC.00050013: project not exist" in out
+
+
+# --- the built-ins beyond the seeds, with their documented bodies ---------------------------------
+
+
+def test_ecs_documented_job_and_pending_payment() -> None:
+    ecs = BUILTIN["ecs"]
+    body = {
+        "status": "SUCCESS",
+        "entities": {
+            "server_id": "8f4a7b9e-3c2d-4e1f-9a0b-1c2d3e4f5a6b",
+            "sub_jobs_total": 1,
+            "sub_jobs": [
+                {"status": "SUCCESS", "entities": {"server_id": "8f4a7b9e"}, "job_type": "createSingleServer"}
+            ],
+        },
+        "job_id": "ff80808288d41e1b018990260955686a",
+        "job_type": "createServer",
+        "begin_time": "2016-04-25T20:04:34.604Z",
+        "end_time": "2016-04-25T20:08:41.593Z",
+        "error_code": None,
+        "fail_reason": None,
+    }
+    status = read_status(ecs, body, UTC)
+    assert (status.state, status.job_type, status.resource_id) == (
+        State.SUCCEEDED,
+        "createServer",
+        "8f4a7b9e-3c2d-4e1f-9a0b-1c2d3e4f5a6b",
+    )
+    assert status.end is not None and status.start is not None and round(status.end - status.start, 3) == 246.989
+    assert status.sub_tasks is not None and status.sub_tasks[State.SUCCEEDED] == 1
+    assert read_status(ecs, {**body, "status": "PENDING_PAYMENT"}, UTC).state is State.PENDING
+    assert read_status(BUILTIN["bms"], {**body, "status": "PENDING_PAYMENT"}, UTC).state is State.PENDING
+
+
+async def test_ecs_query_error_in_a_200_is_that_error() -> None:
+    config = parse_config(
+        f"""
+accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: t}}}}]
+services: [{{cloud_service: ecs, account: prod, region: cn-north-4, project_id: {PROJECT}, endpoint: "http://ecs.test",
+  tasks: [{TASK}]}}]
+""",
+        env={},
+    )
+    result = await ask(config, 0, 200, {"code": "Ecs.0614", "message": "The job does not exist."})
+    assert isinstance(result, ApiError) and result.reason is Reason.CLIENT_ERROR and result.code == "Ecs.0614"
+
+
+def test_sfs_turbo_documented_job() -> None:
+    body = {
+        "status": "failed",
+        "job_id": "1c9f4d8e-7a6b-4c5d-8e9f-0a1b2c3d4e5f",
+        "job_type": "expand_share",
+        "begin_time": "2016-01-02 15:04:05",
+        "end_time": "2016-01-02 15:14:05",
+        "error_code": "SFS.TURBO.0001",
+        "fail_reason": "Insufficient capacity.",
+        "sub_jobs": [{"status": "success"}, {"status": "failed"}],
+    }
+    status = read_status(BUILTIN["sfs_turbo"], body, timezone(timedelta(hours=8)))  # the spec says UTC
+    assert status.state is State.FAILED
+    assert status.start == datetime(2016, 1, 2, 15, 4, 5, tzinfo=UTC).timestamp() and status.end == status.start + 600
+    assert (status.error_code, status.error_message, status.progress) == (
+        "SFS.TURBO.0001",
+        "Insufficient capacity.",
+        1.0,
+    )
+    assert [read_status(BUILTIN["sfs_turbo"], {"status": s}, UTC).state for s in ("waiting", "running", "success")] == [
+        State.PENDING,
+        State.RUNNING,
+        State.SUCCEEDED,
+    ]
+
+
+def test_sfs_turbo_errors_come_as_errcode_and_errmsg() -> None:
+    from exporter.cloud.errors import parse_error_body
+
+    assert parse_error_body(b'{"errCode": "SFS.TURBO.0002", "errMsg": "job not found"}')[:2] == (
+        "SFS.TURBO.0002",
+        "job not found",
+    )
+
+
+def test_dcs_documented_job_with_epoch_millisecond_strings() -> None:
+    body = {
+        "job_id": "ff8080818802e0c601880f7c5b2d1a6e",
+        "job_type": "masterStandbySwapJob",
+        "status": "SUCCESS",
+        "begin_time": "1684191545379",
+        "end_time": "1684191548765",
+        "fail_reason": None,
+    }
+    status = read_status(BUILTIN["dcs"], body, UTC)
+    assert (status.state, status.start, status.end, status.job_type) == (
+        State.SUCCEEDED,
+        1684191545.379,
+        1684191548.765,
+        "masterStandbySwapJob",
+    )
+    failed = read_status(BUILTIN["dcs"], {**body, "status": "FAIL", "fail_reason": "swap failed"}, UTC)
+    assert (failed.state, failed.error_message) == (State.FAILED, "swap failed")

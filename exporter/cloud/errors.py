@@ -73,6 +73,7 @@ def _find_code_message(body: Any, depth: int = 0) -> tuple[str, str] | None:
     for code_key, message_key in (
         ("error_code", "error_msg"),
         ("errorCode", "errorMsg"),
+        ("errCode", "errMsg"),  # SFS Turbo
         ("code", "message"),
     ):
         if code_key in body or message_key in body:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -54,17 +55,27 @@ def good_body(spec: ServiceSpec) -> dict[str, Any]:
     return spec_body(task, start=1_700_000_000.0, elapsed=10.0)
 
 
+def _with(body: dict[str, Any], pointer: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """A copy of `body` with `value` at `pointer` (objects made on the way)."""
+    out = copy.deepcopy(body)
+    node = out
+    for token in pointer[:-1]:
+        if not isinstance(node.get(token), dict):
+            node[token] = {}
+        node = node[token]
+    node[pointer[-1]] = value
+    return out
+
+
 def wrong_bodies(spec: ServiceSpec) -> list[tuple[str, dict[str, Any]]]:
     """The service's good answer with one field of the wrong type: the status, progress, times."""
-    good = good_body(spec)
-    state_key = spec.status.state.pointers[0][0]
-    cases = [("status-list", {**good, state_key: []}), ("status-object", {**good, state_key: {}})]
-    if spec.status.progress is not None:
-        pointer = spec.status.progress.at.pointers[0]
-        body: dict[str, Any] = {**good, pointer[0]: {pointer[1]: {"v": 1}} if len(pointer) > 1 else {"v": 1}}
-        cases.append(("progress-object", body))
-    if spec.status.start is not None:
-        cases.append(("time-list", {**good, spec.status.start.at.pointers[0][0]: [2016]}))
+    good, status = good_body(spec), spec.status
+    state = status.state.pointers[0]
+    cases = [("status-list", _with(good, state, [])), ("status-object", _with(good, state, {}))]
+    if status.progress is not None:
+        cases.append(("progress-object", _with(good, status.progress.at.pointers[0], {"v": 1})))
+    if status.start is not None:
+        cases.append(("time-list", _with(good, status.start.at.pointers[0], [2016])))
     return cases
 
 

@@ -69,7 +69,9 @@ RID0, RID1 = DEMO_CPH_REQUEST_IDS
 
 
 def url(cloud_service: str, task_id: str, project: str = P) -> str:
-    return BUILTIN[cloud_service].status_path(project, task_id)
+    spec = BUILTIN[cloud_service]
+    query = spec.status_query(project, task_id)
+    return spec.status_path(project, task_id) + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
 
 
 def test_status_paths_are_the_documented_ones() -> None:

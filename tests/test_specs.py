@@ -518,3 +518,42 @@ def test_dcs_documented_job_with_epoch_millisecond_strings() -> None:
     )
     failed = read_status(BUILTIN["dcs"], {**body, "status": "FAIL", "fail_reason": "swap failed"}, UTC)
     assert (failed.state, failed.error_message) == (State.FAILED, "swap failed")
+
+
+async def test_rds_job_is_asked_by_query_and_read_with_its_offset_times() -> None:
+    config = parse_config(
+        f"""
+accounts: [{{name: prod, auth: {{type: token, token: t}}}}]
+services: [{{cloud_service: rds, account: prod, region: eu-west-101, project_id: {PROJECT}, tasks: [{TASK}]}}]
+""",
+        env={},
+    )
+    seen: list[str] = []
+    body = {
+        "job": {
+            "id": TASK,
+            "name": "CreateMysqlSingleHAInstance",
+            "status": "Running",
+            "created": "2021-07-12T09:22:04+0800",
+            "ended": "",
+            "process": "60%",
+            "instance": {"id": "dsfae23fsfdsae3435in01", "name": "rds-demo"},
+            "fail_reason": None,
+        }
+    }
+
+    def cloud(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json=body)
+
+    api = ApiClient(config, SelfMetrics(CollectorRegistry()), transport=lambda _a: httpx.MockTransport(cloud))
+    status = await api.query(config.targets[0], TASK, 5)
+    await api.aclose()
+    assert seen == [f"https://rds.eu-west-101.myhuaweicloud.eu/v3/{PROJECT}/jobs?id={TASK}"]
+    assert isinstance(status, TaskStatus)
+    assert (status.state, status.progress, status.job_name, status.resource_id) == (
+        State.RUNNING, 0.6, "CreateMysqlSingleHAInstance", "dsfae23fsfdsae3435in01",
+    )  # fmt: skip
+    assert status.start == datetime(2021, 7, 12, 1, 22, 4, tzinfo=UTC).timestamp() and status.end is None
+    done = read_status(BUILTIN["rds"], {"job": {**body["job"], "status": "Completed", "process": ""}}, UTC)
+    assert (done.state, done.progress) == (State.SUCCEEDED, 1.0)

@@ -165,6 +165,7 @@ class ApiClient:
             spec.status_path(target.project_id, task_id),
             lambda body: read_status(spec, body, target.time_zone, unknown),
             timeout,
+            spec.status_query(target.project_id, task_id) or None,
         )
 
     async def get(

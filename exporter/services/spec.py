@@ -128,6 +128,8 @@ class StatusSpec:
     not_found: NotFound = field(default_factory=NotFound)
     error_in_200: ErrorFields | None = None
     reasons: Mapping[str, Reason] = field(default_factory=dict)
+    # Query parameters of the status call, templates like the path's (RDS: {id: "{task_id}"}).
+    query: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -196,8 +198,8 @@ class ServiceSpec:
 
     @property
     def needs_project_id(self) -> bool:
-        """Whether a target needs a project ID: its status path or its list path has one."""
-        paths = (self.status.path, self.discover.path if self.discover is not None else "")
+        """Whether a target needs a project ID: its status path or query, or its list path, has one."""
+        paths = (self.status.path, *self.status.query.values(), self.discover.path if self.discover is not None else "")
         return any("{project_id}" in path for path in paths)
 
     def endpoint(self, cloud: str, region: str) -> str | None:
@@ -211,6 +213,12 @@ class ServiceSpec:
     def status_path(self, project_id: str, task_id: str) -> str:
         """The status API's path; both IDs are validated before they get here."""
         return self.status.path.replace("{project_id}", project_id).replace("{task_id}", task_id)
+
+    def status_query(self, project_id: str, task_id: str) -> dict[str, str]:
+        return {
+            key: value.replace("{project_id}", project_id).replace("{task_id}", task_id)
+            for key, value in self.status.query.items()
+        }
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -374,7 +382,7 @@ def _sub_tasks(section: Section) -> SubTasks | None:
 
 
 _STATUS_KEYS = (
-    "path", "state", "states", "progress", "start", "end", "job_type", "job_name", "resource", "error",
+    "path", "query", "state", "states", "progress", "start", "end", "job_type", "job_name", "resource", "error",
     "sub_tasks", "not_found", "error_in_200", "reasons",
 )  # fmt: skip
 
@@ -386,8 +394,13 @@ def _status(section: Section) -> StatusSpec:
     status = Section(ctx, value, "the status API")
     status.allow(*_STATUS_KEYS)
     path = _path(status, "path", ("project_id", "task_id"))
-    if "{task_id}" not in path:
-        status.raw("path")[0].fail("the status path must contain {task_id}")
+    query_ctx = status.raw("query")[0]
+    query = {
+        key: _placeholders(query_ctx, value, ("project_id", "task_id"), "query")
+        for key, value in _query(status).items()
+    }
+    if "{task_id}" not in path and not any("{task_id}" in value for value in query.values()):
+        status.raw("path")[0].fail("the status path (or its query) must contain {task_id}")
     state = _optional_field(status, "state")
     if state is None:
         ctx.fail("missing required key 'state': expected the JSON pointer of the raw status")
@@ -406,6 +419,7 @@ def _status(section: Section) -> StatusSpec:
         not_found=_not_found(status),
         error_in_200=_errors(status, "error_in_200"),
         reasons=_reasons(status),
+        query=query,
     )
 
 

@@ -555,7 +555,7 @@ class Simulator:
 
     def _spec_handler(self, sharing: list[ServiceSpec]) -> _Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
-            project, task_id = request.match_info.get("project_id", ""), request.match_info["task_id"]
+            project, task_id = request.match_info.get("project_id", ""), _task_id(sharing[0], request)
             owner = next((s for s in sharing if self.find_task(s.name, project, task_id) is not None), sharing[0])
             return await self._serve_task(owner.name, request)
 
@@ -578,7 +578,7 @@ class Simulator:
         request_id, answered = await self._gateway(cloud_service, request)
         if answered is not None:
             return answered
-        task_id = request.match_info["task_id"]
+        task_id = _task_id(self.specs[cloud_service], request)
         task = self.find_task(cloud_service, request.match_info.get("project_id", ""), task_id)
         if task is None:
             spec = self._spec_only.get(cloud_service)
@@ -777,6 +777,14 @@ def _int_query(request: web.Request, name: str, default: int, low: int, high: in
     if value < low or (high is not None and value > high):
         raise ValueError(rule)
     return value
+
+
+def _task_id(spec: ServiceSpec, request: web.Request) -> str:
+    """The task ID a status request asks for: in its path, or in the query parameter the spec names."""
+    if "task_id" in request.match_info:
+        return request.match_info["task_id"]
+    key = next((k for k, v in spec.status.query.items() if v == "{task_id}"), "")
+    return request.query.get(key, "")
 
 
 def _list_values(request: web.Request, lister: DiscoverySpec, listing: ListShape) -> list[str]:

@@ -557,3 +557,28 @@ services: [{{cloud_service: rds, account: prod, region: eu-west-101, project_id:
     assert status.start == datetime(2021, 7, 12, 1, 22, 4, tzinfo=UTC).timestamp() and status.end is None
     done = read_status(BUILTIN["rds"], {"job": {**body["job"], "status": "Completed", "process": ""}}, UTC)
     assert (done.state, done.progress) == (State.SUCCEEDED, 1.0)
+
+
+def test_cfw_documented_job_and_an_error_in_a_200() -> None:
+    cfw = BUILTIN["cfw"]
+    body = {
+        "data": {
+            "id": TASK,
+            "status": "Success",
+            "begin_time": "2024-05-08T09:45:12+0800",
+            "end_time": "2024-05-08T09:46:02+0800",
+        }
+    }
+    status = read_status(cfw, body, UTC)
+    assert (status.state, status.end is not None and status.start is not None and status.end - status.start) == (
+        State.SUCCEEDED,
+        50,
+    )
+    from exporter.services import body_error
+
+    assert body_error(
+        cfw.status, cfw.status.error_in_200, {"error_code": "CFW.00200005", "error_msg": "no such job"}
+    ) == (
+        "CFW.00200005",
+        "no such job",
+    )

@@ -97,6 +97,14 @@ def config_text(url: str) -> str:
     return yaml.safe_dump(document, sort_keys=False)
 
 
+def parsed(text: str) -> Scrape:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
 def value(data: Scrape, name: str, **labels: str) -> float | None:
     found = [v for (n, ls), v in data.items() if n == name and set(labels.items()) <= ls]
     assert len(found) <= 1, found
@@ -119,11 +127,7 @@ async def test_services_known_only_by_their_spec_end_to_end(tmp_path: Path, monk
                                                      headers={"X-Auth-Token": DEMO_TOKEN})).json()  # fmt: skip
         finally:
             await serving.stop()
-    data: Scrape = {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+    data = parsed(text)
     start = datetime.fromtimestamp(NOW - 120, UTC).strftime("%Y-%m-%d %H:%M:%S")
     assert raw == {"status": "running", "begin_time": start, "end_time": None, "progress": 0.4, "job_type": "expand",
                    "error_code": None, "fail_reason": None}  # fmt: skip
@@ -144,3 +148,56 @@ async def test_services_known_only_by_their_spec_end_to_end(tmp_path: Path, monk
         n: value(data, "huaweicloud_task_up", cloud_service=n) for n in ("nas_jobs", "volumes", "evs")
     }
     assert ups == {"nas_jobs": 1.0, "volumes": 1.0, "evs": 1.0}
+
+
+# --- the database family's list APIs as discovery, from the default scenario ----------------------
+
+
+def discovery_config(url: str, services: list[str]) -> str:
+    # Each service at its own "host": the fake cloud serves every service under /{cloud_service} too,
+    # which tells apart the list APIs that share /v3/{project_id}/jobs (DDM's and GeminiDB's).
+    document = {
+        "accounts": [{"name": "t", "cloud": "custom", "auth": {"type": "token", "token": "${T}"}}],
+        "services": [
+            {
+                "cloud_service": name,
+                "account": "t",
+                "region": "cn-north-4",
+                "project_id": PROJECT,
+                "endpoint": f"{url}/{name}",
+                "discover": True,
+            }
+            for name in services
+        ],
+    }
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+async def test_database_list_apis_find_their_jobs(tmp_path: Path, monkeypatch: Any) -> None:
+    from exporter.simulator import default_scenario
+
+    now = [NOW]
+    services = ["rds", "dds", "gaussdb", "geminidb", "ddm"]
+    expected = {t.cloud_service: t.task_ids[0] for t in default_scenario().targets() if t.cloud_service in services}
+    sim = Simulator(default_scenario(), clock=lambda: now[0])
+    async with await start_simulator(sim) as cloud:
+        path = tmp_path / "config.yaml"
+        path.write_text(discovery_config(cloud.url, services), encoding="utf-8")
+        monkeypatch.setenv("T", DEMO_TOKEN)
+        exporter = Exporter(load_config(path), clock=lambda: now[0])
+        serving = await serve(make_app(exporter), "127.0.0.1", 0)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{serving.port}") as http:
+                text = (await http.get("/metrics")).text
+                # DDM's window is required: without it the fake cloud refuses, as DDM documents.
+                refused = await http.get(f"{cloud.url}/ddm/v3/{PROJECT}/jobs", headers={"X-Auth-Token": DEMO_TOKEN})
+        finally:
+            await serving.stop()
+    data = parsed(text)
+    for service, task_id in expected.items():
+        assert value(data, "huaweicloud_task_status", cloud_service=service, task_id=task_id, state="running") == 1
+    # GeminiDB's list carries the statuses: its job is not asked on its own.
+    assert sim.stats.by_task[expected["geminidb"]] == 0
+    assert sim.stats.by_task[expected["ddm"]] == 1
+    assert {s: sim.stats.list_requests[s] for s in services} == dict.fromkeys(services, 1) | {"ddm": 2}  # + refused
+    assert refused.status_code == 400 and "start_time and end_time required" in refused.json()["error_msg"]

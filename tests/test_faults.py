@@ -60,9 +60,13 @@ def _with(body: dict[str, Any], pointer: tuple[str, ...], value: Any) -> dict[st
     out = copy.deepcopy(body)
     node = out
     for token in pointer[:-1]:
-        if not isinstance(node.get(token), dict):
+        if isinstance(node, list):  # a "0" token (GeminiDB's jobs list)
+            node = node[0]
+        elif not isinstance(node.get(token), dict | list):
             node[token] = {}
-        node = node[token]
+            node = node[token]
+        else:
+            node = node[token]
     node[pointer[-1]] = value
     return out
 

@@ -152,6 +152,8 @@ def test_percent_progress_and_sub_task_progress() -> None:
 
 # Regions a built-in lists beyond the SDK's file, each from a document named in its spec.
 DOCUMENTED_EXTRA = {"codearts_check": {"cn-southwest-2", "eu-west-101"}}
+# Built-ins whose SDK package is named after another product name.
+SDK_NAMES = {"gaussdb": "gaussdbforopengauss", "taurusdb": "gaussdb", "geminidb": "gaussdbfornosql"}
 
 
 def sdk_regions(service: str) -> dict[str, str]:
@@ -159,7 +161,8 @@ def sdk_regions(service: str) -> dict[str, str]:
     found by name: EvsRegion in huaweicloudsdkevs/v2/region/evs_region.py)."""
     from huaweicloudsdkcore.region.region import Region
 
-    package = "huaweicloudsdk" + service.replace("_", "")
+    name = SDK_NAMES.get(service, service.replace("_", ""))
+    package = "huaweicloudsdk" + name
     try:
         root = importlib.import_module(package)
     except ImportError:
@@ -169,7 +172,7 @@ def sdk_regions(service: str) -> dict[str, str]:
             ".".join((package, *path.relative_to(Path(root.__file__ or "").parent).with_suffix("").parts))
         )
         for value in vars(module).values():
-            if isinstance(value, type) and value.__name__.lower() == service.replace("_", "") + "region":
+            if isinstance(value, type) and value.__name__.lower() == name + "region":
                 return {r.id: r.endpoints[0] for r in vars(value).values() if isinstance(r, Region)}
     pytest.fail(f"no region class for {service} in {package}")
 
@@ -582,3 +585,118 @@ def test_cfw_documented_job_and_an_error_in_a_200() -> None:
         "CFW.00200005",
         "no such job",
     )
+
+
+# --- the EVS-shaped family, IMS, and the database task family: documented bodies ---------------------
+
+IMS_RUNNING = {
+    "status": "RUNNING",
+    "job_id": TASK,
+    "job_type": "imsCreateImageByInstance",
+    "begin_time": "2024-03-01T08:00:00.000Z",
+    "end_time": "",
+    "error_code": None,
+    "fail_reason": None,
+    "entities": {
+        "image_id": "e9e91bff-14b6-4a0b-8377-4ed0813e3360",
+        "current_task": "ImportImageTask:ObtainImageInfoTask",
+        "process_percent": 0.24,
+        "sub_jobs_result": [{"status": "SUCCESS", "job_id": "a" * 32}, {"status": "RUNNING", "job_id": "b" * 32}],
+    },
+}
+
+
+def test_ims_reads_the_documented_progress_as_a_ratio() -> None:
+    status = read_status(BUILTIN["ims"], IMS_RUNNING, UTC)
+    assert (status.state, status.progress, status.resource_id, status.job_type) == (
+        State.RUNNING, 0.24, "e9e91bff-14b6-4a0b-8377-4ed0813e3360", "imsCreateImageByInstance",
+    )  # fmt: skip
+    assert status.sub_tasks is not None and status.sub_tasks[State.SUCCEEDED] == 1
+    assert status.start == datetime(2024, 3, 1, 8, tzinfo=UTC).timestamp()
+
+
+def test_ims_progress_above_1_contradicts_the_assumed_scale_logged_once() -> None:
+    body = {**IMS_RUNNING, "entities": {**IMS_RUNNING["entities"], "process_percent": 45.0}}  # type: ignore[dict-item]
+    with structlog.testing.capture_logs() as logs:
+        first = read_status(BUILTIN["ims"], body, UTC)
+        again = read_status(BUILTIN["ims"], body, UTC)
+    assert first.progress == again.progress == 0.45
+    warned = [e for e in logs if "scale the spec assumed" in e["event"]]
+    assert len(warned) <= 1  # once per process (another test may have seen it first)
+    assert all(e["cloud_service"] == "ims" and e["value"] == 45.0 for e in warned)
+
+
+@pytest.mark.parametrize("service", ["eip", "sdrs"])
+def test_evs_shaped_jobs_with_sub_jobs(service: str) -> None:
+    body = {
+        "status": "FAIL",
+        "job_id": TASK,
+        "job_type": "batchCreatePublicips" if service == "eip" else "createProtectionGroupNoCG",
+        "begin_time": "2022-12-05T08:10:19.951Z",
+        "end_time": "2022-12-05T08:11:19.951Z",
+        "error_code": "EIP.0001" if service == "eip" else "SDRS.1001",
+        "fail_reason": "quota exceeded",
+        "entities": {"sub_jobs": [{"status": "SUCCESS"}, {"status": "FAIL"}]},
+    }
+    status = read_status(BUILTIN[service], body, UTC)
+    assert (status.state, status.error_code, status.error_message, status.end - (status.start or 0)) == (  # type: ignore[operator]
+        State.FAILED, body["error_code"], "quota exceeded", 60.0,
+    )  # fmt: skip
+    assert status.sub_tasks is not None and (status.sub_tasks[State.SUCCEEDED], status.sub_tasks[State.FAILED]) == (
+        1,
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("service", "job"),
+    [
+        ("dds", {"progress": "60%", "created": "2023-01-05T10:00:00+0800", "ended": ""}),
+        ("gaussdb", {"progress": "60%", "created": "2023-01-05T10:00:00+0800", "ended": ""}),
+        ("taurusdb", {"process": "60%", "created": "2023-01-05T03:00:00+0100", "ended": ""}),
+        ("ddm", {"process": "60%", "created_time": "2023-01-05T02:00:00+0000", "end_time": ""}),
+    ],
+)
+def test_database_jobs_offset_times_and_percent_strings(service: str, job: dict[str, Any]) -> None:
+    body = {"job": {"id": TASK, "name": "CreateInstance", "status": "Running", "instance": {"id": "i-1"}, **job}}
+    status = read_status(BUILTIN[service], body, UTC)
+    assert (status.state, status.progress, status.job_name, status.resource_id) == (
+        State.RUNNING, 0.6, "CreateInstance", "i-1",
+    )  # fmt: skip
+    assert status.start == datetime(2023, 1, 5, 2, tzinfo=UTC).timestamp() and status.end is None
+    failed = {"job": {**body["job"], "status": "Failed", "fail_reason": "disk full"}}
+    assert read_status(BUILTIN[service], failed, UTC).state is State.FAILED
+
+
+def test_taurusdb_pending_and_the_empty_times_of_an_instance_being_created() -> None:
+    body = {
+        "job": {"id": TASK, "name": "CreateGaussDBforMySQLInstance", "status": "Pending", "created": "", "ended": ""}
+    }
+    status = read_status(BUILTIN["taurusdb"], body, UTC)
+    assert (status.state, status.start, status.end) == (State.PENDING, None, None)
+
+
+async def test_geminidb_reads_the_first_of_the_filtered_list_and_an_empty_one_is_not_found() -> None:
+    config = parse_config(f"""
+accounts: [{{name: prod, auth: {{type: token, token: t}}}}]
+services: [{{cloud_service: geminidb, account: prod, region: cn-north-4, project_id: {PROJECT}, tasks: [{TASK}]}}]
+""")
+    job = {"id": TASK, "name": "CreateInstance", "status": "Completed", "progress": "", "instance": {"id": "g-1"}}
+    job |= {"start_time": "2023-01-05T10:00:00+0800", "end_time": "2023-01-05T10:05:00+0800"}
+    answers = [{"jobs": [job], "total_count": 1}, {"jobs": [], "total_count": 0}]
+    seen: list[str] = []
+
+    def cloud(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json=answers.pop(0))
+
+    api = ApiClient(config, SelfMetrics(CollectorRegistry()), transport=lambda _a: httpx.MockTransport(cloud))
+    found = await api.query(config.targets[0], TASK, 5)
+    gone = await api.query(config.targets[0], TASK, 5)
+    await api.aclose()
+    assert seen[0] == f"https://gaussdb-nosql.cn-north-4.myhuaweicloud.com/v3/{PROJECT}/jobs?id={TASK}"
+    assert isinstance(found, TaskStatus) and (found.state, found.resource_id, found.end - (found.start or 0)) == (  # type: ignore[operator]
+        State.SUCCEEDED, "g-1", 300.0,
+    )  # fmt: skip
+    assert isinstance(gone, ApiError) and gone.reason is Reason.NOT_FOUND
+    assert "the list at /jobs is empty" in gone.message

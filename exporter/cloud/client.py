@@ -25,7 +25,7 @@ from exporter.cloud.guards import BACKOFF_MAX, BACKOFF_START, MAX_AUTH_FAILURES,
 from exporter.cloud.transport import AiohttpTransport
 from exporter.config import Config, SecretError, TargetConfig
 from exporter.model import Reason, TaskStatus
-from exporter.services import BadResponse, UnknownStatuses, body_error, read_status
+from exporter.services import BadResponse, NoSuchTask, UnknownStatuses, body_error, read_status
 
 __all__ = [
     "MAX_AUTH_FAILURES",
@@ -320,6 +320,8 @@ class ApiClient:
             )
         try:
             return interpret(body)
+        except NoSuchTask as exc:
+            return ApiError(Reason.NOT_FOUND, response.status_code, message=str(exc), request_id=request_id)
         except BadResponse as exc:
             # Some services answer errors with HTTP 200 (CodeArts' CC.0005xxxx; EVS documents an error
             # body among its 200 answers): such a body is that error, not a bad response.

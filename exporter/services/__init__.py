@@ -12,6 +12,7 @@ from pathlib import Path
 
 from exporter.services.interpret import (
     BadResponse,
+    NoSuchTask,
     UnknownStatuses,
     body_error,
     clean_message,
@@ -24,6 +25,7 @@ from exporter.services.interpret import (
     raw_status,
     read_status,
     read_time,
+    status_body,
     text,
 )
 from exporter.services.spec import (
@@ -51,6 +53,7 @@ __all__ = [
     "DiscoverySpec",
     "ErrorFields",
     "Field",
+    "NoSuchTask",
     "NotFound",
     "Paging",
     "ProgressField",
@@ -73,6 +76,7 @@ __all__ = [
     "read_spec",
     "read_status",
     "read_time",
+    "status_body",
     "text",
 ]
 

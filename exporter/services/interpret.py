@@ -34,6 +34,7 @@ from exporter.services.values import MESSAGE_LIMIT, raw_status, text
 __all__ = [
     "MESSAGE_LIMIT",
     "BadResponse",
+    "NoSuchTask",
     "UnknownStatuses",
     "body_error",
     "clean_message",
@@ -46,6 +47,7 @@ __all__ = [
     "raw_status",
     "read_status",
     "read_time",
+    "status_body",
     "text",
 ]
 
@@ -63,6 +65,10 @@ class BadResponse(Exception):
     def __init__(self, message: str, kind: str = "not the documented shape") -> None:
         super().__init__(message)
         self.kind = kind
+
+
+class NoSuchTask(BadResponse):
+    """A 200 that says the task does not exist: the list a status is read from is empty (`not_found.empty`)."""
 
 
 class UnknownStatuses:
@@ -242,7 +248,22 @@ def read_time(body: Any, spec: TimeField | None, tz: tzinfo, name: str = "") -> 
 def _progress(body: Any, spec: ProgressField | None, name: str) -> float | None:
     if spec is None:
         return None
-    return _scaled(_value(body, spec.at, "progress", name), 100.0 if spec.scale == "percent" else 1.0)
+    value = _value(body, spec.at, "progress", name)
+    if spec.assumed and spec.scale == "ratio" and (number := _number(value)) is not None and number > 1:
+        # The document leaves the scale open and the spec assumed 0..1: this answer says otherwise.
+        if name not in _CONTRADICTED:
+            _CONTRADICTED.add(name)
+            log.warning(
+                "a progress above 1 on the scale the spec assumed (0..1); reading it as a percentage",
+                cloud_service=name,
+                field=spec.at.written,
+                value=number,
+            )
+        return _scaled(value, 100.0)
+    return _scaled(value, 100.0 if spec.scale == "percent" else 1.0)
+
+
+_CONTRADICTED: set[str] = set()  # services whose answers contradicted an assumed scale (logged once)
 
 
 def _state(spec: StatusSpec, raw: str, unknown: Callable[[str], None] | None) -> State:
@@ -283,6 +304,10 @@ def read_status(
     spec = service.status
     if not isinstance(body, dict):
         raise BadResponse(f"{service.name}: expected a JSON object, got {_kind(body)}", "not a JSON object")
+    if spec.not_found.empty is not None:
+        listed = lookup(body, spec.not_found.empty)
+        if listed is None or listed == []:
+            raise NoSuchTask(f"{service.name}: the list at {spec.not_found.empty.written} is empty", "no such task")
     found, value = _present(body, spec.state)
     if not found:
         raise BadResponse(f"{service.name}: the answer has no status at {spec.state.written}", "no status")
@@ -343,6 +368,13 @@ def list_items(spec: DiscoverySpec, body: Any) -> list[tuple[str, Any]]:
     if not found or not isinstance(items, list):
         raise BadResponse(f"the list answer has no list at {spec.items.written}")
     return [(_text(item, spec.id).strip(), item) for item in items if isinstance(item, dict)]
+
+
+def status_body(spec: DiscoverySpec, item: Any) -> Any:
+    """A list item as the status body it would be (placed at `item_at`)."""
+    for step in reversed(spec.item_at):
+        item = [item] if step == "0" else {step: item}  # GeminiDB's status is the first of a list
+    return item
 
 
 def list_total(paging: Paging, body: Any) -> int | None:

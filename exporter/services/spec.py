@@ -84,6 +84,9 @@ class TimeField:
 class ProgressField:
     at: Field
     scale: str  # percent (0..100, "60%") | ratio (0..1)
+    # The document does not give the scale (IMS): a number above 1 on a ratio scale contradicts it, is
+    # logged once and read as a percentage.
+    assumed: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ class NotFound:
     http: frozenset[int] = frozenset({404})
     codes: frozenset[str] = frozenset()
     message: re.Pattern[str] | None = None  # an HTTP 400 whose message matches (CPH says 400 for "not found")
+    empty: Field | None = None  # a 200 whose list here is empty (a status read from a filtered list API)
 
     def matches(self, status: int, code: str, message: str) -> bool:
         if code and code in self.codes:
@@ -153,9 +157,10 @@ class Window:
     seconds (0: `tracking.finished_ttl`)."""
 
     from_param: str
-    to_param: str
-    format: str  # epoch_s | epoch_ms | iso
+    to_param: str  # "" when the API takes only a start (ELB's begin_time)
+    format: str  # epoch_s | epoch_ms | iso (Z) | a strftime pattern, written in UTC
     lookback: float = 0.0
+    max_lookback: float = 0.0  # the longest window the API takes (DDS, GeminiDB, DDM: 30 days); 0: no limit
 
 
 @dataclass(frozen=True)
@@ -183,6 +188,9 @@ class DiscoverySpec:
     recent: TimeField | None = None
     recheck: Field | None = None
     window: Window | None = None
+    # With `carries_status`: where an item sits in a status body (CBR lists operation logs that its status
+    # API wraps in {"operation_log": ...}); empty when an item is a status body as it is.
+    item_at: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -293,12 +301,16 @@ def _progress(section: Section) -> ProgressField | None:
         return None
     if isinstance(value, str):
         return ProgressField(_field(ctx, value), "percent")
-    progress = Section(ctx, value, "a progress field ({at, scale})")
-    progress.allow("at", "scale")
+    progress = Section(ctx, value, "a progress field ({at, scale, assumed})")
+    progress.allow("at", "scale", "assumed")
     at_ctx, at = progress.raw("at")
     if at is None:
         ctx.fail("missing required key 'at': expected the JSON pointer of the progress")
-    return ProgressField(_field(at_ctx, at), progress.string("scale", default="percent", choices=("percent", "ratio")))
+    return ProgressField(
+        _field(at_ctx, at),
+        progress.string("scale", default="percent", choices=("percent", "ratio")),
+        progress.flag("assumed", False),
+    )
 
 
 def _states(section: Section) -> dict[str, State]:
@@ -329,8 +341,8 @@ def _not_found(section: Section) -> NotFound:
     ctx, value = section.raw("not_found")
     if value is None:
         return NotFound()
-    spec = Section(ctx, value, "what 'not found' looks like ({http, codes, message})")
-    spec.allow("http", "codes", "message")
+    spec = Section(ctx, value, "what 'not found' looks like ({http, codes, message, empty})")
+    spec.allow("http", "codes", "message", "empty")
     http: set[int] = set()
     for item_ctx, item in spec.items("http", "HTTP status codes"):
         if isinstance(item, bool) or not isinstance(item, int) or not 200 <= item <= 599:
@@ -344,7 +356,12 @@ def _not_found(section: Section) -> NotFound:
             pattern = re.compile(message, re.IGNORECASE)
         except re.error as exc:
             spec.raw("message")[0].fail(f"not a valid regular expression: {exc}")
-    return NotFound(frozenset(http) if spec.has("http") else frozenset({404}), frozenset(codes), pattern)
+    return NotFound(
+        frozenset(http) if spec.has("http") else frozenset({404}),
+        frozenset(codes),
+        pattern,
+        _optional_field(spec, "empty"),
+    )
 
 
 def _code(ctx: Ctx, value: Any) -> str:
@@ -445,13 +462,20 @@ def _window(section: Section) -> Window | None:
     ctx, value = section.raw("window")
     if value is None:
         return None
-    window = Section(ctx, value, "a time window ({from, to, format, lookback})")
-    window.allow("from", "to", "format", "lookback")
+    window = Section(ctx, value, "a time window ({from, to, format, lookback, max_lookback})")
+    window.allow("from", "to", "format", "lookback", "max_lookback")
+    fmt = window.string("format", default="epoch_ms")
+    if fmt not in TIME_FORMATS and "%" not in fmt:
+        window.raw("format")[0].fail(
+            f"expected one of {', '.join(TIME_FORMATS)} or a strftime pattern such as %Y-%m-%dT%H:%M:%S+0000, "
+            f"got {show(fmt)}"
+        )
     return Window(
         from_param=window.string("from", required=True, expect="the query parameter of the window's start"),
-        to_param=window.string("to", required=True, expect="the query parameter of the window's end"),
-        format=window.string("format", default="epoch_ms", choices=TIME_FORMATS),
+        to_param=window.string("to", expect="the query parameter of the window's end"),
+        format=fmt,
         lookback=window.number("lookback", 0, minimum=0, maximum=366 * 86400),
+        max_lookback=window.number("max_lookback", 0, minimum=0, maximum=366 * 86400),
     )
 
 
@@ -465,7 +489,7 @@ def _query(section: Section) -> dict[str, str]:
 
 _DISCOVER_KEYS = (
     "path", "items", "id", "carries_status", "config_key", "config_doc", "batch", "batch_size", "query",
-    "paging", "recent", "recheck", "window",
+    "paging", "recent", "recheck", "window", "item_at",
 )  # fmt: skip
 
 
@@ -485,13 +509,20 @@ def _discover(section: Section) -> DiscoverySpec | None:
     if batch and "{value}" in path:
         discover.ctx.fail("give the values either in the path ({value}) or in a query parameter ('batch'), not both")
     items, id_ = _optional_field(discover, "items"), _optional_field(discover, "id")
+    carries_status = discover.flag("carries_status", False)
+    item_at: tuple[str, ...] = ()
+    if discover.has("item_at"):
+        at_ctx, _ = discover.raw("item_at")
+        if not carries_status:
+            at_ctx.fail("'item_at' places an item in a status body: it needs 'carries_status: true'")
+        item_at = _pointer(at_ctx, discover.string("item_at", required=True))
     if items is None or id_ is None:
         discover.ctx.fail("expected 'items' (the JSON pointer of the list) and 'id' (of the task ID in an item)")
     return DiscoverySpec(
         path=path,
         items=items,
         id=id_,
-        carries_status=discover.flag("carries_status", False),
+        carries_status=carries_status,
         config_key=config_key,
         config_doc=discover.string("config_doc") or "IDs",
         batch=batch,
@@ -501,6 +532,7 @@ def _discover(section: Section) -> DiscoverySpec | None:
         recent=_time(discover, "recent"),
         recheck=_optional_field(discover, "recheck"),
         window=_window(discover),
+        item_at=item_at,
     )
 
 

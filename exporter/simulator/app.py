@@ -141,6 +141,7 @@ _SIGNED_HEADERS_RE = re.compile(r"SignedHeaders=([^\s,]+)")
 _HEX32_RE = re.compile(r"[0-9a-f]{32}")
 _INT_RE = re.compile(r"[+-]?[0-9]{1,12}")
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_Answer = Callable[[web.Request, str], Awaitable[web.StreamResponse]]  # a list's answer, given the request ID
 
 
 @dataclass(slots=True)
@@ -497,20 +498,24 @@ class Simulator:
 
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._count_and_map_errors])
+        # Every service's status and list APIs at its spec's paths, and again under /{cloud_service}: on
+        # a real cloud each service has a host of its own, which an endpoint ending in /{cloud_service}
+        # stands for. The four with hand-written shapes answer in them, every other from its spec alone.
+        # On a path that services share (ECS, BMS and EVS; the database family's /v3/{project_id}/jobs), a
+        # status request goes to the service that knows the task and a list request to the first lister.
+        statuses: dict[str, list[ServiceSpec]] = {}
+        listers: dict[str, list[tuple[ServiceSpec, _Handler]]] = {}
         for spec in self.specs.values():
-            listing = SHAPES[spec.name].list if spec.name in SHAPES else None
-            if spec.discover is not None and listing is not None:
-                app.router.add_get(spec.discover.path, self._list_handler(spec, listing))
-        # Every service's status API at its spec's path. The four with hand-written shapes answer in them,
-        # every other from its spec alone; services that share a path (ECS, BMS and EVS do) share one
-        # route, and a request goes to the service that knows the task.
-        by_path: dict[str, list[ServiceSpec]] = {}
-        for spec in self.specs.values():
-            by_path.setdefault(spec.status.path, []).append(spec)
-        for path, sharing in by_path.items():
+            lister = self._lister(spec)
+            for prefix in ("", f"/{spec.name}"):
+                statuses.setdefault(prefix + spec.status.path, []).append(spec)
+                if lister is not None:
+                    assert spec.discover is not None
+                    listers.setdefault(prefix + spec.discover.path, []).append((spec, lister))
+        for path in dict.fromkeys([*statuses, *listers]):
             # A task nobody knows is answered as the service with a documented shape would answer it.
-            sharing.sort(key=lambda spec: spec.name not in SHAPES)
-            app.router.add_get(path, self._spec_handler(sharing))
+            sharing = sorted(statuses.get(path, []), key=lambda spec: spec.name not in SHAPES)
+            app.router.add_get(path, self._routed(sharing, listers.get(path, [])))
         app.router.add_post("/v3/auth/tokens", self._iam_tokens)
         app.router.add_post("/_sim/advance", self._admin_advance)
         app.router.add_post("/_sim/fault", self._admin_fault)
@@ -553,11 +558,36 @@ class Simulator:
         self.stats.by_status[str(response.status)] += 1
         return response
 
-    def _spec_handler(self, sharing: list[ServiceSpec]) -> _Handler:
+    def _lister(self, spec: ServiceSpec) -> _Handler | None:
+        """The service's list API: counted, then through the gateway (latency, auth, the global fault)."""
+        if spec.discover is None:
+            return None
+        if spec.name in SHAPES:
+            listing = SHAPES[spec.name].list
+            if listing is None:
+                return None
+            answer = self._list_answer(spec, listing)
+        else:
+            answer = self._spec_list_answer(spec)
+
         async def handle(request: web.Request) -> web.StreamResponse:
-            project, task_id = request.match_info.get("project_id", ""), _task_id(sharing[0], request)
-            owner = next((s for s in sharing if self.find_task(s.name, project, task_id) is not None), sharing[0])
-            return await self._serve_task(owner.name, request)
+            self.stats.list_requests[spec.name] += 1
+            request_id, answered = await self._gateway(spec.name, request)
+            return answered if answered is not None else await answer(request, request_id)
+
+        return handle
+
+    def _routed(self, sharing: list[ServiceSpec], listers: list[tuple[ServiceSpec, _Handler]]) -> _Handler:
+        """One path's handler: a status request (one that names a task) for the service that knows the
+        task, any other for the path's list API."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            task_id = _task_id(sharing[0], request) if sharing else ""
+            if sharing and (task_id or not listers):
+                project = request.match_info.get("project_id", "")
+                owner = next((s for s in sharing if self.find_task(s.name, project, task_id) is not None), sharing[0])
+                return await self._serve_task(owner.name, request)
+            return await listers[0][1](request)
 
         return handle
 
@@ -593,15 +623,11 @@ class Simulator:
         body = bodies.task_body(task, start=self.started_at, elapsed=self.elapsed(), request_id=request_id)
         return _json(200, body, request_id)
 
-    def _list_handler(self, spec: ServiceSpec, listing: ListShape) -> _Handler:
+    def _list_answer(self, spec: ServiceSpec, listing: ListShape) -> _Answer:
         lister = spec.discover
         assert lister is not None
 
-        async def handle(request: web.Request) -> web.StreamResponse:
-            self.stats.list_requests[spec.name] += 1
-            request_id, answered = await self._gateway(spec.name, request)
-            if answered is not None:
-                return answered
+        async def answer(request: web.Request, request_id: str) -> web.StreamResponse:
             paging = lister.paging
             try:
                 values = _list_values(request, lister, listing)
@@ -619,7 +645,53 @@ class Simulator:
             ]
             return _json(200, bodies.list_page(spec.name, items, len(refs), request_id), request_id)
 
-        return handle
+        return answer
+
+    def _spec_list_answer(self, spec: ServiceSpec) -> _Answer:
+        """A spec-only service's list API, paged as its spec says; the spec's limit is the largest page
+        the fake cloud allows, and a window the spec sends is required."""
+        lister = spec.discover
+        assert lister is not None
+
+        async def answer(request: web.Request, request_id: str) -> web.StreamResponse:
+            paging = lister.paging
+            window = lister.window
+            missing = [
+                p for p in ((window.from_param, window.to_param) if window else ()) if p and p not in request.query
+            ]
+            try:
+                if missing:
+                    raise ValueError(f"{' and '.join(missing)} required")
+                position = _int_query(request, paging.param, paging.first, 0, None) if paging.style != "marker" else 0
+                limit = _int_query(request, paging.limit_param, paging.limit, 1, paging.limit)
+            except ValueError as exc:
+                body = {"error_code": f"{spec.name.upper()}.0400", "error_msg": f"Invalid parameter: {exc}."}
+                return _json(400, body, request_id)
+            project, elapsed = request.match_info.get("project_id", ""), self.elapsed()
+            tasks = sorted(
+                (
+                    task
+                    for task in self.scenario.tasks
+                    if task.cloud_service == spec.name
+                    and (not project or task.project_id == project)
+                    and task.created_offset <= elapsed
+                ),
+                key=lambda task: -task.created_offset,
+            )
+            if paging.style == "marker":
+                marker = request.query.get(paging.param, "")
+                ids = [task.task_id for task in tasks]
+                position = ids.index(marker) + 1 if marker in ids else 0
+            elif paging.style == "page":
+                position = (max(position, 1) - 1) * limit
+            page = tasks[position : position + limit] if paging.style != "none" else tasks
+            items = [bodies.spec_list_item(task, spec, start=self.started_at, elapsed=elapsed) for task in page]
+            more = paging.style == "marker" and position + limit < len(tasks) and page
+            return _json(
+                200, bodies.spec_list_page(spec, items, len(tasks), page[-1].task_id if more else ""), request_id
+            )
+
+        return answer
 
     async def _fault(self, kind: str, cloud_service: str, request_id: str, request: web.Request) -> web.Response | None:
         """The response for fault ``kind``, or None to go on normally (after a ``timeout`` stall)."""

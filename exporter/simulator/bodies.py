@@ -7,6 +7,7 @@ its shape says; so are its documented error answers and its list items.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,8 @@ __all__ = [
     "server_error",
     "spec_body",
     "spec_error",
+    "spec_list_item",
+    "spec_list_page",
     "task_body",
 ]
 
@@ -169,15 +172,66 @@ def spec_body(task: Task, *, start: float, elapsed: float) -> JSON:
     for pointer in (spec.error.code, spec.error.message):
         if pointer is not None and pointer.pointers[0]:
             _put(body, pointer, phase.fields.get(pointer.pointers[0][-1]))
+    if spec.sub_tasks is not None and task.sub_jobs:
+        _put(body, spec.sub_tasks.at, [spec_body(sub, start=start, elapsed=elapsed) for sub in task.sub_jobs])
     return body
 
 
 def _put(body: JSON, field: Field, value: Any) -> None:
-    *parents, leaf = field.pointers[0]
-    node = body
-    for token in parents:
-        node = node.setdefault(token, {})
-    node[leaf] = value
+    put(body, field.pointers[0], value)
+
+
+def put(body: JSON, pointer: tuple[str, ...], value: Any) -> None:
+    """Write `value` at `pointer`, making the objects on the way (a "0" token makes a one-item list, as
+    GeminiDB's jobs list)."""
+    node: Any = body
+    for token, after in itertools.pairwise(pointer):
+        node = _child(node, token, [] if after == "0" else {})
+    if isinstance(node, list):
+        node.append(value) if not node else node.__setitem__(0, value)
+    else:
+        node[pointer[-1]] = value
+
+
+def _child(node: Any, token: str, empty: Any) -> Any:
+    if isinstance(node, list):
+        if not node:
+            node.append(empty)
+        return node[0]
+    return node.setdefault(token, empty)
+
+
+def _at(body: Any, pointer: tuple[str, ...]) -> Any:
+    for token in pointer:
+        body = body[0] if isinstance(body, list) else body.get(token, {})
+    return body
+
+
+def spec_list_item(task: Task, spec: ServiceSpec, *, start: float, elapsed: float) -> JSON:
+    """`task` as a spec-only service's list API reports it: its status body's part at `item_at` when
+    the list carries statuses, else its ID and, when the spec reads one, its `recent` time."""
+    lister = spec.discover
+    assert lister is not None
+    if lister.carries_status:
+        item: JSON = _at(spec_body(task, start=start, elapsed=elapsed), lister.item_at)
+    else:
+        item = {}
+    _put(item, lister.id, task.task_id)
+    if lister.recent is not None:
+        _put(item, lister.recent.at, _written_time(start + task.created_offset, lister.recent))
+    return item
+
+
+def spec_list_page(spec: ServiceSpec, items: list[JSON], total: int, next_marker: str) -> JSON:
+    lister = spec.discover
+    assert lister is not None
+    page: JSON = {}
+    _put(page, lister.items, items)
+    if lister.paging.total is not None:
+        _put(page, lister.paging.total, total)
+    if lister.paging.next is not None:
+        _put(page, lister.paging.next, next_marker or None)
+    return page
 
 
 def _written_time(when: float | None, field: TimeField) -> Any:

@@ -843,8 +843,21 @@ def _spec_task(m: dict[str, Any], path: str, spec: ServiceSpec) -> Task:
     when the spec reads one, and the error fields the spec points at."""
     status = spec.status
     keys = ("job_type",) * (status.job_type is not None) + ("job_name",) * (status.job_name is not None)
+    keys += ("sub_jobs",) * (status.sub_tasks is not None)
     _check_keys(m, (*_COMMON_TASK_KEYS, *keys, "resource_id"), ("task_id", "phases"), path)
     task_id = _ident(m["task_id"], f"{path}.task_id")
+    sub_jobs = []
+    for i, raw in enumerate(_list(m.get("sub_jobs", []), f"{path}.sub_jobs")):
+        sub = _mapping(raw, f"{path}.sub_jobs[{i}]")
+        if "job_id" not in sub:
+            raise _Invalid(f"{path}.sub_jobs[{i}]", "missing required key 'job_id'")
+        renamed = {"task_id" if key == "job_id" else key: value for key, value in sub.items()}
+        if renamed.get("task_id") == task_id:
+            raise _Invalid(f"{path}.sub_jobs[{i}].job_id", "a sub-job needs its own ID, not its batch job's")
+        if "sub_jobs" in renamed:
+            raise _Invalid(f"{path}.sub_jobs[{i}].sub_jobs", "a sub-job has no sub-jobs of its own")
+        project = m.get("project_id", DEFAULT_PROJECT_ID)
+        sub_jobs.append(_spec_task({**renamed, "project_id": project}, f"{path}.sub_jobs[{i}]", spec))
     fault = m.get("fault")
     if fault is not None and fault not in FAULT_KINDS:
         raise _Invalid(f"{path}.fault", f"expected one of {', '.join(FAULT_KINDS)}, got {fault!r}")
@@ -866,6 +879,7 @@ def _spec_task(m: dict[str, Any], path: str, spec: ServiceSpec) -> Task:
         if resource_key
         else "",
         spec=spec,
+        sub_jobs=tuple(sub_jobs),
     )
     task = dataclasses.replace(task, phases=_phases(m["phases"], f"{path}.phases", spec.name, task))
     _check_timeline(task, path)

@@ -17,7 +17,7 @@ import structlog
 from exporter.cloud.errors import ApiError
 from exporter.config import Config, TargetConfig
 from exporter.model import TaskStatus
-from exporter.services import BadResponse, DiscoverySpec, lookup, read_status, read_time, text
+from exporter.services import BadResponse, DiscoverySpec, lookup, read_status, read_time, status_body, text
 from exporter.tracking.files import FileProblem, FileTask, TaskFiles
 from exporter.tracking.refresh import Listing
 from exporter.tracking.table import Key, Source, TaskRecord, TaskTable
@@ -169,7 +169,9 @@ def _take_item(
     """Take in one list item; the status it carries, if it does."""
     if lister.carries_status:
         try:
-            status = read_status(target.spec, item, target.time_zone, lambda raw: unknown(target.cloud_service, raw))
+            status = read_status(
+                target.spec, status_body(lister, item), target.time_zone, lambda raw: unknown(target.cloud_service, raw)
+            )
         except BadResponse as exc:
             log.debug("a list item without a status; skipped", **target.labels(), task_id=task_id, error=str(exc))
             return None

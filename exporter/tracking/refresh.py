@@ -120,8 +120,11 @@ def list_calls(
     query = dict(lister.query)
     if lister.window is not None:
         window = lister.window
-        start = now - (window.lookback or lookback)
-        query[window.from_param], query[window.to_param] = _stamp(start, window.format), _stamp(now, window.format)
+        span = window.lookback or lookback
+        start = now - (min(span, window.max_lookback) if window.max_lookback else span)
+        query[window.from_param] = _stamp(start, window.format)
+        if window.to_param:
+            query[window.to_param] = _stamp(now, window.format)
     values = target.discover.values
     if not lister.config_key:
         return [(path, query)]
@@ -137,7 +140,7 @@ def _stamp(when: float, fmt: str) -> str:
         return str(int(when * 1000))
     if fmt == "epoch_s":
         return str(int(when))
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ" if fmt == "iso" else fmt, time.gmtime(when))
 
 
 async def list_target(

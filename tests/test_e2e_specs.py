@@ -177,7 +177,7 @@ async def test_database_list_apis_find_their_jobs(tmp_path: Path, monkeypatch: A
     from exporter.simulator import default_scenario
 
     now = [NOW]
-    services = ["rds", "dds", "gaussdb", "geminidb", "ddm"]
+    services = ["rds", "dds", "gaussdb", "geminidb", "ddm", "cbr", "elb"]
     expected = {t.cloud_service: t.task_ids[0] for t in default_scenario().targets() if t.cloud_service in services}
     sim = Simulator(default_scenario(), clock=lambda: now[0])
     async with await start_simulator(sim) as cloud:
@@ -195,9 +195,11 @@ async def test_database_list_apis_find_their_jobs(tmp_path: Path, monkeypatch: A
             await serving.stop()
     data = parsed(text)
     for service, task_id in expected.items():
-        assert value(data, "huaweicloud_task_status", cloud_service=service, task_id=task_id, state="running") == 1
-    # GeminiDB's list carries the statuses: its job is not asked on its own.
-    assert sim.stats.by_task[expected["geminidb"]] == 0
+        state = "pending" if service == "cbr" else "running"  # CBR's first operation is waiting
+        assert value(data, "huaweicloud_task_status", cloud_service=service, task_id=task_id, state=state) == 1
+    # GeminiDB's, CBR's and ELB's lists carry the statuses: their jobs are not asked on their own.
+    assert [sim.stats.by_task[expected[s]] for s in ("geminidb", "cbr", "elb")] == [0, 0, 0]
+    assert value(data, "huaweicloud_task_info", task_id=expected["cbr"], job_type="backup") == 1
     assert sim.stats.by_task[expected["ddm"]] == 1
     assert {s: sim.stats.list_requests[s] for s in services} == dict.fromkeys(services, 1) | {"ddm": 2}  # + refused
     assert refused.status_code == 400 and "start_time and end_time required" in refused.json()["error_msg"]

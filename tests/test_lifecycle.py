@@ -323,7 +323,8 @@ def test_discovery_config_errors() -> None:
         parse_config(bad, env={"T": "t"}, file="c.yaml")
     evs = evs_config(EVS[:1]).replace("tasks: [", f"discover: {{request_ids: [{REQUEST_ID}]}}, tasks: [")
     with pytest.raises(
-        ConfigError, match="evs has no list API to discover tasks with; discovery exists for codearts_check"
+        ConfigError,
+        match="evs has no list API to discover tasks with; discovery exists for cbr, codearts_check, cph, ddm",
     ):
         parse_config(evs, env={"T": "t"}, file="c.yaml")
 

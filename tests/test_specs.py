@@ -63,7 +63,7 @@ def spec_of(text: str, file: str = "spec.yaml") -> ServiceSpec:
         ),
         pytest.param(
             ('format: "%Y-%m-%d %H:%M:%S"}', "format: rfc822}"),
-            r"status.start.format: expected one of iso, epoch_s, epoch_ms or a strptime",
+            r"status.start.format: expected one of iso, epoch_s, epoch_ms, go or a strptime",
             id="format",
         ),
         pytest.param(
@@ -700,3 +700,99 @@ services: [{{cloud_service: geminidb, account: prod, region: cn-north-4, project
     )  # fmt: skip
     assert isinstance(gone, ApiError) and gone.reason is Reason.NOT_FOUND
     assert "the list at /jobs is empty" in gone.message
+
+
+# --- CCE, CBR, ELB ---------------------------------------------------------------------------------
+
+# cce_02_0247's example (its trailing comma after subJobs removed).
+CCE_EXAMPLE = {
+    "kind": "Job",
+    "apiVersion": "v3",
+    "metadata": {
+        "uid": "354331b2c-229a-11e8-9c75-0255ac100ceb",
+        "creationTimestamp": "2020-02-02 08:12:40.672772389 +0000 UTC",
+        "updateTimestamp": "2020-02-02 08:21:50.478108569 +0000 UTC",
+    },
+    "spec": {
+        "type": "CreateCluster",
+        "clusterUID": "4d1ecb2c-229a-11e8-9c75-0255ac100ceb",
+        "resourceID": "6f4dcb2c-229a-11e8-9c75-0255ac100ceb",
+        "resourceName": "cluster-name",
+        "extendParam": {"serverID": "bc467e3a-2338-11e8-825b-0255ac100c13"},
+        "subJobs": [
+            {"kind": "Job", "spec": {"type": "InstallMaster"}, "status": {"phase": "Success"}},
+            {"kind": "Job", "spec": {"type": "CreatePSMCert"}, "status": {"phase": "Success"}},
+        ],
+    },
+    "status": {"phase": "Running", "reason": ""},
+}
+
+
+def test_cce_documented_job_go_times_and_an_end_only_once_final() -> None:
+    cce = BUILTIN["cce"]
+    status = read_status(cce, CCE_EXAMPLE, UTC)
+    assert (status.state, status.job_type, status.job_name, status.resource_id) == (
+        State.RUNNING, "CreateCluster", "cluster-name", "6f4dcb2c-229a-11e8-9c75-0255ac100ceb",
+    )  # fmt: skip
+    assert status.start == datetime(2020, 2, 2, 8, 12, 40, 672772, tzinfo=UTC).timestamp()
+    assert status.end is None  # updateTimestamp is no end while the job runs
+    assert status.sub_tasks is not None and status.sub_tasks[State.SUCCEEDED] == 2 and status.progress == 1.0
+    failed = {**CCE_EXAMPLE, "status": {"phase": "Failed", "reason": "install master failed"}}
+    done = read_status(cce, failed, UTC)
+    assert (done.state, done.error_message) == (State.FAILED, "install master failed")
+    assert done.end == datetime(2020, 2, 2, 8, 21, 50, 478108, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("2020-02-02 08:12:40 +0800 CST", datetime(2020, 2, 2, 0, 12, 40, tzinfo=UTC)),
+        ("2020-02-02 08:12:40.5 +0000 UTC", datetime(2020, 2, 2, 8, 12, 40, 500000, tzinfo=UTC)),
+        ("2020-02-02 08:12:40.123456789 -0100", datetime(2020, 2, 2, 9, 12, 40, 123456, tzinfo=UTC)),
+        ("2020-02-02T08:12:40Z", None),
+        ("", None),
+    ],
+)
+def test_go_times(written: str, expected: datetime | None) -> None:
+    from exporter.services import parse_time
+
+    assert parse_time(written, UTC, "go") == (expected.timestamp() if expected else None)
+
+
+def test_cce_not_found_is_its_errorcode_shape() -> None:
+    from exporter.cloud.errors import parse_error_body
+
+    body = b'{"errorCode": "CCE.01404001", "errorMessage": "Resource not found"}'
+    assert parse_error_body(body)[:2] == ("CCE.01404001", "Resource not found")
+
+
+def test_cbr_operation_log_timeout_and_skipped() -> None:
+    cbr = BUILTIN["cbr"]
+    log = {
+        "id": TASK,
+        "status": "timeout",
+        "operation_type": "replication",
+        "started_at": "2020-02-23T01:00:32Z",
+        "ended_at": "2020-02-23T02:00:32Z",
+        "error_info": {"code": "BackupService.6302", "message": "The replication timed out."},
+        "extra_info": {"common": {"progress": 40}, "resource": {"id": "v-1", "type": "OS::Cinder::Volume"}},
+    }
+    status = read_status(cbr, {"operation_log": log}, UTC)
+    assert (status.state, status.error_code, status.resource_id, status.job_type, status.progress) == (
+        State.FAILED, "BackupService.6302", "v-1", "replication", 0.4,
+    )  # fmt: skip
+    assert read_status(cbr, {"operation_log": {**log, "status": "skipped"}}, UTC).state is State.STOPPED
+
+
+@pytest.mark.parametrize(
+    ("raw", "state"),
+    [
+        ("ROLLBACKING", State.RUNNING),
+        ("COMPLETE", State.SUCCEEDED),
+        ("ROLLBACK_FAIL", State.FAILED),
+        ("CANCEL", State.STOPPED),
+    ],
+)
+def test_elb_rollback_states(raw: str, state: State) -> None:
+    body = {"job": {"job_id": TASK, "job_type": "UPGRADE", "status": raw, "sub_jobs": [{"status": "SUCCESS"}]}}
+    assert read_status(BUILTIN["elb"], body, UTC).state is state

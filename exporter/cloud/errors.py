@@ -70,12 +70,15 @@ class ApiError:
 def _find_code_message(body: Any, depth: int = 0) -> tuple[str, str] | None:
     if not isinstance(body, Mapping) or depth > 3:
         return None
-    for code_key, message_key in (
+    pairs = (
         ("error_code", "error_msg"),
         ("errorCode", "errorMsg"),
         ("errCode", "errMsg"),  # SFS Turbo
+        ("errorCode", "errorMessage"),  # CCE
         ("code", "message"),
-    ):
+    )
+    # The pair with both keys first (CCE's errorCode goes with errorMessage, not errorMsg).
+    for code_key, message_key in sorted(pairs, key=lambda pair: -sum(key in body for key in pair)):
         if code_key in body or message_key in body:
             code, message = body.get(code_key), body.get(message_key)
             if isinstance(code, str | int) or isinstance(message, str):

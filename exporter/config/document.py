@@ -363,7 +363,7 @@ def _discover(target: Section, spec: ServiceSpec, services: Mapping[str, Service
         return DiscoverConfig()
     lister = spec.discover
     if lister is None:
-        able = " and ".join(sorted(name for name, s in services.items() if s.discover is not None)) or "none"
+        able = ", ".join(sorted(name for name, s in services.items() if s.discover is not None)) or "none"
         ctx.fail(f"{spec.name} has no list API to discover tasks with; discovery exists for {able}")
     if not lister.config_key:
         if value is not True:

@@ -56,6 +56,9 @@ log = structlog.get_logger(__name__)
 _MISSING: Any = object()
 _PERCENT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%?\s*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_GO_TIME = re.compile(
+    r"(?P<when>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?P<fraction>\.\d{1,9})? (?P<offset>[+-]\d{4})(?: [A-Za-z0-9+-]+)?"
+)
 
 
 class BadResponse(Exception):
@@ -138,7 +141,8 @@ def parse_time(value: Any, tz: tzinfo, fmt: str = "iso") -> float | None:
     """An API time -> Unix seconds. A value without a zone is read in `tz`; "", None, junk -> None.
 
     `iso` also reads an epoch number (milliseconds when too large to be seconds); `epoch_s` and
-    `epoch_ms` read a number or a numeric string; anything else is a strptime pattern."""
+    `epoch_ms` read a number or a numeric string; `go` reads Go's time.String() (CCE: "2020-02-02
+    08:12:40.672772389 +0000 UTC", nanoseconds cut to microseconds); anything else is a strptime pattern."""
     if fmt in ("epoch_s", "epoch_ms"):
         number = _number(value)
         if number is None or number <= 0:  # 0 and -1 are "not yet" placeholders, not 1970
@@ -153,7 +157,13 @@ def parse_time(value: Any, tz: tzinfo, fmt: str = "iso") -> float | None:
             return None
         return number / 1000.0 if number > 1e11 else number
     try:
-        if fmt == "iso":
+        if fmt == "go":
+            match = _GO_TIME.fullmatch(raw)
+            if match is None:
+                return None
+            fraction = (match["fraction"] or "")[:7].ljust(7, "0") if match["fraction"] else ""
+            parsed = datetime.fromisoformat(f"{match['when']}{fraction}{match['offset']}")
+        elif fmt == "iso":
             parsed = datetime.fromisoformat(raw.replace(" ", "T", 1) if "T" not in raw else raw)
         else:
             parsed = datetime.strptime(raw, fmt)
@@ -327,7 +337,9 @@ def read_status(
         raw_status=raw,
         progress=progress,
         start=read_time(body, spec.start, tz, service.name),
-        end=read_time(body, spec.end, tz, service.name),
+        end=None
+        if spec.end and spec.end.final_only and state not in FINAL_STATES
+        else read_time(body, spec.end, tz, service.name),
         job_type=_text(body, spec.job_type),
         job_name=_text(body, spec.job_name),
         resource_id=_text(body, spec.resource),

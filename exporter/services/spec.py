@@ -58,7 +58,7 @@ __all__ = [
 CLOUDS = ("huaweicloud", "otc", "custom")
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 REGION_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-TIME_FORMATS = ("iso", "epoch_s", "epoch_ms")
+TIME_FORMATS = ("iso", "epoch_s", "epoch_ms", "go")
 PAGING_STYLES = ("offset", "page", "marker", "none")
 _POINTER = re.compile(r"(/([^~/]|~[01])*)*")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -76,8 +76,9 @@ class Field:
 @dataclass(frozen=True)
 class TimeField:
     at: Field
-    format: str  # iso | epoch_s | epoch_ms | a strptime pattern
+    format: str  # iso | epoch_s | epoch_ms | go (Go's time.String(), as CCE writes) | a strptime pattern
     zone: tzinfo | None = None  # None: the target's time_zone
+    final_only: bool = False  # read only once the task is final (CCE's updateTimestamp is its end then)
 
 
 @dataclass(frozen=True)
@@ -280,8 +281,8 @@ def _time(section: Section, key: str) -> TimeField | None:
         return None
     if isinstance(value, str):
         return TimeField(_field(ctx, value), "iso")
-    times = Section(ctx, value, "a time field ({at, format, zone})")
-    times.allow("at", "format", "zone")
+    times = Section(ctx, value, "a time field ({at, format, zone, final_only})")
+    times.allow("at", "format", "zone", "final_only")
     at_ctx, at = times.raw("at")
     if at is None:
         ctx.fail("missing required key 'at': expected the JSON pointer of the time")
@@ -292,7 +293,12 @@ def _time(section: Section, key: str) -> TimeField | None:
             f"got {show(fmt)}"
         )
     zone = times.string("zone")
-    return TimeField(_field(at_ctx, at), fmt, time_zone(times.raw("zone")[0], zone) if zone else None)
+    return TimeField(
+        _field(at_ctx, at),
+        fmt,
+        time_zone(times.raw("zone")[0], zone) if zone else None,
+        times.flag("final_only", False),
+    )
 
 
 def _progress(section: Section) -> ProgressField | None:

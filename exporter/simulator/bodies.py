@@ -243,6 +243,8 @@ def _written_time(when: float | None, field: TimeField) -> Any:
         return int(when)
     if field.format == "iso":
         return _cph_time(when)
+    if field.format == "go":  # Go's time.String(), as CCE writes it
+        return _utc(when).strftime("%Y-%m-%d %H:%M:%S.%f000 +0000 UTC")
     return datetime.fromtimestamp(when, field.zone or UTC).strftime(field.format)
 
 

@@ -59,6 +59,7 @@ CLOUDS = ("huaweicloud", "otc", "custom")
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 REGION_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 TIME_FORMATS = ("iso", "epoch_s", "epoch_ms", "go")
+JSON_TYPES = ("number", "string")
 PAGING_STYLES = ("offset", "page", "marker", "none")
 _POINTER = re.compile(r"(/([^~/]|~[01])*)*")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -79,6 +80,9 @@ class TimeField:
     format: str  # iso | epoch_s | epoch_ms | go (Go's time.String(), as CCE writes) | a strptime pattern
     zone: tzinfo | None = None  # None: the target's time_zone
     final_only: bool = False  # read only once the task is final (CCE's updateTimestamp is its end then)
+    # How the document writes the value, "number" or "string" ("" = the format's usual: numbers for
+    # epochs, strings otherwise). The exporter reads either; the fake cloud writes this one.
+    json_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class ProgressField:
     # The document does not give the scale (IMS): a number above 1 on a ratio scale contradicts it, is
     # logged once and read as a percentage.
     assumed: bool = False
+    json_type: str = ""  # as for times ("" = "60%" strings on the percent scale, numbers on the ratio one)
 
 
 @dataclass(frozen=True)
@@ -281,8 +286,8 @@ def _time(section: Section, key: str) -> TimeField | None:
         return None
     if isinstance(value, str):
         return TimeField(_field(ctx, value), "iso")
-    times = Section(ctx, value, "a time field ({at, format, zone, final_only})")
-    times.allow("at", "format", "zone", "final_only")
+    times = Section(ctx, value, "a time field ({at, format, zone, final_only, json_type})")
+    times.allow("at", "format", "zone", "final_only", "json_type")
     at_ctx, at = times.raw("at")
     if at is None:
         ctx.fail("missing required key 'at': expected the JSON pointer of the time")
@@ -298,6 +303,7 @@ def _time(section: Section, key: str) -> TimeField | None:
         fmt,
         time_zone(times.raw("zone")[0], zone) if zone else None,
         times.flag("final_only", False),
+        times.string("json_type", choices=JSON_TYPES),
     )
 
 
@@ -307,8 +313,8 @@ def _progress(section: Section) -> ProgressField | None:
         return None
     if isinstance(value, str):
         return ProgressField(_field(ctx, value), "percent")
-    progress = Section(ctx, value, "a progress field ({at, scale, assumed})")
-    progress.allow("at", "scale", "assumed")
+    progress = Section(ctx, value, "a progress field ({at, scale, assumed, json_type})")
+    progress.allow("at", "scale", "assumed", "json_type")
     at_ctx, at = progress.raw("at")
     if at is None:
         ctx.fail("missing required key 'at': expected the JSON pointer of the progress")
@@ -316,6 +322,7 @@ def _progress(section: Section) -> ProgressField | None:
         _field(at_ctx, at),
         progress.string("scale", default="percent", choices=("percent", "ratio")),
         progress.flag("assumed", False),
+        progress.string("json_type", choices=JSON_TYPES),
     )
 
 

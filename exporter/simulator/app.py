@@ -587,7 +587,8 @@ class Simulator:
                 project = request.match_info.get("project_id", "")
                 owner = next((s for s in sharing if self.find_task(s.name, project, task_id) is not None), sharing[0])
                 return await self._serve_task(owner.name, request)
-            return await listers[0][1](request)
+            lister = next((h for spec, h in listers if _window_fits(spec, request)), listers[0][1])
+            return await lister(request)
 
         return handle
 
@@ -849,6 +850,23 @@ def _int_query(request: web.Request, name: str, default: int, low: int, high: in
     if value < low or (high is not None and value > high):
         raise ValueError(rule)
     return value
+
+
+def _window_fits(spec: ServiceSpec, request: web.Request) -> bool:
+    """Whether the request's window start is written in the spec's window format: on a path two list APIs
+    share (DDM's and GeminiDB's /v3/{project_id}/jobs, on hosts of their own in a real cloud) it tells
+    which of them a client meant."""
+    window = spec.discover.window if spec.discover is not None else None
+    value = request.query.get(window.from_param, "") if window is not None else ""
+    if window is None or not value:
+        return False
+    if window.format in ("epoch_ms", "epoch_s"):
+        return value.isdigit()
+    try:
+        time.strptime(value, "%Y-%m-%dT%H:%M:%SZ" if window.format == "iso" else window.format)
+    except ValueError:
+        return False
+    return True
 
 
 def _task_id(spec: ServiceSpec, request: web.Request) -> str:

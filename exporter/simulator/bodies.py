@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from exporter.services import Field, ServiceSpec, TimeField, raw_status
+from exporter.services import Field, ProgressField, ServiceSpec, TimeField, raw_status
 from exporter.simulator.scenario import Task
 from exporter.simulator.shapes import ABSENT, SHAPES, Shape, render
 
@@ -155,12 +155,7 @@ def spec_body(task: Task, *, start: float, elapsed: float) -> JSON:
     body: JSON = {}
     _put(body, spec.state, phase.status)
     if spec.progress is not None:
-        value = phase.progress
-        _put(
-            body,
-            spec.progress.at,
-            None if value is None else f"{value:g}%" if spec.progress.scale == "percent" else value / 100,
-        )
+        _put(body, spec.progress.at, _written_progress(phase.progress, spec.progress))
     for field, when in ((spec.start, begin), (spec.end, end)):
         if field is not None:
             _put(body, field.at, _written_time(when, field))
@@ -234,13 +229,21 @@ def spec_list_page(spec: ServiceSpec, items: list[JSON], total: int, next_marker
     return page
 
 
+def _written_progress(value: float | None, field: ProgressField) -> Any:
+    if value is None:
+        return None
+    number = value if field.scale == "percent" else value / 100
+    if field.json_type == "number" or (not field.json_type and field.scale == "ratio"):
+        return int(number) if field.scale == "percent" and number == int(number) else number
+    return f"{number:g}%" if field.scale == "percent" else f"{number:g}"
+
+
 def _written_time(when: float | None, field: TimeField) -> Any:
     if when is None:
         return None
-    if field.format == "epoch_ms":
-        return int(when * 1000)
-    if field.format == "epoch_s":
-        return int(when)
+    if field.format in ("epoch_ms", "epoch_s"):
+        number = int(when * 1000) if field.format == "epoch_ms" else int(when)
+        return str(number) if field.json_type == "string" else number
     if field.format == "iso":
         return _cph_time(when)
     if field.format == "go":  # Go's time.String(), as CCE writes it

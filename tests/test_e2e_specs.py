@@ -203,3 +203,42 @@ async def test_database_list_apis_find_their_jobs(tmp_path: Path, monkeypatch: A
     assert sim.stats.by_task[expected["ddm"]] == 1
     assert {s: sim.stats.list_requests[s] for s in services} == dict.fromkeys(services, 1) | {"ddm": 2}  # + refused
     assert refused.status_code == 400 and "start_time and end_time required" in refused.json()["error_msg"]
+
+
+async def test_dli_progress_comes_from_its_progress_api_while_a_job_runs(tmp_path: Path, monkeypatch: Any) -> None:
+    from exporter.simulator import default_scenario
+
+    now = [NOW]
+    sim = Simulator(default_scenario(), clock=lambda: now[0])
+    running, failed = "d11" + "0" * 28 + "1", "d11" + "0" * 28 + "2"
+    async with await start_simulator(sim) as cloud:
+        sim.advance(30)  # d11...01 runs at 20 %, d11...02 failed at 25 s
+        document = {
+            "accounts": [{"name": "t", "cloud": "custom", "auth": {"type": "token", "token": "${T}"}}],
+            "services": [
+                {
+                    "cloud_service": "dli",
+                    "account": "t",
+                    "region": "cn-north-4",
+                    "project_id": PROJECT,
+                    "endpoint": cloud.url,
+                    "tasks": [running, failed],
+                }
+            ],
+        }
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(document), encoding="utf-8")
+        monkeypatch.setenv("T", DEMO_TOKEN)
+        exporter = Exporter(load_config(path), clock=lambda: now[0] + 30)
+        serving = await serve(make_app(exporter), "127.0.0.1", 0)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{serving.port}") as http:
+                data = parsed((await http.get("/metrics")).text)
+        finally:
+            await serving.stop()
+    assert value(data, "huaweicloud_task_progress_ratio", task_id=running) == 0.2
+    assert value(data, "huaweicloud_task_status", task_id=failed, state="failed") == 1
+    # The end is start_time + duration: the failed query ran 25 s.
+    assert value(data, "huaweicloud_task_duration_seconds", task_id=failed) == 25
+    assert value(data, "huaweicloud_task_error_info", task_id=failed, error_code="") == 1
+    assert sim.stats.by_task[running] == 2 and sim.stats.by_task[failed] == 1  # status + progress; status only

@@ -137,6 +137,8 @@ def test_every_spec_path_is_an_api_of_the_official_sdk(service: str) -> None:
     spec = BUILTIN[service]
     api = sdk_api(service, spec.status.path)
     assert api.path.startswith(spec.status.path.split("{")[0])
+    if spec.status.progress is not None and spec.status.progress.path:
+        sdk_api(service, spec.status.progress.path)  # DLI's progress API
     if spec.discover is not None:
         lister = sdk_api(service, spec.discover.path)
         wire = set(lister.request.attribute_map.values())

@@ -796,3 +796,18 @@ def test_cbr_operation_log_timeout_and_skipped() -> None:
 def test_elb_rollback_states(raw: str, state: State) -> None:
     body = {"job": {"job_id": TASK, "job_type": "UPGRADE", "status": raw, "sub_jobs": [{"status": "SUCCESS"}]}}
     assert read_status(BUILTIN["elb"], body, UTC).state is state
+
+
+def test_dli_documented_status_and_its_end_from_the_duration() -> None:
+    dli = BUILTIN["dli"]
+    body = {"is_success": True, "message": "", "job_id": TASK, "job_type": "QUERY", "start_time": 1502349803729,
+            "duration": 1000, "status": "FINISH"}  # fmt: skip
+    status = read_status(dli, body, UTC)
+    assert (status.state, status.start, status.end, status.progress) == (
+        State.SUCCEEDED,
+        1502349803.729,
+        1502349804.729,
+        1.0,
+    )
+    running = read_status(dli, {**body, "status": "RUNNING"}, UTC)
+    assert (running.state, running.end, running.progress) == (State.RUNNING, None, None)  # progress: another API

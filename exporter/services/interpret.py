@@ -45,6 +45,7 @@ __all__ = [
     "parse_percent",
     "parse_time",
     "raw_status",
+    "read_progress",
     "read_status",
     "read_time",
     "status_body",
@@ -328,18 +329,17 @@ def read_status(
     raw = raw_status(value)
     state = _state(spec, raw, unknown)
     sub_states = _sub_states(body, spec, unknown)
-    progress = _progress(body, spec.progress, service.name)
+    progress = _progress(body, spec.progress, service.name) if spec.progress and not spec.progress.path else None
     if progress is None and sub_states:
         progress = sum(s in FINAL_STATES for s in sub_states) / len(sub_states)
     failed = state is State.FAILED
+    start = read_time(body, spec.start, tz, service.name)
     status = TaskStatus(
         state=state,
         raw_status=raw,
         progress=progress,
-        start=read_time(body, spec.start, tz, service.name),
-        end=None
-        if spec.end and spec.end.final_only and state not in FINAL_STATES
-        else read_time(body, spec.end, tz, service.name),
+        start=start,
+        end=_end(body, spec.end, start, state, tz, service.name),
         job_type=_text(body, spec.job_type),
         job_name=_text(body, spec.job_name),
         resource_id=_text(body, spec.resource),
@@ -349,6 +349,24 @@ def read_status(
     )
     # The rule for every service: a succeeded task's progress is 1.
     return replace(status, progress=1.0) if state is State.SUCCEEDED and progress != 1.0 else status
+
+
+def _end(body: Any, spec: TimeField | None, start: float | None, state: State, tz: tzinfo, name: str) -> float | None:
+    if spec is None or (spec.final_only and state not in FINAL_STATES):
+        return None
+    if spec.format in ("duration_ms", "duration_s"):
+        since = _number(_value(body, spec.at, "time", name))
+        if start is None or since is None or since < 0:
+            return None
+        return start + (since / 1000 if spec.format == "duration_ms" else since)
+    return read_time(body, spec, tz, name)
+
+
+def read_progress(service: ServiceSpec, body: Any) -> float | None:
+    """The progress in the answer of the spec's progress API (`progress.path`)."""
+    if not isinstance(body, dict):
+        raise BadResponse(f"{service.name}: expected a JSON object, got {_kind(body)}", "not a JSON object")
+    return _progress(body, service.status.progress, service.name)
 
 
 def _counts(states: list[State]) -> dict[State, int]:

@@ -59,6 +59,7 @@ CLOUDS = ("huaweicloud", "otc", "custom")
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 REGION_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 TIME_FORMATS = ("iso", "epoch_s", "epoch_ms", "go")
+END_FORMATS = ("duration_ms", "duration_s")  # an end written as the time since the start (DLI's duration)
 JSON_TYPES = ("number", "string")
 PAGING_STYLES = ("offset", "page", "marker", "none")
 _POINTER = re.compile(r"(/([^~/]|~[01])*)*")
@@ -77,7 +78,9 @@ class Field:
 @dataclass(frozen=True)
 class TimeField:
     at: Field
-    format: str  # iso | epoch_s | epoch_ms | go (Go's time.String(), as CCE writes) | a strptime pattern
+    # iso | epoch_s | epoch_ms | go (Go's time.String(), as CCE writes) | a strptime pattern; an end also
+    # duration_ms | duration_s: the time since the start (DLI writes start_time and duration)
+    format: str
     zone: tzinfo | None = None  # None: the target's time_zone
     final_only: bool = False  # read only once the task is final (CCE's updateTimestamp is its end then)
     # How the document writes the value, "number" or "string" ("" = the format's usual: numbers for
@@ -93,6 +96,8 @@ class ProgressField:
     # logged once and read as a percentage.
     assumed: bool = False
     json_type: str = ""  # as for times ("" = "60%" strings on the percent scale, numbers on the ratio one)
+    # A second API that reports the progress (DLI), asked while the task is not final; "" = the status API.
+    path: str = ""
 
 
 @dataclass(frozen=True)
@@ -292,10 +297,10 @@ def _time(section: Section, key: str) -> TimeField | None:
     if at is None:
         ctx.fail("missing required key 'at': expected the JSON pointer of the time")
     fmt = times.string("format", default="iso")
-    if fmt not in TIME_FORMATS and "%" not in fmt:
+    formats = TIME_FORMATS + END_FORMATS if key == "end" else TIME_FORMATS
+    if fmt not in formats and "%" not in fmt:
         times.raw("format")[0].fail(
-            f"expected one of {', '.join(TIME_FORMATS)} or a strptime pattern such as %Y-%m-%d %H:%M:%S, "
-            f"got {show(fmt)}"
+            f"expected one of {', '.join(formats)} or a strptime pattern such as %Y-%m-%d %H:%M:%S, got {show(fmt)}"
         )
     zone = times.string("zone")
     return TimeField(
@@ -313,8 +318,8 @@ def _progress(section: Section) -> ProgressField | None:
         return None
     if isinstance(value, str):
         return ProgressField(_field(ctx, value), "percent")
-    progress = Section(ctx, value, "a progress field ({at, scale, assumed, json_type})")
-    progress.allow("at", "scale", "assumed", "json_type")
+    progress = Section(ctx, value, "a progress field ({at, scale, assumed, json_type, path})")
+    progress.allow("at", "scale", "assumed", "json_type", "path")
     at_ctx, at = progress.raw("at")
     if at is None:
         ctx.fail("missing required key 'at': expected the JSON pointer of the progress")
@@ -323,6 +328,7 @@ def _progress(section: Section) -> ProgressField | None:
         progress.string("scale", default="percent", choices=("percent", "ratio")),
         progress.flag("assumed", False),
         progress.string("json_type", choices=JSON_TYPES),
+        _path(progress, "path", ("project_id", "task_id")) if progress.has("path") else "",
     )
 
 

@@ -512,6 +512,10 @@ class Simulator:
                 if lister is not None:
                     assert spec.discover is not None
                     listers.setdefault(prefix + spec.discover.path, []).append((spec, lister))
+        for spec in self._spec_only.values():
+            if spec.status.progress is not None and spec.status.progress.path:
+                for prefix in ("", f"/{spec.name}"):
+                    app.router.add_get(prefix + spec.status.progress.path, self._progress_handler(spec))
         for path in dict.fromkeys([*statuses, *listers]):
             # A task nobody knows is answered as the service with a documented shape would answer it.
             sharing = sorted(statuses.get(path, []), key=lambda spec: spec.name not in SHAPES)
@@ -557,6 +561,20 @@ class Simulator:
             )
         self.stats.by_status[str(response.status)] += 1
         return response
+
+    def _progress_handler(self, spec: ServiceSpec) -> _Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            request_id, answered = await self._gateway(spec.name, request)
+            if answered is not None:
+                return answered
+            task_id = request.match_info.get("task_id", "")
+            task = self.find_task(spec.name, request.match_info.get("project_id", ""), task_id)
+            if task is None:
+                status, body = bodies.spec_error(spec, "not_found", task_id)
+                return _json(status, body, request_id)
+            return _json(200, bodies.spec_progress_body(task, elapsed=self.elapsed()), request_id)
+
+        return handle
 
     def _lister(self, spec: ServiceSpec) -> _Handler | None:
         """The service's list API: counted, then through the gateway (latency, auth, the global fault)."""

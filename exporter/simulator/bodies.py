@@ -30,6 +30,7 @@ __all__ = [
     "spec_error",
     "spec_list_item",
     "spec_list_page",
+    "spec_progress_body",
     "task_body",
 ]
 
@@ -154,10 +155,16 @@ def spec_body(task: Task, *, start: float, elapsed: float) -> JSON:
     begin, end = _times(task, start, elapsed)
     body: JSON = {}
     _put(body, spec.state, phase.status)
-    if spec.progress is not None:
+    if spec.progress is not None and not spec.progress.path:
         _put(body, spec.progress.at, _written_progress(phase.progress, spec.progress))
     for field, when in ((spec.start, begin), (spec.end, end)):
-        if field is not None:
+        if field is not None and field.format in ("duration_ms", "duration_s"):
+            # DLI: how long the job has run (so far, or in all once it ended)
+            since = None if begin is None else (end if end is not None else start + elapsed) - begin
+            _put(
+                body, field.at, None if since is None else int(since * 1000 if field.format == "duration_ms" else since)
+            )
+        elif field is not None:
             _put(body, field.at, _written_time(when, field))
     for pointer, text in ((spec.job_type, task.job_type), (spec.job_name, task.job_name)):
         if pointer is not None:
@@ -169,6 +176,17 @@ def spec_body(task: Task, *, start: float, elapsed: float) -> JSON:
             _put(body, pointer, phase.fields.get(pointer.pointers[0][-1]))
     if spec.sub_tasks is not None and task.sub_jobs:
         _put(body, spec.sub_tasks.at, [spec_body(sub, start=start, elapsed=elapsed) for sub in task.sub_jobs])
+    return body
+
+
+def spec_progress_body(task: Task, *, elapsed: float) -> JSON:
+    """The answer of a spec's progress API (DLI's): the status and the progress."""
+    assert task.spec is not None
+    spec, progress, phase = task.spec.status, task.spec.status.progress, task.phase_at(elapsed)
+    assert progress is not None
+    body: JSON = {}
+    _put(body, spec.state, phase.status)
+    _put(body, progress.at, _written_progress(phase.progress, progress))
     return body
 
 

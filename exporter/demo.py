@@ -26,12 +26,18 @@ DEMO_REGION = "cn-north-4"
 def demo_config(url: str, targets: Iterable[tuple[str, str, Sequence[str]]], auth: Mapping[str, object]) -> str:
     """A config document for the fake cloud at `url`, tracking `(cloud_service, project_id, task_ids)`
     with the account's `auth` block."""
+    from exporter.services import BUILTIN
+    from exporter.simulator import DEMO_PARAM_VALUE
+
     services = []
     for cloud_service, project_id, task_ids in targets:
         entry: dict[str, object] = {"cloud_service": cloud_service, "account": "demo", "region": DEMO_REGION}
         if project_id:
             entry["project_id"] = project_id
         entry.update(endpoint=url, tasks=list(task_ids))
+        spec = BUILTIN.get(cloud_service)
+        if spec is not None and spec.params:  # MRS's cluster ID: the fake cloud takes any
+            entry["params"] = dict.fromkeys(spec.params, DEMO_PARAM_VALUE)
         services.append(entry)
     account: dict[str, object] = {"name": "demo", "cloud": "custom", "auth": dict(auth)}
     if auth.get("type") == "password":

@@ -18,7 +18,7 @@ from exporter.config import load_config
 from exporter.exposition.server import make_app, serve
 from exporter.schema import Ctx
 from exporter.services import ServiceSpec, read_spec
-from exporter.simulator import DEMO_TOKEN, Simulator, parse_scenario, start_simulator
+from exporter.simulator import DEMO_PARAM_VALUE, DEMO_TOKEN, Simulator, parse_scenario, start_simulator
 from tests.conftest import Scrape
 
 PROJECT = "0123456789abcdef0123456789abcdef"
@@ -166,6 +166,7 @@ def discovery_config(url: str, services: list[str]) -> str:
                 "project_id": PROJECT,
                 "endpoint": f"{url}/{name}",
                 "discover": True,
+                **({"params": {"cluster_id": DEMO_PARAM_VALUE}} if name == "mrs" else {}),
             }
             for name in services
         ],
@@ -177,7 +178,7 @@ async def test_database_list_apis_find_their_jobs(tmp_path: Path, monkeypatch: A
     from exporter.simulator import default_scenario
 
     now = [NOW]
-    services = ["rds", "dds", "gaussdb", "geminidb", "ddm", "cbr", "elb"]
+    services = ["rds", "dds", "gaussdb", "geminidb", "ddm", "cbr", "elb", "dli", "mrs"]
     expected = {t.cloud_service: t.task_ids[0] for t in default_scenario().targets() if t.cloud_service in services}
     sim = Simulator(default_scenario(), clock=lambda: now[0])
     async with await start_simulator(sim) as cloud:
@@ -195,10 +196,11 @@ async def test_database_list_apis_find_their_jobs(tmp_path: Path, monkeypatch: A
             await serving.stop()
     data = parsed(text)
     for service, task_id in expected.items():
-        state = "pending" if service == "cbr" else "running"  # CBR's first operation is waiting
+        # The first CBR operation is waiting, the first DLI job launching and the first MRS job accepted.
+        state = "pending" if service in ("cbr", "dli", "mrs") else "running"
         assert value(data, "huaweicloud_task_status", cloud_service=service, task_id=task_id, state=state) == 1
     # GeminiDB's, CBR's and ELB's lists carry the statuses: their jobs are not asked on their own.
-    assert [sim.stats.by_task[expected[s]] for s in ("geminidb", "cbr", "elb")] == [0, 0, 0]
+    assert [sim.stats.by_task[expected[s]] for s in ("geminidb", "cbr", "elb", "mrs")] == [0, 0, 0, 0]
     assert value(data, "huaweicloud_task_info", task_id=expected["cbr"], job_type="backup") == 1
     assert sim.stats.by_task[expected["ddm"]] == 1
     assert {s: sim.stats.list_requests[s] for s in services} == dict.fromkeys(services, 1) | {"ddm": 2}  # + refused

@@ -31,13 +31,16 @@ GOOD: dict[str, dict[str, Any]] = {
 }
 
 
+PARAMS = ", params: {cluster_id: 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}"  # MRS: the target's cluster
+
+
 def config_for(service: str) -> Config:
     return parse_config(
         f"""
 accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: "${{T}}"}}}}]
 services:
   - {{cloud_service: {service}, account: prod, region: cn-north-4, project_id: {PROJECT},
-      endpoint: "http://cloud.test", tasks: [{TASK}]}}
+      endpoint: "http://cloud.test", tasks: [{TASK}]{PARAMS if BUILTIN[service].params else ""}}}
 """,
         env={"T": "t"},
     )

@@ -24,8 +24,15 @@ from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.utils.http_utils import sanitize_for_serialization
 
-from exporter.services import BUILTIN, ServiceSpec
-from exporter.simulator import DEFAULT_PROJECT_ID, DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Task, default_scenario
+from exporter.services import BUILTIN, ServiceSpec, fill
+from exporter.simulator import (
+    DEFAULT_PROJECT_ID,
+    DEMO_ACCESS_KEY,
+    DEMO_PARAM_VALUE,
+    DEMO_SECRET_KEY,
+    Task,
+    default_scenario,
+)
 from tests.test_sdk_oracle import T0, Cloud, cloud, without_nulls
 
 __all__ = ["cloud"]  # the fixture, shared with the seed services' oracle
@@ -119,14 +126,17 @@ def request_for(api: SdkApi, values: dict[str, Any]) -> Any:
 
 def status_call(cloud: Cloud, spec: ServiceSpec, api: SdkApi, task_id: str) -> tuple[Any, Any]:
     """One job through the SDK and raw (signed by the exporter's signer), by the spec's path and query."""
+    params = dict.fromkeys(spec.params, DEMO_PARAM_VALUE)  # MRS's cluster ID
     ours = _PLACEHOLDER.findall(spec.status.path)
     theirs = _PLACEHOLDER.findall(api.path)
-    values = {t: task_id for o, t in zip(ours, theirs, strict=True) if o == "task_id"}
+    values = {
+        t: task_id if o == "task_id" else params[o] for o, t in zip(ours, theirs, strict=True) if o != "project_id"
+    }
     values |= {key: task_id for key, value in spec.status.query.items() if value == "{task_id}"}
     resp = getattr(client_for(cloud, spec.name, api), api.method)(request_for(api, values))
     raw = cloud.http.get(
-        f"/{spec.name}{spec.status_path(DEFAULT_PROJECT_ID, task_id)}",
-        params=spec.status_query(DEFAULT_PROJECT_ID, task_id),
+        f"/{spec.name}{spec.status_path(DEFAULT_PROJECT_ID, task_id, params)}",
+        params=spec.status_query(DEFAULT_PROJECT_ID, task_id, params),
     )
     assert raw.status_code == 200, raw.text
     return resp, raw.json()
@@ -187,8 +197,9 @@ def test_the_sdk_parses_every_list_of_every_spec(cloud: Cloud, service: str) -> 
                     if fmt == "epoch_ms"
                     else time.strftime("%Y-%m-%dT%H:%M:%SZ" if fmt == "iso" else fmt, time.gmtime(when))
                 )
-    resp = getattr(client_for(cloud, service, api), api.method)(request_for(api, values))
-    raw = cloud.http.get(f"/{service}{lister.path.replace('{project_id}', DEFAULT_PROJECT_ID)}", params=values)
+    params = dict.fromkeys(spec.params, DEMO_PARAM_VALUE)
+    resp = getattr(client_for(cloud, service, api), api.method)(request_for(api, values | params))
+    raw = cloud.http.get(f"/{service}{fill(lister.path, DEFAULT_PROJECT_ID, params=params)}", params=values)
     assert raw.status_code == 200, raw.text
     parsed = comparable(resp)
     assert parsed == without_nulls(raw.json()) | {"request_id": None}

@@ -30,6 +30,7 @@ from exporter.simulator import (
     DEMO_ACCESS_KEY,
     DEMO_CPH_REQUEST_IDS,
     DEMO_DOMAIN,
+    DEMO_PARAM_VALUE,
     DEMO_PASSWORD,
     DEMO_SECRET_KEY,
     DEMO_SECURITY_TOKEN,
@@ -70,8 +71,11 @@ RID0, RID1 = DEMO_CPH_REQUEST_IDS
 
 def url(cloud_service: str, task_id: str, project: str = P) -> str:
     spec = BUILTIN[cloud_service]
-    query = spec.status_query(project, task_id)
-    return spec.status_path(project, task_id) + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+    params = dict.fromkeys(spec.params, DEMO_PARAM_VALUE)  # MRS's cluster ID
+    query = spec.status_query(project, task_id, params)
+    return spec.status_path(project, task_id, params) + (
+        "?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else ""
+    )
 
 
 def test_status_paths_are_the_documented_ones() -> None:

@@ -811,3 +811,72 @@ def test_dli_documented_status_and_its_end_from_the_duration() -> None:
     )
     running = read_status(dli, {**body, "status": "RUNNING"}, UTC)
     assert (running.state, running.end, running.progress) == (State.RUNNING, None, None)  # progress: another API
+
+
+# --- MRS: a path parameter per target, and a result that decides once it is defined ------------------
+
+
+def mrs_body(state: str, result: str, **more: Any) -> dict[str, Any]:
+    job = {"job_id": TASK, "job_name": "wordcount", "job_type": "MapReduce", "job_state": state, "job_result": result,
+           "job_progress": 45.0, "started_time": 1564714763119, "finished_time": 0}  # fmt: skip
+    return {"job_detail": job | more}
+
+
+@pytest.mark.parametrize(
+    ("state", "result", "expected"),
+    [
+        ("ACCEPTED", "UNDEFINED", State.PENDING),
+        ("RUNNING", "UNDEFINED", State.RUNNING),
+        ("FINISHED", "SUCCEEDED", State.SUCCEEDED),
+        ("FINISHED", "FAILED", State.FAILED),  # YARN: finished, but the job failed
+        ("KILLED", "KILLED", State.STOPPED),
+    ],
+)
+def test_mrs_state_is_its_result_once_defined(state: str, result: str, expected: State) -> None:
+    status = read_status(BUILTIN["mrs"], mrs_body(state, result), UTC)
+    assert (status.state, status.start, status.end) == (expected, 1564714763.119, None)  # 0: not finished
+    if expected is State.RUNNING:
+        assert status.progress == 0.45
+
+
+MRS_TARGET = f"""
+accounts: [{{name: prod, auth: {{type: token, token: t}}}}]
+services:
+  - {{cloud_service: mrs, account: prod, region: cn-north-4, project_id: {PROJECT}, tasks: [{TASK}]PARAMS}}
+"""
+
+
+async def test_mrs_asks_in_the_targets_cluster() -> None:
+    cluster = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    config = parse_config(MRS_TARGET.replace("PARAMS", f", params: {{cluster_id: {cluster}}}"))
+    seen: list[str] = []
+
+    def cloud(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json=mrs_body("RUNNING", "UNDEFINED"))
+
+    api = ApiClient(config, SelfMetrics(CollectorRegistry()), transport=lambda _a: httpx.MockTransport(cloud))
+    status = await api.query(config.targets[0], TASK, 5)
+    await api.aclose()
+    assert isinstance(status, TaskStatus) and status.state is State.RUNNING
+    assert seen == [f"https://mrs.cn-north-4.myhuaweicloud.com/v2/{PROJECT}/clusters/{cluster}/job-executions/{TASK}"]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("", r"services\[0\]: missing required key 'params': mrs needs cluster_id \(the MRS cluster ID\)"),
+        (", params: {}", r"services\[0\]\.params: missing required key 'cluster_id': the MRS cluster ID"),
+        (", params: {cluster_id: ../x}", r"services\[0\]\.params\.cluster_id: invalid the MRS cluster ID '\.\./x'"),
+        (", params: {cluster: abc}", r"services\[0\]\.params\.cluster: unknown key 'cluster'"),
+    ],
+)
+def test_mrs_params_errors(params: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(MRS_TARGET.replace("PARAMS", params))
+
+
+def test_params_on_a_service_without_them() -> None:
+    text = MRS_TARGET.replace("cloud_service: mrs", "cloud_service: rds").replace("PARAMS", ", params: {a: b}")
+    with pytest.raises(ConfigError, match=r"services\[0\]\.params: rds takes no path parameters"):
+        parse_config(text)

@@ -25,7 +25,15 @@ from exporter.cloud.guards import BACKOFF_MAX, BACKOFF_START, MAX_AUTH_FAILURES,
 from exporter.cloud.transport import AiohttpTransport
 from exporter.config import Config, SecretError, TargetConfig
 from exporter.model import Reason, TaskStatus
-from exporter.services import BadResponse, NoSuchTask, UnknownStatuses, body_error, read_progress, read_status
+from exporter.services import (
+    BadResponse,
+    NoSuchTask,
+    UnknownStatuses,
+    body_error,
+    fill,
+    read_progress,
+    read_status,
+)
 
 __all__ = [
     "MAX_AUTH_FAILURES",
@@ -163,17 +171,17 @@ class ApiClient:
         started = time.monotonic()
         status = await self.get(
             target,
-            spec.status_path(target.project_id, task_id),
+            spec.status_path(target.project_id, task_id, dict(target.params)),
             lambda body: read_status(spec, body, target.time_zone, unknown),
             timeout,
-            spec.status_query(target.project_id, task_id) or None,
+            spec.status_query(target.project_id, task_id, dict(target.params)) or None,
         )
         progress = spec.status.progress
         if not isinstance(status, TaskStatus) or status.final or progress is None or not progress.path:
             return status
         # DLI reports progress through an API of its own: asked while the task runs, within what is left
         # of the budget. Without an answer the task keeps its status, without a progress.
-        path = progress.path.replace("{project_id}", target.project_id).replace("{task_id}", task_id)
+        path = fill(progress.path, target.project_id, task_id, dict(target.params))
         left = timeout - (time.monotonic() - started)
         found = await self.get(target, path, lambda body: read_progress(spec, body), left)
         if isinstance(found, ApiError):

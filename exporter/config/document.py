@@ -113,6 +113,8 @@ class TargetConfig:
     tasks: tuple[str, ...]
     discover: DiscoverConfig
     spec: ServiceSpec = field(repr=False)
+    # The spec's path parameters, from the target's `params:` (MRS: the cluster ID).
+    params: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -331,7 +333,9 @@ def _target(
     ctx: Ctx, value: Any, accounts: Mapping[str, Account], services: Mapping[str, ServiceSpec], warnings: list[str]
 ) -> TargetConfig:
     section = Section(ctx, value, "a service target")
-    section.allow("cloud_service", "account", "region", "project_id", "endpoint", "time_zone", "tasks", "discover")
+    section.allow(
+        "cloud_service", "account", "region", "project_id", "endpoint", "time_zone", "tasks", "discover", "params"
+    )
     spec = services[section.string("cloud_service", required=True, choices=sorted(services))]
     account_name = section.string("account", required=True, expect="the name of an entry in 'accounts'")
     if account_name not in accounts:
@@ -354,7 +358,31 @@ def _target(
             item_ctx.fail(f"task ID {task_id} is listed twice")
         tasks.append(task_id)
     discover = _discover(section, spec, services)
-    return TargetConfig(spec.name, account_name, region, project_id, endpoint, zone, tuple(tasks), discover, spec)
+    params = _params(section, spec)
+    return TargetConfig(
+        spec.name, account_name, region, project_id, endpoint, zone, tuple(tasks), discover, spec, params
+    )
+
+
+def _params(target: Section, spec: ServiceSpec) -> tuple[tuple[str, str], ...]:
+    """The path parameters the spec asks each target for (MRS: cluster_id), each an ID."""
+    ctx, value = target.raw("params")
+    if not spec.params:
+        if value is not None:
+            ctx.fail(f"{spec.name} takes no path parameters")
+        return ()
+    wanted = ", ".join(f"{name} ({doc})" for name, doc in spec.params.items())
+    if value is None:
+        target.ctx.fail(f"missing required key 'params': {spec.name} needs {wanted}")
+    section = Section(ctx, value, "path parameters")
+    section.allow(*spec.params)
+    found = []
+    for name, doc in spec.params.items():
+        if not section.has(name):
+            ctx.fail(f"missing required key {name!r}: {doc}")
+        item_ctx, item = section.raw(name)
+        found.append((name, _ids(item_ctx, item, [], doc)))
+    return tuple(found)
 
 
 def _discover(target: Section, spec: ServiceSpec, services: Mapping[str, ServiceSpec]) -> DiscoverConfig:

@@ -42,6 +42,7 @@ from exporter.services.spec import (
     SubTasks,
     TimeField,
     Window,
+    fill,
     load_spec_file,
     read_spec,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "Window",
     "body_error",
     "clean_message",
+    "fill",
     "list_items",
     "list_next",
     "list_total",

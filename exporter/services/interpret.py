@@ -299,6 +299,20 @@ def _sub_states(body: Any, spec: StatusSpec, unknown: Callable[[str], None] | No
     ]
 
 
+def _state_value(body: Any, spec: StatusSpec) -> tuple[bool, Any]:
+    """The raw status: at the first of the state's pointers that exists and does not hold a `not_yet`
+    value (the last one that exists otherwise)."""
+    found: tuple[bool, Any] = (False, None)
+    for pointer in spec.state.pointers:
+        value = _resolve(body, pointer)
+        if value is _MISSING:
+            continue
+        found = (True, value)
+        if not (isinstance(value, str | int) and raw_status(value) in spec.not_yet):
+            return found
+    return found
+
+
 def _kind(body: Any) -> str:
     if isinstance(body, bool):
         return f"a boolean ({str(body).lower()})"
@@ -319,7 +333,7 @@ def read_status(
         listed = lookup(body, spec.not_found.empty)
         if listed is None or listed == []:
             raise NoSuchTask(f"{service.name}: the list at {spec.not_found.empty.written} is empty", "no such task")
-    found, value = _present(body, spec.state)
+    found, value = _state_value(body, spec)
     if not found:
         raise BadResponse(f"{service.name}: the answer has no status at {spec.state.written}", "no status")
     if isinstance(value, list | dict):

@@ -145,6 +145,9 @@ class StatusSpec:
     reasons: Mapping[str, Reason] = field(default_factory=dict)
     # Query parameters of the status call, templates like the path's (RDS: {id: "{task_id}"}).
     query: Mapping[str, str] = field(default_factory=dict)
+    # Raw values of a `state` pointer that mean "ask the next one" (MRS: job_result UNDEFINED while a
+    # job runs, then its job_state tells pending from running).
+    not_yet: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,8 @@ class ServiceSpec:
     discover: DiscoverySpec | None = None
     title: str = ""
     source: str = ""  # where the spec was read: a built-in file or the config file and line
+    # Path parameters each target gives in its `params:` (MRS: {cluster_id: "the MRS cluster ID"}).
+    params: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def needs_project_id(self) -> bool:
@@ -229,15 +234,19 @@ class ServiceSpec:
         template = self.endpoints.get(cloud)
         return template.replace("{region}", region) if template is not None else None
 
-    def status_path(self, project_id: str, task_id: str) -> str:
-        """The status API's path; both IDs are validated before they get here."""
-        return self.status.path.replace("{project_id}", project_id).replace("{task_id}", task_id)
+    def status_path(self, project_id: str, task_id: str, params: Mapping[str, str] | None = None) -> str:
+        """The status API's path; the IDs are validated before they get here."""
+        return fill(self.status.path, project_id, task_id, params)
 
-    def status_query(self, project_id: str, task_id: str) -> dict[str, str]:
-        return {
-            key: value.replace("{project_id}", project_id).replace("{task_id}", task_id)
-            for key, value in self.status.query.items()
-        }
+    def status_query(self, project_id: str, task_id: str, params: Mapping[str, str] | None = None) -> dict[str, str]:
+        return {key: fill(value, project_id, task_id, params) for key, value in self.status.query.items()}
+
+
+def fill(template: str, project_id: str, task_id: str = "", params: Mapping[str, str] | None = None) -> str:
+    """A path or query template with the target's project ID and parameters and the task ID."""
+    for name, value in (params or {}).items():
+        template = template.replace("{" + name + "}", value)
+    return template.replace("{project_id}", project_id).replace("{task_id}", task_id)
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -312,7 +321,7 @@ def _time(section: Section, key: str) -> TimeField | None:
     )
 
 
-def _progress(section: Section) -> ProgressField | None:
+def _progress(section: Section, params: tuple[str, ...] = ()) -> ProgressField | None:
     ctx, value = section.raw("progress")
     if value is None:
         return None
@@ -328,7 +337,7 @@ def _progress(section: Section) -> ProgressField | None:
         progress.string("scale", default="percent", choices=("percent", "ratio")),
         progress.flag("assumed", False),
         progress.string("json_type", choices=JSON_TYPES),
-        _path(progress, "path", ("project_id", "task_id")) if progress.has("path") else "",
+        _path(progress, "path", ("project_id", "task_id", *params)) if progress.has("path") else "",
     )
 
 
@@ -419,20 +428,20 @@ def _sub_tasks(section: Section) -> SubTasks | None:
 
 _STATUS_KEYS = (
     "path", "query", "state", "states", "progress", "start", "end", "job_type", "job_name", "resource", "error",
-    "sub_tasks", "not_found", "error_in_200", "reasons",
+    "sub_tasks", "not_found", "error_in_200", "reasons", "not_yet",
 )  # fmt: skip
 
 
-def _status(section: Section) -> StatusSpec:
+def _status(section: Section, params: tuple[str, ...] = ()) -> StatusSpec:
     ctx, value = section.raw("status")
     if value is None:
         section.ctx.fail("missing required key 'status': expected the status API ({path, state, states, ...})")
     status = Section(ctx, value, "the status API")
     status.allow(*_STATUS_KEYS)
-    path = _path(status, "path", ("project_id", "task_id"))
+    path = _path(status, "path", ("project_id", "task_id", *params))
     query_ctx = status.raw("query")[0]
     query = {
-        key: _placeholders(query_ctx, value, ("project_id", "task_id"), "query")
+        key: _placeholders(query_ctx, value, ("project_id", "task_id", *params), "query")
         for key, value in _query(status).items()
     }
     if "{task_id}" not in path and not any("{task_id}" in value for value in query.values()):
@@ -444,7 +453,7 @@ def _status(section: Section) -> StatusSpec:
         path=path,
         state=state,
         states=_states(status),
-        progress=_progress(status),
+        progress=_progress(status, params),
         start=_time(status, "start"),
         end=_time(status, "end"),
         job_type=_optional_field(status, "job_type"),
@@ -456,6 +465,7 @@ def _status(section: Section) -> StatusSpec:
         error_in_200=_errors(status, "error_in_200"),
         reasons=_reasons(status),
         query=query,
+        not_yet=frozenset(raw_status(item) for _, item in status.items("not_yet", "raw statuses")),
     )
 
 
@@ -512,14 +522,14 @@ _DISCOVER_KEYS = (
 )  # fmt: skip
 
 
-def _discover(section: Section) -> DiscoverySpec | None:
+def _discover(section: Section, params: tuple[str, ...] = ()) -> DiscoverySpec | None:
     ctx, value = section.raw("discover")
     if value is None:
         return None
     discover = Section(ctx, value, "the discovery list API")
     discover.allow(*_DISCOVER_KEYS)
     config_key = discover.string("config_key", pattern=NAME_PATTERN, expect="a key name such as request_ids")
-    path = _path(discover, "path", ("project_id", "value") if config_key else ("project_id",))
+    path = _path(discover, "path", ("project_id", "value", *params) if config_key else ("project_id", *params))
     batch = discover.string("batch", expect="the query parameter that takes the values")
     if config_key and not batch and "{value}" not in path:
         discover.ctx.fail("with 'config_key', the path needs {value} or 'batch' names a query parameter for the values")
@@ -571,11 +581,29 @@ def _url(ctx: Ctx, value: Any, *, template: bool) -> str:
     return _placeholders(ctx, value.rstrip("/"), ("region",) if template else (), "endpoint")
 
 
+def _params(section: Section) -> dict[str, str]:
+    ctx, value = section.raw("params")
+    if value is None:
+        return {}
+    table = Section(ctx, value, "path parameters each target gives (name -> what it is)")
+    params = {}
+    for name in table.data:
+        key = str(name)
+        if NAME_PATTERN.fullmatch(key) is None or key in ("project_id", "task_id", "value", "region"):
+            table.raw(key)[0].fail(
+                "expected a lower-case name such as cluster_id, other than project_id, task_id, value and "
+                f"region, got {show(key)}"
+            )
+        params[key] = table.string(key, required=True, expect="what the value is, for messages")
+    return params
+
+
 def read_spec(ctx: Ctx, value: Any, *, source: str = "") -> ServiceSpec:
     """One spec from its YAML mapping; a `ConfigError` names the file, key path and line."""
     section = Section(ctx, value, "a service spec")
-    section.allow("name", "title", "endpoints", "regions", "region_endpoints", "status", "discover")
+    section.allow("name", "title", "endpoints", "regions", "region_endpoints", "params", "status", "discover")
     name = section.string("name", required=True, pattern=NAME_PATTERN, expect="a lower-case name such as sfs_turbo")
+    params = _params(section)
     endpoints = {
         cloud: _url(c, v, template=True) for cloud, (c, v) in _per_cloud(section, "endpoints", "URL templates").items()
     }
@@ -601,8 +629,9 @@ def read_spec(ctx: Ctx, value: Any, *, source: str = "") -> ServiceSpec:
         endpoints=endpoints,
         regions=regions,
         region_endpoints=overrides,
-        status=_status(section),
-        discover=_discover(section),
+        status=_status(section, tuple(params)),
+        discover=_discover(section, tuple(params)),
+        params=params,
         source=source or (f"{ctx.file}:{ctx.line}" if ctx.line else ctx.file),
     )
 

@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from exporter.model import FINAL_STATES
 from exporter.services import Field, ProgressField, ServiceSpec, TimeField, raw_status
 from exporter.simulator.scenario import Task
 from exporter.simulator.shapes import ABSENT, SHAPES, Shape, render
@@ -154,7 +155,13 @@ def spec_body(task: Task, *, start: float, elapsed: float) -> JSON:
     phase = task.phase_at(elapsed)
     begin, end = _times(task, start, elapsed)
     body: JSON = {}
-    _put(body, spec.state, phase.status)
+    pointers = spec.state.pointers
+    if spec.not_yet and len(pointers) > 1 and spec.states.get(raw_status(phase.status)) not in FINAL_STATES:
+        # MRS: job_result says UNDEFINED until the job ends, job_state how far it got
+        put(body, pointers[0], min(spec.not_yet))
+        put(body, pointers[-1], phase.status)
+    else:
+        _put(body, spec.state, phase.status)
     if spec.progress is not None and not spec.progress.path:
         _put(body, spec.progress.at, _written_progress(phase.progress, spec.progress))
     for field, when in ((spec.start, begin), (spec.end, end)):

@@ -158,6 +158,8 @@ __all__ = [
 ]
 
 DEFAULT_PROJECT_ID = "0123456789abcdef0123456789abcdef"
+# The value the demo gives a spec's path parameters (MRS's cluster ID); the fake cloud takes any.
+DEMO_PARAM_VALUE = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 DEFAULT_PROJECT_NAME = "cn-north-4"
 # CodeArts Check's task list is per CodeArts project: a 32-hex UUID of CodeArts itself (ProjectMan), not
 # the IAM project ID (reference A.1, "List APIs").

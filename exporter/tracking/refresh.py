@@ -18,7 +18,7 @@ import structlog
 from exporter.cloud.errors import ApiError
 from exporter.config import TargetConfig
 from exporter.model import TaskStatus, valid_id
-from exporter.services import DiscoverySpec, list_items, list_next, list_total
+from exporter.services import DiscoverySpec, fill, list_items, list_next, list_total
 
 __all__ = ["MAX_PAGES", "Answer", "Deadline", "Listing", "Querier", "list_calls", "list_target", "poll"]
 
@@ -116,7 +116,7 @@ def list_calls(
     target: TargetConfig, lister: DiscoverySpec, now: float, lookback: float
 ) -> list[tuple[str, dict[str, str]]]:
     """(path, query) of each list call sequence: one per configured value, or per batch of values."""
-    path = lister.path.replace("{project_id}", target.project_id)
+    path = fill(lister.path, target.project_id, params=dict(target.params))
     query = dict(lister.query)
     if lister.window is not None:
         window = lister.window

@@ -9,6 +9,7 @@ from __future__ import annotations
 from exporter.config.document import (
     Account,
     AuthConfig,
+    CloudTrace,
     Config,
     DiscoverConfig,
     ScrapeSettings,
@@ -24,6 +25,7 @@ from exporter.schema import ConfigError
 __all__ = [
     "Account",
     "AuthConfig",
+    "CloudTrace",
     "Config",
     "ConfigError",
     "DiscoverConfig",

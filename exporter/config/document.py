@@ -38,6 +38,7 @@ from exporter.services import BUILTIN, CLOUDS, ServiceSpec, read_spec
 __all__ = [
     "Account",
     "AuthConfig",
+    "CloudTrace",
     "Config",
     "DiscoverConfig",
     "ScrapeSettings",
@@ -76,6 +77,17 @@ class TlsConfig:
 
 
 @dataclass(frozen=True)
+class CloudTrace:
+    """An account's Cloud Trace Service discovery: the job IDs in the traces of recent operations of
+    `service_types` (within `lookback` seconds), tracked under the account's target of the service
+    whose spec names that type, in the same region and project."""
+
+    service_types: tuple[str, ...]
+    lookback: float = 3600.0
+    endpoint: str = ""  # empty: CTS's host in the target's region
+
+
+@dataclass(frozen=True)
 class Account:
     name: str
     cloud: str
@@ -86,6 +98,7 @@ class Account:
     auth_cooldown: float = 300.0
     tls: TlsConfig = field(default_factory=TlsConfig)
     proxy: str = ""  # empty: HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment
+    cloud_trace: CloudTrace | None = None
 
 
 @dataclass(frozen=True)
@@ -238,9 +251,9 @@ def _auth(section: Section) -> AuthConfig:
     return result
 
 
-def _account(ctx: Ctx, value: Any) -> Account:
+def _account(ctx: Ctx, value: Any, services: Mapping[str, ServiceSpec]) -> Account:
     section = Section(ctx, value, "an account")
-    section.allow("name", "cloud", "iam_endpoint", "auth", "auth_cooldown", "tls", "proxy")
+    section.allow("name", "cloud", "iam_endpoint", "auth", "auth_cooldown", "tls", "proxy", "discover")
     name = section.string(
         "name", required=True, pattern=NAME_PATTERN, expect="a name of letters, digits, '_', '.', '-'"
     )
@@ -263,7 +276,37 @@ def _account(ctx: Ctx, value: Any) -> Account:
         auth_cooldown=cooldown,
         tls=_tls(section, name),
         proxy=proxy,
+        cloud_trace=_cloud_trace(section, services),
     )
+
+
+def _cloud_trace(account: Section, services: Mapping[str, ServiceSpec]) -> CloudTrace | None:
+    ctx, value = account.raw("discover")
+    if value is None:
+        return None
+    discover = Section(ctx, value, "the account's discovery sources ({cloud_trace})")
+    discover.allow("cloud_trace")
+    trace_ctx, raw = discover.raw("cloud_trace")
+    if raw is None:
+        ctx.fail("expected 'cloud_trace' ({service_types, lookback, endpoint})")
+    trace = Section(trace_ctx, raw, "Cloud Trace Service discovery ({service_types, lookback, endpoint})")
+    trace.allow("service_types", "lookback", "endpoint")
+    known = {spec.trace.service_type: name for name, spec in services.items() if spec.trace is not None}
+    types: list[str] = []
+    for item_ctx, item in trace.items("service_types", "CTS service types"):
+        if not isinstance(item, str) or item not in known:
+            offered = ", ".join(f"{t} ({known[t]})" for t in sorted(known))
+            item_ctx.fail(f"expected a service type a spec's 'trace' names: {offered}; got {describe(item)}")
+        if item not in types:
+            types.append(item)
+    if not types:
+        trace_ctx.fail("expected 'service_types' with at least one CTS service type, such as [EVS, ECS]")
+    endpoint = trace.string("endpoint", expect="a URL such as https://cts.cn-north-4.myhuaweicloud.com")
+    if endpoint:
+        _check_url(trace.raw("endpoint")[0], endpoint)
+    # CTS keeps traces of the last 7 days only.
+    lookback = trace.number("lookback", 3600, minimum=60, maximum=7 * 86400)
+    return CloudTrace(tuple(types), lookback, endpoint.rstrip("/"))
 
 
 def _tls(account: Section, name: str) -> TlsConfig:
@@ -463,7 +506,7 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
     services = _custom_services(top)
     accounts: dict[str, Account] = {}
     for item_ctx, item in top.items("accounts", "accounts"):
-        account = _account(item_ctx, item)
+        account = _account(item_ctx, item, services)
         if account.name in accounts:
             item_ctx.fail(f"account name {account.name!r} is used twice")
         accounts[account.name] = account

@@ -208,6 +208,15 @@ class DiscoverySpec:
 
 
 @dataclass(frozen=True)
+class TraceSpec:
+    """How Cloud Trace Service records the service's operations: its `service_type` (EVS, ECS, ...), and
+    where the job ID sits in an operation's response body (`job_id`, CCE's `status.jobID`)."""
+
+    service_type: str
+    job_id: Field
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     name: str
     status: StatusSpec
@@ -219,6 +228,7 @@ class ServiceSpec:
     source: str = ""  # where the spec was read: a built-in file or the config file and line
     # Path parameters each target gives in its `params:` (MRS: {cluster_id: "the MRS cluster ID"}).
     params: Mapping[str, str] = field(default_factory=dict)
+    trace: TraceSpec | None = None  # found in Cloud Trace Service's traces (an account's discover.cloud_trace)
 
     @property
     def needs_project_id(self) -> bool:
@@ -581,6 +591,22 @@ def _url(ctx: Ctx, value: Any, *, template: bool) -> str:
     return _placeholders(ctx, value.rstrip("/"), ("region",) if template else (), "endpoint")
 
 
+def _trace(section: Section) -> TraceSpec | None:
+    ctx, value = section.raw("trace")
+    if value is None:
+        return None
+    trace = Section(ctx, value, "how Cloud Trace Service records it ({service_type, job_id})")
+    trace.allow("service_type", "job_id")
+    service_type = trace.string(
+        "service_type",
+        required=True,
+        pattern=re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}"),
+        expect="a CTS service type such as EVS",
+    )
+    job_id = _optional_field(trace, "job_id") or Field((("job_id",),), "/job_id")
+    return TraceSpec(service_type, job_id)
+
+
 def _params(section: Section) -> dict[str, str]:
     ctx, value = section.raw("params")
     if value is None:
@@ -601,7 +627,7 @@ def _params(section: Section) -> dict[str, str]:
 def read_spec(ctx: Ctx, value: Any, *, source: str = "") -> ServiceSpec:
     """One spec from its YAML mapping; a `ConfigError` names the file, key path and line."""
     section = Section(ctx, value, "a service spec")
-    section.allow("name", "title", "endpoints", "regions", "region_endpoints", "params", "status", "discover")
+    section.allow("name", "title", "endpoints", "regions", "region_endpoints", "params", "status", "discover", "trace")
     name = section.string("name", required=True, pattern=NAME_PATTERN, expect="a lower-case name such as sfs_turbo")
     params = _params(section)
     endpoints = {
@@ -632,6 +658,7 @@ def read_spec(ctx: Ctx, value: Any, *, source: str = "") -> ServiceSpec:
         status=_status(section, tuple(params)),
         discover=_discover(section, tuple(params)),
         params=params,
+        trace=_trace(section),
         source=source or (f"{ctx.file}:{ctx.line}" if ctx.line else ctx.file),
     )
 

@@ -139,7 +139,7 @@ CPH_LIST_MAX_REQUEST_IDS = 20
 LIST_MAX_LIMIT = 100
 _SIGNED_HEADERS_RE = re.compile(r"SignedHeaders=([^\s,]+)")
 _HEX32_RE = re.compile(r"[0-9a-f]{32}")
-_INT_RE = re.compile(r"[+-]?[0-9]{1,12}")
+_INT_RE = re.compile(r"[+-]?[0-9]{1,15}")
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _Answer = Callable[[web.Request, str], Awaitable[web.StreamResponse]]  # a list's answer, given the request ID
 
@@ -520,6 +520,7 @@ class Simulator:
             # A task nobody knows is answered as the service with a documented shape would answer it.
             sharing = sorted(statuses.get(path, []), key=lambda spec: spec.name not in SHAPES)
             app.router.add_get(path, self._routed(sharing, listers.get(path, [])))
+        app.router.add_get("/v3/{project_id}/traces", self._traces)
         app.router.add_post("/v3/auth/tokens", self._iam_tokens)
         app.router.add_post("/_sim/advance", self._admin_advance)
         app.router.add_post("/_sim/fault", self._admin_fault)
@@ -730,11 +731,15 @@ class Simulator:
                 return _json(429, bodies.apigw_error("APIGW.0308", THROTTLE_MESSAGE, request_id), request_id)
             case "server_error":
                 spec = self._spec_only.get(cloud_service)
-                status, body = (
-                    bodies.spec_error(spec, "server_error", "")
-                    if spec
-                    else bodies.server_error(cloud_service, request_id)
-                )
+                if cloud_service not in SHAPES:  # a spec-only service, or CTS
+                    name = cloud_service.upper()
+                    status, body = (
+                        bodies.spec_error(spec, "server_error", "")
+                        if spec
+                        else (500, {"error_code": f"{name}.0500", "error_msg": "Internal server error."})
+                    )
+                else:
+                    status, body = bodies.server_error(cloud_service, request_id)
                 return _json(status, body, request_id)
             case "malformed":
                 return web.Response(
@@ -752,6 +757,53 @@ class Simulator:
                     await asyncio.wait_for(self._release.wait(), FAULT_TIMEOUT_SECONDS)
                 return None
         raise ValueError(f"unknown fault kind {kind!r}")
+
+    def traces(self, project_id: str, service_type: str = "") -> list[dict[str, Any]]:
+        """Cloud Trace Service's traces of the project by now, newest first: one per scenario task of a
+        service whose spec has a `trace` (stamped when the task was created), and per service type three
+        that name no job (a synchronous call, a response cut short, a failed call)."""
+        elapsed, found = self.elapsed(), []
+        types: dict[str, float] = {}
+        for task in self.scenario.tasks:
+            spec = self.specs.get(task.cloud_service)
+            if spec is None or spec.trace is None or task.project_id != project_id or task.created_offset > elapsed:
+                continue
+            if service_type and spec.trace.service_type != service_type:
+                continue
+            found.append(bodies.trace(task, self.started_at + task.created_offset))
+            types.setdefault(spec.trace.service_type, self.started_at + task.created_offset)
+        for kind, at in types.items():
+            found.extend(bodies.odd_traces(kind, at))
+        return sorted(found, key=lambda item: -item["time"])
+
+    async def _traces(self, request: web.Request) -> web.StreamResponse:
+        """ListTraces: trace_type=system required, from/to in ms (exclusive; default the last hour), limit
+        1-200 (default 10), `next` the marker of the previous page (its last trace: older ones follow)."""
+        self.stats.list_requests["cts"] += 1
+        request_id, answered = await self._gateway("cts", request)
+        if answered is not None:
+            return answered
+        now_ms = int(self.now() * 1000)
+        try:
+            if request.query.get("trace_type") not in ("system", "data"):
+                raise ValueError("trace_type must be system or data")
+            limit = _int_query(request, "limit", 10, 1, 200)
+            start = _int_query(request, "from", now_ms - 3_600_000, 0, None)
+            end = _int_query(request, "to", now_ms, 0, None)
+        except ValueError as exc:
+            return _json(400, {"error_code": "CTS.0001", "error_msg": f"Invalid parameter: {exc}."}, request_id)
+        window = [
+            t
+            for t in self.traces(request.match_info["project_id"], request.query.get("service_type", ""))
+            if start < t["time"] < end
+        ]
+        marker = request.query.get("next", "")
+        ids = [t["trace_id"] for t in window]
+        first = ids.index(marker) + 1 if marker in ids else 0
+        page = window[first : first + limit]
+        more = first + limit < len(window)
+        body = {"traces": page, "meta_data": {"count": len(page), "marker": page[-1]["trace_id"] if more else None}}
+        return _json(200, body, request_id)
 
     async def _iam_tokens(self, request: web.Request) -> web.StreamResponse:
         try:

@@ -8,12 +8,13 @@ its shape says; so are its documented error answers and its list items.
 from __future__ import annotations
 
 import itertools
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from exporter.model import FINAL_STATES
-from exporter.services import Field, ProgressField, ServiceSpec, TimeField, raw_status
+from exporter.services import BUILTIN, Field, ProgressField, ServiceSpec, TimeField, raw_status
 from exporter.simulator.scenario import Task
 from exporter.simulator.shapes import ABSENT, SHAPES, Shape, render
 
@@ -26,6 +27,7 @@ __all__ = [
     "list_page",
     "new_request_id",
     "not_found",
+    "odd_traces",
     "server_error",
     "spec_body",
     "spec_error",
@@ -33,6 +35,7 @@ __all__ = [
     "spec_list_page",
     "spec_progress_body",
     "task_body",
+    "trace",
 ]
 
 JSON = dict[str, Any]
@@ -195,6 +198,60 @@ def spec_progress_body(task: Task, *, elapsed: float) -> JSON:
     _put(body, spec.state, phase.status)
     _put(body, progress.at, _written_progress(phase.progress, progress))
     return body
+
+
+def trace(task: Task, at: float) -> JSON:
+    """The Cloud Trace Service trace of the call that created `task` (ListTraces' Traces), at `at`: its
+    response holds the job ID where the spec's `trace.job_id` reads it, as a string of JSON."""
+    assert task.spec is not None or task.cloud_service in BUILTIN
+    spec = task.spec or BUILTIN[task.cloud_service]
+    assert spec.trace is not None
+    response: JSON = {}
+    put(response, spec.trace.job_id.pointers[0], task.task_id)
+    return _trace_item(task.task_id, spec.trace.service_type, task.job_type or "createJob", at, json.dumps(response))
+
+
+def odd_traces(service_type: str, at: float) -> list[JSON]:
+    """Three traces that name no job: a synchronous call, a response CTS cut short, a failed call."""
+    seed = f"{service_type}-{at}"
+    truncated = '{"job_id":"' + _stable(seed + "-cut")[:12]
+    return [
+        _trace_item(_stable(seed + "-sync"), service_type, "updateMetadata", at, '{"metadata": {"k": "v"}}'),
+        _trace_item(_stable(seed + "-cut"), service_type, "createJob", at, truncated),
+        _trace_item(
+            _stable(seed + "-fail"),
+            service_type,
+            "createJob",
+            at,
+            '{"error": {"code": "' + service_type + '.0001", "message": "quota exceeded"}}',
+            code="400",
+        ),
+    ]
+
+
+def _stable(seed: str) -> str:
+    return uuid.uuid5(uuid.NAMESPACE_OID, seed).hex
+
+
+def _trace_item(seed: str, service_type: str, name: str, at: float, response: str, code: str = "202") -> JSON:
+    ms = int(at * 1000)
+    return {
+        "trace_id": str(uuid.uuid5(uuid.NAMESPACE_OID, f"trace-{seed}")),
+        "trace_name": name,
+        "trace_rating": "normal" if int(code) < 400 else "warning",
+        "trace_type": "ApiCall",
+        "request": "",
+        "response": response,
+        "code": code,
+        "api_version": "v2",
+        "message": "",
+        "record_time": ms,
+        "time": ms,
+        "service_type": service_type,
+        "resource_type": service_type.lower(),
+        "source_ip": "127.0.0.1",
+        "request_id": _stable(f"request-{seed}"),
+    }
 
 
 def _put(body: JSON, field: Field, value: Any) -> None:

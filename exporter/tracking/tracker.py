@@ -38,6 +38,7 @@ from exporter.tracking.table import (
     TaskTable,
     answered,
 )
+from exporter.tracking.traces import CTS, TraceSource, job_ids, trace_calls, trace_sources
 
 __all__ = ["JUDGE_SLACK", "Tracker", "tracked_counts"]
 
@@ -78,6 +79,8 @@ class Tracker:
         self._outcomes: dict[Key, list[TaskStatus | ApiError]] = {}
         self._finished: dict[Key, float] = {}
         self.snapshot = Snapshot()
+        self._traces: list[TraceSource] = []
+        self._trace_due: dict[Key, float] = {}  # CTS discovery, by (account, "cts", region, project)
         self.apply(config)
 
     # --- configuration and sources ---------------------------------------------------------------
@@ -97,6 +100,9 @@ class Tracker:
         self._config = config
         self._count(self._table.apply(config, self._clock()))
         self._files.apply(config)
+        self._traces, problems = trace_sources(config)
+        for problem in problems:
+            log.warning("Cloud Trace Service discovery is off for this account and region", problem=problem)
         self._publish()
 
     def use_client(self, client: Querier) -> None:
@@ -336,12 +342,43 @@ class Tracker:
                 self._table.discovered(key, now + tracking.discovery_interval, None)
                 by_account.setdefault(target.account, []).append((target, lister))
 
-        async def account(due: list[tuple[TargetConfig, DiscoverySpec]]) -> list[Listing]:
+        traces: dict[str, list[TraceSource]] = {}
+        for source in self._traces:
+            if now >= self._trace_due.get(source.key, 0.0):
+                self._trace_due[source.key] = now + tracking.discovery_interval
+                traces.setdefault(source.cts.account, []).append(source)
+
+        async def account(name: str) -> list[Listing]:
             found = []
-            for target, lister in due:
+            for target, lister in by_account.get(name, []):
                 calls = list_calls(target, lister, now, tracking.finished_ttl)
                 found.append(await list_target(client, target, lister, calls, deadline, started))
+            for source in traces.get(name, []):
+                cloud_trace = self._config.accounts[name].cloud_trace
+                assert cloud_trace is not None
+                calls = trace_calls(source, now, cloud_trace.lookback)
+                assert CTS.discover is not None
+                self._take_traces(source, await list_target(client, source.cts, CTS.discover, calls, deadline, started))
             return found
 
-        results = await asyncio.gather(*(account(due) for due in by_account.values()))
+        results = await asyncio.gather(*(account(name) for name in {*by_account, *traces}))
         return [listing for listings in results for listing in listings]
+
+    def _take_traces(self, source: TraceSource, listing: Listing) -> None:
+        """Track the jobs the traces name; a job already tracked, or retired here before, is left alone."""
+        found, skipped = job_ids(source, listing)
+        added = 0
+        for target, job_id in found:
+            key = target.key
+            if key not in self._table.target_keys() or self._table.get(key, job_id) is not None:
+                continue
+            # A job that left before (finished and gone after its TTL) is refused by the table.
+            added += self._add(key, job_id, Source.DISCOVERED) is not None
+        if added or skipped:
+            log.debug(
+                "Cloud Trace Service traces read",
+                **source.cts.labels(),
+                traces=len(listing.items),
+                jobs_added=added,
+                skipped=dict(skipped),
+            )

@@ -244,3 +244,72 @@ async def test_dli_progress_comes_from_its_progress_api_while_a_job_runs(tmp_pat
     assert value(data, "huaweicloud_task_duration_seconds", task_id=failed) == 25
     assert value(data, "huaweicloud_task_error_info", task_id=failed, error_code="") == 1
     assert sim.stats.by_task[running] == 2 and sim.stats.by_task[failed] == 1  # status + progress; status only
+
+
+# --- the worked examples of config.example.yaml, end to end ------------------------------------------
+
+EXAMPLE = Path(__file__).parent.parent / "config.example.yaml"
+KAFKA_TASK, NAS_LISTED = "8a2c3c646a3e4d3f9b3e5a1c7e2d4f60", "5f1e2d3c4b5a69788796a5b4c3d2e1f0"
+NAS_FOUND = "5f" + "7" * 30  # in no config: found by the list API
+
+
+async def test_the_example_configs_custom_services_work_against_the_fake_cloud(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    example = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    custom = {raw["name"]: raw for raw in example["custom_services"]}
+    services = {name: read_spec(Ctx("example", "", None, {}), raw) for name, raw in custom.items()}
+    scenario = parse_scenario(
+        {
+            "tasks": [
+                {
+                    "cloud_service": "kafka_tasks",
+                    "task_id": KAFKA_TASK,
+                    "job_name": "kafka_manager_restart",
+                    "begin": -30,
+                    "phases": [{"after": 0, "status": "EXECUTING"}, {"after": 20, "status": "SUCCESS"}],
+                },
+                {
+                    "cloud_service": "nas_jobs",
+                    "task_id": NAS_LISTED,
+                    "begin": -60,
+                    "phases": [{"after": 0, "status": "running", "progress": 40}],
+                },
+                {
+                    "cloud_service": "nas_jobs",
+                    "task_id": NAS_FOUND,
+                    "begin": -10,
+                    "phases": [{"after": 0, "status": "failed", "error_code": "NAS.0042", "fail_reason": "disk full"}],
+                },
+            ]
+        },
+        services=services,
+    )
+    now = [NOW]
+    async with await start_simulator(Simulator(scenario, clock=lambda: now[0])) as cloud:
+        targets = [t for t in example["services"] if t["cloud_service"] in custom]
+        for target in targets:
+            target["endpoint"] = cloud.url
+        document = {
+            "accounts": [{"name": "prod", "cloud": "custom", "auth": {"type": "token", "token": "${T}"}}],
+            "custom_services": list(custom.values()),
+            "services": targets,
+        }
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        monkeypatch.setenv("T", DEMO_TOKEN)
+        exporter = Exporter(load_config(path), clock=lambda: now[0])
+        serving = await serve(make_app(exporter), "127.0.0.1", 0)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{serving.port}") as http:
+                data = parsed((await http.get("/metrics")).text)
+        finally:
+            await serving.stop()
+    status = "huaweicloud_task_status"
+    assert value(data, status, cloud_service="kafka_tasks", task_id=KAFKA_TASK, state="running") == 1
+    assert value(data, "huaweicloud_task_info", task_id=KAFKA_TASK, job_name="kafka_manager_restart") == 1
+    assert value(data, "huaweicloud_task_progress_ratio", task_id=NAS_LISTED) == 0.4
+    assert value(data, "huaweicloud_task_start_timestamp_seconds", task_id=NAS_LISTED) == NOW - 60  # +08:00 read
+    assert value(data, status, cloud_service="nas_jobs", task_id=NAS_FOUND, state="failed") == 1
+    assert value(data, "huaweicloud_task_error_info", task_id=NAS_FOUND, error_code="NAS.0042") == 1
+    assert value(data, "huaweicloud_task_up", cloud_service="kafka_tasks") == 1

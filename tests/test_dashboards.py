@@ -351,12 +351,13 @@ def test_detail_dashboard_selects_one_task() -> None:
         assert 'task_id=~"$task_id"' in expr, f"{title}: does not select the task"
 
 
-def test_overview_stuck_threshold_defaults_to_an_hour() -> None:
+def test_overview_stuck_threshold_defaults_to_each_services_threshold() -> None:
     variable = variables(DASHBOARDS[OVERVIEW.name]).get("stuck_threshold")
     assert variable is not None and variable["type"] == "custom"
-    assert variable["current"]["value"] == "3600"
-    assert "3600" in variable["query"].split(",")
-    assert any("$stuck_threshold" in expr for _, expr in iter_panel_queries(DASHBOARDS[OVERVIEW.name]))
+    assert variable["current"]["value"] == "0"  # 0: the recorded per-service thresholds, as the alert
+    assert {"0", "3600"} <= set(variable["query"].split(","))
+    stuck = [e for _, e in iter_panel_queries(DASHBOARDS[OVERVIEW.name]) if "$stuck_threshold" in e]
+    assert stuck and all("cloud_service:huaweicloud_task_stuck_threshold_seconds:max" in e for e in stuck)
 
 
 # ----------------------------------------------------------------------------------------- panels
@@ -421,6 +422,7 @@ def test_overview_uses_the_recording_rules() -> None:
     assert set(recording_rules()) & used == {
         "cloud_service:huaweicloud_task_status:count",
         "cloud_service_job_type:huaweicloud_task_duration_seconds:max",
+        "cloud_service:huaweicloud_task_stuck_threshold_seconds:max",
     }
 
 
@@ -438,7 +440,7 @@ def test_overview_task_tables_link_to_the_detail_dashboard() -> None:
                     for label in (*FILTER_LABELS, "task_id"):
                         assert f"var-{label}=${{__data.fields.{label}}}" in link["url"], (label, link["url"])
                     linked.add(panel["title"])
-    assert {"Failed tasks", "Running tasks", "Running longer than ${stuck_threshold} s"} <= linked
+    assert {"Failed tasks", "Running tasks", "Running longer than their threshold"} <= linked
 
 
 @each_dashboard
@@ -537,6 +539,8 @@ SAMPLE_TASKS = [
     *_task("dws", "dws-running", "running", "resize", progress_ratio="0.25x10", duration_seconds="7200x10"),
     # Running without progress, for ten minutes.
     *_task("cph", "cph-running", "running", "createPhone", duration_seconds="600x10"),
+    # Running for an hour: over ECS's own stuck threshold (30 min), not over 3600 s.
+    *_task("ecs", "ecs-running", "running", "createServer", duration_seconds="3600x10"),
     # Succeeded: in no table.
     *_task(
         "evs", "evs-done", "succeeded", "createVolume", end_timestamp_seconds="1700000100x10", progress_ratio="1x10"
@@ -576,15 +580,24 @@ JOIN_CASES = [
         [
             (_labels("dws", "dws-running", job_type="resize"), 7200),
             (_labels("cph", "cph-running", job_type="createPhone"), 600),
+            (_labels("ecs", "ecs-running", job_type="createServer"), 3600),
         ],
     ),
+    # stuck_threshold 3600 (substitute_variables' value): over it, whatever the service.
     (
         OVERVIEW.name,
-        "Running longer than ${stuck_threshold} s",
+        "Running longer than their threshold",
         "A",
         [(_labels("dws", "dws-running", job_type="resize"), 7200)],
     ),
     (OVERVIEW.name, "Stuck tasks", "A", [("{}", 1)]),
+    # stuck_threshold 0: each service's own (DWS 6 h, CPH 30 min, ECS 30 min).
+    (
+        OVERVIEW.name,
+        "Running longer than their threshold (0)",
+        "A",
+        [(_labels("ecs", "ecs-running", job_type="createServer"), 3600)],
+    ),
     (DETAIL.name, "State", "A", [('{state="failed"}', 1)]),
     # Last seen at the last sample before the evaluation time (5m), in milliseconds.
     (DETAIL.name, "Task", "A", [('{cloud_service="evs", job_type="createVolume", raw_status="X"}', 300_000)]),
@@ -601,16 +614,15 @@ def test_table_joins_return_the_expected_rows(
     name: str, title: str, ref: str, expected: list[tuple[str, float]], tmp_path: Path
 ) -> None:
     needs_promtool()
-    panel = panel_by_title(DASHBOARDS[name], title)
+    per_service = title.endswith(" (0)")
+    panel = panel_by_title(DASHBOARDS[name], title.removesuffix(" (0)"))
     (expr,) = [t["expr"] for t in panel["targets"] if t["refId"] == ref]
-    values = DETAIL_TASK if name == DETAIL.name else None
-    empty_rules = tmp_path / "none.yaml"
-    empty_rules.write_text("groups: []\n", encoding="utf-8")
+    values = DETAIL_TASK if name == DETAIL.name else {"stuck_threshold": "0"} if per_service else None
     test_file = tmp_path / "join-test.yaml"
     test_file.write_text(
         yaml.safe_dump(
             {
-                "rule_files": [empty_rules.name],
+                "rule_files": [str(path) for path in RULE_FILES],  # the recorded stuck thresholds
                 "evaluation_interval": "1m",
                 "tests": [
                     {

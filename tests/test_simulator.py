@@ -2071,3 +2071,18 @@ def test_serve_reports_a_bad_scenario_file(tmp_path: Path) -> None:
     path.write_text("tasks: []")
     with pytest.raises(ScenarioError, match="expected at least one task"):
         serve("127.0.0.1", 0, scenario_file=str(path), latency=0.0, extra_running_tasks=0)
+
+
+def test_the_default_scenario_shows_every_state_of_every_built_in_service() -> None:
+    from exporter.services import raw_status
+
+    for name, spec in BUILTIN.items():
+        table = spec.status.states
+        raws = {
+            raw_status(phase.status)
+            for task in default_scenario().tasks
+            for job in (task, *task.sub_jobs)
+            if job.cloud_service == name
+            for phase in job.phases
+        }
+        assert {table[r] for r in raws if r in table} == set(table.values()), name

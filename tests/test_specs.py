@@ -368,8 +368,8 @@ async def test_marker_paging_and_a_time_window_find_every_job() -> None:
         after = request.url.params.get("marker")
         start = jobs.index(after) + 1 if after else 0
         page = jobs[start : start + int(request.url.params["limit"])]
-        # The cloud names the next marker only on the first page; the exporter then uses the last ID.
-        info = {"next_marker": page[-1]} if start == 0 else {}
+        # The next marker on every page but the last (CTS's meta_data.marker is null there).
+        info = {"next_marker": page[-1]} if start + len(page) < len(jobs) else {}
         return httpx.Response(
             200, json={"jobs": [{"job_id": j, "job": {"status": "RUNNING"}} for j in page], "page_info": info}
         )
@@ -615,15 +615,21 @@ def test_ims_reads_the_documented_progress_as_a_ratio() -> None:
     assert status.start == datetime(2024, 3, 1, 8, tzinfo=UTC).timestamp()
 
 
-def test_ims_progress_above_1_contradicts_the_assumed_scale_logged_once() -> None:
-    body = {**IMS_RUNNING, "entities": {**IMS_RUNNING["entities"], "process_percent": 45.0}}  # type: ignore[dict-item]
+def test_ims_progress_above_1_contradicts_the_assumed_scale_logged_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter.services import interpret
+
+    monkeypatch.setattr(interpret, "_CONTRADICTED", set())  # as in a fresh process
+
+    def at(value: float) -> float | None:
+        body = {**IMS_RUNNING, "entities": {**IMS_RUNNING["entities"], "process_percent": value}}  # type: ignore[dict-item]
+        return read_status(BUILTIN["ims"], body, UTC).progress
+
     with structlog.testing.capture_logs() as logs:
-        first = read_status(BUILTIN["ims"], body, UTC)
-        again = read_status(BUILTIN["ims"], body, UTC)
-    assert first.progress == again.progress == 0.45
+        readings = [at(0.5), at(45.0), at(0.8), at(46.0)]
+    # Once the service has shown a percentage, every later value is one: 0.8 is 0.8 %, not 80 %.
+    assert readings == [0.5, 0.45, 0.008, 0.46]
     warned = [e for e in logs if "scale the spec assumed" in e["event"]]
-    assert len(warned) <= 1  # once per process (another test may have seen it first)
-    assert all(e["cloud_service"] == "ims" and e["value"] == 45.0 for e in warned)
+    assert [(e["cloud_service"], e["value"]) for e in warned] == [("ims", 45.0)]
 
 
 @pytest.mark.parametrize("service", ["eip", "sdrs"])
@@ -880,3 +886,71 @@ def test_params_on_a_service_without_them() -> None:
     text = MRS_TARGET.replace("cloud_service: mrs", "cloud_service: rds").replace("PARAMS", ", params: {a: b}")
     with pytest.raises(ConfigError, match=r"services\[0\]\.params: rds takes no path parameters"):
         parse_config(text)
+
+
+def test_a_200_without_the_list_is_not_not_found() -> None:
+    from exporter.services import BadResponse, NoSuchTask
+
+    geminidb = BUILTIN["geminidb"]
+    with pytest.raises(NoSuchTask):
+        read_status(geminidb, {"jobs": [], "total_count": 0}, UTC)
+    with pytest.raises(BadResponse) as info:  # an error body, or another shape: not "no such task"
+        read_status(geminidb, {"error_code": "DBS.200001", "error_msg": "internal"}, UTC)
+    assert not isinstance(info.value, NoSuchTask)
+
+
+def test_mrs_without_a_result_yet_reads_its_state() -> None:
+    for result in (None, ""):
+        assert read_status(BUILTIN["mrs"], mrs_body("ACCEPTED", result), UTC).state is State.PENDING  # type: ignore[arg-type]
+
+
+BASE = """
+name: x
+status:
+  path: /j/{task_id}
+  state: STATE
+  states: {a: running}
+"""
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (BASE.replace("STATE", "/s\n  not_yet: [X]"), r"status\.not_yet: 'not_yet' needs a 'state' of two or more"),
+        (
+            BASE.replace("STATE", "/s") + "discover: {path: /j, items: /i, id: /id, window: {from: a, format: go}}",
+            r"discover\.window\.format: expected one of iso, epoch_s, epoch_ms or a",
+        ),
+        (
+            BASE.replace("STATE", "/s") + "discover: {path: /j, items: /i, id: /id, query: {x: '{cluster}'}}",
+            r"discover\.query: .*\{cluster\}",
+        ),
+    ],
+)
+def test_spec_key_combinations_refused(spec: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        read_spec(Ctx("s.yaml", "", None, {}), load_document(spec, file="s.yaml"))
+
+
+async def test_dli_progress_is_asked_only_while_running_and_a_failed_one_keeps_the_status() -> None:
+    config = parse_config(f"""
+accounts: [{{name: prod, auth: {{type: token, token: t}}}}]
+services: [{{cloud_service: dli, account: prod, region: cn-north-4, project_id: {PROJECT}, tasks: [{TASK}]}}]
+""")
+    status = {"status": "LAUNCHING", "start_time": 1502349803729, "duration": 0}
+    asked: list[str] = []
+
+    def cloud(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path.rsplit("/", 1)[-1])
+        if request.url.path.endswith("/progress"):
+            return httpx.Response(500, json={"error_code": "DLI.0999", "error_msg": "busy"})
+        return httpx.Response(200, json=status)
+
+    api = ApiClient(config, SelfMetrics(CollectorRegistry()), transport=lambda _a: httpx.MockTransport(cloud))
+    pending = await api.query(config.targets[0], TASK, 5)
+    status["status"] = "RUNNING"
+    running = await api.query(config.targets[0], TASK, 5)
+    await api.aclose()
+    assert asked == ["status", "status", "progress"]  # no progress call for a launching job
+    assert isinstance(pending, TaskStatus) and pending.state is State.PENDING
+    assert isinstance(running, TaskStatus) and (running.state, running.progress) == (State.RUNNING, None)

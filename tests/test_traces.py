@@ -58,8 +58,8 @@ OLD_ECS_TRACE = {
 
 
 def config_text(endpoint: str = "", types: str = "[ECS, EVS]", cloud: str = "huaweicloud", extra: str = "") -> str:
-    cts = f"{{service_types: {types}{', endpoint: ' + endpoint if endpoint else ''}{extra}}}"
-    at = f", endpoint: {endpoint}" if endpoint else ""
+    cts = f"{{service_types: {types}{', endpoint: ' + repr(endpoint) if endpoint else ''}{extra}}}"
+    at = f", endpoint: {endpoint!r}" if endpoint else ""  # quoted: a {region} in a flow mapping
     return f"""
 accounts:
   - {{name: prod, cloud: {cloud}, auth: {{type: token, token: t}}, discover: {{cloud_trace: {cts}}}}}
@@ -127,8 +127,75 @@ def test_cloud_trace_settings_errors(text: str, message: str) -> None:
 
 def test_a_custom_cloud_needs_the_cts_endpoint() -> None:
     text = config_text(cloud="custom").replace("project_id:", "endpoint: http://127.0.0.1:1, project_id:")
-    sources, problems = trace_sources(parse_config(text))
-    assert sources == [] and problems == ["account prod: no CTS host for cloud 'custom'; set cloud_trace.endpoint"]
+    with pytest.raises(ConfigError, match=r"accounts\[0\]\.discover\.cloud_trace: cloud 'custom' has no CTS host: "):
+        parse_config(text)
+
+
+def test_a_traced_service_without_a_project_id_is_refused() -> None:
+    evs = f"cloud_service: evs, account: prod, region: cn-north-4, project_id: {PROJECT}"
+    text = config_text(types="[IMS]").replace(evs, "cloud_service: ims, account: prod, region: cn-north-4")
+    with pytest.raises(ConfigError, match=r"services\[1\]: missing required key 'project_id': account prod finds ims"):
+        parse_config(text)
+
+
+def test_cloud_trace_endpoints_per_region_and_the_warnings_of_config_check() -> None:
+    two = config_text(endpoint="https://cts.{region}.internal.example").replace(
+        "cloud_service: evs, account: prod, region: cn-north-4", "cloud_service: evs, account: prod, region: cn-east-3"
+    )
+    sources, _ = trace_sources(parse_config(two))
+    assert sorted(s.cts.endpoint for s in sources) == [
+        "https://cts.cn-east-3.internal.example",
+        "https://cts.cn-north-4.internal.example",
+    ]
+    fixed = parse_config(
+        two.replace("{region}", "cn-north-4").replace("services:", "tracking: {discovery_interval: 10m}\nservices:")
+    )
+    assert list(fixed.warnings) == [
+        "account prod: cloud_trace.endpoint https://cts.cn-north-4.internal.example is asked for the traces of 2 "
+        "regions (cn-east-3, cn-north-4); write {region} in it for a host per region",
+    ]
+    short = parse_config(config_text(extra=", lookback: 5m"))
+    assert list(short.warnings) == [
+        "account prod: cloud_trace.lookback (300 s) is shorter than tracking.discovery_interval plus the traces' "
+        "delay (600 s): jobs whose traces arrive between two discoveries are missed"
+    ]
+    none = parse_config(config_text(types="[BMS]"))
+    assert list(none.warnings) == [
+        "account prod: cloud_trace names BMS, but the account has no target of those services"
+    ]
+
+
+async def test_a_failed_trace_call_is_asked_again_within_a_minute_and_a_null_marker_ends_the_list() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from exporter.cloud.client import ApiClient
+    from exporter.exposition.metrics import SelfMetrics
+    from exporter.tracking import Tracker
+
+    answers: list[httpx.Response] = [httpx.Response(500, json={"error_code": "CTS.0500", "error_msg": "busy"})]
+    full = [{"trace_id": f"t-{n}", "service_type": "EVS", "response": "{}"} for n in range(200)]
+    calls: list[str] = []
+
+    def cloud(request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/traces"):
+            return httpx.Response(404)
+        calls.append(str(request.url))
+        if answers:
+            return answers.pop(0)
+        return httpx.Response(200, json={"traces": full, "meta_data": {"count": 200, "marker": None}})
+
+    config = parse_config(config_text(types="[EVS]"))
+    now = [NOW]
+    client = ApiClient(config, SelfMetrics(CollectorRegistry()), transport=lambda _a: httpx.MockTransport(cloud))
+    tracker = Tracker(config, client, clock=lambda: now[0])
+    await tracker.refresh(5)  # 500
+    await tracker.refresh(5)  # not yet: retried a minute later
+    now[0] += 61
+    await tracker.refresh(5)  # one full page whose marker is null: the last one
+    now[0] += 61
+    await tracker.refresh(5)  # answered: not before discovery_interval (5 min)
+    await client.aclose()
+    assert len(calls) == 2 and "next=" not in calls[1]
 
 
 async def test_the_sdk_reads_the_fake_clouds_traces() -> None:

@@ -24,7 +24,7 @@ from exporter.cloud.errors import NO_SUCH_API_CODES, ApiError, ApiFailure, class
 from exporter.cloud.guards import BACKOFF_MAX, BACKOFF_START, MAX_AUTH_FAILURES, Endpoint, Guards, RateLimiter, identity
 from exporter.cloud.transport import AiohttpTransport
 from exporter.config import Config, SecretError, TargetConfig
-from exporter.model import Reason, TaskStatus
+from exporter.model import Reason, State, TaskStatus
 from exporter.services import (
     BadResponse,
     NoSuchTask,
@@ -48,6 +48,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 USER_AGENT = f"huaweicloud-task-exporter/{__version__}"
+PROGRESS_MIN_BUDGET = 0.5  # seconds: a progress API (DLI's) is not asked with less left than this
 
 
 class Observer(Protocol):
@@ -177,15 +178,20 @@ class ApiClient:
             spec.status_query(target.project_id, task_id, dict(target.params)) or None,
         )
         progress = spec.status.progress
-        if not isinstance(status, TaskStatus) or status.final or progress is None or not progress.path:
+        if not isinstance(status, TaskStatus) or status.state is not State.RUNNING:
             return status
-        # DLI reports progress through an API of its own: asked while the task runs, within what is left
-        # of the budget. Without an answer the task keeps its status, without a progress.
-        path = fill(progress.path, target.project_id, task_id, dict(target.params))
+        if progress is None or not progress.path:
+            return status
+        # DLI reports progress through an API of its own: asked while the task runs, with a quarter of
+        # what is left of the budget (the status is known already and must not wait for long). Without
+        # an answer the task keeps its status, without a progress.
         left = timeout - (time.monotonic() - started)
-        found = await self.get(target, path, lambda body: read_progress(spec, body), left)
-        if isinstance(found, ApiError):
-            log.debug("no progress for the task", **target.labels(), task_id=task_id, error=found.describe())
+        if left < PROGRESS_MIN_BUDGET:
+            return status
+        path = fill(progress.path, target.project_id, task_id, dict(target.params))
+        found = await self.get(target, path, lambda body: read_progress(spec, body), max(PROGRESS_MIN_BUDGET, left / 4))
+        if isinstance(found, ApiError) or found is None:
+            log.debug("no progress for the task", **target.labels(), task_id=task_id, error=str(found))
             return status
         return dataclasses.replace(status, progress=found)
 

@@ -76,6 +76,9 @@ class TlsConfig:
     insecure_skip_verify: bool = False
 
 
+CLOUD_TRACE_DELAY = 300.0  # seconds: how late a trace may be queryable ("several minutes", CTS FAQ)
+
+
 @dataclass(frozen=True)
 class CloudTrace:
     """An account's Cloud Trace Service discovery: the job IDs in the traces of recent operations of
@@ -280,6 +283,37 @@ def _account(ctx: Ctx, value: Any, services: Mapping[str, ServiceSpec]) -> Accou
     )
 
 
+def _cloud_trace_warnings(
+    accounts: Mapping[str, Account], targets: list[TargetConfig], tracking: TrackingSettings
+) -> list[str]:
+    """What makes an account's Cloud Trace Service discovery miss jobs, said by --config.check."""
+    found = []
+    for account in accounts.values():
+        trace = account.cloud_trace
+        if trace is None:
+            continue
+        traced = [t for t in targets if t.account == account.name and t.spec.trace is not None]
+        regions = sorted(
+            {t.region for t in traced if t.spec.trace and t.spec.trace.service_type in trace.service_types}
+        )
+        if trace.endpoint and "{region}" not in trace.endpoint and len(regions) > 1:
+            found.append(
+                f"account {account.name}: cloud_trace.endpoint {trace.endpoint} is asked for the traces of "
+                f"{len(regions)} regions ({', '.join(regions)}); write {{region}} in it for a host per region"
+            )
+        if not regions:
+            found.append(f"account {account.name}: cloud_trace names {', '.join(trace.service_types)}, but the "
+                         "account has no target of those services")  # fmt: skip
+        needed = tracking.discovery_interval + CLOUD_TRACE_DELAY
+        if trace.lookback < needed:
+            found.append(
+                f"account {account.name}: cloud_trace.lookback ({trace.lookback:g} s) is shorter than "
+                f"tracking.discovery_interval plus the traces' delay ({needed:g} s): jobs whose traces arrive "
+                "between two discoveries are missed"
+            )
+    return found
+
+
 def _cloud_trace(account: Section, services: Mapping[str, ServiceSpec]) -> CloudTrace | None:
     ctx, value = account.raw("discover")
     if value is None:
@@ -301,9 +335,11 @@ def _cloud_trace(account: Section, services: Mapping[str, ServiceSpec]) -> Cloud
             types.append(item)
     if not types:
         trace_ctx.fail("expected 'service_types' with at least one CTS service type, such as [EVS, ECS]")
-    endpoint = trace.string("endpoint", expect="a URL such as https://cts.cn-north-4.myhuaweicloud.com")
+    endpoint = trace.string("endpoint", expect="a URL such as https://cts.{region}.example.com")
     if endpoint:
-        _check_url(trace.raw("endpoint")[0], endpoint)
+        _check_url(trace.raw("endpoint")[0], endpoint.replace("{region}", "region"))
+    elif account.string("cloud", default="huaweicloud") == "custom":
+        trace_ctx.fail("cloud 'custom' has no CTS host: set 'endpoint' (it may contain {region})")
     # CTS keeps traces of the last 7 days only.
     lookback = trace.number("lookback", 3600, minimum=60, maximum=7 * 86400)
     return CloudTrace(tuple(types), lookback, endpoint.rstrip("/"))
@@ -402,6 +438,12 @@ def _target(
         tasks.append(task_id)
     discover = _discover(section, spec, services)
     params = _params(section, spec)
+    trace_type, cloud_trace = (spec.trace.service_type if spec.trace else ""), account.cloud_trace
+    if cloud_trace is not None and trace_type in cloud_trace.service_types and not project_id:
+        section.ctx.fail(
+            f"missing required key 'project_id': account {account_name} finds {spec.name} jobs in Cloud Trace "
+            "Service, whose traces are per project"
+        )
     return TargetConfig(
         spec.name, account_name, region, project_id, endpoint, zone, tuple(tasks), discover, spec, params
     )
@@ -535,6 +577,7 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
             pattern = os.path.join(os.path.dirname(os.path.abspath(file)), pattern)  # relative to the config
         patterns.append(pattern)
     tracking = _tracking(tracking_ctx, tracking_value)
+    warnings.extend(_cloud_trace_warnings(accounts, targets, tracking))
     for index, target in enumerate(targets):
         if len(target.tasks) > tracking.max_tasks:
             services_ctx, listed = top.raw("services")

@@ -260,6 +260,8 @@ def _progress(body: Any, spec: ProgressField | None, name: str) -> float | None:
     if spec is None:
         return None
     value = _value(body, spec.at, "progress", name)
+    if spec.assumed and spec.scale == "ratio" and name in _CONTRADICTED:
+        return _scaled(value, 100.0)  # the service has shown its scale: every value is a percentage
     if spec.assumed and spec.scale == "ratio" and (number := _number(value)) is not None and number > 1:
         # The document leaves the scale open and the spec assumed 0..1: this answer says otherwise.
         if name not in _CONTRADICTED:
@@ -303,11 +305,16 @@ def _state_value(body: Any, spec: StatusSpec) -> tuple[bool, Any]:
     """The raw status: at the first of the state's pointers that exists and does not hold a `not_yet`
     value (the last one that exists otherwise)."""
     found: tuple[bool, Any] = (False, None)
-    for pointer in spec.state.pointers:
+    last = len(spec.state.pointers) - 1
+    for index, pointer in enumerate(spec.state.pointers):
         value = _resolve(body, pointer)
         if value is _MISSING:
             continue
         found = (True, value)
+        if not spec.not_yet or index == last:
+            return found
+        if value is None or value == "":  # MRS: no job_result yet either
+            continue
         if not (isinstance(value, str | int) and raw_status(value) in spec.not_yet):
             return found
     return found
@@ -330,8 +337,8 @@ def read_status(
     if not isinstance(body, dict):
         raise BadResponse(f"{service.name}: expected a JSON object, got {_kind(body)}", "not a JSON object")
     if spec.not_found.empty is not None:
-        listed = lookup(body, spec.not_found.empty)
-        if listed is None or listed == []:
+        present, listed = _present(body, spec.not_found.empty)
+        if present and listed == []:  # no list at all is a bad response (or an error in a 200)
             raise NoSuchTask(f"{service.name}: the list at {spec.not_found.empty.written} is empty", "no such task")
     found, value = _state_value(body, spec)
     if not found:

@@ -61,6 +61,7 @@ REGION_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 TIME_FORMATS = ("iso", "epoch_s", "epoch_ms", "go")
 END_FORMATS = ("duration_ms", "duration_s")  # an end written as the time since the start (DLI's duration)
 JSON_TYPES = ("number", "string")
+WINDOW_FORMATS = ("iso", "epoch_s", "epoch_ms")
 PAGING_STYLES = ("offset", "page", "marker", "none")
 _POINTER = re.compile(r"(/([^~/]|~[01])*)*")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -475,8 +476,15 @@ def _status(section: Section, params: tuple[str, ...] = ()) -> StatusSpec:
         error_in_200=_errors(status, "error_in_200"),
         reasons=_reasons(status),
         query=query,
-        not_yet=frozenset(raw_status(item) for _, item in status.items("not_yet", "raw statuses")),
+        not_yet=_not_yet(status, state),
     )
+
+
+def _not_yet(status: Section, state: Field) -> frozenset[str]:
+    values = frozenset(raw_status(item) for _, item in status.items("not_yet", "raw statuses"))
+    if values and len(state.pointers) < 2:
+        status.raw("not_yet")[0].fail("'not_yet' needs a 'state' of two or more pointers: it means 'ask the next'")
+    return values
 
 
 def _paging(section: Section) -> Paging:
@@ -504,9 +512,9 @@ def _window(section: Section) -> Window | None:
     window = Section(ctx, value, "a time window ({from, to, format, lookback, max_lookback})")
     window.allow("from", "to", "format", "lookback", "max_lookback")
     fmt = window.string("format", default="epoch_ms")
-    if fmt not in TIME_FORMATS and "%" not in fmt:
+    if fmt not in WINDOW_FORMATS and "%" not in fmt:
         window.raw("format")[0].fail(
-            f"expected one of {', '.join(TIME_FORMATS)} or a strftime pattern such as %Y-%m-%dT%H:%M:%S+0000, "
+            f"expected one of {', '.join(WINDOW_FORMATS)} or a strftime pattern such as %Y-%m-%dT%H:%M:%S+0000, "
             f"got {show(fmt)}"
         )
     return Window(
@@ -566,7 +574,10 @@ def _discover(section: Section, params: tuple[str, ...] = ()) -> DiscoverySpec |
         config_doc=discover.string("config_doc") or "IDs",
         batch=batch,
         batch_size=int(discover.number("batch_size", 1, minimum=1, maximum=1000, integer=True)),
-        query=_query(discover),
+        query={
+            key: _placeholders(discover.raw("query")[0], value, ("project_id", *params), "query")
+            for key, value in _query(discover).items()
+        },
         paging=_paging(discover),
         recent=_time(discover, "recent"),
         recheck=_optional_field(discover, "recheck"),

@@ -116,8 +116,9 @@ def list_calls(
     target: TargetConfig, lister: DiscoverySpec, now: float, lookback: float
 ) -> list[tuple[str, dict[str, str]]]:
     """(path, query) of each list call sequence: one per configured value, or per batch of values."""
-    path = fill(lister.path, target.project_id, params=dict(target.params))
-    query = dict(lister.query)
+    params = dict(target.params)
+    path = fill(lister.path, target.project_id, params=params)
+    query = {key: fill(value, target.project_id, params=params) for key, value in lister.query.items()}
     if lister.window is not None:
         window = lister.window
         span = window.lookback or lookback
@@ -206,8 +207,10 @@ async def _pages(
         fresh = [(task_id, item) for task_id, item in entries if valid_id(task_id) and task_id not in seen]
         seen.update(task_id for task_id, _ in fresh)
         items.extend(fresh)
-        if paging.style == "none" or len(entries) < paging.limit or not fresh:
+        if paging.style == "none" or not fresh or len(entries) < paging.limit:
             break
+        if paging.style == "marker" and paging.next is not None and not next_marker:
+            break  # CTS: a null marker is the last page, whatever its length
         position += len(entries) if paging.style == "offset" else 1
         done = position if paging.style == "offset" else (position - paging.first) * paging.limit
         if total is not None and done >= total:

@@ -68,6 +68,7 @@ class TraceSource:
 
     cts: TargetConfig
     targets: Mapping[str, TargetConfig]
+    lookback: float  # seconds, from the account's cloud_trace when the source was made
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -90,18 +91,18 @@ def trace_sources(config: Config) -> tuple[list[TraceSource], list[str]]:
     for (name, region, project_id), targets in groups.items():
         account = config.accounts[name]
         assert account.cloud_trace is not None
-        endpoint = account.cloud_trace.endpoint or CTS.endpoint(account.cloud, region)
+        endpoint = account.cloud_trace.endpoint.replace("{region}", region) or CTS.endpoint(account.cloud, region)
         if not endpoint:
             problems.append(f"account {name}: no CTS host for cloud {account.cloud!r}; set cloud_trace.endpoint")
             continue
         cts = TargetConfig("cts", name, region, project_id, endpoint, UTC, (), DiscoverConfig(True), CTS)
-        sources.append(TraceSource(cts, targets))
+        sources.append(TraceSource(cts, targets, account.cloud_trace.lookback))
     return sources, problems
 
 
-def trace_calls(source: TraceSource, now: float, lookback: float) -> list[tuple[str, dict[str, str]]]:
-    """(path, query) of each call sequence: one per service type, over the last `lookback` seconds."""
-    ((path, query),) = list_calls(source.cts, _TRACES, now, lookback)
+def trace_calls(source: TraceSource, now: float) -> list[tuple[str, dict[str, str]]]:
+    """(path, query) of each call sequence: one per service type, over the source's lookback."""
+    ((path, query),) = list_calls(source.cts, _TRACES, now, source.lookback)
     return [(path, {**query, "service_type": service_type}) for service_type in source.targets]
 
 

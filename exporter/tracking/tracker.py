@@ -81,6 +81,7 @@ class Tracker:
         self.snapshot = Snapshot()
         self._traces: list[TraceSource] = []
         self._trace_due: dict[Key, float] = {}  # CTS discovery, by (account, "cts", region, project)
+        self._trace_turn = 0
         self.apply(config)
 
     # --- configuration and sources ---------------------------------------------------------------
@@ -343,9 +344,11 @@ class Tracker:
                 by_account.setdefault(target.account, []).append((target, lister))
 
         traces: dict[str, list[TraceSource]] = {}
-        for source in self._traces:
+        # Rotated, so that a deadline too short for all of them does not leave out the same ones.
+        self._trace_turn += 1
+        shift = self._trace_turn % len(self._traces) if self._traces else 0
+        for source in self._traces[shift:] + self._traces[:shift]:
             if now >= self._trace_due.get(source.key, 0.0):
-                self._trace_due[source.key] = now + tracking.discovery_interval
                 traces.setdefault(source.cts.account, []).append(source)
 
         async def account(name: str) -> list[Listing]:
@@ -354,11 +357,13 @@ class Tracker:
                 calls = list_calls(target, lister, now, tracking.finished_ttl)
                 found.append(await list_target(client, target, lister, calls, deadline, started))
             for source in traces.get(name, []):
-                cloud_trace = self._config.accounts[name].cloud_trace
-                assert cloud_trace is not None
-                calls = trace_calls(source, now, cloud_trace.lookback)
                 assert CTS.discover is not None
-                self._take_traces(source, await list_target(client, source.cts, CTS.discover, calls, deadline, started))
+                calls = trace_calls(source, now)
+                listing = await list_target(client, source.cts, CTS.discover, calls, deadline, started)
+                # A sequence cut short (by the deadline, or an error) is asked again within a minute.
+                retry = tracking.discovery_interval if not listing.errors else min(60.0, tracking.discovery_interval)
+                self._trace_due[source.key] = now + retry
+                self._take_traces(source, listing)
             return found
 
         results = await asyncio.gather(*(account(name) for name in {*by_account, *traces}))

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -25,6 +26,9 @@ from exporter.exposition.listener import DEFAULT_HEADER_TIMEOUT
 from exporter.log import LEVELS, setup_logging
 from exporter.model import State
 from exporter.services import BadResponse, body_error, read_status
+
+if TYPE_CHECKING:
+    from exporter.simulator import RunningSimulator
 
 __all__ = ["DEFAULT_LISTEN", "main", "parse_listen"]
 
@@ -41,7 +45,7 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 def _logging_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log.level", dest="log_level", choices=LEVELS, default="info")
+    parser.add_argument("--log.level", dest="log_level", type=str.lower, choices=LEVELS, default="info")
     parser.add_argument(
         "--log.format",
         dest="log_format",
@@ -54,8 +58,11 @@ def _logging_flags(parser: argparse.ArgumentParser) -> None:
 def _exporter_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="huaweicloud-task-exporter",
-        description="Prometheus exporter for the asynchronous tasks of Huawei Cloud and Open Telekom Cloud. "
-        "Subcommands: 'simulate' (the fake cloud) and 'demo' (fake cloud and exporter in one process).",
+        description="Prometheus exporter for the asynchronous tasks of Huawei Cloud and Open Telekom Cloud.",
+        epilog="subcommands (each with its own --help):\n"
+        "  huaweicloud-task-exporter simulate [--listen HOST:PORT] [--scenario FILE]   the built-in fake cloud\n"
+        "  huaweicloud-task-exporter demo [--web.listen-address HOST:PORT]             fake cloud and exporter",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config.file", dest="config_file", default="config.yaml", help="default: %(default)s")
     parser.add_argument(
@@ -172,9 +179,14 @@ async def _run_exporter(
         log.error("invalid configuration", error=str(exc))
         return 1
     exporter = Exporter(config)
-    serving = await serve(
-        make_app(exporter), host, port, header_timeout=header_timeout, max_connections=max_connections
-    )
+    try:
+        serving = await serve(
+            make_app(exporter), host, port, header_timeout=header_timeout, max_connections=max_connections
+        )
+    except OSError as exc:  # the address is taken, or not this host's
+        await exporter.aclose()
+        print(f"huaweicloud-task-exporter: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[str | None]] = set()  # referenced until done, so none is collected mid-run
 
@@ -224,11 +236,42 @@ def _simulate(argv: Sequence[str]) -> int:
             latency=args.latency,
             extra_running_tasks=args.running_tasks,
             churn=args.churn,
+            on_ready=_print_simulator,
         )
     except (ValueError, OSError) as exc:  # a bad scenario file (ScenarioError), a taken port
         print(f"simulate: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_simulator(running: RunningSimulator) -> None:
+    """What a user needs to point a config at the fake cloud: its credentials and a config of its tasks."""
+    from exporter.demo import demo_config
+    from exporter.simulator import (
+        DEFAULT_PROJECT_ID,
+        DEMO_ACCESS_KEY,
+        DEMO_DOMAIN,
+        DEMO_PASSWORD,
+        DEMO_SECRET_KEY,
+        DEMO_TOKEN,
+        DEMO_USER,
+    )
+
+    config = demo_config(
+        running.url, running.simulator.scenario.targets(), {"type": "token", "token": DEMO_TOKEN}, by="simulate"
+    )
+    print(
+        f"huaweicloud-task-exporter simulate: the fake cloud at {running.url}\n"
+        f"  token (X-Auth-Token):    {DEMO_TOKEN}\n"
+        f"  AK/SK:                   {DEMO_ACCESS_KEY} / {DEMO_SECRET_KEY}\n"
+        f"  IAM password login:      user {DEMO_USER}, domain {DEMO_DOMAIN}, password {DEMO_PASSWORD}"
+        f" (iam_endpoint: {running.url})\n"
+        f"  project_id:              {DEFAULT_PROJECT_ID}\n"
+        f"  (demo values published with the fake cloud, not secrets)\n"
+        f"A config that tracks every task of its scenario (every account needs cloud: custom):\n\n{config}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _demo(argv: Sequence[str]) -> int:

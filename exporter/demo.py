@@ -8,22 +8,30 @@ secret key sits in a file; the fake cloud verifies every request's AK/SK signatu
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import signal
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from exporter.config import load_config
+
+if TYPE_CHECKING:
+    from exporter.simulator import RunningSimulator, Scenario
 
 __all__ = ["aksk_auth", "demo_config", "password_auth", "run_demo"]
 
 DEMO_REGION = "cn-north-4"
 
 
-def demo_config(url: str, targets: Iterable[tuple[str, str, Sequence[str]]], auth: Mapping[str, object]) -> str:
+def demo_config(
+    url: str, targets: Iterable[tuple[str, str, Sequence[str]]], auth: Mapping[str, object], *, by: str = "demo"
+) -> str:
     """A config document for the fake cloud at `url`, tracking `(cloud_service, project_id, task_ids)`
     with the account's `auth` block."""
     from exporter.services import BUILTIN
@@ -43,7 +51,7 @@ def demo_config(url: str, targets: Iterable[tuple[str, str, Sequence[str]]], aut
     if auth.get("type") == "password":
         account["iam_endpoint"] = url
     document = {"accounts": [account], "services": services}
-    header = "# Written by `huaweicloud-task-exporter demo` for its built-in fake cloud.\n"
+    header = f"# Written by `huaweicloud-task-exporter {by}` for its built-in fake cloud.\n"
     return header + yaml.safe_dump(document, sort_keys=False)
 
 
@@ -61,13 +69,25 @@ def password_auth(password_file: str) -> dict[str, object]:
 
 
 async def run_demo(host: str, port: int) -> int:
-    from exporter.app import Exporter
-    from exporter.exposition.server import make_app, serve
-    from exporter.simulator import DEMO_SECRET_KEY, Simulator, default_scenario, start_simulator
+    """The fake cloud and the exporter until SIGINT or SIGTERM (SIGHUP reloads); the temporary config
+    directory is removed on the way out. 1 when the address is taken."""
+    from exporter.simulator import Simulator, default_scenario, start_simulator
 
     scenario = default_scenario()
     simulator = await start_simulator(Simulator(scenario), host="127.0.0.1", port=0)
     workdir = Path(tempfile.mkdtemp(prefix="huaweicloud-task-exporter-demo-"))
+    try:
+        return await _run(simulator, scenario, workdir, host, port)
+    finally:
+        await simulator.close()
+        shutil.rmtree(workdir, ignore_errors=True)  # the config and the secret key file
+
+
+async def _run(simulator: RunningSimulator, scenario: Scenario, workdir: Path, host: str, port: int) -> int:
+    from exporter.app import Exporter
+    from exporter.exposition.server import make_app, serve
+    from exporter.simulator import DEMO_SECRET_KEY
+
     secret_file = workdir / "secret_key"
     secret_file.write_text(DEMO_SECRET_KEY + "\n", encoding="utf-8")
     secret_file.chmod(0o600)
@@ -76,7 +96,12 @@ async def run_demo(host: str, port: int) -> int:
         demo_config(simulator.url, scenario.targets(), aksk_auth(str(secret_file))), encoding="utf-8"
     )
     exporter = Exporter(load_config(config_file))
-    serving = await serve(make_app(exporter), host, port)
+    try:
+        serving = await serve(make_app(exporter), host, port)
+    except OSError as exc:
+        await exporter.aclose()
+        print(f"demo: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     print(
         f"\nhuaweicloud-task-exporter demo\n"
@@ -84,7 +109,8 @@ async def run_demo(host: str, port: int) -> int:
         f"  config:        {config_file}\n"
         f"  landing page:  http://{shown}:{port}/\n"
         f"  metrics:       http://{shown}:{port}/metrics\n"
-        f"The scenario's tasks move through their states over the next minutes. Ctrl-C stops.\n",
+        f"The scenario's tasks move through their states over the next minutes. Edit the config and send\n"
+        f"SIGHUP (kill -HUP {os.getpid()}) to reload it. Ctrl-C stops.\n",
         file=sys.stderr,
         flush=True,
     )
@@ -92,9 +118,19 @@ async def run_demo(host: str, port: int) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopped.set)
+    reloads: set[asyncio.Task[str | None]] = set()  # referenced until done
+
+    def reload() -> None:
+        task = asyncio.ensure_future(exporter.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     try:
         await stopped.wait()
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
         await serving.stop()
-        await simulator.close()
+        await exporter.aclose()
     return 0

@@ -1047,8 +1047,10 @@ def serve(
     latency: float = 0.0,
     extra_running_tasks: int = 0,
     churn: bool = False,
+    on_ready: Callable[[RunningSimulator], None] = lambda running: None,
 ) -> None:
-    """Run the fake cloud until SIGINT or SIGTERM (the ``simulate`` command).
+    """Run the fake cloud until SIGINT or SIGTERM (the ``simulate`` command); ``on_ready`` hears it
+    listening.
 
     ``churn`` serves ``churn_scenario()`` (the default scenario plus generators that keep creating
     tasks) instead of the default scenario; it cannot be combined with ``scenario_file`` (a file can
@@ -1061,10 +1063,12 @@ def serve(
     if scenario_file:
         scenario = load_scenario(scenario_file)
     sim = Simulator(scenario, latency=latency, extra_running_tasks=extra_running_tasks)
-    asyncio.run(_serve_until_signal(sim, host, port))
+    asyncio.run(_serve_until_signal(sim, host, port, on_ready))
 
 
-async def _serve_until_signal(sim: Simulator, host: str, port: int) -> None:
+async def _serve_until_signal(
+    sim: Simulator, host: str, port: int, on_ready: Callable[[RunningSimulator], None]
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -1079,6 +1083,7 @@ async def _serve_until_signal(sim: Simulator, host: str, port: int) -> None:
             iam_user=sim.scenario.iam_user,
             require_auth=sim.require_auth,
         )
+        on_ready(running)
         try:
             await stop.wait()
         finally:

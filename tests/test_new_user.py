@@ -1,0 +1,161 @@
+"""What tripped a new user, each with the message they now see: a listen address in use (exporter and
+demo), the demo's SIGHUP reload and its temporary files, what `simulate` prints, `--log.level` in any
+case and `--help` naming the subcommands."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from exporter.simulator import DEFAULT_PROJECT_ID, DEMO_TOKEN, default_scenario
+
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "T": "token"}
+
+
+@pytest.fixture
+def taken() -> Iterator[int]:
+    """A port something else listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args], capture_output=True, text=True, timeout=timeout, env=ENV, check=False
+    )
+
+
+def test_the_exporter_on_a_taken_address_says_so_in_one_line(taken: int, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "accounts: [{name: a, auth: {type: token, token: '${T}'}}]\n"
+        f"services: [{{cloud_service: evs, account: a, region: cn-north-4, project_id: {DEFAULT_PROJECT_ID}}}]\n",
+        encoding="utf-8",
+    )
+    result = run("--config.file", str(config), "--web.listen-address", f"127.0.0.1:{taken}", "--log.format", "json")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if "cannot listen" in line]
+    assert len(lines) == 1 and re.fullmatch(
+        rf"huaweicloud-task-exporter: cannot listen on 127\.0\.0\.1:{taken}: .*in use", lines[0], re.I
+    ), result.stderr
+
+
+def test_the_demo_on_a_taken_address_says_so_and_leaves_no_files(taken: int) -> None:
+    before = set(Path("/tmp").glob("huaweicloud-task-exporter-demo-*"))
+    result = run("demo", "--web.listen-address", f"127.0.0.1:{taken}")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert re.search(rf"demo: cannot listen on 127\.0\.0\.1:{taken}: .*in use", result.stderr, re.I), result.stderr
+    assert set(Path("/tmp").glob("huaweicloud-task-exporter-demo-*")) == before
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: object, what: str, deadline: float = 20.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if callable(predicate) and predicate():
+            return
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_the_demo_reloads_on_sighup_and_removes_its_files_on_exit() -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "demo", "--web.listen-address", f"127.0.0.1:{port}"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    try:
+        assert process.stderr is not None
+        lines: list[str] = []
+        config = None
+        while config is None:
+            line = process.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+            if match := re.search(r"config:\s+(\S+)", line):
+                config = Path(match.group(1))
+
+        def up() -> bool:
+            try:
+                return "huaweicloud_task_status" in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, "the demo's metrics")
+        text = config.read_text(encoding="utf-8")
+        first = text.index("- cloud_service: codearts_check")
+        end = text.index("- cloud_service:", first + 1)
+        config.write_text(text[:first] + text[end:], encoding="utf-8")  # CodeArts Check no longer tracked
+        process.send_signal(signal.SIGHUP)
+
+        def reloaded() -> bool:
+            body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            ups = [line for line in body.splitlines() if line.startswith("huaweicloud_task_up{")]
+            return not any('cloud_service="codearts_check"' in u for u in ups) and any('"evs"' in u for u in ups)
+
+        wait_for(reloaded, "the reload to drop codearts_check")
+        workdir = config.parent
+        assert workdir.exists()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+        assert not workdir.exists()  # the config and the secret key file are gone
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+def test_simulate_prints_the_credentials_project_and_a_config_of_its_tasks() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "simulate", "--listen", "127.0.0.1:0", "--log.format", "json"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    try:
+        assert process.stderr is not None
+        out = ""
+        task = default_scenario().tasks[-1].task_id
+        while task not in out:
+            line = process.stderr.readline()
+            assert line, out
+            out += line
+        assert f"token (X-Auth-Token):    {DEMO_TOKEN}" in out
+        assert f"project_id:              {DEFAULT_PROJECT_ID}" in out
+        assert "AK/SK:" in out and "IAM password login:" in out
+        assert "cloud: custom" in out and "- cloud_service: evs" in out
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+
+
+def test_log_level_in_any_case_and_help_names_the_subcommands() -> None:
+    from exporter.cli import _exporter_parser
+
+    args = _exporter_parser().parse_args(["--log.level", "DEBUG"])
+    assert args.log_level == "debug"
+    with pytest.raises(SystemExit):
+        _exporter_parser().parse_args(["--log.level", "loud"])
+    help_text = run("--help").stdout
+    assert "huaweicloud-task-exporter simulate" in help_text and "huaweicloud-task-exporter demo" in help_text

@@ -78,9 +78,13 @@ def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> _Int:
 
 
 def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
-    loader.flatten_mapping(node)  # YAML merge keys (<<: *defaults), as the safe loader supports them
+    # YAML merge keys (<<: *defaults), as the safe loader supports them: a key written here overrides
+    # the merged one (`<<: *base` then `region: ...`).
+    explicit = {id(key_node) for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge"}
+    loader.flatten_mapping(node)
     result = _Map()
     result.line, result.key_lines = node.start_mark.line + 1, {}
+    merged: set[str] = set()
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
@@ -91,8 +95,15 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
             key = str(key).lower() if key in ("true", "false", "True", "False") else str(key)
         if not isinstance(key, str):
             raise ConfigError(f"keys must be strings, got {key!r}", file=loader.file, line=line)
-        if key in result:
+        mine = id(key_node) in explicit
+        if key in result and mine and key not in merged:
             raise ConfigError(f"duplicate key {key!r}", file=loader.file, line=line)
+        # The mapping's own value wins over a merged one, and among merged ones the later, as PyYAML's
+        # own loader has it (in `<<: [*a, *b]`, *a's values).
+        if mine:
+            merged.discard(key)
+        else:
+            merged.add(key)
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = line
     return result

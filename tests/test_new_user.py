@@ -159,3 +159,57 @@ def test_log_level_in_any_case_and_help_names_the_subcommands() -> None:
         _exporter_parser().parse_args(["--log.level", "loud"])
     help_text = run("--help").stdout
     assert "huaweicloud-task-exporter simulate" in help_text and "huaweicloud-task-exporter demo" in help_text
+
+
+def test_yaml_merge_keys_with_overrides_and_x_keys_ignored() -> None:
+    from exporter.config import parse_config
+
+    config = parse_config(
+        f"""
+x-target: &target {{account: a, region: cn-north-4, project_id: {DEFAULT_PROJECT_ID}}}
+x-notes: anything, as docker-compose users keep anchors
+accounts: [{{name: a, auth: {{type: token, token: t}}}}]
+services:
+  - <<: *target
+    cloud_service: evs
+  - <<: *target
+    cloud_service: ecs
+    region: cn-east-3           # overrides the merged region
+"""
+    )
+    assert [(t.cloud_service, t.region) for t in config.targets] == [("evs", "cn-north-4"), ("ecs", "cn-east-3")]
+
+
+async def test_ids_with_surrounding_whitespace_are_the_ids_in_the_config_and_task_files(tmp_path: Path) -> None:
+    from exporter.config import parse_config
+    from exporter.tracking.files import TaskFiles
+
+    task = "4010a32d535527910153552b492c0002"
+    config = parse_config(
+        "accounts: [{name: a, auth: {type: token, token: t}}]\n"
+        f"services: [{{cloud_service: evs, account: a, region: cn-north-4, project_id: ' {DEFAULT_PROJECT_ID} ',"
+        f" tasks: ['  {task}  ']}}]\n"
+    )
+    (target,) = config.targets
+    assert (target.project_id, target.tasks) == (DEFAULT_PROJECT_ID, (task,))
+    (tmp_path / "t.yaml").write_text(
+        f"tasks: [{{cloud_service: evs, task_id: ' {task} ', project_id: '{DEFAULT_PROJECT_ID}  '}}]\n",
+        encoding="utf-8",
+    )
+    files = TaskFiles((str(tmp_path / "*.yaml"),), 0.0, on_error=lambda reason: None, services=frozenset({"evs"}))
+    await files.check_now()
+    assert [(t.task_id, t.project_id) for t in files.tasks()] == [(task, DEFAULT_PROJECT_ID)]
+
+
+def test_building_the_package_warns_of_nothing(tmp_path: Path) -> None:
+    root = Path(__file__).parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in (result.stdout + result.stderr).lower(), result.stderr
+    assert [p.name for p in tmp_path.glob("*.whl")] == ["huaweicloud_task_exporter-0.1.0-py3-none-any.whl"]

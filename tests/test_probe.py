@@ -117,3 +117,9 @@ async def test_ambiguous_target_needs_more_parameters(stack: Stack) -> None:
     assert (status, text) == (400, "2 configured targets match; add account, region or project_id to choose one\n")
     status, text = await probe(stack, cloud_service="evs", task_id=E_RUN, region="cn-north-4")
     assert status == 200
+
+
+async def test_ids_with_surrounding_whitespace_are_the_ids(stack: Stack) -> None:
+    status, text = await probe(stack, cloud_service="evs", task_id=f"  {E_RUN}\t", project_id=f" {P} ")
+    assert status == 200, text
+    assert state_of(samples(text), E_RUN) == "running"

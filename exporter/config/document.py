@@ -21,7 +21,7 @@ from typing import Any, Literal
 import structlog
 
 from exporter.config.secrets import Secret, SecretError
-from exporter.model import ID_DESCRIPTION, ID_PATTERN, valid_id
+from exporter.model import ID_DESCRIPTION, valid_id
 from exporter.schema import (
     ConfigError,
     Ctx,
@@ -422,11 +422,10 @@ def _target(
     account = accounts[account_name]
     region = section.string("region", required=True, pattern=REGION_PATTERN, expect="a region such as cn-north-4")
     project_id = section.string(
-        "project_id",
-        required=spec.needs_project_id,
-        pattern=ID_PATTERN,
-        expect=f"the IAM project ID ({ID_DESCRIPTION})",
-    )
+        "project_id", required=spec.needs_project_id, expect=f"the IAM project ID ({ID_DESCRIPTION})"
+    ).strip()  # IDs with surrounding whitespace are the IDs, everywhere
+    if project_id and not valid_id(project_id):
+        section.raw("project_id")[0].fail(f"expected the IAM project ID ({ID_DESCRIPTION}), got {show(project_id)}")
     endpoint = _endpoint(section, spec, account, region, warnings)
     zone_ctx, _ = section.raw("time_zone")
     zone = time_zone(zone_ctx, section.string("time_zone", default="UTC"))
@@ -544,6 +543,8 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
     if document is None:
         ctx.fail("the file is empty: expected 'accounts' and 'services'")
     top = Section(ctx, document, "the top level")
+    for key in [key for key in top.data if isinstance(key, str) and key.startswith("x-")]:
+        del top.data[key]  # extension fields, as docker-compose has them: anchors for <<: merges
     top.allow("accounts", "services", "custom_services", "scrape", "tracking", "task_files")
     services = _custom_services(top)
     accounts: dict[str, Account] = {}

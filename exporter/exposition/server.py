@@ -94,12 +94,13 @@ async def probe(request: web.Request) -> web.Response:
             return _bad_probe(f"unknown parameter {name[:40]!r}; expected: {', '.join(PROBE_PARAMS)}")
         if len(query.getall(name)) > 1:
             return _bad_probe(f"parameter {name!r} is given more than once")
-    cloud_service, task_id = query.get("cloud_service", ""), query.get("task_id", "")
+    # IDs with surrounding whitespace are the IDs, as in the config and task files.
+    cloud_service, task_id = query.get("cloud_service", ""), query.get("task_id", "").strip()
     if not cloud_service or not task_id:
         return _bad_probe("cloud_service and task_id are required")
     if not valid_id(task_id):
         return _bad_probe("task_id must be 16 to 64 hexadecimal characters, or a UUID")
-    wanted = {name: query[name] for name in ("account", "region", "project_id") if name in query}
+    wanted = {name: query[name].strip() for name in ("account", "region", "project_id") if name in query}
     targets = [
         target
         for target in exporter.config.targets

@@ -205,6 +205,8 @@ def _parse(path: str, stamp: Stamp, text: str, services: frozenset[str]) -> _Par
     problems: list[tuple[FileProblem, str]] = []
     for index, entry in enumerate(document["tasks"]):
         origin = f"{path}: tasks[{index}]"
+        if isinstance(entry, dict):  # IDs with surrounding whitespace are the IDs, as everywhere
+            entry = {k: v.strip() if isinstance(v, str) and k in _IDS else v for k, v in entry.items()}
         problem = _entry_problem(entry, services)
         if problem:
             problems.append((FileProblem.INVALID_ENTRY, f"tasks[{index}]: {problem}"))
@@ -212,6 +214,9 @@ def _parse(path: str, stamp: Stamp, text: str, services: frozenset[str]) -> _Par
         account, region, project_id = (str(entry.get(key) or "") for key in _OPTIONAL)
         tasks.append(FileTask(entry["cloud_service"], entry["task_id"], account, region, project_id, origin))
     return _Parsed(stamp, tuple(tasks), tuple(problems))
+
+
+_IDS = ("task_id", "project_id")
 
 
 def _entry_problem(entry: Any, services: frozenset[str]) -> str:

@@ -84,7 +84,7 @@ class Exporter:
     def _prepare(self, config: Config) -> None:
         for warning in config.warnings:
             log.warning("the configuration names a region its service spec does not list", detail=warning)
-        self.metrics.prepare({(t.cloud_service, t.region) for t in config.targets}, config.accounts)
+        self.metrics.prepare({(t.account, t.cloud_service, t.region) for t in config.targets}, config.accounts)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(self.clock())
 

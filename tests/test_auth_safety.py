@@ -127,7 +127,7 @@ async def test_wrong_secret_sends_one_request_per_scrape_then_pauses(tmp_path: P
     (state,) = tracker.targets
     assert len(gateway.requests) == 1  # 20 tasks, one request: the rest wait for the first answer
     assert state.up is False
-    labels = {"cloud_service": "evs", "region": "cn-north-4"}
+    labels = {"account": "prod", "cloud_service": "evs", "region": "cn-north-4"}
     assert registry.get_sample_value("huaweicloud_task_api_errors_total", {**labels, "reason": "auth"}) == 1
     errors = [e for e in logs if e["log_level"] == "error"]
     assert len(errors) == 1

@@ -61,7 +61,7 @@ async def test_success_sends_token_and_parses(config: Config) -> None:
     assert str(request.url) == f"https://evs.cn-north-4.myhuaweicloud.com/v1/{PROJECT}/jobs/{EVS_TASK}"
     assert request.headers["X-Auth-Token"] == "token-value-from-env"
     assert request.headers["User-Agent"].startswith("huaweicloud-task-exporter/")
-    labels = {"cloud_service": "evs", "region": "cn-north-4"}
+    labels = {"account": "prod", "cloud_service": "evs", "region": "cn-north-4"}
     assert registry.get_sample_value("huaweicloud_task_api_requests_total", {**labels, "code": "200"}) == 1
     assert registry.get_sample_value("huaweicloud_task_api_request_duration_seconds_count", labels) == 1
 
@@ -92,7 +92,7 @@ async def test_error_answers_are_classified_and_counted(
     result, registry = await query(config, lambda _r: httpx.Response(status, json=body))
     assert isinstance(result, ApiError)
     assert (result.reason, result.status, result.code) == (reason, status, code)
-    labels = {"cloud_service": "evs", "region": "cn-north-4"}
+    labels = {"account": "prod", "cloud_service": "evs", "region": "cn-north-4"}
     assert registry.get_sample_value("huaweicloud_task_api_errors_total", {**labels, "reason": reason.value}) == 1
     assert registry.get_sample_value("huaweicloud_task_api_requests_total", {**labels, "code": str(status)}) == 1
 
@@ -120,7 +120,8 @@ async def test_connect_error(config: Config) -> None:
     assert isinstance(result, ApiError) and result.reason is Reason.CONNECT
     assert (
         registry.get_sample_value(
-            "huaweicloud_task_api_requests_total", {"cloud_service": "evs", "region": "cn-north-4", "code": "0"}
+            "huaweicloud_task_api_requests_total",
+            {"account": "prod", "cloud_service": "evs", "region": "cn-north-4", "code": "0"},
         )
         == 1
     )

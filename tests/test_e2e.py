@@ -301,7 +301,9 @@ async def test_target_metrics_and_not_found(stack: Stack) -> None:
     errors = data[
         (
             "huaweicloud_task_api_errors_total",
-            frozenset({"cloud_service": "evs", "region": "cn-north-4", "reason": "not_found"}.items()),
+            frozenset(
+                {"account": "demo", "cloud_service": "evs", "region": "cn-north-4", "reason": "not_found"}.items()
+            ),
         )
     ]
     assert errors == 1
@@ -330,7 +332,9 @@ async def test_outage_keeps_last_known_values(stack: Stack) -> None:
     assert task_value(during, "huaweicloud_task_last_update_timestamp_seconds", E_RUN) == task_value(
         before, "huaweicloud_task_last_update_timestamp_seconds", E_RUN
     )
-    reason = frozenset({"cloud_service": "evs", "region": "cn-north-4", "reason": "server_error"}.items())
+    reason = frozenset(
+        {"account": "demo", "cloud_service": "evs", "region": "cn-north-4", "reason": "server_error"}.items()
+    )
     assert during[("huaweicloud_task_api_errors_total", reason)] >= 3
     stack.sim.set_fault(None)
     after = await stack.scrape()
@@ -350,7 +354,9 @@ async def test_scrape_deadline_from_prometheus_header(tmp_path: Path) -> None:
         # The refresh goes on with its own budget; its timeouts are counted when it ends, in 3 s.
         await stack.exporter.tracker.wait_idle()
         data = await stack.scrape(timeout=1.5)
-        reason = frozenset({"cloud_service": "evs", "region": "cn-north-4", "reason": "timeout"}.items())
+        reason = frozenset(
+            {"account": "demo", "cloud_service": "evs", "region": "cn-north-4", "reason": "timeout"}.items()
+        )
         assert data[("huaweicloud_task_api_errors_total", reason)] >= 1
     finally:
         await stop_stack(stack)

@@ -138,7 +138,9 @@ async def test_tls_verification_is_on_by_default(tmp_path: Path, ca: trustme.CA)
     try:
         data = await stack.scrape()
         assert up_values(data) == [0.0, 0.0, 0.0, 0.0]
-        reason = frozenset({"cloud_service": "evs", "region": "cn-north-4", "reason": "connect"}.items())
+        reason = frozenset(
+            {"account": "demo", "cloud_service": "evs", "region": "cn-north-4", "reason": "connect"}.items()
+        )
         evs_tasks = sum(1 for t in SCENARIO["tasks"] if t["cloud_service"] == "evs")  # type: ignore[index,misc]
         assert data[("huaweicloud_task_api_errors_total", reason)] == evs_tasks  # not auth: no one-first rule
         (state,) = [s for s in stack.exporter.tracker.targets if s.target.cloud_service == "evs"]

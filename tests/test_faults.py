@@ -122,7 +122,7 @@ async def test_a_wrong_typed_body_is_a_bad_response_and_the_task_keeps_its_value
     assert after.status == before.status  # the last known values stay
     assert after.last_update == 1000.0  # and show how old they are
     assert after.last_error is not None and after.last_error.reason.value == "bad_response"
-    labels = {"cloud_service": service, "region": "cn-north-4", "reason": "bad_response"}
+    labels = {"account": "prod", "cloud_service": service, "region": "cn-north-4", "reason": "bad_response"}
     assert registry.get_sample_value("huaweicloud_task_api_errors_total", labels) == 3
     warned = [e for e in logs if e["event"] == "bad response from the cloud; the task keeps its last known values"]
     assert [(e["count"], e["cloud_service"]) for e in warned] == [(1, service)]  # once per kind and target
@@ -145,7 +145,7 @@ services:
 
 
 def held(registry: CollectorRegistry, reason: str) -> float | None:
-    labels = {"cloud_service": "evs", "region": "cn-north-4", "reason": reason}
+    labels = {"account": "prod", "cloud_service": "evs", "region": "cn-north-4", "reason": reason}
     return registry.get_sample_value("huaweicloud_task_api_held_back_total", labels)
 
 

@@ -67,7 +67,7 @@ def setup(text: str, cloud: Cloud) -> tuple[Config, Tracker, CollectorRegistry, 
     config = parse_config(text, env={"T": "t"}, file="/nonexistent/config.yaml")
     registry = CollectorRegistry()
     metrics = SelfMetrics(registry)
-    metrics.prepare({(t.cloud_service, t.region) for t in config.targets}, config.accounts)
+    metrics.prepare({(t.account, t.cloud_service, t.region) for t in config.targets}, config.accounts)
     client = ApiClient(config, metrics, transport=lambda _a: httpx.MockTransport(cloud))
     now = [1000.0]
     tracker = Tracker(config, client, clock=lambda: now[0], on_drop=metrics.drop, on_file_error=metrics.file_error)

@@ -54,11 +54,11 @@ PROGRESS_MIN_BUDGET = 0.5  # seconds: a progress API (DLI's) is not asked with l
 class Observer(Protocol):
     """What the client reports about every request (the exporter's own metrics implement it)."""
 
-    def request(self, cloud_service: str, region: str, code: str, seconds: float) -> None: ...
+    def request(self, account: str, cloud_service: str, region: str, code: str, seconds: float) -> None: ...
 
-    def error(self, cloud_service: str, region: str, reason: str) -> None: ...
+    def error(self, account: str, cloud_service: str, region: str, reason: str) -> None: ...
 
-    def held_back(self, cloud_service: str, region: str, reason: str) -> None: ...
+    def held_back(self, account: str, cloud_service: str, region: str, reason: str) -> None: ...
 
     def token(self, account: str, result: str) -> None: ...
 
@@ -208,11 +208,11 @@ class ApiClient:
         the request metrics and the error classification of every query."""
         held = await self._hold(target, timeout)
         if held is not None:
-            self._metrics.held_back(target.cloud_service, target.region, held[0].value)
+            self._metrics.held_back(target.account, target.cloud_service, target.region, held[0].value)
             return held[1]
         endpoint = self._endpoint(target.account, target.endpoint)
         url = target.endpoint + path
-        labels = (target.cloud_service, target.region)
+        labels = (target.account, target.cloud_service, target.region)
         deadline = time.perf_counter() + timeout
         sent_at = self._clock()
         started = time.perf_counter()

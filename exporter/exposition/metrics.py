@@ -26,26 +26,26 @@ class SelfMetrics:
         self.requests = Counter(
             f"{_PREFIX}api_requests_total",
             "HTTP requests the exporter sent to cloud APIs, by HTTP status code (0 when no answer arrived).",
-            ["cloud_service", "region", "code"],
+            ["account", "cloud_service", "region", "code"],
             registry=registry,
         )
         self.duration = Histogram(
             f"{_PREFIX}api_request_duration_seconds",
             "Time cloud API requests took.",
-            ["cloud_service", "region"],
+            ["account", "cloud_service", "region"],
             registry=registry,
             buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
         self.errors = Counter(
             f"{_PREFIX}api_errors_total",
             "Failed cloud API queries, by reason: " + ", ".join(r.value for r in Reason) + ".",
-            ["cloud_service", "region", "reason"],
+            ["account", "cloud_service", "region", "reason"],
             registry=registry,
         )
         self.held = Counter(
             f"{_PREFIX}api_held_back_total",
             "Cloud API requests the exporter did not send, by reason: " + ", ".join(r.value for r in HeldBack) + ".",
-            ["cloud_service", "region", "reason"],
+            ["account", "cloud_service", "region", "reason"],
             registry=registry,
         )
         self.token_requests = Counter(
@@ -86,31 +86,31 @@ class SelfMetrics:
             registry=registry,
         )
 
-    def prepare(self, services_regions: Iterable[tuple[str, str]], accounts: Iterable[str]) -> None:
-        """Create the zero-valued series of configured targets and accounts."""
+    def prepare(self, targets: Iterable[tuple[str, str, str]], accounts: Iterable[str]) -> None:
+        """Create the zero-valued series of configured targets (account, cloud_service, region) and accounts."""
         for problem in FileProblem:
             self.file_errors.labels(problem.value)
-        for service, region in services_regions:
+        for account, service, region in targets:
             for drop in DropReason:
                 self.dropped.labels(service, drop.value)
-            self.duration.labels(service, region)
+            self.duration.labels(account, service, region)
             for reason in Reason:
-                self.errors.labels(service, region, reason.value)
+                self.errors.labels(account, service, region, reason.value)
             for held in HeldBack:
-                self.held.labels(service, region, held.value)
+                self.held.labels(account, service, region, held.value)
         for account in accounts:
             for result in ("success", "failure"):
                 self.token_requests.labels(account, result)
 
-    def request(self, cloud_service: str, region: str, code: str, seconds: float) -> None:
-        self.requests.labels(cloud_service, region, code).inc()
-        self.duration.labels(cloud_service, region).observe(seconds)
+    def request(self, account: str, cloud_service: str, region: str, code: str, seconds: float) -> None:
+        self.requests.labels(account, cloud_service, region, code).inc()
+        self.duration.labels(account, cloud_service, region).observe(seconds)
 
-    def error(self, cloud_service: str, region: str, reason: str) -> None:
-        self.errors.labels(cloud_service, region, reason).inc()
+    def error(self, account: str, cloud_service: str, region: str, reason: str) -> None:
+        self.errors.labels(account, cloud_service, region, reason).inc()
 
-    def held_back(self, cloud_service: str, region: str, reason: str) -> None:
-        self.held.labels(cloud_service, region, reason).inc()
+    def held_back(self, account: str, cloud_service: str, region: str, reason: str) -> None:
+        self.held.labels(account, cloud_service, region, reason).inc()
 
     def drop(self, cloud_service: str, reason: DropReason, count: int) -> None:
         self.dropped.labels(cloud_service, reason.value).inc(count)

@@ -123,3 +123,17 @@ async def test_ids_with_surrounding_whitespace_are_the_ids(stack: Stack) -> None
     status, text = await probe(stack, cloud_service="evs", task_id=f"  {E_RUN}\t", project_id=f" {P} ")
     assert status == 200, text
     assert state_of(samples(text), E_RUN) == "running"
+
+
+async def test_metrics_and_probe_are_gzip_compressed_when_the_scraper_accepts_it(stack: Stack) -> None:
+    import gzip
+
+    for path, params in (("/metrics", {}), ("/probe", {"cloud_service": "evs", "task_id": E_RUN})):
+        plain = await stack.http.get(path, params=params, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        async with stack.http.stream("GET", path, params=params, headers={"Accept-Encoding": "gzip"}) as packed:
+            raw = b"".join([chunk async for chunk in packed.aiter_raw()])
+            assert packed.headers["content-encoding"] == "gzip" and packed.headers["vary"] == "Accept-Encoding"
+        text = gzip.decompress(raw).decode()
+        assert len(raw) < len(text.encode())
+        assert state_of(samples(text), E_RUN) == state_of(samples(plain.text), E_RUN) == "running"

@@ -7,6 +7,7 @@ shows the tracked tasks; it never shows configuration values, so no secret can r
 
 from __future__ import annotations
 
+import gzip
 import html
 import time
 from collections.abc import Iterator
@@ -58,8 +59,24 @@ async def metrics(request: web.Request) -> web.Response:
         await exporter.refresh(exporter.scrape_timeout(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")))
     except Exception:  # a bug in a refresh must not hide what is known: log it, serve the last values
         log.exception("refresh failed; serving the last known values")
+    return _exposition(request, exporter.registry)
+
+
+# Level 1: a tenth of the text's size already, at a fraction of the default level's CPU (the text of
+# 10,000 tasks is about 23 MB).
+GZIP_LEVEL = 1
+
+
+def _exposition(request: web.Request, registry: CollectorRegistry) -> web.Response:
+    """The registry in the format the scraper asks for (prometheus-client's own encoders), gzip-compressed
+    when it accepts gzip, as Prometheus does (prometheus-client's `gzip_accepted`)."""
     encoder, content_type = exposition.choose_encoder(request.headers.get("Accept", ""))
-    return web.Response(body=encoder(exporter.registry), headers={"Content-Type": content_type})
+    body = encoder(registry)
+    headers = {"Content-Type": content_type, "Vary": "Accept-Encoding"}
+    if exposition.gzip_accepted(request.headers.get("Accept-Encoding", "")):
+        body = gzip.compress(body, compresslevel=GZIP_LEVEL)
+        headers["Content-Encoding"] = "gzip"
+    return web.Response(body=body, headers=headers)
 
 
 PROBE_PARAMS = ("cloud_service", "task_id", "account", "region", "project_id")
@@ -123,8 +140,7 @@ async def probe(request: web.Request) -> web.Response:
     state, record, up = await exporter.tracker.probe(targets[0].key, task_id, timeout)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_ProbeCollector(state, record, up, time.perf_counter() - started, exporter.clock()))
-    encoder, content_type = exposition.choose_encoder(request.headers.get("Accept", ""))
-    return web.Response(body=encoder(registry), headers={"Content-Type": content_type})
+    return _exposition(request, registry)
 
 
 async def healthy(request: web.Request) -> web.Response:

@@ -97,6 +97,13 @@ def _exporter_parser() -> argparse.ArgumentParser:
         "(default: half the file descriptor limit, at most 1024)",
     )
     parser.add_argument(
+        "--web.config.file",
+        dest="web_config",
+        default="",
+        metavar="FILE",
+        help="TLS and basic auth for the listener, in the Prometheus exporter toolkit's format",
+    )
+    parser.add_argument(
         "--service.try",
         dest="service_try",
         nargs=2,
@@ -168,20 +175,27 @@ async def _wait_for_signal() -> None:
 
 
 async def _run_exporter(
-    config_file: str, host: str, port: int, header_timeout: float, max_connections: int | None
+    config_file: str, host: str, port: int, header_timeout: float, max_connections: int | None, web_config: str = ""
 ) -> int:
     from exporter.app import Exporter
     from exporter.exposition.server import make_app, serve
+    from exporter.exposition.webconfig import WebConfig, load_web_config
 
     try:
         config = load_config(config_file)
+        web = load_web_config(web_config) if web_config else WebConfig()
     except ConfigError as exc:
         log.error("invalid configuration", error=str(exc))
         return 1
     exporter = Exporter(config)
     try:
         serving = await serve(
-            make_app(exporter), host, port, header_timeout=header_timeout, max_connections=max_connections
+            make_app(exporter, web.users),
+            host,
+            port,
+            header_timeout=header_timeout,
+            max_connections=max_connections,
+            ssl_context=web.ssl_context,
         )
     except OSError as exc:  # the address is taken, or not this host's
         await exporter.aclose()
@@ -198,7 +212,8 @@ async def _run_exporter(
     loop.add_signal_handler(signal.SIGHUP, reload_on_sighup)
     log.info(
         "exporter listening",
-        address=f"http://{host}:{port}/metrics",
+        address=f"{'https' if web.ssl_context else 'http'}://{host}:{port}/metrics",
+        basic_auth=bool(web.users),
         version=__version__,
         targets=len(config.targets),
         tasks=sum(len(t.tasks) for t in config.targets),
@@ -319,4 +334,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return max((_try_service(config, service, body) for service, body in args.service_try), default=0)
     setup_logging(args.log_level, args.log_format)
     host, port = args.listen
-    return asyncio.run(_run_exporter(args.config_file, host, port, args.header_timeout, args.max_connections))
+    return asyncio.run(
+        _run_exporter(args.config_file, host, port, args.header_timeout, args.max_connections, args.web_config)
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -158,6 +159,7 @@ async def serve(
     *,
     header_timeout: float = DEFAULT_HEADER_TIMEOUT,
     max_connections: int | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Serving:
     """Start serving `app` on host:port (0: any free port), guarded as the module docstring says."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=KEEPALIVE)
@@ -166,7 +168,9 @@ async def serve(
     handlers = runner.server
     assert handlers is not None
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: guard.wrap(handlers()), host or None, port, reuse_address=True)
+    server = await loop.create_server(
+        lambda: guard.wrap(handlers()), host or None, port, reuse_address=True, ssl=ssl_context
+    )
     bound = int(server.sockets[0].getsockname()[1])
 
     async def stop() -> None:

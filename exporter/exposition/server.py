@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import html
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 import structlog
@@ -23,6 +23,7 @@ from exporter import __version__
 from exporter.config import Config
 from exporter.exposition.collector import target_family, task_families
 from exporter.exposition.listener import Serving, serve
+from exporter.exposition.webconfig import basic_auth_middleware
 from exporter.model import valid_id
 from exporter.tracking import TargetSnapshot, TaskRecord, Tracker
 
@@ -226,8 +227,9 @@ tr.stopped td, tr.unknown td {{ background: #eee; }}
 """
 
 
-def make_app(exporter: Served) -> web.Application:
-    app = web.Application()
+def make_app(exporter: Served, users: Mapping[str, bytes] | None = None) -> web.Application:
+    """The exporter's endpoints; with `users` (user -> bcrypt hash), every one behind basic auth."""
+    app = web.Application(middlewares=[basic_auth_middleware(users)] if users else [])
     app[EXPORTER] = exporter
     app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)

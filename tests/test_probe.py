@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -86,7 +87,7 @@ async def test_probe_of_a_task_the_cloud_does_not_know(stack: Stack) -> None:
         ({"cloud_service": "evs", "task_id": "../../v3/auth/tokens"},
          "task_id must be 16 to 64 hexadecimal characters, or a UUID"),
         ({"cloud_service": "evs", "task_id": E_RUN, "target": "http://169.254.169.254/"},
-         "unknown parameter 'target'; expected: cloud_service, task_id, account, region, project_id"),
+         "unknown parameter 'target'; expected: cloud_service, task_id, account, region, project_id, debug"),
         ({"cloud_service": "ecs", "task_id": E_RUN}, "no configured target matches cloud_service='ecs'"),
         ({"cloud_service": "evs", "task_id": E_RUN, "account": "nope"},
          "no configured target matches cloud_service='evs', account='nope'"),
@@ -137,3 +138,28 @@ async def test_metrics_and_probe_are_gzip_compressed_when_the_scraper_accepts_it
         text = gzip.decompress(raw).decode()
         assert len(raw) < len(text.encode())
         assert state_of(samples(text), E_RUN) == state_of(samples(plain.text), E_RUN) == "running"
+
+
+async def test_debug_probe_shows_the_requests_the_metrics_and_the_redacted_target(stack: Stack) -> None:
+    task = ident("e7", 6)  # not in the fixture's config: the probe asks the cloud
+    status, text = await probe(stack, cloud_service="evs", task_id=task, debug="true")
+    assert status == 200
+    logs, rest = text.split("Metrics that would have been returned:\n")
+    metrics, target = rest.split("Target configuration (secrets redacted):\n")
+    assert re.search(
+        rf"GET http://127\.0\.0\.1:\d+/v1/{P}/jobs/{task} \(aksk auth, timeout [\d.]+s\) -> HTTP 200", logs
+    )
+    assert "Probe succeeded" in logs
+    assert f'task_id="{task}"' in metrics and "huaweicloud_task_up" in metrics
+    assert "access_key: <secret>" in target and "secret_key: <secret from " in target and "cloud_service: evs" in target
+    again = await probe(stack, cloud_service="evs", task_id=task, debug="yes")
+    assert again == (400, "debug must be true or false\n")
+
+
+async def test_config_page_is_the_running_config_redacted(stack: Stack) -> None:
+    response = await stack.http.get("/config")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    shown = yaml.safe_load(response.text)
+    (auth,) = [a["auth"] for a in shown["accounts"]]
+    assert (auth["type"], auth["access_key"]) == ("aksk", "<secret>") and auth["secret_key"].startswith("<secret from ")
+    assert {s["cloud_service"] for s in shown["services"]} >= {"evs"}

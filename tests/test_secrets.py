@@ -111,11 +111,21 @@ async def test_no_secret_in_logs_metrics_pages_or_errors(fake_cloud: str, tmp_pa
             outputs["/-/healthy"] = (await http.get("/-/healthy")).text
             outputs["/-/ready"] = (await http.get("/-/ready")).text
             outputs["/nope"] = (await http.get("/nope")).text
+            outputs["/config"] = (await http.get("/config")).text
+            for account in ("with-token", "with-password", "with-aksk"):
+                params = {"cloud_service": "evs", "task_id": TASK, "account": account, "debug": "true"}
+                outputs[f"/probe?debug=true {account}"] = (await http.get("/probe", params=params)).text
             # A broken reload: the error message must name the problem, not the secret values.
             config.write_text(config.read_text().replace("type: aksk", "type: aksk\n      secret: x"))
             reload = await http.post("/-/reload")
             assert reload.status_code == 500
             outputs["POST /-/reload"] = reload.text
+        # The debug pages show the probe's requests and the redacted configuration, so the test looked at them.
+        assert "secret_key: <secret>" in outputs["/config"] and "token: <secret>" in outputs["/config"]
+        assert "password: <secret from " in outputs["/config"]
+        debug = outputs["/probe?debug=true with-aksk"]
+        assert f"/v1/{DEFAULT_PROJECT_ID}/jobs/{TASK}" in debug and "Metrics that would have been" in debug, debug
+        assert "Target configuration (secrets redacted):" in debug and "secret_key: <secret>" in debug
         metrics = outputs["/metrics #2"]
         # The auth failures did happen and are visible, so the test looked at a failing exporter.
         assert re.search(

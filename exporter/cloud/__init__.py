@@ -3,11 +3,12 @@ guards) and the error parser that maps every documented error answer to the fixe
 
 from __future__ import annotations
 
-from exporter.cloud.client import MAX_AUTH_FAILURES, ApiClient, Observer, RateLimiter, Reported
+from exporter.cloud.client import MAX_AUTH_FAILURES, TRACE, ApiClient, Observer, RateLimiter, Reported
 from exporter.cloud.errors import ApiError, ApiFailure, classify, parse_error_body
 
 __all__ = [
     "MAX_AUTH_FAILURES",
+    "TRACE",
     "ApiClient",
     "ApiError",
     "ApiFailure",

@@ -13,6 +13,7 @@ import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -49,6 +50,15 @@ T = TypeVar("T")
 
 USER_AGENT = f"huaweicloud-task-exporter/{__version__}"
 PROGRESS_MIN_BUDGET = 0.5  # seconds: a progress API (DLI's) is not asked with less left than this
+# The lines of one `/probe?debug=true`: every request of the calls made in its context, its answer and
+# the guards' decisions, as an operator reads them (no header, no secret, no body).
+TRACE: ContextVar[list[str] | None] = ContextVar("huaweicloud_task_trace", default=None)
+
+
+def trace(line: str) -> None:
+    lines = TRACE.get()
+    if lines is not None:
+        lines.append(f"{time.strftime('%H:%M:%S')} {line}")
 
 
 class Observer(Protocol):
@@ -209,6 +219,7 @@ class ApiClient:
         held = await self._hold(target, timeout)
         if held is not None:
             self._metrics.held_back(target.account, target.cloud_service, target.region, held[0].value)
+            trace(f"GET {target.endpoint}{path}: not sent, held back ({held[0].value}): {held[1].message}")
             return held[1]
         endpoint = self._endpoint(target.account, target.endpoint)
         url = target.endpoint + path
@@ -239,6 +250,14 @@ class ApiClient:
             log.error("unexpected error in a cloud API request", exc_info=True, target="/".join(target.key), path=path)
             result = ApiError(Reason.CLIENT_ERROR, message=f"unexpected {type(exc).__name__} in the exporter")
         self._metrics.request(*labels, str(status_code), time.perf_counter() - started)
+        if TRACE.get() is not None:
+            query = ("?" + "&".join(f"{k}={v}" for k, v in params.items())) if params else ""
+            answer = result.describe() if isinstance(result, ApiError) else "read as the spec says"
+            trace(
+                f"GET {url}{query} ({self._config.accounts[target.account].auth.type} auth, timeout {timeout:.1f}s)"
+                f" -> {f'HTTP {status_code}' if status_code else 'no answer'} in "
+                f"{(time.perf_counter() - started) * 1000:.0f} ms: {answer}"
+            )
         if isinstance(result, ApiError):
             self._metrics.error(*labels, result.reason.value)
             if result.reason is Reason.BAD_RESPONSE:
@@ -301,6 +320,7 @@ class ApiClient:
         pause = self._guards.refused(account)
         if pause is None:
             return  # an answer to a request sent before the pause began
+        trace(f"account {account.name}: credentials refused ({error.describe()}); its requests are held back")
         fields = {
             "account": account.name,
             "auth_type": account.auth.type,

@@ -19,6 +19,7 @@ from exporter.config.document import (
     load_config,
     parse_config,
 )
+from exporter.config.redact import redacted
 from exporter.config.secrets import Secret, SecretError
 from exporter.schema import ConfigError
 
@@ -37,4 +38,5 @@ __all__ = [
     "TrackingSettings",
     "load_config",
     "parse_config",
+    "redacted",
 ]

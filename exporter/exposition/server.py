@@ -14,13 +14,15 @@ from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 import structlog
+import yaml
 from aiohttp import web
 from prometheus_client import CollectorRegistry, exposition
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from exporter import __version__
-from exporter.config import Config
+from exporter.cloud import TRACE
+from exporter.config import Config, TargetConfig, redacted
 from exporter.exposition.collector import target_family, task_families
 from exporter.exposition.listener import Serving, serve
 from exporter.exposition.webconfig import basic_auth_middleware
@@ -80,7 +82,7 @@ def _exposition(request: web.Request, registry: CollectorRegistry) -> web.Respon
     return web.Response(body=body, headers=headers)
 
 
-PROBE_PARAMS = ("cloud_service", "task_id", "account", "region", "project_id")
+PROBE_PARAMS = ("cloud_service", "task_id", "account", "region", "project_id", "debug")
 
 
 class _ProbeCollector(Collector):
@@ -131,17 +133,62 @@ async def probe(request: web.Request) -> web.Response:
         )
     if len(targets) > 1:
         return _bad_probe(f"{len(targets)} configured targets match; add account, region or project_id to choose one")
+    debug = query.get("debug", "false").lower()
+    if debug not in ("true", "false"):
+        return _bad_probe("debug must be true or false")
     started = time.perf_counter()
+    lines: list[str] = []
+    token = TRACE.set(lines if debug == "true" else None)
     # A probe's query gets the caller's deadline, but no more than a refresh's budget: concurrent probes of
     # one task share the query, so one caller's header must not hold it for everyone.
     timeout = min(
         exporter.scrape_timeout(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")),
         exporter.config.scrape.refresh_timeout,
     )
-    state, record, up = await exporter.tracker.probe(targets[0].key, task_id, timeout)
+    try:
+        state, record, up = await exporter.tracker.probe(targets[0].key, task_id, timeout)
+    finally:
+        TRACE.reset(token)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_ProbeCollector(state, record, up, time.perf_counter() - started, exporter.clock()))
+    if debug == "true":
+        return web.Response(text=_debug_text(exporter.config, targets[0], task_id, lines, registry, record, up))
     return _exposition(request, registry)
+
+
+def _debug_text(
+    config: Config,
+    target: TargetConfig,
+    task_id: str,
+    lines: list[str],
+    registry: CollectorRegistry,
+    record: TaskRecord | None,
+    up: bool,
+) -> str:
+    """What blackbox_exporter's debug page shows: the probe's log, its metrics, its configuration."""
+    if not lines:
+        why = (
+            "the task is final: its last answer is shown"
+            if record is not None and record.final
+            else ("a query of this task was already in flight: this probe shared its answer")
+        )
+        lines = [f"no request sent: {why}"]
+    error = record.last_error.describe() if record is not None and record.last_error is not None else "none"
+    return (
+        f"Logs for the probe of {target.cloud_service} task {task_id} ({'/'.join(p for p in target.key if p)}):\n"
+        + "\n".join(lines)
+        + f"\nProbe {'succeeded' if up else 'failed'}; the task's last error: {error}\n\n"
+        + "Metrics that would have been returned:\n"
+        + exposition.generate_latest(registry).decode()
+        + "\nTarget configuration (secrets redacted):\n"
+        + yaml.safe_dump(redacted(config, target), sort_keys=False)
+    )
+
+
+async def show_config(request: web.Request) -> web.Response:
+    """`/config`: the running configuration, every secret redacted."""
+    config = request.app[EXPORTER].config
+    return web.Response(text=yaml.safe_dump(redacted(config), sort_keys=False), content_type="text/plain")
 
 
 async def healthy(request: web.Request) -> web.Response:
@@ -234,6 +281,7 @@ def make_app(exporter: Served, users: Mapping[str, bytes] | None = None) -> web.
     app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/probe", probe)
+    app.router.add_get("/config", show_config)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload)

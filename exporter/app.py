@@ -19,6 +19,7 @@ from exporter.cloud.guards import Guards
 from exporter.config import Config, ConfigError, TargetConfig, load_config
 from exporter.exposition.collector import TaskCollector
 from exporter.exposition.metrics import SelfMetrics
+from exporter.model import Shard
 from exporter.services import UnknownStatuses
 from exporter.tracking.tracker import Tracker
 
@@ -45,7 +46,7 @@ class Runtime:
 
 
 class Exporter:
-    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time, shard: Shard | None = None) -> None:
         """`clock` is the exporter's one wall clock (task ages, TTLs, durations); tests share the fake
         cloud's simulated clock."""
         self.clock = clock
@@ -64,6 +65,7 @@ class Exporter:
             on_drop=self.metrics.drop,
             on_file_error=self.metrics.file_error,
             unknown=self.unknown,
+            shard=shard,
         )
         self._closing: set[asyncio.Task[None]] = set()  # old clients waiting for their refresh to end
         self.registry.register(TaskCollector(lambda: self.tracker.snapshot, clock))

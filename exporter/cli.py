@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -24,13 +26,13 @@ from exporter import __version__
 from exporter.config import Config, ConfigError, load_config
 from exporter.exposition.listener import DEFAULT_HEADER_TIMEOUT
 from exporter.log import LEVELS, setup_logging
-from exporter.model import State
+from exporter.model import Shard, State
 from exporter.services import BadResponse, body_error, read_status
 
 if TYPE_CHECKING:
     from exporter.simulator import RunningSimulator
 
-__all__ = ["DEFAULT_LISTEN", "main", "parse_listen"]
+__all__ = ["DEFAULT_LISTEN", "main", "parse_listen", "parse_shard"]
 
 DEFAULT_LISTEN = "0.0.0.0:9898"
 log = structlog.get_logger(__name__)
@@ -95,6 +97,22 @@ def _exporter_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="open connections at most; beyond, the oldest still waiting for its headers is closed "
         "(default: half the file descriptor limit, at most 1024)",
+    )
+    parser.add_argument(
+        "--shard.index",
+        dest="shard_index",
+        default="0",
+        metavar="N|hostname",
+        help="this exporter's shard, 0 to --shard.count less one; 'hostname': the ordinal at the end of the "
+        "host name, as a StatefulSet names its pods (exporter-2 -> 2) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--shard.count",
+        dest="shard_count",
+        type=int,
+        default=1,
+        metavar="N",
+        help="how many exporters share the tasks, each polling those whose key hashes to its index (default: 1)",
     )
     parser.add_argument(
         "--web.config.file",
@@ -175,7 +193,13 @@ async def _wait_for_signal() -> None:
 
 
 async def _run_exporter(
-    config_file: str, host: str, port: int, header_timeout: float, max_connections: int | None, web_config: str = ""
+    config_file: str,
+    host: str,
+    port: int,
+    header_timeout: float,
+    max_connections: int | None,
+    web_config: str = "",
+    shard: Shard | None = None,
 ) -> int:
     from exporter.app import Exporter
     from exporter.exposition.server import make_app, serve
@@ -187,7 +211,7 @@ async def _run_exporter(
     except ConfigError as exc:
         log.error("invalid configuration", error=str(exc))
         return 1
-    exporter = Exporter(config)
+    exporter = Exporter(config, shard=shard)
     try:
         serving = await serve(
             make_app(exporter, web.users),
@@ -214,6 +238,7 @@ async def _run_exporter(
         "exporter listening",
         address=f"{'https' if web.ssl_context else 'http'}://{host}:{port}/metrics",
         basic_auth=bool(web.users),
+        shard=f"{shard.index}/{shard.count}" if shard else "0/1",
         version=__version__,
         targets=len(config.targets),
         tasks=sum(len(t.tasks) for t in config.targets),
@@ -333,7 +358,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return max((_try_service(config, service, body) for service, body in args.service_try), default=0)
     setup_logging(args.log_level, args.log_format)
+    try:
+        shard = parse_shard(args.shard_index, args.shard_count, socket.gethostname())
+    except ValueError as exc:
+        print(f"huaweicloud-task-exporter: {exc}", file=sys.stderr)
+        return 2
     host, port = args.listen
     return asyncio.run(
-        _run_exporter(args.config_file, host, port, args.header_timeout, args.max_connections, args.web_config)
+        _run_exporter(args.config_file, host, port, args.header_timeout, args.max_connections, args.web_config, shard)
     )
+
+
+def parse_shard(index: str, count: int, hostname: str) -> Shard:
+    """--shard.index and --shard.count -> Shard; 'hostname' takes the ordinal at the end of the host
+    name (a StatefulSet's pod huaweicloud-task-exporter-2 is shard 2)."""
+    if index == "hostname":
+        match = re.search(r"-(\d+)$", hostname)
+        if match is None:
+            raise ValueError(f"--shard.index hostname: {hostname!r} does not end in -N, as a StatefulSet's pods do")
+        index = match.group(1)
+    if not index.isdigit():
+        raise ValueError(f"--shard.index: expected a number or 'hostname', got {index!r}")
+    return Shard(int(index), count)

@@ -7,11 +7,12 @@ per task; the collector turns it into samples. Nothing here knows about HTTP or 
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["FINAL_STATES", "ID_DESCRIPTION", "ID_PATTERN", "Reason", "State", "TaskStatus", "valid_id"]
+__all__ = ["FINAL_STATES", "ID_DESCRIPTION", "ID_PATTERN", "Reason", "Shard", "State", "TaskStatus", "valid_id"]
 
 # Task, job, request and project IDs as Huawei Cloud issues them: hex strings, or UUIDs. Checked before
 # an ID from a config, a file, a request or a list answer is used in a URL.
@@ -84,3 +85,27 @@ class TaskStatus:
         if self.state in (State.PENDING, State.RUNNING):
             return max(now - self.start, 0.0)
         return None
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This exporter's share of the tasks when several split them (`--shard.index`, `--shard.count`),
+    as kube-state-metrics shards objects: a task belongs to one shard by a hash of its key, so that
+    every task is polled by exactly one of them, whatever source names it."""
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= 1000:
+            raise ValueError(f"--shard.count must be from 1 to 1000, got {self.count}")
+        if not 0 <= self.index < self.count:
+            raise ValueError(
+                f"--shard.index must be from 0 to {self.count - 1} (--shard.count less one), got {self.index}"
+            )
+
+    def owns(self, key: tuple[str, ...], task_id: str) -> bool:
+        if self.count == 1:
+            return True
+        digest = hashlib.sha256("\x00".join((*key, task_id)).encode()).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index

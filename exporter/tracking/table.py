@@ -22,7 +22,7 @@ from types import MappingProxyType
 
 from exporter.cloud.errors import ApiError
 from exporter.config import Config, TargetConfig, TrackingSettings
-from exporter.model import Reason, State, TaskStatus
+from exporter.model import Reason, Shard, State, TaskStatus
 
 __all__ = [
     "NOT_FOUND",
@@ -149,9 +149,10 @@ class _Target:
 
 
 class TaskTable:
-    def __init__(self, tracking: TrackingSettings) -> None:
+    def __init__(self, tracking: TrackingSettings, shard: Shard | None = None) -> None:
         self._tracking = tracking
         self._targets: dict[Key, _Target] = {}
+        self._shard = shard or Shard()
 
     # --- targets ---------------------------------------------------------------------------------
 
@@ -208,6 +209,8 @@ class TaskTable:
             return Added(record)
         if task_id in state.retired and not force:
             return Added(None)
+        if source is not Source.PROBE and not self._shard.owns(key, task_id):
+            return Added(None)  # another shard's: not tracked here, not counted (/probe still answers)
         limit = self._tracking.max_tasks
         dropped: list[Dropped] = []
         if source is Source.PROBE:

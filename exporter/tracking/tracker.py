@@ -21,7 +21,7 @@ import structlog
 
 from exporter.cloud.errors import ApiError
 from exporter.config import Config, TargetConfig
-from exporter.model import Reason, TaskStatus
+from exporter.model import Reason, Shard, TaskStatus
 from exporter.services import DiscoverySpec, UnknownStatuses
 from exporter.tracking.files import FileProblem
 from exporter.tracking.intake import FileIntake, discovery_due, take_listing
@@ -62,12 +62,13 @@ class Tracker:
         on_drop: Callable[[str, DropReason, int], None] = lambda service, reason, count: None,
         on_file_error: Callable[[FileProblem], None] = lambda reason: None,
         unknown: UnknownStatuses | None = None,
+        shard: Shard | None = None,
     ) -> None:
         """`clock` is the exporter's one wall clock (task ages, TTLs); tests share the fake cloud's."""
         self._clock, self._on_drop, self._on_file_error = clock, on_drop, on_file_error
         self._config, self._client = config, client
         self._unknown = unknown or UnknownStatuses()
-        self._table = TaskTable(config.tracking)
+        self._table = TaskTable(config.tracking, shard)
         self._inflight: asyncio.Future[None] | None = None
         self._rotation = 0
         self._files = FileIntake(on_file_error, clock)

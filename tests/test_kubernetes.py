@@ -1,0 +1,94 @@
+"""deploy/kubernetes/: every manifest valid against the Kubernetes schemas (kubernetes-validate, strict:
+no unknown field), and consistent with the exporter: the config in the ConfigMap loads, the Secret holds
+the files it names, the probes are the exporter's endpoints, the pod runs as the image's user on a
+read-only root, and the StatefulSet's shards are as many as its replicas."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from exporter.config import parse_config
+
+ROOT = Path(__file__).parent.parent
+K8S = ROOT / "deploy" / "kubernetes"
+MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+
+
+def documents(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
+
+
+def kind(name: str) -> dict[str, Any]:
+    found = [doc for path in MANIFESTS for doc in documents(path) if doc["kind"] == name]
+    assert len(found) >= 1, name
+    return found[0]
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
+def test_every_manifest_is_valid_for_kubernetes(path: Path) -> None:
+    for doc in documents(path):
+        kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_the_kustomization_names_the_single_exporter_set() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert kustomization["resources"] == ["configmap.yaml", "secret.yaml", "deployment.yaml", "service.yaml"]
+    assert all((K8S / name).is_file() for name in kustomization["resources"])
+
+
+def test_the_config_loads_and_the_secret_holds_the_files_it_names(tmp_path: Path) -> None:
+    text = kind("ConfigMap")["data"]["config.yaml"]
+    named = set(re.findall(r"_file: /etc/huaweicloud-task-exporter/secrets/(\w+)", text))
+    secret = kind("Secret")["stringData"]
+    assert named and named == set(secret)
+    for name, value in secret.items():  # the Secret's files, as the pod mounts them
+        (tmp_path / name).write_text(value, encoding="utf-8")
+    config = parse_config(text.replace("/etc/huaweicloud-task-exporter/secrets", str(tmp_path)))
+    assert [t.cloud_service for t in config.targets] == ["evs"]
+
+
+@pytest.mark.parametrize("name", ["Deployment", "StatefulSet"])
+def test_the_pod_is_locked_down_and_probed_on_the_exporters_endpoints(name: str) -> None:
+    from exporter.exposition.server import make_app
+
+    pod = kind(name)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    user = re.search(r"^USER (\d+)", (ROOT / "Dockerfile").read_text(encoding="utf-8"), re.M)
+    assert user is not None and pod["securityContext"]["runAsUser"] == int(user.group(1))
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["automountServiceAccountToken"] is False
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    routes = {resource.canonical for resource in make_app(object()).router.resources()}  # type: ignore[arg-type]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/-/healthy" in routes
+    assert container["readinessProbe"]["httpGet"]["path"] == "/-/ready" in routes
+    assert container["resources"]["requests"]["memory"] and container["resources"]["limits"]["memory"]
+    secrets = next(v for v in pod["volumes"] if "secret" in v)
+    mount = next(m for m in container["volumeMounts"] if m["name"] == secrets["name"])
+    assert "subPath" not in mount  # a subPath mount would not see a rotated Secret
+
+
+def test_the_statefulset_shards_as_many_as_its_replicas() -> None:
+    statefulset = kind("StatefulSet")
+    args = statefulset["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--shard.index=hostname" in args
+    assert f"--shard.count={statefulset['spec']['replicas']}" in args
+    headless = [
+        doc
+        for doc in documents(K8S / "statefulset.yaml")
+        if doc["kind"] == "Service" and doc["metadata"]["name"] == statefulset["spec"]["serviceName"]
+    ]
+    assert headless and headless[0]["spec"]["clusterIP"] == "None"
+
+
+def test_the_validator_refuses_what_kubernetes_would() -> None:
+    deployment = kind("Deployment")
+    broken = {**deployment, "spec": {**deployment["spec"], "replica": 1}}  # a misspelt field
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, kubernetes_validate.latest_version(), strict=True)

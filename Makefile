@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LISTEN ?= 127.0.0.1:9898
 
-.PHONY: demo test lint typecheck unit soak-check soak format bench clean
+.PHONY: demo test lint typecheck unit soak-check soak format bench k8s-rules clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ soak: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/scrape.py
+
+k8s-rules: $(VENV)/.installed
+	$(BIN)/python deploy/kubernetes/monitoring/render.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -92,3 +92,39 @@ def test_the_validator_refuses_what_kubernetes_would() -> None:
     broken = {**deployment, "spec": {**deployment["spec"], "replica": 1}}  # a misspelt field
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, kubernetes_validate.latest_version(), strict=True)
+
+
+# --- the Prometheus Operator's kinds (deploy/kubernetes/monitoring) --------------------------------
+
+MONITORING = K8S / "monitoring"
+
+
+def test_the_prometheusrule_is_alerts_rendered_and_promtool_accepts_its_groups(tmp_path: Path) -> None:
+    import importlib.util
+    import shutil
+    import subprocess
+
+    spec = importlib.util.spec_from_file_location("render", MONITORING / "render.py")
+    assert spec is not None and spec.loader is not None
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    written = (MONITORING / "prometheusrule.yaml").read_text(encoding="utf-8")
+    assert written == render.render(), "alerts/ changed: run `make k8s-rules`"
+    rule = yaml.safe_load(written)
+    alerts = [g["name"] for n in render.RULE_FILES for g in yaml.safe_load((ROOT / "alerts" / n).read_text())["groups"]]
+    assert [g["name"] for g in rule["spec"]["groups"]] == alerts
+    if shutil.which("promtool") is None:
+        pytest.skip("promtool is not installed")
+    groups = tmp_path / "groups.yaml"
+    groups.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}), encoding="utf-8")
+    result = subprocess.run(["promtool", "check", "rules", str(groups)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_servicemonitor_scrapes_the_services_port() -> None:
+    monitor = yaml.safe_load((MONITORING / "servicemonitor.yaml").read_text(encoding="utf-8"))
+    service = kind("Service")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert {e["port"] for e in monitor["spec"]["endpoints"]} == {p["name"] for p in service["spec"]["ports"]}
+    kustomization = yaml.safe_load((MONITORING / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert kustomization["resources"] == ["servicemonitor.yaml", "prometheusrule.yaml"]

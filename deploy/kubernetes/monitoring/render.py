@@ -1,0 +1,38 @@
+"""Writes prometheusrule.yaml from alerts/ (the one source of the rules): `make k8s-rules`.
+
+tests/test_kubernetes.py checks that the file is what this writes, so a change to alerts/ that is not
+rendered here fails `make test`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+RULE_FILES = ("huaweicloud-task-rules.yaml", "huaweicloud-task-alerts.yaml")
+HEADER = (
+    "# Generated from alerts/ by `make k8s-rules` (deploy/kubernetes/monitoring/render.py); do not edit.\n"
+    "# The recording rules (stuck thresholds included) and the alerts, for the Prometheus Operator.\n"
+)
+
+
+def render() -> str:
+    groups = [group for name in RULE_FILES for group in yaml.safe_load((ROOT / "alerts" / name).read_text())["groups"]]
+    document = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {
+            "name": "huaweicloud-task-exporter",
+            "labels": {"app.kubernetes.io/name": "huaweicloud-task-exporter"},
+        },
+        "spec": {"groups": groups},
+    }
+    return HEADER + yaml.safe_dump(document, sort_keys=False, width=120)
+
+
+if __name__ == "__main__":
+    target = Path(__file__).parent / "prometheusrule.yaml"
+    target.write_text(render(), encoding="utf-8")
+    sys.stdout.write(f"wrote {target}\n")

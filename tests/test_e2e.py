@@ -396,11 +396,22 @@ async def test_promtool_check_metrics_on_a_real_scrape(stack: Stack) -> None:
 
 
 async def test_landing_health_ready(stack: Stack) -> None:
+    before = (await stack.http.get("/")).text
+    assert "<td>not polled yet</td>" in before and "<td>up</td>" not in before
     await stack.scrape()
     page = (await stack.http.get("/")).text
-    assert '<a href="metrics">' in page
-    assert f"<td>{D_FAIL}</td><td>static</td><td>failed</td><td>9%</td>" in page
-    assert re.search(rf"<td>{E_RUN}</td><td>static</td><td>running</td><td></td><td>1\dm\d\ds</td>", page), page
+    assert '<a href="metrics">' in page and '<a href="config">' in page
+    # The targets: up, when, how long, and the counts of the last refresh.
+    assert re.search(r"<td>demo / evs / cn-north-4 / \w+</td><td>up</td><td>\d+</td><td>[\d-]+ [\d:]+ UTC</td>"
+                     r"<td>[\d.]+ s</td><td>\d+</td><td>\d+</td><td>\d+</td>", page), page  # fmt: skip
+    # A failed task: raw status, job, its error code and message, and a link to its debug probe.
+    failed = re.search(
+        rf"<td>{D_FAIL}</td><td>static</td><td>failed</td><td>FAIL</td><td>[^<]*</td><td>9%</td>.*?</tr>", page
+    )
+    assert failed and "DWS.0114" in failed.group(0) and f"task_id={D_FAIL}" in failed.group(0), page
+    assert "debug=true" in failed.group(0) and "ago</td>" in failed.group(0)
+    running = re.search(rf"<td>{E_RUN}</td><td>static</td><td>running</td><td>RUNNING</td>.*?<td>1\dm\d\ds</td>", page)
+    assert running, page
     assert DEMO_PASSWORD not in page
     assert (await stack.http.get("/-/healthy")).status_code == 200
     assert (await stack.http.get("/-/ready")).status_code == 200

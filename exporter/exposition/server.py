@@ -11,7 +11,9 @@ import gzip
 import html
 import time
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Protocol
+from urllib.parse import urlencode
 
 import structlog
 import yaml
@@ -26,7 +28,7 @@ from exporter.config import Config, TargetConfig, redacted
 from exporter.exposition.collector import target_family, task_families
 from exporter.exposition.listener import Serving, serve
 from exporter.exposition.webconfig import basic_auth_middleware
-from exporter.model import valid_id
+from exporter.model import State, valid_id
 from exporter.tracking import TargetSnapshot, TaskRecord, Tracker
 
 __all__ = ["Serving", "make_app", "serve"]
@@ -215,6 +217,9 @@ def _duration(seconds: float | None) -> str:
 
 
 async def landing(request: web.Request) -> web.Response:
+    """What an operator needs without opening /metrics: each target's state, last refresh and the real
+    cause of a failure; each task's raw status, job, times, the age of its last answer, its error, and a
+    link to its debug probe."""
     exporter = request.app[EXPORTER]
     now = exporter.clock()
     snapshot = exporter.tracker.snapshot
@@ -222,29 +227,63 @@ async def landing(request: web.Request) -> web.Response:
     for state, record in snapshot.records():
         target, task = state.target, record.status
         duration = task.duration(now) if task is not None else None
+        probe = urlencode(
+            {"cloud_service": target.cloud_service, "task_id": record.task_id, "account": target.account,
+             "region": target.region, "project_id": target.project_id, "debug": "true"}
+        )  # fmt: skip
+        failed = task is not None and task.state is State.FAILED
         cells = [
-            target.account,
-            target.cloud_service,
-            target.region,
+            " / ".join(p for p in (target.account, target.cloud_service, target.region) if p),
             record.task_id,
             record.source,
             task.state.value if task else "(no answer yet)",
+            task.raw_status if task else "",
+            " ".join(p for p in (task.job_type, task.job_name) if p) if task else "",
             f"{task.progress:.0%}" if task and task.progress is not None else "",
+            _when(task.start if task else None),
+            _when(task.end if task else None),
             _duration(duration),
+            _duration(now - record.last_update) + " ago" if record.last_update is not None else "never",
+            ": ".join(p for p in (task.error_code, task.error_message) if p) if task and failed else "",
             record.last_error.describe() if record.last_error else "",
         ]
         state_class = task.state.value if task else "none"
-        rows.append(f'<tr class="{state_class}">' + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        rows.append(
+            f'<tr class="{state_class}">'
+            + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+            + f'<td><a href="probe?{html.escape(probe)}">debug</a></td></tr>'
+        )
     targets = []
     for state in snapshot.targets:
-        label = " / ".join(state.target.key)
-        targets.append(f"<li>{html.escape(label)}: {'up' if state.up else 'DOWN'}, {len(state.tasks)} tasks</li>")
+        refresh = state.last_refresh
+        if refresh is None:
+            status, cells = "not polled yet", ["", "", "", "", "", ""]
+        else:
+            status = "up" if state.up else "DOWN"
+            cells = [
+                _when(refresh.at),
+                f"{refresh.duration:.2f} s",
+                str(refresh.asked),
+                str(refresh.answered),
+                str(refresh.failed),
+                refresh.cause,
+            ]
+        label = " / ".join(p for p in state.target.key if p)
+        targets.append(
+            f'<tr class="{"none" if refresh is None else "succeeded" if state.up else "failed"}">'
+            + "".join(f"<td>{html.escape(c)}</td>" for c in (label, status, str(len(state.tasks)), *cells))
+            + "</tr>"
+        )
     page = _PAGE.format(
         version=html.escape(__version__),
-        targets="\n".join(targets) or "<li>none configured</li>",
-        rows="\n".join(rows) or '<tr><td colspan="9">No tracked tasks.</td></tr>',
+        targets="\n".join(targets) or '<tr><td colspan="9">No targets configured.</td></tr>',
+        rows="\n".join(rows) or '<tr><td colspan="14">No tracked tasks.</td></tr>',
     )
     return web.Response(text=page, content_type="text/html")
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if ts is not None else ""
 
 
 _PAGE = """<!DOCTYPE html>
@@ -253,21 +292,25 @@ _PAGE = """<!DOCTYPE html>
 body {{ font-family: sans-serif; margin: 2em; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }}
 tr.failed td {{ background: #fdd; }} tr.running td {{ background: #def; }} tr.succeeded td {{ background: #dfd; }}
-tr.stopped td, tr.unknown td {{ background: #eee; }}
+tr.stopped td, tr.unknown td, tr.none td {{ background: #eee; }}
 </style></head>
 <body>
 <h1>Huawei Cloud task exporter</h1>
 <p>Version {version}.
-<a href="metrics">Metrics</a> &middot; <a href="probe">Probe</a> (<code>?cloud_service=&amp;task_id=</code>)
+<a href="metrics">Metrics</a> &middot; <a href="config">Configuration</a> &middot; <a href="probe">Probe</a>
+(<code>?cloud_service=&amp;task_id=[&amp;debug=true]</code>)
 &middot; <a href="-/healthy">Health</a> &middot; <a href="-/ready">Readiness</a></p>
 <h2>Targets</h2>
-<ul>
+<table id="targets">
+<tr><th>Target</th><th>State</th><th>Tasks</th><th>Last refresh</th><th>Took</th><th>Asked</th><th>Answered</th>
+<th>Failed</th><th>Cause of the first failure</th></tr>
 {targets}
-</ul>
+</table>
 <h2>Tracked tasks</h2>
-<table>
-<tr><th>Account</th><th>Service</th><th>Region</th><th>Task</th><th>Source</th><th>State</th><th>Progress</th><th>Duration</th>
-<th>Last error</th></tr>
+<table id="tasks">
+<tr><th>Target</th><th>Task</th><th>Source</th><th>State</th><th>Raw status</th><th>Job</th><th>Progress</th>
+<th>Start</th><th>End</th><th>Duration</th><th>Last answer</th><th>Error</th><th>Last query error</th>
+<th>Probe</th></tr>
 {rows}
 </table>
 </body></html>

@@ -30,6 +30,7 @@ __all__ = [
     "DropReason",
     "Dropped",
     "Key",
+    "Refresh",
     "Snapshot",
     "Source",
     "TargetSnapshot",
@@ -108,6 +109,19 @@ class Added:
 
 
 @dataclass(frozen=True)
+class Refresh:
+    """A target's last refresh, as the landing page shows it: when, how long, how many queries were
+    asked, answered and failed, and the first failure's cause (the cloud's code and message)."""
+
+    at: float
+    duration: float
+    asked: int
+    answered: int
+    failed: int
+    cause: str = ""
+
+
+@dataclass(frozen=True)
 class TargetSnapshot:
     """A target as the last refresh or probe left it."""
 
@@ -117,6 +131,7 @@ class TargetSnapshot:
     scrape_duration: float
     last_success: float | None
     discovery_success: float | None
+    last_refresh: Refresh | None = None  # None: not polled yet
 
     def tracked(self) -> dict[Source, int]:
         counts = dict.fromkeys(Source, 0)
@@ -146,6 +161,7 @@ class _Target:
     last_success: float | None = None
     discovery_due: float = 0.0
     discovery_success: float | None = None
+    last_refresh: Refresh | None = None
 
 
 class TaskTable:
@@ -168,6 +184,7 @@ class TaskTable:
             if previous is not None:
                 state.up, state.last_success = previous.up, previous.last_success
                 state.scrape_duration, state.retired = previous.scrape_duration, previous.retired
+                state.last_refresh = previous.last_refresh
                 state.discovery_success = previous.discovery_success
                 if previous.target.discover == target.discover:
                     state.discovery_due = previous.discovery_due
@@ -293,11 +310,15 @@ class TaskTable:
     def is_up(self, key: Key) -> bool:
         return self._targets[key].up
 
-    def judged(self, key: Key, up: bool, duration: float, now: float, *, attempted: bool = True) -> bool:
+    def judged(
+        self, key: Key, up: bool, duration: float, now: float, *, attempted: bool = True, refresh: Refresh | None = None
+    ) -> bool:
         """Record a refresh's verdict on a target; returns whether it was up before. A refresh that sent
         nothing (`attempted` False) is no success either."""
         state = self._targets[key]
         was_up, state.up, state.scrape_duration = state.up, up, duration
+        if refresh is not None:
+            state.last_refresh = refresh
         if up and attempted:
             state.last_success = now
         return was_up
@@ -312,6 +333,7 @@ class TaskTable:
                     s.scrape_duration,
                     s.last_success,
                     s.discovery_success,
+                    s.last_refresh,
                 )
                 for s in self._targets.values()
             )

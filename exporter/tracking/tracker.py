@@ -31,6 +31,7 @@ from exporter.tracking.table import (
     Dropped,
     DropReason,
     Key,
+    Refresh,
     Snapshot,
     Source,
     TargetSnapshot,
@@ -316,7 +317,18 @@ class Tracker:
         up = not attempts or any(not isinstance(r, ApiError) or r.reason is Reason.NOT_FOUND for r in attempts)
         if results and not attempts:
             up = self._table.is_up(key)
-        was_up = self._table.judged(key, up, duration, self._clock(), attempted=bool(attempts) or not results)
+        failures = [r for r in results if isinstance(r, ApiError)]
+        refresh = Refresh(
+            self._clock(),
+            duration,
+            len(results),
+            len(results) - len(failures),
+            len(failures),
+            failures[0].describe() if failures else "",
+        )
+        was_up = self._table.judged(
+            key, up, duration, self._clock(), attempted=bool(attempts) or not results, refresh=refresh
+        )
         labels = self._table.target(key).labels()
         if was_up and not up:
             failures = [r for r in results if isinstance(r, ApiError)]

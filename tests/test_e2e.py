@@ -412,6 +412,11 @@ async def test_landing_health_ready(stack: Stack) -> None:
     assert "debug=true" in failed.group(0) and "ago</td>" in failed.group(0)
     running = re.search(rf"<td>{E_RUN}</td><td>static</td><td>running</td><td>RUNNING</td>.*?<td>1\dm\d\ds</td>", page)
     assert running, page
+    # The recent refreshes: this one, with its counts (the scenario's failed query is a not_found).
+    recent = page.split('<table id="refreshes">')[1]
+    assert re.search(
+        r"<tr class=\"(failed|succeeded)\"><td>[\d-]+ [\d:]+ UTC</td><td>[\d.]+ s</td><td>\d+</td>", recent
+    )
     assert DEMO_PASSWORD not in page
     assert (await stack.http.get("/-/healthy")).status_code == 200
     assert (await stack.http.get("/-/ready")).status_code == 200

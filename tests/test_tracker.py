@@ -140,3 +140,36 @@ async def test_a_reload_during_a_refresh_does_not_mix_clients() -> None:
     await new_client.aclose()
     assert [s.target.account for s in tracker.targets] == ["other", "other"]
     assert by_service(tracker) == {"codearts_check": True, "evs": True}
+
+
+async def test_recent_refreshes_keep_the_last_100_and_failed_ones_longer() -> None:
+    import httpx
+    from prometheus_client import CollectorRegistry
+
+    from exporter.cloud.client import ApiClient
+    from exporter.config import parse_config
+    from exporter.exposition.metrics import SelfMetrics
+    from exporter.tracking import Tracker
+    from exporter.tracking.tracker import RECENT_REFRESHES
+
+    config = parse_config(
+        "accounts: [{name: a, cloud: custom, auth: {type: token, token: t}}]\n"
+        "services: [{cloud_service: evs, account: a, region: cn-north-4, project_id: "
+        "0123456789abcdef0123456789abcdef, endpoint: 'http://cloud.test', tasks: [4010a32d535527910153552b492c0002]}]\n"
+    )
+    answers = [httpx.Response(500, json={"error": {"code": "EVS.0001", "message": "busy"}})]
+
+    def cloud(_request: httpx.Request) -> httpx.Response:
+        return answers.pop() if answers else httpx.Response(200, json={"status": "RUNNING", "job_id": "x"})
+
+    client = ApiClient(config, SelfMetrics(CollectorRegistry()), transport=lambda _a: httpx.MockTransport(cloud))
+    now = [1000.0]
+    tracker = Tracker(config, client, clock=lambda: now[0])
+    for _ in range(RECENT_REFRESHES + 20):
+        await tracker.refresh(5)
+        now[0] += 1
+    await client.aclose()
+    refreshes = tracker.snapshot.refreshes
+    assert len(refreshes) == RECENT_REFRESHES + 1  # the last 100, and the failed one before them
+    assert refreshes[-1].failed == 1 and "EVS.0001" in refreshes[-1].cause
+    assert [r.at for r in refreshes] == sorted((r.at for r in refreshes), reverse=True)

@@ -274,8 +274,18 @@ async def landing(request: web.Request) -> web.Response:
             + "".join(f"<td>{html.escape(c)}</td>" for c in (label, status, str(len(state.tasks)), *cells))
             + "</tr>"
         )
+    refreshes = [
+        f'<tr class="{"failed" if r.failed else "succeeded"}">'
+        + "".join(
+            f"<td>{html.escape(c)}</td>"
+            for c in (_when(r.at), f"{r.duration:.2f} s", str(r.asked), str(r.answered), str(r.failed), r.cause)
+        )
+        + "</tr>"
+        for r in snapshot.refreshes
+    ]
     page = _PAGE.format(
         version=html.escape(__version__),
+        refreshes="\n".join(refreshes) or '<tr><td colspan="6">No refresh yet.</td></tr>',
         targets="\n".join(targets) or '<tr><td colspan="9">No targets configured.</td></tr>',
         rows="\n".join(rows) or '<tr><td colspan="14">No tracked tasks.</td></tr>',
     )
@@ -312,6 +322,12 @@ tr.stopped td, tr.unknown td, tr.none td {{ background: #eee; }}
 <th>Start</th><th>End</th><th>Duration</th><th>Last answer</th><th>Error</th><th>Last query error</th>
 <th>Probe</th></tr>
 {rows}
+</table>
+<h2>Recent refreshes</h2>
+<p>The last 100, newest first, and failed ones among the last 100 that failed.</p>
+<table id="refreshes">
+<tr><th>At</th><th>Took</th><th>Asked</th><th>Answered</th><th>Failed</th><th>Cause of the first failure</th></tr>
+{refreshes}
 </table>
 </body></html>
 """

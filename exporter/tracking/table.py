@@ -143,6 +143,9 @@ class TargetSnapshot:
 @dataclass(frozen=True)
 class Snapshot:
     targets: tuple[TargetSnapshot, ...] = ()
+    # The recent refreshes, newest first: the last 100, and failed ones among the last 100 failed (as
+    # blackbox_exporter keeps recent probes), so that an old failure is still there to read.
+    refreshes: tuple[Refresh, ...] = ()
 
     def records(self) -> Iterator[tuple[TargetSnapshot, TaskRecord]]:
         for target in self.targets:

@@ -12,6 +12,8 @@ in `table.py`; the I/O in `refresh.py`; taking in task files and list items in `
 from __future__ import annotations
 
 import asyncio
+import collections
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -41,7 +43,9 @@ from exporter.tracking.table import (
 )
 from exporter.tracking.traces import CTS, TraceSource, job_ids, trace_calls, trace_sources
 
-__all__ = ["JUDGE_SLACK", "Tracker", "tracked_counts"]
+__all__ = ["JUDGE_SLACK", "RECENT_REFRESHES", "Tracker", "tracked_counts"]
+
+RECENT_REFRESHES = 100  # refreshes kept for the landing page, and failed ones as many again
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +88,8 @@ class Tracker:
         self._traces: list[TraceSource] = []
         self._trace_due: dict[Key, float] = {}  # CTS discovery, by (account, "cts", region, project)
         self._trace_turn = 0
+        self._recent: collections.deque[Refresh] = collections.deque(maxlen=RECENT_REFRESHES)
+        self._failed: collections.deque[Refresh] = collections.deque(maxlen=RECENT_REFRESHES)
         self.apply(config)
 
     # --- configuration and sources ---------------------------------------------------------------
@@ -159,7 +165,13 @@ class Tracker:
         self._files.files.due()
 
     def _publish(self) -> None:
-        self.snapshot = self._table.snapshot()
+        history = sorted({id(r): r for r in (*self._recent, *self._failed)}.values(), key=lambda r: -r.at)
+        self.snapshot = dataclasses.replace(self._table.snapshot(), refreshes=tuple(history))
+
+    def _remember(self, refresh: Refresh) -> None:
+        self._recent.append(refresh)
+        if refresh.failed:
+            self._failed.append(refresh)
 
     # --- /probe ----------------------------------------------------------------------------------
 
@@ -263,6 +275,18 @@ class Tracker:
         self._take_arrived()
         for key in self._table.target_keys():
             self._judge(key, outcomes.get(key, []), finished.get(key, 0.0))
+        results = [r for key in self._table.target_keys() for r in outcomes.get(key, [])]
+        failures = [r for r in results if isinstance(r, ApiError)]
+        self._remember(
+            Refresh(
+                self._clock(),
+                time.perf_counter() - started,
+                len(results),
+                len(results) - len(failures),
+                len(failures),
+                failures[0].describe() if failures else "",
+            )
+        )
         self._expire()
         self._publish()
 

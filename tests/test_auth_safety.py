@@ -134,6 +134,12 @@ async def test_wrong_secret_sends_one_request_per_scrape_then_pauses(tmp_path: P
     assert errors[0]["event"].startswith("authentication failed; requests of this account are paused for 300s")
     assert errors[0]["account"] == "prod"
     assert "wrong-secret" not in repr(logs)
+    # The tasks held back say why, with the gateway's answer (what the landing page shows).
+    held = {r.last_error.describe() for r in state.tasks.values() if r.last_error and not r.last_error.sent}
+    assert held == {
+        "auth: account 'prod' held back for 300s after authentication failures "
+        "(the cloud answered HTTP 401: APIGW.0301: verify aksk signature fail)"
+    }
     clock[0] += 301  # after the cool-down: one more try, alone again
     await tracker.refresh(5)
     assert len(gateway.requests) == 2

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -97,6 +98,85 @@ def test_the_validator_refuses_what_kubernetes_would() -> None:
 # --- the Prometheus Operator's kinds (deploy/kubernetes/monitoring) --------------------------------
 
 MONITORING = K8S / "monitoring"
+
+
+CRDS = ROOT / "tests" / "schemas" / "prometheus-operator"
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def strict(schema: Any) -> Any:
+    """A CRD's OpenAPI v3 schema as a JSON Schema that refuses unknown fields, as the API server does with
+    strict field validation (`kubectl apply --validate=strict`): an object with `properties` takes no
+    others unless it preserves unknown fields; `nullable` admits null."""
+    if isinstance(schema, list):
+        return [strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: strict(v) for k, v in schema.items()}
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    if out.pop("nullable", False) and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    return out
+
+
+def crd_validator(resource: dict[str, Any]) -> jsonschema.Draft4Validator:
+    """The validator of the operator's CRD for the resource's kind and version."""
+    group, version = resource["apiVersion"].split("/")
+    for path in CRDS.glob("*.yaml"):
+        crd = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if crd["spec"]["group"] == group and crd["spec"]["names"]["kind"] == resource["kind"]:
+            (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version and v["served"]]
+            return jsonschema.Draft4Validator(strict(served["schema"]["openAPIV3Schema"]))
+    raise AssertionError(f"no CRD in {CRDS} for {resource['apiVersion']} {resource['kind']}")
+
+
+def crd_errors(resource: dict[str, Any]) -> list[str]:
+    """What the API server would refuse in the resource: its CRD's schema, and the object metadata it
+    checks itself (a DNS subdomain name, string labels)."""
+    validator = crd_validator(resource)
+    errors = [
+        f"{'.'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in validator.iter_errors(resource)
+    ]
+    metadata = resource.get("metadata", {})
+    if not DNS_SUBDOMAIN.fullmatch(metadata.get("name", "")) or len(metadata["name"]) > 253:
+        errors.append(f"metadata.name: {metadata.get('name')!r} is not a DNS subdomain")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.get("labels", {}).items()):
+        errors.append("metadata.labels: keys and values must be strings")
+    return errors
+
+
+@pytest.mark.parametrize("name", ["servicemonitor.yaml", "prometheusrule.yaml"])
+def test_the_operator_kinds_are_valid_against_the_operators_crds(name: str) -> None:
+    (resource,) = documents(MONITORING / name)
+    assert crd_errors(resource) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (lambda m: m["spec"]["endpoints"][0].update(scrapeTimeot="25s"), "Additional properties are not allowed"),
+        (lambda m: m["spec"]["endpoints"][0].update(interval="30 seconds"), "does not match"),
+        (lambda m: m["spec"].pop("selector"), "'selector' is a required property"),
+        (lambda m: m["metadata"].update(name="Huawei_Exporter"), "is not a DNS subdomain"),
+    ],
+    ids=["misspelt-field", "bad-duration", "no-selector", "bad-name"],
+)
+def test_the_crd_check_refuses_what_the_api_server_would(change: Any, error: str) -> None:
+    monitor = yaml.safe_load((MONITORING / "servicemonitor.yaml").read_text(encoding="utf-8"))
+    change(monitor)
+    errors = crd_errors(monitor)
+    assert any(error in e for e in errors), errors
+
+
+def test_a_rule_without_expr_is_refused_by_the_crd() -> None:
+    (rule,) = documents(MONITORING / "prometheusrule.yaml")
+    del rule["spec"]["groups"][0]["rules"][0]["expr"]
+    assert any("'expr' is a required property" in e for e in crd_errors(rule))
 
 
 def test_the_prometheusrule_is_alerts_rendered_and_promtool_accepts_its_groups(tmp_path: Path) -> None:

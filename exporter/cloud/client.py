@@ -290,6 +290,9 @@ class ApiClient:
         if pause > 0:
             wait = "until its credentials change" if pause == float("inf") else f"for {pause:.0f}s"
             message = f"account {target.account!r} held back {wait} after authentication failures"
+            refusal = self._guards.refusal(self._config.accounts[target.account])
+            if refusal:
+                message += f" (the cloud answered {refusal})"
             return HeldBack.AUTH_PAUSE, ApiError(Reason.AUTH, message=message, sent=False)
         endpoint = self._endpoint(target.account, target.endpoint)
         now = self._clock()
@@ -317,7 +320,8 @@ class ApiClient:
     def _pause_account(self, target: TargetConfig, error: ApiError) -> None:
         """Hold back all requests of the account, and say so once, naming no secret."""
         account = self._config.accounts[target.account]
-        pause = self._guards.refused(account)
+        cause = ": ".join(p for p in (f"HTTP {error.status}" if error.status else "", error.code, error.message) if p)
+        pause = self._guards.refused(account, cause)
         if pause is None:
             return  # an answer to a request sent before the pause began
         trace(f"account {account.name}: credentials refused ({error.describe()}); its requests are held back")

@@ -115,6 +115,7 @@ class AuthPause:
     failures: int = 0
     until: float = 0.0
     retry: bool = False  # the credentials changed since: one request may go now
+    cause: str = ""  # the gateway's answer to the last refused request (its code and message)
 
 
 @dataclass
@@ -150,7 +151,7 @@ class Guards:
             return float("inf")
         return max(pause.until - self.clock(), 0.0)
 
-    def refused(self, account: Account) -> AuthPause | None:
+    def refused(self, account: Account, cause: str = "") -> AuthPause | None:
         """Count a refusal and pause the account; None for an answer to a request sent before the
         pause began (it counts once)."""
         key = lock_key(account)
@@ -163,7 +164,13 @@ class Guards:
         pause.failures += 1
         pause.until = now + max(account.auth_cooldown, MIN_PAUSE)
         pause.retry, pause.identity = False, identity(account) or pause.identity
+        pause.cause = cause
         return pause
+
+    def refusal(self, account: Account) -> str:
+        """The gateway's answer that began the account's current pause ("" when there is none)."""
+        pause = self._pauses.get(lock_key(account))
+        return pause.cause if pause is not None else ""
 
     def accepted(self, account: Account) -> None:
         self._pauses.pop(lock_key(account), None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import html
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import urlencode
@@ -250,7 +250,7 @@ async def landing(request: web.Request) -> web.Response:
         state_class = task.state.value if task else "none"
         rows.append(
             f'<tr class="{state_class}">'
-            + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+            + "".join(_cells(cells, wrap_from=11))
             + f'<td><a href="probe?{html.escape(probe)}">debug</a></td></tr>'
         )
     targets = []
@@ -271,14 +271,13 @@ async def landing(request: web.Request) -> web.Response:
         label = " / ".join(p for p in state.target.key if p)
         targets.append(
             f'<tr class="{"none" if refresh is None else "succeeded" if state.up else "failed"}">'
-            + "".join(f"<td>{html.escape(c)}</td>" for c in (label, status, str(len(state.tasks)), *cells))
+            + "".join(_cells((label, status, str(len(state.tasks)), *cells), wrap_from=8))
             + "</tr>"
         )
     refreshes = [
         f'<tr class="{"failed" if r.failed else "succeeded"}">'
         + "".join(
-            f"<td>{html.escape(c)}</td>"
-            for c in (_when(r.at), f"{r.duration:.2f} s", str(r.asked), str(r.answered), str(r.failed), r.cause)
+            _cells((_when(r.at), f"{r.duration:.2f} s", str(r.asked), str(r.answered), str(r.failed), r.cause), 5)
         )
         + "</tr>"
         for r in snapshot.refreshes
@@ -292,6 +291,12 @@ async def landing(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
+def _cells(texts: Iterable[str], wrap_from: int) -> Iterator[str]:
+    """Table cells; those from `wrap_from` on (errors and causes) wrap, the others (times, counts) do not."""
+    for i, text in enumerate(texts):
+        yield f'<td class="text">{html.escape(text)}</td>' if i >= wrap_from else f"<td>{html.escape(text)}</td>"
+
+
 def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if ts is not None else ""
 
@@ -301,6 +306,7 @@ _PAGE = """<!DOCTYPE html>
 <style>
 body {{ font-family: sans-serif; margin: 2em; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }}
+td {{ white-space: nowrap; }} td.text {{ white-space: normal; min-width: 20em; max-width: 40em; }}
 tr.failed td {{ background: #fdd; }} tr.running td {{ background: #def; }} tr.succeeded td {{ background: #dfd; }}
 tr.stopped td, tr.unknown td, tr.none td {{ background: #eee; }}
 </style></head>

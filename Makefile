@@ -47,7 +47,7 @@ soak: $(VENV)/.installed-test
 	$(BIN)/python bench/soak.py --minutes $(or $(MINUTES),10)
 
 bench: $(VENV)/.installed-test
-	$(BIN)/python bench/scrape.py
+	$(BIN)/python bench/bench.py
 
 k8s-rules: $(VENV)/.installed
 	$(BIN)/python deploy/kubernetes/monitoring/render.py

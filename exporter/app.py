@@ -17,8 +17,8 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 from exporter.cloud.client import ApiClient, Reported
 from exporter.cloud.guards import Guards
 from exporter.config import Config, ConfigError, TargetConfig, load_config
-from exporter.exposition.collector import TaskCollector
 from exporter.exposition.metrics import SelfMetrics
+from exporter.exposition.render import TaskText
 from exporter.model import Shard
 from exporter.services import UnknownStatuses
 from exporter.tracking.tracker import Tracker
@@ -68,7 +68,9 @@ class Exporter:
             shard=shard,
         )
         self._closing: set[asyncio.Task[None]] = set()  # old clients waiting for their refresh to end
-        self.registry.register(TaskCollector(lambda: self.tracker.snapshot, clock))
+        # The task and target families: rendered by TaskText, after the registry's (TaskCollector yields
+        # the same as prometheus-client objects, for /probe).
+        self.task_text = TaskText(lambda: self.tracker.snapshot, clock, lambda: self.config.metrics)
         self._prepare(config)
         self._reload_lock = asyncio.Lock()
 

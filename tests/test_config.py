@@ -166,6 +166,32 @@ def test_config_check_reports_errors_and_exits_1(write: Writer) -> None:
             "c.yaml:4: duplicate key 'name'",
             id="duplicate-key",
         ),
+        pytest.param(
+            ("services:", "metrics: {finished_states: none}\nservices:"),
+            "c.yaml:7: metrics.finished_states: expected one of all, current, got 'none'",
+            id="bad-finished-states",
+        ),
+        pytest.param(
+            ("services:", "metrics: {exclude: [huaweicloud_task_status]}\nservices:"),
+            "metrics.exclude[0]: huaweicloud_task_status cannot be excluded: the alerts and dashboards need it",
+            id="exclude-status",
+        ),
+        pytest.param(
+            ("services:", "metrics: {exclude: [huaweicloud_task_infos]}\nservices:"),
+            "c.yaml:7: metrics.exclude[0]: expected a per-task metric name (huaweicloud_task_info, "
+            "huaweicloud_task_progress_ratio,",
+            id="exclude-unknown",
+        ),
+        pytest.param(
+            ("services:", "metrics: {exclude: [huaweicloud_task_infos]}\nservices:"),
+            "got the string 'huaweicloud_task_infos'; did you mean 'huaweicloud_task_info'?",
+            id="exclude-did-you-mean",
+        ),
+        pytest.param(
+            ("services:", "metrics: {include: []}\nservices:"),
+            "metrics.include: unknown key 'include'",
+            id="metrics-unknown-key",
+        ),
     ],
 )
 def test_config_errors(change: tuple[str, str], expected: str) -> None:
@@ -292,3 +318,13 @@ def test_yaml_merge_keys_work() -> None:
     )
     (target,) = parse_config(text, env={"HWC_TOKEN": "t"}).targets
     assert target.key == ("prod", "evs", "cn-north-4", PROJECT)
+
+
+def test_metrics_settings_parse() -> None:
+    text = MINIMAL.replace(
+        "services:", "metrics: {finished_states: current, exclude: [huaweicloud_task_info]}\nservices:", 1
+    )
+    config = parse_config(text, env={"HWC_TOKEN": "t"})
+    assert config.metrics.current_only
+    assert config.metrics.exclude == {"huaweicloud_task_info"}
+    assert not parse_config(MINIMAL, env={"HWC_TOKEN": "t"}).metrics.current_only

@@ -49,10 +49,22 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 USER_AGENT = f"huaweicloud-task-exporter/{__version__}"
+# What httpx.AsyncClient would send besides Host: the answer may come compressed (httpx decodes it).
+REQUEST_HEADERS = {
+    "Accept": "*/*",
+    "Accept-Encoding": "gzip, deflate",
+    "Connection": "keep-alive",
+    "User-Agent": USER_AGENT,
+}
 PROGRESS_MIN_BUDGET = 0.5  # seconds: a progress API (DLI's) is not asked with less left than this
 # The lines of one `/probe?debug=true`: every request of the calls made in its context, its answer and
 # the guards' decisions, as an operator reads them (no header, no secret, no body).
 TRACE: ContextVar[list[str] | None] = ContextVar("huaweicloud_task_trace", default=None)
+
+
+def _timeouts(seconds: float) -> dict[str, float]:
+    """httpx's timeout extension: the same limit for connecting, reading and waiting for a connection."""
+    return {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}
 
 
 def trace(line: str) -> None:
@@ -113,7 +125,8 @@ class ApiClient:
         self._config, self._metrics, self._clock = config, metrics, clock
         self._unknown = unknown or UnknownStatuses()
         self._transport = transport or self._default_transport
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._transports: dict[str, httpx.AsyncBaseTransport] = {}
+        self._clients: dict[str, httpx.AsyncClient] = {}  # for password logins, over the same transport
         self._guards = guards or Guards(clock)
         self._reported = reported or Reported()
         self._auths: dict[tuple[str, str], httpx.Auth] = {}  # token and AK/SK flows, per account and project
@@ -139,14 +152,39 @@ class ApiClient:
             return 0.0
         return left
 
+    def _transport_of(self, account: str) -> httpx.AsyncBaseTransport:
+        transport = self._transports.get(account)
+        if transport is None:
+            transport = self._transports[account] = self._transport(account)
+        return transport
+
     def _client(self, account: str) -> httpx.AsyncClient:
         client = self._clients.get(account)
         if client is None:
             client = httpx.AsyncClient(
-                transport=self._transport(account), headers={"User-Agent": USER_AGENT}, trust_env=False
+                transport=self._transport_of(account), headers={"User-Agent": USER_AGENT}, trust_env=False
             )
             self._clients[account] = client
         return client
+
+    async def _send(self, account: str, request: httpx.Request, auth: httpx.Auth) -> httpx.Response:
+        """What `httpx.AsyncClient.send` does for these GETs, without its per-request machinery (cookies,
+        redirects, event hooks, proxies looked up in the environment): the auth flow's requests go
+        through the account's transport, each answer read in full, as the flow expects."""
+        transport = self._transport_of(account)
+        flow = auth.async_auth_flow(request)
+        try:
+            request = await flow.__anext__()
+            while True:
+                response = await transport.handle_async_request(request)
+                response.request = request
+                await response.aread()
+                try:
+                    request = await flow.asend(response)
+                except StopAsyncIteration:
+                    return response
+        finally:
+            await flow.aclose()
 
     def _auth(self, target: TargetConfig) -> httpx.Auth:
         account = self._config.accounts[target.account]
@@ -230,9 +268,10 @@ class ApiClient:
         status_code = 0
         try:
             async with asyncio.timeout(max(deadline - started, 0.0)):
-                response = await self._client(target.account).get(
-                    url, params=params, auth=self._auth(target), timeout=httpx.Timeout(timeout)
+                request = httpx.Request(
+                    "GET", url, params=params, headers=REQUEST_HEADERS, extensions={"timeout": _timeouts(timeout)}
                 )
+                response = await self._send(target.account, request, self._auth(target))
             status_code = response.status_code
             result = self._interpret(target, response, interpret)
         except (TimeoutError, httpx.TimeoutException):
@@ -410,5 +449,9 @@ class ApiClient:
 
     async def aclose(self) -> None:
         for client in self._clients.values():
-            await client.aclose()
+            await client.aclose()  # closes its transport too
+        for account, transport in self._transports.items():
+            if account not in self._clients:
+                await transport.aclose()
         self._clients.clear()
+        self._transports.clear()

@@ -140,6 +140,8 @@ class Guards:
     def cooling_down(self, account: Account) -> float:
         """Seconds left of the account's pause after refused credentials (0: none; inf: until the
         credentials change; -1: they just changed, which the caller says once)."""
+        if not self._pauses:  # the usual case, without reading a secret for the lock key
+            return 0.0
         pause = self._pauses.get(lock_key(account))
         if pause is None or pause.retry:
             return 0.0
@@ -169,11 +171,12 @@ class Guards:
 
     def refusal(self, account: Account) -> str:
         """The gateway's answer that began the account's current pause ("" when there is none)."""
-        pause = self._pauses.get(lock_key(account))
+        pause = self._pauses.get(lock_key(account)) if self._pauses else None
         return pause.cause if pause is not None else ""
 
     def accepted(self, account: Account) -> None:
-        self._pauses.pop(lock_key(account), None)
+        if self._pauses:
+            self._pauses.pop(lock_key(account), None)
 
     # --- endpoints -------------------------------------------------------------------------------
 

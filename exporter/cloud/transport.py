@@ -20,9 +20,10 @@ __all__ = ["AiohttpTransport"]
 MAX_HEADER_BYTES = 128 * 1024
 
 
-def _proxy_from_environment(url: httpx.URL) -> str | None:
-    """HTTPS_PROXY / HTTP_PROXY for `url`, unless NO_PROXY exempts its host."""
-    proxies: dict[str, str] = urllib.request.getproxies_environment()
+def _proxy_from_environment(url: httpx.URL, proxies: dict[str, str]) -> str | None:
+    """HTTPS_PROXY / HTTP_PROXY (of `proxies`, the environment's) for `url`, unless NO_PROXY exempts its host."""
+    if not proxies:
+        return None
     proxy = proxies.get(url.scheme)
     # proxy_bypass_environment is public in CPython but missing from typeshed.
     if proxy is None or urllib.request.proxy_bypass_environment(url.host, proxies):  # type: ignore[attr-defined]
@@ -40,6 +41,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         standard HTTPS_PROXY / HTTP_PROXY / NO_PROXY environment variables apply."""
         self._ssl = verify
         self._proxy = proxy
+        # The environment's proxies, read once: looking them up costs more than the rest of a request.
+        self._env_proxies: dict[str, str] = {} if proxy else urllib.request.getproxies_environment()
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
 
@@ -76,7 +79,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 data=body or None,
                 allow_redirects=False,
                 timeout=timeout,
-                proxy=self._proxy or _proxy_from_environment(request.url),
+                proxy=self._proxy or _proxy_from_environment(request.url, self._env_proxies),
             ) as response:
                 content = await response.read()
                 headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]

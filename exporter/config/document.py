@@ -170,6 +170,33 @@ class TrackingSettings:
     task_files_interval: float = 5.0
 
 
+# Per-task families that `metrics.exclude` may leave out: all but huaweicloud_task_status, which the
+# alerts and dashboards are built on.
+EXCLUDABLE = (
+    "huaweicloud_task_info",
+    "huaweicloud_task_progress_ratio",
+    "huaweicloud_task_start_timestamp_seconds",
+    "huaweicloud_task_end_timestamp_seconds",
+    "huaweicloud_task_duration_seconds",
+    "huaweicloud_task_error_info",
+    "huaweicloud_task_sub_tasks",
+    "huaweicloud_task_last_update_timestamp_seconds",
+)
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """What the per-task families show (DESIGN section 3 by default)."""
+
+    # "all": six huaweicloud_task_status series per task; "current": a final task only its final state's.
+    finished_states: str = "all"
+    exclude: frozenset[str] = frozenset()  # of EXCLUDABLE
+
+    @property
+    def current_only(self) -> bool:
+        return self.finished_states == "current"
+
+
 @dataclass(frozen=True)
 class Config:
     accounts: Mapping[str, Account]
@@ -178,6 +205,7 @@ class Config:
     file: str = ""
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     task_files: tuple[str, ...] = ()
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     # Built-in and custom specs by name, and what --config.check warns about (a region a spec does not list).
     services: Mapping[str, ServiceSpec] = field(default_factory=lambda: dict(BUILTIN))
     warnings: tuple[str, ...] = ()
@@ -522,6 +550,28 @@ def _tracking(ctx: Ctx, value: Any) -> TrackingSettings:
     )
 
 
+def _metrics(ctx: Ctx, value: Any) -> MetricsSettings:
+    if value is None:
+        return MetricsSettings()
+    section = Section(ctx, value, "metrics settings")
+    section.allow("finished_states", "exclude")
+    excluded = set()
+    for item_ctx, item in section.items("exclude", "metric names"):
+        if item == "huaweicloud_task_status":
+            item_ctx.fail("huaweicloud_task_status cannot be excluded: the alerts and dashboards need it")
+        if item not in EXCLUDABLE:
+            hint = difflib.get_close_matches(str(item), EXCLUDABLE, n=1)
+            item_ctx.fail(
+                f"expected a per-task metric name ({', '.join(EXCLUDABLE)}), got {describe(item)}"
+                + (f"; did you mean {hint[0]!r}?" if hint else "")
+            )
+        excluded.add(item)
+    return MetricsSettings(
+        finished_states=section.string("finished_states", default="all", choices=("all", "current")),
+        exclude=frozenset(excluded),
+    )
+
+
 def _scrape(ctx: Ctx, value: Any) -> ScrapeSettings:
     if value is None:
         return ScrapeSettings()
@@ -545,7 +595,7 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
     top = Section(ctx, document, "the top level")
     for key in [key for key in top.data if isinstance(key, str) and key.startswith("x-")]:
         del top.data[key]  # extension fields, as docker-compose has them: anchors for <<: merges
-    top.allow("accounts", "services", "custom_services", "scrape", "tracking", "task_files")
+    top.allow("accounts", "services", "custom_services", "scrape", "tracking", "task_files", "metrics")
     services = _custom_services(top)
     accounts: dict[str, Account] = {}
     for item_ctx, item in top.items("accounts", "accounts"):
@@ -593,6 +643,7 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
         file=file,
         tracking=tracking,
         task_files=tuple(patterns),
+        metrics=_metrics(*top.raw("metrics")),
         services=services,
         warnings=tuple(warnings),
         checksum=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),

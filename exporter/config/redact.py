@@ -70,4 +70,5 @@ def redacted(config: Config, target: TargetConfig | None = None) -> dict[str, An
         "scrape": dataclasses.asdict(config.scrape),
         "tracking": dataclasses.asdict(config.tracking),
         "task_files": list(config.task_files),
+        "metrics": {"finished_states": config.metrics.finished_states, "exclude": sorted(config.metrics.exclude)},
     }

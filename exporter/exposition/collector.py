@@ -22,6 +22,7 @@ from typing import NamedTuple
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from exporter.config import MetricsSettings
 from exporter.model import State
 from exporter.tracking import Snapshot, Source, TargetSnapshot, TaskRecord
 
@@ -39,6 +40,7 @@ __all__ = [
 P = "huaweicloud_task_"
 TARGET_LABELS = ["account", "cloud_service", "region", "project_id"]
 TASK_LABELS = [*TARGET_LABELS, "task_id"]
+DEFAULT_SETTINGS = MetricsSettings()
 
 
 class TaskFamilies(NamedTuple):
@@ -55,12 +57,15 @@ class TaskFamilies(NamedTuple):
     last_update: GaugeMetricFamily
 
 
-def task_samples(families: TaskFamilies, labels: list[str], record: TaskRecord, now: float) -> None:
-    """One task's samples; `labels` are the target's label values and the task ID."""
+def task_samples(
+    families: TaskFamilies, labels: list[str], record: TaskRecord, now: float, current_only: bool = False
+) -> None:
+    """One task's samples; `labels` are the target's label values and the task ID; `current_only`: of a
+    final task only its state's status series (metrics.finished_states: current)."""
     task = record.status
     assert task is not None
     families.info.add_metric([*labels, task.job_type, task.job_name, task.resource_id, task.raw_status], 1.0)
-    for value in State:
+    for value in (task.state,) if current_only and task.final else State:
         families.status.add_metric([*labels, value.value], 1.0 if task.state is value else 0.0)
     for family, number in ((families.progress, task.progress), (families.start, task.start), (families.end, task.end)):
         if number is not None:
@@ -120,10 +125,12 @@ def task_families(
     *,
     include_target_metrics: bool = True,
     records: Callable[[TargetSnapshot], Iterable[TaskRecord]] | None = None,
+    settings: MetricsSettings = DEFAULT_SETTINGS,
 ) -> list[GaugeMetricFamily]:
-    """All families for `targets`; `records` narrows the tasks (e.g. one task for /probe)."""
+    """All families for `targets`; `records` narrows the tasks (e.g. one task for /probe); `settings`
+    (the config's `metrics`) leaves out excluded families and a final task's other states."""
     per_task = TaskFamilies(*(task_family(name) for name in TASK_FAMILIES))
-    families: list[GaugeMetricFamily] = list(per_task)
+    families: list[GaugeMetricFamily] = [f for f in per_task if f.name not in settings.exclude]
     up, scrape_duration, last_success, tracked, discovered = (target_family(name) for name in TARGET_FAMILIES)
     if include_target_metrics:
         families += [up, scrape_duration, last_success, tracked, discovered]
@@ -143,19 +150,25 @@ def task_families(
         chosen = records(state) if records else (r for r in state.tasks.values() if r.source is not Source.PROBE)
         for record in chosen:
             if record.status is not None:  # never answered yet: nothing is known, so nothing is made up
-                task_samples(per_task, [*key, record.task_id], record, now)
+                task_samples(per_task, [*key, record.task_id], record, now, settings.current_only)
     return families
 
 
 class TaskCollector(Collector):
     """The per-task and per-target families of every tracked target."""
 
-    def __init__(self, snapshot: Callable[[], Snapshot], clock: Callable[[], float] = time.time) -> None:
-        """`snapshot()` is the tracker's latest; `clock` the exporter's (a running task's duration)."""
-        self._snapshot, self._clock = snapshot, clock
+    def __init__(
+        self,
+        snapshot: Callable[[], Snapshot],
+        clock: Callable[[], float] = time.time,
+        settings: Callable[[], MetricsSettings] = lambda: DEFAULT_SETTINGS,
+    ) -> None:
+        """`snapshot()` is the tracker's latest; `clock` the exporter's (a running task's duration);
+        `settings()` the config's `metrics`."""
+        self._snapshot, self._clock, self._settings = snapshot, clock, settings
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())  # collect() is cheap but needs state; nothing to pre-describe
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        yield from task_families(self._snapshot().targets, self._clock())
+        yield from task_families(self._snapshot().targets, self._clock(), settings=self._settings())

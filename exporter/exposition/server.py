@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import html
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import urlencode
@@ -24,9 +24,10 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.cloud import TRACE
-from exporter.config import Config, TargetConfig, redacted
+from exporter.config import Config, MetricsSettings, TargetConfig, redacted
 from exporter.exposition.collector import target_family, task_families
 from exporter.exposition.listener import Serving, serve
+from exporter.exposition.render import TaskText
 from exporter.exposition.webconfig import basic_auth_middleware
 from exporter.model import State, valid_id
 from exporter.tracking import TargetSnapshot, TaskRecord, Tracker
@@ -39,6 +40,7 @@ class Served(Protocol):
 
     registry: CollectorRegistry
     tracker: Tracker
+    task_text: TaskText
 
     @property
     def config(self) -> Config: ...
@@ -64,7 +66,7 @@ async def metrics(request: web.Request) -> web.Response:
         await exporter.refresh(exporter.scrape_timeout(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")))
     except Exception:  # a bug in a refresh must not hide what is known: log it, serve the last values
         log.exception("refresh failed; serving the last known values")
-    return _exposition(request, exporter.registry)
+    return _exposition(request, exporter.registry, exporter.task_text.render)
 
 
 # Level 1: a tenth of the text's size already, at a fraction of the default level's CPU (the text of
@@ -72,11 +74,23 @@ async def metrics(request: web.Request) -> web.Response:
 GZIP_LEVEL = 1
 
 
-def _exposition(request: web.Request, registry: CollectorRegistry) -> web.Response:
-    """The registry in the format the scraper asks for (prometheus-client's own encoders), gzip-compressed
-    when it accepts gzip, as Prometheus does (prometheus-client's `gzip_accepted`)."""
+OPENMETRICS_EOF = b"# EOF\n"
+
+
+def _exposition(
+    request: web.Request, registry: CollectorRegistry, more: Callable[[bool], list[bytes]] | None = None
+) -> web.Response:
+    """The registry in the format the scraper asks for (prometheus-client's own encoders), then what
+    `more(openmetrics)` renders (the task families), gzip-compressed when the scraper accepts gzip, as
+    Prometheus does (prometheus-client's `gzip_accepted`)."""
     encoder, content_type = exposition.choose_encoder(request.headers.get("Accept", ""))
     body = encoder(registry)
+    if more is not None:
+        openmetrics = content_type.startswith("application/openmetrics-text")
+        if openmetrics and body.endswith(OPENMETRICS_EOF):
+            body = b"".join([body[: -len(OPENMETRICS_EOF)], *more(True), OPENMETRICS_EOF])
+        else:
+            body = b"".join([body, *more(False)])
     headers = {"Content-Type": content_type, "Vary": "Accept-Encoding"}
     if exposition.gzip_accepted(request.headers.get("Accept-Encoding", "")):
         body = gzip.compress(body, compresslevel=GZIP_LEVEL)
@@ -90,12 +104,23 @@ PROBE_PARAMS = ("cloud_service", "task_id", "account", "region", "project_id", "
 class _ProbeCollector(Collector):
     """One task's families and `huaweicloud_task_up` for the probe; built fresh for every /probe."""
 
-    def __init__(self, state: TargetSnapshot, record: TaskRecord | None, up: bool, duration: float, now: float) -> None:
+    def __init__(
+        self,
+        state: TargetSnapshot,
+        record: TaskRecord | None,
+        up: bool,
+        duration: float,
+        now: float,
+        settings: MetricsSettings,
+    ) -> None:
         self._state, self._record, self._up, self._duration, self._now = state, record, up, duration, now
+        self._settings = settings
 
     def collect(self) -> Iterator[Metric]:
         records = [self._record] if self._record is not None else []
-        yield from task_families([self._state], self._now, include_target_metrics=False, records=lambda _s: records)
+        yield from task_families(
+            [self._state], self._now, include_target_metrics=False, records=lambda _s: records, settings=self._settings
+        )
         key = list(self._state.target.key)
         up, duration = target_family("up"), target_family("scrape_duration_seconds")
         up.add_metric(key, 1.0 if self._up else 0.0)
@@ -152,7 +177,8 @@ async def probe(request: web.Request) -> web.Response:
     finally:
         TRACE.reset(token)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_ProbeCollector(state, record, up, time.perf_counter() - started, exporter.clock()))
+    took = time.perf_counter() - started
+    registry.register(_ProbeCollector(state, record, up, took, exporter.clock(), exporter.config.metrics))
     if debug == "true":
         return web.Response(text=_debug_text(exporter.config, targets[0], task_id, lines, registry, record, up))
     return _exposition(request, registry)

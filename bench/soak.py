@@ -239,7 +239,7 @@ async def run(minutes: float) -> int:  # noqa: C901 - one linear script
     print(f"  tasks seen: {len(soak.seen)}   lost: {len(soak.lost)}   final states missed: {len(missed)}")
     print("  faults injected -> counted by reason:")
     for reason in sorted(injected):
-        note = "   (resets; the rest were retried by aiohttp)" if reason in unchecked else ""
+        note = "   (resets of kept-alive connections, retried once on a new one)" if reason in unchecked else ""
         print(f"    {reason:13} {injected[reason]:6} -> {got[reason]:6}{note}")
     print(f"  file descriptors: {start_fds} -> {middle_fds} -> {end_fds}   RSS: {start_rss:.0f} -> {end_rss:.0f} MiB")
     problems = []

@@ -5,8 +5,10 @@ signatures with `exporter.signing.verify` (which agrees with the official SDK: t
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -251,3 +253,63 @@ services:
     assert str(caught.value) == (
         f"c.yaml:10: services[0].tasks[1]: invalid task ID {shown}: expected 16 to 64 hexadecimal characters, or a UUID"
     )
+
+
+class OverlapGateway(FakeGateway):
+    """A gateway that answers after the event loop has turned a few times, and records how many requests
+    were in flight when each one arrived."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.in_flight = 0
+        self.seen: list[int] = []
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        self.in_flight += 1
+        self.seen.append(self.in_flight)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        self.in_flight -= 1
+        return self(request)
+
+
+async def test_accepted_credentials_send_no_lone_first_request_but_changed_ones_do(tmp_path: Path) -> None:
+    config = aksk_config(tmp_path)
+    gateway = OverlapGateway()
+    client = ApiClient(
+        config, SelfMetrics(CollectorRegistry()), transport=lambda _a: httpx.MockTransport(gateway.handle)
+    )
+    tracker = Tracker(config, client)
+    await tracker.refresh(5)  # new credentials: the first request alone, then the others together
+    assert gateway.seen[0] == 1 and gateway.seen[1] == 1 and max(gateway.seen) > 1
+    gateway.seen.clear()
+    await tracker.refresh(5)  # accepted before: every query starts at once, the first one too
+    assert gateway.seen[:2] == [1, 2]
+    # The secret file is rotated to a wrong key: the first request goes alone again, and is the only one.
+    (tmp_path / "sk").write_text("rotated-but-wrong-secret-key-00000000000000")
+    gateway.seen.clear()
+    await tracker.refresh(5)
+    assert gateway.seen == [1]
+    assert gateway.refused == 1
+    await client.aclose()
+
+
+async def test_the_bound_holds_when_accepted_credentials_go_bad(tmp_path: Path) -> None:
+    # Accepted for a while, then rotated to a wrong key and left so for many cool-downs: never more than
+    # 5 refused requests in a row, and one per scrape.
+    config = aksk_config(tmp_path)
+    gateway, clock = FakeGateway(), [1000.0]
+    client, _ = client_for(config, gateway, clock)
+    tracker = Tracker(config, client)
+    for _ in range(3):
+        await tracker.refresh(5)
+    assert gateway.refused == 0
+    (tmp_path / "sk").write_text("rotated-but-wrong-secret-key-00000000000000")
+    refused = []
+    for _ in range(20):
+        before = gateway.refused
+        await tracker.refresh(5)
+        refused.append(gateway.refused - before)
+        clock[0] += 301
+    assert sum(refused) == MAX_AUTH_FAILURES and max(refused) == 1
+    await client.aclose()

@@ -368,7 +368,7 @@ async def test_one_callers_tiny_timeout_does_not_set_the_refresh_for_its_partner
     await stack.scrape()
     asked = stack.sim.stats.requests_total
     non_final = sum(1 for s in stack.exporter.tracker.targets for r in s.tasks.values() if not r.final)
-    stack.sim.latency = 0.2
+    stack.sim.latency = 1.0  # the refresh outlasts the hasty scrape's wait (its timeout plus slack)
     hasty = await stack.http.get("/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": "0.0001"})
     assert hasty.status_code == 200
     data = await stack.scrape()

@@ -23,7 +23,7 @@ from exporter import __version__
 from exporter.cloud.auth import PasswordAuth, build_auth, iam_url
 from exporter.cloud.errors import NO_SUCH_API_CODES, ApiError, ApiFailure, classify
 from exporter.cloud.guards import BACKOFF_MAX, BACKOFF_START, MAX_AUTH_FAILURES, Endpoint, Guards, RateLimiter, identity
-from exporter.cloud.transport import AiohttpTransport
+from exporter.cloud.wire import WireTransport
 from exporter.config import Config, SecretError, TargetConfig
 from exporter.model import Reason, State, TaskStatus
 from exporter.services import (
@@ -130,6 +130,10 @@ class ApiClient:
         self._guards = guards or Guards(clock)
         self._reported = reported or Reported()
         self._auths: dict[tuple[str, str], httpx.Auth] = {}  # token and AK/SK flows, per account and project
+        # Parsed URLs of the last two refreshes' requests: a running task's URL is asked for on every scrape,
+        # and parsing it costs more than the rest of building its request.
+        self._urls: dict[str, httpx.URL] = {}
+        self._urls_before: dict[str, httpx.URL] = {}
 
     def _default_transport(self, account_name: str) -> httpx.AsyncBaseTransport:
         account = self._config.accounts[account_name]
@@ -139,7 +143,7 @@ class ApiClient:
         elif account.tls.ca_file:
             verify = ssl.create_default_context()  # the system CAs, and the user's on top
             verify.load_verify_locations(cafile=account.tls.ca_file)
-        return AiohttpTransport(
+        return WireTransport(
             verify=verify, proxy=account.proxy or None, max_connections=self._config.scrape.concurrency
         )
 
@@ -269,7 +273,11 @@ class ApiClient:
         try:
             async with asyncio.timeout(max(deadline - started, 0.0)):
                 request = httpx.Request(
-                    "GET", url, params=params, headers=REQUEST_HEADERS, extensions={"timeout": _timeouts(timeout)}
+                    "GET",
+                    self._url(url),
+                    params=params,
+                    headers=REQUEST_HEADERS,
+                    extensions={"timeout": _timeouts(timeout)},
                 )
                 response = await self._send(target.account, request, self._auth(target))
             status_code = response.status_code
@@ -386,6 +394,20 @@ class ApiClient:
             )
         else:
             log.error(f"authentication failed; {then}, so that the cloud does not lock the credentials", **fields)
+
+    def lone_first(self, account: str) -> bool:
+        return self._guards.lone_first(self._config.accounts[account])
+
+    def new_refresh(self) -> None:
+        """A refresh begins: URLs not asked for since the one before are forgotten."""
+        self._urls_before, self._urls = self._urls, {}
+
+    def _url(self, url: str) -> httpx.URL:
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = self._urls_before.pop(url, None) or httpx.URL(url)
+            self._urls[url] = parsed
+        return parsed
 
     def _auth_ok(self, account: str) -> None:
         self._guards.accepted(self._config.accounts[account])

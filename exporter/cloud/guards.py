@@ -134,6 +134,8 @@ class Guards:
         self._pauses: dict[str, AuthPause] = {}
         self._endpoints: dict[tuple[str, str], Endpoint] = {}
         self._logins: dict[tuple[str, ...], httpx.Auth] = {}
+        self._trusted: dict[str, str] = {}  # account name -> identity of the credentials the cloud accepted
+        self._current: dict[str, str] = {}  # account name -> identity when its refresh began
 
     # --- refused credentials ---------------------------------------------------------------------
 
@@ -174,9 +176,23 @@ class Guards:
         pause = self._pauses.get(lock_key(account)) if self._pauses else None
         return pause.cause if pause is not None else ""
 
+    def lone_first(self, account: Account) -> bool:
+        """Whether the account's next refresh must send one request alone first: its credentials (as they
+        are now) have not been accepted by the cloud yet, or were refused before."""
+        current = self._current[account.name] = identity(account)
+        if not current or (self._pauses and lock_key(account) in self._pauses):
+            return True
+        return self._trusted.get(account.name) != current
+
     def accepted(self, account: Account) -> None:
+        """The cloud accepted a request of the account: its pause ends, and the credentials seen when the
+        refresh began count as accepted (if they changed since, the next refresh sees a new identity and
+        sends its first request alone again)."""
         if self._pauses:
             self._pauses.pop(lock_key(account), None)
+        current = self._current.get(account.name)
+        if current and self._trusted.get(account.name) != current:
+            self._trusted[account.name] = current
 
     # --- endpoints -------------------------------------------------------------------------------
 

@@ -78,9 +78,20 @@ _UNSIGNED_HEADERS = frozenset(
 )
 
 
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+# A path of unreserved characters and `/` only: decoding and re-encoding its segments changes nothing.
+_PLAIN_PATH_RE = re.compile(r"[A-Za-z0-9._~/-]*")
+_last_date: tuple[int, str] = (-1, "")
+
+
 def format_sdk_date(unix_time: float) -> str:
-    """The `X-Sdk-Date` value for a unix time: UTC, `%Y%m%dT%H%M%SZ` (e.g. `20191115T033655Z`)."""
-    return time.strftime(_DATE_FORMAT, time.gmtime(unix_time))
+    """The `X-Sdk-Date` value for a unix time: UTC, `%Y%m%dT%H%M%SZ` (e.g. `20191115T033655Z`); the
+    value of the current second is kept, as every request of that second carries it."""
+    global _last_date
+    second = int(unix_time // 1)
+    if _last_date[0] != second:
+        _last_date = (second, time.strftime(_DATE_FORMAT, time.gmtime(second)))
+    return _last_date[1]
 
 
 def _parse_sdk_date(value: str) -> float | None:
@@ -105,7 +116,10 @@ def _lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
 def _canonical_uri(url: httpx.URL) -> str:
     # The raw (still percent-encoded) path is what goes on the wire and what the SDK calls resource_path.
     raw_path = url.raw_path.decode("ascii").partition("?")[0]
-    path = "/".join(quote(segment, safe="~") for segment in unquote(raw_path).split("/"))
+    if _PLAIN_PATH_RE.fullmatch(raw_path):
+        path = raw_path
+    else:
+        path = "/".join(quote(segment, safe="~") for segment in unquote(raw_path).split("/"))
     return path if path.endswith("/") else path + "/"
 
 
@@ -115,6 +129,8 @@ def canonical_query(url: httpx.URL) -> str:
     The raw query is decoded like form data (`+` is a space, as httpx encodes `params=`), and the
     `(key, value)` pairs are sorted on their decoded text before encoding, like the SDK.
     """
+    if not url.query:
+        return ""
     pairs = parse_qsl(url.query.decode("ascii"), keep_blank_values=True)
     return "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in sorted(pairs))
 
@@ -122,7 +138,7 @@ def canonical_query(url: httpx.URL) -> str:
 def _hashed_payload(lowered: Mapping[str, str], body: bytes) -> str:
     if not body:
         # The SDK ignores X-Sdk-Content-Sha256 when there is no body.
-        return hashlib.sha256(b"").hexdigest()
+        return _EMPTY_SHA256
     declared = lowered.get(_CONTENT_SHA256, "").strip()
     return declared or hashlib.sha256(body).hexdigest()
 
@@ -178,9 +194,18 @@ def sign(
         raise ValueError("the request has no X-Sdk-Date header")
     if _parse_sdk_date(sdk_date) is None:
         raise ValueError(f"X-Sdk-Date {sdk_date!r} is not in the form 20060102T150405Z")
-    canonical, signed_headers = canonical_request(method, url, headers, body)
+    return _authorization(method, url, _lower_headers(headers), body, access_key, secret_key, sdk_date)
+
+
+def _authorization(
+    method: str, url: httpx.URL, lowered: dict[str, str], body: bytes, access_key: str, secret_key: str, sdk_date: str
+) -> str:
+    """`sign` once the headers are lower-cased and X-Sdk-Date is known to be well formed."""
+    lowered.setdefault("host", url.netloc.decode("ascii"))
+    signed = sorted(name for name in lowered if "_" not in name)
+    canonical = _canonical_request(method, url, lowered, signed, body)
     signature = _signature(canonical, sdk_date, secret_key)
-    return f"{ALGORITHM} Access={access_key}, SignedHeaders={signed_headers}, Signature={signature}"
+    return f"{ALGORITHM} Access={access_key}, SignedHeaders={';'.join(signed)}, Signature={signature}"
 
 
 class VerifyStatus(enum.Enum):
@@ -334,9 +359,14 @@ class AkSkAuth(httpx.Auth):
         headers = request.headers
         if headers.encoding not in ("ascii", "utf-8"):
             raise ValueError("header values must be ASCII or UTF-8 to be signed")
+        if not access_key or not secret_key:
+            raise ValueError("the access key and the secret key must not be empty")
         headers.pop("Authorization", None)
-        if "X-Sdk-Date" not in headers:
-            headers["X-Sdk-Date"] = format_sdk_date(self._clock())
+        sdk_date = headers.get("X-Sdk-Date")
+        if sdk_date is None:
+            sdk_date = headers["X-Sdk-Date"] = format_sdk_date(self._clock())
+        elif _parse_sdk_date(sdk_date) is None:
+            raise ValueError(f"X-Sdk-Date {sdk_date!r} is not in the form 20060102T150405Z")
         headers["Host"] = request.url.netloc.decode("ascii")
         if self._project_id:
             headers["X-Project-Id"] = self._project_id
@@ -345,7 +375,11 @@ class AkSkAuth(httpx.Auth):
 
         # The SDK sends the canonical query; httpx would encode spaces as '+', keep '/' and so on.
         query = canonical_query(request.url)
-        request.url = request.url.copy_with(query=query.encode("ascii") if query else None)
+        want = query.encode("ascii")
+        raw = request.url.raw_path
+        path = raw.partition(b"?")[0]
+        if raw != (path + b"?" + want if want else path):
+            request.url = request.url.copy_with(query=want or None)
 
         signed: dict[str, str] = {}
         for name, value in headers.items():  # lower-cased names, repeated headers joined
@@ -354,4 +388,7 @@ class AkSkAuth(httpx.Auth):
             signed[name] = value.strip()
             if signed[name] != value or len(headers.get_list(name)) > 1:
                 headers[name] = signed[name]  # send what is signed: one field, stripped
-        headers["Authorization"] = sign(request.method, request.url, signed, request.content, access_key, secret_key)
+        # `signed` holds lower-case names already (httpx's Headers yield them so) and a valid X-Sdk-Date.
+        headers["Authorization"] = _authorization(
+            request.method, request.url, signed, request.content, access_key, secret_key, sdk_date
+        )

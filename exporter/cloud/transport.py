@@ -9,18 +9,21 @@ can tell a timeout from a refused connection.
 
 from __future__ import annotations
 
+import functools
+import math
 import ssl
 import urllib.request
 
 import aiohttp
 import httpx
+import yarl
 
-__all__ = ["AiohttpTransport"]
+__all__ = ["MAX_HEADER_BYTES", "AiohttpTransport", "proxy_for"]
 
 MAX_HEADER_BYTES = 128 * 1024
 
 
-def _proxy_from_environment(url: httpx.URL, proxies: dict[str, str]) -> str | None:
+def proxy_for(url: httpx.URL, proxies: dict[str, str]) -> str | None:
     """HTTPS_PROXY / HTTP_PROXY (of `proxies`, the environment's) for `url`, unless NO_PROXY exempts its host."""
     if not proxies:
         return None
@@ -29,6 +32,18 @@ def _proxy_from_environment(url: httpx.URL, proxies: dict[str, str]) -> str | No
     if proxy is None or urllib.request.proxy_bypass_environment(url.host, proxies):  # type: ignore[attr-defined]
         return None
     return proxy
+
+
+def _tenths(seconds: float | None) -> float | None:
+    """Rounded up to a tenth of a second, so that the timeouts of a scrape's requests repeat (the
+    caller's asyncio deadline is exact)."""
+    return None if seconds is None else math.ceil(seconds * 10) / 10
+
+
+@functools.lru_cache(maxsize=256)
+def _client_timeout(pool: float | None, connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    """aiohttp's timeouts for httpx's; the few values in use are made once."""
+    return aiohttp.ClientTimeout(total=None, connect=pool, sock_connect=connect, sock_read=read)
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -54,6 +69,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 connector=connector,
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent",),
+                # No cookies: the APIs set none that matter, and a jar is looked up on every request.
+                cookie_jar=aiohttp.DummyCookieJar(),
                 # Not trust_env: that also reads ~/.netrc and would add its credentials to our requests.
                 trust_env=False,
                 # IAM tokens (X-Subject-Token) run to many kilobytes; the default limit is 8190 bytes.
@@ -64,22 +81,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=timeouts.get("pool"),
-            sock_connect=timeouts.get("connect"),
-            sock_read=timeouts.get("read"),
-        )
+        timeout = _client_timeout(*(_tenths(timeouts.get(k)) for k in ("pool", "connect", "read")))
         body = await request.aread()
         try:
             async with self._get_session().request(
                 request.method,
-                str(request.url),
+                # httpx has encoded the URL already: yarl need not quote it again.
+                yarl.URL(str(request.url), encoded=True),
                 headers=list(request.headers.multi_items()),
                 data=body or None,
                 allow_redirects=False,
                 timeout=timeout,
-                proxy=self._proxy or _proxy_from_environment(request.url, self._env_proxies),
+                proxy=self._proxy or proxy_for(request.url, self._env_proxies),
             ) as response:
                 content = await response.read()
                 headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]

@@ -31,6 +31,15 @@ T = TypeVar("T")
 class Querier(Protocol):
     async def query(self, target: TargetConfig, task_id: str, timeout: float) -> TaskStatus | ApiError: ...
 
+    def new_refresh(self) -> None:
+        """A refresh begins (the client may forget what the one before last needed)."""
+        ...
+
+    def lone_first(self, account: str) -> bool:
+        """Whether the account's first request of this refresh must go alone (credentials not yet
+        accepted by the cloud, or refused before)."""
+        ...
+
     async def get(
         self,
         target: TargetConfig,
@@ -43,20 +52,20 @@ class Querier(Protocol):
 
 @dataclass(frozen=True)
 class Deadline:
-    """A point on the event loop's clock; `left()` is what remains of it (never negative)."""
+    """A point on the monotonic clock (the event loop's); `left()` is what remains of it (never negative)."""
 
     at: float
 
     @classmethod
     def after(cls, seconds: float) -> Deadline:
-        return cls(asyncio.get_running_loop().time() + seconds)
+        return cls(time.monotonic() + seconds)
 
     def left(self) -> float:
-        return max(self.at - asyncio.get_running_loop().time(), 0.0)
+        return max(self.at - time.monotonic(), 0.0)
 
     def sooner(self, seconds: float) -> Deadline:
         """This deadline, or `seconds` from now if that comes first."""
-        return Deadline(min(self.at, asyncio.get_running_loop().time() + seconds))
+        return Deadline(min(self.at, time.monotonic() + seconds))
 
 
 @dataclass(frozen=True)
@@ -90,25 +99,47 @@ async def poll(
     started: float,
     into: list[Answer] | None = None,
 ) -> list[Answer]:
-    """Ask for every (target, task ID), concurrently (at most `concurrency` at once), by account: each
-    account's first request goes alone, so that a wrong key, password or clock costs one refused request
-    per scrape and not `concurrency` of them (after a refusal the client holds the rest back; the cloud
-    locks an AK after more than 5 failures in a row). The first request gets a slice of the budget
-    only, so a slow service cannot starve the account's others."""
-    slots = asyncio.Semaphore(concurrency)
+    """Ask for every (target, task ID), at most `concurrency` at once, by `concurrency` workers taking
+    the queries in turn (cheaper than a task per query at thousands of tasks).
+
+    An account whose credentials the cloud has not accepted yet (new, changed since, or refused before)
+    sends its first request alone, and its other queries only after that answer: a wrong key, password
+    or clock then costs one refused request per scrape and not `concurrency` of them (after a refusal
+    the client holds the rest back; the cloud locks an AK after more than 5 failures in a row). That
+    first request gets a slice of the budget only, so a slow service cannot starve the account's
+    others. An account the cloud accepted keeps no such request: all of its queries start at once."""
     answers: list[Answer] = [] if into is None else into  # filled as they arrive, for a caller that cannot wait
+    client.new_refresh()
+    queue: asyncio.Queue[tuple[TargetConfig, str, Deadline, Sequence[tuple[TargetConfig, str]]] | None]
+    queue = asyncio.Queue()
+    remaining = 0
+    later: list[tuple[TargetConfig, str]] = []
+    for items in work:
+        if not items:
+            continue
+        remaining += len(items)
+        if client.lone_first(items[0][0].account):
+            queue.put_nowait((*items[0], deadline.sooner(first_budget), items[1:]))
+        else:
+            later.extend(items)
+    for target, task_id in later:
+        queue.put_nowait((target, task_id, deadline, ()))
+    workers = min(concurrency, remaining)
 
-    async def one(target: TargetConfig, task_id: str, until: Deadline) -> None:
-        async with slots:
-            left = until.left()
-            result = await client.query(target, task_id, left)  # with no time left, the client holds it back
-        answers.append(Answer(target.key, task_id, result, time.perf_counter() - started))
+    async def worker() -> None:
+        nonlocal remaining
+        while (job := await queue.get()) is not None:
+            target, task_id, until, rest = job
+            result = await client.query(target, task_id, until.left())  # with no time left, the client holds it back
+            answers.append(Answer(target.key, task_id, result, time.perf_counter() - started))
+            for other in rest:  # the account's first answer is in: the others may go
+                queue.put_nowait((*other, deadline, ()))
+            remaining -= 1
+            if remaining == 0:
+                for _ in range(workers):
+                    queue.put_nowait(None)
 
-    async def account(items: Sequence[tuple[TargetConfig, str]]) -> None:
-        await one(*items[0], deadline.sooner(first_budget))
-        await asyncio.gather(*(one(target, task_id, deadline) for target, task_id in items[1:]))
-
-    await asyncio.gather(*(account(items) for items in work if items))
+    await asyncio.gather(*(worker() for _ in range(workers)))
     return answers
 
 

@@ -1,0 +1,401 @@
+"""A lean HTTP/1.1 client for the status GETs: keep-alive connections per host on asyncio protocols.
+
+Why: at thousands of tasks per scrape the client is most of the exporter's CPU, and aiohttp's
+general-purpose request path (URL building, header merging, tracing hooks, timers, its connector)
+costs about a third of each query (bench/README.md). These GETs need little of it: a request head
+written once, a response read whole (Content-Length, chunked, or until close), a pool of persistent
+connections with a limit. Everything else goes to the aiohttp transport: requests with a body (IAM
+logins) and requests through a proxy (HTTP_PROXY/HTTPS_PROXY or the account's `proxy`).
+
+Failures map to httpx's exception classes, with the aiohttp transport's messages: a refused or
+unresolvable host is `ConnectError`, an untrusted certificate `ConnectError` naming it, silence past
+the read timeout `ReadTimeout`, a reset or a malformed answer `ReadError`. A kept-alive connection
+that the server closed just before the request was written is retried once on a new connection (a
+GET is idempotent); a fresh connection is never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ssl
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from exporter.cloud.transport import MAX_HEADER_BYTES, AiohttpTransport, proxy_for
+
+__all__ = ["WireTransport"]
+
+NO_BODY_STATUSES = frozenset({204, 304})
+
+
+class _Stale(Exception):
+    """A reused connection ended before any byte of the answer: the server had closed it."""
+
+
+class _Malformed(Exception):
+    """The answer is not HTTP/1.x as this client reads it."""
+
+
+class _Connection(asyncio.Protocol):
+    """One persistent connection; one request at a time."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.open = False
+        self.used = False  # has answered a request before: a failure without bytes means "stale"
+        self._buffer = bytearray()
+        self._answer: asyncio.Future[tuple[int, list[tuple[bytes, bytes]], bytes, bool]] | None = None
+        self._eof = False
+
+    # --- asyncio.Protocol ----------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport, self.open = transport, True
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if self._answer is not None and not self._answer.done():
+            self._parse()
+        elif len(self._buffer) > MAX_HEADER_BYTES:  # bytes nobody asked for: drop the connection
+            self.close()
+
+    def eof_received(self) -> bool:
+        self._eof, self.open = True, False
+        if self._answer is not None and not self._answer.done():
+            self._parse()
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open, self._eof = False, True
+        if self._answer is not None and not self._answer.done():
+            self._parse(lost=exc)
+
+    # --- one exchange ------------------------------------------------------------------------------
+
+    @property
+    def reusable(self) -> bool:
+        """Open, and nothing arrived unasked since the last answer."""
+        return self.open and not self._buffer
+
+    def send(self, head: bytes) -> asyncio.Future[tuple[int, list[tuple[bytes, bytes]], bytes, bool]]:
+        """Write a request head; the future gets (status, headers, body, keep-alive)."""
+        assert self.transport is not None
+        self._answer = self.loop.create_future()
+        self.transport.write(head)
+        return self._answer
+
+    def close(self) -> None:
+        self.open = False
+        if self.transport is not None:
+            self.transport.close()
+
+    def _fail(self, exc: Exception) -> None:
+        assert self._answer is not None
+        self._answer.set_exception(exc)
+        self.close()
+
+    def _parse(self, lost: Exception | None = None) -> None:
+        """Complete the answer once the buffer holds all of it (or the connection ended)."""
+        buffer = self._buffer
+        try:
+            head = _read_head(buffer)
+            if head is None:
+                if len(buffer) > MAX_HEADER_BYTES:
+                    raise _Malformed("the response header is larger than 128 KiB")
+                if self._eof:
+                    if not buffer and self.used:
+                        raise _Stale
+                    raise _Malformed(f"the connection ended before a full response header ({lost or 'EOF'})")
+                return
+            if 100 <= head.status < 200:  # an interim answer (100 Continue, 103 Early Hints): the real one follows
+                del buffer[: head.start]
+                self._parse(lost)
+                return
+            found = _read_body(buffer, head, self._eof)
+        except (_Malformed, _Stale) as exc:
+            self._fail(exc)
+            return
+        if found is None:
+            return
+        body, done, keep = found
+        assert self._answer is not None
+        self.used = True
+        del buffer[:done]
+        self._answer.set_result((head.status, head.headers, body, keep and self.open and not buffer))
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    length: int | None
+    chunked: bool
+    keep: bool
+    start: int  # where the body begins
+
+
+def _read_head(buffer: bytearray) -> _Head | None:
+    """The status line and headers, once the buffer holds them all (None before); raises _Malformed."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    if end > MAX_HEADER_BYTES:
+        raise _Malformed("the response header is larger than 128 KiB")
+    lines = bytes(buffer[:end]).split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit() or len(parts[1]) != 3:
+        raise _Malformed(f"not an HTTP/1.x status line: {lines[0][:60]!r}")
+    headers: list[tuple[bytes, bytes]] = []
+    length: int | None = None
+    chunked = False
+    old = parts[0] == b"HTTP/1.0"
+    keep = not old
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name != name.strip():
+            raise _Malformed(f"a malformed header line: {line[:60]!r}")
+        value = value.strip()
+        headers.append((name, value))
+        lower = name.lower()
+        if lower == b"content-length":
+            if not value.isdigit() or (length is not None and length != int(value)):
+                raise _Malformed("a malformed Content-Length")
+            length = int(value)
+        elif lower == b"transfer-encoding":
+            chunked = value.lower().endswith(b"chunked")
+        elif lower == b"connection":
+            tokens = {t.strip() for t in value.lower().split(b",")}
+            keep = b"keep-alive" in tokens if old else b"close" not in tokens
+    return _Head(int(parts[1]), headers, length, chunked, keep, end + 4)
+
+
+def _read_body(buffer: bytearray, head: _Head, eof: bool) -> tuple[bytes, int, bool] | None:
+    """(body, where the answer ends, keep-alive) once the buffer holds the body (None before)."""
+    start = head.start
+    if head.status in NO_BODY_STATUSES:
+        return b"", start, head.keep
+    if head.chunked:
+        found = _dechunk(buffer, start)
+        if found is None and eof:
+            raise _Malformed("the connection ended inside a chunked body")
+        return None if found is None else (*found, head.keep)
+    if head.length is not None:
+        if len(buffer) - start < head.length:
+            if eof:
+                raise _Malformed("the connection ended before the body's Content-Length")
+            return None
+        return bytes(buffer[start : start + head.length]), start + head.length, head.keep
+    if not eof:  # neither: the body runs until the server closes the connection
+        return None
+    return bytes(buffer[start:]), len(buffer), False
+
+
+def _dechunk(buffer: bytearray, start: int) -> tuple[bytes, int] | None:
+    """A chunked body from `start`: (body, end offset), or None when incomplete; raises _Malformed."""
+    pieces: list[bytes] = []
+    at = start
+    while True:
+        line_end = buffer.find(b"\r\n", at)
+        if line_end < 0:
+            return None
+        size_text = bytes(buffer[at:line_end]).split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise _Malformed(f"a malformed chunk size: {size_text[:20]!r}") from None
+        if size < 0:
+            raise _Malformed("a malformed chunk size")
+        at = line_end + 2
+        if size == 0:
+            trailer_end = buffer.find(b"\r\n", at)  # trailers (usually none), then an empty line
+            while trailer_end >= 0 and trailer_end != at:
+                at = trailer_end + 2
+                trailer_end = buffer.find(b"\r\n", at)
+            if trailer_end < 0:
+                return None
+            return b"".join(pieces), trailer_end + 2
+        if len(buffer) < at + size + 2:
+            return None
+        pieces.append(bytes(buffer[at : at + size]))
+        if buffer[at + size : at + size + 2] != b"\r\n":
+            raise _Malformed("a chunk without its closing CRLF")
+        at += size + 2
+
+
+class _Pool:
+    """The connections to one (scheme, host, port): idle ones reused newest first, at most `limit` open."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.idle: list[_Connection] = []
+        self.count = 0  # open or opening
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def release(self, connection: _Connection, keep: bool) -> None:
+        if keep and connection.reusable:
+            self.idle.append(connection)
+        else:
+            connection.close()
+            self.count -= 1
+        self.wake()
+
+    def wake(self) -> None:
+        """Let one request waiting for a connection try again."""
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+
+
+class WireTransport(httpx.AsyncBaseTransport):
+    """GETs without a proxy over `_Connection`s; everything else through `AiohttpTransport`."""
+
+    def __init__(
+        self, *, verify: ssl.SSLContext | bool = True, proxy: str | None = None, max_connections: int = 100
+    ) -> None:
+        self._fallback = AiohttpTransport(verify=verify, proxy=proxy, max_connections=max_connections)
+        self._proxy = proxy
+        self._env_proxies: dict[str, str] = {} if proxy else urllib.request.getproxies_environment()
+        self._limit = max_connections
+        self._pools: dict[tuple[bytes, str, int], _Pool] = {}
+        if verify is True:
+            self._ssl: ssl.SSLContext = ssl.create_default_context()
+        elif verify is False:
+            self._ssl = ssl.create_default_context()
+            self._ssl.check_hostname, self._ssl.verify_mode = False, ssl.CERT_NONE
+        else:
+            self._ssl = verify
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "GET" or self._proxy or proxy_for(request.url, self._env_proxies):
+            return await self._fallback.handle_async_request(request)
+        if request.headers.get("content-length") not in (None, "0") or "transfer-encoding" in request.headers:
+            return await self._fallback.handle_async_request(request)
+        url = request.url
+        port = url.port or (443 if url.scheme == "https" else 80)
+        key = (url.raw_scheme, url.host, port)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = _Pool(self._limit)
+        timeouts = request.extensions.get("timeout", {})
+        head = _head(request)
+        for attempt in range(2):
+            connection = await self._acquire(pool, request, port, timeouts.get("pool"), timeouts.get("connect"))
+            reused = connection.used
+            try:
+                status, headers, body, keep = await self._exchange(connection, head, timeouts.get("read"), request)
+            except _Stale:
+                pool.release(connection, False)
+                if reused and attempt == 0:
+                    continue
+                message = f"connection to {url.host} failed: ServerDisconnectedError"
+                raise httpx.ReadError(message, request=request) from None
+            except BaseException:
+                pool.release(connection, False)
+                raise
+            pool.release(connection, keep)
+            return httpx.Response(status, headers=headers, content=body, request=request)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _acquire(
+        self, pool: _Pool, request: httpx.Request, port: int, pool_timeout: float | None, connect_timeout: float | None
+    ) -> _Connection:
+        loop = asyncio.get_running_loop()
+        url = request.url
+        while True:
+            while pool.idle:
+                connection = pool.idle.pop()
+                if connection.reusable:
+                    return connection
+                connection.close()
+                pool.count -= 1
+            if pool.count < pool.limit:
+                break
+            waiter = loop.create_future()
+            pool.waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, pool_timeout)
+            except TimeoutError:
+                raise httpx.PoolTimeout(f"no connection to {url.host} free in time", request=request) from None
+        pool.count += 1
+        tls = self._ssl if url.scheme == "https" else None
+        try:
+            _, connection = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: _Connection(loop), url.host, port, ssl=tls, server_hostname=url.host if tls else None
+                ),
+                connect_timeout,
+            )
+        except asyncio.CancelledError:
+            pool.count -= 1
+            pool.wake()
+            raise
+        except Exception as exc:
+            pool.count -= 1
+            pool.wake()
+            raise _connect_error(exc, url, port, request) from exc
+        return connection
+
+    async def _exchange(
+        self, connection: _Connection, head: bytes, read_timeout: float | None, request: httpx.Request
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
+        url = request.url
+        answer = connection.send(head)
+        timer = None
+        if read_timeout is not None:
+            timer = connection.loop.call_later(read_timeout, _expire, answer)
+        try:
+            return await answer
+        except _ReadTimeout:
+            raise httpx.ReadTimeout(f"timed out talking to {url.host}", request=request) from None
+        except _Malformed as exc:
+            raise httpx.ReadError(f"connection to {url.host} failed: {exc}", request=request) from None
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    async def aclose(self) -> None:
+        for pool in self._pools.values():
+            for connection in pool.idle:
+                connection.close()
+            pool.idle.clear()
+        await self._fallback.aclose()
+
+
+class _ReadTimeout(Exception):
+    pass
+
+
+def _expire(answer: asyncio.Future[Any]) -> None:
+    if not answer.done():
+        answer.set_exception(_ReadTimeout())
+
+
+def _head(request: httpx.Request) -> bytes:
+    """The request line and headers, as httpx holds them (Host included)."""
+    lines = [b"GET " + request.url.raw_path + b" HTTP/1.1"]
+    for name, value in request.headers.raw:
+        if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name:
+            raise httpx.LocalProtocolError("a header holds a line break", request=request)
+        lines.append(name + b": " + value)
+    lines.append(b"")
+    lines.append(b"")
+    return b"\r\n".join(lines)
+
+
+def _connect_error(exc: Exception, url: httpx.URL, port: int, request: httpx.Request) -> Exception:
+    if isinstance(exc, TimeoutError):
+        return httpx.ConnectTimeout(f"timed out connecting to {url.host}:{port}", request=request)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return httpx.ConnectError(f"TLS certificate of {url.host} not trusted: {type(exc).__name__}", request=request)
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        return httpx.ConnectError(f"cannot connect to {url.host}:{port}: {reason}", request=request)
+    return httpx.ConnectError(f"cannot connect to {url.host}:{port}: {type(exc).__name__}", request=request)

@@ -1,0 +1,215 @@
+"""The lean HTTP/1.1 client (exporter/cloud/wire.py) against scripted servers on real sockets: every way an
+answer may be framed, connection reuse and its limit, a server that closed a kept-alive connection, and
+each failure as the httpx exception the client maps (with its message)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+
+from exporter.cloud.wire import WireTransport
+
+Answer = Callable[[bytes, int], bytes | None]  # (request head, connection's request number) -> bytes to send
+Starter = Callable[[Answer], Awaitable[tuple["Scripted", str]]]
+
+
+class Scripted:
+    """A server that answers each request head with what `answer` returns (None: close without a word)."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.connections = 0
+        self.heads: list[bytes] = []
+        self.open_now = 0
+        self.most_open = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.open_now += 1
+        self.most_open = max(self.most_open, self.open_now)
+        number = 0
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                self.heads.append(head)
+                out = self.answer(head, number)
+                number += 1
+                if out is None:
+                    return
+                if out.startswith(b"SLEEP"):
+                    await asyncio.sleep(float(out.split()[1]))
+                    continue
+                writer.write(out)
+                await writer.drain()
+                if b"Connection: close" in out or out.startswith(b"HTTP/1.0"):
+                    return
+        finally:
+            self.open_now -= 1
+            writer.close()
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Starter]:
+    servers: list[asyncio.Server] = []
+
+    async def start(answer: Answer) -> tuple[Scripted, str]:
+        scripted = Scripted(answer)
+        server = await asyncio.start_server(scripted.handle, "127.0.0.1", 0)
+        servers.append(server)
+        return scripted, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def ok(body: bytes = b'{"status": "RUNNING"}', extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+async def get(transport: WireTransport, url: str, timeout: float = 5.0) -> httpx.Response:
+    request = httpx.Request("GET", url, headers={"Host": url.split("/")[2]})
+    request.extensions["timeout"] = {"connect": timeout, "read": timeout, "pool": timeout, "write": timeout}
+    return await transport.handle_async_request(request)
+
+
+async def test_content_length_answers_reuse_one_connection(serve: Starter) -> None:
+    scripted, url = await serve(lambda head, n: ok())
+    transport = WireTransport()
+    for _ in range(5):
+        response = await get(transport, url + "/v1/p/jobs/1?x=1")
+        assert response.status_code == 200 and response.json() == {"status": "RUNNING"}
+    assert scripted.connections == 1
+    assert scripted.heads[0].startswith(b"GET /v1/p/jobs/1?x=1 HTTP/1.1\r\n")
+    await transport.aclose()
+
+
+@pytest.mark.parametrize(
+    ("answer", "body"),
+    [
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\nabcd\r\n3\r\nefg\r\n0\r\n\r\n", b"abcdefg"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nX-Trailer: 1\r\n\r\n", b"ab"),
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", b"ok"),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", b""),
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end", b"until the end"),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nold", b"old"),
+    ],
+    ids=["chunked", "chunked-trailer", "100-continue", "204", "until-close", "http-1.0"],
+)
+async def test_every_framing_is_read_whole(serve: Starter, answer: bytes, body: bytes) -> None:
+    _, url = await serve(lambda head, n: answer)
+    transport = WireTransport()
+    response = await get(transport, url + "/")
+    assert response.content == body
+    await transport.aclose()
+
+
+async def test_a_gzip_body_is_decoded_by_httpx(serve: Starter) -> None:
+    packed = gzip.compress(b'{"a": 1}')
+    _, url = await serve(lambda head, n: ok(packed, b"Content-Encoding: gzip\r\n"))
+    transport = WireTransport()
+    assert (await get(transport, url + "/")).json() == {"a": 1}
+    await transport.aclose()
+
+
+async def test_connection_close_and_http_1_0_are_not_reused(serve: Starter) -> None:
+    scripted, url = await serve(lambda head, n: ok(extra=b"Connection: close\r\n"))
+    transport = WireTransport()
+    for _ in range(3):
+        assert (await get(transport, url + "/")).status_code == 200
+    assert scripted.connections == 3
+    await transport.aclose()
+
+
+async def test_a_kept_alive_connection_the_server_closed_is_retried_once(serve: Starter) -> None:
+    # The server answers the first request, then closes the connection when the second one arrives.
+    scripted, url = await serve(lambda head, n: ok() if n == 0 else None)
+    transport = WireTransport()
+    assert (await get(transport, url + "/")).status_code == 200
+    assert (await get(transport, url + "/")).status_code == 200  # on a new connection
+    assert scripted.connections == 2
+    await transport.aclose()
+
+
+async def test_a_fresh_connection_closed_without_an_answer_is_a_read_error(serve: Starter) -> None:
+    scripted, url = await serve(lambda head, n: None)
+    transport = WireTransport()
+    with pytest.raises(httpx.ReadError, match=r"connection to 127\.0\.0\.1 failed: the connection ended before a full"):
+        await get(transport, url + "/")
+    assert scripted.connections == 1  # not retried: the server saw the request
+    await transport.aclose()
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (b"SSH-2.0-OpenSSH\r\n\r\n", "not an HTTP/1.x status line"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", "a malformed Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "a malformed header line"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "a malformed chunk size"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"a" * 140_000 + b"\r\n\r\n", "larger than 128 KiB"),
+    ],
+    ids=["not-http", "bad-length", "bad-header", "bad-chunk", "huge-header"],
+)
+async def test_malformed_answers_are_read_errors(serve: Starter, answer: bytes, message: str) -> None:
+    _, url = await serve(lambda head, n: answer)
+    transport = WireTransport()
+    with pytest.raises(httpx.ReadError, match=message):
+        await get(transport, url + "/")
+    await transport.aclose()
+
+
+async def test_a_short_body_before_close_is_a_read_error(serve: Starter) -> None:
+    _, url = await serve(lambda head, n: b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc")
+    transport = WireTransport()
+    with pytest.raises(httpx.ReadError, match="ended before the body's Content-Length"):
+        await get(transport, url + "/")
+    await transport.aclose()
+
+
+async def test_silence_is_a_read_timeout_and_the_connection_is_dropped(serve: Starter) -> None:
+    scripted, url = await serve(lambda head, n: b"SLEEP 5" if len(scripted.heads) == 1 else ok())
+    transport = WireTransport()
+    with pytest.raises(httpx.ReadTimeout, match=r"timed out talking to 127\.0\.0\.1"):
+        await get(transport, url + "/", timeout=0.2)
+    assert (await get(transport, url + "/")).status_code == 200
+    assert scripted.connections == 2
+    await transport.aclose()
+
+
+async def test_a_refused_port_is_a_connect_error() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    transport = WireTransport()
+    with pytest.raises(httpx.ConnectError, match=f"cannot connect to 127.0.0.1:{port}: "):
+        await get(transport, f"http://127.0.0.1:{port}/")
+    await transport.aclose()
+
+
+async def test_connections_stay_within_the_limit(serve: Starter) -> None:
+    scripted, url = await serve(lambda head, n: ok())
+    transport = WireTransport(max_connections=3)
+    responses = await asyncio.gather(*(get(transport, url + f"/{i}") for i in range(30)))
+    assert all(r.status_code == 200 for r in responses)
+    assert scripted.most_open <= 3
+    await transport.aclose()
+
+
+async def test_line_breaks_in_a_header_are_refused_before_sending(serve: Starter) -> None:
+    scripted, url = await serve(lambda head, n: ok())
+    transport = WireTransport()
+    request = httpx.Request("GET", url + "/", headers={"X-Evil": "a"})
+    request.headers._list = [(b"X-Evil", b"x-evil", b"a\r\nInjected: 1")]  # what httpx itself would not allow
+    with pytest.raises(httpx.LocalProtocolError, match="line break"):
+        await transport.handle_async_request(request)
+    assert scripted.heads == []
+    await transport.aclose()

@@ -404,7 +404,7 @@ def _check_url(ctx: Ctx, url: str) -> None:
         ctx.fail(f"expected an http:// or https:// URL without query or fragment, got {show(url)}")
 
 
-def _ids(ctx: Ctx, item: Any, seen: list[str], what: str) -> str:
+def _ids(ctx: Ctx, item: Any, what: str) -> str:
     if not isinstance(item, str | int) or isinstance(item, bool):
         ctx.fail(f"expected {what} ({ID_DESCRIPTION}), got {describe(item)}")
     value = expand(ctx, scalar_text(item)).strip()
@@ -457,12 +457,12 @@ def _target(
     endpoint = _endpoint(section, spec, account, region, warnings)
     zone_ctx, _ = section.raw("time_zone")
     zone = time_zone(zone_ctx, section.string("time_zone", default="UTC"))
-    tasks: list[str] = []
+    tasks: dict[str, None] = {}  # in order, and a set: thousands of IDs are checked for repeats at once
     for item_ctx, item in section.items("tasks", "task IDs"):
-        task_id = _ids(item_ctx, item, tasks, "task ID")
+        task_id = _ids(item_ctx, item, "task ID")
         if task_id in tasks:
             item_ctx.fail(f"task ID {task_id} is listed twice")
-        tasks.append(task_id)
+        tasks[task_id] = None
     discover = _discover(section, spec, services)
     params = _params(section, spec)
     trace_type, cloud_trace = (spec.trace.service_type if spec.trace else ""), account.cloud_trace
@@ -493,7 +493,7 @@ def _params(target: Section, spec: ServiceSpec) -> tuple[tuple[str, str], ...]:
         if not section.has(name):
             ctx.fail(f"missing required key {name!r}: {doc}")
         item_ctx, item = section.raw(name)
-        found.append((name, _ids(item_ctx, item, [], doc)))
+        found.append((name, _ids(item_ctx, item, doc)))
     return tuple(found)
 
 
@@ -514,7 +514,7 @@ def _discover(target: Section, spec: ServiceSpec, services: Mapping[str, Service
     section.allow(key)
     ids: list[str] = []
     for item_ctx, item in section.items(key, lister.config_doc):
-        found = _ids(item_ctx, item, ids, "ID")
+        found = _ids(item_ctx, item, "ID")
         if found not in ids:
             ids.append(found)
     if not ids:

@@ -55,6 +55,7 @@ TASK = tuple(_family(name, doc, [*TASK_LABELS, *extra]) for name, (doc, extra) i
 TARGET = tuple(_family(name, doc, [*TARGET_LABELS, *extra]) for name, (doc, extra) in TARGET_FAMILIES.items())
 INFO, STATUS, PROGRESS, START, END, DURATION, ERROR, SUB_TASKS, LAST_UPDATE = range(len(TASK))
 UP, SCRAPE_DURATION, LAST_SUCCESS, TRACKED, DISCOVERED = range(len(TARGET))
+DURATION_NAME, LAST_UPDATE_NAME = TASK[DURATION].name.encode(), TASK[LAST_UPDATE].name.encode()
 
 
 def _prefix(family: _Family, values: dict[str, str]) -> str:
@@ -74,8 +75,7 @@ class _Rendered:
     status: TaskStatus
     lines: list[bytes]  # per task family; DURATION when it does not move with the clock, LAST_UPDATE filled per answer
     running_since: float | None  # the start of a pending or running task: its duration is now - start
-    duration_prefix: str
-    update_prefix: str
+    labels: bytes  # the task's labels as written (`account="...",...,task_id="..."`), for the lines made per scrape
     last_update: float | None = None
 
 
@@ -102,7 +102,8 @@ def _render(values: dict[str, str], task: TaskStatus, now: float, current_only: 
         lines[SUB_TASKS] = "".join(
             _line(TASK[SUB_TASKS], {**values, "state": s.value}, task.sub_tasks.get(s, 0)) for s in STATES
         ).encode()
-    return _Rendered(task, lines, running_since, _prefix(TASK[DURATION], values), _prefix(TASK[LAST_UPDATE], values))
+    labels = _prefix(TASK[DURATION], values)[len(TASK[DURATION].name) + 1 : -2].encode()
+    return _Rendered(task, lines, running_since, labels)
 
 
 class TaskText:
@@ -161,8 +162,8 @@ class TaskText:
             if lines[index]:
                 columns[index].append(lines[index])
         if rendered.running_since is not None:
-            duration = max(now - rendered.running_since, 0.0)
-            columns[DURATION].append(f"{rendered.duration_prefix}{floatToGoString(duration)}\n".encode())
+            duration = floatToGoString(max(now - rendered.running_since, 0.0)).encode()
+            columns[DURATION].append(b"%s{%s} %s\n" % (DURATION_NAME, rendered.labels, duration))
         elif lines[DURATION]:
             columns[DURATION].append(lines[DURATION])
         for index in (ERROR, SUB_TASKS):
@@ -171,7 +172,8 @@ class TaskText:
         if record.last_update is not None:
             if record.last_update != rendered.last_update or not lines[LAST_UPDATE]:
                 rendered.last_update = record.last_update
-                lines[LAST_UPDATE] = f"{rendered.update_prefix}{floatToGoString(record.last_update)}\n".encode()
+                value = floatToGoString(record.last_update).encode()
+                lines[LAST_UPDATE] = b"%s{%s} %s\n" % (LAST_UPDATE_NAME, rendered.labels, value)
             columns[LAST_UPDATE].append(lines[LAST_UPDATE])
 
     @staticmethod

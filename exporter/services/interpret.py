@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import unicodedata
 from collections.abc import Callable
 from dataclasses import replace
@@ -357,11 +358,12 @@ def read_status(
     start = read_time(body, spec.start, tz, service.name)
     status = TaskStatus(
         state=state,
-        raw_status=raw,
+        # A handful of values across thousands of tasks: kept once (sys.intern), not once per task.
+        raw_status=sys.intern(raw),
         progress=progress,
         start=start,
         end=_end(body, spec.end, start, state, tz, service.name),
-        job_type=_text(body, spec.job_type),
+        job_type=sys.intern(_text(body, spec.job_type)),
         job_name=_text(body, spec.job_name),
         resource_id=_text(body, spec.resource),
         error_code=_message(body, spec.error.code) if failed else "",

@@ -233,7 +233,9 @@ class TaskTable:
             return Added(None)  # another shard's: not tracked here, not counted (/probe still answers)
         limit = self._tracking.max_tasks
         dropped: list[Dropped] = []
-        if source is Source.PROBE:
+        if len(state.tasks) < limit:
+            pass  # room for any source: no need to count them (thousands of tasks are added at a start)
+        elif source is Source.PROBE:
             probes = [r for r in state.tasks.values() if r.source is Source.PROBE]
             if len(probes) >= limit:
                 oldest = min(probes, key=lambda r: r.last_probe or 0.0)

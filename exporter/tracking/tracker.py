@@ -289,6 +289,8 @@ class Tracker:
         )
         self._expire()
         self._publish()
+        # Taken in: this refresh's answers are the records' now (thousands of them, not kept twice).
+        self._arrived, self._taken, self._outcomes, self._finished = [], 0, {}, {}
 
     def _work(self, keys: set[Key]) -> list[list[tuple[TargetConfig, str]]]:
         """The queries of this refresh for the targets `keys`, by account; the order rotates between

@@ -69,11 +69,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def peak_rss_mib(pid: int) -> float:
+def peak_rss_mib(pid: int, field: str = "VmHWM") -> float:
+    """The process's peak resident set (VmHWM), or another /proc/PID/status field, in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
+    raise RuntimeError(f"no {field}")
+
+
+def rss_mib(pid: int) -> float:
+    return peak_rss_mib(pid, "VmRSS")
 
 
 async def wait_ready(url: str, deadline: float, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -245,26 +250,29 @@ async def main(base, n, c, rounds):
             async with sem:
                 async with session.get(url) as response:
                     json.loads(await response.read())
-        cpus = []
+        cpus, walls = [], []
         for r in range(rounds + 1):  # the first round opens the connections
-            before = time.process_time()
+            before, started = time.process_time(), time.perf_counter()
             await asyncio.gather(*(one(u) for u in urls))
             if r:
                 cpus.append(time.process_time() - before)
-    print(sorted(cpus)[len(cpus) // 2])
+                walls.append(time.perf_counter() - started)
+    print(sorted(cpus)[len(cpus) // 2], sorted(walls)[len(walls) // 2])
 
 asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
 """.replace("PROJECT", PROJECT)
 
 
-def floor(latency: float, tasks: int, concurrency: int, rounds: int = 3) -> float:
-    """CPU per request, ms, of a bare aiohttp client doing the same GETs and JSON decoding."""
+def floor(latency: float, tasks: int, concurrency: int, rounds: int = 3) -> tuple[float, float]:
+    """CPU per request (ms) and wall time of all requests (s) of a bare aiohttp client doing the same
+    GETs and JSON decoding at the same concurrency."""
     with light_api(latency) as api:
         out = subprocess.run(
             [sys.executable, "-c", FLOOR, api, str(tasks), str(concurrency), str(rounds)],
             capture_output=True, text=True, check=True, cwd=ROOT,
         )  # fmt: skip
-    return float(out.stdout) / tasks * 1000
+    cpu, wall = out.stdout.split()
+    return float(cpu) / tasks * 1000, float(wall)
 
 
 BLACKBOX_CONFIG = """modules:
@@ -317,6 +325,7 @@ def exposition(tasks: int, extra: str = "", rounds: int = 3) -> dict[str, float]
     with tempfile.TemporaryDirectory() as directory, light_api(0.0, finished=True) as api:
         config = exporter_config(Path(directory), api, tasks, 128, "token", extra)
         with Exporter(config).running() as exporter:
+            idle = rss_mib(exporter.pid)  # its config read, nothing asked yet
             first = exporter.scrape()
             assert in_state(first.body, "succeeded") == tasks, "not every task answered"
             warm = [exporter.scrape() for _ in range(rounds)]
@@ -324,7 +333,8 @@ def exposition(tasks: int, extra: str = "", rounds: int = 3) -> dict[str, float]
             peak = peak_rss_mib(exporter.pid)
     body = warm[-1].body
     series = sum(1 for line in body.splitlines() if line.startswith(b"huaweicloud_task_") and b"{" in line)
-    return {"cpu": median([s.cpu for s in warm]), "bytes": len(body), "series": series, "peak_mib": peak}
+    return {"cpu": median([s.cpu for s in warm]), "bytes": len(body), "series": series, "peak_mib": peak,
+            "start_mib": idle}  # fmt: skip
 
 
 def show(rows: Sequence[tuple[str, ...]]) -> None:
@@ -360,7 +370,7 @@ def main() -> int:
     n, c = 1000, 64
     token = timed("token", lambda: queries(latency, n, c, "token"))
     aksk = timed("aksk", lambda: queries(latency, n, c, "aksk"))
-    raw = timed("floor", lambda: floor(latency, n, c))
+    raw, _ = timed("floor", lambda: floor(latency, n, c))
     peer = None if args.skip_blackbox else timed("blackbox", lambda: blackbox(latency, n, c))
     print(f"## CPU per task query ({n} running tasks, concurrency {c}, warm scrapes, median of 3)\n")
     rows: list[tuple[str, ...]] = [("client", "CPU per query", "x floor", "x blackbox_exporter", "goal")]
@@ -375,21 +385,25 @@ def main() -> int:
 
     # 2. Wall against ideal.
     print("## Wall time of a scrape against ceil(N / C) x latency (token, warm, median of 3)\n")
-    rows = [("tasks", "concurrency", "wall s", "ideal s", "x ideal", "CPU per query")]
+    rows = [("tasks", "concurrency", "wall s", "ideal s", "x ideal", "floor x ideal", "CPU per query")]
     walls: list[dict[str, float]] = []
     for tasks in (1000,) if args.quick else (1000, 5000):
         for conc in (32, 64, 128):
             run = partial(queries, latency, tasks, conc, "token")
             r = token if (tasks, conc) == (n, c) else timed(f"wall {tasks}/{conc}", run)
+            _, floor_wall = timed(f"floor wall {tasks}/{conc}", partial(floor, latency, tasks, conc))
+            r = {**r, "floor_wall": floor_wall}
             walls.append({"tasks": tasks, "concurrency": conc, **r})
             rows.append((str(tasks), str(conc), f"{r['wall']:.2f}", f"{r['ideal']:.2f}",
-                         f"{r['wall'] / r['ideal']:.2f}", f"{r['cpu_ms']:.3f} ms"))  # fmt: skip
+                         f"{r['wall'] / r['ideal']:.2f}", f"{r['floor_wall'] / r['ideal']:.2f}",
+                         f"{r['cpu_ms']:.3f} ms"))  # fmt: skip
     show(rows)
     figures["wall"] = walls
 
     # 3. Exposition, memory and cardinality.
     print("## Exposition and memory (tracked finished tasks: answered once, never asked again)\n")
-    rows = [("tasks", "exposition", "CPU per scrape", "series", "bytes", "peak RSS", "RSS per task")]
+    rows = [("tasks", "exposition", "CPU per scrape", "series", "bytes", "RSS at start", "peak RSS",
+             "(peak - start) per task")]  # fmt: skip
     sizes = [(10_000, "", "default")]
     sizes.append((10_000, "metrics: {finished_states: current}", "finished_states: current"))
     if not args.quick:
@@ -398,7 +412,8 @@ def main() -> int:
         r = timed(f"exposition {tasks} {name}", partial(exposition, tasks, extra))
         figures[f"exposition_{tasks}_{name}"] = r
         rows.append((str(tasks), name, f"{r['cpu']:.3f} s", f"{r['series']:,}", f"{r['bytes'] / 1e6:.1f} MB",
-                     f"{r['peak_mib']:.0f} MiB", f"{r['peak_mib'] * 1024 / tasks:.1f} KiB"))  # fmt: skip
+                     f"{r['start_mib']:.0f} MiB", f"{r['peak_mib']:.0f} MiB",
+                     f"{(r['peak_mib'] - r['start_mib']) * 1024 / tasks:.1f} KiB"))  # fmt: skip
     show(rows)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

@@ -173,3 +173,23 @@ async def test_recent_refreshes_keep_the_last_100_and_failed_ones_longer() -> No
     assert len(refreshes) == RECENT_REFRESHES + 1  # the last 100, and the failed one before them
     assert refreshes[-1].failed == 1 and "EVS.0001" in refreshes[-1].cause
     assert [r.at for r in refreshes] == sorted((r.at for r in refreshes), reverse=True)
+
+
+def test_an_answer_keeps_every_other_field_of_the_record() -> None:
+    """answered() builds the record field by field (for speed): a field added later must not be lost."""
+    import dataclasses
+
+    from exporter.model import State, TaskStatus
+    from exporter.tracking import Source
+    from exporter.tracking.table import TaskRecord, answered
+
+    old = TaskRecord(
+        "0123456789abcdef", Source.FILE, TaskStatus(State.RUNNING, "RUNNING"), 1.0, None, 2, 3.0, 4.0, True, "r", True
+    )
+    assert all(getattr(old, f.name) != f.default for f in dataclasses.fields(TaskRecord) if f.name != "last_error")
+    new = answered(old, TaskStatus(State.SUCCEEDED, "SUCCESS"), 10.0)
+    changed = {"status", "last_update", "last_error", "not_found", "final_since", "ask_again"}
+    for field in dataclasses.fields(TaskRecord):
+        if field.name not in changed:
+            assert getattr(new, field.name) == getattr(old, field.name), field.name
+    assert (new.last_update, new.not_found, new.final_since, new.ask_again) == (10.0, 0, 3.0, False)

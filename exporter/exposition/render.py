@@ -11,6 +11,7 @@ per format, families in the same order, and for OpenMetrics the `# EOF` after ev
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -106,6 +107,12 @@ def _render(values: dict[str, str], task: TaskStatus, now: float, current_only: 
     return _Rendered(task, lines, running_since, labels)
 
 
+@functools.lru_cache(maxsize=64)
+def _float_text(value: float) -> bytes:
+    """A time as written, kept for the few values in use: a refresh's answers share one clock reading."""
+    return floatToGoString(value).encode()
+
+
 class TaskText:
     """The task and target families of the tracker's snapshot, as exposition text."""
 
@@ -172,7 +179,7 @@ class TaskText:
         if record.last_update is not None:
             if record.last_update != rendered.last_update or not lines[LAST_UPDATE]:
                 rendered.last_update = record.last_update
-                value = floatToGoString(record.last_update).encode()
+                value = _float_text(record.last_update)
                 lines[LAST_UPDATE] = b"%s{%s} %s\n" % (LAST_UPDATE_NAME, rendered.labels, value)
             columns[LAST_UPDATE].append(lines[LAST_UPDATE])
 

@@ -356,6 +356,17 @@ def answered(record: TaskRecord, result: TaskStatus | ApiError, now: float) -> T
         return replace(record, last_error=result, not_found=record.not_found + 1, status=marked)
     # Running (again): the finished TTL starts when it ends; final: from when the exporter first saw it so.
     final_since = (record.final_since or now) if result.final else None
-    return replace(
-        record, status=result, last_update=now, last_error=None, not_found=0, final_since=final_since, ask_again=False
+    # Built directly, not with dataclasses.replace: this runs for every answer of every scrape.
+    return TaskRecord(
+        task_id=record.task_id,
+        source=record.source,
+        status=result,
+        last_update=now,
+        last_error=None,
+        not_found=0,
+        final_since=final_since,
+        last_probe=record.last_probe,
+        listed=record.listed,
+        recheck=record.recheck,
+        ask_again=False,
     )

@@ -321,11 +321,13 @@ class Tracker:
         self, answers: list[Answer], outcomes: dict[Key, list[TaskStatus | ApiError]], finished: dict[Key, float]
     ) -> None:
         now = self._clock()
+        record = self._table.record
         for answer in answers:
-            if self._table.record(answer.key, answer.task_id, answer.result, now) is None:
+            if record(answer.key, answer.task_id, answer.result, now) is None:
                 continue  # no longer tracked: it, or its target, left while the query was out
             outcomes.setdefault(answer.key, []).append(answer.result)
-            finished[answer.key] = max(finished.get(answer.key, 0.0), answer.at)
+            if answer.at > finished.get(answer.key, 0.0):
+                finished[answer.key] = answer.at
             if isinstance(answer.result, ApiError):
                 log.debug(
                     "task query failed",

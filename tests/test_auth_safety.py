@@ -6,6 +6,7 @@ signatures with `exporter.signing.verify` (which agrees with the official SDK: t
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import time
 from pathlib import Path
 from typing import Any
@@ -312,4 +313,83 @@ async def test_the_bound_holds_when_accepted_credentials_go_bad(tmp_path: Path) 
         refused.append(gateway.refused - before)
         clock[0] += 301
     assert sum(refused) == MAX_AUTH_FAILURES and max(refused) == 1
+    await client.aclose()
+
+
+class DatedGateway(OverlapGateway):
+    """An OverlapGateway whose answers carry a Date header (its clock `ahead` seconds from ours), or a 503
+    for the first `unavailable` requests (a load balancer in front of the gateway)."""
+
+    def __init__(self, *, ahead: float = 0.0, unavailable: int = 0) -> None:
+        super().__init__()
+        self.ahead, self.unavailable = ahead, unavailable
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.unavailable > 0:
+            self.unavailable -= 1
+            self.requests.append(request)
+            return httpx.Response(503, text="<html>upstream unavailable</html>")
+        response = super().__call__(request)
+        response.headers["Date"] = email.utils.formatdate(time.time() + self.ahead, usegmt=True)
+        return response
+
+
+def overlap_client(config: Config, gateway: OverlapGateway) -> tuple[ApiClient, Tracker]:
+    client = ApiClient(
+        config, SelfMetrics(CollectorRegistry()), transport=lambda _a: httpx.MockTransport(gateway.handle)
+    )
+    return client, Tracker(config, client)
+
+
+async def test_only_an_answer_that_proves_the_credentials_trusts_them(tmp_path: Path) -> None:
+    # A 503 from a load balancer says nothing about the key: the next refresh still starts with one request.
+    gateway = DatedGateway(unavailable=1)
+    client, tracker = overlap_client(aksk_config(tmp_path), gateway)
+    await tracker.refresh(5)  # the lone first request gets the 503; the others follow and succeed
+    gateway.seen.clear()
+    await tracker.refresh(5)  # those successes were proof: now all at once
+    assert gateway.seen[:2] == [1, 2]
+    gateway2 = DatedGateway(unavailable=len(TASKS))  # every answer a 503: never proof
+    (tmp_path / "second").mkdir()
+    client2, tracker2 = overlap_client(aksk_config(tmp_path / "second"), gateway2)
+    for _ in range(2):
+        gateway2.seen.clear()
+        await tracker2.refresh(5)
+        assert gateway2.seen[0] == 1 and gateway2.seen[1] == 1, gateway2.seen
+    for each in (client, client2):
+        await each.aclose()
+
+
+async def test_credentials_changed_since_the_refresh_began_are_not_trusted_by_its_answers(tmp_path: Path) -> None:
+    # A wrong key is refused; the file is fixed and a probe is accepted; the file goes back to the wrong
+    # key. The probe's acceptance proved the fixed key, not the wrong one: the next refresh sends one alone.
+    wrong = "wrong-secret-key-000000000000000000000000"
+    config = aksk_config(tmp_path, secret=wrong, cooldown="0s")
+    gateway = DatedGateway()
+    client, tracker = overlap_client(config, gateway)
+    await tracker.refresh(5)
+    assert gateway.refused == 1
+    (tmp_path / "sk").write_text(SK)
+    assert isinstance(await client.query(config.targets[0], EVS_TASK, 5), TaskStatus)
+    (tmp_path / "sk").write_text(wrong)
+    gateway.seen.clear()
+    await tracker.refresh(5)
+    assert gateway.seen == [1] and gateway.refused == 2
+    await client.aclose()
+
+
+async def test_a_cloud_clock_minutes_away_brings_the_lone_first_request_back(tmp_path: Path) -> None:
+    # The gateway refuses signatures 15 minutes off (APIGW.0303, counted towards the AK lock): an account
+    # whose clock is already more than 5 minutes away is not trusted to send everything at once.
+    gateway = DatedGateway(ahead=0.0)
+    client, tracker = overlap_client(aksk_config(tmp_path), gateway)
+    await tracker.refresh(5)
+    gateway.seen.clear()
+    await tracker.refresh(5)
+    assert gateway.seen[:2] == [1, 2]  # clocks agree: all at once
+    gateway.ahead = 8 * 60
+    await tracker.refresh(5)  # this refresh reads the cloud's clock: 8 minutes ahead
+    gateway.seen.clear()
+    await tracker.refresh(5)
+    assert gateway.seen[0] == 1 and gateway.seen[1] == 1, gateway.seen
     await client.aclose()

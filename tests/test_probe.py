@@ -140,6 +140,29 @@ async def test_metrics_and_probe_are_gzip_compressed_when_the_scraper_accepts_it
         assert state_of(samples(text), E_RUN) == state_of(samples(plain.text), E_RUN) == "running"
 
 
+async def test_head_of_metrics_has_the_headers_and_no_body(stack: Stack) -> None:
+    import asyncio
+
+    host, port = str(stack.http.base_url.host), stack.http.base_url.port
+    for encoding in ("identity", "gzip"):
+        reader, writer = await asyncio.open_connection(host, port)
+        # HEAD, then a GET on the same connection: a body after the HEAD's headers would be read as the
+        # GET's answer.
+        writer.write(
+            f"HEAD /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: {encoding}\r\n\r\n"
+            "GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+        )
+        data = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+        head, _, rest = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        if encoding == "identity":
+            assert int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0]) > 1000
+        else:
+            assert b"content-encoding: gzip" in head.lower()
+        assert rest.startswith(b"HTTP/1.1 200"), rest[:80]  # the next answer comes right after the headers
+
+
 async def test_debug_probe_shows_the_requests_the_metrics_and_the_redacted_target(stack: Stack) -> None:
     task = ident("e7", 6)  # not in the fixture's config: the probe asks the cloud
     status, text = await probe(stack, cloud_service="evs", task_id=task, debug="true")

@@ -193,3 +193,44 @@ def test_an_answer_keeps_every_other_field_of_the_record() -> None:
         if field.name not in changed:
             assert getattr(new, field.name) == getattr(old, field.name), field.name
     assert (new.last_update, new.not_found, new.final_since, new.ask_again) == (10.0, 0, 3.0, False)
+
+
+async def test_a_query_that_raises_does_not_hang_the_poll() -> None:
+    """The client returns its errors, but a bug that raises must fail one query, not leave workers waiting."""
+    import asyncio
+    import time
+
+    from exporter.cloud.errors import ApiError
+    from exporter.config import parse_config
+    from exporter.model import Reason, State, TaskStatus
+    from exporter.tracking.refresh import Deadline, poll
+
+    ids = [f"{n:032x}" for n in range(1, 11)]
+    config = parse_config(
+        "accounts: [{name: a, auth: {type: token, token: t}}]\n"
+        "services: [{cloud_service: evs, account: a, region: r1, project_id: 0123456789abcdef0123456789abcdef,"
+        f" tasks: [{', '.join(ids)}]}}]\n",
+        env={},
+    )
+    target = config.targets[0]
+
+    class Flaky:
+        def new_refresh(self) -> None: ...
+
+        def lone_first(self, account: str) -> bool:
+            return False
+
+        async def query(self, target: object, task_id: str, timeout: float) -> TaskStatus:
+            await asyncio.sleep(0)
+            if task_id == ids[3]:
+                raise RuntimeError("a bug")
+            return TaskStatus(State.RUNNING, "RUNNING")
+
+    answers = await asyncio.wait_for(
+        poll(Flaky(), [[(target, i) for i in ids]], Deadline.after(5), concurrency=3, first_budget=1,  # type: ignore[arg-type]
+             started=time.perf_counter()),
+        5,
+    )  # fmt: skip
+    assert len(answers) == 10
+    failed = [(a.task_id, a.result.reason) for a in answers if isinstance(a.result, ApiError)]
+    assert failed == [(ids[3], Reason.CLIENT_ERROR)]

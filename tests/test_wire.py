@@ -155,8 +155,22 @@ async def test_a_fresh_connection_closed_without_an_answer_is_a_read_error(serve
         (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "a malformed header line"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "a malformed chunk size"),
         (b"HTTP/1.1 200 OK\r\nX: " + b"a" * 140_000 + b"\r\n\r\n", "larger than 128 KiB"),
+        (b"HTTP/1.1 100 Continue\r\n\r\n" * 20 + ok(), "more than 16 interim"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "unsupported Transfer-Encoding"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x10\r\n", "a malformed chunk size"),
+        (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "switched protocols"),
     ],
-    ids=["not-http", "bad-length", "bad-header", "bad-chunk", "huge-header"],
+    ids=[
+        "not-http",
+        "bad-length",
+        "bad-header",
+        "bad-chunk",
+        "huge-header",
+        "many-1xx",
+        "gzip-transfer-coding",
+        "0x-chunk-size",
+        "101",
+    ],
 )
 async def test_malformed_answers_are_read_errors(serve: Starter, answer: bytes, message: str) -> None:
     _, url = await serve(lambda head, n: answer)
@@ -212,4 +226,69 @@ async def test_line_breaks_in_a_header_are_refused_before_sending(serve: Starter
     with pytest.raises(httpx.LocalProtocolError, match="line break"):
         await transport.handle_async_request(request)
     assert scripted.heads == []
+    await transport.aclose()
+
+
+async def test_the_retry_after_a_stale_connection_opens_a_new_one(serve: Starter) -> None:
+    # Two kept-alive connections that the server closes when they are used next: the retry must not take
+    # the second stale one.
+    scripted, url = await serve(lambda head, n: ok() if n == 0 else None)
+    transport = WireTransport()
+    await asyncio.gather(get(transport, url + "/a"), get(transport, url + "/b"))
+    assert scripted.connections == 2
+    assert (await get(transport, url + "/c")).status_code == 200
+    assert scripted.connections == 3
+    await transport.aclose()
+
+
+async def test_idle_connections_are_dropped_after_the_keep_alive_time(
+    serve: Starter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import exporter.cloud.wire as wire
+
+    scripted, url = await serve(lambda head, n: ok())
+    transport = WireTransport()
+    assert (await get(transport, url + "/")).status_code == 200
+    monkeypatch.setattr(wire, "KEEPALIVE", 0.0)  # every idle connection is now too old
+    assert (await get(transport, url + "/")).status_code == 200
+    assert scripted.connections == 2
+    await transport.aclose()
+
+
+async def test_a_long_chunked_body_in_small_pieces_is_read_once(serve: Starter) -> None:
+    body = b"".join(b"400\r\n" + bytes([65 + i % 26]) * 1024 + b"\r\n" for i in range(2000)) + b"0\r\n\r\n"
+    answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+    _, url = await serve(lambda head, n: answer)
+    transport = WireTransport()
+    started = asyncio.get_running_loop().time()
+    response = await get(transport, url + "/")
+    assert len(response.content) == 2000 * 1024 and response.content[:2] == b"AA"
+    assert asyncio.get_running_loop().time() - started < 5  # quadratic re-parsing took far longer
+    await transport.aclose()
+
+
+async def test_a_waiter_woken_then_cancelled_passes_the_wake_up_on(serve: Starter) -> None:
+    # The pool is full; B and C wait. A slot frees and B is woken, but B is cancelled before it runs:
+    # C must get the slot, not sleep until its pool timeout.
+    from exporter.cloud.wire import _Pool
+
+    _, url = await serve(lambda head, n: ok())
+    transport = WireTransport(max_connections=1)
+    pool = _Pool(1)
+    pool.count = 1  # someone holds the only connection
+    request = httpx.Request("GET", url + "/")
+    port = request.url.port or 80
+    b = asyncio.ensure_future(transport._acquire(pool, request, port, 5.0, 5.0))
+    c = asyncio.ensure_future(transport._acquire(pool, request, port, 5.0, 5.0))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(pool.waiters) == 2
+    pool.count -= 1  # the holder closes its connection
+    pool.wake()  # B's waiter is done...
+    b.cancel()  # ...and B is cancelled before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await b
+    connection = await asyncio.wait_for(c, 2)
+    assert connection.open and pool.count == 1
+    pool.release(connection, False)
     await transport.aclose()

@@ -270,6 +270,7 @@ class ApiClient:
         sent_at = self._clock()
         started = time.perf_counter()
         status_code = 0
+        response: httpx.Response | None = None
         try:
             async with asyncio.timeout(max(deadline - started, 0.0)):
                 request = httpx.Request(
@@ -324,7 +325,15 @@ class ApiClient:
         else:
             endpoint.backoff = BACKOFF_START
         if not isinstance(result, ApiError) or result.reason not in (Reason.AUTH, Reason.TIMEOUT, Reason.CONNECT):
-            self._auth_ok(target.account)  # the API accepted the credentials
+            # The API did not refuse the credentials; only a 2xx or a service's own error proves them
+            # (a 5xx, 429 or gateway error may come before the signature is checked).
+            proven = not isinstance(result, ApiError) or (
+                400 <= status_code < 500
+                and status_code not in (401, 403, 407, 429)
+                and not result.code.upper().startswith(("APIGW.", "APIG."))
+            )
+            date = response.headers.get("Date", "") if proven and response is not None else ""
+            self._guards.accepted(self._config.accounts[target.account], proven, date)
         return result
 
     async def _hold(self, target: TargetConfig, timeout: float) -> tuple[HeldBack, ApiError] | None:
@@ -408,9 +417,6 @@ class ApiClient:
             parsed = self._urls_before.pop(url, None) or httpx.URL(url)
             self._urls[url] = parsed
         return parsed
-
-    def _auth_ok(self, account: str) -> None:
-        self._guards.accepted(self._config.accounts[account])
 
     def _interpret(self, target: TargetConfig, response: httpx.Response, interpret: Callable[[Any], T]) -> T | ApiError:
         status = target.spec.status

@@ -14,6 +14,8 @@ row is never exceeded unseen.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import email.utils
 import hashlib
 import time
 from collections.abc import Callable
@@ -41,6 +43,11 @@ BACKOFF_START, BACKOFF_MAX = 1.0, 60.0
 # stops using the credentials until they change (a rotated secret file, or a config reload).
 MAX_AUTH_FAILURES = 5
 
+
+# AK/SK: the gateway refuses a signature more than 15 minutes off its clock (APIGW.0303), and a refusal
+# counts towards the AK lock. An account whose clock was more than this far off at the last answer sends
+# its first request alone again, long before the clocks are 15 minutes apart.
+CLOCK_MARGIN = 300.0
 
 # A refusal holds the account's other requests back at least this long, whatever auth_cooldown says: the
 # rest of a scrape must not follow a refused first request.
@@ -136,6 +143,8 @@ class Guards:
         self._logins: dict[tuple[str, ...], httpx.Auth] = {}
         self._trusted: dict[str, str] = {}  # account name -> identity of the credentials the cloud accepted
         self._current: dict[str, str] = {}  # account name -> identity when its refresh began
+        self._offsets: dict[str, float] = {}  # account name -> the cloud's clock minus ours, last reading
+        self._clock_due: set[str] = set()  # accounts whose refresh has not read the cloud's clock yet
 
     # --- refused credentials ---------------------------------------------------------------------
 
@@ -178,21 +187,35 @@ class Guards:
 
     def lone_first(self, account: Account) -> bool:
         """Whether the account's next refresh must send one request alone first: its credentials (as they
-        are now) have not been accepted by the cloud yet, or were refused before."""
+        are now) have not been accepted by the cloud yet, were refused before, or (AK/SK) the cloud's
+        clock was more than CLOCK_MARGIN away from ours at the last reading, on the way to the gateway's
+        15-minute limit."""
         current = self._current[account.name] = identity(account)
+        self._clock_due.add(account.name)  # one reading of the cloud's clock per refresh
         if not current or (self._pauses and lock_key(account) in self._pauses):
+            return True
+        if account.auth.type == "aksk" and abs(self._offsets.get(account.name, 0.0)) > CLOCK_MARGIN:
             return True
         return self._trusted.get(account.name) != current
 
-    def accepted(self, account: Account) -> None:
-        """The cloud accepted a request of the account: its pause ends, and the credentials seen when the
-        refresh began count as accepted (if they changed since, the next refresh sees a new identity and
-        sends its first request alone again)."""
+    def accepted(self, account: Account, proven: bool = False, server_date: str = "") -> None:
+        """The cloud answered a request of the account with no complaint about its credentials: its pause
+        ends. When the answer `proven`s them (a 2xx, or a service's own error, not the gateway's), the
+        credentials count as accepted, if they are still the ones seen when the refresh began (else the
+        next refresh sees a new identity and sends its first request alone again); `server_date` (the
+        answer's Date header) gives the cloud's clock."""
         if self._pauses:
             self._pauses.pop(lock_key(account), None)
-        current = self._current.get(account.name)
-        if current and self._trusted.get(account.name) != current:
-            self._trusted[account.name] = current
+        if not proven:
+            return
+        name = account.name
+        current = self._current.get(name)
+        if current and self._trusted.get(name) != current and identity(account) == current:
+            self._trusted[name] = current
+        if server_date and name in self._clock_due:
+            self._clock_due.discard(name)
+            with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+                self._offsets[name] = email.utils.parsedate_to_datetime(server_date).timestamp() - time.time()
 
     # --- endpoints -------------------------------------------------------------------------------
 

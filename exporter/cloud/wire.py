@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import re
 import ssl
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -30,6 +31,9 @@ from exporter.cloud.transport import MAX_HEADER_BYTES, AiohttpTransport, proxy_f
 __all__ = ["WireTransport"]
 
 NO_BODY_STATUSES = frozenset({204, 304})
+MAX_INTERIM = 16  # 1xx answers before the real one
+KEEPALIVE = 15.0  # seconds an idle connection is kept (as aiohttp's connector does): a NAT may drop it silently
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 class _Stale(Exception):
@@ -48,6 +52,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.open = False
         self.used = False  # has answered a request before: a failure without bytes means "stale"
+        self.idle_since = 0.0
+        self._chunks = _Chunks()
         self._buffer = bytearray()
         self._answer: asyncio.Future[tuple[int, list[tuple[bytes, bytes]], bytes, bool]] | None = None
         self._eof = False
@@ -87,6 +93,7 @@ class _Connection(asyncio.Protocol):
         """Write a request head; the future gets (status, headers, body, keep-alive)."""
         assert self.transport is not None
         self._answer = self.loop.create_future()
+        self._chunks = _Chunks()
         self.transport.write(head)
         return self._answer
 
@@ -104,20 +111,24 @@ class _Connection(asyncio.Protocol):
         """Complete the answer once the buffer holds all of it (or the connection ended)."""
         buffer = self._buffer
         try:
-            head = _read_head(buffer)
-            if head is None:
-                if len(buffer) > MAX_HEADER_BYTES:
-                    raise _Malformed("the response header is larger than 128 KiB")
-                if self._eof:
-                    if not buffer and self.used:
-                        raise _Stale
-                    raise _Malformed(f"the connection ended before a full response header ({lost or 'EOF'})")
-                return
-            if 100 <= head.status < 200:  # an interim answer (100 Continue, 103 Early Hints): the real one follows
-                del buffer[: head.start]
-                self._parse(lost)
-                return
-            found = _read_body(buffer, head, self._eof)
+            for _ in range(MAX_INTERIM + 1):
+                head = _read_head(buffer)
+                if head is None:
+                    if len(buffer) > MAX_HEADER_BYTES:
+                        raise _Malformed("the response header is larger than 128 KiB")
+                    if self._eof:
+                        if not buffer and self.used:
+                            raise _Stale
+                        raise _Malformed(f"the connection ended before a full response header ({lost or 'EOF'})")
+                    return
+                if not 100 <= head.status < 200 or head.status == 101:
+                    break
+                del buffer[: head.start]  # an interim answer (100 Continue, 103 Early Hints): the real one follows
+            else:
+                raise _Malformed(f"more than {MAX_INTERIM} interim (1xx) answers")
+            if head.status == 101:
+                raise _Malformed("the server switched protocols (101)")
+            found = _read_body(buffer, head, self._eof, self._chunks)
         except (_Malformed, _Stale) as exc:
             self._fail(exc)
             return
@@ -168,20 +179,22 @@ def _read_head(buffer: bytearray) -> _Head | None:
                 raise _Malformed("a malformed Content-Length")
             length = int(value)
         elif lower == b"transfer-encoding":
-            chunked = value.lower().endswith(b"chunked")
+            if value.lower() != b"chunked":
+                raise _Malformed(f"an unsupported Transfer-Encoding: {value[:40]!r}")
+            chunked = True
         elif lower == b"connection":
             tokens = {t.strip() for t in value.lower().split(b",")}
             keep = b"keep-alive" in tokens if old else b"close" not in tokens
     return _Head(int(parts[1]), headers, length, chunked, keep, end + 4)
 
 
-def _read_body(buffer: bytearray, head: _Head, eof: bool) -> tuple[bytes, int, bool] | None:
+def _read_body(buffer: bytearray, head: _Head, eof: bool, chunks: _Chunks) -> tuple[bytes, int, bool] | None:
     """(body, where the answer ends, keep-alive) once the buffer holds the body (None before)."""
     start = head.start
     if head.status in NO_BODY_STATUSES:
         return b"", start, head.keep
     if head.chunked:
-        found = _dechunk(buffer, start)
+        found = _dechunk(buffer, start, chunks)
         if found is None and eof:
             raise _Malformed("the connection ended inside a chunked body")
         return None if found is None else (*found, head.keep)
@@ -196,36 +209,41 @@ def _read_body(buffer: bytearray, head: _Head, eof: bool) -> tuple[bytes, int, b
     return bytes(buffer[start:]), len(buffer), False
 
 
-def _dechunk(buffer: bytearray, start: int) -> tuple[bytes, int] | None:
+@dataclass(slots=True)
+class _Chunks:
+    """How far a chunked body has been read: each read goes on from here (not from the start again)."""
+
+    at: int = -1  # the next chunk's size line (-1: not begun)
+    pieces: list[bytes] = field(default_factory=list)
+
+
+def _dechunk(buffer: bytearray, start: int, state: _Chunks) -> tuple[bytes, int] | None:
     """A chunked body from `start`: (body, end offset), or None when incomplete; raises _Malformed."""
-    pieces: list[bytes] = []
-    at = start
+    at = start if state.at < 0 else state.at
     while True:
+        state.at = at
         line_end = buffer.find(b"\r\n", at)
         if line_end < 0:
             return None
         size_text = bytes(buffer[at:line_end]).split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise _Malformed(f"a malformed chunk size: {size_text[:20]!r}") from None
-        if size < 0:
-            raise _Malformed("a malformed chunk size")
-        at = line_end + 2
+        if not _HEX.fullmatch(size_text):
+            raise _Malformed(f"a malformed chunk size: {size_text[:20]!r}")
+        size = int(size_text, 16)
+        data = line_end + 2
         if size == 0:
-            trailer_end = buffer.find(b"\r\n", at)  # trailers (usually none), then an empty line
-            while trailer_end >= 0 and trailer_end != at:
-                at = trailer_end + 2
-                trailer_end = buffer.find(b"\r\n", at)
+            trailer_end = buffer.find(b"\r\n", data)  # trailers (usually none), then an empty line
+            while trailer_end >= 0 and trailer_end != data:
+                data = trailer_end + 2
+                trailer_end = buffer.find(b"\r\n", data)
             if trailer_end < 0:
                 return None
-            return b"".join(pieces), trailer_end + 2
-        if len(buffer) < at + size + 2:
+            return b"".join(state.pieces), trailer_end + 2
+        if len(buffer) < data + size + 2:
             return None
-        pieces.append(bytes(buffer[at : at + size]))
-        if buffer[at + size : at + size + 2] != b"\r\n":
+        if buffer[data + size : data + size + 2] != b"\r\n":
             raise _Malformed("a chunk without its closing CRLF")
-        at += size + 2
+        state.pieces.append(bytes(buffer[data : data + size]))
+        at = data + size + 2
 
 
 class _Pool:
@@ -239,6 +257,7 @@ class _Pool:
 
     def release(self, connection: _Connection, keep: bool) -> None:
         if keep and connection.reusable:
+            connection.idle_since = connection.loop.time()
             self.idle.append(connection)
         else:
             connection.close()
@@ -287,7 +306,9 @@ class WireTransport(httpx.AsyncBaseTransport):
         timeouts = request.extensions.get("timeout", {})
         head = _head(request)
         for attempt in range(2):
-            connection = await self._acquire(pool, request, port, timeouts.get("pool"), timeouts.get("connect"))
+            connection = await self._acquire(
+                pool, request, port, timeouts.get("pool"), timeouts.get("connect"), fresh=attempt > 0
+            )
             reused = connection.used
             try:
                 status, headers, body, keep = await self._exchange(connection, head, timeouts.get("read"), request)
@@ -305,31 +326,55 @@ class WireTransport(httpx.AsyncBaseTransport):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _acquire(
-        self, pool: _Pool, request: httpx.Request, port: int, pool_timeout: float | None, connect_timeout: float | None
+        self,
+        pool: _Pool,
+        request: httpx.Request,
+        port: int,
+        pool_timeout: float | None,
+        connect_timeout: float | None,
+        fresh: bool = False,
     ) -> _Connection:
+        """A kept-alive connection (unless `fresh`), else a new one once the pool has room."""
         loop = asyncio.get_running_loop()
         url = request.url
         while True:
-            while pool.idle:
+            while pool.idle and not fresh:
                 connection = pool.idle.pop()
-                if connection.reusable:
+                if connection.reusable and loop.time() - connection.idle_since < KEEPALIVE:
                     return connection
                 connection.close()
                 pool.count -= 1
             if pool.count < pool.limit:
                 break
-            waiter = loop.create_future()
+            if fresh and pool.idle:  # room for the new connection: close the oldest idle one
+                pool.idle.pop(0).close()
+                pool.count -= 1
+                continue
+            waiter: asyncio.Future[None] = loop.create_future()
             pool.waiters.append(waiter)
+            timer = loop.call_later(pool_timeout, _expire, waiter) if pool_timeout is not None else None
             try:
-                await asyncio.wait_for(waiter, pool_timeout)
-            except TimeoutError:
+                await waiter
+            except _ReadTimeout:
                 raise httpx.PoolTimeout(f"no connection to {url.host} free in time", request=request) from None
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                    pool.wake()  # woken, then cancelled: the wake-up goes to the next in line
+                raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
         pool.count += 1
         tls = self._ssl if url.scheme == "https" else None
         try:
             _, connection = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: _Connection(loop), url.host, port, ssl=tls, server_hostname=url.host if tls else None
+                    lambda: _Connection(loop),
+                    url.host,
+                    port,
+                    ssl=tls,
+                    server_hostname=url.host if tls else None,
+                    happy_eyeballs_delay=0.25,  # a broken IPv6 address does not take the whole connect timeout
                 ),
                 connect_timeout,
             )

@@ -76,6 +76,9 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     if not compress:
         response.content_length = sum(len(p) for p in pieces)
     await response.prepare(request)
+    if request.method == "HEAD":  # the headers only, as a GET would have them
+        await response.write_eof()
+        return response
     # Written in chunks of about CHUNK bytes, each compressed on the way: the text of 10,000 tasks
     # (23 MB) is never one object in memory.
     packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS) if compress else None

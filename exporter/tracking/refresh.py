@@ -17,7 +17,7 @@ import structlog
 
 from exporter.cloud.errors import ApiError
 from exporter.config import TargetConfig
-from exporter.model import TaskStatus, valid_id
+from exporter.model import Reason, TaskStatus, valid_id
 from exporter.services import DiscoverySpec, fill, list_items, list_next, list_total
 
 __all__ = ["MAX_PAGES", "Answer", "Deadline", "Listing", "Querier", "list_calls", "list_target", "poll"]
@@ -130,14 +130,19 @@ async def poll(
         nonlocal remaining
         while (job := await queue.get()) is not None:
             target, task_id, until, rest = job
-            result = await client.query(target, task_id, until.left())  # with no time left, the client holds it back
+            try:
+                result = await client.query(target, task_id, until.left())  # no time left: the client holds it back
+            except Exception as exc:  # the client returns errors; a bug must still not hang the other workers
+                log.error("task query raised", exc_info=True, target="/".join(target.key), task_id=task_id)
+                result = ApiError(Reason.CLIENT_ERROR, message=f"unexpected {type(exc).__name__} in the exporter")
+            finally:
+                for other in rest:  # the account's first answer is in: the others may go
+                    queue.put_nowait((*other, deadline, ()))
+                remaining -= 1
+                if remaining == 0:
+                    for _ in range(workers):
+                        queue.put_nowait(None)
             answers.append(Answer(target.key, task_id, result, time.perf_counter() - started))
-            for other in rest:  # the account's first answer is in: the others may go
-                queue.put_nowait((*other, deadline, ()))
-            remaining -= 1
-            if remaining == 0:
-                for _ in range(workers):
-                    queue.put_nowait(None)
 
     await asyncio.gather(*(worker() for _ in range(workers)))
     return answers

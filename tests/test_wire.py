@@ -43,9 +43,12 @@ class Scripted:
                 number += 1
                 if out is None:
                     return
-                if out.startswith(b"SLEEP"):
+                if out.startswith(b"SLEEP"):  # no answer at all
                     await asyncio.sleep(float(out.split()[1]))
                     continue
+                if out.startswith(b"DELAY"):  # the usual answer, late
+                    await asyncio.sleep(float(out.split()[1]))
+                    out = ok()
                 writer.write(out)
                 await writer.drain()
                 if b"Connection: close" in out or out.startswith(b"HTTP/1.0"):
@@ -292,3 +295,14 @@ async def test_a_waiter_woken_then_cancelled_passes_the_wake_up_on(serve: Starte
     assert connection.open and pool.count == 1
     pool.release(connection, False)
     await transport.aclose()
+
+
+async def test_a_connection_in_use_at_aclose_is_closed_after_its_answer(serve: Starter) -> None:
+    _, url = await serve(lambda head, n: b"DELAY 0.2")
+    transport = WireTransport()
+    pending = asyncio.ensure_future(get(transport, url + "/"))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    await transport.aclose()  # while the request is out
+    assert (await pending).status_code == 200
+    assert all(not pool.idle and pool.count == 0 for pool in transport._pools.values())

@@ -284,6 +284,7 @@ class WireTransport(httpx.AsyncBaseTransport):
         self._env_proxies: dict[str, str] = {} if proxy else urllib.request.getproxies_environment()
         self._limit = max_connections
         self._pools: dict[tuple[bytes, str, int], _Pool] = {}
+        self._closed = False
         if verify is True:
             self._ssl: ssl.SSLContext = ssl.create_default_context()
         elif verify is False:
@@ -321,7 +322,7 @@ class WireTransport(httpx.AsyncBaseTransport):
             except BaseException:
                 pool.release(connection, False)
                 raise
-            pool.release(connection, keep)
+            pool.release(connection, keep and not self._closed)  # after aclose(), nothing is kept
             return httpx.Response(status, headers=headers, content=body, request=request)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -407,6 +408,8 @@ class WireTransport(httpx.AsyncBaseTransport):
                 timer.cancel()
 
     async def aclose(self) -> None:
+        """Close the idle connections; those in use close when their answer is in."""
+        self._closed = True
         for pool in self._pools.values():
             for connection in pool.idle:
                 connection.close()

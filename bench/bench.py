@@ -6,11 +6,14 @@ client (the floor) and prometheus-blackbox-exporter (a Go peer), all measured in
 Every process runs on 127.0.0.1: the light fake API (bench/lightapi.py, in its own process), the exporter
 (its real command, in its own process, scraped over HTTP as Prometheus would), the floor client and
 blackbox_exporter. CPU is each process's own user + system time from /proc, taken around warm scrapes
-(connections open), median of 3. Figures:
+(connections open), median of 3. The fake API runs on a core of its own (the last one) and every
+client under test on the others (`Cores`; `--no-pin` to let them share). Figures:
 
 - CPU per task query: one scrape of N running tasks, all of the exporter's work (client, auth, parsing,
   tracker, exposition, HTTP server) divided by N; token and AK/SK auth.
-- Wall: the same scrapes' time against the ideal ceil(N / concurrency) x latency.
+- Wall: the same scrapes' time against the ideal ceil(N / concurrency) x latency, beside the floor
+  client's, and the floor's round trip one request at a time (what the ideal cannot count: the
+  loopback, the API's own time).
 - Exposition: CPU of a scrape of 10,000 tracked finished tasks (nothing asked of the cloud).
 - Peak RSS of the exporter (VmHWM) with 10,000 and 50,000 tracked tasks.
 - Cardinality: series and bytes of the 10,000-task scrape, as configured by default and with
@@ -50,7 +53,34 @@ TOKEN = "bench-token-not-checked-by-the-light-api"  # noqa: S105 (the light API 
 SECRET_KEY = "bench-secret-key-not-checked-by-the-light-api"  # noqa: S105
 TICK = os.sysconf("SC_CLK_TCK")
 BLACKBOX = shutil.which("prometheus-blackbox-exporter")
-API_WORKERS = 2  # processes of the light API on one port: its answers to a burst of 128 requests do not queue
+
+
+class Cores:
+    """The cloud runs on machines of its own: here the fake API (and this script's own scraping) gets the
+    last core and every client under test (the exporter, the floor, blackbox_exporter) the others, so that
+    the API's CPU does not count against a client's wall time. Unpinned on this 2-core machine, the floor
+    client itself took 1.10-1.14x ideal at 1,000 tasks and concurrency 128; pinned, 1.07-1.09x."""
+
+    def __init__(self) -> None:
+        cores = sorted(os.sched_getaffinity(0))
+        self.taskset = shutil.which("taskset")
+        self.on = len(cores) > 1 and self.taskset is not None
+        self.api, self.client = (set(cores[-1:]), set(cores[:-1])) if self.on else (set(cores), set(cores))
+
+    def client_command(self, args: list[str]) -> list[str]:
+        """`args` run on the client cores."""
+        if not self.on or self.taskset is None:
+            return args
+        return [self.taskset, "-c", ",".join(map(str, sorted(self.client))), *args]
+
+    def describe(self) -> str:
+        if not self.on:
+            return "not pinned"
+        api, client = (",".join(map(str, sorted(cores))) for cores in (self.api, self.client))
+        return f"fake API on core {api}, clients under test on {client}"
+
+
+CORES = Cores()
 
 
 def free_port() -> int:
@@ -113,11 +143,13 @@ def process(args: list[str], ready: str | None = None, **kwargs: object) -> Iter
 
 
 @contextmanager
-def light_api(latency: float, finished: bool = False, workers: int = API_WORKERS) -> Iterator[str]:
+def light_api(latency: float, finished: bool = False) -> Iterator[str]:
+    """The light API on a core of its own, one process answering on time (`--precise`); unpinned, two
+    processes (its answers to a burst of 128 requests do not queue) on asyncio's own timers."""
     port = free_port()
     args = [sys.executable, "bench/lightapi.py", "--port", str(port), "--latency", str(latency)]
-    args += ["--workers", str(workers)]
-    with process([*args, "--finished"] if finished else args):
+    args += ["--precise"] if CORES.on else ["--workers", "2"]
+    with process([*args, "--finished"] if finished else args):  # on this script's cores: the API's
         url = f"http://{HOST}:{port}"
         asyncio.run(wait_ready(url + "/", time.monotonic() + 30))
         yield url
@@ -168,6 +200,7 @@ class Exporter:
         self.url = f"http://{HOST}:{self.port}"
         self.args = [sys.executable, "-m", "exporter", "--config.file", str(config),
                      "--web.listen-address", f"{HOST}:{self.port}", "--log.level", "warning"]  # fmt: skip
+        self.args = CORES.client_command(self.args)
 
     @contextmanager
     def running(self) -> Iterator[Exporter]:
@@ -268,7 +301,7 @@ def floor(latency: float, tasks: int, concurrency: int, rounds: int = 3) -> tupl
     GETs and JSON decoding at the same concurrency."""
     with light_api(latency) as api:
         out = subprocess.run(
-            [sys.executable, "-c", FLOOR, api, str(tasks), str(concurrency), str(rounds)],
+            CORES.client_command([sys.executable, "-c", FLOOR, api, str(tasks), str(concurrency), str(rounds)]),
             capture_output=True, text=True, check=True, cwd=ROOT,
         )  # fmt: skip
     cpu, wall = out.stdout.split()
@@ -292,7 +325,7 @@ def blackbox(latency: float, tasks: int, concurrency: int, rounds: int = 3) -> f
         config.write_text(BLACKBOX_CONFIG)
         port = free_port()
         args = [BLACKBOX, f"--config.file={config}", f"--web.listen-address={HOST}:{port}", "--log.level=warn"]
-        with process(args, ready=f"http://{HOST}:{port}/", stderr=subprocess.DEVNULL) as proc:
+        with process(CORES.client_command(args), ready=f"http://{HOST}:{port}/", stderr=subprocess.DEVNULL) as proc:
 
             async def probe_all() -> list[float]:
                 sem = asyncio.Semaphore(concurrency)
@@ -359,12 +392,18 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="1,000 tasks only, no 50,000-task memory run")
     parser.add_argument("--skip-blackbox", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--no-pin", action="store_true", help="let every process run on any core")
     args = parser.parse_args()
+    if args.no_pin:
+        CORES.on = False
+    if CORES.on:
+        os.sched_setaffinity(0, CORES.api)  # the fake API and the scraping inherit them
     latency = args.latency
     figures: dict[str, object] = {"latency": latency}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     print(f"# huaweicloud-task-exporter benchmark, {time.strftime('%Y-%m-%d')}, commit {commit.stdout.strip()}, "
-          f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, latency {latency * 1000:.0f} ms\n")  # fmt: skip
+          f"{os.cpu_count()} cores ({CORES.describe()}), Python {sys.version.split()[0]}, "
+          f"latency {latency * 1000:.0f} ms\n")  # fmt: skip
 
     # 1. CPU per task query, beside the floor and blackbox_exporter (1,000 running tasks, concurrency 64).
     n, c = 1000, 64
@@ -384,7 +423,11 @@ def main() -> int:
     figures.update(cpu_token_ms=token["cpu_ms"], cpu_aksk_ms=aksk["cpu_ms"], floor_ms=raw, blackbox_ms=peer)
 
     # 2. Wall against ideal.
+    _, alone = timed("one at a time", partial(floor, latency, 20, 1))
+    figures["round_trip_alone_ms"] = alone / 20 * 1000
     print("## Wall time of a scrape against ceil(N / C) x latency (token, warm, median of 3)\n")
+    print(f"One request at a time, the floor client's round trip is {alone / 20 * 1000:.2f} ms "
+          f"(latency {latency * 1000:.0f} ms, {CORES.describe()}).\n")  # fmt: skip
     rows = [("tasks", "concurrency", "wall s", "ideal s", "x ideal", "floor x ideal", "CPU per query")]
     walls: list[dict[str, float]] = []
     for tasks in (1000,) if args.quick else (1000, 5000):

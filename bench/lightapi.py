@@ -4,7 +4,7 @@ ShowJob body for that job (RUNNING, or SUCCESS with `--finished`), anything else
 signature and keeps no state, so one request costs it some tens of microseconds; `--workers N` runs N
 processes on one port (SO_REUSEPORT). Loopback only.
 
-    python bench/lightapi.py --port 18080 [--latency 0.05] [--finished] [--workers 1]
+    python bench/lightapi.py --port 18080 [--latency 0.05] [--finished] [--workers 1] [--precise]
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import multiprocessing
 import os
+import selectors
 import signal
 import socket
 
@@ -111,8 +113,24 @@ async def serve(port: int, latency: float, finished: bool) -> None:
         await stop.wait()
 
 
-def run(port: int, latency: float, finished: bool) -> None:
-    asyncio.run(serve(port, latency, finished))
+class PreciseSelector(selectors.EpollSelector):
+    """epoll waits in whole milliseconds, and Python rounds a wait up: asyncio's timers fire up to 1 ms
+    late (a 50 ms latency would be 50.5 on average). This one waits the whole milliseconds only and
+    polls through the rest, so that an answer leaves on time; the polling costs CPU, for a process with
+    a core of its own (bench.py pins it)."""
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is not None and timeout > 0:
+            timeout = (math.floor(timeout * 1000) - 0.01) / 1000  # below one millisecond: 0, a poll
+        return super().select(timeout)
+
+
+def run(port: int, latency: float, finished: bool, precise: bool = False) -> None:
+    if not precise:
+        asyncio.run(serve(port, latency, finished))
+        return
+    with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(PreciseSelector())) as runner:
+        runner.run(serve(port, latency, finished))
 
 
 def main() -> int:
@@ -121,15 +139,14 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--finished", action="store_true", help="answer SUCCESS instead of RUNNING")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--precise", action="store_true", help="answer on time to the microsecond (polls)")
     args = parser.parse_args()
-    workers = [
-        multiprocessing.Process(target=run, args=(args.port, args.latency, args.finished), daemon=True)
-        for _ in range(args.workers - 1)
-    ]
+    work = (args.port, args.latency, args.finished, args.precise)
+    workers = [multiprocessing.Process(target=run, args=work, daemon=True) for _ in range(args.workers - 1)]
     for worker in workers:
         worker.start()
     try:
-        run(args.port, args.latency, args.finished)
+        run(*work)
     finally:
         for worker in workers:
             if worker.pid:

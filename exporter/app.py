@@ -66,6 +66,7 @@ class Exporter:
             on_file_error=self.metrics.file_error,
             unknown=self.unknown,
             shard=shard,
+            on_early_take=lambda: self.task_text.prepare(),
         )
         self._closing: set[asyncio.Task[None]] = set()  # old clients waiting for their refresh to end
         # The task and target families: rendered by TaskText, after the registry's (TaskCollector yields

@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.app import Exporter
 from exporter.config import load_config
 from exporter.demo import aksk_auth, demo_config, password_auth
+from exporter.exposition.render import TaskText
 from exporter.exposition.server import make_app, serve
 from exporter.simulator import (
     DEMO_PASSWORD,
@@ -233,6 +234,36 @@ async def test_every_state_of_every_service(stack: Stack) -> None:
         }
         assert sorted(states) == ["failed", "pending", "running", "stopped", "succeeded", "unknown"]
         assert sum(states.values()) == 1
+
+
+async def test_answers_taken_in_early_render_into_the_same_scrape(tmp_path: Path) -> None:
+    """Two requests at a time: the answers in before the last query are rendered while it is out (the
+    exporter's early take), and the scrape shows every task as one without it would."""
+    stack = await start_stack(tmp_path, SCENARIO, scrape={"concurrency": 2})
+    prepared = []
+    prepare = stack.exporter.task_text.prepare
+
+    def counted() -> None:
+        prepared.append(1)
+        prepare()
+
+    stack.exporter.task_text.prepare = counted  # type: ignore[method-assign]
+    try:
+        data = await stack.scrape()
+    finally:
+        await stop_stack(stack)
+    assert prepared == [1]
+    assert {state_of(data, task) for task in (E_RUN, E_FAIL, E_OK, D_STOP, C_OK, K_NEVER)} == {
+        "running",
+        "failed",
+        "succeeded",
+        "stopped",
+        "pending",
+    }
+    now = time.time()  # one clock for both renders (running tasks' durations move with it)
+    stack.exporter.task_text._clock = lambda: now
+    fresh = TaskText(lambda: stack.exporter.tracker.snapshot, lambda: now, lambda: stack.exporter.config.metrics)
+    assert b"".join(fresh.render()) == b"".join(stack.exporter.task_text.render())
 
 
 async def test_progress_times_and_errors(stack: Stack) -> None:

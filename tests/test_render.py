@@ -4,6 +4,7 @@ and it follows every change: a new status, a fresh answer, the clock, tasks that
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from types import MappingProxyType
@@ -107,22 +108,50 @@ def test_the_text_is_prometheus_clients_in_both_formats(seed: int) -> None:
     world.check()  # the second time from the cache
 
 
+def answers(world: World, step: int, count: int = 20) -> None:
+    """New statuses, fresh answers with the same status (the same object, or an equal one anew), tasks
+    that leave and others that come."""
+    for tasks in world.tasks:
+        ids = list(tasks)
+        for task_id in world.rng.sample(ids, count):
+            old = tasks[task_id]
+            status: TaskStatus | None
+            if step % 2:
+                status = random_status(world.rng)
+            else:
+                status = old.status if step % 4 or old.status is None else dataclasses.replace(old.status)
+            tasks[task_id] = TaskRecord(task_id, old.source, status, world.now)
+        for task_id in world.rng.sample(ids, 5):
+            del tasks[task_id]
+        tasks.update(random_records(world.rng, 5))
+
+
 def test_every_change_shows_at_the_next_render() -> None:
     world = World(99, count=120)
     world.check()
     for step in range(6):
         world.now += 37.5  # running tasks' durations move with the clock
-        for tasks in world.tasks:
-            ids = list(tasks)
-            for task_id in world.rng.sample(ids, 20):  # new statuses, fresh answers, equal statuses anew
-                old = tasks[task_id]
-                status = random_status(world.rng) if step % 2 else old.status
-                tasks[task_id] = TaskRecord(task_id, old.source, status, world.now)
-            for task_id in world.rng.sample(ids, 5):  # some leave, others come
-                del tasks[task_id]
-            tasks.update(random_records(world.rng, 5))
+        answers(world, step)
         world.check()
         world.check(openmetrics.generate_latest)
+
+
+def test_a_render_prepared_while_answers_come_is_the_same_text() -> None:
+    """The tracker has the tasks answered so far rendered while a refresh waits for its last answers
+    (`prepare`); the scrape's render is then what a render from nothing would be, with the answers
+    that came after, and the clock of the scrape."""
+    world = World(12, count=120)
+    world.check()
+    for step in range(6):
+        world.now += 20.0
+        answers(world, step)
+        world.text.prepare()
+        world.now += 2.5
+        answers(world, step + 1, count=7)
+        world.check()
+        world.check(openmetrics.generate_latest)
+        fresh = TaskText(lambda: world.snapshot, lambda: world.now, lambda: world.settings)
+        assert b"".join(world.text.render()) == b"".join(fresh.render())
 
 
 def test_nothing_tracked_is_only_the_headers() -> None:

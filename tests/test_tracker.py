@@ -234,3 +234,80 @@ async def test_a_query_that_raises_does_not_hang_the_poll() -> None:
     assert len(answers) == 10
     failed = [(a.task_id, a.result.reason) for a in answers if isinstance(a.result, ApiError)]
     assert failed == [(ids[3], Reason.CLIENT_ERROR)]
+
+
+async def test_the_answers_before_the_last_query_are_taken_in_while_it_is_out() -> None:
+    """Once the last query is out, the answers in so far are taken in and published (the exporter renders
+    their text then), so a scrape's answer is mostly ready when the last one comes."""
+    release = asyncio.Event()
+    asked: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        if len(asked) == 1 + len(EVS_TASKS):  # the refresh's last query waits
+            await release.wait()
+        return ok(request)
+
+    config = parse_config(TWO_SERVICES.replace("services:", "scrape: {concurrency: 2}\nservices:"), env={"T": "t"})
+    client = ApiClient(config, SelfMetrics(CollectorRegistry()), transport=lambda _a: httpx.MockTransport(handler))
+    seen: list[int] = []
+
+    def answered() -> int:
+        return sum(1 for _, record in tracker.snapshot.records() if record.status is not None)
+
+    taken = asyncio.Event()
+
+    def early() -> None:
+        seen.append(answered())
+        taken.set()
+
+    tracker = Tracker(config, client, on_early_take=early)
+    refresh = asyncio.ensure_future(tracker.refresh(30))
+    await asyncio.wait_for(taken.wait(), 10)
+    assert not refresh.done()
+    # 11 queries, 2 at a time: when the last went out, at least 9 answers were in (the other may be too).
+    assert seen and seen[0] in (9, 10) and answered() == seen[0]
+    release.set()
+    await refresh
+    await client.aclose()
+    assert answered() == 11
+    assert len(seen) == 1  # once per refresh
+
+
+async def test_the_poll_says_when_its_last_query_is_out() -> None:
+    import time
+
+    from exporter.model import State, TaskStatus
+    from exporter.tracking.refresh import Deadline, poll
+
+    config = parse_config(TWO_SERVICES, env={"T": "t"})
+    target = next(t for t in config.targets if t.cloud_service == "evs")
+    started: list[str] = []
+    done: list[str] = []
+    at_call: list[tuple[int, int]] = []
+
+    class Client:
+        def new_refresh(self) -> None: ...
+
+        def lone_first(self, account: str) -> bool:
+            return True  # the first query alone, the others after its answer
+
+        async def query(self, target: object, task_id: str, timeout: float) -> TaskStatus:
+            started.append(task_id)
+            await asyncio.sleep(0.001)
+            done.append(task_id)
+            return TaskStatus(State.RUNNING, "RUNNING")
+
+    def all_sent() -> None:
+        at_call.append((len(started), len(done)))
+
+    work = [[(target, task_id) for task_id in EVS_TASKS]]
+    answers = await poll(Client(), work, Deadline.after(5), concurrency=3, first_budget=1,  # type: ignore[arg-type]
+                         started=time.perf_counter(), on_all_sent=all_sent)  # fmt: skip
+    assert len(answers) == len(EVS_TASKS)
+    assert len(at_call) == 1
+    sent, answered = at_call[0]
+    assert sent == len(EVS_TASKS) and answered < len(EVS_TASKS)
+    assert await poll(Client(), [], Deadline.after(5), concurrency=3, first_budget=1,  # type: ignore[arg-type]
+                      started=time.perf_counter(), on_all_sent=all_sent) == []  # fmt: skip
+    assert len(at_call) == 1  # nothing to ask: not called

@@ -133,12 +133,33 @@ class TaskText:
         now = self._clock()
         targets = self._snapshot().targets
         settings = self._settings()
+        columns: list[list[bytes]] = [[] for _ in TASK]
+        for rendered, record in self._tasks(targets, settings, now):
+            self._add(columns, rendered, record, now)
+        parts: list[bytes] = []
+        for family, column in zip(TASK, columns, strict=True):
+            if family.name not in settings.exclude:
+                parts.append(family.om_header if openmetrics else family.text_header)
+                parts.extend(column)
+        parts.extend(self._targets(targets, openmetrics))
+        return parts
+
+    def prepare(self) -> None:
+        """Render now the tasks that changed since the last render (the tracker calls it while a refresh
+        waits for its last answers), so that the scrape's render finds them done."""
+        self._tasks(self._snapshot().targets, self._settings(), self._clock())
+
+    def _tasks(
+        self, targets: Iterable[TargetSnapshot], settings: MetricsSettings, now: float
+    ) -> list[tuple[_Rendered, TaskRecord]]:
+        """Every shown task's rendered lines, with its record; a task whose status did not change since
+        the last call keeps its lines."""
         if settings != self._rendered_with:  # a reload changed what the lines hold
             self._cache, self._rendered_with = {}, settings
         current_only = settings.current_only
-        columns: list[list[bytes]] = [[] for _ in TASK]
         cache = self._cache
         kept: dict[tuple[tuple[str, str, str, str], str], _Rendered] = {}
+        shown: list[tuple[_Rendered, TaskRecord]] = []
         for state in targets:
             key = state.target.key
             base: dict[str, str] | None = None
@@ -147,20 +168,16 @@ class TaskText:
                 if task is None or record.source is Source.PROBE:
                     continue
                 rendered = cache.get((key, record.task_id))
-                if rendered is None or (rendered.status is not task and rendered.status != task):
+                if rendered is not None and rendered.status is not task and rendered.status == task:
+                    rendered.status = task  # the same answer again: found at once the next time
+                elif rendered is None or rendered.status is not task:
                     if base is None:
                         base = dict(zip(TARGET_LABELS, key, strict=True))
                     rendered = _render({**base, "task_id": record.task_id}, task, now, current_only)
                 kept[(key, record.task_id)] = rendered
-                self._add(columns, rendered, record, now)
+                shown.append((rendered, record))
         self._cache = kept
-        parts: list[bytes] = []
-        for family, column in zip(TASK, columns, strict=True):
-            if family.name not in settings.exclude:
-                parts.append(family.om_header if openmetrics else family.text_header)
-                parts.extend(column)
-        parts.extend(self._targets(targets, openmetrics))
-        return parts
+        return shown
 
     @staticmethod
     def _add(columns: list[list[bytes]], rendered: _Rendered, record: TaskRecord, now: float) -> None:

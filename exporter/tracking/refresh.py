@@ -98,6 +98,7 @@ async def poll(
     first_budget: float,
     started: float,
     into: list[Answer] | None = None,
+    on_all_sent: Callable[[], None] | None = None,
 ) -> list[Answer]:
     """Ask for every (target, task ID), at most `concurrency` at once, by `concurrency` workers taking
     the queries in turn (cheaper than a task per query at thousands of tasks).
@@ -107,7 +108,10 @@ async def poll(
     or clock then costs one refused request per scrape and not `concurrency` of them (after a refusal
     the client holds the rest back; the cloud locks an AK after more than 5 failures in a row). That
     first request gets a slice of the budget only, so a slow service cannot starve the account's
-    others. An account the cloud accepted keeps no such request: all of its queries start at once."""
+    others. An account the cloud accepted keeps no such request: all of its queries start at once.
+
+    `on_all_sent` is called (soon after) once the last query has been taken by a worker: from then on
+    the poll only waits for the answers still out, and the caller may use the time."""
     answers: list[Answer] = [] if into is None else into  # filled as they arrive, for a caller that cannot wait
     client.new_refresh()
     queue: asyncio.Queue[tuple[TargetConfig, str, Deadline, Sequence[tuple[TargetConfig, str]]] | None]
@@ -125,11 +129,15 @@ async def poll(
     for target, task_id in later:
         queue.put_nowait((target, task_id, deadline, ()))
     workers = min(concurrency, remaining)
+    unsent = remaining
 
     async def worker() -> None:
-        nonlocal remaining
+        nonlocal remaining, unsent
         while (job := await queue.get()) is not None:
             target, task_id, until, rest = job
+            unsent -= 1
+            if unsent == 0 and on_all_sent is not None:
+                asyncio.get_running_loop().call_soon(on_all_sent)
             try:
                 result = await client.query(target, task_id, until.left())  # no time left: the client holds it back
             except Exception as exc:  # the client returns errors; a bug must still not hang the other workers

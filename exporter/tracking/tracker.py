@@ -68,9 +68,13 @@ class Tracker:
         on_file_error: Callable[[FileProblem], None] = lambda reason: None,
         unknown: UnknownStatuses | None = None,
         shard: Shard | None = None,
+        on_early_take: Callable[[], None] = lambda: None,
     ) -> None:
-        """`clock` is the exporter's one wall clock (task ages, TTLs); tests share the fake cloud's."""
+        """`clock` is the exporter's one wall clock (task ages, TTLs); tests share the fake cloud's.
+        `on_early_take` is called when a refresh's last query is out and the answers before it are taken
+        in (and published): the exporter renders their text then, while the last answers come."""
         self._clock, self._on_drop, self._on_file_error = clock, on_drop, on_file_error
+        self._on_early_take = on_early_take
         self._config, self._client = config, client
         self._unknown = unknown or UnknownStatuses()
         self._table = TaskTable(config.tracking, shard)
@@ -271,6 +275,7 @@ class Tracker:
             first_budget=max(1.0, timeout / 4),
             started=started,
             into=self._arrived,
+            on_all_sent=self._take_early,
         )
         self._take_arrived()
         for key in self._table.target_keys():
@@ -309,6 +314,13 @@ class Tracker:
             shift = self._rotation % len(items)
             work.append(items[shift:] + items[:shift])
         return work
+
+    def _take_early(self) -> None:
+        """Every query is out: what has arrived is taken in now, while the poll waits for the rest (the
+        scrape's answer is then mostly ready when the last one comes)."""
+        if len(self._arrived) > self._taken:
+            self._take_arrived()
+            self._on_early_take()
 
     def _take_arrived(self) -> None:
         """Record the answers that arrived since the last take, and publish them."""

@@ -56,10 +56,12 @@ BLACKBOX = shutil.which("prometheus-blackbox-exporter")
 
 
 class Cores:
-    """The cloud runs on machines of its own: here the fake API (and this script's own scraping) gets the
-    last core and every client under test (the exporter, the floor, blackbox_exporter) the others, so that
-    the API's CPU does not count against a client's wall time. Unpinned on this 2-core machine, the floor
-    client itself took 1.10-1.14x ideal at 1,000 tasks and concurrency 128; pinned, 1.07-1.09x."""
+    """The cloud runs on machines of its own: here the fake API gets the last core, which it shares only
+    with this script (its scrapes, and the probes it asks of blackbox_exporter: Prometheus's part), and
+    every client under test (the exporter, the floor, blackbox_exporter) the others, so that the API's
+    CPU does not count against a client's wall time. Unpinned on this 2-core machine, the floor client
+    itself took 1.10-1.14x ideal at 1,000 tasks and concurrency 128; pinned, 1.07-1.09x (and 1.06x with
+    the API answering on time, `--precise`). A virtual machine's cores may still share a physical one."""
 
     def __init__(self) -> None:
         cores = sorted(os.sched_getaffinity(0))
@@ -399,7 +401,7 @@ def main() -> int:
     if CORES.on:
         os.sched_setaffinity(0, CORES.api)  # the fake API and the scraping inherit them
     latency = args.latency
-    figures: dict[str, object] = {"latency": latency}
+    figures: dict[str, object] = {"latency": latency, "cores": CORES.describe()}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     print(f"# huaweicloud-task-exporter benchmark, {time.strftime('%Y-%m-%d')}, commit {commit.stdout.strip()}, "
           f"{os.cpu_count()} cores ({CORES.describe()}), Python {sys.version.split()[0]}, "

@@ -8,6 +8,7 @@ import dataclasses
 import random
 from collections.abc import Callable
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, exposition
@@ -209,3 +210,25 @@ def test_every_per_task_family_but_status_may_be_excluded() -> None:
     from exporter.exposition.collector import TASK_FAMILIES, P
 
     assert set(EXCLUDABLE) == {P + name for name in TASK_FAMILIES} - {"huaweicloud_task_status"}
+
+
+def test_a_prepared_render_leaves_the_scrape_only_what_came_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    from exporter.exposition import render as module
+
+    world = World(5, count=100)
+    world.text.render()
+    answers(world, 1)  # new statuses for 20 tasks of each target, 5 new tasks each
+    world.text.prepare()
+    rendered: list[str] = []
+    real = module._render
+
+    def counted(values: dict[str, str], *args: Any) -> Any:
+        rendered.append(values["task_id"])
+        return real(values, *args)
+
+    monkeypatch.setattr(module, "_render", counted)
+    world.check()
+    assert rendered == []  # all done by prepare()
+    answers(world, 1, count=3)
+    world.check()
+    assert 0 < len(rendered) <= 2 * (3 + 5)  # only what changed after it

@@ -4,9 +4,12 @@ rotation of the task order, each scrape's own deadline, and a reload during a re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
+import structlog
 from prometheus_client import CollectorRegistry
 
 from exporter.cloud.client import ApiClient
@@ -272,6 +275,83 @@ async def test_the_answers_before_the_last_query_are_taken_in_while_it_is_out() 
     await client.aclose()
     assert answered() == 11
     assert len(seen) == 1  # once per refresh
+
+
+async def early_take_run(
+    on_early_take: Callable[[], None], timeout: float = 30, change: Callable[[Tracker], None] = lambda _t: None
+) -> Tracker:
+    """One refresh of the two services, 2 queries at a time, the last one held until the early take."""
+    release = asyncio.Event()
+    asked: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        if len(asked) == 1 + len(EVS_TASKS):
+            with contextlib.suppress(TimeoutError):  # without an early take, it answers after a while
+                await asyncio.wait_for(release.wait(), 0.3)
+        return ok(request)
+
+    config = parse_config(TWO_SERVICES.replace("services:", "scrape: {concurrency: 2}\nservices:"), env={"T": "t"})
+    client = ApiClient(config, SelfMetrics(CollectorRegistry()), transport=lambda _a: httpx.MockTransport(handler))
+
+    def early() -> None:
+        release.set()
+        on_early_take()
+
+    tracker = Tracker(config, client, on_early_take=early)
+    change(tracker)
+    try:
+        await tracker.refresh(timeout)
+    finally:
+        release.set()
+        await client.aclose()
+    return tracker
+
+
+async def test_an_early_take_that_fails_is_logged_and_loses_no_answer() -> None:
+    def broken() -> None:
+        raise RuntimeError("a bug in rendering")
+
+    with structlog.testing.capture_logs() as logs:
+        tracker = await early_take_run(broken)
+    errors = [e["event"] for e in logs if e["log_level"] == "error"]
+    assert errors == ["rendering answers early failed; the scrape renders them"]
+    assert sum(1 for _, record in tracker.snapshot.records() if record.status is not None) == 11
+    assert by_service(tracker) == {"codearts_check": True, "evs": True}
+
+
+async def test_answers_that_fail_to_be_taken_in_early_are_taken_in_at_the_end() -> None:
+    def fail_once(tracker: Tracker) -> None:
+        take = tracker._take_answers
+        calls: list[int] = []
+
+        def flaky(*args: Any) -> None:
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("a bug in the table")
+            take(*args)
+
+        tracker._take_answers = flaky  # type: ignore[method-assign,assignment]
+
+    with structlog.testing.capture_logs() as logs:
+        tracker = await early_take_run(lambda: None, change=fail_once)
+    errors = [e["event"] for e in logs if e["log_level"] == "error"]
+    assert errors == ["taking answers in early failed; the refresh takes them in when it ends"]
+    assert sum(1 for _, record in tracker.snapshot.records() if record.status is not None) == 11
+    assert by_service(tracker) == {"codearts_check": True, "evs": True}
+
+
+async def test_no_early_take_when_the_deadline_is_near() -> None:
+    """Taking in and rendering holds the loop: with less than EARLY_TAKE_MARGIN left it is left to the
+    refresh's end (the answers still out must be read in time)."""
+    from exporter.tracking.tracker import EARLY_TAKE_MARGIN
+
+    called: list[int] = []
+    tracker = await early_take_run(lambda: called.append(1), timeout=EARLY_TAKE_MARGIN * 0.9)
+    assert called == []
+    assert sum(1 for _, record in tracker.snapshot.records() if record.status is not None) == 11
+    tracker = await early_take_run(lambda: called.append(1), timeout=EARLY_TAKE_MARGIN * 3)
+    assert called == [1]
 
 
 async def test_the_poll_says_when_its_last_query_is_out() -> None:

@@ -12,7 +12,7 @@ per format, families in the same order, and for OpenMetrics the `# EOF` after ev
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import utils
@@ -147,19 +147,20 @@ class TaskText:
     def prepare(self) -> None:
         """Render now the tasks that changed since the last render (the tracker calls it while a refresh
         waits for its last answers), so that the scrape's render finds them done."""
-        self._tasks(self._snapshot().targets, self._settings(), self._clock())
+        for _ in self._tasks(self._snapshot().targets, self._settings(), self._clock()):
+            pass
 
     def _tasks(
         self, targets: Iterable[TargetSnapshot], settings: MetricsSettings, now: float
-    ) -> list[tuple[_Rendered, TaskRecord]]:
-        """Every shown task's rendered lines, with its record; a task whose status did not change since
-        the last call keeps its lines."""
+    ) -> Iterator[tuple[_Rendered, TaskRecord]]:
+        """Every shown task's rendered lines, with its record (a task whose status did not change since
+        the last call keeps its lines); the cache holds the shown tasks once it is run through. A
+        generator: 50,000 pairs held at once would cost the garbage collector more than the rendering."""
         if settings != self._rendered_with:  # a reload changed what the lines hold
             self._cache, self._rendered_with = {}, settings
         current_only = settings.current_only
         cache = self._cache
         kept: dict[tuple[tuple[str, str, str, str], str], _Rendered] = {}
-        shown: list[tuple[_Rendered, TaskRecord]] = []
         for state in targets:
             key = state.target.key
             base: dict[str, str] | None = None
@@ -175,9 +176,8 @@ class TaskText:
                         base = dict(zip(TARGET_LABELS, key, strict=True))
                     rendered = _render({**base, "task_id": record.task_id}, task, now, current_only)
                 kept[(key, record.task_id)] = rendered
-                shown.append((rendered, record))
+                yield rendered, record
         self._cache = kept
-        return shown
 
     @staticmethod
     def _add(columns: list[list[bytes]], rendered: _Rendered, record: TaskRecord, now: float) -> None:

@@ -51,6 +51,12 @@ log = structlog.get_logger(__name__)
 
 # A scrape waits this much past its budget for the refresh to record its results before rendering.
 JUDGE_SLACK = 0.2
+# The early take (answers taken in and rendered while a refresh's last queries are out) holds the event
+# loop: about 50 us per answer here, most of it rendering a changed task. It is done only when the
+# refresh's deadline leaves a second plus four times that, so that answers that come meanwhile are
+# still read in time.
+EARLY_TAKE_MARGIN = 1.0
+EARLY_TAKE_PER_ANSWER = 200e-6
 
 
 def tracked_counts(target: TargetSnapshot) -> dict[str, int]:
@@ -275,7 +281,7 @@ class Tracker:
             first_budget=max(1.0, timeout / 4),
             started=started,
             into=self._arrived,
-            on_all_sent=self._take_early,
+            on_all_sent=lambda: self._take_early(deadline),
         )
         self._take_arrived()
         for key in self._table.target_keys():
@@ -315,12 +321,23 @@ class Tracker:
             work.append(items[shift:] + items[:shift])
         return work
 
-    def _take_early(self) -> None:
+    def _take_early(self, deadline: Deadline) -> None:
         """Every query is out: what has arrived is taken in now, while the poll waits for the rest (the
-        scrape's answer is then mostly ready when the last one comes)."""
-        if len(self._arrived) > self._taken:
+        scrape's answer is then mostly ready when the last one comes), unless the deadline is near."""
+        waiting = len(self._arrived) - self._taken
+        if not waiting or deadline.left() < EARLY_TAKE_MARGIN + waiting * EARLY_TAKE_PER_ANSWER:
+            return
+        taken = self._taken
+        try:
             self._take_arrived()
+        except Exception:  # a callback of the loop: say it here, and leave the answers to the refresh's end
+            self._taken = taken  # taken in again there (and failing the refresh, as before, if the bug stays)
+            log.exception("taking answers in early failed; the refresh takes them in when it ends")
+            return
+        try:
             self._on_early_take()
+        except Exception:
+            log.exception("rendering answers early failed; the scrape renders them")
 
     def _take_arrived(self) -> None:
         """Record the answers that arrived since the last take, and publish them."""

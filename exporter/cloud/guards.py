@@ -18,7 +18,7 @@ import contextlib
 import email.utils
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import httpx
@@ -232,14 +232,19 @@ class Guards:
 
     def login(self, key: tuple[str, ...], make: Callable[[], httpx.Auth]) -> httpx.Auth:
         """The password login of `key` (account, its identity, IAM URL, project scope): one per key, kept
-        across reloads with its token."""
+        across reloads with its token. A new identity for the same account, IAM URL and scope (a rotated
+        password, a new user) replaces the old login: its token is not kept for nothing."""
         auth = self._logins.get(key)
         if auth is None:
+            if key[1]:  # "": a secret file caught mid-write, not new credentials; the login stays
+                for old in [k for k in self._logins if k[0] == key[0] and k[2:] == key[2:]]:
+                    del self._logins[old]
             auth = self._logins[key] = make()
         return auth
 
-    def forget_logins(self, keep: set[tuple[str, ...]]) -> None:
-        for key in set(self._logins) - keep:
+    def forget_logins(self, accounts: Collection[str]) -> None:
+        """Drop the logins (and their tokens) of accounts that are no longer configured."""
+        for key in [k for k in self._logins if k[0] not in accounts]:
             del self._logins[key]
 
 

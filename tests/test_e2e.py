@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -452,6 +453,47 @@ async def test_landing_health_ready(stack: Stack) -> None:
     assert (await stack.http.get("/-/healthy")).status_code == 200
     assert (await stack.http.get("/-/ready")).status_code == 200
     assert (await stack.http.get("/nope")).status_code == 404
+
+
+async def test_the_landing_page_shows_the_tasks_that_matter_first_when_they_do_not_all_fit(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exporter.exposition import server
+
+    await stack.scrape()
+    tracked = sum(1 for _ in stack.exporter.tracker.snapshot.records())
+    page = (await stack.http.get("/")).text
+    assert f"<p>{tracked} tasks.</p>" in page and "Show all" not in page
+    monkeypatch.setattr(server, "LANDING_TASKS", 3)
+    page = (await stack.http.get("/")).text
+    rows = page.split('<table id="tasks">')[1].split("</table>")[0]
+    assert re.findall(r'<tr class="(\w+)">', rows) == ["failed"] * 3  # four failed tasks: three of them shown
+    assert f"<p>3 of {tracked} tasks: the failed ones first" in page and 'href="?tasks=all">Show all' in page
+    every = (await stack.http.get("/", params={"tasks": "all"})).text
+    assert every.count('<a href="probe?') == tracked and D_FAIL in every and E_OK in every
+    bad = await stack.http.get("/", params={"tasks": "5"})
+    assert bad.status_code == 400
+    assert bad.text == "tasks='5': the only value is 'all' (every tracked task)\n"
+
+
+def test_the_landing_page_order_when_the_tasks_do_not_fit() -> None:
+    from exporter.exposition.server import _landing_tasks
+    from exporter.model import State, TaskStatus
+    from exporter.tracking import Source, TaskRecord
+
+    def record(task_id: str, state: State | None, end: float | None = None) -> TaskRecord:
+        status = TaskStatus(state, state.value.upper(), end=end) if state is not None else None
+        return TaskRecord(task_id, Source.STATIC, status, 100.0)
+
+    records = [
+        record("old-ok", State.SUCCEEDED, end=10.0), record("new-ok", State.SUCCEEDED, end=50.0),
+        record("asked", None), record("moving", State.RUNNING), record("odd", State.UNKNOWN),
+        record("stopped", State.STOPPED, end=30.0), record("failed", State.FAILED, end=5.0),
+    ]  # fmt: skip
+    pairs: list[tuple[Any, TaskRecord]] = [(None, r) for r in records]  # the target plays no part
+    order = [r.task_id for _, r in _landing_tasks(pairs, 6)]
+    assert order == ["failed", "moving", "odd", "asked", "new-ok", "stopped"]
+    assert _landing_tasks(pairs, 7) == pairs  # all fit: the table's own order
 
 
 async def test_reload_keeps_serving_on_a_broken_file(stack: Stack) -> None:

@@ -282,15 +282,52 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
+# Task rows on the landing page unless `?tasks=all`: a browser copes with a few thousand rows, not with
+# 50,000 (about 40 MB of HTML).
+LANDING_TASKS = 1000
+# Which tasks the page shows first when they do not all fit: failed, then those still moving, then
+# those without an answer, then the finished ones, latest first.
+_FIRST = {State.FAILED: 0, State.PENDING: 1, State.RUNNING: 1, State.UNKNOWN: 2}
+
+
+def _landing_tasks(
+    records: list[tuple[TargetSnapshot, TaskRecord]], limit: int | None
+) -> list[tuple[TargetSnapshot, TaskRecord]]:
+    if limit is None or len(records) <= limit:
+        return records
+
+    def rank(item: tuple[TargetSnapshot, TaskRecord]) -> tuple[int, float]:
+        task = item[1].status
+        if task is None:
+            return 3, 0.0
+        if task.state in _FIRST:
+            return _FIRST[task.state], 0.0
+        return 4, -(task.end or item[1].last_update or 0.0)
+
+    return sorted(records, key=rank)[:limit]
+
+
 async def landing(request: web.Request) -> web.Response:
     """What an operator needs without opening /metrics: each target's state, last refresh and the real
     cause of a failure; each task's raw status, job, times, the age of its last answer, its error, and a
-    link to its debug probe."""
+    link to its debug probe (at most LANDING_TASKS of them unless `?tasks=all`)."""
     exporter = request.app[EXPORTER]
+    shown = request.query.get("tasks", "")
+    if shown not in ("", "all"):
+        return web.Response(status=400, text=f"tasks={shown!r}: the only value is 'all' (every tracked task)\n")
     now = exporter.clock()
     snapshot = exporter.tracker.snapshot
+    records = list(snapshot.records())
+    listed = _landing_tasks(records, None if shown == "all" else LANDING_TASKS)
+    if len(listed) < len(records):
+        count = (
+            f"<p>{len(listed):,} of {len(records):,} tasks: the failed ones first, then those still moving, "
+            'then the latest finished. <a href="?tasks=all">Show all</a>.</p>'
+        )
+    else:
+        count = f"<p>{len(records):,} tasks.</p>" if records else ""
     rows = []
-    for state, record in snapshot.records():
+    for state, record in listed:
         target, task = state.target, record.status
         duration = task.duration(now) if task is not None else None
         probe = urlencode(
@@ -353,6 +390,7 @@ async def landing(request: web.Request) -> web.Response:
         refreshes="\n".join(refreshes) or '<tr><td colspan="6">No refresh yet.</td></tr>',
         targets="\n".join(targets) or '<tr><td colspan="9">No targets configured.</td></tr>',
         rows="\n".join(rows) or '<tr><td colspan="14">No tracked tasks.</td></tr>',
+        count=count,
     )
     return web.Response(text=page, content_type="text/html")
 
@@ -389,6 +427,7 @@ tr.stopped td, tr.unknown td, tr.none td {{ background: #eee; }}
 {targets}
 </table>
 <h2>Tracked tasks</h2>
+{count}
 <table id="tasks">
 <tr><th>Target</th><th>Task</th><th>Source</th><th>State</th><th>Raw status</th><th>Job</th><th>Progress</th>
 <th>Start</th><th>End</th><th>Duration</th><th>Last answer</th><th>Error</th><th>Last query error</th>

@@ -128,7 +128,7 @@ class Exporter:
             old, self.runtime = self.runtime, Runtime(config, self._client(config))
             self.tracker.use(config, self.runtime.client)
             await self.tracker.settle_files()  # the new task_files are read before the next scrape
-            self.guards.forget_logins(config.accounts.keys())  # removed accounts' tokens are not kept
+            self.guards.forget_accounts(config.accounts)  # removed accounts' tokens are not kept
             self._prepare(config)
             # The old client closes once the refresh that uses it is over; a reload waits for that at most
             # RELOAD_WAIT, and otherwise leaves the closing to a task of its own.

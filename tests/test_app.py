@@ -34,10 +34,14 @@ async def test_reload_swaps_the_runtime_once_and_skips_an_unchanged_file(tmp_pat
     await exporter.aclose()
 
 
+PASSWORD = "type: password\n      user_name: mon\n      domain_name: acme\n      password: ${HWC_TOKEN}"
+
+
 def test_a_new_password_replaces_its_old_login_but_a_file_mid_write_does_not() -> None:
     import httpx
 
     from exporter.cloud.guards import Guards
+    from exporter.config import parse_config
 
     guards = Guards()
     made: list[tuple[str, ...]] = []
@@ -54,28 +58,63 @@ def test_a_new_password_replaces_its_old_login_but_a_file_mid_write_does_not() -
     first = login(old)
     login(other_scope)
     assert login(old) is first and made == [old, other_scope]  # kept, with its token
-    login(("prod", "", "https://iam/v3/auth/tokens", "project-a"))  # the password file caught mid-write
-    assert login(old) is first
+    # The password file caught mid-write: no identity, the login there is used, none made.
+    assert login(("prod", "", "https://iam/v3/auth/tokens", "project-a")) is first and len(made) == 2
     rotated = ("prod", "identity-2", "https://iam/v3/auth/tokens", "project-a")
     login(rotated)
     assert set(guards._logins) == {rotated, other_scope}  # the old password's login is gone
-    guards.forget_logins({"dev"})
+    still_password = parse_config(
+        MINIMAL.replace("type: token\n      token: ${HWC_TOKEN}", PASSWORD), env={"HWC_TOKEN": "p"}
+    )
+    guards.forget_accounts(still_password.accounts)
+    assert set(guards._logins) == {rotated, other_scope}
+    guards.forget_accounts(parse_config(MINIMAL, env={"HWC_TOKEN": "t"}).accounts)  # prod: a token now
     assert guards._logins == {}
 
 
-async def test_a_reload_that_removes_an_account_forgets_its_logins(tmp_path: Path) -> None:
+async def test_a_refresh_on_the_old_client_keeps_its_login_after_a_reload_changed_the_password() -> None:
+    """Two clients on one set of guards, as during a reload: each uses the login of its own password; the
+    new one's replaces the old in the guards, and the old client's refresh does not log in again."""
+    from prometheus_client import CollectorRegistry
+
+    from exporter.cloud.client import ApiClient
+    from exporter.cloud.guards import Guards
+    from exporter.config import parse_config
+    from exporter.exposition.metrics import SelfMetrics
+
+    text = MINIMAL.replace("type: token\n      token: ${HWC_TOKEN}", PASSWORD)
+    guards = Guards()
+    old_config, new_config = (parse_config(text, env={"HWC_TOKEN": p}) for p in ("old", "new"))
+    old, new = (ApiClient(c, SelfMetrics(CollectorRegistry()), guards=guards) for c in (old_config, new_config))
+    old_login = old._auth(old_config.targets[0])
+    new_login = new._auth(new_config.targets[0])
+    assert new_login is not old_login and list(guards._logins.values()) == [new_login]
+    for _ in range(3):  # the two refreshes interleave
+        assert old._auth(old_config.targets[0]) is old_login
+        assert new._auth(new_config.targets[0]) is new_login
+    assert list(guards._logins.values()) == [new_login]
+    await old.aclose()
+    await new.aclose()
+
+
+async def test_a_reload_forgets_what_it_kept_of_removed_accounts(tmp_path: Path) -> None:
     import httpx
 
     path = tmp_path / "config.yaml"
-    (tmp_path / "token").write_text("t", encoding="utf-8")
-    two = MINIMAL.replace("token: ${HWC_TOKEN}", "token_file: " + str(tmp_path / "token")).replace(
+    two = MINIMAL.replace("type: token\n      token: ${HWC_TOKEN}", PASSWORD.replace("${HWC_TOKEN}", "p")).replace(
         "accounts:\n", "accounts:\n  - {name: dev, auth: {type: token, token: x}}\n"
     )
     path.write_text(two, encoding="utf-8")
     exporter = Exporter(load_config(path))
+    guards = exporter.guards
     for name in ("prod", "dev"):
-        exporter.guards.login((name, "identity", "https://iam", "scope"), httpx.Auth)
+        guards.login((name, "identity", "https://iam", "scope"), httpx.Auth)
+        guards.endpoint(name, "https://evs", 10)
+        guards._trusted[name] = guards._current[name] = "identity"
+        guards._offsets[name] = 1.0
     path.write_text(two.replace("  - {name: dev, auth: {type: token, token: x}}\n", ""), encoding="utf-8")
     assert await exporter.reload() is None
-    assert [key[0] for key in exporter.guards._logins] == ["prod"]
+    assert [key[0] for key in guards._logins] == ["prod"]
+    assert [key[0] for key in guards._endpoints] == ["prod"]
+    assert list(guards._trusted) == list(guards._current) == list(guards._offsets) == ["prod"]
     await exporter.aclose()

@@ -468,12 +468,17 @@ async def test_the_landing_page_shows_the_tasks_that_matter_first_when_they_do_n
     page = (await stack.http.get("/")).text
     rows = page.split('<table id="tasks">')[1].split("</table>")[0]
     assert re.findall(r'<tr class="(\w+)">', rows) == ["failed"] * 3  # four failed tasks: three of them shown
-    assert f"<p>3 of {tracked} tasks: the failed ones first" in page and 'href="?tasks=all">Show all' in page
+    assert (
+        f"<p>3 of {tracked} tasks: the failed ones first, then those still moving, then those in an unknown" in page
+        and 'href="?tasks=all">Show all' in page
+    )
     every = (await stack.http.get("/", params={"tasks": "all"})).text
     assert every.count('<a href="probe?') == tracked and D_FAIL in every and E_OK in every
-    bad = await stack.http.get("/", params={"tasks": "5"})
-    assert bad.status_code == 400
-    assert bad.text == "tasks='5': the only value is 'all' (every tracked task)\n"
+    bad = await stack.http.get("/", params={"tasks": "<b>" + "5" * 100})
+    assert bad.status_code == 400 and bad.headers["content-type"].startswith("text/plain")
+    assert bad.text == f"tasks={'<b>' + '5' * 37!r}: the only value is 'all' (every tracked task)\n"
+    twice = await stack.http.get("/?tasks=all&tasks=all")
+    assert (twice.status_code, twice.text) == (400, "parameter 'tasks' is given more than once\n")
 
 
 def test_the_landing_page_order_when_the_tasks_do_not_fit() -> None:

@@ -130,6 +130,9 @@ class ApiClient:
         self._guards = guards or Guards(clock)
         self._reported = reported or Reported()
         self._auths: dict[tuple[str, str], httpx.Auth] = {}  # token and AK/SK flows, per account and project
+        # The password logins this client used, per (account, IAM URL, scope), with the identity they are
+        # for: a refresh that goes on with the old client after a reload keeps its own.
+        self._logins: dict[tuple[str, str, str], tuple[str, httpx.Auth]] = {}
         # Parsed URLs of the last two refreshes' requests: a running task's URL is asked for on every scrape,
         # and parsing it costs more than the rest of building its request.
         self._urls: dict[str, httpx.URL] = {}
@@ -196,11 +199,17 @@ class ApiClient:
         if account.auth.type == "password":
             # One login per (account, project scope), kept with its token across reloads; it sends its
             # login through the current configuration's client (same TLS and proxy settings).
-            scope = target.project_id or target.region
-            key = (account.name, identity(account), iam_url(account, target.region), scope)
-            login = self._guards.login(
-                key, lambda: build_auth(account, target, send=send, on_token=self._metrics.token)
-            )
+            place = (account.name, iam_url(account, target.region), target.project_id or target.region)
+            who = identity(account)
+            used = self._logins.get(place)
+            if used is not None and used[0] == who:
+                login = used[1]
+            else:
+                login = self._guards.login(
+                    (place[0], who, *place[1:]),
+                    lambda: build_auth(account, target, send=send, on_token=self._metrics.token),
+                )
+                self._logins[place] = (who, login)
             if isinstance(login, PasswordAuth):
                 login.use_sender(send)
             return login

@@ -18,7 +18,7 @@ import contextlib
 import email.utils
 import hashlib
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -233,19 +233,31 @@ class Guards:
     def login(self, key: tuple[str, ...], make: Callable[[], httpx.Auth]) -> httpx.Auth:
         """The password login of `key` (account, its identity, IAM URL, project scope): one per key, kept
         across reloads with its token. A new identity for the same account, IAM URL and scope (a rotated
-        password, a new user) replaces the old login: its token is not kept for nothing."""
+        password, a new user) replaces the old login: its token is not kept for nothing. No identity (a
+        secret file caught mid-write) is not new credentials: the login there is kept and used."""
         auth = self._logins.get(key)
-        if auth is None:
-            if key[1]:  # "": a secret file caught mid-write, not new credentials; the login stays
-                for old in [k for k in self._logins if k[0] == key[0] and k[2:] == key[2:]]:
-                    del self._logins[old]
-            auth = self._logins[key] = make()
+        if auth is not None:
+            return auth
+        same_place = [k for k in self._logins if k[0] == key[0] and k[2:] == key[2:]]
+        if not key[1] and same_place:
+            return self._logins[same_place[0]]
+        for old in same_place:
+            del self._logins[old]
+        auth = self._logins[key] = make()
         return auth
 
-    def forget_logins(self, accounts: Collection[str]) -> None:
-        """Drop the logins (and their tokens) of accounts that are no longer configured."""
-        for key in [k for k in self._logins if k[0] not in accounts]:
+    def forget_accounts(self, accounts: Mapping[str, Account]) -> None:
+        """After a reload: drop what is kept for accounts no longer configured (their endpoints' back-offs,
+        what the cloud accepted of them, its clock) and the logins of accounts without a password now,
+        tokens included. Pauses stay: they are the cloud's lock of the key, wherever it is configured."""
+        for key in [k for k in self._logins if k[0] not in accounts or accounts[k[0]].auth.type != "password"]:
             del self._logins[key]
+        for place in [p for p in self._endpoints if p[0] not in accounts]:
+            del self._endpoints[place]
+        for kept in (self._trusted, self._current, self._offsets):
+            for name in [n for n in kept if n not in accounts]:
+                del kept[name]
+        self._clock_due &= set(accounts)
 
 
 def _backoff(endpoint: Endpoint) -> tuple[float, float, float]:

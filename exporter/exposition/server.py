@@ -168,8 +168,9 @@ class _ProbeCollector(Collector):
         yield from (up, duration)
 
 
-def _bad_probe(reason: str) -> web.Response:
-    return web.Response(status=400, text=reason + "\n")
+def _bad_request(reason: str) -> web.Response:
+    """A 400 that says what was wrong, as plain text (a value quoted in it cannot become markup)."""
+    return web.Response(status=400, text=reason + "\n", headers={"X-Content-Type-Options": "nosniff"})
 
 
 async def probe(request: web.Request) -> web.Response:
@@ -178,15 +179,15 @@ async def probe(request: web.Request) -> web.Response:
     query = request.query
     for name in query:
         if name not in PROBE_PARAMS:
-            return _bad_probe(f"unknown parameter {name[:40]!r}; expected: {', '.join(PROBE_PARAMS)}")
+            return _bad_request(f"unknown parameter {name[:40]!r}; expected: {', '.join(PROBE_PARAMS)}")
         if len(query.getall(name)) > 1:
-            return _bad_probe(f"parameter {name!r} is given more than once")
+            return _bad_request(f"parameter {name!r} is given more than once")
     # IDs with surrounding whitespace are the IDs, as in the config and task files.
     cloud_service, task_id = query.get("cloud_service", ""), query.get("task_id", "").strip()
     if not cloud_service or not task_id:
-        return _bad_probe("cloud_service and task_id are required")
+        return _bad_request("cloud_service and task_id are required")
     if not valid_id(task_id):
-        return _bad_probe("task_id must be 16 to 64 hexadecimal characters, or a UUID")
+        return _bad_request("task_id must be 16 to 64 hexadecimal characters, or a UUID")
     wanted = {name: query[name].strip() for name in ("account", "region", "project_id") if name in query}
     targets = [
         target
@@ -194,15 +195,15 @@ async def probe(request: web.Request) -> web.Response:
         if target.cloud_service == cloud_service and all(getattr(target, k) == v for k, v in wanted.items())
     ]
     if not targets:
-        return _bad_probe(
+        return _bad_request(
             "no configured target matches "
             + ", ".join(f"{k}={v[:64]!r}" for k, v in {"cloud_service": cloud_service, **wanted}.items())
         )
     if len(targets) > 1:
-        return _bad_probe(f"{len(targets)} configured targets match; add account, region or project_id to choose one")
+        return _bad_request(f"{len(targets)} configured targets match; add account, region or project_id to choose one")
     debug = query.get("debug", "false").lower()
     if debug not in ("true", "false"):
-        return _bad_probe("debug must be true or false")
+        return _bad_request("debug must be true or false")
     started = time.perf_counter()
     lines: list[str] = []
     token = TRACE.set(lines if debug == "true" else None)
@@ -313,8 +314,10 @@ async def landing(request: web.Request) -> web.Response:
     link to its debug probe (at most LANDING_TASKS of them unless `?tasks=all`)."""
     exporter = request.app[EXPORTER]
     shown = request.query.get("tasks", "")
+    if len(request.query.getall("tasks", [])) > 1:
+        return _bad_request("parameter 'tasks' is given more than once")
     if shown not in ("", "all"):
-        return web.Response(status=400, text=f"tasks={shown!r}: the only value is 'all' (every tracked task)\n")
+        return _bad_request(f"tasks={shown[:40]!r}: the only value is 'all' (every tracked task)")
     now = exporter.clock()
     snapshot = exporter.tracker.snapshot
     records = list(snapshot.records())
@@ -322,7 +325,8 @@ async def landing(request: web.Request) -> web.Response:
     if len(listed) < len(records):
         count = (
             f"<p>{len(listed):,} of {len(records):,} tasks: the failed ones first, then those still moving, "
-            'then the latest finished. <a href="?tasks=all">Show all</a>.</p>'
+            "then those in an unknown state, then those without an answer yet, then the latest finished. "
+            '<a href="?tasks=all">Show all</a>.</p>'
         )
     else:
         count = f"<p>{len(records):,} tasks.</p>" if records else ""
@@ -412,6 +416,7 @@ body {{ font-family: sans-serif; margin: 2em; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }}
 td {{ white-space: nowrap; }} td.text {{ white-space: normal; min-width: 20em; max-width: 40em; }}
 tr.failed td {{ background: #fdd; }} tr.running td {{ background: #def; }} tr.succeeded td {{ background: #dfd; }}
+tr.pending td {{ background: #ffe; }}
 tr.stopped td, tr.unknown td, tr.none td {{ background: #eee; }}
 </style></head>
 <body>

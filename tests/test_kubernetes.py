@@ -73,6 +73,21 @@ def test_the_pod_is_locked_down_and_probed_on_the_exporters_endpoints(name: str)
     secrets = next(v for v in pod["volumes"] if "secret" in v)
     mount = next(m for m in container["volumeMounts"] if m["name"] == secrets["name"])
     assert "subPath" not in mount  # a subPath mount would not see a rotated Secret
+    config = next(v for v in pod["volumes"] if "configMap" in v)
+    mount = next(m for m in container["volumeMounts"] if m["name"] == config["name"])
+    assert "subPath" not in mount  # nor a changed ConfigMap, whatever the reload
+    assert f"--config.file={mount['mountPath']}/config.yaml" in container["args"]
+
+
+def test_the_refresh_fits_the_servicemonitors_scrape_timeout(tmp_path: Path) -> None:
+    monitor = yaml.safe_load((K8S / "monitoring" / "servicemonitor.yaml").read_text(encoding="utf-8"))
+    (endpoint,) = monitor["spec"]["endpoints"]
+    timeout = float(endpoint["scrapeTimeout"].removesuffix("s"))
+    text = kind("ConfigMap")["data"]["config.yaml"]
+    for name, value in kind("Secret")["stringData"].items():
+        (tmp_path / name).write_text(value, encoding="utf-8")
+    scrape = parse_config(text.replace("/etc/huaweicloud-task-exporter/secrets", str(tmp_path))).scrape
+    assert timeout - 2 <= scrape.refresh_timeout <= timeout - scrape.timeout_offset
 
 
 def test_the_statefulset_shards_as_many_as_its_replicas() -> None:

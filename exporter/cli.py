@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import signal
 import socket
@@ -27,6 +28,7 @@ from exporter.config import Config, ConfigError, load_config
 from exporter.exposition.listener import DEFAULT_HEADER_TIMEOUT
 from exporter.log import LEVELS, setup_logging
 from exporter.model import Shard, State
+from exporter.schema import WithoutSecrets
 from exporter.services import BadResponse, body_error, read_status
 
 if TYPE_CHECKING:
@@ -72,6 +74,13 @@ def _exporter_parser() -> argparse.ArgumentParser:
         dest="config_check",
         action="store_true",
         help="validate the configuration file, print what is wrong, exit 0 or 1",
+    )
+    parser.add_argument(
+        "--config.without-secrets",
+        dest="without_secrets",
+        action="store_true",
+        help="with --config.check, where the secrets are not (CI): unset ${ENV} variables and unreadable "
+        "secret files are listed, not errors",
     )
     parser.add_argument(
         "--web.listen-address",
@@ -341,13 +350,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] == "demo":
         return _demo(argv[1:])
     args = _exporter_parser().parse_args(argv)
+    if args.without_secrets and not args.config_check:
+        print("huaweicloud-task-exporter: --config.without-secrets goes with --config.check", file=sys.stderr)
+        return 2
     if args.config_check:
         setup_logging("warning", args.log_format or "console")
+        env = WithoutSecrets(os.environ) if args.without_secrets else None
         try:
-            config = load_config(args.config_file)
+            config = load_config(args.config_file, env=env)
         except ConfigError as exc:
             print(f"invalid configuration: {exc}", file=sys.stderr)
             return 1
+        finally:
+            for note in env.notes if env is not None else ():
+                print(f"not checked: {note}", file=sys.stderr)
         tasks = sum(len(t.tasks) for t in config.targets)
         for warning in config.warnings:
             print(f"warning: {warning}", file=sys.stderr)

@@ -71,6 +71,45 @@ def test_example_config_passes_config_check() -> None:
     assert "valid" in result.stdout
 
 
+def test_config_check_without_secrets_lists_what_it_could_not_read(write: Writer, tmp_path: Path) -> None:
+    """For CI, where the secrets are not: unset variables and unreadable secret files are listed, the
+    rest is checked as usual (and a real mistake still fails)."""
+    missing = tmp_path / "no-such-secret"
+    text = MINIMAL.replace(
+        "type: token\n      token: ${HWC_TOKEN}",
+        f"type: aksk\n      access_key: ${{HWC_ACCESS_KEY}}\n      secret_key_file: {missing}",
+    )
+    path = write("ci.yaml", text)
+
+    def check(*flags: str, config: Path = path) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "exporter", "--config.file", str(config), "--config.check", *flags]
+        return subprocess.run(command, capture_output=True, text=True, env={"PATH": "/usr/bin"}, check=False)
+
+    strict = check()
+    assert strict.returncode == 1
+    assert "environment variable HWC_ACCESS_KEY is not set" in strict.stderr
+    lenient = check("--config.without-secrets")
+    assert lenient.returncode == 0, lenient.stderr
+    assert f"not checked: {path}:6: accounts[0].auth.access_key: environment variable HWC_ACCESS_KEY is not set" in (
+        lenient.stderr
+    )
+    assert f"not checked: {path}:7: accounts[0].auth.secret_key_file: cannot read secret file {missing}" in (
+        lenient.stderr
+    )
+    assert "valid (1 accounts, 1 targets, 1 tasks)" in lenient.stdout
+    broken = write("broken.yaml", text.replace("region: cn-north-4", "regoin: cn-north-4"))
+    still = check("--config.without-secrets", config=broken)
+    assert still.returncode == 1 and "unknown key 'regoin'; did you mean 'region'?" in still.stderr
+    alone = subprocess.run(
+        [sys.executable, "-m", "exporter", "--config.file", str(path), "--config.without-secrets"],
+        capture_output=True, text=True, env={"PATH": "/usr/bin"}, check=False,
+    )  # fmt: skip
+    assert (alone.returncode, alone.stderr) == (
+        2,
+        "huaweicloud-task-exporter: --config.without-secrets goes with --config.check\n",
+    )
+
+
 def test_config_check_reports_errors_and_exits_1(write: Writer) -> None:
     path = write("bad.yaml", MINIMAL.replace("region: cn-north-4", "regoin: cn-north-4"))
     result = subprocess.run(

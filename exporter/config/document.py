@@ -26,6 +26,7 @@ from exporter.schema import (
     ConfigError,
     Ctx,
     Section,
+    WithoutSecrets,
     describe,
     expand,
     load_document,
@@ -233,6 +234,9 @@ def _secret(section: Section, key: str, *, required: bool, warn_plain: bool = Tr
         try:
             return Secret.from_file(path)
         except SecretError as exc:
+            if isinstance(ctx.env, WithoutSecrets):
+                ctx.env.note(ctx, str(exc))
+                return Secret(path=Path(path))
             ctx.fail(str(exc))
     if section.has(key):
         ctx, value = section.raw(key)

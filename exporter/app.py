@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ class Exporter:
         self.task_text = TaskText(lambda: self.tracker.snapshot, clock, lambda: self.config.metrics)
         self._prepare(config)
         self._reload_lock = asyncio.Lock()
+        self._config_stamp = self._file_stamp() if config.file else None  # the file as it was loaded
 
     @property
     def config(self) -> Config:
@@ -109,6 +111,29 @@ class Exporter:
         """Wait at most `timeout` for the shared refresh, which has a budget of its own
         (`scrape.refresh_timeout`): one caller's header does not set it for everyone."""
         await self.tracker.refresh(timeout, budget=self.config.scrape.refresh_timeout)
+
+    async def reload_if_changed(self) -> bool:
+        """Reload when the config file changed since the last look (its mtime, size or inode: a
+        Kubernetes ConfigMap swaps the file under its link); a file that stays broken is tried once."""
+        stamp = self._file_stamp()
+        if stamp is None or stamp == self._config_stamp:  # None: gone for a moment, being replaced
+            return False
+        self._config_stamp = stamp
+        await self.reload()
+        return True
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.config.file)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    async def watch_config(self, interval: float) -> None:
+        """`reload_if_changed` every `interval` seconds, until cancelled (`--config.auto-reload-interval`)."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.reload_if_changed()
 
     async def reload(self) -> str | None:
         """Re-read the config file; on error keep the running config and return the message. A file

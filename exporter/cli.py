@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -74,6 +75,15 @@ def _exporter_parser() -> argparse.ArgumentParser:
         dest="config_check",
         action="store_true",
         help="validate the configuration file, print what is wrong, exit 0 or 1",
+    )
+    parser.add_argument(
+        "--config.auto-reload-interval",
+        dest="auto_reload",
+        type=_interval,
+        default=0.0,
+        metavar="SECONDS",
+        help="re-read the configuration file when it changes, looking every SECONDS (e.g. 30s; "
+        "default 0: only on SIGHUP or POST /-/reload)",
     )
     parser.add_argument(
         "--config.without-secrets",
@@ -193,6 +203,17 @@ def _seconds(value: str) -> float:
     return seconds
 
 
+def _interval(value: str) -> float:
+    """Seconds, `30` or `30s`; 0 is off."""
+    try:
+        seconds = float(value.removesuffix("s"))
+    except ValueError:
+        seconds = -1.0
+    if not (seconds == 0 or 0.01 <= seconds <= 86400):
+        raise argparse.ArgumentTypeError(f"expected seconds (e.g. 30s), 0 for off, got {value!r}")
+    return seconds
+
+
 async def _wait_for_signal() -> None:
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
@@ -209,6 +230,7 @@ async def _run_exporter(
     max_connections: int | None,
     web_config: str = "",
     shard: Shard | None = None,
+    auto_reload: float = 0.0,
 ) -> int:
     from exporter.app import Exporter
     from exporter.exposition.server import make_app, serve
@@ -243,11 +265,13 @@ async def _run_exporter(
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, reload_on_sighup)
+    watching = asyncio.ensure_future(exporter.watch_config(auto_reload)) if auto_reload else None
     log.info(
         "exporter listening",
         address=f"{'https' if web.ssl_context else 'http'}://{host}:{port}/metrics",
         basic_auth=bool(web.users),
         shard=f"{shard.index}/{shard.count}" if shard else "0/1",
+        config_auto_reload=f"every {auto_reload:g}s" if auto_reload else "off",
         version=__version__,
         targets=len(config.targets),
         tasks=sum(len(t.tasks) for t in config.targets),
@@ -255,6 +279,10 @@ async def _run_exporter(
     try:
         await _wait_for_signal()
     finally:
+        if watching is not None:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
         await serving.stop()
     return 0
 
@@ -381,7 +409,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     host, port = args.listen
     return asyncio.run(
-        _run_exporter(args.config_file, host, port, args.header_timeout, args.max_connections, args.web_config, shard)
+        _run_exporter(
+            args.config_file,
+            host,
+            port,
+            args.header_timeout,
+            args.max_connections,
+            args.web_config,
+            shard,
+            args.auto_reload,
+        )
     )
 
 

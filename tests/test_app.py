@@ -118,3 +118,76 @@ async def test_a_reload_forgets_what_it_kept_of_removed_accounts(tmp_path: Path)
     assert [key[0] for key in guards._endpoints] == ["prod"]
     assert list(guards._trusted) == list(guards._current) == list(guards._offsets) == ["prod"]
     await exporter.aclose()
+
+
+async def test_a_changed_config_file_is_reloaded_once_per_change(tmp_path: Path) -> None:
+    """--config.auto-reload-interval: a change is applied, an unchanged file is not read again, and a
+    broken file is tried once (the running configuration stays) until it changes again."""
+    path = tmp_path / "config.yaml"
+    (tmp_path / "token").write_text("t", encoding="utf-8")
+    text = MINIMAL.replace("token: ${HWC_TOKEN}", "token_file: " + str(tmp_path / "token"))
+    path.write_text(text, encoding="utf-8")
+    exporter = Exporter(load_config(path))
+    assert await exporter.reload_if_changed() is False  # the file as it was loaded
+    path.write_text(text.replace(f"tasks: [{EVS_TASK}]", "tasks: []"), encoding="utf-8")
+    assert await exporter.reload_if_changed() is True
+    assert exporter.config.targets[0].tasks == ()
+    assert await exporter.reload_if_changed() is False
+    path.write_text(text.replace("region:", "regoin:"), encoding="utf-8")
+    with structlog.testing.capture_logs() as logs:
+        assert await exporter.reload_if_changed() is True
+        assert await exporter.reload_if_changed() is False  # still broken, not tried again
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == [
+        "config reload failed; keeping the running configuration"
+    ]
+    assert exporter.config.targets[0].tasks == ()
+    path.unlink()  # replaced, not there for a moment: nothing to do
+    assert await exporter.reload_if_changed() is False
+    path.write_text(text, encoding="utf-8")
+    assert await exporter.reload_if_changed() is True
+    assert len(exporter.config.targets[0].tasks) == 1
+    await exporter.aclose()
+
+
+async def test_the_config_watch_applies_a_change_without_a_signal(tmp_path: Path) -> None:
+    import asyncio
+    import contextlib
+
+    path = tmp_path / "config.yaml"
+    (tmp_path / "token").write_text("t", encoding="utf-8")
+    text = MINIMAL.replace("token: ${HWC_TOKEN}", "token_file: " + str(tmp_path / "token"))
+    path.write_text(text, encoding="utf-8")
+    exporter = Exporter(load_config(path))
+    reloaded = asyncio.Event()
+    reload = exporter.reload
+
+    async def reload_and_say() -> str | None:
+        try:
+            return await reload()
+        finally:
+            reloaded.set()
+
+    exporter.reload = reload_and_say  # type: ignore[method-assign]
+    watching = asyncio.ensure_future(exporter.watch_config(0.02))
+    path.write_text(text.replace(f"tasks: [{EVS_TASK}]", "tasks: []"), encoding="utf-8")
+    await asyncio.wait_for(reloaded.wait(), 10)
+    assert exporter.config.targets[0].tasks == ()
+    watching.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watching
+    await exporter.aclose()
+
+
+def test_the_auto_reload_interval_flag() -> None:
+    import argparse
+
+    import pytest
+
+    from exporter.cli import _exporter_parser, _interval
+
+    assert _exporter_parser().parse_args([]).auto_reload == 0
+    assert _exporter_parser().parse_args(["--config.auto-reload-interval", "30s"]).auto_reload == 30
+    assert _interval("0") == 0 and _interval("2.5") == 2.5
+    for bad in ("-1", "soon", "0.001s"):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected seconds"):
+            _interval(bad)

@@ -14,6 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from exporter.cli import _exporter_parser
 from exporter.config import parse_config
 
 ROOT = Path(__file__).parent.parent
@@ -77,6 +78,8 @@ def test_the_pod_is_locked_down_and_probed_on_the_exporters_endpoints(name: str)
     mount = next(m for m in container["volumeMounts"] if m["name"] == config["name"])
     assert "subPath" not in mount  # nor a changed ConfigMap, whatever the reload
     assert f"--config.file={mount['mountPath']}/config.yaml" in container["args"]
+    assert "--config.auto-reload-interval=30s" in container["args"]  # the changed file is applied
+    _exporter_parser().parse_args(container["args"])  # flags the exporter knows
 
 
 def test_the_refresh_fits_the_servicemonitors_scrape_timeout(tmp_path: Path) -> None:

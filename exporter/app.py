@@ -133,7 +133,10 @@ class Exporter:
         """`reload_if_changed` every `interval` seconds, until cancelled (`--config.auto-reload-interval`)."""
         while True:
             await asyncio.sleep(interval)
-            await self.reload_if_changed()
+            try:
+                await self.reload_if_changed()
+            except Exception:  # a bug must not end the watch: say it, look again next time
+                log.exception("watching the config file failed; trying again")
 
     async def reload(self) -> str | None:
         """Re-read the config file; on error keep the running config and return the message. A file

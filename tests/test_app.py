@@ -191,3 +191,31 @@ def test_the_auto_reload_interval_flag() -> None:
     for bad in ("-1", "soon", "0.001s"):
         with pytest.raises(argparse.ArgumentTypeError, match="expected seconds"):
             _interval(bad)
+
+
+async def test_the_config_watch_survives_a_failing_look(tmp_path: Path) -> None:
+    import asyncio
+    import contextlib
+
+    path = tmp_path / "config.yaml"
+    (tmp_path / "token").write_text("t", encoding="utf-8")
+    path.write_text(MINIMAL.replace("token: ${HWC_TOKEN}", "token_file: " + str(tmp_path / "token")), encoding="utf-8")
+    exporter = Exporter(load_config(path))
+    looks: list[int] = []
+    twice = asyncio.Event()
+
+    async def broken_look() -> bool:
+        looks.append(1)
+        if len(looks) == 2:
+            twice.set()
+        raise RuntimeError("a bug")
+
+    exporter.reload_if_changed = broken_look  # type: ignore[method-assign]
+    with structlog.testing.capture_logs() as logs:
+        watching = asyncio.ensure_future(exporter.watch_config(0.01))
+        await asyncio.wait_for(twice.wait(), 10)
+    watching.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watching
+    assert "watching the config file failed; trying again" in [e["event"] for e in logs]
+    await exporter.aclose()

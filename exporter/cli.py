@@ -83,7 +83,7 @@ def _exporter_parser() -> argparse.ArgumentParser:
         default=0.0,
         metavar="SECONDS",
         help="re-read the configuration file when it changes, looking every SECONDS (e.g. 30s; "
-        "default 0: only on SIGHUP or POST /-/reload)",
+        "default 0: only on SIGHUP, or POST /-/reload with --web.enable-lifecycle)",
     )
     parser.add_argument(
         "--config.without-secrets",
@@ -99,6 +99,13 @@ def _exporter_parser() -> argparse.ArgumentParser:
         default=DEFAULT_LISTEN,
         metavar="HOST:PORT",
         help="default: %(default)s",
+    )
+    parser.add_argument(
+        "--web.enable-lifecycle",
+        dest="lifecycle",
+        action="store_true",
+        help="allow POST /-/reload (as Prometheus; without it, 403): anyone who reaches the port could use it. "
+        "SIGHUP reloads either way",
     )
     parser.add_argument(
         "--web.header-timeout",
@@ -231,6 +238,7 @@ async def _run_exporter(
     web_config: str = "",
     shard: Shard | None = None,
     auto_reload: float = 0.0,
+    lifecycle: bool = False,
 ) -> int:
     from exporter.app import Exporter
     from exporter.exposition.server import make_app, serve
@@ -245,7 +253,7 @@ async def _run_exporter(
     exporter = Exporter(config, shard=shard)
     try:
         serving = await serve(
-            make_app(exporter, web.users),
+            make_app(exporter, web.users, lifecycle=lifecycle),
             host,
             port,
             header_timeout=header_timeout,
@@ -272,6 +280,7 @@ async def _run_exporter(
         basic_auth=bool(web.users),
         shard=f"{shard.index}/{shard.count}" if shard else "0/1",
         config_auto_reload=f"every {auto_reload:g}s" if auto_reload else "off",
+        lifecycle=lifecycle,
         version=__version__,
         targets=len(config.targets),
         tasks=sum(len(t.tasks) for t in config.targets),
@@ -362,13 +371,16 @@ def _demo(argv: Sequence[str]) -> int:
         default="127.0.0.1:9898",
         metavar="HOST:PORT",
     )
+    parser.add_argument(
+        "--web.enable-lifecycle", dest="lifecycle", action="store_true", help="allow POST /-/reload (SIGHUP always)"
+    )
     _logging_flags(parser)
     args = parser.parse_args(argv)
     setup_logging(args.log_level, args.log_format or "console")
     from exporter.demo import run_demo
 
     host, port = args.listen
-    return asyncio.run(run_demo(host, port))
+    return asyncio.run(run_demo(host, port, lifecycle=args.lifecycle))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -418,6 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.web_config,
             shard,
             args.auto_reload,
+            args.lifecycle,
         )
     )
 

@@ -68,7 +68,7 @@ def password_auth(password_file: str) -> dict[str, object]:
     return {"type": "password", "user_name": DEMO_USER, "domain_name": DEMO_DOMAIN, "password_file": password_file}
 
 
-async def run_demo(host: str, port: int) -> int:
+async def run_demo(host: str, port: int, *, lifecycle: bool = False) -> int:
     """The fake cloud and the exporter until SIGINT or SIGTERM (SIGHUP reloads); the temporary config
     directory is removed on the way out. 1 when the address is taken."""
     from exporter.simulator import Simulator, default_scenario, start_simulator
@@ -77,13 +77,15 @@ async def run_demo(host: str, port: int) -> int:
     simulator = await start_simulator(Simulator(scenario), host="127.0.0.1", port=0)
     workdir = Path(tempfile.mkdtemp(prefix="huaweicloud-task-exporter-demo-"))
     try:
-        return await _run(simulator, scenario, workdir, host, port)
+        return await _run(simulator, scenario, workdir, host, port, lifecycle)
     finally:
         await simulator.close()
         shutil.rmtree(workdir, ignore_errors=True)  # the config and the secret key file
 
 
-async def _run(simulator: RunningSimulator, scenario: Scenario, workdir: Path, host: str, port: int) -> int:
+async def _run(
+    simulator: RunningSimulator, scenario: Scenario, workdir: Path, host: str, port: int, lifecycle: bool
+) -> int:
     from exporter.app import Exporter
     from exporter.exposition.server import make_app, serve
     from exporter.simulator import DEMO_SECRET_KEY
@@ -97,12 +99,17 @@ async def _run(simulator: RunningSimulator, scenario: Scenario, workdir: Path, h
     )
     exporter = Exporter(load_config(config_file))
     try:
-        serving = await serve(make_app(exporter), host, port)
+        serving = await serve(make_app(exporter, lifecycle=lifecycle), host, port)
     except OSError as exc:
         await exporter.aclose()
         print(f"demo: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    reload_by_http = (
+        f"or: curl -X POST http://{shown}:{port}/-/reload"
+        if lifecycle
+        else "POST /-/reload needs --web.enable-lifecycle"
+    )
     print(
         f"\nhuaweicloud-task-exporter demo\n"
         f"  fake cloud:    {simulator.url}\n"
@@ -110,7 +117,7 @@ async def _run(simulator: RunningSimulator, scenario: Scenario, workdir: Path, h
         f"  landing page:  http://{shown}:{port}/\n"
         f"  metrics:       http://{shown}:{port}/metrics\n"
         f"The scenario's tasks move through their states over the next minutes. Edit the config and send\n"
-        f"SIGHUP (kill -HUP {os.getpid()}) to reload it. Ctrl-C stops.\n",
+        f"SIGHUP (kill -HUP {os.getpid()}) to reload it ({reload_by_http}). Ctrl-C stops.\n",
         file=sys.stderr,
         flush=True,
     )

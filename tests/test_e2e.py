@@ -196,7 +196,7 @@ async def start_stack(
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(document, sort_keys=False))
     exporter = Exporter(load_config(config_file))
-    serving = await serve(make_app(exporter), "127.0.0.1", 0)
+    serving = await serve(make_app(exporter, lifecycle=True), "127.0.0.1", 0)
     http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{serving.port}", timeout=30)
     stack = Stack(sim, exporter, http, config_file)
     stack._close = (running, serving)  # type: ignore[attr-defined]

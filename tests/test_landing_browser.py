@@ -88,6 +88,10 @@ async def follow_debug_link(page: Page, task_id: str) -> str:
 
 async def test_landing_page_in_a_browser(stack: Stack, page: Page, tmp_path: Path) -> None:
     base = str(stack.http.base_url).rstrip("/")
+    refused: list[str] = []  # what the page's Content-Security-Policy blocked, as the browser reports it
+    page.on(
+        "console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None
+    )
     await page.goto(base + "/")
     assert await page.title() == "Huawei Cloud task exporter"
     targets = await rows(page, "targets")
@@ -107,8 +111,11 @@ async def test_landing_page_in_a_browser(stack: Stack, page: Page, tmp_path: Pat
     failed = tasks[("demo", D_FAIL)]
     assert failed[3:7] == ["failed", "FAIL", "ecfClusterElbCreateJob", "9%"], failed
     assert "DWS.0114" in failed[11] and failed[10].endswith(" ago"), failed
-    refused = tasks[("broken", D_FAIL)]
-    assert refused[3] == "(no answer yet)" and "APIGW.0301" in refused[12], refused
+    held = tasks[("broken", D_FAIL)]
+    assert held[3] == "(no answer yet)" and "APIGW.0301" in held[12], held
+    # The page's style is allowed by its policy (its hash): a failed row is tinted, and nothing was refused.
+    tint = await page.locator("table#tasks tr.failed td").first.evaluate("td => getComputedStyle(td).backgroundColor")
+    assert tint == "rgb(255, 221, 221)" and not refused, (tint, refused)
 
     refreshes = await rows(page, "refreshes")
     assert refreshes and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", refreshes[0][0]), refreshes

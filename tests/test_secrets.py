@@ -97,7 +97,7 @@ async def test_no_secret_in_logs_metrics_pages_or_errors(fake_cloud: str, tmp_pa
     env = {**os.environ, "SECRET_TOKEN": SECRETS["token"]}
     process = subprocess.Popen(
         [sys.executable, "-m", "exporter", "--config.file", str(config), "--web.listen-address",
-         f"127.0.0.1:{port}", "--log.level", "debug", "--log.format", "json"],
+         f"127.0.0.1:{port}", "--log.level", "debug", "--log.format", "json", "--web.enable-lifecycle"],
         stdout=log_file, stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

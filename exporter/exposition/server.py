@@ -7,7 +7,9 @@ shows the tracked tasks; it never shows configuration values, so no secret can r
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import html
 import time
 import zlib
@@ -21,6 +23,7 @@ import yaml
 from aiohttp import web
 from prometheus_client import CollectorRegistry, exposition
 from prometheus_client.core import Metric
+from prometheus_client.openmetrics import exposition as openmetrics_exposition
 from prometheus_client.registry import Collector
 
 from exporter import __version__
@@ -29,7 +32,7 @@ from exporter.config import Config, MetricsSettings, TargetConfig, redacted
 from exporter.exposition.collector import target_family, task_families
 from exporter.exposition.listener import Serving, serve
 from exporter.exposition.render import TaskText
-from exporter.exposition.webconfig import basic_auth_middleware
+from exporter.exposition.webconfig import BasicAuth
 from exporter.model import State, valid_id
 from exporter.tracking import TargetSnapshot, TaskRecord, Tracker
 
@@ -58,27 +61,28 @@ class Served(Protocol):
 
 
 EXPORTER = web.AppKey("exporter", Served)
+LIFECYCLE = web.AppKey("lifecycle", bool)  # POST /-/reload allowed (--web.enable-lifecycle)
 log = structlog.get_logger(__name__)
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
     exporter = request.app[EXPORTER]
+    # Decided before any cloud call: an Accept header this exporter cannot honour gets the text format.
+    openmetrics, compress = wants_openmetrics(request), wants_gzip(request)
+    headers = {"Content-Type": _CONTENT_TYPES[openmetrics], "Vary": "Accept-Encoding"}
+    if compress:
+        headers["Content-Encoding"] = "gzip"
+    if request.method == "HEAD":  # the headers a GET would have, without a refresh (so without a length)
+        return web.Response(headers=headers)
     try:
         await exporter.refresh(exporter.scrape_timeout(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")))
     except Exception:  # a bug in a refresh must not hide what is known: log it, serve the last values
         log.exception("refresh failed; serving the last known values")
-    content_type, pieces = _pieces(request, exporter.registry, exporter.task_text.render)
-    headers = {"Content-Type": content_type, "Vary": "Accept-Encoding"}
-    compress = exposition.gzip_accepted(request.headers.get("Accept-Encoding", ""))
-    if compress:
-        headers["Content-Encoding"] = "gzip"
+    pieces = _pieces(openmetrics, exporter.registry, exporter.task_text.render)
     response = web.StreamResponse(headers=headers)
     if not compress:
         response.content_length = sum(len(p) for p in pieces)
     await response.prepare(request)
-    if request.method == "HEAD":  # the headers only, as a GET would have them
-        await response.write_eof()
-        return response
     # Written in chunks of about CHUNK bytes, each compressed on the way: the text of 10,000 tasks
     # (23 MB) is never one object in memory.
     packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS) if compress else None
@@ -90,6 +94,46 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         await response.write(packer.flush())
     await response.write_eof()
     return response
+
+
+_openmetrics_text: Callable[[CollectorRegistry], bytes] = openmetrics_exposition.generate_latest  # untyped there
+_CONTENT_TYPES = {True: openmetrics_exposition.CONTENT_TYPE_LATEST, False: exposition.CONTENT_TYPE_PLAIN_0_0_4}
+
+
+def _media_ranges(header: str) -> Iterator[tuple[str, dict[str, str], float]]:
+    """An Accept or Accept-Encoding header's entries: (lowercased name, parameters, q); a q that is not a
+    number counts as 0 (the entry is ignored), as do entries that are not even names."""
+    for entry in header.split(","):
+        name, *params = (part.strip() for part in entry.split(";"))
+        values = {}
+        for param in params:
+            key, _, value = param.partition("=")
+            values[key.strip().lower()] = value.strip().strip('"')
+        try:
+            q = float(values.get("q", "1"))
+        except ValueError:
+            q = 0.0
+        if name and q > 0:  # NaN is not above 0 either
+            yield name.lower(), values, q
+
+
+def wants_openmetrics(request: web.BaseRequest) -> bool:
+    """OpenMetrics 1.0.0 when the scraper ranks it at least as high as the text format, else the text
+    format 0.0.4: the only two this exporter writes. Any other version, a malformed header or none
+    gets the text format; the header is never an error."""
+    best: dict[bool, float] = {True: 0.0, False: 0.0}
+    for name, params, q in _media_ranges(request.headers.get("Accept", "")):
+        version = params.get("version", "")
+        if name == "application/openmetrics-text" and version in ("", "1.0.0"):
+            best[True] = max(best[True], q)
+        elif name in ("text/plain", "text/*", "*/*"):
+            best[False] = max(best[False], q)
+    return best[True] > 0 and best[True] >= best[False]
+
+
+def wants_gzip(request: web.BaseRequest) -> bool:
+    """gzip when the scraper lists it (or x-gzip) with a q above 0: `gzip;q=0` means no."""
+    return any(name in ("gzip", "x-gzip") for name, _, _ in _media_ranges(request.headers.get("Accept-Encoding", "")))
 
 
 # Level 1: a tenth of the text's size already, at a fraction of the default level's CPU (the text of
@@ -114,25 +158,25 @@ def _chunks(pieces: list[bytes]) -> Iterator[bytes]:
 
 
 def _pieces(
-    request: web.Request, registry: CollectorRegistry, more: Callable[[bool], list[bytes]] | None = None
-) -> tuple[str, list[bytes]]:
-    """The registry in the format the scraper asks for (prometheus-client's own encoders), then what
-    `more(openmetrics)` renders (the task families), as pieces of text to send in turn."""
-    encoder, content_type = exposition.choose_encoder(request.headers.get("Accept", ""))
-    body = encoder(registry)
+    openmetrics: bool, registry: CollectorRegistry, more: Callable[[bool], list[bytes]] | None = None
+) -> list[bytes]:
+    """The registry in the format chosen (prometheus-client's own encoders), then what `more(openmetrics)`
+    renders (the task families), as pieces of text to send in turn."""
+    if not openmetrics:
+        return [exposition.generate_latest(registry), *(more(False) if more else ())]
+    body = _openmetrics_text(registry)
     if more is None:
-        return content_type, [body]
-    if content_type.startswith("application/openmetrics-text") and body.endswith(OPENMETRICS_EOF):
-        return content_type, [body[: -len(OPENMETRICS_EOF)], *more(True), OPENMETRICS_EOF]
-    return content_type, [body, *more(False)]
+        return [body]
+    return [body[: -len(OPENMETRICS_EOF)], *more(True), OPENMETRICS_EOF]
 
 
 def _exposition(request: web.Request, registry: CollectorRegistry) -> web.Response:
     """A small registry (a probe's) in the format the scraper asks for, gzip-compressed when it accepts
-    gzip, as Prometheus does (prometheus-client's `gzip_accepted`)."""
-    content_type, (body,) = _pieces(request, registry)
-    headers = {"Content-Type": content_type, "Vary": "Accept-Encoding"}
-    if exposition.gzip_accepted(request.headers.get("Accept-Encoding", "")):
+    gzip, as Prometheus does."""
+    openmetrics = wants_openmetrics(request)
+    (body,) = _pieces(openmetrics, registry)
+    headers = {"Content-Type": _CONTENT_TYPES[openmetrics], "Vary": "Accept-Encoding"}
+    if wants_gzip(request):
         body = gzip.compress(body, compresslevel=GZIP_LEVEL)
         headers["Content-Encoding"] = "gzip"
     return web.Response(body=body, headers=headers)
@@ -269,6 +313,8 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def reload(request: web.Request) -> web.Response:
+    if not request.app[LIFECYCLE]:
+        return web.Response(status=403, text="Lifecycle API is not enabled (--web.enable-lifecycle).\n")
     error = await request.app[EXPORTER].reload()
     if error is not None:
         return web.Response(status=500, text=f"failed to reload config: {error}\n")
@@ -395,8 +441,9 @@ async def landing(request: web.Request) -> web.Response:
         targets="\n".join(targets) or '<tr><td colspan="9">No targets configured.</td></tr>',
         rows="\n".join(rows) or '<tr><td colspan="14">No tracked tasks.</td></tr>',
         count=count,
+        style=_STYLE,
     )
-    return web.Response(text=page, content_type="text/html")
+    return web.Response(text=page, content_type="text/html", headers={"Content-Security-Policy": _PAGE_POLICY})
 
 
 def _cells(texts: Iterable[str], wrap_from: int) -> Iterator[str]:
@@ -409,16 +456,25 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if ts is not None else ""
 
 
+_STYLE = """
+body { font-family: sans-serif; margin: 2em; }
+table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+td { white-space: nowrap; } td.text { white-space: normal; min-width: 20em; max-width: 40em; }
+tr.failed td { background: #fdd; } tr.running td { background: #def; } tr.succeeded td { background: #dfd; }
+tr.pending td { background: #ffe; }
+tr.stopped td, tr.unknown td, tr.none td { background: #eee; }
+"""
+# The page's only style, allowed by its hash; nothing else (scripts, frames, forms, images) is.
+_PAGE_POLICY = (
+    "default-src 'none'; style-src 'sha256-"
+    + base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+    + "'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Huawei Cloud task exporter</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; }}
-table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }}
-td {{ white-space: nowrap; }} td.text {{ white-space: normal; min-width: 20em; max-width: 40em; }}
-tr.failed td {{ background: #fdd; }} tr.running td {{ background: #def; }} tr.succeeded td {{ background: #dfd; }}
-tr.pending td {{ background: #ffe; }}
-tr.stopped td, tr.unknown td, tr.none td {{ background: #eee; }}
-</style></head>
+<style>{style}</style></head>
 <body>
 <h1>Huawei Cloud task exporter</h1>
 <p>Version {version}.
@@ -449,10 +505,28 @@ tr.stopped td, tr.unknown td, tr.none td {{ background: #eee; }}
 """
 
 
-def make_app(exporter: Served, users: Mapping[str, bytes] | None = None) -> web.Application:
-    """The exporter's endpoints; with `users` (user -> bcrypt hash), every one behind basic auth."""
-    app = web.Application(middlewares=[basic_auth_middleware(users)] if users else [])
+async def _safe_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """Every answer, error pages included: no content sniffing, no framing, nothing loaded or run (the
+    landing page sets its own policy, which allows its one style)."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Content-Security-Policy", _POLICY)
+
+
+def make_app(exporter: Served, users: Mapping[str, bytes] | None = None, *, lifecycle: bool = False) -> web.Application:
+    """The exporter's endpoints; with `users` (user -> bcrypt hash), every one behind basic auth;
+    `POST /-/reload` only with `lifecycle` (else 403, as Prometheus without --web.enable-lifecycle)."""
+    auth = BasicAuth(users) if users else None
+    app = web.Application(middlewares=[auth.middleware] if auth else [])
     app[EXPORTER] = exporter
+    app[LIFECYCLE] = lifecycle
+    app.on_response_prepare.append(_safe_headers)
+    if auth is not None:
+
+        async def stop_auth(app: web.Application) -> None:
+            auth.close()
+
+        app.on_cleanup.append(stop_auth)
     app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/probe", probe)

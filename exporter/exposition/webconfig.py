@@ -13,29 +13,46 @@ this exporter and the Go ones beside it:
     basic_auth_users:                # user: bcrypt hash of the password (htpasswd -nBC 10 "" | tr -d ':\\n')
       prometheus: $2y$10$...
 
-Every endpoint is behind basic auth when users are given. A password that matched is remembered (as
-its SHA-256) so that a scrape does not pay for bcrypt each time; a wrong one costs bcrypt every try.
+Every endpoint is behind basic auth when users are given (`BasicAuth`). bcrypt costs about 60 ms of
+CPU a check, by design, so:
+
+- checks run in one worker thread, never on the event loop (bcrypt lets go of the GIL), and at most
+  `QUEUE` wait for it: beyond that a request is answered 429 at once;
+- a check's outcome is remembered by a SHA-256 of (user, hash, password): a scrape with an accepted
+  password pays for bcrypt once every `ACCEPTED_FOR` seconds, a wrong password repeated costs nothing;
+- an unknown user is checked against a dummy hash of the same cost, so a refusal takes as long
+  whether or not the user exists (as the exporter toolkit does);
+- a password longer than bcrypt's 72 bytes is refused (401) after the same dummy check;
+- each client (by address) has one check at a time, `WAITING` more may wait, and after `FREE_FAILURES`
+  failures its next checks start later and later (`delay`, at most `MAX_DELAY` seconds): a client
+  guessing passwords slows itself, not the scrapes of others. A success forgets its failures.
+
 The hashes and passwords never reach logs or errors.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
-import hmac
+import heapq
+import itertools
 import os
 import ssl
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import bcrypt
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from exporter.schema import ConfigError, Ctx, Section, load_document
 
-__all__ = ["WebConfig", "basic_auth_middleware", "load_web_config"]
+__all__ = ["BasicAuth", "WebConfig", "load_web_config"]
 
 _CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
@@ -127,36 +144,179 @@ def _users(top: Section) -> dict[str, bytes]:
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+ACCEPTED_FOR = 300.0  # seconds an accepted password is taken without bcrypt
+QUEUE = 64  # checks waiting for the worker, all clients together
+WAITING = 2  # checks of one client waiting behind its own
+FREE_FAILURES = 5  # failures of one client before its checks are delayed
+MAX_DELAY = 5.0
+FORGET_AFTER = 600.0  # seconds after its last failure a client is forgotten
+_REMEMBERED = 1024  # outcomes and clients kept, the oldest forgotten first
+_BCRYPT_MAX = 72  # bytes of a password bcrypt reads
+_REALM = 'Basic realm="huaweicloud-task-exporter"'
+V = TypeVar("V")
 
-def basic_auth_middleware(users: Mapping[str, bytes]) -> Middleware:
-    accepted: set[bytes] = set()  # sha256(user:password) of passwords bcrypt accepted
+
+def delay(failures: int) -> float:
+    """Seconds a client waits before its next check after `failures` failures in a row."""
+    if failures < FREE_FAILURES:
+        return 0.0
+    return min(MAX_DELAY, 0.1 * 2.0 ** (failures - FREE_FAILURES))
+
+
+@dataclass
+class _Client:
+    failures: int = 0
+    not_before: float = 0.0  # monotonic time its next check may start
+    checking: int = 0  # its requests being checked, or waiting to be
+    last: float = 0.0
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)  # its checks one after another
+
+
+class _Turns:
+    """The bcrypt worker, one check at a time: clients with fewer failures first, then by arrival, so a
+    client guessing passwords never queues ahead of one that has not failed."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    async def take(self, failures: int) -> None:
+        if not self._busy:
+            self._busy = True
+            return
+        turn = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (failures, next(self._order), turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.give()  # the turn came as the request went: pass it on
+            else:
+                self._waiting = [w for w in self._waiting if w[2] is not turn]
+                heapq.heapify(self._waiting)
+            raise
+
+    def give(self) -> None:
+        while self._waiting:
+            turn = heapq.heappop(self._waiting)[2]
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._busy = False
+
+
+class BasicAuth:
+    """The middleware of `basic_auth_users`, as the module docstring says."""
+
+    def __init__(self, users: Mapping[str, bytes], *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._users = {user: hashed.replace(b"$2y$", b"$2b$", 1) for user, hashed in users.items()}
+        # An unknown user's password is checked against this, at the cost of the dearest configured hash.
+        cost = max(int(hashed[4:6]) for hashed in self._users.values())
+        self._dummy = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=cost))
+        self._clock = clock
+        self._accepted: OrderedDict[bytes, float] = OrderedDict()  # digest -> when accepted
+        self._refused: OrderedDict[bytes, None] = OrderedDict()
+        self._clients: OrderedDict[str, _Client] = OrderedDict()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bcrypt")
+        self._turns = _Turns()
 
     @web.middleware
-    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if _authorized(request.headers.get("Authorization", ""), users, accepted):
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        verdict = await self.check(request.headers.get("Authorization", ""), request.remote or "")
+        if verdict is True:
             return await handler(request)
+        if verdict is False:
+            return web.Response(status=401, text="Unauthorized\n", headers={"WWW-Authenticate": _REALM})
         return web.Response(
-            status=401, text="Unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="huaweicloud-task-exporter"'}
-        )
+            status=429, text="Too many password checks waiting; try again later\n",
+            headers={"Retry-After": str(max(1, round(verdict)))},
+        )  # fmt: skip
 
-    return check
+    async def check(self, header: str, client: str) -> bool | float:
+        """True (let in), False (401), or the seconds to wait before asking again (429)."""
+        credentials = _credentials(header)
+        if credentials is None:
+            return False  # no or malformed credentials: nothing to check
+        user, password = credentials
+        hashed = self._users.get(user)
+        digest = hashlib.sha256(b"\0".join((user.encode(), hashed or b"", password.encode()))).digest()
+        now = self._clock()
+        accepted = self._accepted.get(digest)
+        if accepted is not None and now - accepted < ACCEPTED_FOR:
+            return True
+        if digest in self._refused:
+            return False
+        who = self._client(client, now)
+        if who.checking > WAITING:
+            return max(who.not_before - now, 1.0)
+        who.checking += 1
+        try:
+            async with who.turn:
+                wait = who.not_before - self._clock()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if self._turns.waiting >= QUEUE:
+                    return 1.0
+                ok = await self._bcrypt(password.encode(), hashed, who.failures)
+        finally:
+            who.checking -= 1
+        now = who.last = self._clock()
+        if ok:
+            _remember(self._accepted, digest, now)
+            who.failures, who.not_before = 0, 0.0
+            return True
+        _remember(self._refused, digest, None)
+        who.failures += 1
+        who.not_before = now + delay(who.failures)
+        return False
+
+    async def _bcrypt(self, password: bytes, hashed: bytes | None, failures: int) -> bool:
+        await self._turns.take(failures)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._worker, self._compare, password, hashed)
+        finally:
+            self._turns.give()
+
+    def _compare(self, password: bytes, hashed: bytes | None) -> bool:
+        if hashed is None or len(password) > _BCRYPT_MAX:
+            bcrypt.checkpw(b"", self._dummy)  # as long as a real check
+            return False
+        return bcrypt.checkpw(password, hashed)
+
+    def _client(self, address: str, now: float) -> _Client:
+        who = self._clients.pop(address, None)
+        if who is None or (not who.checking and now - who.last > FORGET_AFTER):
+            who = _Client(last=now)
+        self._clients[address] = who  # the newest last
+        while len(self._clients) > _REMEMBERED:
+            oldest, first = next(iter(self._clients.items()))
+            if first.checking:
+                break  # the rest are bounded by the open connections
+            del self._clients[oldest]
+        return who
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
 
 
-def _authorized(header: str, users: Mapping[str, bytes], accepted: set[bytes]) -> bool:
+def _remember(table: OrderedDict[bytes, V], key: bytes, value: V) -> None:
+    table.pop(key, None)
+    table[key] = value
+    if len(table) > _REMEMBERED:
+        table.popitem(last=False)
+
+
+def _credentials(header: str) -> tuple[str, str] | None:
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
-        return False
+        return None
     try:
         user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):
-        return False
-    hashed = users.get(user)
-    if not sep or hashed is None:
-        return False
-    digest = hashlib.sha256(f"{user}:{password}".encode()).digest()
-    if any(hmac.compare_digest(digest, known) for known in accepted):
-        return True
-    if bcrypt.checkpw(password.encode(), hashed.replace(b"$2y$", b"$2b$", 1)):
-        accepted.add(digest)
-        return True
-    return False
+        return None
+    return (user, password) if sep else None

@@ -33,7 +33,7 @@ from exporter.schema import WithoutSecrets
 from exporter.services import BadResponse, body_error, read_status
 
 if TYPE_CHECKING:
-    from exporter.simulator import RunningSimulator
+    from exporter.simulator import AccessKey, RunningSimulator, Scenario
 
 __all__ = ["DEFAULT_LISTEN", "main", "parse_listen", "parse_shard"]
 
@@ -331,33 +331,48 @@ def _simulate(argv: Sequence[str]) -> int:
 
 
 def _print_simulator(running: RunningSimulator) -> None:
-    """What a user needs to point a config at the fake cloud: its credentials and a config of its tasks."""
+    """What a user needs to point a config at the fake cloud: the credentials and projects its scenario
+    accepts (a --scenario file's own, or the demo ones) and a config of its tasks."""
     from exporter.demo import demo_config
-    from exporter.simulator import (
-        DEFAULT_PROJECT_ID,
-        DEMO_ACCESS_KEY,
-        DEMO_DOMAIN,
-        DEMO_PASSWORD,
-        DEMO_SECRET_KEY,
-        DEMO_TOKEN,
-        DEMO_USER,
-    )
+    from exporter.simulator import DEFAULT_PROJECT_ID
 
-    config = demo_config(
-        running.url, running.simulator.scenario.targets(), {"type": "token", "token": DEMO_TOKEN}, by="simulate"
-    )
+    scenario = running.simulator.scenario
+    keys = [key for key in scenario.access_keys if key.security_token is None]  # a temporary one needs more
+    projects = dict.fromkeys(t.project_id for t in scenario.targets() if t.project_id) or [DEFAULT_PROJECT_ID]
+    config = demo_config(running.url, scenario.targets(), _simulator_auth(scenario, keys), by="simulate")
     print(
         f"huaweicloud-task-exporter simulate: the fake cloud at {running.url}\n"
-        f"  token (X-Auth-Token):    {DEMO_TOKEN}\n"
-        f"  AK/SK:                   {DEMO_ACCESS_KEY} / {DEMO_SECRET_KEY}\n"
-        f"  IAM password login:      user {DEMO_USER}, domain {DEMO_DOMAIN}, password {DEMO_PASSWORD}"
-        f" (iam_endpoint: {running.url})\n"
-        f"  project_id:              {DEFAULT_PROJECT_ID}\n"
-        f"  (demo values published with the fake cloud, not secrets)\n"
+        f"  token (X-Auth-Token):    {', '.join(scenario.static_tokens) or 'none'}\n"
+        f"  AK/SK:                   {', '.join(f'{k.access_key} / {k.secret_key}' for k in keys) or 'none'}\n"
+        f"  IAM password login:      user {scenario.iam_user}, domain {scenario.iam_domain}, password "
+        f"{scenario.iam_password} (iam_endpoint: {running.url})\n"
+        f"  project_id:              {', '.join(projects)}\n"
+        f"  ({_simulator_values(scenario)})\n"
         f"A config that tracks every task of its scenario (every account needs cloud: custom):\n\n{config}",
         file=sys.stderr,
         flush=True,
     )
+
+
+def _simulator_values(scenario: Scenario) -> str:
+    from exporter.simulator import DEFAULT_ACCESS_KEYS, DEMO_DOMAIN, DEMO_PASSWORD, DEMO_TOKEN, DEMO_USER
+
+    accepted = (scenario.static_tokens, scenario.access_keys, scenario.iam_domain, scenario.iam_user,
+                scenario.iam_password)  # fmt: skip
+    if accepted == ((DEMO_TOKEN,), DEFAULT_ACCESS_KEYS, DEMO_DOMAIN, DEMO_USER, DEMO_PASSWORD):
+        return "demo values published with the fake cloud, not secrets"
+    return "the scenario's own values"
+
+
+def _simulator_auth(scenario: Scenario, keys: Sequence[AccessKey]) -> dict[str, object]:
+    """The auth block of the printed config: the scenario's first token, else its first (permanent)
+    access key, else its IAM user."""
+    if scenario.static_tokens:
+        return {"type": "token", "token": scenario.static_tokens[0]}
+    if keys:
+        return {"type": "aksk", "access_key": keys[0].access_key, "secret_key": keys[0].secret_key}
+    return {"type": "password", "user_name": scenario.iam_user, "domain_name": scenario.iam_domain,
+            "password": scenario.iam_password}  # fmt: skip
 
 
 def _demo(argv: Sequence[str]) -> int:

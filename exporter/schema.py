@@ -3,6 +3,10 @@ values out of a document with errors naming the file, the key path and the line.
 
 The configuration (`exporter.config`) and service specs (`exporter.services`) are read with it, so a
 mistake in a `custom_services:` entry reads exactly like one in an account.
+
+An error quotes a value only where it cannot be a secret: nothing under a key of `SECRET_KEYS` (an
+account's `auth` and all in it), and never the user info of a URL (`user:password@`), whatever the
+shape of the mistake (a token where the `auth` mapping belongs, a password glued to its key).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 __all__ = [
+    "SECRET_KEYS",
     "ConfigError",
     "Ctx",
     "Section",
@@ -25,13 +30,20 @@ __all__ = [
     "describe",
     "duration",
     "expand",
+    "hide_user_info",
     "load_document",
+    "read_url",
     "scalar_text",
     "show",
     "time_zone",
 ]
 
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+# Keys whose value, and everything under it, may be a secret: the config's `auth` and its keys, the web
+# config's `basic_auth_users`. An error names where such a value is, never the value.
+SECRET_KEYS = frozenset({"auth", "token", "password", "access_key", "secret_key", "security_token", "basic_auth_users"})
+_NOT_SHOWN = "(not shown: it may be a secret)"
 
 
 class ConfigError(Exception):
@@ -128,12 +140,14 @@ def scalar_text(value: str | int | float) -> str:
 
 @dataclass(frozen=True)
 class Ctx:
-    """Where a value sits: the file, the key path and the line, for error messages."""
+    """Where a value sits: the file, the key path and the line, for error messages; `secret` when it is
+    under a key of `SECRET_KEYS`, so that the messages do not quote it."""
 
     file: str
     path: str
     line: int | None
     env: Mapping[str, str]
+    secret: bool = False
 
     def fail(self, message: str) -> NoReturn:
         raise ConfigError(message, file=self.file, path=self.path, line=self.line)
@@ -145,7 +159,15 @@ class Ctx:
         elif isinstance(container, _Seq) and isinstance(key, int):
             line = container.item_lines[key]
         path = f"{self.path}[{key}]" if isinstance(key, int) else (f"{self.path}.{key}" if self.path else key)
-        return Ctx(self.file, path, line, self.env)
+        return Ctx(self.file, path, line, self.env, self.secret or key in SECRET_KEYS)
+
+    def describe(self, value: Any) -> str:
+        """`describe(value)`, without the value where it may be a secret."""
+        return describe(value, secret=self.secret)
+
+    def show(self, text: str) -> str:
+        """`show(text)`, or no more than that it is a string where it may be a secret."""
+        return f"a string {_NOT_SHOWN}" if self.secret else show(text)
 
 
 class Section:
@@ -153,7 +175,7 @@ class Section:
 
     def __init__(self, ctx: Ctx, value: Any, what: str) -> None:
         if not isinstance(value, dict):
-            ctx.fail(f"expected {what} (a mapping), got {describe(value)}")
+            ctx.fail(f"expected {what} (a mapping), got {ctx.describe(value)}")
         self.ctx, self.data = ctx, value
 
     def has(self, key: str) -> bool:
@@ -178,12 +200,12 @@ class Section:
                 self.ctx.fail(f"missing required key {key!r}" + (f": expected {expect}" if expect else ""))
             return default
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            ctx.fail(f"expected a string{', ' + expect if expect else ''}, got {describe(value)}")
+            ctx.fail(f"expected a string{', ' + expect if expect else ''}, got {ctx.describe(value)}")
         text = expand(ctx, scalar_text(value))
         if choices and text not in choices:
-            ctx.fail(f"expected one of {', '.join(choices)}, got {text!r}")
+            ctx.fail(f"expected one of {', '.join(choices)}, got {ctx.show(text)}")
         if pattern is not None and pattern.fullmatch(text) is None:
-            ctx.fail(f"expected {expect}, got {show(text)}")
+            ctx.fail(f"expected {expect}, got {ctx.show(text)}")
         return text
 
     def number(self, key: str, default: float, *, minimum: float, maximum: float, integer: bool = False) -> float:
@@ -193,7 +215,7 @@ class Section:
         if isinstance(value, str):
             value = duration(ctx, expand(ctx, value))
         if isinstance(value, bool) or not isinstance(value, int | float):
-            ctx.fail(f"expected a number, got {describe(value)}")
+            ctx.fail(f"expected a number, got {ctx.describe(value)}")
         number = float(value) if abs(value) < 1e300 else float("inf")
         if not minimum <= number <= maximum:  # also refuses NaN and infinities
             written = scalar_text(value) if isinstance(value, int) else f"{value:g}"
@@ -208,7 +230,7 @@ class Section:
         if value is None:
             return default
         if not isinstance(value, bool):
-            ctx.fail(f"expected true or false, got {describe(value)}")
+            ctx.fail(f"expected true or false, got {ctx.describe(value)}")
         return value
 
     def items(self, key: str, what: str) -> Iterator[tuple[Ctx, Any]]:
@@ -216,7 +238,7 @@ class Section:
         if value is None:
             return
         if not isinstance(value, list):
-            ctx.fail(f"expected a list of {what}, got {describe(value)}")
+            ctx.fail(f"expected a list of {what}, got {ctx.describe(value)}")
         for index, item in enumerate(value):
             yield ctx.child(value, index), item
 
@@ -227,10 +249,20 @@ class Section:
                 ctx = self.ctx.child(self.data, key)
                 close = difflib.get_close_matches(key, keys, n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
+                if self.ctx.secret and not (close and _KEY_NAME.fullmatch(key)):
+                    # A secret written where a key goes ({type: token, MIIC...}, or `token:MIIC...: x`):
+                    # neither the message nor the key path may quote it.
+                    where = Ctx(ctx.file, self.ctx.path, ctx.line, ctx.env, secret=True)
+                    where.fail(f"unknown key {_NOT_SHOWN}; {hint}expected one of: {', '.join(keys)}")
                 ctx.fail(f"unknown key {key!r}; {hint}expected one of: {', '.join(keys)}")
 
 
-def describe(value: Any) -> str:
+_KEY_NAME = re.compile(r"[a-z][a-z_]{0,31}")  # what a misspelt key of a secret section looks like
+
+
+def describe(value: Any, *, secret: bool = False) -> str:
+    """What a value is, for "expected ..., got ..." messages: a short string or number quoted (never
+    with `secret`), a mapping or list by its kind."""
     if value is None:
         return "nothing"
     if isinstance(value, bool):
@@ -239,14 +271,51 @@ def describe(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if secret:
+        kind = "a string" if isinstance(value, str) else "a number" if isinstance(value, int | float) else "a value"
+        return f"{kind} {_NOT_SHOWN}"
     if isinstance(value, str):
-        return f"the string {show(value)}"
-    return f"{type(value).__name__} {value!r}"
+        return f"the string {show(value, limit=40)}"
+    return f"{type(value).__name__} {_cut(repr(value), 40)}"
 
 
-def show(text: str) -> str:
-    """A user's value for an error message: quoted, control characters escaped, long values cut."""
-    return repr(text if len(text) <= 80 else text[:77] + "...")
+def show(text: str, *, limit: int = 80) -> str:
+    """A user's value for an error message: quoted, control characters escaped, long values cut, URL
+    user info hidden."""
+    return repr(_cut(hide_user_info(text), limit))
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def hide_user_info(text: str) -> str:
+    """`text` with what may be a URL's user info (`user:password@`, written with or without the scheme,
+    however mangled) shown as `<secret>`: everything from the scheme (or the start) to the last '@'."""
+    at = text.rfind("@")
+    if at < 0:
+        return text
+    scheme = text.find("://")
+    if 0 <= scheme < at:
+        return text[: scheme + 3] + "<secret>" + text[at:]
+    if ":" in text[:at]:  # user:password@host without a scheme
+        return "<secret>" + text[at:]
+    return text
+
+
+# http(s)://[user info@]host[:port][/path]: no query, fragment or whitespace, no '@' in the path.
+_URL = re.compile(r"https?://(?:[^\s/?#]*@)?(?:\[[0-9A-Fa-f:.]+\]|[^\s/?#@:\[\]]+)(?::\d{1,5})?(?:/[^\s?#@]*)?")
+
+
+def read_url(ctx: Ctx, text: str, expected: str, *, user_info: bool = False) -> str:
+    """`text` if it is an http(s) URL without query or fragment, else a `ConfigError` saying `expected`
+    (and the URL, its user info hidden). User info (`user:password@`) only where `user_info` allows it
+    (a proxy's): elsewhere the credentials belong in `auth`, where they are kept as secrets."""
+    if "@" in text and not user_info:
+        ctx.fail("URL user info (user:password@) is not allowed here; put credentials in auth")
+    if _URL.fullmatch(text) is None:
+        ctx.fail(f"{expected}, got {ctx.show(text)}")
+    return text
 
 
 class WithoutSecrets(dict[str, str]):
@@ -290,7 +359,7 @@ def duration(ctx: Ctx, text: str) -> float:
         pass
     match = _DURATION.fullmatch(text.strip())
     if not text.strip() or match is None or not any(match.groups()):
-        ctx.fail(f"expected a number of seconds or a duration such as 30s, 5m or 1h, got {show(text)}")
+        ctx.fail(f"expected a number of seconds or a duration such as 30s, 5m or 1h, got {ctx.show(text)}")
     h, m, s, ms = (float(g) if g else 0.0 for g in match.groups())
     return h * 3600 + m * 60 + s + ms / 1000
 
@@ -305,7 +374,7 @@ def time_zone(ctx: Ctx, text: str) -> tzinfo:
     try:
         return ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):
-        ctx.fail(f"expected UTC, an offset such as +08:00, or a zone name such as Asia/Shanghai, got {show(text)}")
+        ctx.fail(f"expected UTC, an offset such as +08:00, or a zone name such as Asia/Shanghai, got {ctx.show(text)}")
 
 
 def load_document(text: str, *, file: str = "") -> Any:

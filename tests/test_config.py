@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import structlog.testing
 
-from exporter.config import Config, ConfigError, Secret, load_config, parse_config
+from exporter.config import Config, ConfigError, Secret, SecretError, load_config, parse_config
 from exporter.services import BUILTIN
 from tests.conftest import EVS_TASK, MINIMAL, PROJECT, Writer
 
@@ -161,7 +161,9 @@ def test_config_check_reports_errors_and_exits_1(write: Writer) -> None:
         ),
         pytest.param(
             ("type: token", "type: oauth"),
-            "c.yaml:5: accounts[0].auth.type: expected one of token, password, aksk, got 'oauth'",
+            # Nothing under auth is quoted: a token pasted into `type` would be.
+            "c.yaml:5: accounts[0].auth.type: expected one of token, password, aksk, got a string (not shown: it "
+            "may be a secret)",
             id="bad-auth-type",
         ),
         pytest.param(
@@ -367,3 +369,282 @@ def test_metrics_settings_parse() -> None:
     assert config.metrics.current_only
     assert config.metrics.exclude == {"huaweicloud_task_info"}
     assert not parse_config(MINIMAL, env={"HWC_TOKEN": "t"}).metrics.current_only
+
+
+# --- Secrets in error messages: whatever the shape of the mistake, the value is not repeated -------
+
+LEAK = "MIIsecret7Hq2ZpLwN4vXk9RtYb3Jc"  # stands for a token, password or secret key
+HIDDEN = "a string (not shown: it may be a secret)"
+USER_INFO = "URL user info (user:password@) is not allowed here; put credentials in auth"
+NO_SPACE = "credentials have no whitespace"
+TOKEN = "      type: token\n      token: ${HWC_TOKEN}\n"
+
+
+def secret_error(old: str, new: str, env: dict[str, str] | None = None, text: str = MINIMAL) -> str:
+    assert old in text
+    message = error_of(text.replace(old, new, 1), env)
+    assert LEAK not in message and LEAK[3:15] not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        pytest.param(
+            "    auth:\n" + TOKEN,
+            f"    auth: {LEAK}\n",
+            f"c.yaml:4: accounts[0].auth: expected the account's authentication (a mapping), got {HIDDEN}",
+            id="token-where-auth-belongs",
+        ),
+        pytest.param(
+            "    auth:\n" + TOKEN,
+            f"    auth: {{type: token, {LEAK}}}\n",
+            "c.yaml:4: accounts[0].auth: unknown key (not shown: it may be a secret); expected one of: type, "
+            "token, token_file",
+            id="token-as-a-key",
+        ),
+        pytest.param(
+            "token: ${HWC_TOKEN}",
+            f"token:{LEAK}: x",
+            "c.yaml:6: accounts[0].auth: unknown key (not shown: it may be a secret); expected one of: type, "
+            "token, token_file",
+            id="token-glued-to-its-key",
+        ),
+        pytest.param(
+            "type: token",
+            f"type: {LEAK}",
+            f"c.yaml:5: accounts[0].auth.type: expected one of token, password, aksk, got {HIDDEN}",
+            id="token-as-the-type",
+        ),
+        pytest.param(
+            "type: token",
+            "type: [token]",
+            "c.yaml:5: accounts[0].auth.type: expected a string, token, password or aksk, got a list",
+            id="type-a-list",
+        ),
+    ],
+)
+def test_a_secret_in_the_wrong_place_is_not_quoted(old: str, new: str, expected: str) -> None:
+    assert secret_error(old, new) == expected
+
+
+def test_a_typo_in_an_auth_key_is_still_named() -> None:
+    assert secret_error("token: ${HWC_TOKEN}", "tokne: ${HWC_TOKEN}") == (
+        "c.yaml:6: accounts[0].auth.tokne: unknown key 'tokne'; did you mean 'token'? expected one of: type, "
+        "token, token_file"
+    )
+
+
+def test_type_errors_quote_short_values_only() -> None:
+    text = MINIMAL.replace(f"tasks: [{EVS_TASK}]", f"tasks: {'x' * 60}")
+    expected = f"c.yaml:12: services[0].tasks: expected a list of task IDs, got the string '{'x' * 37}...'"
+    assert error_of(text) == expected
+
+
+PROXY = "    auth:\n" + TOKEN
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(
+            f"http://bob:{LEAK}@proxy example:3128",
+            "c.yaml:7: accounts[0].proxy: expected an http:// or https:// URL without query or fragment, got "
+            "'http://<secret>@proxy example:3128'",
+            id="invalid-url",
+        ),
+        pytest.param(
+            f"bob:{LEAK}@proxy.example.com:3128",
+            "c.yaml:7: accounts[0].proxy: expected an http:// or https:// URL without query or fragment, got "
+            "'<secret>@proxy.example.com:3128'",
+            id="no-scheme",
+        ),
+        pytest.param(
+            f"http://bob:{LEAK}@proxy.example.com:31x8",
+            "c.yaml:7: accounts[0].proxy: expected an http:// or https:// URL without query or fragment, got "
+            "'http://<secret>@proxy.example.com:31x8'",
+            id="bad-port",
+        ),
+    ],
+)
+def test_an_invalid_proxy_url_hides_its_user_info(value: str, expected: str) -> None:
+    assert secret_error(PROXY, PROXY + f"    proxy: '{value}'\n") == expected
+
+
+def test_a_valid_proxy_with_user_info_is_accepted_and_hidden_from_repr() -> None:
+    text = MINIMAL.replace(PROXY, PROXY + f"    proxy: http://bob:{LEAK}@proxy.example.com:3128\n")
+    config = parse_config(text, env={"HWC_TOKEN": "t"})
+    assert config.accounts["prod"].proxy == f"http://bob:{LEAK}@proxy.example.com:3128"
+    assert LEAK not in repr(config)
+
+
+CUSTOM_SPEC = """
+custom_services:
+  - name: turbo
+    endpoints: {huaweicloud: "https://sfs-turbo.{region}.myhuaweicloud.com"}
+    status:
+      path: /v1/{project_id}/jobs/{task_id}
+      state: /status
+      states: {RUNNING: running, SUCCESS: succeeded, FAIL: failed}
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        pytest.param(
+            "    tasks:",
+            f"    endpoint: https://bob:{LEAK}@evs.example.com\n    tasks:",
+            "c.yaml:12: services[0].endpoint",
+            id="service-endpoint",
+        ),
+        pytest.param(
+            "    tasks:",
+            f"    endpoint: https://bob:{LEAK[:9]}/{LEAK[9:]}@evs.example.com\n    tasks:",
+            "c.yaml:12: services[0].endpoint",
+            id="slash-in-the-password",
+        ),
+        pytest.param(
+            "    tasks:",
+            f"    endpoint: 'bob:{LEAK} @evs.example.com'\n    tasks:",
+            "c.yaml:12: services[0].endpoint",
+            id="no-scheme-and-a-space",
+        ),
+        pytest.param(
+            PROXY,
+            PROXY + f"    iam_endpoint: https://bob:{LEAK}@iam.example.com/v3\n",
+            "c.yaml:7: accounts[0].iam_endpoint",
+            id="iam-endpoint",
+        ),
+        pytest.param(
+            PROXY,
+            PROXY + "    discover:\n      cloud_trace:\n        service_types: [EVS]\n"
+            f"        endpoint: https://bob:{LEAK}@cts.{{region}}.example.com\n",
+            "c.yaml:10: accounts[0].discover.cloud_trace.endpoint",
+            id="cloud-trace-endpoint",
+        ),
+    ],
+)
+def test_user_info_in_an_endpoint_is_refused(old: str, new: str, expected: str) -> None:
+    assert secret_error(old, new) == f"{expected}: {USER_INFO}"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        pytest.param(
+            '"https://sfs-turbo.{region}.myhuaweicloud.com"',
+            f'"https://bob:{LEAK}@sfs-turbo.{{region}}.myhuaweicloud.com"',
+            "c.yaml:4: custom_services[0].endpoints.huaweicloud",
+            id="template",
+        ),
+        pytest.param(
+            "    status:",
+            f"    region_endpoints: {{huaweicloud: {{eu-west-101: 'https://bob:{LEAK}@sfs.example.eu'}}}}\n    status:",
+            "c.yaml:5: custom_services[0].region_endpoints.huaweicloud.eu-west-101",
+            id="region-endpoint",
+        ),
+    ],
+)
+def test_user_info_in_a_custom_service_endpoint_is_refused(old: str, new: str, expected: str) -> None:
+    assert secret_error(old, new, text=CUSTOM_SPEC + MINIMAL) == f"{expected}: {USER_INFO}"
+
+
+AKSK = "      type: aksk\n      access_key: ${HWC_AK}\n      secret_key: ${HWC_SK}\n"
+AK_OK = "HPUAL0FNJ3EXAMPLE0001"
+
+
+@pytest.mark.parametrize(
+    ("auth", "env", "expected"),
+    [
+        pytest.param(
+            AKSK,
+            {"HWC_AK": f"HPUA {LEAK}", "HWC_SK": LEAK},
+            f"c.yaml:6: accounts[0].auth.access_key: ${{HWC_AK}} contains whitespace; {NO_SPACE}",
+            id="access-key-with-a-space",
+        ),
+        pytest.param(
+            AKSK,
+            {"HWC_AK": AK_OK, "HWC_SK": LEAK + "\n"},
+            f"c.yaml:7: accounts[0].auth.secret_key: ${{HWC_SK}} ends in a newline; {NO_SPACE}",
+            id="secret-key-ends-in-a-newline",
+        ),
+        pytest.param(
+            AKSK,
+            {"HWC_AK": AK_OK, "HWC_SK": LEAK + "\r\n"},
+            f"c.yaml:7: accounts[0].auth.secret_key: ${{HWC_SK}} ends in a newline; {NO_SPACE}",
+            id="secret-key-ends-in-crlf",
+        ),
+        pytest.param(
+            AKSK.replace("${HWC_SK}", f"'{LEAK} '"),
+            {"HWC_AK": AK_OK},
+            f"c.yaml:7: accounts[0].auth.secret_key: the value ends in whitespace; {NO_SPACE}",
+            id="inline-secret-key-ends-in-a-space",
+        ),
+        pytest.param(
+            AKSK + "      security_token: ${HWC_ST}\n",
+            {"HWC_AK": AK_OK, "HWC_SK": LEAK, "HWC_ST": "\t" + LEAK},
+            f"c.yaml:8: accounts[0].auth.security_token: ${{HWC_ST}} starts with whitespace; {NO_SPACE}",
+            id="security-token-starts-with-a-tab",
+        ),
+        pytest.param(
+            "      type: token\n      token: |\n        " + LEAK + "\n",
+            {},
+            f"c.yaml:6: accounts[0].auth.token: the value ends in a newline; {NO_SPACE}",
+            id="token-as-a-block-scalar",
+        ),
+        pytest.param(
+            "      type: password\n      user_name: u\n      domain_name: d\n      password: ${HWC_PW}\n",
+            {"HWC_PW": f"{LEAK[:8]} {LEAK[8:]}"},
+            f"c.yaml:8: accounts[0].auth.password: ${{HWC_PW}} contains whitespace; {NO_SPACE}",
+            id="password-with-a-space",
+        ),
+        pytest.param(
+            "      type: token\n      token: Bearer:${HWC_TOKEN}\n",
+            {"HWC_TOKEN": LEAK + " "},
+            f"c.yaml:6: accounts[0].auth.token: the value ends in whitespace; {NO_SPACE}",
+            id="token-partly-from-env",
+        ),
+    ],
+)
+def test_credentials_with_whitespace_are_refused(auth: str, env: dict[str, str], expected: str) -> None:
+    with structlog.testing.capture_logs() as logs:
+        assert secret_error(TOKEN, auth, env) == expected
+    assert LEAK not in repr(logs)
+
+
+def test_a_secret_file_keeps_its_trailing_newline_dropped_but_not_whitespace_inside(tmp_path: Path) -> None:
+    secret = tmp_path / "sk"
+    text = MINIMAL.replace(TOKEN, f"      type: aksk\n      access_key: {AK_OK}\n      secret_key_file: {secret}\n")
+    for written in (LEAK + "\n", LEAK + "\r\n", f"  {LEAK}\n\n"):  # echo, a Windows editor, a sloppy one
+        secret.write_text(written, encoding="utf-8")
+        assert reveal(parse_config(text, env={}).accounts["prod"].auth.secret_key) == LEAK
+    secret.write_text(f"{LEAK[:8]}\n{LEAK[8:]}\n", encoding="utf-8")
+    assert error_of(text, {}) == (
+        f"c.yaml:7: accounts[0].auth.secret_key_file: secret file {secret} contains whitespace; {NO_SPACE}"
+    )
+
+
+def test_a_rotated_secret_file_with_whitespace_is_not_sent(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text(LEAK + "\n", encoding="utf-8")
+    token = parse_config(MINIMAL.replace("token: ${HWC_TOKEN}", f"token_file: {secret}"), env={}).accounts["prod"]
+    assert token.auth.token is not None
+    secret.write_text(f"{LEAK} {LEAK}\n", encoding="utf-8")
+    with pytest.raises(SecretError) as caught:
+        token.auth.token.reveal()
+    assert str(caught.value) == f"secret file {secret} contains whitespace; {NO_SPACE}"
+
+
+def test_without_secrets_a_readable_secret_file_with_whitespace_still_fails(tmp_path: Path) -> None:
+    from exporter.schema import WithoutSecrets
+
+    secret = tmp_path / "token"
+    secret.write_text(f"{LEAK} x\n", encoding="utf-8")
+    env = WithoutSecrets({})
+    with pytest.raises(ConfigError) as caught:
+        parse_config(MINIMAL.replace("token: ${HWC_TOKEN}", f"token_file: {secret}"), file="c.yaml", env=env)
+    assert str(caught.value) == (
+        f"c.yaml:6: accounts[0].auth.token_file: secret file {secret} contains whitespace; {NO_SPACE}"
+    )
+    assert env.notes == []

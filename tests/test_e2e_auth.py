@@ -5,6 +5,7 @@ and an HTTPS proxy."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -173,10 +174,14 @@ class ConnectProxy:
 
     def __init__(self) -> None:
         self.tunnels: list[str] = []
+        self.authorizations: list[str] = []  # the Proxy-Authorization header of each CONNECT, "" if none
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
-        method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
+        request_line, *header_lines = head.decode().split("\r\n")
+        method, target, _ = request_line.split(" ", 2)
+        headers = dict(line.split(": ", 1) for line in header_lines if ": " in line)
+        self.authorizations.append(next((v for k, v in headers.items() if k.lower() == "proxy-authorization"), ""))
         if method != "CONNECT":
             writer.write(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
             writer.close()
@@ -223,6 +228,34 @@ async def test_https_through_the_accounts_proxy(
         assert up_values(data) == [1.0, 1.0, 1.0, 1.0]
         port = stack.sim_url_port()
         assert handler.tunnels and set(handler.tunnels) == {f"127.0.0.1:{port}"}
+    finally:
+        await stop_stack(stack)
+
+
+async def test_a_proxy_with_user_info_gets_it_and_no_page_shows_it(
+    tmp_path: Path, ca: trustme.CA, proxy: tuple[ConnectProxy, str]
+) -> None:
+    handler, proxy_url = proxy
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    password = "pp-Xs4Dc6Fv8Gb1Hn3Jm5Kl7Qw9"
+    stack = await start_stack(
+        tmp_path,
+        SCENARIO,
+        account_extra={"tls": {"ca_file": str(ca_file)}, "proxy": proxy_url.replace("//", f"//proxy-user:{password}@")},
+        ssl_context=server_context(ca),
+    )
+    try:
+        data = await stack.scrape()
+        assert up_values(data) == [1.0, 1.0, 1.0, 1.0]
+        expected = "Basic " + base64.b64encode(f"proxy-user:{password}".encode()).decode()
+        assert handler.authorizations and set(handler.authorizations) == {expected}
+        shown = proxy_url.replace("//", "//<secret>@")
+        config = (await stack.http.get("/config")).text
+        params = {"cloud_service": "evs", "task_id": E_RUN, "account": "demo", "debug": "true"}
+        debug = (await stack.http.get("/probe", params=params)).text
+        assert f"proxy: {shown}\n" in config and f"proxy: {shown}\n" in debug
+        assert password not in config + debug
     finally:
         await stop_stack(stack)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from exporter.simulator import DEFAULT_PROJECT_ID, DEMO_TOKEN, default_scenario
+from exporter.simulator import DEFAULT_PROJECT_ID, DEMO_ACCESS_KEY, DEMO_TOKEN, default_scenario
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "T": "token"}
 
@@ -144,7 +144,52 @@ def test_simulate_prints_the_credentials_project_and_a_config_of_its_tasks() -> 
         assert f"token (X-Auth-Token):    {DEMO_TOKEN}" in out
         assert f"project_id:              {DEFAULT_PROJECT_ID}" in out
         assert "AK/SK:" in out and "IAM password login:" in out
+        assert "  (demo values published with the fake cloud, not secrets)\n" in out
         assert "cloud: custom" in out and "- cloud_service: evs" in out
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+
+
+def test_simulate_with_a_scenario_prints_the_credentials_and_project_it_accepts(tmp_path: Path) -> None:
+    project, task = "fedcba9876543210fedcba9876543210", "e7500000000000000000000000000009"
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(
+        f"""
+iam: {{domain: acme, user: ops, password: ops-password-1}}
+static_tokens: [scenario-token-1, scenario-token-2]
+access_keys:
+  - {{access_key: SCENARIOAK0000000001, secret_key: ScenarioSecretKeyForTheFakeCloud00000001}}
+  - {{access_key: SCENARIOTEMPAK000001, secret_key: ScenarioTemporarySecretKey0000000000001, security_token: st-1}}
+projects: {{{project}: eu-west-101}}
+tasks:
+  - {{cloud_service: evs, task_id: {task}, project_id: {project}, phases: [{{after: 0, status: RUNNING}}]}}
+""",
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "simulate", "--listen", "127.0.0.1:0", "--scenario", str(scenario),
+         "--log.format", "json"],
+        stderr=subprocess.PIPE, text=True, env=ENV,
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        out = ""
+        while task not in out:
+            line = process.stderr.readline()
+            assert line, out
+            out += line
+        url = re.search(r"the fake cloud at (\S+)", out)
+        assert url is not None, out
+        assert "  token (X-Auth-Token):    scenario-token-1, scenario-token-2\n" in out
+        assert "  AK/SK:                   SCENARIOAK0000000001 / ScenarioSecretKeyForTheFakeCloud00000001\n" in out
+        assert (
+            f"  IAM password login:      user ops, domain acme, password ops-password-1 (iam_endpoint: {url[1]})\n"
+        ) in out
+        assert f"  project_id:              {project}\n" in out
+        assert "  (the scenario's own values)\n" in out
+        assert "token: scenario-token-1" in out and f"project_id: {project}" in out
+        assert DEMO_TOKEN not in out and DEMO_ACCESS_KEY not in out and DEFAULT_PROJECT_ID not in out
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(20)

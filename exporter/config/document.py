@@ -3,6 +3,7 @@
 Pure parsing and validation: nothing here opens a socket. The shape is DESIGN section 4; every key is
 documented in `config.example.yaml`. Unknown keys are errors (a typo must not silently disable a
 feature), `${ENV}` is expanded in every string value, and every secret also accepts `<key>_file`.
+A credential with whitespace is refused, and so is a URL with user info anywhere but in `proxy`.
 """
 
 from __future__ import annotations
@@ -20,18 +21,17 @@ from typing import Any, Literal
 
 import structlog
 
-from exporter.config.secrets import Secret, SecretError
+from exporter.config.secrets import NO_WHITESPACE, Secret, SecretError, whitespace_flaw
 from exporter.model import ID_DESCRIPTION, valid_id
 from exporter.schema import (
     ConfigError,
     Ctx,
     Section,
     WithoutSecrets,
-    describe,
     expand,
     load_document,
+    read_url,
     scalar_text,
-    show,
     time_zone,
 )
 from exporter.services import BUILTIN, CLOUDS, ServiceSpec, read_spec
@@ -101,7 +101,8 @@ class Account:
     # locks an AK for 5 minutes after more than 5 consecutive failed signatures.
     auth_cooldown: float = 300.0
     tls: TlsConfig = field(default_factory=TlsConfig)
-    proxy: str = ""  # empty: HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment
+    # Empty: HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment. Its user info is a secret.
+    proxy: str = field(default="", repr=False)
     cloud_trace: CloudTrace | None = None
 
 
@@ -223,39 +224,55 @@ _AUTH_KEYS = {
 }
 
 
+_ENV_REF_ONLY = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
 def _secret(section: Section, key: str, *, required: bool, warn_plain: bool = True) -> Secret | None:
     """`key` inline (plain text is accepted with a warning unless it came from ${ENV}) or `key_file`."""
     file_key = f"{key}_file"
     if section.has(key) and section.has(file_key):
         section.ctx.fail(f"give either {key!r} or {file_key!r}, not both")
     if section.has(file_key):
-        ctx, value = section.raw(file_key)
-        path = section.string(file_key, expect="a file path")
-        try:
-            return Secret.from_file(path)
-        except SecretError as exc:
-            if isinstance(ctx.env, WithoutSecrets):
-                ctx.env.note(ctx, str(exc))
-                return Secret(path=Path(path))
-            ctx.fail(str(exc))
+        return _secret_file(section, file_key)
     if section.has(key):
-        ctx, value = section.raw(key)
-        if not isinstance(value, str) or not value:
-            ctx.fail(f"expected a non-empty string, or {file_key!r} with a file path")
-        text = expand(ctx, value)
-        if not text:
-            ctx.fail("expands to an empty value")
-        if "${" not in value and warn_plain:
-            log.warning(
-                "plain-text secret in the config file; use ${ENV} or a *_file key",
-                key=ctx.path,
-                file=ctx.file,
-                line=ctx.line,
-            )
-        return Secret.inline(text)
+        return _inline_secret(section, key, warn_plain)
     if required:
         section.ctx.fail(f"missing required key {key!r} (or {file_key!r})")
     return None
+
+
+def _secret_file(section: Section, file_key: str) -> Secret:
+    ctx, _ = section.raw(file_key)
+    path = section.string(file_key, expect="a file path")
+    try:
+        return Secret.from_file(path)
+    except SecretError as exc:
+        # Without secrets (CI) a file that is not there is listed; one that was read and is wrong is an error.
+        if isinstance(ctx.env, WithoutSecrets) and not exc.malformed:
+            ctx.env.note(ctx, str(exc))
+            return Secret(path=Path(path))
+        ctx.fail(str(exc))
+
+
+def _inline_secret(section: Section, key: str, warn_plain: bool) -> Secret:
+    ctx, value = section.raw(key)
+    if not isinstance(value, str) or not value:
+        ctx.fail(f"expected a non-empty string, or '{key}_file' with a file path")
+    text = expand(ctx, value)
+    if not text:
+        ctx.fail("expands to an empty value")
+    if flaw := whitespace_flaw(text):
+        # Named by the variable it came from (a newline from `echo` into a Kubernetes Secret is the usual one).
+        source = value if _ENV_REF_ONLY.fullmatch(value) else "the value"
+        ctx.fail(f"{source} {flaw}; {NO_WHITESPACE}")
+    if "${" not in value and warn_plain:
+        log.warning(
+            "plain-text secret in the config file; use ${ENV} or a *_file key",
+            key=ctx.path,
+            file=ctx.file,
+            line=ctx.line,
+        )
+    return Secret.inline(text)
 
 
 def _auth(section: Section) -> AuthConfig:
@@ -295,14 +312,14 @@ def _account(ctx: Ctx, value: Any, services: Mapping[str, ServiceSpec]) -> Accou
     cloud = section.string("cloud", default="huaweicloud", choices=CLOUDS)
     iam_endpoint = section.string("iam_endpoint", expect="a URL such as https://iam.example.com")
     if iam_endpoint:
-        _check_url(section.raw("iam_endpoint")[0], iam_endpoint)
+        read_url(section.raw("iam_endpoint")[0], iam_endpoint, _URL_EXPECTED)
     auth = _auth(section)
     if cloud == "custom" and auth.type == "password" and not iam_endpoint:
         section.ctx.fail("cloud 'custom' with password authentication needs 'iam_endpoint'")
     cooldown = section.number("auth_cooldown", 300, minimum=0, maximum=86400)
     proxy = section.string("proxy", expect="a proxy URL such as http://proxy.example.com:3128")
     if proxy:
-        _check_url(section.raw("proxy")[0], proxy)
+        read_url(section.raw("proxy")[0], proxy, _URL_EXPECTED, user_info=True)
     return Account(
         name=name,
         cloud=cloud,
@@ -362,14 +379,14 @@ def _cloud_trace(account: Section, services: Mapping[str, ServiceSpec]) -> Cloud
     for item_ctx, item in trace.items("service_types", "CTS service types"):
         if not isinstance(item, str) or item not in known:
             offered = ", ".join(f"{t} ({known[t]})" for t in sorted(known))
-            item_ctx.fail(f"expected a service type a spec's 'trace' names: {offered}; got {describe(item)}")
+            item_ctx.fail(f"expected a service type a spec's 'trace' names: {offered}; got {item_ctx.describe(item)}")
         if item not in types:
             types.append(item)
     if not types:
         trace_ctx.fail("expected 'service_types' with at least one CTS service type, such as [EVS, ECS]")
     endpoint = trace.string("endpoint", expect="a URL such as https://cts.{region}.example.com")
     if endpoint:
-        _check_url(trace.raw("endpoint")[0], endpoint.replace("{region}", "region"))
+        read_url(trace.raw("endpoint")[0], endpoint.replace("{region}", "region"), _URL_EXPECTED)
     elif account.string("cloud", default="huaweicloud") == "custom":
         trace_ctx.fail("cloud 'custom' has no CTS host: set 'endpoint' (it may contain {region})")
     # CTS keeps traces of the last 7 days only.
@@ -403,25 +420,22 @@ def _tls(account: Section, name: str) -> TlsConfig:
     return TlsConfig(ca_file=ca_file, insecure_skip_verify=insecure)
 
 
-def _check_url(ctx: Ctx, url: str) -> None:
-    if re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url) is None:
-        ctx.fail(f"expected an http:// or https:// URL without query or fragment, got {show(url)}")
+_URL_EXPECTED = "expected an http:// or https:// URL without query or fragment"
 
 
 def _ids(ctx: Ctx, item: Any, what: str) -> str:
     if not isinstance(item, str | int) or isinstance(item, bool):
-        ctx.fail(f"expected {what} ({ID_DESCRIPTION}), got {describe(item)}")
+        ctx.fail(f"expected {what} ({ID_DESCRIPTION}), got {ctx.describe(item)}")
     value = expand(ctx, scalar_text(item)).strip()
     if not valid_id(value):
-        ctx.fail(f"invalid {what} {show(value)}: expected {ID_DESCRIPTION}")
+        ctx.fail(f"invalid {what} {ctx.show(value)}: expected {ID_DESCRIPTION}")
     return value
 
 
 def _endpoint(section: Section, spec: ServiceSpec, account: Account, region: str, warnings: list[str]) -> str:
     endpoint = section.string("endpoint", expect="a URL such as https://evs.cn-north-4.myhuaweicloud.com")
     if endpoint:
-        _check_url(section.raw("endpoint")[0], endpoint)
-        return endpoint.rstrip("/")
+        return read_url(section.raw("endpoint")[0], endpoint, _URL_EXPECTED).rstrip("/")
     resolved = spec.endpoint(account.cloud, region)
     if resolved is None:
         offered = ", ".join(sorted(spec.endpoints)) or "none"
@@ -457,7 +471,8 @@ def _target(
         "project_id", required=spec.needs_project_id, expect=f"the IAM project ID ({ID_DESCRIPTION})"
     ).strip()  # IDs with surrounding whitespace are the IDs, everywhere
     if project_id and not valid_id(project_id):
-        section.raw("project_id")[0].fail(f"expected the IAM project ID ({ID_DESCRIPTION}), got {show(project_id)}")
+        id_ctx = section.raw("project_id")[0]
+        id_ctx.fail(f"expected the IAM project ID ({ID_DESCRIPTION}), got {id_ctx.show(project_id)}")
     endpoint = _endpoint(section, spec, account, region, warnings)
     zone_ctx, _ = section.raw("time_zone")
     zone = time_zone(zone_ctx, section.string("time_zone", default="UTC"))
@@ -566,7 +581,7 @@ def _metrics(ctx: Ctx, value: Any) -> MetricsSettings:
         if item not in EXCLUDABLE:
             hint = difflib.get_close_matches(str(item), EXCLUDABLE, n=1)
             item_ctx.fail(
-                f"expected a per-task metric name ({', '.join(EXCLUDABLE)}), got {describe(item)}"
+                f"expected a per-task metric name ({', '.join(EXCLUDABLE)}), got {item_ctx.describe(item)}"
                 + (f"; did you mean {hint[0]!r}?" if hint else "")
             )
         excluded.add(item)
@@ -626,7 +641,9 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
     patterns: list[str] = []
     for item_ctx, item in top.items("task_files", "file paths or glob patterns"):
         if not isinstance(item, str) or not item.strip():
-            item_ctx.fail(f"expected a file path or glob pattern such as /var/lib/tasks/*.yaml, got {describe(item)}")
+            item_ctx.fail(
+                f"expected a file path or glob pattern such as /var/lib/tasks/*.yaml, got {item_ctx.describe(item)}"
+            )
         pattern = expand(item_ctx, item)
         if file and not os.path.isabs(pattern):
             pattern = os.path.join(os.path.dirname(os.path.abspath(file)), pattern)  # relative to the config

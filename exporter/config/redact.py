@@ -1,6 +1,7 @@
 """The running configuration as a YAML-able mapping with every secret replaced: what `/config` and
 `/probe?debug=true` show. A secret given inline shows as `<secret>`, one read from a file as the file's
-path (`<secret from /run/secrets/sk>`); a value is never read here."""
+path (`<secret from /run/secrets/sk>`), a proxy's user info as `http://<secret>@proxy:3128`; a value is
+never read here."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from exporter.config.document import Account, Config, TargetConfig
 from exporter.config.secrets import Secret
+from exporter.schema import hide_user_info
 from exporter.services import BUILTIN
 
 __all__ = ["redacted", "redacted_target"]
@@ -34,7 +36,7 @@ def _account(account: Account) -> dict[str, Any]:
     out["auth_cooldown"] = account.auth_cooldown
     out["tls"] = dataclasses.asdict(account.tls)
     if account.proxy:
-        out["proxy"] = "<proxy URL>" if "@" in account.proxy else account.proxy  # user:password@ is a secret
+        out["proxy"] = hide_user_info(account.proxy)
     if account.cloud_trace is not None:
         out["discover"] = {"cloud_trace": dataclasses.asdict(account.cloud_trace)}
     return out

@@ -4,6 +4,11 @@ A `Secret` never shows its value in `repr`, `str` or formatting, so it cannot le
 exception or a debug page by accident; code that needs the value calls `reveal()`. A file-backed
 secret is re-read when the file changes (Kubernetes secret volumes and vault sidecars swap the file
 under us), so rotated temporary credentials need no restart.
+
+No credential holds whitespace (IAM's password policy answers `\\S{6,32}` as its rule; tokens, access
+keys and secret keys are base64 or alphanumeric), so one that has any is refused rather than sent to
+fail signature checks and lock the access key. A file drops the whitespace around its content (the newline
+`echo value > file` leaves); what remains inside is refused, on every re-read as at load time.
 """
 
 from __future__ import annotations
@@ -13,11 +18,31 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Secret", "SecretError"]
+__all__ = ["NO_WHITESPACE", "Secret", "SecretError", "whitespace_flaw"]
+
+NO_WHITESPACE = "credentials have no whitespace"
 
 
 class SecretError(Exception):
-    """A secret file could not be read. The message names the file, never its content."""
+    """A secret file could not be read, or holds whitespace (`malformed`: the file was read, its
+    content is wrong). The message names the file, never its content."""
+
+    def __init__(self, message: str, *, malformed: bool = False) -> None:
+        super().__init__(message)
+        self.malformed = malformed
+
+
+def whitespace_flaw(value: str) -> str:
+    """What whitespace `value` has, said without the value ("ends in a newline"), or "" if none."""
+    if value.endswith(("\n", "\r")):
+        return "ends in a newline"
+    if value[:1].isspace():
+        return "starts with whitespace"
+    if value[-1:].isspace():
+        return "ends in whitespace"
+    if any(c.isspace() for c in value):
+        return "contains whitespace"
+    return ""
 
 
 @dataclass(eq=False)
@@ -52,6 +77,8 @@ class Secret:
                     value = self.path.read_text(encoding="utf-8").strip()
                     if not value:
                         raise SecretError(f"secret file {self.path} is empty")
+                    if flaw := whitespace_flaw(value):
+                        raise SecretError(f"secret file {self.path} {flaw}; {NO_WHITESPACE}", malformed=True)
                     self._value, self._stamp = value, stamp
                 return self._value
         except OSError as exc:

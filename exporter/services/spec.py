@@ -35,7 +35,7 @@ from datetime import tzinfo
 from typing import Any
 
 from exporter.model import Reason, State
-from exporter.schema import ConfigError, Ctx, Section, describe, load_document, show, time_zone
+from exporter.schema import ConfigError, Ctx, Section, load_document, read_url, time_zone
 from exporter.services.values import raw_status
 
 __all__ = [
@@ -65,7 +65,6 @@ WINDOW_FORMATS = ("iso", "epoch_s", "epoch_ms")
 PAGING_STYLES = ("offset", "page", "marker", "none")
 _POINTER = re.compile(r"(/([^~/]|~[01])*)*")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-_URL = re.compile(r"https?://[^\s/?#]+(/[^\s?#]*)?")
 
 
 @dataclass(frozen=True)
@@ -265,7 +264,7 @@ def fill(template: str, project_id: str, task_id: str = "", params: Mapping[str,
 
 def _pointer(ctx: Ctx, text: str) -> tuple[str, ...]:
     if not text.startswith("/") or _POINTER.fullmatch(text) is None:
-        ctx.fail(f"expected a JSON pointer such as /status or /job/entities/sub_jobs, got {show(text)}")
+        ctx.fail(f"expected a JSON pointer such as /status or /job/entities/sub_jobs, got {ctx.show(text)}")
     return tuple(token.replace("~1", "/").replace("~0", "~") for token in text.split("/")[1:])
 
 
@@ -278,7 +277,7 @@ def _field(ctx: Ctx, value: Any) -> Field:
     for index, item in enumerate(items):
         item_ctx = ctx.child(value, index) if isinstance(value, list) else ctx
         if not isinstance(item, str):
-            item_ctx.fail(f"expected a JSON pointer such as /status, got {describe(item)}")
+            item_ctx.fail(f"expected a JSON pointer such as /status, got {item_ctx.describe(item)}")
         pointers.append(_pointer(item_ctx, item))
     return Field(tuple(pointers), ", ".join(items))
 
@@ -301,7 +300,7 @@ def _path(section: Section, key: str, allowed: tuple[str, ...]) -> str:
     path = section.string(key, required=True, expect="a URL path such as /v1/{project_id}/jobs/{task_id}")
     ctx = section.raw(key)[0]
     if not path.startswith("/") or any(c in path for c in "?# "):
-        ctx.fail(f"expected a URL path starting with '/', without query or fragment, got {show(path)}")
+        ctx.fail(f"expected a URL path starting with '/', without query or fragment, got {ctx.show(path)}")
     return _placeholders(ctx, path, allowed, "path")
 
 
@@ -319,8 +318,10 @@ def _time(section: Section, key: str) -> TimeField | None:
     fmt = times.string("format", default="iso")
     formats = TIME_FORMATS + END_FORMATS if key == "end" else TIME_FORMATS
     if fmt not in formats and "%" not in fmt:
-        times.raw("format")[0].fail(
-            f"expected one of {', '.join(formats)} or a strptime pattern such as %Y-%m-%d %H:%M:%S, got {show(fmt)}"
+        format_ctx = times.raw("format")[0]
+        format_ctx.fail(
+            f"expected one of {', '.join(formats)} or a strptime pattern such as %Y-%m-%d %H:%M:%S, "
+            f"got {format_ctx.show(fmt)}"
         )
     zone = times.string("zone")
     return TimeField(
@@ -385,7 +386,7 @@ def _not_found(section: Section) -> NotFound:
     http: set[int] = set()
     for item_ctx, item in spec.items("http", "HTTP status codes"):
         if isinstance(item, bool) or not isinstance(item, int) or not 200 <= item <= 599:
-            item_ctx.fail(f"expected an HTTP status code from 200 to 599, got {describe(item)}")
+            item_ctx.fail(f"expected an HTTP status code from 200 to 599, got {item_ctx.describe(item)}")
         http.add(item)
     codes = {_code(item_ctx, item) for item_ctx, item in spec.items("codes", "error codes")}
     message = spec.string("message")
@@ -405,7 +406,7 @@ def _not_found(section: Section) -> NotFound:
 
 def _code(ctx: Ctx, value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
-        ctx.fail(f"expected an error code such as EVS.7001, got {describe(value)}")
+        ctx.fail(f"expected an error code such as EVS.7001, got {ctx.describe(value)}")
     return str(value).strip()
 
 
@@ -513,9 +514,10 @@ def _window(section: Section) -> Window | None:
     window.allow("from", "to", "format", "lookback", "max_lookback")
     fmt = window.string("format", default="epoch_ms")
     if fmt not in WINDOW_FORMATS and "%" not in fmt:
-        window.raw("format")[0].fail(
+        format_ctx = window.raw("format")[0]
+        format_ctx.fail(
             f"expected one of {', '.join(WINDOW_FORMATS)} or a strftime pattern such as %Y-%m-%dT%H:%M:%S+0000, "
-            f"got {show(fmt)}"
+            f"got {format_ctx.show(fmt)}"
         )
     return Window(
         from_param=window.string("from", required=True, expect="the query parameter of the window's start"),
@@ -596,9 +598,10 @@ def _per_cloud(section: Section, key: str, what: str) -> dict[str, Any]:
 
 
 def _url(ctx: Ctx, value: Any, *, template: bool) -> str:
-    if not isinstance(value, str) or _URL.fullmatch(value.replace("{region}", "region")) is None:
-        example = "https://evs.{region}.myhuaweicloud.com" if template else "https://evs.eu-west-101.myhuaweicloud.eu"
-        ctx.fail(f"expected a URL such as {example}, got {describe(value)}")
+    example = "https://evs.{region}.myhuaweicloud.com" if template else "https://evs.eu-west-101.myhuaweicloud.eu"
+    if not isinstance(value, str):
+        ctx.fail(f"expected a URL such as {example}, got {ctx.describe(value)}")
+    read_url(ctx, value.replace("{region}", "region"), f"expected a URL such as {example}")
     return _placeholders(ctx, value.rstrip("/"), ("region",) if template else (), "endpoint")
 
 
@@ -627,9 +630,10 @@ def _params(section: Section) -> dict[str, str]:
     for name in table.data:
         key = str(name)
         if NAME_PATTERN.fullmatch(key) is None or key in ("project_id", "task_id", "value", "region"):
-            table.raw(key)[0].fail(
+            key_ctx = table.raw(key)[0]
+            key_ctx.fail(
                 "expected a lower-case name such as cluster_id, other than project_id, task_id, value and "
-                f"region, got {show(key)}"
+                f"region, got {key_ctx.show(key)}"
             )
         params[key] = table.string(key, required=True, expect="what the value is, for messages")
     return params
@@ -647,11 +651,12 @@ def read_spec(ctx: Ctx, value: Any, *, source: str = "") -> ServiceSpec:
     regions: dict[str, tuple[str, ...]] = {}
     for cloud, (cloud_ctx, listed) in _per_cloud(section, "regions", "regions").items():
         if not isinstance(listed, list):
-            cloud_ctx.fail(f"expected a list of regions, got {describe(listed)}")
+            cloud_ctx.fail(f"expected a list of regions, got {cloud_ctx.describe(listed)}")
         names = []
         for index, item in enumerate(listed):
             if not isinstance(item, str) or REGION_PATTERN.fullmatch(item) is None:
-                cloud_ctx.child(listed, index).fail(f"expected a region such as cn-north-4, got {describe(item)}")
+                item_ctx = cloud_ctx.child(listed, index)
+                item_ctx.fail(f"expected a region such as cn-north-4, got {item_ctx.describe(item)}")
             names.append(item)
         regions[cloud] = tuple(names)
     overrides: dict[str, dict[str, str]] = {}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import structlog
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
-from exporter.cloud.client import ApiClient, Reported
+from exporter.cloud.client import ApiClient
 from exporter.cloud.guards import Guards
 from exporter.config import Config, ConfigError, TargetConfig, load_config
 from exporter.exposition.metrics import SelfMetrics
@@ -35,7 +35,7 @@ RELOAD_WAIT = 5.0  # seconds a reload waits for a refresh in flight before closi
 @dataclass(frozen=True)
 class Runtime:
     """The running configuration and the client built for it: swapped whole, in one assignment, on a
-    reload. Whatever must outlive a reload (guards, the task table, the once-logged statuses) lives on
+    reload. Whatever must outlive a reload (guards, the task table) lives on
     the `Exporter`, not here."""
 
     config: Config
@@ -55,9 +55,8 @@ class Exporter:
         self.metrics = SelfMetrics(self.registry)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
-        self.unknown = UnknownStatuses()  # raw statuses outside a spec's table, logged once per run
+        self.unknown = UnknownStatuses()  # raw statuses outside a spec's table, logged once per value
         self.guards = Guards()  # auth pauses, 429 back-offs, IAM logins: they outlive reloads
-        self.reported = Reported()  # bad responses by target and kind, logged once
         self.runtime = Runtime(config, self._client(config))
         self.tracker = Tracker(
             config,
@@ -86,7 +85,7 @@ class Exporter:
         return self.runtime.client
 
     def _client(self, config: Config) -> ApiClient:
-        return ApiClient(config, self.metrics, unknown=self.unknown, guards=self.guards, reported=self.reported)
+        return ApiClient(config, self.metrics, unknown=self.unknown, guards=self.guards)
 
     def _prepare(self, config: Config) -> None:
         for warning in config.warnings:

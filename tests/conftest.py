@@ -10,6 +10,7 @@ import pytest
 import structlog
 
 from exporter.config import Config, parse_config
+from exporter.log import REPEATS
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 EVS_TASK = "4010a32d535527910153552b492c0002"
@@ -36,8 +37,10 @@ Scrape = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @pytest.fixture(autouse=True)
-def _reset_structlog() -> Iterator[None]:
-    """Tests that configure logging (the CLI does) must not leak that set-up into other tests."""
+def _reset_logging() -> Iterator[None]:
+    """Tests that configure logging (the CLI does) must not leak that set-up into other tests, and each
+    starts with no repeated line counted (the counts are the process's)."""
+    REPEATS.clear()
     yield
     structlog.reset_defaults()
     logging.getLogger().handlers.clear()  # setup_logging routes the standard library's loggers too

@@ -17,17 +17,19 @@ import exporter
 
 ROOT = Path(exporter.__file__).parent
 # Top to bottom. `services` sits above `config`: the config validates a target's cloud_service against
-# the specs and reads custom_services with the spec reader. Programs (cli, demo, the fake cloud) are last.
+# the specs and reads custom_services with the spec reader. `log` is on top: every floor writes its
+# repeated lines through its `repeated` (it imports nothing of the package). Programs (cli, demo, the fake
+# cloud) are last.
 FLOORS = {
     "model": 0,
     "schema": 0,
+    "log": 0,
     "services": 1,
     "config": 2,
     "cloud": 3,
     "tracking": 4,
     "exposition": 5,
     "app": 6,
-    "log": 7,
     "cli": 7,
     "demo": 7,
     "simulator": 7,

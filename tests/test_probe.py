@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import structlog
 import yaml
 
 from tests.test_e2e import SCENARIO, Stack, ident, samples, start_stack, state_of, stop_stack
@@ -187,3 +189,19 @@ async def test_config_page_is_the_running_config_redacted(stack: Stack) -> None:
     (auth,) = [a["auth"] for a in shown["accounts"]]
     assert (auth["type"], auth["access_key"]) == ("aksk", "<secret>") and auth["secret_key"].startswith("<secret from ")
     assert {s["cloud_service"] for s in shown["services"]} >= {"evs"}
+
+
+async def test_probes_of_unknown_tasks_log_once_then_at_every_power_of_ten(stack: Stack) -> None:
+    """CodeArts answers an unknown task with an error in an HTTP 200 (CC.00050013): a flood of
+    unauthenticated probes for made-up IDs, each a distinct task, writes 3 lines and not 300."""
+    with structlog.testing.capture_logs() as logs:
+        for n in range(300):
+            status, text = await probe(stack, cloud_service="codearts_check", task_id=ident("c0de", 1000 + n))
+            assert status == 200
+            assert state_of(samples(text), ident("c0de", 1000 + n)) == "unknown"
+    said = [e for e in logs if e["event"] == "the cloud answered an error with HTTP 200"]
+    assert [e["count"] for e in said] == [1, 10, 100]
+    assert all("CC.00050013" in e["error"] and e["cloud_service"] == "codearts_check" for e in said)
+    # Nothing else is written per probe either.
+    per_event = Counter(e["event"] for e in logs if e["log_level"] != "debug")
+    assert max(per_event.values(), default=0) <= 3, per_event

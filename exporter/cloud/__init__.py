@@ -3,7 +3,7 @@ guards) and the error parser that maps every documented error answer to the fixe
 
 from __future__ import annotations
 
-from exporter.cloud.client import MAX_AUTH_FAILURES, TRACE, ApiClient, Observer, RateLimiter, Reported
+from exporter.cloud.client import MAX_AUTH_FAILURES, TRACE, ApiClient, Observer, RateLimiter
 from exporter.cloud.errors import ApiError, ApiFailure, classify, parse_error_body
 
 __all__ = [
@@ -14,7 +14,6 @@ __all__ = [
     "ApiFailure",
     "Observer",
     "RateLimiter",
-    "Reported",
     "classify",
     "parse_error_body",
 ]

@@ -21,6 +21,7 @@ import structlog
 from exporter.cloud.errors import ApiError, ApiFailure, Reason, classify
 from exporter.cloud.signing import AkSkAuth
 from exporter.config import Account, TargetConfig
+from exporter.log import repeated
 
 __all__ = ["IAM_ENDPOINTS", "PasswordAuth", "TokenAuth", "build_auth", "iam_url"]
 
@@ -145,8 +146,10 @@ class PasswordAuth(httpx.Auth):
             lifetime = max(expires - min(issued, now), 0.0)
         except (ValueError, KeyError, TypeError):
             lifetime = expires - now
-            log.warning(
+            repeated(
+                log.warning,
                 "IAM token answer without a readable expires_at; renewing within the hour",
+                self._account.name,
                 account=self._account.name,
             )
         self._token, self._expires = token, expires
@@ -164,7 +167,14 @@ class PasswordAuth(httpx.Auth):
                 if refused is None and (now < self._renew_at or now < self._retry_at):
                     return self._token
             if refused is not None:
-                log.info("token refused with 401; logging in again", account=self._account.name)
+                # A service that refuses every token of this scope answers each query so: said once per
+                # account, then at every power of ten.
+                repeated(
+                    log.info,
+                    "token refused with 401; logging in again",
+                    self._account.name,
+                    account=self._account.name,
+                )
             try:
                 await self._accept(await self._send(self._login_request()))
             except (httpx.HTTPError, ApiFailure) as exc:

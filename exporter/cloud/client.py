@@ -11,7 +11,6 @@ import enum
 import json
 import ssl
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar
@@ -25,6 +24,7 @@ from exporter.cloud.errors import NO_SUCH_API_CODES, ApiError, ApiFailure, class
 from exporter.cloud.guards import BACKOFF_MAX, BACKOFF_START, MAX_AUTH_FAILURES, Endpoint, Guards, RateLimiter, identity
 from exporter.cloud.wire import WireTransport
 from exporter.config import Config, SecretError, TargetConfig
+from exporter.log import repeated
 from exporter.model import Reason, State, TaskStatus
 from exporter.services import (
     BadResponse,
@@ -42,7 +42,6 @@ __all__ = [
     "HeldBack",
     "Observer",
     "RateLimiter",
-    "Reported",
 ]  # RateLimiter: from guards
 
 log = structlog.get_logger(__name__)
@@ -94,17 +93,6 @@ class HeldBack(enum.StrEnum):
     RATE_LIMIT = "rate_limit"  # no slot of scrape.rate_limit left within the scrape's time
 
 
-class Reported:
-    """How often each target has shown each kind of problem (the exporter keeps one across reloads)."""
-
-    def __init__(self) -> None:
-        self._counts: Counter[tuple[tuple[str, str, str, str], str]] = Counter()
-
-    def count(self, key: tuple[str, str, str, str], kind: str) -> int:
-        self._counts[(key, kind)] += 1
-        return self._counts[(key, kind)]
-
-
 class ApiClient:
     """Queries status APIs for the targets of one configuration."""
 
@@ -117,10 +105,9 @@ class ApiClient:
         transport: Callable[[str], httpx.AsyncBaseTransport] | None = None,
         unknown: UnknownStatuses | None = None,
         guards: Guards | None = None,
-        reported: Reported | None = None,
     ) -> None:
         """`transport(account)` overrides the aiohttp transport (tests use httpx.MockTransport);
-        `unknown` logs raw statuses outside a spec's state table once, and `guards` hold the pauses,
+        `unknown` logs raw statuses outside a spec's state table, and `guards` hold the pauses,
         back-offs and logins; the exporter keeps one of each across reloads."""
         self._config, self._metrics, self._clock = config, metrics, clock
         self._unknown = unknown or UnknownStatuses()
@@ -128,7 +115,6 @@ class ApiClient:
         self._transports: dict[str, httpx.AsyncBaseTransport] = {}
         self._clients: dict[str, httpx.AsyncClient] = {}  # for password logins, over the same transport
         self._guards = guards or Guards(clock)
-        self._reported = reported or Reported()
         self._auths: dict[tuple[str, str], httpx.Auth] = {}  # token and AK/SK flows, per account and project
         # The password logins this client used, per (account, IAM URL, scope), with the identity they are
         # for: a refresh that goes on with the old client after a reload keeps its own.
@@ -304,7 +290,14 @@ class ApiClient:
             # A rotating agent caught between writes: try again on the next scrape.
             return ApiError(Reason.AUTH, message=str(exc), sent=False)
         except Exception as exc:  # one odd answer must fail one query, not the whole scrape
-            log.error("unexpected error in a cloud API request", exc_info=True, target="/".join(target.key), path=path)
+            repeated(
+                log.error,
+                "unexpected error in a cloud API request",
+                (target.key, type(exc).__name__),
+                exc_info=True,
+                **target.labels(),
+                path=path,
+            )
             result = ApiError(Reason.CLIENT_ERROR, message=f"unexpected {type(exc).__name__} in the exporter")
         self._metrics.request(*labels, str(status_code), time.perf_counter() - started)
         if TRACE.get() is not None:
@@ -370,17 +363,16 @@ class ApiClient:
         return None
 
     def _bad_response(self, target: TargetConfig, error: ApiError) -> None:
-        """Say it once per target and kind of problem, then at every power of ten, with the count; the
+        """Said once per target and kind of problem, then at every power of ten, with the count; the
         task keeps its last known values (huaweicloud_task_api_errors_total counts every one)."""
-        count = self._reported.count(target.key, error.kind or "bad response")
-        if str(count).rstrip("0") == "1":  # 1, 10, 100, ...
-            log.warning(
-                "bad response from the cloud; the task keeps its last known values",
-                **target.labels(),
-                kind=error.kind,
-                count=count,
-                error=error.describe(),
-            )
+        repeated(
+            log.warning,
+            "bad response from the cloud; the task keeps its last known values",
+            (target.key, error.kind),
+            **target.labels(),
+            kind=error.kind,
+            error=error.describe(),
+        )
 
     def _pause_account(self, target: TargetConfig, error: ApiError) -> None:
         """Hold back all requests of the account, and say so once, naming no secret."""
@@ -460,9 +452,13 @@ class ApiClient:
             code, message = found
             error = ApiError(Reason.CLIENT_ERROR, response.status_code, code, message, request_id)
             error = self._service_reason(target, error)
-            log.info(
+            # Once per target and code, then at every power of ten: CodeArts answers every made-up task
+            # ID of a /probe so (huaweicloud_task_api_errors_total counts every one).
+            repeated(
+                log.info,
                 "the cloud answered an error with HTTP 200",
-                target="/".join(target.key),
+                (target.key, code),
+                **target.labels(),
                 error=error.describe(),
                 request_id=request_id,
             )

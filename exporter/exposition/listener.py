@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
+from exporter.log import said as _said
+
 __all__ = ["DEFAULT_HEADER_TIMEOUT", "KEEPALIVE", "ConnectionGuard", "Serving", "default_max_connections", "serve"]
 
 log = structlog.get_logger(__name__)
@@ -46,10 +48,6 @@ def default_max_connections() -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     limit = soft if soft != resource.RLIM_INFINITY else 4096
     return max(16, min(1024, limit // 2))
-
-
-def _said(count: int) -> bool:
-    return str(count).rstrip("0") == "1"  # 1, 10, 100, ...
 
 
 class ConnectionGuard:

@@ -33,6 +33,7 @@ from exporter.exposition.collector import target_family, task_families
 from exporter.exposition.listener import Serving, serve
 from exporter.exposition.render import TaskText
 from exporter.exposition.webconfig import BasicAuth
+from exporter.log import repeated
 from exporter.model import State, valid_id
 from exporter.tracking import TargetSnapshot, TaskRecord, Tracker
 
@@ -77,7 +78,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     try:
         await exporter.refresh(exporter.scrape_timeout(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")))
     except Exception:  # a bug in a refresh must not hide what is known: log it, serve the last values
-        log.exception("refresh failed; serving the last known values")
+        repeated(log.exception, "refresh failed; serving the last known values")
     pieces = _pieces(openmetrics, exporter.registry, exporter.task_text.render)
     response = web.StreamResponse(headers=headers)
     if not compress:

@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from exporter.log import repeated
 from exporter.model import FINAL_STATES, State, TaskStatus
 from exporter.services.spec import (
     DiscoverySpec,
@@ -77,18 +78,18 @@ class NoSuchTask(BadResponse):
 
 
 class UnknownStatuses:
-    """Raw statuses outside a spec's state table: each logged once per service and value by the owner
-    of this object (the running exporter keeps one across reloads)."""
-
-    def __init__(self) -> None:
-        self._seen: set[tuple[str, str]] = set()
+    """Hears the raw statuses outside a spec's state table: each is logged once per service and value,
+    then at every power of ten, with the count (the counts are the process's, so they outlive a reload;
+    at most `exporter.log.MAX_KEYS` values are told apart, however many a broken service makes up)."""
 
     def note(self, cloud_service: str, raw: str) -> None:
-        if (cloud_service, raw) not in self._seen:
-            self._seen.add((cloud_service, raw))
-            log.warning(
-                "unknown raw task status; reported as state 'unknown'", cloud_service=cloud_service, raw_status=raw
-            )
+        repeated(
+            log.warning,
+            "unknown raw task status; reported as state 'unknown'",
+            (cloud_service, raw),
+            cloud_service=cloud_service,
+            raw_status=raw,
+        )
 
 
 # --- values ----------------------------------------------------------------------------------------

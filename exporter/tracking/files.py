@@ -26,6 +26,7 @@ from typing import Any
 import structlog
 import yaml
 
+from exporter.log import repeated
 from exporter.model import ID_DESCRIPTION, valid_id
 
 __all__ = ["FileProblem", "FileTask", "TaskFiles"]
@@ -187,8 +188,11 @@ class TaskFiles:
         self._files, self._failed, self.scanned = files, failed, True
 
     def _report(self, path: str, reason: FileProblem, message: str) -> None:
+        """Counted every time; logged once per file and problem, then at every power of ten (a file
+        rewritten by a pipeline with the same bad entry says it again only at the 10th time), and at most
+        `exporter.log.MAX_KEYS` problems are told apart (a file of many bad entries)."""
         self._on_error(reason)
-        log.warning("task file problem", file=path, reason=reason, problem=message)
+        repeated(log.warning, "task file problem", (path, reason, message), file=path, reason=reason, problem=message)
 
 
 def _parse(path: str, stamp: Stamp, text: str, services: frozenset[str]) -> _Parsed | str:

@@ -16,6 +16,7 @@ import structlog
 
 from exporter.cloud.errors import ApiError
 from exporter.config import Config, TargetConfig
+from exporter.log import repeated
 from exporter.model import TaskStatus
 from exporter.services import BadResponse, DiscoverySpec, lookup, read_status, read_time, status_body, text
 from exporter.tracking.files import FileProblem, FileTask, TaskFiles
@@ -27,19 +28,24 @@ __all__ = ["Add", "FileIntake", "discovery_due", "take_listing"]
 log = structlog.get_logger(__name__)
 
 
+_NONE = "task file entry matches no configured target"
+_SEVERAL = "task file entry matches several targets; add account, region or project_id"
+
+
 class Add(Protocol):
     def __call__(self, key: Key, task_id: str, source: Source, *, force: bool = False) -> TaskRecord | None: ...
 
 
 class FileIntake:
     """The task files' tasks, matched to the configured targets; an entry that matches none (or several)
-    is reported once for as long as the files hold it."""
+    is counted once for as long as the files hold it, and logged once per service, place and problem,
+    then at every power of ten (a file of a thousand such entries has one cause, not a thousand)."""
 
     def __init__(self, on_error: Callable[[FileProblem], None], clock: Callable[[], float] = time.monotonic) -> None:
         self._on_error, self._clock = on_error, clock
         self.files = TaskFiles((), 1.0, on_error=on_error, clock=clock)
         self._version = -1
-        self._unmatched: set[tuple[str, ...]] = set()
+        self._unmatched: set[tuple[str | int, ...]] = set()
 
     def apply(self, config: Config) -> None:
         services = frozenset(config.services)
@@ -76,7 +82,7 @@ class FileIntake:
                 if record.source is Source.FILE and record.task_id not in ids:
                     table.forget(key, record.task_id)  # gone from every file: no longer handed over
 
-    def _match(self, table: TaskTable, task: FileTask, reported: set[tuple[str, ...]]) -> Key | None:
+    def _match(self, table: TaskTable, task: FileTask, reported: set[tuple[str | int, ...]]) -> Key | None:
         candidates = [
             key
             for key in table.target_keys()
@@ -87,17 +93,19 @@ class FileIntake:
         ]
         if len(candidates) == 1:
             return candidates[0]
-        problem = "matches no configured target" if not candidates else f"matches {len(candidates)} targets"
-        entry = (task.origin, task.cloud_service, task.task_id, task.account, task.region, task.project_id, problem)
+        where = (task.account, task.region, task.project_id)
+        entry = (task.origin, task.cloud_service, task.task_id, *where, len(candidates))
         self._unmatched.add(entry)  # only the entries of the current files are remembered
         if entry not in reported:
             self._on_error(FileProblem.UNMATCHED)
-            hint = "" if not candidates else "; add account, region or project_id"
-            log.warning(
-                f"task file entry {problem}{hint}",
+            repeated(
+                log.warning,
+                _SEVERAL if candidates else _NONE,
+                (task.cloud_service, *where),  # not per task: one cause, however many entries
                 entry=task.origin,
                 cloud_service=task.cloud_service,
                 task_id=task.task_id,
+                targets=len(candidates),
             )
         return None
 
@@ -176,8 +184,10 @@ def _take_item(
             log.debug("a list item without a status; skipped", **target.labels(), task_id=task_id, error=str(exc))
             return None
         except Exception as exc:  # one odd item must not stop the refresh of every target
-            log.warning(
+            repeated(
+                log.warning,
                 "a list item could not be read; skipped",
+                (target.key, type(exc).__name__),
                 **target.labels(),
                 task_id=task_id,
                 error=type(exc).__name__,
@@ -207,7 +217,13 @@ def _take_item(
     elif recheck is not None and record.recheck is not None and recheck != record.recheck and record.final:
         # CodeArts: last_check_time is the newest check of any branch or incremental task too, so a new
         # value may not be a new run of this task. The status API decides.
-        log.info("the list shows a newer check; asking the task's status again", **target.labels(), task_id=task_id)
+        repeated(
+            log.info,
+            "the list shows a newer check; asking the task's status again",
+            target.key,
+            **target.labels(),
+            task_id=task_id,
+        )
         record = replace(record, ask_again=True)
     table.update(key, replace(record, recheck=recheck))
     return None

@@ -17,6 +17,7 @@ import structlog
 
 from exporter.cloud.errors import ApiError
 from exporter.config import TargetConfig
+from exporter.log import repeated
 from exporter.model import Reason, TaskStatus, valid_id
 from exporter.services import DiscoverySpec, fill, list_items, list_next, list_total
 
@@ -141,7 +142,14 @@ async def poll(
             try:
                 result = await client.query(target, task_id, until.left())  # no time left: the client holds it back
             except Exception as exc:  # the client returns errors; a bug must still not hang the other workers
-                log.error("task query raised", exc_info=True, target="/".join(target.key), task_id=task_id)
+                repeated(
+                    log.error,
+                    "task query raised",
+                    (target.key, type(exc).__name__),
+                    exc_info=True,
+                    **target.labels(),
+                    task_id=task_id,
+                )
                 result = ApiError(Reason.CLIENT_ERROR, message=f"unexpected {type(exc).__name__} in the exporter")
             finally:
                 for other in rest:  # the account's first answer is in: the others may go
@@ -203,8 +211,10 @@ async def list_target(
         items += found
         if error is not None:
             errors.append(error)
-            log.warning(
+            repeated(
+                log.warning,
                 "discovery failed; keeping the tasks found before",
+                (target.key, error.reason),
                 **dict(zip(("account", "cloud_service", "region", "project_id"), target.key, strict=True)),
                 path=path,
                 error=error.describe(),
@@ -261,8 +271,10 @@ async def _pages(
             break
         marker = next_marker or entries[-1][0]
     if total is not None and len(items) < total:
-        log.warning(
+        repeated(
+            log.warning,
             "a list answered fewer items than its total",
+            target.key,
             **dict(zip(("account", "cloud_service", "region", "project_id"), target.key, strict=True)),
             path=path,
             listed=len(items),

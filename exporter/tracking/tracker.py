@@ -23,6 +23,7 @@ import structlog
 
 from exporter.cloud.errors import ApiError
 from exporter.config import Config, TargetConfig
+from exporter.log import repeated
 from exporter.model import Reason, Shard, TaskStatus
 from exporter.services import DiscoverySpec, UnknownStatuses
 from exporter.tracking.files import FileProblem
@@ -162,7 +163,8 @@ class Tracker:
         for d in dropped:
             by_target.setdefault(d.key, Counter())[d.reason.value] += 1
         for key, gone in by_target.items():
-            log.info("tasks left the output", **self._table.target(key).labels(), **gone)
+            # Every refresh and probe expires: a steady flow of tasks would say this on each.
+            repeated(log.info, "tasks left the output", key, **self._table.target(key).labels(), **gone)
 
     async def settle_files(self) -> None:
         """Check the task files now and take them in (at start, so the first scrape sees their tasks)."""
@@ -332,12 +334,12 @@ class Tracker:
             self._take_arrived()
         except Exception:  # a callback of the loop: say it here, and leave the answers to the refresh's end
             self._taken = taken  # taken in again there (and failing the refresh, as before, if the bug stays)
-            log.exception("taking answers in early failed; the refresh takes them in when it ends")
+            repeated(log.exception, "taking answers in early failed; the refresh takes them in when it ends")
             return
         try:
             self._on_early_take()
         except Exception:
-            log.exception("rendering answers early failed; the scrape renders them")
+            repeated(log.exception, "rendering answers early failed; the scrape renders them")
 
     def _take_arrived(self) -> None:
         """Record the answers that arrived since the last take, and publish them."""

@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 LISTEN ?= 127.0.0.1:9898
+DEMO_FLAGS ?=
 
 .PHONY: demo test lint typecheck unit soak-check soak format bench k8s-rules clean
 
@@ -21,7 +22,7 @@ $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/huaweicloud-task-exporter demo --web.listen-address $(LISTEN)
+	$(BIN)/huaweicloud-task-exporter demo --web.listen-address $(LISTEN) $(DEMO_FLAGS)
 
 test: lint typecheck unit soak-check
 

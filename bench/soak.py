@@ -1,7 +1,10 @@
-"""Soak: the exporter (its own process) against the fake cloud with every fault kind mixed, two
-scrapers, reloads and hostile clients, for a number of minutes. Prints what went wrong, and exits 1
-when anything that must not happen did: a crash, a failed scrape, a lost task, an uncounted fault, or
-file descriptors that kept growing.
+"""Soak: the exporter (its own process, behind TLS and basic auth as a user deploys it) against the fake
+cloud with every fault kind mixed, two scrapers, reloads and hostile clients, for a number of minutes;
+then, faults off, two hostile phases of PHASE seconds each while the scrapers go on: 1,000 TLS
+connections that never send a ClientHello (re-opened as the exporter closes them), then 50 clients
+sending wrong passwords. Prints what went wrong, and exits 1 when anything that must not happen did: a
+crash, a failed scrape, a lost task, an uncounted fault, file descriptors that kept growing, RSS that
+grew 50 MiB or more under the half-open flood, or a scrape slower than 2 s under the password flood.
 
     python bench/soak.py --minutes 1          # `make test` runs this
     python bench/soak.py --minutes 10         # bench/README.md has its table
@@ -18,17 +21,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import errno
 import os
 import signal
 import socket
+import ssl
+import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import bcrypt
 import httpx
+import trustme
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -58,6 +69,10 @@ REASON = {
     "huge": "bad_response",
 }
 Scrape = dict[tuple[str, frozenset[tuple[str, str]]], float]
+PHASE = 15.0  # seconds of each hostile phase
+USER, PASSWORD = "prometheus", "soak-scrape-password"
+HALF_OPEN = 1000
+GUESSERS = 50
 
 
 def parse(text: str) -> Scrape:
@@ -70,6 +85,14 @@ def parse(text: str) -> Scrape:
 
 def fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def sockets_of(pid: int) -> int:
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+    return count
 
 
 def rss_mib(pid: int) -> float:
@@ -85,31 +108,102 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class Phase:
+    """What a phase of the soak saw: scrape latencies, and the exporter's peaks."""
+
+    name: str
+    scrapes: list[float] = field(default_factory=list)
+    rss: float = 0.0
+    sockets: int = 0
+    notes: str = ""
+
+    def line(self) -> str:
+        took = sorted(self.scrapes) or [0.0]
+        return (
+            f"  {self.name:28} scrapes {len(self.scrapes):4}  median {statistics.median(took):.3f} s  "
+            f"max {took[-1]:.3f} s   peak RSS {self.rss:.0f} MiB   peak sockets {self.sockets:4}  {self.notes}"
+        )
+
+
 class Soak:
-    def __init__(self, url: str, pid: int) -> None:
-        self.url, self.pid = url, pid
+    def __init__(self, url: str, pid: int, tls: ssl.SSLContext) -> None:
+        self.url, self.pid, self.tls = url, pid, tls
         self.codes: Counter[str] = Counter()
         self.late = 0
         self.seen: dict[str, set[str]] = {}  # task ID -> states seen
         self.last: Scrape = {}
         self.lost: set[str] = set()
+        self.phase = Phase("mixed faults")
+
+    def client(self, address: str = "127.0.0.1", *, timeout: float) -> httpx.AsyncClient:
+        transport = httpx.AsyncHTTPTransport(local_address=address, verify=self.tls)
+        return httpx.AsyncClient(base_url=self.url, transport=transport, timeout=timeout)
 
     async def scraper(self, timeout: float, stop: asyncio.Event) -> None:
-        async with httpx.AsyncClient(timeout=timeout + 5) as http:
+        async with self.client(timeout=timeout + 5) as http:
+            http.auth = (USER, PASSWORD)
             while not stop.is_set():
                 started = time.monotonic()
                 try:
-                    response = await http.get(
-                        f"{self.url}/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": str(timeout)}
-                    )
+                    response = await http.get("/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": str(timeout)})
                     self.codes[str(response.status_code)] += 1
                     if response.status_code == 200:
                         self.take(parse(response.text))
                 except httpx.HTTPError as exc:
                     self.codes[type(exc).__name__] += 1
-                if time.monotonic() - started > timeout + 1.0:
+                took = time.monotonic() - started
+                self.phase.scrapes.append(took)
+                if took > timeout + 1.0:
                     self.late += 1
                 await asyncio.sleep(1.0)
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """The exporter's RSS and open sockets, every 0.2 s, into the phase's peaks."""
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                self.phase.rss = max(self.phase.rss, rss_mib(self.pid))
+                self.phase.sockets = max(self.phase.sockets, sockets_of(self.pid))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.2)
+
+    async def half_open(self, seconds: float) -> str:
+        """HALF_OPEN TLS connections that never send a byte, re-opened as the exporter closes them."""
+        port = int(self.url.rsplit(":", 1)[1])
+        held: list[socket.socket] = []
+        opened = 0
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            held = [sock for sock in held if _alive(sock)]
+            for _ in range(HALF_OPEN - len(held)):
+                sock = socket.socket()
+                sock.setblocking(False)
+                sock.connect_ex(("127.0.0.1", port))
+                held.append(sock)
+                opened += 1
+            await asyncio.sleep(0.2)
+        for sock in held:
+            sock.close()
+        return f"{opened} connections opened, {opened - len(held)} closed by the exporter"
+
+    async def guessers(self, seconds: float) -> str:
+        """GUESSERS clients, each from its own loopback address, sending wrong passwords back to back."""
+        answers: Counter[int] = Counter()
+        until = time.monotonic() + seconds
+
+        async def guess(n: int) -> None:
+            async with self.client(f"127.0.0.{n + 2}", timeout=30) as http:
+                tries = 0
+                while time.monotonic() < until:
+                    tries += 1
+                    token = base64.b64encode(f"{USER}:guess-{n}-{tries}".encode()).decode()
+                    with contextlib.suppress(httpx.HTTPError):
+                        answers[
+                            (await http.get("/metrics", headers={"Authorization": "Basic " + token})).status_code
+                        ] += 1
+
+        await asyncio.gather(*(guess(n) for n in range(GUESSERS)))
+        return "wrong passwords answered " + ", ".join(f"{code}: {n}" for code, n in sorted(answers.items()))
 
     def take(self, data: Scrape) -> None:
         present: set[str] = set()
@@ -125,7 +219,7 @@ class Soak:
         self.last = data
 
     async def hostile(self, stop: asyncio.Event) -> None:
-        host, port = self.url.removeprefix("http://").split(":")
+        host, port = self.url.removeprefix("https://").split(":")
         while not stop.is_set():
             idle = []
             for _ in range(50):  # connections that never send a request
@@ -156,6 +250,42 @@ class Soak:
         return count
 
 
+def _alive(sock: socket.socket) -> bool:
+    """False once the other end closed `sock`."""
+    try:
+        return bool(sock.recv(1)) or False
+    except BlockingIOError:
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.ECONNRESET, errno.ENOTCONN, errno.EPIPE):
+            sock.close()
+            return False
+        raise
+
+
+def web_config(work: Path) -> Path:
+    """TLS with a certificate made for the soak, and basic auth for USER (bcrypt cost 10)."""
+    ca = trustme.CA()
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(work / "server.pem"))
+    ca.cert_pem.write_to_path(str(work / "ca.pem"))
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=10)).decode()
+    web = work / "web.yaml"
+    web.write_text(
+        "tls_server_config: {cert_file: server.pem, key_file: server.pem}\n"
+        f"basic_auth_users: {{{USER}: '{hashed}'}}\n"
+    )
+    return web
+
+
+async def phase(soak: Soak, name: str, body: Callable[[], object]) -> Phase:
+    soak.phase = Phase(name)
+    result = body()
+    if asyncio.iscoroutine(result):
+        result = await result
+    soak.phase.notes = "" if result is None else str(result)
+    return soak.phase
+
+
 def counted(data: Scrape) -> Counter[str]:
     totals: Counter[str] = Counter()
     for (name, labels), value in data.items():
@@ -177,15 +307,18 @@ async def run(minutes: float) -> int:  # noqa: C901 - one linear script
         if service["cloud_service"] == "cph":
             service["discover"] = {"request_ids": ["7e9a1c3b5d7f4e2a8c0b6d4f1a3e5c02"]}
     (work / "config.yaml").write_text(yaml.safe_dump(config))
+    web = web_config(work)
     port = free_port()
     log = (work / "exporter.log").open("w")
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "exporter", "--config.file", str(work / "config.yaml"),
+        sys.executable, "-m", "exporter", "--config.file", str(work / "config.yaml"), "--web.config.file", str(web),
         "--web.listen-address", f"127.0.0.1:{port}", "--log.format", "json", "--web.header-timeout", "2",
+        "--web.max-connections", "2000",
         stdout=asyncio.subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient() as http:
+    url = f"https://127.0.0.1:{port}"
+    tls = ssl.create_default_context(cafile=str(work / "ca.pem"))
+    async with httpx.AsyncClient(verify=tls, auth=(USER, PASSWORD)) as http:
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -197,15 +330,16 @@ async def run(minutes: float) -> int:  # noqa: C901 - one linear script
                 print("the exporter did not start", file=sys.stderr)
                 return 1
             await asyncio.sleep(0.1)
-    soak = Soak(url, process.pid)
+    soak = Soak(url, process.pid, tls)
     start_fds, start_rss = fds(process.pid), rss_mib(process.pid)
     sim.fault_mix = dict(FAULTS)
-    stop = asyncio.Event()
+    stop, phases_done = asyncio.Event(), asyncio.Event()
     jobs = [
         asyncio.ensure_future(soak.scraper(4.5, stop)),  # an HA pair with different scrape timeouts
         asyncio.ensure_future(soak.scraper(3.0, stop)),
-        asyncio.ensure_future(soak.hostile(stop)),
+        asyncio.ensure_future(soak.watch(stop)),
     ]
+    hostile = asyncio.ensure_future(soak.hostile(phases_done))  # idle and malformed, until the phases end
     reload_job = asyncio.ensure_future(soak.reloads(stop, 20.0))
     await asyncio.sleep(minutes * 30)
     middle_fds = fds(process.pid)
@@ -213,11 +347,17 @@ async def run(minutes: float) -> int:  # noqa: C901 - one linear script
     # Faults off; the "timeout" holds stay until the exporter's own budget (4 s) ends them, and a last
     # clean refresh makes every fault that reached the exporter show in its counters.
     sim.fault_mix = {}
-    await asyncio.sleep(6)
+    phases = [soak.phase]
+    phases.append(await phase(soak, "faults off", lambda: asyncio.sleep(6)))
+    phases.append(await phase(soak, f"{HALF_OPEN:,} half-open TLS", lambda: soak.half_open(PHASE)))
+    phases.append(await phase(soak, f"{GUESSERS} password guessers", lambda: soak.guessers(PHASE)))
+    phases_done.set()
+    await hostile
     stop.set()
     await asyncio.gather(*jobs)
     reloads = await reload_job
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with soak.client(timeout=30) as http:
+        http.auth = (USER, PASSWORD)
         await http.get(f"{url}/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": "10"})
         final = parse((await http.get(f"{url}/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": "10"})).text)
     end_fds, end_rss = fds(process.pid), rss_mib(process.pid)
@@ -242,7 +382,15 @@ async def run(minutes: float) -> int:  # noqa: C901 - one linear script
         note = "   (resets of kept-alive connections, retried once on a new one)" if reason in unchecked else ""
         print(f"    {reason:13} {injected[reason]:6} -> {got[reason]:6}{note}")
     print(f"  file descriptors: {start_fds} -> {middle_fds} -> {end_fds}   RSS: {start_rss:.0f} -> {end_rss:.0f} MiB")
+    print("  phases (the two scrapers every second; the exporter's RSS and sockets every 0.2 s):")
+    for seen in phases:
+        print(seen.line())
     problems = []
+    calm, flooded, guessed = phases[1], phases[2], phases[3]
+    if flooded.rss - calm.rss >= 50:
+        problems.append(f"RSS grew {flooded.rss - calm.rss:.0f} MiB under {HALF_OPEN} half-open TLS connections")
+    if max(guessed.scrapes, default=0.0) > 2.0:
+        problems.append(f"a scrape took {max(guessed.scrapes):.1f} s under the password flood")
     if crashed:
         problems.append("the exporter crashed")
     if failed_scrapes:

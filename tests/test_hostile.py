@@ -10,7 +10,9 @@ TLS (a certificate made for the test) and basic auth from `--web.config.file`, a
 - POST /-/reload is a 403 without --web.enable-lifecycle, while SIGHUP reloads.
 
 Content negotiation, security headers and the other in-process doors are at the end, on the stack of
-tests/test_e2e.py."""
+tests/test_e2e.py. The issue's other cases are reproduced where their subject is tested; CASES names
+each, and a test checks that every one is there.
+"""
 
 from __future__ import annotations
 
@@ -406,3 +408,52 @@ async def test_every_answer_forbids_sniffing_and_framing_and_the_landing_page_ru
         f"default-src 'none'; style-src 'sha256-{digest}'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
     )
     assert "<script" not in page.text
+
+
+# Each case of issue 19, and the test that reproduces it (module, test).
+CASES = {
+    "TLS half-open connections get past both guards": [
+        ("test_hostile", "test_tls_half_open_connections_are_closed_at_the_header_timeout_and_cost_no_memory"),
+        ("test_hostile", "test_tls_connections_count_against_max_connections_from_the_start"),
+    ],
+    "wrong passwords stall everything": [("test_hostile", "test_a_password_flood_leaves_authenticated_scrapes_fast")],
+    "user names leak by timing": [("test_hostile", "test_unknown_and_known_users_are_refused_in_the_same_time")],
+    "a password over 72 bytes gives HTTP 500": [
+        ("test_hostile", "test_unknown_and_known_users_are_refused_in_the_same_time")
+    ],
+    "some Accept headers give HTTP 500": [("test_hostile", "test_any_accept_header_gets_a_format_never_an_error")],
+    "error paths echo secrets (auth scalar, proxy and endpoint user info)": [
+        ("test_secrets", "test_no_secret_in_logs_metrics_pages_or_errors"),
+        ("test_secrets", "test_config_check_does_not_print_a_misplaced_secret"),
+        ("test_config", "test_a_secret_in_the_wrong_place_is_not_quoted"),
+        ("test_config", "test_an_invalid_proxy_url_hides_its_user_info"),
+        ("test_config", "test_user_info_in_an_endpoint_is_refused"),
+        ("test_e2e_auth", "test_a_proxy_with_user_info_gets_it_and_no_page_shows_it"),
+    ],
+    "a log line per /probe": [("test_probe", "test_probes_of_unknown_tasks_log_once_then_at_every_power_of_ten")],
+    "gzip;q=0 still gets gzip": [("test_hostile", "test_gzip_only_when_the_scraper_accepts_it")],
+    "HEAD /metrics runs a full refresh": [
+        ("test_probe", "test_head_of_metrics_has_the_headers_and_no_body_and_asks_the_cloud_nothing")
+    ],
+    "POST /-/reload open to anyone": [
+        ("test_hostile", "test_reload_over_http_needs_the_lifecycle_flag_and_sighup_always_works")
+    ],
+    "no nosniff, framing policy or CSP": [
+        ("test_hostile", "test_every_answer_forbids_sniffing_and_framing_and_the_landing_page_runs_nothing"),
+        ("test_landing_browser", "test_landing_page_in_a_browser"),
+    ],
+    "simulate prints the demo credentials for any scenario": [
+        ("test_new_user", "test_simulate_with_a_scenario_prints_the_credentials_and_project_it_accepts")
+    ],
+    "--config.check accepts credentials with whitespace": [
+        ("test_config", "test_credentials_with_whitespace_are_refused")
+    ],
+}
+
+
+def test_every_case_of_the_issue_has_its_test() -> None:
+    import importlib
+
+    for case, tests in CASES.items():
+        for module, name in tests:
+            assert callable(getattr(importlib.import_module(f"tests.{module}"), name, None)), (case, module, name)

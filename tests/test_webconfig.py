@@ -4,6 +4,7 @@ hash or a password)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -12,6 +13,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import bcrypt
@@ -19,7 +21,14 @@ import httpx
 import pytest
 import trustme
 
-from exporter.exposition.webconfig import load_web_config
+from exporter.exposition.webconfig import (
+    ACCEPTED_FOR,
+    FREE_FAILURES,
+    MAX_DELAY,
+    BasicAuth,
+    delay,
+    load_web_config,
+)
 from exporter.schema import ConfigError
 from exporter.simulator import DEFAULT_PROJECT_ID
 
@@ -125,10 +134,79 @@ def test_web_config_errors(tmp_path: Path, extra: str, replace: tuple[str, str],
         load_web_config(str(web))
 
 
-def test_a_bad_hash_is_named_by_its_user_only(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain-text-password",
+        "$2y$xx$" + "a" * 53,  # the shape of a hash without a cost: the start-up must not fail on it
+        "$2y$03$" + "a" * 53,
+        "$2y$10$" + "a" * 52 + "!",
+    ],
+)
+def test_a_bad_hash_is_named_by_its_user_only(tmp_path: Path, value: str) -> None:
     web = tmp_path / "web.yaml"
-    web.write_text("basic_auth_users:\n  prometheus: plain-text-password\n", encoding="utf-8")
+    web.write_text(f"basic_auth_users:\n  prometheus: '{value}'\n", encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_web_config(str(web))
-    assert "basic_auth_users.prometheus: expected a bcrypt hash" in str(info.value)
-    assert "plain-text-password" not in str(info.value)
+    assert str(info.value) == (
+        f"{web}:2: basic_auth_users.prometheus: expected a bcrypt hash ($2y$, a cost of 04 to 31, $, 53 characters)"
+    )
+    assert value not in str(info.value)
+
+
+def basic(user: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def auth() -> Iterator[tuple[BasicAuth, Clock]]:
+    clock = Clock()
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4))
+    checker = BasicAuth({"prometheus": hashed}, clock=clock)
+    yield checker, clock
+    checker.close()
+
+
+async def test_an_accepted_password_is_taken_without_bcrypt_for_five_minutes(auth: tuple[BasicAuth, Clock]) -> None:
+    checker, clock = auth
+    assert await checker.check(basic("prometheus", PASSWORD), "10.0.0.1") is True
+    assert await checker.check(basic("prometheus", PASSWORD), "10.0.0.2") is True
+    assert checker.checks == 1
+    clock.now += ACCEPTED_FOR
+    assert await checker.check(basic("prometheus", PASSWORD), "10.0.0.1") is True
+    assert checker.checks == 2
+
+
+async def test_refusals_cost_the_same_for_any_user_and_once_per_password(auth: tuple[BasicAuth, Clock]) -> None:
+    checker, _ = auth
+    for header in (basic("prometheus", "wrong"), basic("nobody", "wrong"), basic("prometheus", "x" * 73)):
+        assert await checker.check(header, "10.0.0.1") is False
+    assert checker.checks == 3  # the unknown user and the overlong password against the dummy hash
+    assert await checker.check(basic("prometheus", "wrong"), "10.0.0.1") is False
+    assert checker.checks == 3  # a wrong password repeated is remembered
+    for header in ("", "Bearer x", "Basic !!!", "Basic cHJvbWV0aGV1cw=="):  # the last: "prometheus", no colon
+        assert await checker.check(header, "10.0.0.1") is False
+    assert checker.checks == 3  # nothing to check
+
+
+async def test_a_client_with_too_many_checks_waiting_gets_a_retry_after(auth: tuple[BasicAuth, Clock]) -> None:
+    checker, _ = auth
+    verdicts = await asyncio.gather(*(checker.check(basic("prometheus", f"guess-{n}"), "10.0.0.9") for n in range(4)))
+    assert verdicts == [False, False, False, 1.0]  # one checked, WAITING behind it, the next told to come back
+    assert await checker.check(basic("prometheus", PASSWORD), "10.0.0.10") is True  # another client is not held
+
+
+def test_a_failing_client_waits_longer_and_longer() -> None:
+    assert [delay(n) for n in range(FREE_FAILURES)] == [0.0] * FREE_FAILURES
+    assert [delay(FREE_FAILURES + n) for n in range(4)] == [0.1, 0.2, 0.4, 0.8]
+    assert delay(FREE_FAILURES + 30) == MAX_DELAY

@@ -39,6 +39,7 @@ import hashlib
 import heapq
 import itertools
 import os
+import re
 import ssl
 import time
 from collections import OrderedDict
@@ -61,6 +62,8 @@ _CLIENT_AUTH = {
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
+# $2a$, $2b$ or $2y$, a cost of 4 to 31, then 22 characters of salt and 31 of hash.
+_BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
 _VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
     "TLS11": ssl.TLSVersion.TLSv1_1,
@@ -135,9 +138,9 @@ def _users(top: Section) -> dict[str, bytes]:
     users = {}
     for name in table.data:
         hashed = table.string(str(name), required=True, expect="a bcrypt hash such as $2y$10$...")
-        if not hashed.startswith(("$2a$", "$2b$", "$2y$")) or len(hashed) != 60:
+        if not _BCRYPT_HASH.fullmatch(hashed):
             # The message names the user, never the value.
-            table.raw(str(name))[0].fail("expected a bcrypt hash ($2y$..., 60 characters)")
+            table.raw(str(name))[0].fail("expected a bcrypt hash ($2y$, a cost of 04 to 31, $, 53 characters)")
         users[str(name)] = hashed.encode()
     return users
 
@@ -224,6 +227,7 @@ class BasicAuth:
         self._clients: OrderedDict[str, _Client] = OrderedDict()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bcrypt")
         self._turns = _Turns()
+        self.checks = 0  # bcrypt checks run
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -283,6 +287,7 @@ class BasicAuth:
             self._turns.give()
 
     def _compare(self, password: bytes, hashed: bytes | None) -> bool:
+        self.checks += 1
         if hashed is None or len(password) > _BCRYPT_MAX:
             bcrypt.checkpw(b"", self._dummy)  # as long as a real check
             return False

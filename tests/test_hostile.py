@@ -39,11 +39,13 @@ import httpx
 import pytest
 import trustme
 import yaml
+from aiohttp import web
 from prometheus_client.core import Metric
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as untyped_openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families as untyped_text_families
 
 from exporter.demo import aksk_auth, demo_config
+from exporter.exposition.listener import Serving, serve
 from exporter.simulator import DEMO_SECRET_KEY, Simulator, default_scenario, start_simulator
 from tests.test_e2e import E_RUN, SCENARIO, Stack, start_stack, stop_stack
 
@@ -241,7 +243,7 @@ async def test_tls_connections_count_against_max_connections_from_the_start(tmp_
         # Bounded whatever the flood's size: a turn of the loop accepts up to 100 (the accept queue) before
         # the guard sees any, and a shed one is gone a turn or two later; the exporter's own sockets besides.
         assert most <= 100 + 3 * 100
-    assert '"event": "connection limit reached; closing connections that have not sent a request"' in exporter.logs()
+    assert '"event": "connection limit reached; closing connections that are not being served"' in exporter.logs()
 
 
 def basic(user: str, password: str) -> dict[str, str]:
@@ -457,3 +459,103 @@ def test_every_case_of_the_issue_has_its_test() -> None:
     for case, tests in CASES.items():
         for module, name in tests:
             assert callable(getattr(importlib.import_module(f"tests.{module}"), name, None)), (case, module, name)
+
+
+# The listener in process, with a small app.
+
+
+async def hello(request: web.Request) -> web.Response:
+    return web.Response(text="hello\n")
+
+
+@contextlib.asynccontextmanager
+async def listening(
+    max_connections: int = 100, context: ssl.SSLContext | None = None
+) -> AsyncIterator[tuple[Serving, int]]:
+    app = web.Application()
+    app.router.add_get("/", hello)
+    serving = await serve(app, "127.0.0.1", 0, header_timeout=HEADER_TIMEOUT, max_connections=max_connections,
+                          ssl_context=context)  # fmt: skip
+    stopped = False
+
+    async def stop() -> None:
+        nonlocal stopped
+        if not stopped:
+            stopped = True
+            await serving.stop()
+
+    try:
+        yield Serving(serving.port, stop, serving.guard), serving.port
+    finally:
+        await stop()
+
+
+async def raw_request(port: int, data: bytes, keep: bool = False) -> tuple[bytes, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    length = int(re.search(rb"(?i)content-length: (\d+)", answer).group(1))  # type: ignore[union-attr]
+    answer += await asyncio.wait_for(reader.readexactly(length), 5)
+    if not keep:
+        writer.close()
+    return answer, writer
+
+
+async def test_idle_keep_alive_connections_give_way_to_a_new_client() -> None:
+    async with listening(max_connections=5) as (serving, port):
+        idle = []
+        for _ in range(5):  # each asks once and keeps its connection, idle
+            answer, writer = await raw_request(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", keep=True)
+            assert answer.startswith(b"HTTP/1.1 200")
+            idle.append(writer)
+        answer, _ = await raw_request(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"hello\n")
+        assert serving.guard.open <= 5
+        for writer in idle:
+            writer.close()
+
+
+async def test_a_request_aiohttp_cannot_read_is_not_quoted_back() -> None:
+    async with listening() as (_, port):
+        answer, _ = await raw_request(port, b"GET /\x00<script>alert(1)</script> HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 400") or head.startswith(b"HTTP/1.1 400"), head
+    assert body == b"Bad Request: the request could not be read as HTTP/1.1\n"
+    assert b"x-content-type-options: nosniff" in head.lower() and b"x-frame-options: deny" in head.lower()
+
+
+async def test_stopping_a_tls_listener_drops_every_connection_at_once(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    async with listening(context=server_context) as (serving, port):
+        silent = await asyncio.open_connection("127.0.0.1", port)
+        mid_handshake = await asyncio.open_connection("127.0.0.1", port)
+        mid_handshake[1].write(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc")
+        served = await asyncio.open_connection("127.0.0.1", port, ssl=client_context, server_hostname="127.0.0.1")
+        served[1].write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await asyncio.wait_for(served[0].readuntil(b"hello\n"), 5)).startswith(b"HTTP/1.1 200")
+        deadline = time.monotonic() + 5
+        while serving.guard.open < 3:
+            assert time.monotonic() < deadline, serving.guard.open
+            await asyncio.sleep(0.01)  # polling the guard's count, bounded by the deadline
+        started = time.monotonic()
+        await asyncio.wait_for(serving.stop(), 10)
+        took = time.monotonic() - started
+        assert serving.guard.open == 0
+        for reader, writer in (silent, mid_handshake, served):
+            with contextlib.suppress(OSError, ssl.SSLError):
+                assert await asyncio.wait_for(reader.read(), 5) == b""
+            writer.close()
+    print(f"stopping a TLS listener with 3 connections took {took:.2f} s")
+    assert took < 3  # not asyncio's 30 s wait for each client's close_notify
+
+
+async def test_head_of_a_probe_asks_the_cloud_nothing(stack: Stack) -> None:
+    await stack.scrape()
+    asked = stack.sim.stats.requests_total
+    answer = await stack.http.head("/probe", params={"cloud_service": "evs", "task_id": E_RUN})
+    assert answer.status_code == 200 and answer.headers["Content-Type"] == TEXT and answer.content == b""
+    assert stack.sim.stats.requests_total == asked

@@ -334,6 +334,34 @@ async def _unknown_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     await queries(MINIMAL, cloud)
 
 
+@row("password check failed; answering 401")
+async def _password_check_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bcrypt
+    from aiohttp import web
+
+    from exporter.exposition.webconfig import BasicAuth
+
+    async def broken(self: BasicAuth, header: str, client: str) -> bool:
+        raise LookupError("a bug in the check")
+
+    monkeypatch.setattr(BasicAuth, "check", broken)
+    auth = BasicAuth({"prometheus": bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4))})
+
+    async def inside(_request: web.Request) -> web.Response:
+        return web.Response(text="in")
+
+    app = web.Application(middlewares=[auth.middleware])
+    app.router.add_get("/", inside)
+    serving = await serve(app, "127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{serving.port}") as http:
+            for _ in range(10):
+                assert (await http.get("/", auth=("prometheus", "pw"))).status_code == 401  # shut, not open
+    finally:
+        await serving.stop()
+        auth.close()
+
+
 @pytest.fixture
 def logs_() -> Iterator[Logs]:
     """Every line, whatever its level."""

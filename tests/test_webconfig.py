@@ -25,6 +25,7 @@ from exporter.exposition.webconfig import (
     ACCEPTED_FOR,
     FREE_FAILURES,
     MAX_DELAY,
+    QUEUE,
     BasicAuth,
     delay,
     load_web_config,
@@ -134,23 +135,27 @@ def test_web_config_errors(tmp_path: Path, extra: str, replace: tuple[str, str],
         load_web_config(str(web))
 
 
+SHAPE = "expected a bcrypt hash ($2y$, a cost of 04 to 31, $, 53 characters)"
+
+
 @pytest.mark.parametrize(
-    "value",
+    ("value", "message"),
     [
-        "plain-text-password",
-        "$2y$xx$" + "a" * 53,  # the shape of a hash without a cost: the start-up must not fail on it
-        "$2y$03$" + "a" * 53,
-        "$2y$10$" + "a" * 52 + "!",
+        ("plain-text-password", SHAPE),
+        ("$2y$xx$" + "a" * 53, SHAPE),  # the shape of a hash without a cost: the start-up must not fail on it
+        ("$2y$03$" + "a" * 53, SHAPE),
+        ("$2y$10$" + "a" * 52 + "!", SHAPE),
+        ("$2y$10$" + "a" * 53, "not a bcrypt hash: its salt's last character is not one bcrypt writes"),
+        ("$2y$17$" + "a" * 21 + "e" + "a" * 31,
+         "a bcrypt cost of 17 makes every check take seconds or more; at most 16 (htpasswd -nBC 10)"),
     ],
-)
-def test_a_bad_hash_is_named_by_its_user_only(tmp_path: Path, value: str) -> None:
+)  # fmt: skip
+def test_a_bad_hash_is_named_by_its_user_only(tmp_path: Path, value: str, message: str) -> None:
     web = tmp_path / "web.yaml"
     web.write_text(f"basic_auth_users:\n  prometheus: '{value}'\n", encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_web_config(str(web))
-    assert str(info.value) == (
-        f"{web}:2: basic_auth_users.prometheus: expected a bcrypt hash ($2y$, a cost of 04 to 31, $, 53 characters)"
-    )
+    assert str(info.value) == f"{web}:2: basic_auth_users.prometheus: {message}"
     assert value not in str(info.value)
 
 
@@ -177,10 +182,14 @@ def auth() -> Iterator[tuple[BasicAuth, Clock]]:
     checker.close()
 
 
-async def test_an_accepted_password_is_taken_without_bcrypt_for_five_minutes(auth: tuple[BasicAuth, Clock]) -> None:
+async def test_an_accepted_password_is_taken_without_bcrypt_until_unused_for_five_minutes(
+    auth: tuple[BasicAuth, Clock],
+) -> None:
     checker, clock = auth
     assert await checker.check(basic("prometheus", PASSWORD), "10.0.0.1") is True
-    assert await checker.check(basic("prometheus", PASSWORD), "10.0.0.2") is True
+    for _ in range(3):  # a scraper that comes back within the 5 minutes never pays for bcrypt again
+        clock.now += ACCEPTED_FOR - 1
+        assert await checker.check(basic("prometheus", PASSWORD), "10.0.0.2") is True
     assert checker.checks == 1
     clock.now += ACCEPTED_FOR
     assert await checker.check(basic("prometheus", PASSWORD), "10.0.0.1") is True
@@ -209,4 +218,37 @@ async def test_a_client_with_too_many_checks_waiting_gets_a_retry_after(auth: tu
 def test_a_failing_client_waits_longer_and_longer() -> None:
     assert [delay(n) for n in range(FREE_FAILURES)] == [0.0] * FREE_FAILURES
     assert [delay(FREE_FAILURES + n) for n in range(4)] == [0.1, 0.2, 0.4, 0.8]
-    assert delay(FREE_FAILURES + 30) == MAX_DELAY
+    assert delay(FREE_FAILURES + 30) == delay(FREE_FAILURES + 5000) == MAX_DELAY  # no overflow, however many
+
+
+async def test_a_client_that_has_not_failed_takes_the_place_of_one_that_has_when_the_queue_is_full(
+    auth: tuple[BasicAuth, Clock],
+) -> None:
+    checker, _ = auth
+    guessers = [f"10.1.0.{n}" for n in range(QUEUE + 8)]
+    for address in guessers:  # each has failed once: ranked after clients that have not
+        assert await checker.check(basic("prometheus", f"first-{address}"), address) is False
+    verdicts = await asyncio.gather(
+        *(checker.check(basic("prometheus", f"again-{address}"), address) for address in guessers),
+        checker.check(basic("prometheus", PASSWORD), "10.2.0.1"),
+    )
+    assert verdicts[-1] is True  # the queue was full of guessers, and yet
+    # One in the worker, QUEUE waiting; those that came after the queue filled and the one that gave
+    # up its place to the new client are told to come back.
+    assert verdicts[:-1].count(1.0) == len(guessers) - 1 - QUEUE + 1
+    assert verdicts[:-1].count(False) == 1 + QUEUE - 1
+
+
+async def test_a_refusal_takes_as_long_whatever_the_cost_of_the_users_hash() -> None:
+    cheap = bcrypt.hashpw(b"cheap-password", bcrypt.gensalt(rounds=4))
+    dear = bcrypt.hashpw(b"dear-password", bcrypt.gensalt(rounds=9))  # about 32 times as dear
+    checker = BasicAuth({"cheap": cheap, "dear": dear})
+    try:
+        took: dict[str, float] = {}
+        for n, user in enumerate(("cheap", "nobody", "cheap", "nobody")):
+            started = time.perf_counter()
+            assert await checker.check(basic(user, f"wrong-{n}"), f"10.3.0.{n}") is False
+            took[user] = min(took.get(user, 1e9), time.perf_counter() - started)
+        assert 0.5 < took["cheap"] / took["nobody"] < 2.0, took
+    finally:
+        checker.close()

@@ -6,8 +6,9 @@ that open a connection and never finish their request line exhaust the file desc
 
 - a connection that has not sent its request headers within `header_timeout` seconds is closed;
 - at most `max_connections` are open at once: a new one beyond that closes the oldest connection that
-  has sent nothing, else the oldest still waiting for its headers (or, if every open one is being
-  served, is closed itself), so a flood of idle connections never keeps Prometheus out;
+  has sent nothing, else the oldest still waiting for its headers, else the oldest idle keep-alive
+  one (or, if every open one is being served, is closed itself), so a flood of idle connections never
+  keeps Prometheus out;
 - an idle keep-alive connection is closed after `KEEPALIVE` seconds;
 - each of these is logged once, then at every power of ten, with the count.
 
@@ -15,8 +16,10 @@ Over TLS the same guard holds from the moment the TCP connection is accepted, no
 handshake: the TLS layer sits under the guard (`_TLSGate`), so a client that connects and never sends
 a ClientHello, or stalls mid-handshake, is closed at `header_timeout` and counts against
 `max_connections`. The TLS state of a connection (asyncio's SSLProtocol, with a 256 KiB read buffer of
-its own) is made only when the client's first bytes arrive, with a 32 KiB buffer: a flood of
-connections that never handshake costs a socket each, nothing more.
+its own) is made only when the client's first bytes arrive, with a 16 KiB buffer: a flood of
+connections that never handshake costs a socket each, nothing more. A TLS connection being closed
+waits at most `TLS_SHUTDOWN` seconds for the client's close_notify (asyncio: 30 s), and stopping the
+server drops whatever is still open.
 """
 
 from __future__ import annotations
@@ -28,19 +31,38 @@ import ssl
 from asyncio import sslproto
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 
 import structlog
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
 
 from exporter.log import said as _said
 
-__all__ = ["DEFAULT_HEADER_TIMEOUT", "KEEPALIVE", "ConnectionGuard", "Serving", "default_max_connections", "serve"]
+__all__ = [
+    "DEFAULT_HEADER_TIMEOUT",
+    "KEEPALIVE",
+    "SAFE_HEADERS",
+    "ConnectionGuard",
+    "Serving",
+    "default_max_connections",
+    "serve",
+]
 
 log = structlog.get_logger(__name__)
 
 DEFAULT_HEADER_TIMEOUT = 5.0
 KEEPALIVE = 30.0
 _END_OF_HEADERS = b"\r\n\r\n"
+# On every answer, aiohttp's own included: no content sniffing, no framing, nothing loaded or run.
+SAFE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+}
+TLS_SHUTDOWN = 2.0
 
 
 def default_max_connections() -> int:
@@ -66,13 +88,15 @@ class ConnectionGuard:
             return True
         # The oldest that has sent nothing at all, else the oldest still short of its headers (over TLS a
         # scrape in its handshake has sent its ClientHello: a flood of silent connections never sheds it).
-        waiting = next((c for c in self._open if not c.heard and c is not connection), None) or next(
-            (c for c in self._open if not c.complete and c is not connection), None
+        waiting = (
+            next((c for c in self._open if not c.heard and c is not connection), None)
+            or next((c for c in self._open if not c.complete and c is not connection), None)
+            or next((c for c in self._open if c.idle() and c is not connection), None)
         )
         self.shed += 1
         if _said(self.shed):
             log.warning(
-                "connection limit reached; closing connections that have not sent a request",
+                "connection limit reached; closing connections that are not being served",
                 max_connections=self.max_connections,
                 closed=self.shed,
             )
@@ -85,6 +109,11 @@ class ConnectionGuard:
 
     def closed(self, connection: _Guarded) -> None:
         self._open.pop(connection, None)
+
+    def drop_all(self) -> None:
+        """Close every connection still open (the server is stopping)."""
+        for connection in list(self._open):
+            connection.abort()
 
     def expired(self) -> None:
         self.timed_out += 1
@@ -160,6 +189,15 @@ class _Guarded(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._inner.resume_writing()
 
+    def idle(self) -> bool:
+        """A keep-alive connection between requests: aiohttp's handler has none in progress or queued
+        (read from its private state; without it, a connection never counts as idle)."""
+        return (
+            self.complete
+            and getattr(self._inner, "_request_in_progress", True) is False
+            and not getattr(self._inner, "_messages", True)
+        )
+
     def _expire(self) -> None:
         if not self.complete:
             self._guard.expired()
@@ -169,6 +207,11 @@ class _Guarded(asyncio.Protocol):
         """Drop the TCP connection (over TLS without a close_notify: the client is not being served)."""
         if self._raw is not None and not self._raw.is_closing():
             self._raw.close()
+
+    def abort(self) -> None:
+        """Drop the TCP connection now, whatever it has still to send."""
+        if isinstance(self._raw, asyncio.Transport):
+            self._raw.abort()
 
 
 def _readable(transport: asyncio.BaseTransport) -> bool:
@@ -181,7 +224,7 @@ def _readable(transport: asyncio.BaseTransport) -> bool:
 
 
 class _LeanTLS(sslproto.SSLProtocol):
-    """asyncio's TLS layer with a 32 KiB read buffer instead of 256 KiB: a TLS record holds at most
+    """asyncio's TLS layer with a 16 KiB read buffer instead of 256 KiB: a TLS record holds at most
     16 KiB, and a request to this exporter is a few hundred bytes."""
 
     max_size = 16 * 1024
@@ -208,6 +251,7 @@ class _TLSGate(asyncio.BufferedProtocol):
             self._tls = _LeanTLS(
                 asyncio.get_running_loop(), self._guarded, self._context, None,  # type: ignore[arg-type]
                 server_side=True, ssl_handshake_timeout=self._handshake_timeout,  # type: ignore[arg-type]
+                ssl_shutdown_timeout=TLS_SHUTDOWN,
             )  # fmt: skip
             assert self._raw is not None
             self._tls.connection_made(self._raw)
@@ -239,6 +283,21 @@ class _TLSGate(asyncio.BufferedProtocol):
             self._tls.resume_writing()
 
 
+class _PlainErrors(RequestHandler):
+    """aiohttp's request handler, but a request it cannot read is answered without its bytes quoted
+    back (aiohttp shows the offending line), and with the headers every answer has."""
+
+    __slots__ = ()
+
+    def handle_error(
+        self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> StreamResponse:
+        plain = f"{HTTPStatus(status).phrase}: the request could not be read as HTTP/1.1\n" if message else None
+        response = super().handle_error(request, status, exc, plain)
+        response.headers.update(SAFE_HEADERS)
+        return response
+
+
 @dataclass(frozen=True)
 class Serving:
     """A started server: the port it bound (useful with port 0), its guard, and how to stop it."""
@@ -266,7 +325,9 @@ async def serve(
     loop = asyncio.get_running_loop()
 
     def accept() -> asyncio.BaseProtocol:
-        guarded = _Guarded(guard, handlers())
+        handler = handlers()
+        handler.__class__ = _PlainErrors  # the same slots: only handle_error differs
+        guarded = _Guarded(guard, handler)
         if ssl_context is None:
             return guarded
         # The TLS handshake is under the guard's deadline; asyncio's own timeout is only a backstop.
@@ -279,7 +340,8 @@ async def serve(
 
     async def stop() -> None:
         server.close()
-        await runner.cleanup()  # closes the open connections too
+        await runner.cleanup()  # closes the connections aiohttp knows
+        guard.drop_all()  # and those it does not: TLS ones still in their handshake
         await server.wait_closed()
 
     return Serving(bound, stop, guard)

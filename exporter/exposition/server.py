@@ -30,7 +30,7 @@ from exporter import __version__
 from exporter.cloud import TRACE
 from exporter.config import Config, MetricsSettings, TargetConfig, redacted
 from exporter.exposition.collector import target_family, task_families
-from exporter.exposition.listener import Serving, serve
+from exporter.exposition.listener import SAFE_HEADERS, Serving, serve
 from exporter.exposition.render import TaskText
 from exporter.exposition.webconfig import BasicAuth
 from exporter.log import repeated
@@ -70,7 +70,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     exporter = request.app[EXPORTER]
     # Decided before any cloud call: an Accept header this exporter cannot honour gets the text format.
     openmetrics, compress = wants_openmetrics(request), wants_gzip(request)
-    headers = {"Content-Type": _CONTENT_TYPES[openmetrics], "Vary": "Accept-Encoding"}
+    headers = {"Content-Type": _CONTENT_TYPES[openmetrics], "Vary": "Accept, Accept-Encoding"}
     if compress:
         headers["Content-Encoding"] = "gzip"
     if request.method == "HEAD":  # the headers a GET would have, without a refresh (so without a length)
@@ -176,7 +176,7 @@ def _exposition(request: web.Request, registry: CollectorRegistry) -> web.Respon
     gzip, as Prometheus does."""
     openmetrics = wants_openmetrics(request)
     (body,) = _pieces(openmetrics, registry)
-    headers = {"Content-Type": _CONTENT_TYPES[openmetrics], "Vary": "Accept-Encoding"}
+    headers = {"Content-Type": _CONTENT_TYPES[openmetrics], "Vary": "Accept, Accept-Encoding"}
     if wants_gzip(request):
         body = gzip.compress(body, compresslevel=GZIP_LEVEL)
         headers["Content-Encoding"] = "gzip"
@@ -249,6 +249,8 @@ async def probe(request: web.Request) -> web.Response:
     debug = query.get("debug", "false").lower()
     if debug not in ("true", "false"):
         return _bad_request("debug must be true or false")
+    if request.method == "HEAD":  # the headers only, and no cloud query for them
+        return _exposition(request, CollectorRegistry(auto_describe=False))
     started = time.perf_counter()
     lines: list[str] = []
     token = TRACE.set(lines if debug == "true" else None)
@@ -471,7 +473,6 @@ _PAGE_POLICY = (
     + base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
     + "'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
-_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Huawei Cloud task exporter</title>
@@ -509,9 +510,8 @@ _PAGE = """<!DOCTYPE html>
 async def _safe_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
     """Every answer, error pages included: no content sniffing, no framing, nothing loaded or run (the
     landing page sets its own policy, which allows its one style)."""
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Content-Security-Policy", _POLICY)
+    for name, value in SAFE_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 def make_app(exporter: Served, users: Mapping[str, bytes] | None = None, *, lifecycle: bool = False) -> web.Application:

@@ -49,11 +49,15 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import bcrypt
+import structlog
 from aiohttp import web
 
+from exporter.log import repeated
 from exporter.schema import ConfigError, Ctx, Section, load_document
 
 __all__ = ["BasicAuth", "WebConfig", "load_web_config"]
+
+log = structlog.get_logger(__name__)
 
 _CLIENT_AUTH = {
     "NoClientCert": ssl.CERT_NONE,
@@ -62,8 +66,10 @@ _CLIENT_AUTH = {
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
-# $2a$, $2b$ or $2y$, a cost of 4 to 31, then 22 characters of salt and 31 of hash.
-_BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
+# $2a$, $2b$ or $2y$, a cost of 4 to 31, then 22 characters of salt and 31 of hash; the salt's last
+# character holds 2 bits, so only four are valid (bcrypt refuses the others at every check).
+_BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{21}([./A-Za-z0-9])[./A-Za-z0-9]{31}")
+MAX_COST = 16  # each step doubles a check's time: cost 10 about 60 ms, 16 about 4 s
 _VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
     "TLS11": ssl.TLSVersion.TLSv1_1,
@@ -138,17 +144,26 @@ def _users(top: Section) -> dict[str, bytes]:
     users = {}
     for name in table.data:
         hashed = table.string(str(name), required=True, expect="a bcrypt hash such as $2y$10$...")
-        if not _BCRYPT_HASH.fullmatch(hashed):
-            # The message names the user, never the value.
+        # The messages name the user, never the value.
+        shape = _BCRYPT_HASH.fullmatch(hashed)
+        if shape is None:
             table.raw(str(name))[0].fail("expected a bcrypt hash ($2y$, a cost of 04 to 31, $, 53 characters)")
+        elif shape.group(2) not in ".Oeu":
+            table.raw(str(name))[0].fail("not a bcrypt hash: its salt's last character is not one bcrypt writes")
+        elif int(shape.group(1)) > MAX_COST:
+            table.raw(str(name))[0].fail(
+                f"a bcrypt cost of {shape.group(1)} makes every check take seconds or more; at most {MAX_COST} "
+                "(htpasswd -nBC 10)"
+            )
         users[str(name)] = hashed.encode()
     return users
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-ACCEPTED_FOR = 300.0  # seconds an accepted password is taken without bcrypt
+ACCEPTED_FOR = 300.0  # seconds after its last use an accepted password is taken without bcrypt
 QUEUE = 64  # checks waiting for the worker, all clients together
+TURN_WAIT = 10.0  # seconds a check waits for the worker at most (then 429)
 WAITING = 2  # checks of one client waiting behind its own
 FREE_FAILURES = 5  # failures of one client before its checks are delayed
 MAX_DELAY = 5.0
@@ -163,7 +178,7 @@ def delay(failures: int) -> float:
     """Seconds a client waits before its next check after `failures` failures in a row."""
     if failures < FREE_FAILURES:
         return 0.0
-    return min(MAX_DELAY, 0.1 * 2.0 ** (failures - FREE_FAILURES))
+    return min(MAX_DELAY, 0.1 * 2.0 ** min(failures - FREE_FAILURES, 16))  # no overflow at 1,029
 
 
 @dataclass
@@ -175,34 +190,54 @@ class _Client:
     turn: asyncio.Lock = field(default_factory=asyncio.Lock)  # its checks one after another
 
 
+class Busy(Exception):
+    """No turn at the bcrypt worker: the queue is full of clients that rank as high, or the wait was
+    over TURN_WAIT (the request gets a 429)."""
+
+
 class _Turns:
-    """The bcrypt worker, one check at a time: clients with fewer failures first, then by arrival, so a
-    client guessing passwords never queues ahead of one that has not failed."""
+    """The bcrypt worker, one check at a time, at most QUEUE waiting: clients that have not failed first,
+    then in order of arrival, so a client guessing passwords never queues ahead of one that has not
+    failed; when the queue is full, a client that has not failed takes the place of the last one that
+    has."""
 
     def __init__(self) -> None:
         self._busy = False
-        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []  # (failed, arrival, turn)
         self._order = itertools.count()
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
 
     async def take(self, failures: int) -> None:
         if not self._busy:
             self._busy = True
             return
+        rank = min(failures, 1)
+        if len(self._waiting) >= QUEUE:
+            last = max(self._waiting)
+            if last[0] <= rank:
+                raise Busy
+            self._drop(last[2])
+            last[2].set_exception(Busy())
         turn = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiting, (failures, next(self._order), turn))
+        heapq.heappush(self._waiting, (rank, next(self._order), turn))
         try:
-            await turn
+            await asyncio.wait_for(asyncio.shield(turn), TURN_WAIT)  # Busy when it lost its place
+        except TimeoutError:
+            self._leave(turn)
+            raise Busy from None
         except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():
-                self.give()  # the turn came as the request went: pass it on
-            else:
-                self._waiting = [w for w in self._waiting if w[2] is not turn]
-                heapq.heapify(self._waiting)
+            self._leave(turn)
             raise
+
+    def _leave(self, turn: asyncio.Future[None]) -> None:
+        if turn.done() and not turn.cancelled() and turn.exception() is None:
+            self.give()  # the turn came as the request went: pass it on
+        else:
+            turn.cancel()
+            self._drop(turn)
+
+    def _drop(self, turn: asyncio.Future[None]) -> None:
+        self._waiting = [w for w in self._waiting if w[2] is not turn]
+        heapq.heapify(self._waiting)
 
     def give(self) -> None:
         while self._waiting:
@@ -218,9 +253,12 @@ class BasicAuth:
 
     def __init__(self, users: Mapping[str, bytes], *, clock: Callable[[], float] = time.monotonic) -> None:
         self._users = {user: hashed.replace(b"$2y$", b"$2b$", 1) for user, hashed in users.items()}
-        # An unknown user's password is checked against this, at the cost of the dearest configured hash.
-        cost = max(int(hashed[4:6]) for hashed in self._users.values())
-        self._dummy = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=cost))
+        # An unknown user's password is checked against this, at the cost of the dearest configured hash;
+        # a refusal of a user whose hash is cheaper is made to take as long (`_pad`).
+        costs = {int(hashed[4:6]) for hashed in self._users.values()}
+        started = time.perf_counter()
+        self._dummy = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=max(costs)))
+        self._pad = time.perf_counter() - started if len(costs) > 1 else 0.0
         self._clock = clock
         self._accepted: OrderedDict[bytes, float] = OrderedDict()  # digest -> when accepted
         self._refused: OrderedDict[bytes, None] = OrderedDict()
@@ -231,7 +269,13 @@ class BasicAuth:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        verdict = await self.check(request.headers.get("Authorization", ""), request.remote or "")
+        try:
+            verdict = await self.check(request.headers.get("Authorization", ""), request.remote or "")
+        except Exception as exc:  # a bug here must not open the door, nor answer 500 with a traceback
+            repeated(
+                log.error, "password check failed; answering 401", exc.__class__.__name__, error=type(exc).__name__
+            )
+            verdict = False
         if verdict is True:
             return await handler(request)
         if verdict is False:
@@ -252,6 +296,7 @@ class BasicAuth:
         now = self._clock()
         accepted = self._accepted.get(digest)
         if accepted is not None and now - accepted < ACCEPTED_FOR:
+            self._accepted[digest] = now  # 5 minutes from its last use: a steady scraper never waits
             return True
         if digest in self._refused:
             return False
@@ -264,9 +309,9 @@ class BasicAuth:
                 wait = who.not_before - self._clock()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                if self._turns.waiting >= QUEUE:
-                    return 1.0
                 ok = await self._bcrypt(password.encode(), hashed, who.failures)
+        except Busy:
+            return 1.0
         finally:
             who.checking -= 1
         now = who.last = self._clock()
@@ -281,28 +326,36 @@ class BasicAuth:
 
     async def _bcrypt(self, password: bytes, hashed: bytes | None, failures: int) -> bool:
         await self._turns.take(failures)
+        started = time.perf_counter()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._worker, self._compare, password, hashed)
+            ok = await asyncio.get_running_loop().run_in_executor(self._worker, self._compare, password, hashed)
         finally:
             self._turns.give()
+        left = self._pad - (time.perf_counter() - started)
+        if not ok and left > 0:
+            await asyncio.sleep(left)
+        return ok
 
     def _compare(self, password: bytes, hashed: bytes | None) -> bool:
         self.checks += 1
         if hashed is None or len(password) > _BCRYPT_MAX:
             bcrypt.checkpw(b"", self._dummy)  # as long as a real check
             return False
-        return bcrypt.checkpw(password, hashed)
+        try:
+            return bcrypt.checkpw(password, hashed)
+        except ValueError:  # a hash bcrypt cannot read (load_web_config refuses those): no entry
+            return False
 
     def _client(self, address: str, now: float) -> _Client:
         who = self._clients.pop(address, None)
         if who is None or (not who.checking and now - who.last > FORGET_AFTER):
             who = _Client(last=now)
         self._clients[address] = who  # the newest last
-        while len(self._clients) > _REMEMBERED:
-            oldest, first = next(iter(self._clients.items()))
-            if first.checking:
-                break  # the rest are bounded by the open connections
-            del self._clients[oldest]
+        if len(self._clients) > _REMEMBERED:
+            # The oldest not being checked; those being checked are bounded by the open connections.
+            idle = next((a for a, c in self._clients.items() if not c.checking), None)
+            if idle is not None:
+                del self._clients[idle]
         return who
 
     def close(self) -> None:

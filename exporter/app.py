@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 from exporter.cloud.client import ApiClient
 from exporter.cloud.guards import Guards
 from exporter.config import Config, ConfigError, TargetConfig, load_config
+from exporter.exposition.history import HistoryCollector
 from exporter.exposition.metrics import SelfMetrics
 from exporter.exposition.render import TaskText
 from exporter.model import Shard
@@ -68,6 +69,7 @@ class Exporter:
             shard=shard,
             on_early_take=lambda: self.task_text.prepare(),
         )
+        self.registry.register(HistoryCollector(self.tracker.history))
         self._closing: set[asyncio.Task[None]] = set()  # old clients waiting for their refresh to end
         # The task and target families: rendered by TaskText, after the registry's (TaskCollector yields
         # the same as prometheus-client objects, for /probe).

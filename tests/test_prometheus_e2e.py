@@ -6,6 +6,7 @@ return data through Prometheus's HTTP API, and the shipped rules must put `Huawe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -78,7 +79,6 @@ class Stack:
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("prometheus")
     stack = Stack(workdir)
-    port = free_port()
     # The README's /probe job, as a user would copy it: file_sd targets are task IDs.
     (workdir / "probe-targets.yaml").write_text(
         yaml.safe_dump(
@@ -100,19 +100,24 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             probe_job,
         ],
     }
+    try:
+        with running_prometheus(workdir, config, "--enable-feature=extra-scrape-metrics") as url:
+            yield url
+    finally:
+        stack.stop()
+
+
+@contextlib.contextmanager
+def running_prometheus(workdir: Path, config: dict[str, Any], *flags: str) -> Iterator[str]:
+    """Debian's prometheus with `config`, its storage and log in `workdir`, on a free loopback port."""
+    port = free_port()
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
     log = (workdir / "prometheus.log").open("wb")
     process = subprocess.Popen(
-        [
-            "prometheus",
-            f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--enable-feature=extra-scrape-metrics",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+        ["prometheus", f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", *flags],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: ready(url, process), "Prometheus to be ready", workdir / "prometheus.log")
@@ -121,7 +126,6 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=20)
         log.close()
-        stack.stop()
 
 
 def ready(url: str, process: subprocess.Popen[bytes]) -> bool:

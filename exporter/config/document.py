@@ -28,6 +28,7 @@ from exporter.schema import (
     Ctx,
     Section,
     WithoutSecrets,
+    duration,
     expand,
     load_document,
     read_url,
@@ -37,11 +38,13 @@ from exporter.schema import (
 from exporter.services import BUILTIN, CLOUDS, ServiceSpec, read_spec
 
 __all__ = [
+    "DEFAULT_DURATION_BUCKETS",
     "Account",
     "AuthConfig",
     "CloudTrace",
     "Config",
     "DiscoverConfig",
+    "HistorySettings",
     "ScrapeSettings",
     "TargetConfig",
     "TlsConfig",
@@ -199,6 +202,27 @@ class MetricsSettings:
         return self.finished_states == "current"
 
 
+# Completion durations (seconds): from a second to two days, as jobs on this cloud run from an EIP
+# batch to a CBR backup of a large server.
+DEFAULT_DURATION_BUCKETS = (
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0,
+    43200.0, 86400.0, 172800.0,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HistorySettings:
+    """What the history-grade families keep (`history:`; exporter/tracking/history.py)."""
+
+    retention: float = 7 * 86400.0  # a resource's latest-finished series, after that end
+    max_resources: int = 100_000
+    duration_buckets: tuple[float, ...] = DEFAULT_DURATION_BUCKETS
+    service_buckets: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # by cloud_service
+
+    def buckets_for(self, cloud_service: str) -> tuple[float, ...]:
+        return self.service_buckets.get(cloud_service, self.duration_buckets)
+
+
 @dataclass(frozen=True)
 class Config:
     accounts: Mapping[str, Account]
@@ -208,6 +232,7 @@ class Config:
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     task_files: tuple[str, ...] = ()
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
     # Built-in and custom specs by name, and what --config.check warns about (a region a spec does not list).
     services: Mapping[str, ServiceSpec] = field(default_factory=lambda: dict(BUILTIN))
     warnings: tuple[str, ...] = ()
@@ -591,6 +616,50 @@ def _metrics(ctx: Ctx, value: Any) -> MetricsSettings:
     )
 
 
+def _buckets(ctx: Ctx, value: Any) -> tuple[float, ...]:
+    what = "bucket upper bounds in seconds, ascending, such as [60, 300, 3600]"
+    if not isinstance(value, list) or not value:
+        ctx.fail(f"expected a list of {what}, got {ctx.describe(value) if value != [] else 'an empty one'}")
+    if len(value) > 50:
+        ctx.fail(f"{len(value)} buckets; at most 50 (each is a series per job type and state)")
+    bounds: list[float] = []
+    for index, item in enumerate(value):
+        item_ctx = ctx.child(value, index)
+        if isinstance(item, str):
+            item = duration(item_ctx, expand(item_ctx, item))
+        if isinstance(item, bool) or not isinstance(item, int | float) or not 0 < item < float("inf"):
+            shown = scalar_text(item) if isinstance(item, int | float) else item_ctx.describe(item)
+            item_ctx.fail(f"expected a positive number of seconds or a duration such as 5m, got {shown}")
+        if bounds and item <= bounds[-1]:
+            item_ctx.fail(f"expected {what}; {item:g} does not come after {bounds[-1]:g}")
+        bounds.append(float(item))
+    return tuple(bounds)
+
+
+def _history(ctx: Ctx, value: Any, services: Mapping[str, ServiceSpec]) -> HistorySettings:
+    if value is None:
+        return HistorySettings()
+    section = Section(ctx, value, "history settings")
+    section.allow("retention", "max_resources", "duration_buckets", "duration_buckets_by_service")
+    default = _buckets(*section.raw("duration_buckets")) if section.has("duration_buckets") else None
+    by_service: dict[str, tuple[float, ...]] = {}
+    table_ctx, table = section.raw("duration_buckets_by_service")
+    if table is not None:
+        per = Section(table_ctx, table, "cloud_service -> bucket upper bounds")
+        for name in per.data:
+            item_ctx, item = per.raw(str(name))
+            if name not in services:
+                hint = difflib.get_close_matches(str(name), list(services), n=1)
+                item_ctx.fail(f"unknown cloud_service {str(name)!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
+            by_service[str(name)] = _buckets(item_ctx, item)
+    return HistorySettings(
+        retention=section.number("retention", 7 * 86400, minimum=3600, maximum=366 * 86400),
+        max_resources=int(section.number("max_resources", 100_000, minimum=1, maximum=10_000_000, integer=True)),
+        duration_buckets=default or DEFAULT_DURATION_BUCKETS,
+        service_buckets=by_service,
+    )
+
+
 def _scrape(ctx: Ctx, value: Any) -> ScrapeSettings:
     if value is None:
         return ScrapeSettings()
@@ -614,7 +683,7 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
     top = Section(ctx, document, "the top level")
     for key in [key for key in top.data if isinstance(key, str) and key.startswith("x-")]:
         del top.data[key]  # extension fields, as docker-compose has them: anchors for <<: merges
-    top.allow("accounts", "services", "custom_services", "scrape", "tracking", "task_files", "metrics")
+    top.allow("accounts", "services", "custom_services", "scrape", "tracking", "task_files", "metrics", "history")
     services = _custom_services(top)
     accounts: dict[str, Account] = {}
     for item_ctx, item in top.items("accounts", "accounts"):
@@ -665,6 +734,7 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
         tracking=tracking,
         task_files=tuple(patterns),
         metrics=_metrics(*top.raw("metrics")),
+        history=_history(*top.raw("history"), services),
         services=services,
         warnings=tuple(warnings),
         checksum=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),

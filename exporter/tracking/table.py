@@ -23,6 +23,7 @@ from types import MappingProxyType
 from exporter.cloud.errors import ApiError
 from exporter.config import Config, TargetConfig, TrackingSettings
 from exporter.model import Reason, Shard, State, TaskStatus
+from exporter.tracking.history import History
 
 __all__ = [
     "NOT_FOUND",
@@ -168,10 +169,13 @@ class _Target:
 
 
 class TaskTable:
-    def __init__(self, tracking: TrackingSettings, shard: Shard | None = None) -> None:
+    def __init__(self, tracking: TrackingSettings, shard: Shard | None = None, history: History | None = None) -> None:
+        """`history`: told every answer recorded, so that each completion is counted once, from whatever
+        path the answer came (a refresh, a probe, a push)."""
         self._tracking = tracking
         self._targets: dict[Key, _Target] = {}
         self._shard = shard or Shard()
+        self._history = history
 
     # --- targets ---------------------------------------------------------------------------------
 
@@ -300,7 +304,11 @@ class TaskTable:
         record = state.tasks.get(task_id) if state is not None else None
         if state is None or record is None:
             return None
+        before = record.status
         record = state.tasks[task_id] = answered(record, result, now)
+        # A probed task of another shard is answered here but counted by its own shard.
+        if self._history is not None and record.status is not None and self._shard.owns(key, task_id):
+            self._history.answered(state.target, task_id, before, record.status, now)
         return record
 
     def discovery(self, key: Key) -> tuple[float, float | None]:

@@ -27,6 +27,7 @@ from exporter.log import repeated
 from exporter.model import Reason, Shard, TaskStatus
 from exporter.services import DiscoverySpec, UnknownStatuses
 from exporter.tracking.files import FileProblem
+from exporter.tracking.history import History
 from exporter.tracking.intake import FileIntake, discovery_due, take_listing
 from exporter.tracking.refresh import Answer, Deadline, Listing, Querier, list_calls, list_target, poll
 from exporter.tracking.table import (
@@ -84,7 +85,9 @@ class Tracker:
         self._on_early_take = on_early_take
         self._config, self._client = config, client
         self._unknown = unknown or UnknownStatuses()
-        self._table = TaskTable(config.tracking, shard)
+        # Completions, durations and the latest per resource: counted from the process's start.
+        self.history = History(config.history, started=clock())
+        self._table = TaskTable(config.tracking, shard, self.history)
         self._inflight: asyncio.Future[None] | None = None
         self._rotation = 0
         self._files = FileIntake(on_file_error, clock)
@@ -118,6 +121,7 @@ class Tracker:
         """Track the targets of `config`; tasks it still names keep what is known about them, and so do
         the file, discovered and probe tasks of targets that remain."""
         self._config = config
+        self.history.settings = config.history  # new buckets for new series; the counts stay
         self._count(self._table.apply(config, self._clock()))
         self._files.apply(config)
         self._traces, problems = trace_sources(config)
@@ -157,6 +161,7 @@ class Tracker:
         return added.record
 
     def _expire(self, keys: Iterable[Key] | None = None) -> None:
+        self.history.expire(self._clock())
         dropped = self._table.expire(self._clock(), keys)
         self._count(dropped)
         by_target: dict[Key, Counter[str]] = {}

@@ -64,6 +64,12 @@ CONTRACT_METRICS = frozenset(
         "huaweicloud_task_exporter_build_info",
         "huaweicloud_task_exporter_config_last_reload_successful",
         "huaweicloud_task_exporter_config_last_reload_success_timestamp_seconds",
+        # History (issue 20).
+        "huaweicloud_task_completions_total",
+        "huaweicloud_task_completion_duration_seconds_bucket",
+        "huaweicloud_task_completion_duration_seconds_sum",
+        "huaweicloud_task_completion_duration_seconds_count",
+        "huaweicloud_task_resource_last_finished_timestamp_seconds",
     }
 )
 
@@ -210,3 +216,14 @@ def test_every_built_in_service_has_a_stuck_threshold_of_its_own() -> None:
     thresholds = [r for r in rules_of_kind("record") if r["record"] == "huaweicloud_task:stuck_threshold_seconds"]
     services = {r["labels"]["cloud_service"] for r in thresholds if "cloud_service" in r.get("labels", {})}
     assert services == set(BUILTIN)
+
+
+def test_every_alert_has_a_runbook_section() -> None:
+    runbooks = (REPO / "docs" / "runbooks.md").read_text(encoding="utf-8")
+    sections = {line[3:].strip() for line in runbooks.splitlines() if line.startswith("## ")}
+    for rule in rules_of_kind("alert"):
+        name = rule["alert"]
+        assert rule["annotations"]["runbook_url"] == f"docs/runbooks.md#{name.lower()}", name
+        assert name in sections, f"docs/runbooks.md has no section for {name}"
+        section = runbooks.split(f"## {name}\n", 1)[1].split("\n## ", 1)[0]
+        assert all(part in section for part in ("**Means.**", "**Confirm.**", "**Do.**")), name

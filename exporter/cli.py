@@ -299,7 +299,8 @@ async def _run_exporter(
 def _simulate(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="huaweicloud-task-exporter simulate",
-        description="The built-in fake cloud: status APIs, IAM and a scenario.",
+        description="The built-in fake cloud: status APIs, IAM and a scenario. A config of its tasks goes to "
+        "stdout (simulate > config.yaml); the credentials it accepts and the logs go to stderr.",
     )
     parser.add_argument("--listen", type=parse_listen, default="127.0.0.1:9899", metavar="HOST:PORT")
     parser.add_argument("--scenario", default=None, help="scenario YAML file (default: the built-in scenario)")
@@ -331,8 +332,9 @@ def _simulate(argv: Sequence[str]) -> int:
 
 
 def _print_simulator(running: RunningSimulator) -> None:
-    """What a user needs to point a config at the fake cloud: the credentials and projects its scenario
-    accepts (a --scenario file's own, or the demo ones) and a config of its tasks."""
+    """What a user needs to point a config at the fake cloud: a config of its tasks on stdout (so that
+    `simulate > config.yaml` writes it), and on stderr, with the logs, the credentials and projects its
+    scenario accepts (a --scenario file's own, or the demo ones)."""
     from exporter.demo import demo_config
     from exporter.simulator import DEFAULT_PROJECT_ID
 
@@ -340,6 +342,7 @@ def _print_simulator(running: RunningSimulator) -> None:
     keys = [key for key in scenario.access_keys if key.security_token is None]  # a temporary one needs more
     projects = dict.fromkeys(t.project_id for t in scenario.targets() if t.project_id) or [DEFAULT_PROJECT_ID]
     config = demo_config(running.url, scenario.targets(), _simulator_auth(scenario, keys), by="simulate")
+    print(config, end="", flush=True)
     print(
         f"huaweicloud-task-exporter simulate: the fake cloud at {running.url}\n"
         f"  token (X-Auth-Token):    {', '.join(scenario.static_tokens) or 'none'}\n"
@@ -348,7 +351,8 @@ def _print_simulator(running: RunningSimulator) -> None:
         f"{scenario.iam_password} (iam_endpoint: {running.url})\n"
         f"  project_id:              {', '.join(projects)}\n"
         f"  ({_simulator_values(scenario)})\n"
-        f"A config that tracks every task of its scenario (every account needs cloud: custom):\n\n{config}",
+        "A config that tracks every task of its scenario (every account needs cloud: custom) is on stdout: "
+        "huaweicloud-task-exporter simulate > config.yaml",
         file=sys.stderr,
         flush=True,
     )

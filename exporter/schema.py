@@ -333,7 +333,11 @@ class WithoutSecrets(dict[str, str]):
             self.notes.append(text)
 
 
-def expand(ctx: Ctx, text: str) -> str:
+def expand(ctx: Ctx, text: str, *, file_key: str = "") -> str:
+    """`text` with each `${NAME}` replaced by the environment's value (`$$` is a literal `$`). An unset
+    NAME fails with what to do about it (`file_key`: the key that reads a secret from a file instead),
+    or, checking without secrets, is noted and left as written."""
+
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
@@ -342,7 +346,15 @@ def expand(ctx: Ctx, text: str) -> str:
             if isinstance(ctx.env, WithoutSecrets):
                 ctx.env.note(ctx, f"environment variable {name} is not set")
                 return match.group(0)
-            ctx.fail(f"environment variable {name} is not set")
+            instead = (
+                f"put the secret in a file and give its path as {file_key!r}"
+                if file_key
+                else "write the value itself (a literal $ is written $$)"
+            )
+            ctx.fail(
+                f"environment variable {name} is not set: set it where the exporter runs, or {instead}; to check "
+                "the file where the secrets are not (CI), add --config.without-secrets to --config.check"
+            )
         return ctx.env[name]
 
     return _ENV_REF.sub(replace, text)

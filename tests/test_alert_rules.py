@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.test_metrics_doc import documented_series
+
 REPO = Path(__file__).resolve().parent.parent
 ALERTS_DIR = REPO / "alerts"
 RULE_FILES = sorted(p for p in ALERTS_DIR.glob("*.yaml") if "test" not in p.name)
@@ -39,39 +41,8 @@ REQUIRED_ALERTS = frozenset(
 # Alerts about one task: their description names it, its cloud service and, if failed, the error.
 TASK_ALERTS = frozenset({"HuaweiCloudTaskFailed", "HuaweiCloudTaskStuck", "HuaweiCloudTaskProgressStalled"})
 
-# Metric names of the contract in DESIGN.md section 3 (histogram series included).
-CONTRACT_METRICS = frozenset(
-    {
-        "huaweicloud_task_info",
-        "huaweicloud_task_status",
-        "huaweicloud_task_progress_ratio",
-        "huaweicloud_task_start_timestamp_seconds",
-        "huaweicloud_task_end_timestamp_seconds",
-        "huaweicloud_task_duration_seconds",
-        "huaweicloud_task_error_info",
-        "huaweicloud_task_sub_tasks",
-        "huaweicloud_task_last_update_timestamp_seconds",
-        "huaweicloud_task_up",
-        "huaweicloud_task_scrape_duration_seconds",
-        "huaweicloud_task_last_success_timestamp_seconds",
-        "huaweicloud_task_tracked",
-        "huaweicloud_task_api_requests_total",
-        "huaweicloud_task_api_request_duration_seconds_bucket",
-        "huaweicloud_task_api_request_duration_seconds_sum",
-        "huaweicloud_task_api_request_duration_seconds_count",
-        "huaweicloud_task_api_errors_total",
-        "huaweicloud_task_auth_token_requests_total",
-        "huaweicloud_task_exporter_build_info",
-        "huaweicloud_task_exporter_config_last_reload_successful",
-        "huaweicloud_task_exporter_config_last_reload_success_timestamp_seconds",
-        # History (issue 20).
-        "huaweicloud_task_completions_total",
-        "huaweicloud_task_completion_duration_seconds_bucket",
-        "huaweicloud_task_completion_duration_seconds_sum",
-        "huaweicloud_task_completion_duration_seconds_count",
-        "huaweicloud_task_resource_last_finished_timestamp_seconds",
-    }
-)
+# Metric names of the contract in docs/metrics.md (histogram series included).
+CONTRACT_METRICS = documented_series()
 
 
 def load_yaml(path: Path) -> Any:

@@ -2,7 +2,7 @@
 
 Checks the conventions users rely on when they import the JSON as is (datasource variable, filter
 variables, editable false, descriptions and units) and that every query uses only metrics from the
-contract in DESIGN.md section 3, with valid PromQL. `iter_panel_queries` and `substitute_variables`
+contract in docs/metrics.md, with valid PromQL. `iter_panel_queries` and `substitute_variables`
 are also used by the end-to-end test that sends every query to a real Prometheus.
 """
 
@@ -36,7 +36,7 @@ DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
 FILTER_LABELS = ("account", "cloud_service", "region", "project_id")
 
 # Label filters every selector of a metric must carry: the filter labels the metric has, from the
-# contract in DESIGN.md section 3. A metric missing here is not in the contract.
+# contract in docs/metrics.md (tests/test_metrics_doc.py checks that each is there).
 _TARGET = FILTER_LABELS
 _API = ("cloud_service", "region")
 CONTRACT_METRICS: dict[str, tuple[str, ...]] = {
@@ -251,6 +251,36 @@ def panel_by_title(dashboard: Mapping[str, Any], title: str) -> dict[str, Any]:
     return matches[0]
 
 
+# The fields Grafana adds to a table beside the labels: each query's value, and the time.
+_VALUE_FIELD = re.compile(r"Value(?: #\w+)?|Time")
+_KEEPING_CLAUSE = re.compile(r"\b(?:by|group_left|group_right)\s*\(([^)]*)\)")
+
+
+def table_columns(panel: Mapping[str, Any]) -> set[str]:
+    """The label columns a table panel names: the fields its `organize` transformation renames or
+    places, but the values and the time; for a `groupingToMatrix`, its row and column labels (the
+    fields after it are the column label's values)."""
+    columns: set[str] = set()
+    for transformation in panel.get("transformations", []):
+        options = transformation.get("options", {})
+        if transformation["id"] == "groupingToMatrix":
+            columns |= {options["rowField"], options["columnField"]}
+            break
+        if transformation["id"] == "organize":
+            columns |= {*options.get("renameByName", {}), *options.get("indexByName", {})}
+    return {column for column in columns if not _VALUE_FIELD.fullmatch(column)}
+
+
+def kept_labels(expr: str) -> set[str]:
+    """The labels an aggregating query can return: those of its `by (...)`, `group_left(...)` and
+    `group_right(...)` clauses."""
+    return {label.strip() for match in _KEEPING_CLAUSE.finditer(expr) for label in match.group(1).split(",")} - {""}
+
+
+def iter_tables(dashboard: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    return (p for p in iter_query_panels(dashboard) if p.get("type") == "table")
+
+
 def run_promtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["promtool", *args], capture_output=True, text=True, timeout=120, check=False)
 
@@ -369,6 +399,17 @@ def test_every_panel_has_a_description_and_a_unit(name: str) -> None:
 
 
 @each_dashboard
+def test_table_columns_are_labels_their_queries_keep(name: str) -> None:
+    """A column a table renames must be a label its queries return: a renamed label they drop is a
+    column that is never there. tests/test_prometheus_e2e.py checks the same on a real Prometheus."""
+    for panel in iter_tables(DASHBOARDS[name]):
+        exprs = [target["expr"] for target in panel["targets"]]
+        assert all(re.search(r"\bby\s*\(", expr) for expr in exprs), f"{panel['title']}: a query without by (...)"
+        missing = table_columns(panel) - set().union(*(kept_labels(expr) for expr in exprs))
+        assert not missing, f"{panel['title']}: columns of labels no query of the table returns: {sorted(missing)}"
+
+
+@each_dashboard
 def test_panel_ids_are_unique_and_the_grid_has_no_overlaps(name: str) -> None:
     panels = list(iter_panels(DASHBOARDS[name]))
     ids = [p["id"] for p in panels]
@@ -401,7 +442,7 @@ def test_metrics_are_in_the_contract_or_recorded_or_from_prometheus(name: str) -
     rules = recording_rules()
     for title, expr in iter_panel_queries(DASHBOARDS[name]):
         unknown = metric_names(expr) - set(CONTRACT_METRICS) - set(rules) - PROMETHEUS_METRICS
-        assert not unknown, f"{title}: metrics neither in DESIGN.md section 3 nor recorded: {sorted(unknown)}"
+        assert not unknown, f"{title}: metrics neither in docs/metrics.md nor recorded: {sorted(unknown)}"
 
 
 @each_dashboard
@@ -510,9 +551,14 @@ def _series(metric: str, service: str, task: str, value: str, **extra: str) -> d
     return {"series": f"{metric}{{{labels}}}", "values": value}
 
 
-def _task(service: str, task: str, state: str, job_type: str, **metrics: str) -> list[dict[str, str]]:
-    """The series the exporter writes for one task: info, the six states, and the given gauges."""
-    series = [_series("huaweicloud_task_info", service, task, "1x10", job_type=job_type, raw_status="X")]
+def _task(
+    service: str, task: str, state: str, job_type: str, info: dict[str, str] | None = None, **metrics: str
+) -> list[dict[str, str]]:
+    """The series the exporter writes for one task: info (with `info`'s labels too), the six states, and
+    the given gauges."""
+    series = [
+        _series("huaweicloud_task_info", service, task, "1x10", job_type=job_type, raw_status="X", **(info or {}))
+    ]
     for each in ("pending", "running", "succeeded", "failed", "stopped", "unknown"):
         series.append(
             _series("huaweicloud_task_status", service, task, "1x10" if each == state else "0x10", state=each)
@@ -523,9 +569,15 @@ def _task(service: str, task: str, state: str, job_type: str, **metrics: str) ->
 
 
 SAMPLE_TASKS = [
-    # Failed, with an end time and an error.
+    # Failed, with an end time and an error, on a resource.
     *_task(
-        "evs", "evs-failed", "failed", "createVolume", end_timestamp_seconds="1700000000x10", duration_seconds="60x10"
+        "evs",
+        "evs-failed",
+        "failed",
+        "createVolume",
+        {"job_name": "data-disk", "resource_id": "vol-1"},
+        end_timestamp_seconds="1700000000x10",
+        duration_seconds="60x10",
     ),
     _series(
         "huaweicloud_task_error_info", "evs", "evs-failed", "1x10", error_code="EVS.2024", error_message="No quota."
@@ -553,14 +605,21 @@ def _labels(service: str, task: str, **extra: str) -> str:
     return "{" + ", ".join(sorted(pairs)) + "}"
 
 
-JOIN_CASES = [
+JOIN_CASES: list[tuple[str, str, str, list[tuple[str, float]]]] = [
     (
         OVERVIEW.name,
         "Failed tasks",
         "A",
         [
             (
-                _labels("evs", "evs-failed", job_type="createVolume", error_code="EVS.2024", error_message="No quota."),
+                _labels(
+                    "evs",
+                    "evs-failed",
+                    job_type="createVolume",
+                    resource_id="vol-1",
+                    error_code="EVS.2024",
+                    error_message="No quota.",
+                ),
                 1.7e12,
             ),
             (_labels("codearts_check", "cc-failed", job_type="check"), 0),
@@ -600,7 +659,18 @@ JOIN_CASES = [
     ),
     (DETAIL.name, "State", "A", [('{state="failed"}', 1)]),
     # Last seen at the last sample before the evaluation time (5m), in milliseconds.
-    (DETAIL.name, "Task", "A", [('{cloud_service="evs", job_type="createVolume", raw_status="X"}', 300_000)]),
+    (
+        DETAIL.name,
+        "Task",
+        "A",
+        [
+            (
+                '{cloud_service="evs", job_name="data-disk", job_type="createVolume", raw_status="X", '
+                'resource_id="vol-1"}',
+                300_000,
+            )
+        ],
+    ),
     (DETAIL.name, "Error", "A", [('{error_code="EVS.2024", error_message="No quota."}', 1)]),
 ]
 # The detail dashboard shows one task.
@@ -644,6 +714,24 @@ def test_table_joins_return_the_expected_rows(
     )
     result = run_promtool("test", "rules", str(test_file))
     assert result.returncode == 0, f"{title} [{ref}]:\n{result.stdout}\n{result.stderr}"
+
+
+def test_table_columns_are_labels_the_joins_return() -> None:
+    """Every label column of a table is in a row its queries return on the sample series, through
+    promtool's PromQL engine (test_table_joins_return_the_expected_rows holds the rows to what it returns)."""
+    returned: dict[tuple[str, str], set[str]] = {}
+    for name, title, _ref, expected in JOIN_CASES:
+        labels = returned.setdefault((name, title.removesuffix(" (0)")), set())
+        for row, _value in expected:
+            labels |= set(re.findall(r'(\w+)="', row))
+    tables = 0
+    for (name, title), labels in returned.items():
+        panel = panel_by_title(DASHBOARDS[name], title)
+        if panel.get("type") == "table":
+            tables += 1
+            missing = table_columns(panel) - labels
+            assert not missing, f"{title}: columns of labels its queries do not return: {sorted(missing)}"
+    assert tables == 5
 
 
 # ----------------------------------------------------------------------------------------- provisioning

@@ -10,12 +10,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from exporter.simulator import DEFAULT_PROJECT_ID, DEMO_ACCESS_KEY, DEMO_TOKEN, default_scenario
 
@@ -126,29 +128,62 @@ def test_the_demo_reloads_on_sighup_and_removes_its_files_on_exit() -> None:
             process.wait(10)
 
 
-def test_simulate_prints_the_credentials_project_and_a_config_of_its_tasks() -> None:
+def simulate(*args: str) -> tuple[str, str]:
+    """Run `simulate` until it has said where it is, stop it: (stdout, stderr)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "exporter", "simulate", "--listen", "127.0.0.1:0", "--log.format", "json"],
+        [sys.executable, "-m", "exporter", "simulate", "--listen", "127.0.0.1:0", "--log.format", "json", *args],
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=ENV,
     )
+    watchdog = threading.Timer(30, process.kill)  # a simulate that never says so ends, and the test fails
+    watchdog.start()
     try:
         assert process.stderr is not None
-        out = ""
-        task = default_scenario().tasks[-1].task_id
-        while task not in out:
+        err = ""
+        while "is on stdout" not in err:
             line = process.stderr.readline()
-            assert line, out
-            out += line
-        assert f"token (X-Auth-Token):    {DEMO_TOKEN}" in out
-        assert f"project_id:              {DEFAULT_PROJECT_ID}" in out
-        assert "AK/SK:" in out and "IAM password login:" in out
-        assert "  (demo values published with the fake cloud, not secrets)\n" in out
-        assert "cloud: custom" in out and "- cloud_service: evs" in out
-    finally:
+            assert line, err
+            err += line
         process.send_signal(signal.SIGTERM)
-        process.wait(20)
+        out, rest = process.communicate(timeout=20)
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert process.returncode == 0, err + rest
+    return out, err + rest
+
+
+def test_simulate_prints_the_credentials_project_and_a_config_of_its_tasks() -> None:
+    out, err = simulate()
+    assert f"token (X-Auth-Token):    {DEMO_TOKEN}" in err
+    assert f"project_id:              {DEFAULT_PROJECT_ID}" in err
+    assert "AK/SK:" in err and "IAM password login:" in err
+    assert "  (demo values published with the fake cloud, not secrets)\n" in err
+    assert "cloud: custom" in out and "- cloud_service: evs" in out
+    assert all(task.task_id in out for task in default_scenario().tasks)
+
+
+def test_simulate_writes_its_config_to_stdout_and_config_check_accepts_it(tmp_path: Path) -> None:
+    """`simulate > config.yaml` gives the config, and only it: the logs and the credentials go to stderr."""
+    out, err = simulate()
+    assert out.startswith("# Written by `huaweicloud-task-exporter simulate` for its built-in fake cloud.\n")
+    document = yaml.safe_load(out)
+    assert set(document) == {"accounts", "services"}
+    assert "event" not in out and "the fake cloud at" not in out
+    assert "simulator.listening" in err
+    assert (
+        "A config that tracks every task of its scenario (every account needs cloud: custom) is on stdout: "
+        "huaweicloud-task-exporter simulate > config.yaml\n"
+    ) in err
+    config = tmp_path / "config.yaml"
+    config.write_text(out, encoding="utf-8")
+    result = run("--config.file", str(config), "--config.check")
+    assert result.returncode == 0, result.stderr
+    assert f"{config}: valid (1 accounts, " in result.stdout
 
 
 def test_simulate_with_a_scenario_prints_the_credentials_and_project_it_accepts(tmp_path: Path) -> None:
@@ -167,32 +202,18 @@ tasks:
 """,
         encoding="utf-8",
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "exporter", "simulate", "--listen", "127.0.0.1:0", "--scenario", str(scenario),
-         "--log.format", "json"],
-        stderr=subprocess.PIPE, text=True, env=ENV,
-    )  # fmt: skip
-    try:
-        assert process.stderr is not None
-        out = ""
-        while task not in out:
-            line = process.stderr.readline()
-            assert line, out
-            out += line
-        url = re.search(r"the fake cloud at (\S+)", out)
-        assert url is not None, out
-        assert "  token (X-Auth-Token):    scenario-token-1, scenario-token-2\n" in out
-        assert "  AK/SK:                   SCENARIOAK0000000001 / ScenarioSecretKeyForTheFakeCloud00000001\n" in out
-        assert (
-            f"  IAM password login:      user ops, domain acme, password ops-password-1 (iam_endpoint: {url[1]})\n"
-        ) in out
-        assert f"  project_id:              {project}\n" in out
-        assert "  (the scenario's own values)\n" in out
-        assert "token: scenario-token-1" in out and f"project_id: {project}" in out
-        assert DEMO_TOKEN not in out and DEMO_ACCESS_KEY not in out and DEFAULT_PROJECT_ID not in out
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(20)
+    out, err = simulate("--scenario", str(scenario))
+    url = re.search(r"the fake cloud at (\S+)", err)
+    assert url is not None, err
+    assert "  token (X-Auth-Token):    scenario-token-1, scenario-token-2\n" in err
+    assert "  AK/SK:                   SCENARIOAK0000000001 / ScenarioSecretKeyForTheFakeCloud00000001\n" in err
+    assert (
+        f"  IAM password login:      user ops, domain acme, password ops-password-1 (iam_endpoint: {url[1]})\n"
+    ) in err
+    assert f"  project_id:              {project}\n" in err
+    assert "  (the scenario's own values)\n" in err
+    assert "token: scenario-token-1" in out and f"project_id: {project}" in out and task in out
+    assert DEMO_TOKEN not in out + err and DEMO_ACCESS_KEY not in out + err and DEFAULT_PROJECT_ID not in out + err
 
 
 def test_log_level_in_any_case_and_help_names_the_subcommands() -> None:

@@ -25,7 +25,15 @@ from exporter.config import load_config
 from exporter.demo import aksk_auth, demo_config
 from exporter.exposition.server import make_app, serve
 from exporter.simulator import DEMO_SECRET_KEY, Simulator, default_scenario, start_simulator
-from tests.test_dashboards import DASHBOARD_FILES, RULE_FILES, iter_panel_queries, load_dashboard, substitute_variables
+from tests.test_dashboards import (
+    DASHBOARD_FILES,
+    RULE_FILES,
+    iter_panel_queries,
+    iter_tables,
+    load_dashboard,
+    substitute_variables,
+    table_columns,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus is not installed")
 
@@ -186,6 +194,35 @@ def test_every_dashboard_query_is_valid_and_returns_data(prometheus: str) -> Non
         wait_for(all_have_data, "data for every panel")
     except AssertionError:
         raise AssertionError("panels without data:\n" + "\n".join(missing)) from None
+
+
+def test_table_columns_are_labels_their_queries_return(prometheus: str) -> None:
+    """Each label column a table names comes back from its queries on a real Prometheus, for at least
+    one row (a renamed label the query drops is a column that is never there)."""
+    tables = [(path.name, panel) for path in DASHBOARD_FILES for panel in iter_tables(load_dashboard(path))]
+    assert len(tables) >= 7
+
+    def missing() -> list[str]:
+        found = []
+        for name, panel in tables:
+            returned: set[str] = set()
+            for target in panel["targets"]:
+                for series in query(prometheus, substitute_variables(target["expr"]))["data"]["result"]:
+                    returned |= set(series["metric"])
+            if lost := table_columns(panel) - returned:
+                found.append(f"{name} / {panel['title']}: {sorted(lost)}")
+        return found
+
+    last: list[str] = []
+
+    def all_there() -> bool:
+        last[:] = missing()
+        return not last
+
+    try:
+        wait_for(all_there, "every table's label columns")
+    except AssertionError:
+        raise AssertionError("table columns no query returns:\n" + "\n".join(last)) from None
 
 
 def test_task_alerts_fire_for_the_scenarios_failed_and_stuck_tasks(prometheus: str) -> None:

@@ -253,5 +253,5 @@ async def test_cloud_trace_discovery_finds_the_scenarios_evs_jobs(tmp_path: Path
     expected = {
         (t.cloud_service, t.task_id) for t in scenario if t.cloud_service in ("evs", "ecs") and t.created_offset > -3600
     }
-    assert len(expected) == 8 and tracked == expected
+    assert len(expected) == 7 and tracked == expected
     assert sim.stats.list_requests["cts"] == 2  # one call sequence per service type, each one page

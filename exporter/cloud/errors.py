@@ -1,4 +1,4 @@
-"""One parser for every documented error answer, mapping it to the fixed reason list of DESIGN section 3.
+"""One parser for every documented error answer, mapping it to the fixed reason list of docs/metrics.md.
 
 The cloud answers errors in several shapes:
 

@@ -191,7 +191,7 @@ EXCLUDABLE = (
 
 @dataclass(frozen=True)
 class MetricsSettings:
-    """What the per-task families show (DESIGN section 3 by default)."""
+    """What the per-task families show (all of docs/metrics.md's by default)."""
 
     # "all": six huaweicloud_task_status series per task; "current": a final task only its final state's.
     finished_states: str = "all"
@@ -283,7 +283,7 @@ def _inline_secret(section: Section, key: str, warn_plain: bool) -> Secret:
     ctx, value = section.raw(key)
     if not isinstance(value, str) or not value:
         ctx.fail(f"expected a non-empty string, or '{key}_file' with a file path")
-    text = expand(ctx, value)
+    text = expand(ctx, value, file_key=f"{key}_file")
     if not text:
         ctx.fail("expands to an empty value")
     if flaw := whitespace_flaw(text):
@@ -674,6 +674,11 @@ def _scrape(ctx: Ctx, value: Any) -> ScrapeSettings:
     )
 
 
+def _where(ctx: Ctx) -> str:
+    """An earlier definition, for the error of a later one in the same file: `line 3 (accounts[0])`."""
+    return f"line {ctx.line} ({ctx.path})" if ctx.line is not None else ctx.path
+
+
 def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = None) -> Config:
     """Parse and validate a configuration document; raise `ConfigError` with file, key path and line."""
     document = load_document(text, file=file)
@@ -686,11 +691,15 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
     top.allow("accounts", "services", "custom_services", "scrape", "tracking", "task_files", "metrics", "history")
     services = _custom_services(top)
     accounts: dict[str, Account] = {}
+    defined: dict[str, str] = {}  # account name -> where it first is, for the error of a second one
     for item_ctx, item in top.items("accounts", "accounts"):
         account = _account(item_ctx, item, services)
         if account.name in accounts:
-            item_ctx.fail(f"account name {account.name!r} is used twice")
+            item_ctx.fail(
+                f"account name {account.name!r} is used twice, first at {defined[account.name]}; rename one of them"
+            )
         accounts[account.name] = account
+        defined[account.name] = _where(item_ctx)
     if not accounts:
         ctx.fail("no accounts: expected 'accounts' with at least one entry")
     targets: list[TargetConfig] = []
@@ -703,7 +712,7 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
                 f"the same target ({'/'.join(target.key)}) is already defined at {seen[target.key]}; "
                 "merge their task lists"
             )
-        seen[target.key] = item_ctx.path
+        seen[target.key] = _where(item_ctx)
         targets.append(target)
     scrape_ctx, scrape_value = top.raw("scrape")
     tracking_ctx, tracking_value = top.raw("tracking")

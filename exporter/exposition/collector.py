@@ -1,4 +1,4 @@
-"""Yields the metric families of DESIGN section 3 from the tracker's state, fresh on every scrape.
+"""Yields the task and target families of docs/metrics.md from the tracker's state, fresh on every scrape.
 
 Per task (labels account, cloud_service, region, project_id, task_id)::
 

@@ -238,6 +238,7 @@ _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # Real AKs are 20 uppercase letters and digits; this also keeps them parseable in an Authorization header.
 _ACCESS_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 DEFAULT_SCENARIO_FILE = Path(__file__).parent / "default_scenario.yaml"
+UNKNOWN_STATUSES_FILE = Path(__file__).parent / "unknown_statuses.yaml"
 
 
 class ScenarioError(ValueError):
@@ -1044,10 +1045,15 @@ def _kind(value: object) -> str:
 # --- the built-in scenario --------------------------------------------------------------------
 
 
-def default_scenario() -> Scenario:
-    """Every raw status of every service, failures, a batch job, stuck and stalled tasks
-    (``default_scenario.yaml``, which says what each task shows)."""
-    return load_scenario(DEFAULT_SCENARIO_FILE)
+def default_scenario(*, unknown_statuses: bool = False) -> Scenario:
+    """Every documented raw status of every service, failures, a batch job, stuck and stalled tasks
+    (``default_scenario.yaml``, which says what each task shows); with ``unknown_statuses``, also the
+    tasks of ``unknown_statuses.yaml``, whose statuses no document lists (the ``unknown`` state)."""
+    if not unknown_statuses:
+        return load_scenario(DEFAULT_SCENARIO_FILE)
+    data = yaml.safe_load(DEFAULT_SCENARIO_FILE.read_text(encoding="utf-8"))
+    data["tasks"] += yaml.safe_load(UNKNOWN_STATUSES_FILE.read_text(encoding="utf-8"))["tasks"]
+    return parse_scenario(data, source=f"{DEFAULT_SCENARIO_FILE} + {UNKNOWN_STATUSES_FILE.name}")
 
 
 def churn_scenario() -> Scenario:

@@ -27,9 +27,11 @@ RULE_FILES = sorted(p for p in (REPO / "alerts").glob("*.yaml") if "test" not in
 
 OVERVIEW = DASHBOARD_DIR / "huaweicloud-tasks-overview.json"
 DETAIL = DASHBOARD_DIR / "huaweicloud-tasks-detail.json"
+HISTORY = DASHBOARD_DIR / "huaweicloud-tasks-history.json"
 EXPECTED = {
     OVERVIEW.name: ("hwc-tasks-overview", "Huawei Cloud tasks / Overview"),
     DETAIL.name: ("hwc-tasks-detail", "Huawei Cloud tasks / Task detail"),
+    HISTORY.name: ("hwc-tasks-history", "Huawei Cloud tasks / History"),
 }
 
 DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
@@ -62,6 +64,9 @@ CONTRACT_METRICS: dict[str, tuple[str, ...]] = {
     "huaweicloud_task_exporter_build_info": (),
     "huaweicloud_task_exporter_config_last_reload_successful": (),
     "huaweicloud_task_exporter_config_last_reload_success_timestamp_seconds": (),
+    "huaweicloud_task_completions_total": _TARGET,
+    "huaweicloud_task_completion_duration_seconds_bucket": _TARGET,
+    "huaweicloud_task_resource_last_finished_timestamp_seconds": _TARGET,
 }
 # Series Prometheus itself writes for every target.
 PROMETHEUS_METRICS = frozenset(

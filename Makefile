@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 LISTEN ?= 127.0.0.1:9898
 DEMO_FLAGS ?=
 
-.PHONY: demo test lint typecheck unit soak-check soak format bench k8s-rules clean
+.PHONY: demo test lint typecheck unit soak-check soak format bench mixin k8s-rules clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ soak: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench.py
 
+# The alerts, recording rules and dashboards from their one source, the jsonnet mixin in mixin/ (jsonnet is
+# a test extra): alerts/*.yaml, dashboards/*.json and the PrometheusRule.
+mixin: $(VENV)/.installed-test
+	$(BIN)/python mixin/render.py
+
+# The PrometheusRule alone, from the rule files in alerts/ (`make mixin` renders it too).
 k8s-rules: $(VENV)/.installed
 	$(BIN)/python deploy/kubernetes/monitoring/render.py
 

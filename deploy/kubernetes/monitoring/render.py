@@ -1,4 +1,5 @@
-"""Writes prometheusrule.yaml from alerts/ (the one source of the rules): `make k8s-rules`.
+"""Writes prometheusrule.yaml from the rule files in alerts/, themselves rendered from mixin/: `make mixin`
+(which calls render() with the mixin's groups) or `make k8s-rules` (from the files in alerts/).
 
 tests/test_kubernetes.py checks that the file is what this writes, so a change to alerts/ that is not
 rendered here fails `make test`."""
@@ -7,19 +8,23 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 RULE_FILES = ("huaweicloud-task-rules.yaml", "huaweicloud-task-alerts.yaml")
 HEADER = (
-    "# Generated from alerts/ by `make k8s-rules` (deploy/kubernetes/monitoring/render.py); do not edit.\n"
+    "# Rendered from mixin/ by `make mixin` (deploy/kubernetes/monitoring/render.py); do not edit: change the\n"
+    "# mixin (its _config in mixin/config.libsonnet) and run `make mixin`.\n"
     "# The recording rules (stuck thresholds included) and the alerts, for the Prometheus Operator.\n"
 )
 
 
-def render() -> str:
-    groups = [group for name in RULE_FILES for group in yaml.safe_load((ROOT / "alerts" / name).read_text())["groups"]]
+def render(groups: list[Any] | None = None) -> str:
+    """The PrometheusRule of `groups`, by default those of the rule files in alerts/."""
+    if groups is None:
+        groups = [g for name in RULE_FILES for g in yaml.safe_load((ROOT / "alerts" / name).read_text())["groups"]]
     document = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",

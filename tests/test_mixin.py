@@ -128,7 +128,7 @@ def test_a_config_override_reaches_the_thresholds(overridden: dict[str, str]) ->
 
 def test_a_config_override_reaches_the_dashboards(overridden: dict[str, str]) -> None:
     dashboards = {path: json.loads(text) for path, text in overridden.items() if path.endswith(".json")}
-    assert sorted(d["uid"] for d in dashboards.values()) == ["acme-detail", "acme-overview"]
+    assert sorted(d["uid"] for d in dashboards.values()) == ["acme-detail", "acme-history", "acme-overview"]
     for path, dashboard in dashboards.items():
         assert dashboard["tags"] == ["acme"], path
         assert all(link["tags"] == ["acme"] for link in dashboard["links"]), path
@@ -169,4 +169,8 @@ def test_the_mixin_renders_as_a_vendored_library(tmp_path: Path) -> None:
     out = json.loads(_jsonnet.evaluate_file(str(main), jpathdir=[str(tmp_path / "vendor")]))
     (down,) = [r for r in out["alerts.json"]["groups"][0]["rules"] if r["alert"] == "HuaweiCloudTaskExporterDown"]
     assert 'up{job="hwc-tasks", namespace="monitoring"}' in down["expr"]
-    assert out["dashboards"] == ["huaweicloud-tasks-detail.json", "huaweicloud-tasks-overview.json"]
+    assert out["dashboards"] == [
+        "huaweicloud-tasks-detail.json",
+        "huaweicloud-tasks-history.json",
+        "huaweicloud-tasks-overview.json",
+    ]

@@ -64,6 +64,7 @@ class TaskStatus:
     start: float | None = None
     end: float | None = None
     job_type: str = ""
+    created: float | None = None  # when the task was created, where the service says it apart from the start
     job_name: str = ""
     resource_id: str = ""
     error_code: str = ""

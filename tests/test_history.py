@@ -194,3 +194,23 @@ def test_a_probed_task_of_another_shard_is_counted_by_its_own_shard_only() -> No
         table.record(target.key, task, done, STARTED + 10)
         counted.append(sum(counts(history).values()))
     assert counted == [0, 1]
+
+
+def test_the_wait_before_the_start_is_observed_where_the_service_gives_a_creation_time() -> None:
+    history = History(HistorySettings(duration_buckets=(60.0, 600.0)), STARTED)
+    (target,) = targets()
+    history.answered(target, "t0", None, RUNNING, STARTED)
+    history.collected()
+    created = TaskStatus(
+        State.SUCCEEDED,
+        "success",
+        start=STARTED + 100,
+        end=STARTED + 200,
+        job_type="createVolume",
+        created=STARTED + 10,
+    )
+    history.answered(target, "t1", RUNNING, created, STARTED + 300)
+    history.answered(target, "t2", RUNNING, status(State.SUCCEEDED, start=STARTED, end=STARTED + 50), STARTED + 300)
+    series = next(s for k, s in history.series() if k[4:] == ("createVolume", "succeeded"))
+    assert (series.count, series.durations.buckets, series.waits.buckets) == (2, [1, 1, 0], [0, 1, 0])
+    assert series.waits.exemplars[1] == ("t1", 90.0, STARTED + 300)

@@ -788,6 +788,10 @@ def test_cbr_operation_log_timeout_and_skipped() -> None:
         State.FAILED, "BackupService.6302", "v-1", "replication", 0.4,
     )  # fmt: skip
     assert read_status(cbr, {"operation_log": {**log, "status": "skipped"}}, UTC).state is State.STOPPED
+    # created_at apart from started_at: the wait before the start (huaweicloud_task_completion_queue_seconds)
+    queued = read_status(cbr, {"operation_log": {**log, "created_at": "2020-02-23T00:58:32Z"}}, UTC)
+    assert queued.start is not None and queued.created == queued.start - 120
+    assert status.created is None  # no created_at: no wait to observe
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar
 
-from exporter.tracking.history import History
+from exporter.tracking.history import History, Observed
 
 __all__ = ["HistoryCollector"]
 
@@ -53,18 +53,17 @@ class HistoryCollector(Collector):
             "times), with the task's ID as the exemplar of its bucket.",
             labels=SERIES,
         )
+        waits = HistogramMetricFamily(
+            f"{P}completion_queue_seconds",
+            "Start minus creation time of the tasks counted in huaweicloud_task_completions_total whose service "
+            "gives a creation time apart from the start (CBR): how long they waited to run.",
+            labels=SERIES,
+        )
         for key, series in history.series():
             labels = list(key)
             completions.add_metric(labels, float(series.count))
-            cumulative, buckets = 0, []
-            for bound, count, exemplar in zip(
-                (*series.bounds, math.inf), series.buckets, series.exemplars, strict=True
-            ):
-                cumulative += count
-                le = "+Inf" if bound == math.inf else repr(float(bound))
-                shown = Exemplar({"task_id": exemplar[0]}, exemplar[1], exemplar[2]) if exemplar else None
-                buckets.append((le, float(cumulative), shown) if shown else (le, float(cumulative)))
-            durations.add_metric(labels, buckets, series.total)
+            durations.add_metric(labels, _buckets(series.durations), series.durations.total)
+            waits.add_metric(labels, _buckets(series.waits), series.waits.total)
         last = GaugeMetricFamily(
             f"{P}resource_last_finished_timestamp_seconds",
             "End time of the latest task of this job type on this resource in this final state (resource_id "
@@ -79,5 +78,20 @@ class HistoryCollector(Collector):
             "longest ago first).",
         )
         dropped.add_metric([], float(history.dropped_resources))
-        yield from (completions, durations, last, dropped)
+        yield from (completions, durations, waits, last, dropped)
         history.collected()
+
+
+def _buckets(observed: Observed) -> list[tuple[str, float] | tuple[str, float, Exemplar]]:
+    """Cumulative buckets, each with its exemplar (OpenMetrics shows them; the text format drops them)."""
+    cumulative = 0
+    buckets: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
+    bounds = (*observed.bounds, math.inf)
+    for bound, count, exemplar in zip(bounds, observed.buckets, observed.exemplars, strict=True):
+        cumulative += count
+        le = "+Inf" if bound == math.inf else repr(float(bound))
+        if exemplar is None:
+            buckets.append((le, float(cumulative)))
+        else:
+            buckets.append((le, float(cumulative), Exemplar({"task_id": exemplar[0]}, exemplar[1], exemplar[2])))
+    return buckets

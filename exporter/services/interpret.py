@@ -364,6 +364,7 @@ def read_status(
         progress=progress,
         start=start,
         end=_end(body, spec.end, start, state, tz, service.name),
+        created=read_time(body, spec.created, tz, service.name) if spec.created else None,
         job_type=sys.intern(_text(body, spec.job_type)),
         job_name=_text(body, spec.job_name),
         resource_id=_text(body, spec.resource),

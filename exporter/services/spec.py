@@ -135,6 +135,9 @@ class StatusSpec:
     progress: ProgressField | None = None
     start: TimeField | None = None
     end: TimeField | None = None
+    # When the task was created, where the service says it apart from the start (CBR's created_at): the
+    # time it waited, start - created, is observed in huaweicloud_task_completion_queue_seconds.
+    created: TimeField | None = None
     job_type: Field | None = None
     job_name: Field | None = None
     resource: Field | None = None
@@ -439,7 +442,8 @@ def _sub_tasks(section: Section) -> SubTasks | None:
 
 
 _STATUS_KEYS = (
-    "path", "query", "state", "states", "progress", "start", "end", "job_type", "job_name", "resource", "error",
+    "path", "query", "state", "states", "progress", "start", "end", "created", "job_type", "job_name", "resource",
+    "error",
     "sub_tasks", "not_found", "error_in_200", "reasons", "not_yet",
 )  # fmt: skip
 
@@ -468,6 +472,7 @@ def _status(section: Section, params: tuple[str, ...] = ()) -> StatusSpec:
         progress=_progress(status, params),
         start=_time(status, "start"),
         end=_time(status, "end"),
+        created=_time(status, "created"),
         job_type=_optional_field(status, "job_type"),
         job_name=_optional_field(status, "job_name"),
         resource=_optional_field(status, "resource"),

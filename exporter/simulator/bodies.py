@@ -176,6 +176,8 @@ def spec_body(task: Task, *, start: float, elapsed: float) -> JSON:
             )
         elif field is not None:
             _put(body, field.at, _written_time(when, field))
+    if spec.created is not None:
+        _put(body, spec.created.at, _written_time(start + task.created_offset, spec.created))
     for pointer, text in ((spec.job_type, task.job_type), (spec.job_name, task.job_name)):
         if pointer is not None:
             _put(body, pointer, text or None)

@@ -9,7 +9,8 @@ per-task series (those leave `finished_ttl` after a task finished).
   first seen; a completion of a series not yet shown waits for the next collection, so that
   `increase()` sees it (a series born at 1 has no earlier sample to compare with).
 - **Durations**, end - start of each counted completion, in a histogram of the same labels, with the
-  task's ID as the exemplar of its bucket.
+  task's ID as the exemplar of its bucket; and where the service gives a creation time apart from the
+  start (CBR), the time it waited, start - created, in a second one.
 - **Latest per resource**: the end time of the latest task in each final state per (target, job_type,
   resource_id); tasks without a resource are keyed by job type alone. Kept `retention` after that end,
   at most `max_resources` of them, the one updated longest ago dropped first.
@@ -38,43 +39,57 @@ _UNFINISHED = (State.PENDING, State.RUNNING)
 
 
 @dataclass
-class Completion:
-    """One series of the completions counter and the duration histogram."""
+class Observed:
+    """One histogram's series: observations per bucket (not cumulative, +Inf last), their sum, and per
+    bucket the latest observation as its exemplar (task_id, value, when)."""
 
     bounds: tuple[float, ...]  # the buckets' upper bounds, +Inf left implicit
-    count: int = 0  # completions shown
-    buckets: list[int] = field(default_factory=list)  # observations per bucket (not cumulative), +Inf last
-    total: float = 0.0  # sum of the observed durations
-    exemplars: list[tuple[str, float, float] | None] = field(default_factory=list)  # (task_id, value, when)
-    shown: bool = False  # collected at least once: a completion may show at once
-    waiting: list[tuple[str, float | None, float]] = field(default_factory=list)  # (task_id, duration, when)
+    buckets: list[int] = field(default_factory=list)
+    total: float = 0.0
+    exemplars: list[tuple[str, float, float] | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.buckets = [0] * (len(self.bounds) + 1)
         self.exemplars = [None] * (len(self.bounds) + 1)
 
-    def add(self, task_id: str, duration: float | None, when: float) -> None:
+    def observe(self, task_id: str, value: float, when: float) -> None:
+        slot = bisect.bisect_left(self.bounds, value)
+        self.buckets[slot] += 1
+        self.total += value
+        self.exemplars[slot] = (task_id, value, when)
+
+
+@dataclass
+class Completion:
+    """One series of the completions counter and its two histograms: the duration (end - start) and,
+    where the service gives a creation time apart from the start, the wait (start - created)."""
+
+    bounds: tuple[float, ...]
+    count: int = 0  # completions shown
+    durations: Observed = field(init=False)
+    waits: Observed = field(init=False)
+    shown: bool = False  # collected at least once: a completion may show at once
+    waiting: list[tuple[str, float | None, float | None, float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.durations, self.waits = Observed(self.bounds), Observed(self.bounds)
+
+    def add(self, task_id: str, duration: float | None, wait: float | None, when: float) -> None:
         if not self.shown:
-            self.waiting.append((task_id, duration, when))
+            self.waiting.append((task_id, duration, wait, when))
             return
         self.count += 1
-        if duration is None:
-            return  # counted, but no duration to observe (no start or no end)
-        slot = bisect.bisect_left(self.bounds, duration)
-        self.buckets[slot] += 1
-        self.total += duration
-        self.exemplars[slot] = (task_id, duration, when)
-
-    @property
-    def observed(self) -> int:
-        return sum(self.buckets)
+        if duration is not None:  # counted, but no duration to observe without a start and an end
+            self.durations.observe(task_id, duration, when)
+        if wait is not None:
+            self.waits.observe(task_id, wait, when)
 
     def collected(self) -> None:
         """This series was shown: what waited for that is applied (shown by the next collection)."""
         self.shown = True
         waiting, self.waiting = self.waiting, []
-        for task_id, duration, when in waiting:
-            self.add(task_id, duration, when)
+        for task_id, duration, wait, when in waiting:
+            self.add(task_id, duration, wait, when)
 
 
 class History:
@@ -112,10 +127,8 @@ class History:
         seen_unfinished = before is not None and before.state in _UNFINISHED
         if not seen_unfinished and (after.end is None or after.end < self.started):
             return  # it finished before this process: an earlier one counted it
-        duration = after.end - after.start if after.end is not None and after.start is not None else None
-        self.completions[(*labels, after.state.value)].add(
-            task_id, None if duration is None else max(duration, 0.0), now
-        )
+        series = self.completions[(*labels, after.state.value)]
+        series.add(task_id, _since(after.start, after.end), _since(after.created, after.start), now)
 
     def _latest(self, key: ResourceKey, end: float, now: float) -> None:
         if end <= self.resources.get(key, float("-inf")):
@@ -148,3 +161,7 @@ class History:
 
     def series(self) -> Iterator[tuple[SeriesKey, Completion]]:
         return iter(self.completions.items())
+
+
+def _since(earlier: float | None, later: float | None) -> float | None:
+    return max(later - earlier, 0.0) if earlier is not None and later is not None else None

@@ -71,6 +71,9 @@ class TaskStatus:
     error_message: str = ""
     # Batch jobs only: number of sub-jobs per state (all six states present), else None.
     sub_tasks: Mapping[State, int] | None = field(default=None)
+    # The progress comes from an API of its own (DLI's) that did not answer this time: the tracker keeps
+    # the last known progress, as it keeps every value when a status query fails.
+    progress_unanswered: bool = False
 
     @property
     def final(self) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import time
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 
@@ -429,3 +430,45 @@ def test_ca_file_adds_to_the_system_cas(tmp_path, config: Config) -> None:  # ty
     context = transport._ssl  # type: ignore[attr-defined]
     system = ssl.create_default_context().cert_store_stats()["x509_ca"]
     assert context.cert_store_stats()["x509_ca"] == system + 1
+
+
+async def test_an_answer_in_while_the_loop_was_busy_past_the_deadline_is_the_answer() -> None:
+    """The exporter's event loop busy (rendering a scrape, say) as a query's deadline passes, and the
+    answer came meanwhile: the answer is read before the deadline's timer runs, and it is the query's
+    result (here a bad response), not thrown away as a timeout."""
+    busy = 0.4  # seconds the loop is held, past the query's deadline (0.2 s)
+    served = asyncio.Event()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{"status": ')
+        until = time.monotonic() + busy
+        while time.monotonic() < until:  # the loop is busy: nothing else runs
+            pass
+        await reader.read()  # until the client closes
+        writer.close()
+        served.set()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    config = parse_config(
+        f"""
+accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: "${{T}}"}}}}]
+services:
+  - {{cloud_service: evs, account: prod, region: cn-north-4, project_id: {PROJECT}, endpoint: "{url}",
+      tasks: [{EVS_TASK}]}}
+""",
+        env={"T": "t"},
+    )
+    registry = CollectorRegistry()
+    client = ApiClient(config, SelfMetrics(registry))  # the real transport (wire.py)
+    try:
+        result = await client.query(config.targets[0], EVS_TASK, 0.2)
+    finally:
+        await client.aclose()
+        await asyncio.wait_for(served.wait(), 5)
+        server.close()
+    assert isinstance(result, ApiError) and result.reason is Reason.BAD_RESPONSE, result
+    labels = {"account": "prod", "cloud_service": "evs", "region": "cn-north-4"}
+    assert registry.get_sample_value("huaweicloud_task_api_errors_total", {**labels, "reason": "bad_response"}) == 1
+    assert not registry.get_sample_value("huaweicloud_task_api_errors_total", {**labels, "reason": "timeout"})

@@ -221,3 +221,42 @@ services:
         await client.aclose()
     reasons = {kind: getattr(result, "reason", None) for kind, result in results.items()}
     assert reasons == {"reset": Reason.CONNECT, "html": Reason.BAD_RESPONSE, "huge": Reason.BAD_RESPONSE}
+
+
+async def test_a_progress_its_own_api_does_not_give_stays_and_its_series_does_not_go() -> None:
+    """DLI's progress comes from an API of its own: a failed progress query (or one not asked, for lack
+    of time) keeps the progress known for the running task, as a failed status query keeps everything;
+    a progress API that answers without a progress is the cloud's word, and the progress goes."""
+    from exporter.exposition.render import TaskText
+
+    status = {"status": "RUNNING", "job_type": "QUERY", "start_time": 1_700_000_000_000}
+    progress = [
+        httpx.Response(200, json={"progress": 0.4}),
+        httpx.Response(500, json={"error_code": "DLI.0999", "error_msg": "Internal error"}),
+        httpx.Response(200, json={"progress": 0.6}),
+        httpx.Response(200, json={"progress": None}),
+    ]
+
+    def cloud(request: httpx.Request) -> httpx.Response:
+        return progress.pop(0) if request.url.path.endswith("/progress") else httpx.Response(200, json=status)
+
+    config, registry = config_for("dli"), CollectorRegistry()
+    client = ApiClient(config, SelfMetrics(registry), transport=lambda _a: httpx.MockTransport(cloud))
+    tracker = Tracker(config, client, clock=lambda: 1_700_000_100.0)
+    text = TaskText(lambda: tracker.snapshot, lambda: 1_700_000_100.0)
+    shown = []
+    # The progress API answers 0.4, fails, answers 0.6, is not asked (0.4 s is too little time left for
+    # it), then answers without a progress.
+    for budget in (5, 5, 5, 0.4, 5):
+        await tracker.refresh(budget)
+        lines = b"".join(text.render()).decode().splitlines()
+        shown.append([line.rsplit(" ", 1)[1] for line in lines if line.startswith("huaweicloud_task_progress_ratio{")])
+    await client.aclose()
+    assert shown == [["0.4"], ["0.4"], ["0.6"], ["0.6"], []]
+    assert progress == []
+    labels = {"account": "prod", "cloud_service": "dli", "region": "cn-north-4", "reason": "server_error"}
+    assert registry.get_sample_value("huaweicloud_task_api_errors_total", labels) == 1
+    (target,) = tracker.targets
+    record = target.tasks[TASK]
+    assert record.status is not None and record.status.state is State.RUNNING
+    assert record.status.progress is None and not record.status.progress_unanswered

@@ -201,6 +201,27 @@ async def test_silence_is_a_read_timeout_and_the_connection_is_dropped(serve: St
     await transport.aclose()
 
 
+async def test_a_deadline_bounds_the_wait_for_a_connection_and_for_the_answer(serve: Starter) -> None:
+    """The `deadline` extension (the loop's time by which the answer must be in) ends a request whose
+    timeouts alone would let it wait longer: waiting for a free connection, and waiting for the answer."""
+    _, url = await serve(lambda head, n: b"SLEEP 5")
+    transport = WireTransport(max_connections=1)
+    loop = asyncio.get_running_loop()
+
+    async def until(deadline: float) -> httpx.Response:
+        request = httpx.Request("GET", url + "/", headers={"Host": url.split("/")[2]})
+        request.extensions["timeout"] = dict.fromkeys(("connect", "read", "pool", "write"), 5.0)
+        request.extensions["deadline"] = deadline
+        return await transport.handle_async_request(request)
+
+    started = loop.time()
+    # The first takes the one connection and waits for its answer; the second waits for the connection.
+    results = await asyncio.gather(until(started + 0.4), until(started + 0.2), return_exceptions=True)
+    assert loop.time() - started < 1
+    assert [type(result) for result in results] == [httpx.ReadTimeout, httpx.PoolTimeout]
+    await transport.aclose()
+
+
 async def test_a_refused_port_is_a_connect_error() -> None:
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]

@@ -56,6 +56,11 @@ REQUEST_HEADERS = {
     "User-Agent": USER_AGENT,
 }
 PROGRESS_MIN_BUDGET = 0.5  # seconds: a progress API (DLI's) is not asked with less left than this
+# Seconds past a request's deadline before the query is cancelled. The status GETs' transport ends a
+# request at its deadline itself (the `deadline` extension, wire.py) and takes an answer that came by
+# then even if the event loop was busy as the deadline passed, where a cancellation would throw that
+# answer away as a timeout; the cancellation only bounds the rest (logins, requests through a proxy).
+DEADLINE_BACKSTOP = 0.5
 # The lines of one `/probe?debug=true`: every request of the calls made in its context, its answer and
 # the guards' decisions, as an operator reads them (no header, no secret, no body).
 TRACE: ContextVar[list[str] | None] = ContextVar("huaweicloud_task_trace", default=None)
@@ -230,17 +235,18 @@ class ApiClient:
         if progress is None or not progress.path:
             return status
         # DLI reports progress through an API of its own: asked while the task runs, with a quarter of
-        # what is left of the budget (the status is known already and must not wait for long). Without
-        # an answer the task keeps its status, without a progress.
+        # what is left of the budget (the status is known already and must not wait for long). Not asked
+        # or not answered, the task keeps its last known progress (the tracker has it); answered without
+        # one, it has none.
         left = timeout - (time.monotonic() - started)
         if left < PROGRESS_MIN_BUDGET:
-            return status
+            return dataclasses.replace(status, progress_unanswered=True)
         path = fill(progress.path, target.project_id, task_id, dict(target.params))
         found = await self.get(target, path, lambda body: read_progress(spec, body), max(PROGRESS_MIN_BUDGET, left / 4))
-        if isinstance(found, ApiError) or found is None:
-            log.debug("no progress for the task", **target.labels(), task_id=task_id, error=str(found))
-            return status
-        return dataclasses.replace(status, progress=found)
+        if isinstance(found, ApiError):
+            log.debug("no progress for the task", **target.labels(), task_id=task_id, error=found.describe())
+            return dataclasses.replace(status, progress_unanswered=True)
+        return dataclasses.replace(status, progress=found) if found is not None else status
 
     async def get(
         self,
@@ -261,19 +267,19 @@ class ApiClient:
         endpoint = self._endpoint(target.account, target.endpoint)
         url = target.endpoint + path
         labels = (target.account, target.cloud_service, target.region)
-        deadline = time.perf_counter() + timeout
         sent_at = self._clock()
         started = time.perf_counter()
         status_code = 0
         response: httpx.Response | None = None
+        until = asyncio.get_running_loop().time() + timeout
         try:
-            async with asyncio.timeout(max(deadline - started, 0.0)):
+            async with asyncio.timeout(timeout + DEADLINE_BACKSTOP):
                 request = httpx.Request(
                     "GET",
                     self._url(url),
                     params=params,
                     headers=REQUEST_HEADERS,
-                    extensions={"timeout": _timeouts(timeout)},
+                    extensions={"timeout": _timeouts(timeout), "deadline": until},
                 )
                 response = await self._send(target.account, request, self._auth(target))
             status_code = response.status_code

@@ -12,6 +12,12 @@ unresolvable host is `ConnectError`, an untrusted certificate `ConnectError` nam
 the read timeout `ReadTimeout`, a reset or a malformed answer `ReadError`. A kept-alive connection
 that the server closed just before the request was written is retried once on a new connection (a
 GET is idempotent); a fresh connection is never retried.
+
+Besides httpx's `timeout` extension, a request may carry a `deadline` (the event loop's time by which
+its answer must be in; no wait for a connection, connect or read goes past it). The timers that end a
+request fail its own futures, never cancel the caller: an answer read by the time a timer runs is the
+answer, even when the event loop was busy as the deadline passed (the loop reads a socket before it
+runs the timers that came due meanwhile).
 """
 
 from __future__ import annotations
@@ -305,14 +311,17 @@ class WireTransport(httpx.AsyncBaseTransport):
         if pool is None:
             pool = self._pools[key] = _Pool(self._limit)
         timeouts = request.extensions.get("timeout", {})
+        until: float | None = request.extensions.get("deadline")
         head = _head(request)
         for attempt in range(2):
             connection = await self._acquire(
-                pool, request, port, timeouts.get("pool"), timeouts.get("connect"), fresh=attempt > 0
+                pool, request, port, timeouts.get("pool"), timeouts.get("connect"), until, fresh=attempt > 0
             )
             reused = connection.used
             try:
-                status, headers, body, keep = await self._exchange(connection, head, timeouts.get("read"), request)
+                status, headers, body, keep = await self._exchange(
+                    connection, head, _within(timeouts.get("read"), until, connection.loop), request
+                )
             except _Stale:
                 pool.release(connection, False)
                 if reused and attempt == 0:
@@ -333,9 +342,11 @@ class WireTransport(httpx.AsyncBaseTransport):
         port: int,
         pool_timeout: float | None,
         connect_timeout: float | None,
+        until: float | None = None,
         fresh: bool = False,
     ) -> _Connection:
-        """A kept-alive connection (unless `fresh`), else a new one once the pool has room."""
+        """A kept-alive connection (unless `fresh`), else a new one once the pool has room; neither the wait
+        nor the connect goes past `until` (the request's deadline, in the loop's time)."""
         loop = asyncio.get_running_loop()
         url = request.url
         while True:
@@ -353,7 +364,8 @@ class WireTransport(httpx.AsyncBaseTransport):
                 continue
             waiter: asyncio.Future[None] = loop.create_future()
             pool.waiters.append(waiter)
-            timer = loop.call_later(pool_timeout, _expire, waiter) if pool_timeout is not None else None
+            wait = _within(pool_timeout, until, loop)
+            timer = loop.call_later(wait, _expire, waiter) if wait is not None else None
             try:
                 await waiter
             except _ReadTimeout:
@@ -377,7 +389,7 @@ class WireTransport(httpx.AsyncBaseTransport):
                     server_hostname=url.host if tls else None,
                     happy_eyeballs_delay=0.25,  # a broken IPv6 address does not take the whole connect timeout
                 ),
-                connect_timeout,
+                _within(connect_timeout, until, loop),
             )
         except asyncio.CancelledError:
             pool.count -= 1
@@ -419,6 +431,14 @@ class WireTransport(httpx.AsyncBaseTransport):
 
 class _ReadTimeout(Exception):
     pass
+
+
+def _within(seconds: float | None, until: float | None, loop: asyncio.AbstractEventLoop) -> float | None:
+    """`seconds` from now, or what is left until `until` (the loop's time) if that comes first."""
+    if until is None:
+        return seconds
+    left = max(until - loop.time(), 0.0)
+    return left if seconds is None else min(seconds, left)
 
 
 def _expire(answer: asyncio.Future[Any]) -> None:

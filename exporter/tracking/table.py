@@ -356,14 +356,19 @@ class TaskTable:
 
 
 def answered(record: TaskRecord, result: TaskStatus | ApiError, now: float) -> TaskRecord:
-    """`record` after an answer: a status replaces what was known; a failure keeps it, and a not-found
-    marks it (state `unknown`, raw status `not_found`) without dropping it yet."""
+    """`record` after an answer: a status replaces what was known (but for a progress whose own API did
+    not answer: the one known for the same state stays); a failure keeps it, and a not-found marks it
+    (state `unknown`, raw status `not_found`) without dropping it yet."""
     if isinstance(result, ApiError):
         if result.reason is not Reason.NOT_FOUND:
             return replace(record, last_error=result, not_found=0)
         previous = record.status or TaskStatus(State.UNKNOWN, NOT_FOUND)
         marked = replace(previous, state=State.UNKNOWN, raw_status=NOT_FOUND)
         return replace(record, last_error=result, not_found=record.not_found + 1, status=marked)
+    if result.progress_unanswered:  # the status answered, its progress API did not: the progress stays
+        known = record.status
+        kept = known.progress if known is not None and known.state is result.state else None
+        result = replace(result, progress=kept, progress_unanswered=False)
     # Running (again): the finished TTL starts when it ends; final: from when the exporter first saw it so.
     final_since = (record.final_since or now) if result.final else None
     # Built directly, not with dataclasses.replace: this runs for every answer of every scrape.

@@ -214,3 +214,14 @@ def test_the_wait_before_the_start_is_observed_where_the_service_gives_a_creatio
     series = next(s for k, s in history.series() if k[4:] == ("createVolume", "succeeded"))
     assert (series.count, series.durations.buckets, series.waits.buckets) == (2, [1, 1, 0], [0, 1, 0])
     assert series.waits.exemplars[1] == ("t1", 90.0, STARTED + 300)
+
+
+def test_completions_of_a_series_nobody_collects_are_not_held_back_for_ever() -> None:
+    from exporter.tracking.history import WAITING_MAX
+
+    history = History(HistorySettings(), STARTED)  # only /probe is scraped: collected() never comes
+    (target,) = targets()
+    for n in range(WAITING_MAX + 5):
+        history.answered(target, f"t{n}", RUNNING, status(State.SUCCEEDED, start=STARTED, end=STARTED + 1), STARTED)
+    (series,) = [s for k, s in history.series() if k[5] == "succeeded"]
+    assert series.count == WAITING_MAX + 5 and len(series.waiting) == 0

@@ -23,7 +23,20 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
       not_found: {http: [404], codes: [EVS.7001], message: "does not exist"}
       error_in_200: {code: /error/code, message: /error/message}   # a 200 without a status but with this
       reasons: {CC.00050006: server_error}     # the reason of other error codes, whatever the HTTP status
-    discover: {...}                            # optional; see DiscoverySpec
+      headers: {Client-Request-Id: "{uuid}"}   # request headers; {uuid}: a fresh UUID per request
+    discover:                                  # optional; see DiscoverySpec
+      path: /v2/{project_id}/training-job-searches
+      method: POST                             # GET (default) | POST with a JSON `body`
+      body: {sort_by: create_time, filters: [{key: create_time, operator: between, value: ["", ""]}]}
+      headers: {X-Language: en-us}             # as the status call's
+      query: {task_type: [a, b]}               # a list: one call sequence per value
+      items: /items
+      id: /metadata/id
+      paging: {style: page, in: body, param: /offset, limit_param: /limit, first: 0, limit: 50, total: /total}
+      #   in: query (default) | body (pointers into the body); template: "limit::{limit}|offset::{offset}"
+      #   (all in the one parameter `param`); item_marker: /created_at (style marker: the last item's field);
+      #   total: {header: Content-Range} (the total in a response header)
+      window: {in: body, from: /filters/0/value/0, to: /filters/0/value/1, format: epoch_ms, json_type: string}
 """
 
 from __future__ import annotations

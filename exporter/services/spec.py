@@ -36,7 +36,7 @@ from typing import Any
 
 from exporter.model import Reason, State
 from exporter.schema import ConfigError, Ctx, Section, load_document, read_url, time_zone
-from exporter.services.values import raw_status
+from exporter.services.values import TIME_FORMATS, raw_status
 
 __all__ = [
     "CLOUDS",
@@ -58,7 +58,6 @@ __all__ = [
 CLOUDS = ("huaweicloud", "otc", "custom")
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 REGION_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-TIME_FORMATS = ("iso", "epoch_s", "epoch_ms", "go")
 END_FORMATS = ("duration_ms", "duration_s")  # an end written as the time since the start (DLI's duration)
 JSON_TYPES = ("number", "string")
 WINDOW_FORMATS = ("iso", "epoch_s", "epoch_ms")
@@ -82,10 +81,18 @@ class TimeField:
     # duration_ms | duration_s: the time since the start (DLI writes start_time and duration)
     format: str
     zone: tzinfo | None = None  # None: the target's time_zone
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        return (self.format, *self.also)
+
     final_only: bool = False  # read only once the task is final (CCE's updateTimestamp is its end then)
     # How the document writes the value, "number" or "string" ("" = the format's usual: numbers for
     # epochs, strings otherwise). The exporter reads either; the fake cloud writes this one.
     json_type: str = ""
+    # The spec's `format` may list several (IMS: [iso, day-month-year]): the first is `format` (the one
+    # the fake cloud writes), the others are tried in turn when it does not read.
+    also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,11 @@ class ProgressField:
     json_type: str = ""  # as for times ("" = "60%" strings on the percent scale, numbers on the ratio one)
     # A second API that reports the progress (DLI), asked while the task is not final; "" = the status API.
     path: str = ""
+    # A value below this is a "no progress" sentinel, not 0 % (CDM writes -1 on failure); None: no floor.
+    none_below: float | None = None
+    # While this pointer holds a value the progress is a part's, not the task's, and is not read (DLI's
+    # sub_job_id: its progress is then the running sub-job's).
+    unless: Field | None = None
 
 
 @dataclass(frozen=True)
@@ -265,13 +277,16 @@ def fill(template: str, project_id: str, task_id: str = "", params: Mapping[str,
 # --- reading -------------------------------------------------------------------------------------
 
 
-def _pointer(ctx: Ctx, text: str) -> tuple[str, ...]:
+def _pointer(ctx: Ctx, text: str, *, root: bool = False) -> tuple[str, ...]:
+    """A JSON pointer's tokens; the root pointer "" (the whole body) only where `root` allows it."""
+    if root and text == "":
+        return ()
     if not text.startswith("/") or _POINTER.fullmatch(text) is None:
         ctx.fail(f"expected a JSON pointer such as /status or /job/entities/sub_jobs, got {ctx.show(text)}")
     return tuple(token.replace("~1", "/").replace("~0", "~") for token in text.split("/")[1:])
 
 
-def _field(ctx: Ctx, value: Any) -> Field:
+def _field(ctx: Ctx, value: Any, *, root: bool = False) -> Field:
     """A pointer, or a list of pointers (the first that holds a value wins)."""
     items = value if isinstance(value, list) else [value]
     if not items:
@@ -281,13 +296,13 @@ def _field(ctx: Ctx, value: Any) -> Field:
         item_ctx = ctx.child(value, index) if isinstance(value, list) else ctx
         if not isinstance(item, str):
             item_ctx.fail(f"expected a JSON pointer such as /status, got {item_ctx.describe(item)}")
-        pointers.append(_pointer(item_ctx, item))
-    return Field(tuple(pointers), ", ".join(items))
+        pointers.append(_pointer(item_ctx, item, root=root))
+    return Field(tuple(pointers), ", ".join(item or '""' for item in items))
 
 
-def _optional_field(section: Section, key: str) -> Field | None:
+def _optional_field(section: Section, key: str, *, root: bool = False) -> Field | None:
     ctx, value = section.raw(key)
-    return None if value is None else _field(ctx, value)
+    return None if value is None else _field(ctx, value, root=root)
 
 
 def _placeholders(ctx: Ctx, template: str, allowed: tuple[str, ...], what: str) -> str:
@@ -318,22 +333,38 @@ def _time(section: Section, key: str) -> TimeField | None:
     at_ctx, at = times.raw("at")
     if at is None:
         ctx.fail("missing required key 'at': expected the JSON pointer of the time")
-    fmt = times.string("format", default="iso")
-    formats = TIME_FORMATS + END_FORMATS if key == "end" else TIME_FORMATS
-    if fmt not in formats and "%" not in fmt:
-        format_ctx = times.raw("format")[0]
-        format_ctx.fail(
-            f"expected one of {', '.join(formats)} or a strptime pattern such as %Y-%m-%d %H:%M:%S, "
-            f"got {format_ctx.show(fmt)}"
-        )
+    formats = _time_formats(times, TIME_FORMATS + END_FORMATS if key == "end" else TIME_FORMATS)
     zone = times.string("zone")
     return TimeField(
         _field(at_ctx, at),
-        fmt,
+        formats[0],
         time_zone(times.raw("zone")[0], zone) if zone else None,
         times.flag("final_only", False),
         times.string("json_type", choices=JSON_TYPES),
+        formats[1:],
     )
+
+
+def _time_formats(times: Section, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """`format`: one format, or a list tried in turn (a duration only alone: it is not a time)."""
+    ctx, value = times.raw("format")
+    if value is None:
+        return ("iso",)
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        ctx.fail("expected a time format or a non-empty list of them")
+    contexts = [ctx.child(value, index) for index in range(len(items))] if isinstance(value, list) else [ctx]
+    for item_ctx, fmt in zip(contexts, items, strict=True):
+        if not isinstance(fmt, str):
+            item_ctx.fail(f"expected a time format such as iso, got {item_ctx.describe(fmt)}")
+        if fmt not in allowed and "%" not in fmt:
+            item_ctx.fail(
+                f"expected one of {', '.join(allowed)} or a strptime pattern such as %Y-%m-%d %H:%M:%S, "
+                f"got {item_ctx.show(fmt)}"
+            )
+        if fmt in END_FORMATS and len(items) > 1:
+            item_ctx.fail(f"{fmt} is a duration since the start: it cannot be listed with other formats")
+    return tuple(items)
 
 
 def _progress(section: Section, params: tuple[str, ...] = ()) -> ProgressField | None:
@@ -342,8 +373,8 @@ def _progress(section: Section, params: tuple[str, ...] = ()) -> ProgressField |
         return None
     if isinstance(value, str):
         return ProgressField(_field(ctx, value), "percent")
-    progress = Section(ctx, value, "a progress field ({at, scale, assumed, json_type, path})")
-    progress.allow("at", "scale", "assumed", "json_type", "path")
+    progress = Section(ctx, value, "a progress field ({at, scale, assumed, json_type, path, none_below, unless})")
+    progress.allow("at", "scale", "assumed", "json_type", "path", "none_below", "unless")
     at_ctx, at = progress.raw("at")
     if at is None:
         ctx.fail("missing required key 'at': expected the JSON pointer of the progress")
@@ -353,6 +384,8 @@ def _progress(section: Section, params: tuple[str, ...] = ()) -> ProgressField |
         progress.flag("assumed", False),
         progress.string("json_type", choices=JSON_TYPES),
         _path(progress, "path", ("project_id", "task_id", *params)) if progress.has("path") else "",
+        progress.number("none_below", 0, minimum=-1e9, maximum=1e9) if progress.has("none_below") else None,
+        _optional_field(progress, "unless"),
     )
 
 
@@ -562,7 +595,8 @@ def _discover(section: Section, params: tuple[str, ...] = ()) -> DiscoverySpec |
         discover.ctx.fail("'batch' needs 'config_key': the target's discover key whose values it sends")
     if batch and "{value}" in path:
         discover.ctx.fail("give the values either in the path ({value}) or in a query parameter ('batch'), not both")
-    items, id_ = _optional_field(discover, "items"), _optional_field(discover, "id")
+    # A list answer may be the list itself (SWR's sync jobs): its items at the root pointer "".
+    items, id_ = _optional_field(discover, "items", root=True), _optional_field(discover, "id")
     carries_status = discover.flag("carries_status", False)
     item_at: tuple[str, ...] = ()
     if discover.has("item_at"):

@@ -12,8 +12,12 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
       path: /v1/{project_id}/jobs/{task_id}
       state: /status                           # JSON pointers (RFC 6901) into the answer
       states: {INIT: pending, RUNNING: running, SUCCESS: succeeded, FAIL: failed}
-      progress: {at: /progress, scale: percent}   # percent (0..100, "60%") | ratio (0..1)
-      start: {at: /begin_time, format: iso}    # iso | epoch_s | epoch_ms | a strptime pattern; zone
+      progress: {at: /progress, scale: percent}   # percent (0..100, "60%") | ratio (0..1); none_below: 0
+                                               # (a lower value is "no progress": CDM's -1); unless: /sub_job_id
+                                               # (no progress while that holds a value: DLI's is a sub-job's)
+      start: {at: /begin_time, format: iso}    # iso | epoch_s | epoch_ms | go | day-month-year ("04-Jun-2015
+                                               # 18:11:06:586") | a strptime pattern (also reads a whole JSON
+                                               # number: 20200310031605), or a list tried in turn; zone
       end: {at: /end_time, format: iso}
       job_type: /job_type                      # or a list of pointers: the first non-empty wins
       job_name: /job_name
@@ -23,7 +27,11 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
       not_found: {http: [404], codes: [EVS.7001], message: "does not exist"}
       error_in_200: {code: /error/code, message: /error/message}   # a 200 without a status but with this
       reasons: {CC.00050006: server_error}     # the reason of other error codes, whatever the HTTP status
-    discover: {...}                            # optional; see DiscoverySpec
+    discover: {...}                            # optional; see DiscoverySpec; its items may be "" (the root
+                                               # pointer: the body is the list); window format epoch_ms etc.
+
+Rules for every spec: a task's progress is 1 once it succeeded, and only then when it is counted from
+sub-tasks; a task that is not final has no end time, whatever the API writes there.
 """
 
 from __future__ import annotations
@@ -86,7 +94,9 @@ class TimeField:
     def formats(self) -> tuple[str, ...]:
         return (self.format, *self.also)
 
-    final_only: bool = False  # read only once the task is final (CCE's updateTimestamp is its end then)
+    # Read only once the task is final (CCE's updateTimestamp is its end then). Every end is now read only
+    # once final (the interpreter's rule); the key stays valid and says so in a spec.
+    final_only: bool = False
     # How the document writes the value, "number" or "string" ("" = the format's usual: numbers for
     # epochs, strings otherwise). The exporter reads either; the fake cloud writes this one.
     json_type: str = ""
@@ -580,6 +590,18 @@ _DISCOVER_KEYS = (
 )  # fmt: skip
 
 
+def _batch(discover: Section, config_key: str, path: str) -> str:
+    """The query parameter that takes the target's values, checked against `config_key` and the path."""
+    batch = discover.string("batch", expect="the query parameter that takes the values")
+    if config_key and not batch and "{value}" not in path:
+        discover.ctx.fail("with 'config_key', the path needs {value} or 'batch' names a query parameter for the values")
+    if batch and not config_key:
+        discover.ctx.fail("'batch' needs 'config_key': the target's discover key whose values it sends")
+    if batch and "{value}" in path:
+        discover.ctx.fail("give the values either in the path ({value}) or in a query parameter ('batch'), not both")
+    return batch
+
+
 def _discover(section: Section, params: tuple[str, ...] = ()) -> DiscoverySpec | None:
     ctx, value = section.raw("discover")
     if value is None:
@@ -588,13 +610,7 @@ def _discover(section: Section, params: tuple[str, ...] = ()) -> DiscoverySpec |
     discover.allow(*_DISCOVER_KEYS)
     config_key = discover.string("config_key", pattern=NAME_PATTERN, expect="a key name such as request_ids")
     path = _path(discover, "path", ("project_id", "value", *params) if config_key else ("project_id", *params))
-    batch = discover.string("batch", expect="the query parameter that takes the values")
-    if config_key and not batch and "{value}" not in path:
-        discover.ctx.fail("with 'config_key', the path needs {value} or 'batch' names a query parameter for the values")
-    if batch and not config_key:
-        discover.ctx.fail("'batch' needs 'config_key': the target's discover key whose values it sends")
-    if batch and "{value}" in path:
-        discover.ctx.fail("give the values either in the path ({value}) or in a query parameter ('batch'), not both")
+    batch = _batch(discover, config_key, path)
     # A list answer may be the list itself (SWR's sync jobs): its items at the root pointer "".
     items, id_ = _optional_field(discover, "items", root=True), _optional_field(discover, "id")
     carries_status = discover.flag("carries_status", False)

@@ -63,7 +63,7 @@ def spec_of(text: str, file: str = "spec.yaml") -> ServiceSpec:
         ),
         pytest.param(
             ('format: "%Y-%m-%d %H:%M:%S"}', "format: rfc822}"),
-            r"status.start.format: expected one of iso, epoch_s, epoch_ms, go or a strptime",
+            r"status.start.format: expected one of iso, epoch_s, epoch_ms, go, day-month-year or a strptime",
             id="format",
         ),
         pytest.param(
@@ -485,7 +485,7 @@ def test_sfs_turbo_documented_job() -> None:
     assert (status.error_code, status.error_message, status.progress) == (
         "SFS.TURBO.0001",
         "Insufficient capacity.",
-        1.0,
+        None,  # its sub-jobs are all final, but the job failed: progress 1 is a succeeded task's
     )
     assert [read_status(BUILTIN["sfs_turbo"], {"status": s}, UTC).state for s in ("waiting", "running", "success")] == [
         State.PENDING,
@@ -742,7 +742,8 @@ def test_cce_documented_job_go_times_and_an_end_only_once_final() -> None:
     )  # fmt: skip
     assert status.start == datetime(2020, 2, 2, 8, 12, 40, 672772, tzinfo=UTC).timestamp()
     assert status.end is None  # updateTimestamp is no end while the job runs
-    assert status.sub_tasks is not None and status.sub_tasks[State.SUCCEEDED] == 2 and status.progress == 1.0
+    # Both sub-jobs succeeded, the job still runs: no progress (1 is a succeeded job's; issue 21).
+    assert status.sub_tasks is not None and status.sub_tasks[State.SUCCEEDED] == 2 and status.progress is None
     failed = {**CCE_EXAMPLE, "status": {"phase": "Failed", "reason": "install master failed"}}
     done = read_status(cce, failed, UTC)
     assert (done.state, done.error_message) == (State.FAILED, "install master failed")

@@ -12,8 +12,12 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
       path: /v1/{project_id}/jobs/{task_id}
       state: /status                           # JSON pointers (RFC 6901) into the answer
       states: {INIT: pending, RUNNING: running, SUCCESS: succeeded, FAIL: failed}
-      progress: {at: /progress, scale: percent}   # percent (0..100, "60%") | ratio (0..1)
-      start: {at: /begin_time, format: iso}    # iso | epoch_s | epoch_ms | a strptime pattern; zone
+      progress: {at: /progress, scale: percent}   # percent (0..100, "60%") | ratio (0..1); none_below: 0
+                                               # (a lower value is "no progress": CDM's -1); unless: /sub_job_id
+                                               # (no progress while that holds a value: DLI's is a sub-job's)
+      start: {at: /begin_time, format: iso}    # iso | epoch_s | epoch_ms | go | day-month-year ("04-Jun-2015
+                                               # 18:11:06:586") | a strptime pattern (also reads a whole JSON
+                                               # number: 20200310031605), or a list tried in turn; zone
       end: {at: /end_time, format: iso}
       job_type: /job_type                      # or a list of pointers: the first non-empty wins
       job_name: /job_name
@@ -37,6 +41,10 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
       #   (all in the one parameter `param`); item_marker: /created_at (style marker: the last item's field);
       #   total: {header: Content-Range} (the total in a response header)
       window: {in: body, from: /filters/0/value/0, to: /filters/0/value/1, format: epoch_ms, json_type: string}
+      # items may be "" (the root pointer: the answer is the list itself, as SWR's sync jobs)
+
+Rules for every spec: a task's progress is 1 once it succeeded, and only then when it is counted from
+sub-tasks; a task that is not final has no end time, whatever the API writes there.
 """
 
 from __future__ import annotations
@@ -50,7 +58,7 @@ from typing import Any
 
 from exporter.model import Reason, State
 from exporter.schema import ConfigError, Ctx, Section, load_document, read_url, scalar_text, time_zone
-from exporter.services.values import raw_status
+from exporter.services.values import TIME_FORMATS, raw_status
 
 __all__ = [
     "CLOUDS",
@@ -72,7 +80,6 @@ __all__ = [
 CLOUDS = ("huaweicloud", "otc", "custom")
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 REGION_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-TIME_FORMATS = ("iso", "epoch_s", "epoch_ms", "go")
 END_FORMATS = ("duration_ms", "duration_s")  # an end written as the time since the start (DLI's duration)
 JSON_TYPES = ("number", "string")
 WINDOW_FORMATS = ("iso", "epoch_s", "epoch_ms")
@@ -96,10 +103,20 @@ class TimeField:
     # duration_ms | duration_s: the time since the start (DLI writes start_time and duration)
     format: str
     zone: tzinfo | None = None  # None: the target's time_zone
-    final_only: bool = False  # read only once the task is final (CCE's updateTimestamp is its end then)
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        return (self.format, *self.also)
+
+    # Read only once the task is final (CCE's updateTimestamp is its end then). Every end is now read only
+    # once final (the interpreter's rule); the key stays valid and says so in a spec.
+    final_only: bool = False
     # How the document writes the value, "number" or "string" ("" = the format's usual: numbers for
     # epochs, strings otherwise). The exporter reads either; the fake cloud writes this one.
     json_type: str = ""
+    # The spec's `format` may list several (IMS: [iso, day-month-year]): the first is `format` (the one
+    # the fake cloud writes), the others are tried in turn when it does not read.
+    also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +129,11 @@ class ProgressField:
     json_type: str = ""  # as for times ("" = "60%" strings on the percent scale, numbers on the ratio one)
     # A second API that reports the progress (DLI), asked while the task is not final; "" = the status API.
     path: str = ""
+    # A value below this is a "no progress" sentinel, not 0 % (CDM writes -1 on failure); None: no floor.
+    none_below: float | None = None
+    # While this pointer holds a value the progress is a part's, not the task's, and is not read (DLI's
+    # sub_job_id: its progress is then the running sub-job's).
+    unless: Field | None = None
 
 
 @dataclass(frozen=True)
@@ -303,13 +325,16 @@ def fill(template: str, project_id: str, task_id: str = "", params: Mapping[str,
 # --- reading -------------------------------------------------------------------------------------
 
 
-def _pointer(ctx: Ctx, text: str) -> tuple[str, ...]:
+def _pointer(ctx: Ctx, text: str, *, root: bool = False) -> tuple[str, ...]:
+    """A JSON pointer's tokens; the root pointer "" (the whole body) only where `root` allows it."""
+    if root and text == "":
+        return ()
     if not text.startswith("/") or _POINTER.fullmatch(text) is None:
         ctx.fail(f"expected a JSON pointer such as /status or /job/entities/sub_jobs, got {ctx.show(text)}")
     return tuple(token.replace("~1", "/").replace("~0", "~") for token in text.split("/")[1:])
 
 
-def _field(ctx: Ctx, value: Any) -> Field:
+def _field(ctx: Ctx, value: Any, *, root: bool = False) -> Field:
     """A pointer, or a list of pointers (the first that holds a value wins)."""
     items = value if isinstance(value, list) else [value]
     if not items:
@@ -319,13 +344,13 @@ def _field(ctx: Ctx, value: Any) -> Field:
         item_ctx = ctx.child(value, index) if isinstance(value, list) else ctx
         if not isinstance(item, str):
             item_ctx.fail(f"expected a JSON pointer such as /status, got {item_ctx.describe(item)}")
-        pointers.append(_pointer(item_ctx, item))
-    return Field(tuple(pointers), ", ".join(items))
+        pointers.append(_pointer(item_ctx, item, root=root))
+    return Field(tuple(pointers), ", ".join(item or '""' for item in items))
 
 
-def _optional_field(section: Section, key: str) -> Field | None:
+def _optional_field(section: Section, key: str, *, root: bool = False) -> Field | None:
     ctx, value = section.raw(key)
-    return None if value is None else _field(ctx, value)
+    return None if value is None else _field(ctx, value, root=root)
 
 
 def _placeholders(ctx: Ctx, template: str, allowed: tuple[str, ...], what: str) -> str:
@@ -356,22 +381,38 @@ def _time(section: Section, key: str) -> TimeField | None:
     at_ctx, at = times.raw("at")
     if at is None:
         ctx.fail("missing required key 'at': expected the JSON pointer of the time")
-    fmt = times.string("format", default="iso")
-    formats = TIME_FORMATS + END_FORMATS if key == "end" else TIME_FORMATS
-    if fmt not in formats and "%" not in fmt:
-        format_ctx = times.raw("format")[0]
-        format_ctx.fail(
-            f"expected one of {', '.join(formats)} or a strptime pattern such as %Y-%m-%d %H:%M:%S, "
-            f"got {format_ctx.show(fmt)}"
-        )
+    formats = _time_formats(times, TIME_FORMATS + END_FORMATS if key == "end" else TIME_FORMATS)
     zone = times.string("zone")
     return TimeField(
         _field(at_ctx, at),
-        fmt,
+        formats[0],
         time_zone(times.raw("zone")[0], zone) if zone else None,
         times.flag("final_only", False),
         times.string("json_type", choices=JSON_TYPES),
+        formats[1:],
     )
+
+
+def _time_formats(times: Section, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """`format`: one format, or a list tried in turn (a duration only alone: it is not a time)."""
+    ctx, value = times.raw("format")
+    if value is None:
+        return ("iso",)
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        ctx.fail("expected a time format or a non-empty list of them")
+    contexts = [ctx.child(value, index) for index in range(len(items))] if isinstance(value, list) else [ctx]
+    for item_ctx, fmt in zip(contexts, items, strict=True):
+        if not isinstance(fmt, str):
+            item_ctx.fail(f"expected a time format such as iso, got {item_ctx.describe(fmt)}")
+        if fmt not in allowed and "%" not in fmt:
+            item_ctx.fail(
+                f"expected one of {', '.join(allowed)} or a strptime pattern such as %Y-%m-%d %H:%M:%S, "
+                f"got {item_ctx.show(fmt)}"
+            )
+        if fmt in END_FORMATS and len(items) > 1:
+            item_ctx.fail(f"{fmt} is a duration since the start: it cannot be listed with other formats")
+    return tuple(items)
 
 
 def _progress(section: Section, params: tuple[str, ...] = ()) -> ProgressField | None:
@@ -380,8 +421,8 @@ def _progress(section: Section, params: tuple[str, ...] = ()) -> ProgressField |
         return None
     if isinstance(value, str):
         return ProgressField(_field(ctx, value), "percent")
-    progress = Section(ctx, value, "a progress field ({at, scale, assumed, json_type, path})")
-    progress.allow("at", "scale", "assumed", "json_type", "path")
+    progress = Section(ctx, value, "a progress field ({at, scale, assumed, json_type, path, none_below, unless})")
+    progress.allow("at", "scale", "assumed", "json_type", "path", "none_below", "unless")
     at_ctx, at = progress.raw("at")
     if at is None:
         ctx.fail("missing required key 'at': expected the JSON pointer of the progress")
@@ -391,6 +432,8 @@ def _progress(section: Section, params: tuple[str, ...] = ()) -> ProgressField |
         progress.flag("assumed", False),
         progress.string("json_type", choices=JSON_TYPES),
         _path(progress, "path", ("project_id", "task_id", *params)) if progress.has("path") else "",
+        progress.number("none_below", 0, minimum=-1e9, maximum=1e9) if progress.has("none_below") else None,
+        _optional_field(progress, "unless"),
     )
 
 
@@ -596,6 +639,18 @@ def _item_at(discover: Section, carries_status: bool) -> tuple[str, ...]:
     return _pointer(at_ctx, discover.string("item_at", required=True))
 
 
+def _batch(discover: Section, config_key: str, path: str) -> str:
+    """The query parameter that takes the target's values, checked against `config_key` and the path."""
+    batch = discover.string("batch", expect="the query parameter that takes the values")
+    if config_key and not batch and "{value}" not in path:
+        discover.ctx.fail("with 'config_key', the path needs {value} or 'batch' names a query parameter for the values")
+    if batch and not config_key:
+        discover.ctx.fail("'batch' needs 'config_key': the target's discover key whose values it sends")
+    if batch and "{value}" in path:
+        discover.ctx.fail("give the values either in the path ({value}) or in a query parameter ('batch'), not both")
+    return batch
+
+
 def _discover(section: Section, params: tuple[str, ...] = ()) -> DiscoverySpec | None:
     ctx, value = section.raw("discover")
     if value is None:
@@ -604,14 +659,9 @@ def _discover(section: Section, params: tuple[str, ...] = ()) -> DiscoverySpec |
     discover.allow(*_DISCOVER_KEYS)
     config_key = discover.string("config_key", pattern=NAME_PATTERN, expect="a key name such as request_ids")
     path = _path(discover, "path", ("project_id", "value", *params) if config_key else ("project_id", *params))
-    batch = discover.string("batch", expect="the query parameter that takes the values")
-    if config_key and not batch and "{value}" not in path:
-        discover.ctx.fail("with 'config_key', the path needs {value} or 'batch' names a query parameter for the values")
-    if batch and not config_key:
-        discover.ctx.fail("'batch' needs 'config_key': the target's discover key whose values it sends")
-    if batch and "{value}" in path:
-        discover.ctx.fail("give the values either in the path ({value}) or in a query parameter ('batch'), not both")
-    items, id_ = _optional_field(discover, "items"), _optional_field(discover, "id")
+    batch = _batch(discover, config_key, path)
+    # A list answer may be the list itself (SWR's sync jobs): its items at the root pointer "".
+    items, id_ = _optional_field(discover, "items", root=True), _optional_field(discover, "id")
     carries_status = discover.flag("carries_status", False)
     if items is None or id_ is None:
         discover.ctx.fail("expected 'items' (the JSON pointer of the list) and 'id' (of the task ID in an item)")

@@ -86,6 +86,14 @@ at least one generator, ``tasks`` may be empty)::
         request_id: ...           # default DEFAULT_CODEARTS_PROJECT_ID; cph: the request ID, default one
                                   # per generator, generator_request_id)
 
+Sections: other top-level keys are read by the parts of the fake cloud that serve them
+(``sections.SECTIONS``, into ``Scenario.sections``), with the same key-path errors. ``parents`` lists
+the parent resources of fan-out services (``parents.py``; served by ``fanout.py``)::
+
+    parents:
+      cce:                        # a cloud service (a spec's name)
+        - {id: 3c1e0f7a-..., name: prod-cluster, project_id: 0123...}   # name, project_id optional
+
 The n-th task of generator ``i`` (n = 1, 2, ...) is created ``start + (n - 1) * every`` seconds after the
 simulator started, with the ID ``generated_task_id(cloud_service, i, n)``: the shape's ``id_prefix``
 (c0de, d5a0, e750, ce11), ``6e4e``, ``i`` as 4 hex digits and ``n`` as 20 (32 lowercase hex in all). It
@@ -115,6 +123,7 @@ import yaml
 
 from exporter.model import FINAL_STATES, State
 from exporter.services import BUILTIN, ServiceSpec, raw_status
+from exporter.simulator import sections
 from exporter.simulator.checks import (
     Invalid,
     ScenarioError,
@@ -127,7 +136,6 @@ from exporter.simulator.checks import (
     number,
     string,
 )
-from exporter.simulator.sections import SECTIONS
 from exporter.simulator.shapes import SHAPES, ListShape, Shape
 
 __all__ = [
@@ -637,7 +645,7 @@ _TOP_KEYS = ("iam", "static_tokens", "access_keys", "projects", "tasks", "genera
 
 def _scenario(data: object, specs: Mapping[str, ServiceSpec], ctx: SectionContext) -> Scenario:
     top = mapping(data, "(top level)")
-    check_keys(top, (*_TOP_KEYS, *(section.key for section in SECTIONS)), ("tasks",), "(top level)")
+    check_keys(top, (*_TOP_KEYS, *(section.key for section in sections.SECTIONS)), ("tasks",), "(top level)")
     iam = mapping(top.get("iam", {}), "iam")
     check_keys(iam, ("domain", "user", "password"), (), "iam")
     tokens = as_list(top.get("static_tokens", [DEMO_TOKEN]), "static_tokens")
@@ -667,7 +675,7 @@ def _scenario(data: object, specs: Mapping[str, ServiceSpec], ctx: SectionContex
 
 
 def _sections(top: Mapping[str, Any], ctx: SectionContext) -> dict[str, Any]:
-    return {s.key: s.read(top[s.key], s.key, ctx) if s.key in top else s.default for s in SECTIONS}
+    return {s.key: s.read(top[s.key], s.key, ctx) if s.key in top else s.default for s in sections.SECTIONS}
 
 
 def _projects(raw: object) -> dict[str, str]:

@@ -184,6 +184,11 @@ class ApiClient:
         finally:
             await flow.aclose()
 
+    async def send_iam(self, account: str, request: httpx.Request, auth: httpx.Auth) -> httpx.Response:
+        """An IAM request of `account` (its project list, exporter/cloud/iam.py) over the account's
+        transport (TLS and proxy settings); no rate limit or metrics: it is asked once a day."""
+        return await self._send(account, request, auth)
+
     def _auth(self, target: TargetConfig) -> httpx.Auth:
         account = self._config.accounts[target.account]
         send = self._client(account.name).send

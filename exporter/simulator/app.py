@@ -78,7 +78,7 @@ from aiohttp import web
 
 from exporter.cloud.signing import ALGORITHM, VerifyStatus, format_sdk_date, verify
 from exporter.services import BUILTIN, DiscoverySpec, ServiceSpec
-from exporter.simulator import bodies
+from exporter.simulator import bodies, iam
 from exporter.simulator.scenario import (
     CLOUD_SERVICES,
     FAULT_KINDS,
@@ -522,6 +522,7 @@ class Simulator:
             app.router.add_get(path, self._routed(sharing, listers.get(path, [])))
         app.router.add_get("/v3/{project_id}/traces", self._traces)
         app.router.add_post("/v3/auth/tokens", self._iam_tokens)
+        iam.register(self, app)  # the IAM project lists (exporter/simulator/iam.py)
         app.router.add_post("/_sim/advance", self._admin_advance)
         app.router.add_post("/_sim/fault", self._admin_fault)
         app.router.add_get("/_sim/stats", self._admin_stats)
@@ -806,6 +807,8 @@ class Simulator:
         return _json(200, body, request_id)
 
     async def _iam_tokens(self, request: web.Request) -> web.StreamResponse:
+        if (domain_scoped := iam.domain_login(self, await request.text())) is not None:
+            return domain_scoped
         try:
             login = _password_login(json.loads(await request.text()))
         except ValueError:

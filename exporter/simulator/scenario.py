@@ -115,6 +115,7 @@ import yaml
 
 from exporter.model import FINAL_STATES, State
 from exporter.services import BUILTIN, ServiceSpec, raw_status
+from exporter.simulator.iam import IamProjects, read_iam_projects
 from exporter.simulator.shapes import SHAPES, ListShape, Shape
 
 __all__ = [
@@ -559,6 +560,7 @@ class Scenario:
     access_keys: tuple[AccessKey, ...] = DEFAULT_ACCESS_KEYS
     projects: Mapping[str, str] = field(default_factory=lambda: {DEFAULT_PROJECT_ID: DEFAULT_PROJECT_NAME})
     generators: tuple[TaskGenerator, ...] = ()
+    iam_projects: IamProjects = field(default_factory=IamProjects)  # exporter/simulator/iam.py
 
     def targets(self) -> list[Target]:
         """Top-level task IDs grouped by (cloud_service, project_id), in scenario order."""
@@ -635,7 +637,10 @@ def parse_scenario(
 def _scenario(data: object, specs: Mapping[str, ServiceSpec]) -> Scenario:
     top = _mapping(data, "(top level)")
     _check_keys(
-        top, ("iam", "static_tokens", "access_keys", "projects", "tasks", "generators"), ("tasks",), "(top level)"
+        top,
+        ("iam", "static_tokens", "access_keys", "projects", "tasks", "generators", "iam_projects"),
+        ("tasks",),
+        "(top level)",
     )
     iam = _mapping(top.get("iam", {}), "iam")
     _check_keys(iam, ("domain", "user", "password"), (), "iam")
@@ -687,7 +692,15 @@ def _scenario(data: object, specs: Mapping[str, ServiceSpec]) -> Scenario:
         access_keys=_access_keys(top["access_keys"]) if "access_keys" in top else DEFAULT_ACCESS_KEYS,
         projects=projects,
         generators=generators,
+        iam_projects=_iam_projects(top),
     )
+
+
+def _iam_projects(top: Mapping[str, Any]) -> IamProjects:
+    try:
+        return read_iam_projects(top.get("iam_projects"))  # exporter/simulator/iam.py
+    except ValueError as exc:
+        raise _Invalid("iam_projects", str(exc)) from None
 
 
 def _generator(raw: object, index: int) -> TaskGenerator:

@@ -94,7 +94,10 @@ def register(sim: Simulator, app: web.Application) -> None:
         if sim.scenario.iam_projects.refuse:
             return web.json_response(bodies.iam_error(403, FORBIDDEN, "Forbidden"), status=403)
         self_link = f"https://iam.myhuaweicloud.com{request.path}"
-        return web.json_response({"links": {"self": self_link}, "projects": project_list(sim)})
+        listed = project_list(sim)
+        if "name" in request.query:  # the SDK core asks per region: GET /v3/projects?name=<region>
+            listed = [p for p in listed if p["name"] == request.query["name"]]
+        return web.json_response({"links": {"self": self_link}, "projects": listed})
 
     app.router.add_get("/v3/projects", projects)
     app.router.add_get("/v3/auth/projects", projects)

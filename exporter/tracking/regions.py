@@ -93,14 +93,11 @@ def expand(config: Config, answers: Mapping[str, Answer]) -> tuple[Config, list[
             problems.append((rt.account, f"{rt.where}: {rt.cloud_service}: no regions for account {rt.account}: {why}"))
             continue
         cloud = config.accounts[rt.account].cloud
-        regions, found = _wanted(rt, answer.projects)
+        regions, found = _wanted(rt, answer.projects, rt.spec.regions.get(cloud, ()))
         problems.extend((rt.account, problem) for problem in found)
-        offered = rt.spec.regions.get(cloud, ())
         for region in regions:
-            if (rt.account, rt.cloud_service, region) in taken or (
-                not rt.regions and offered and region not in offered
-            ):
-                continue  # hand-written; or `all` and the service does not exist there
+            if (rt.account, rt.cloud_service, region) in taken:
+                continue  # a hand-written target of that region
             added.append(rt.target(region, answer.projects.projects[region], _endpoint(rt, cloud, region)))
     if not added:
         return config, problems

@@ -31,6 +31,7 @@ from exporter.log import LEVELS, setup_logging
 from exporter.model import Shard, State
 from exporter.schema import WithoutSecrets
 from exporter.services import BadResponse, body_error, read_status
+from exporter.services.calls import describe_calls
 
 if TYPE_CHECKING:
     from exporter.simulator import AccessKey, RunningSimulator, Scenario
@@ -189,6 +190,8 @@ def _try_service(config: Config, service: str, body_file: str) -> int:
         print(f"{service}: {body_file}: a bad response: {exc}", file=sys.stderr)
         return 1
     print(f"{service}: {body_file}:")
+    for line in describe_calls(spec):
+        print(f"  {line}")
     for name in ("state", "raw_status", "progress", "start", "end", "job_type", "job_name", "resource_id",
                  "error_code", "error_message"):  # fmt: skip
         value = getattr(status, name)

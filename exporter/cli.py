@@ -203,6 +203,20 @@ def _try_service(config: Config, service: str, body_file: str) -> int:
     return 0
 
 
+def _check_regions(config: Config, *, ask: bool) -> int:
+    """Print the targets `regions:` expands to (IAM asked) and the region errors; 1 if there are any."""
+    from exporter.tracking.regions import check_regions
+
+    lines, errors = asyncio.run(check_regions(config, ask=ask))
+    for line in lines:
+        print(line)
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    if errors:
+        print(f"invalid configuration: {len(errors)} region error(s)", file=sys.stderr)
+    return 1 if errors else 0
+
+
 def _seconds(value: str) -> float:
     try:
         seconds = float(value)
@@ -431,10 +445,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         for target in config.targets:
             print(f"  {'/'.join(part for part in target.key if part)}: {target.endpoint}")
+        regions = _check_regions(config, ask=not args.without_secrets)
         print(
             f"{args.config_file}: valid ({len(config.accounts)} accounts, {len(config.targets)} targets, {tasks} tasks)"
         )
-        return max((_try_service(config, service, body) for service, body in args.service_try), default=0)
+        return max([regions, *(_try_service(config, service, body) for service, body in args.service_try)])
     setup_logging(args.log_level, args.log_format)
     try:
         shard = parse_shard(args.shard_index, args.shard_count, socket.gethostname())

@@ -23,7 +23,7 @@ import trustme
 from aiohttp import web
 
 from exporter.cloud.signing import AkSkAuth, format_sdk_date, sign
-from exporter.services import BUILTIN, DiscoverySpec, Field, Paging, ServiceSpec
+from exporter.services import BUILTIN, Field, Paging, ServiceSpec
 from exporter.simulator import (
     DEFAULT_ACCESS_KEYS,
     DEFAULT_CODEARTS_CREATOR_ID,
@@ -2212,22 +2212,15 @@ def test_parents_section_errors(parents: object, message: str) -> None:
 
 
 def test_scenario_without_parents_has_the_sections_default() -> None:
-    assert default_scenario().sections == {"parents": {}}
+    assert default_scenario().sections["parents"] == {}
     assert [p.id for p in parents_scenario().sections["parents"]["cce"]] == CLUSTERS
-
-
-@dataclasses.dataclass(frozen=True)
-class _PostDiscovery(DiscoverySpec):
-    """A list call that sends its paging in a POST body, as some services' list APIs do."""
-
-    method: str = "POST"
 
 
 async def test_a_post_list_call_reads_its_paging_from_the_body() -> None:
     base = BUILTIN["gaussdb"]
     assert base.discover is not None
-    lister = _PostDiscovery(**{f.name: getattr(base.discover, f.name) for f in dataclasses.fields(DiscoverySpec)})
-    spec = dataclasses.replace(base, discover=lister)
+    # A list call that sends its paging in a POST body, as some services' list APIs do.
+    spec = dataclasses.replace(base, discover=dataclasses.replace(base.discover, method="POST", window=None))
     ids = [f"9a55{n:028x}" for n in range(1, 4)]
     scenario = parse_scenario(
         {
@@ -2268,14 +2261,14 @@ async def test_a_route_provider_adds_an_api(monkeypatch: pytest.MonkeyPatch) -> 
                 return answered
             return json_response(200, {"projects": [{"id": p} for p in parts.scenario.projects]}, request_id)
 
-        return [Route("GET", "/v3/projects", handle)]
+        return [Route("GET", "/v3/extension-projects", handle)]
 
     monkeypatch.setattr(app_module, "ROUTE_PROVIDERS", (*app_module.ROUTE_PROVIDERS, projects))
     sim = Simulator(default_scenario(), clock=lambda: T0)
     async with await start_simulator(sim) as cloud, httpx.AsyncClient(base_url=cloud.url) as c:
-        assert (await c.get("/v3/projects")).json()["error_code"] == "APIGW.0301"
+        assert (await c.get("/v3/extension-projects")).json()["error_code"] == "APIGW.0301"
         c.headers["X-Auth-Token"] = DEMO_TOKEN
-        assert await get_json(c, "/v3/projects") == {"projects": [{"id": P}]}
+        assert await get_json(c, "/v3/extension-projects") == {"projects": [{"id": P}]}
 
 
 def test_a_scenario_section_adds_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -2294,6 +2287,7 @@ def test_a_scenario_section_adds_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
         parse_scenario({**data, "extra": 3}, source="s.yaml")
     with pytest.raises(
         ScenarioError,
-        match="expected one of: iam, static_tokens, access_keys, projects, tasks, generators, parents, extra",
+        match="expected one of: iam, static_tokens, access_keys, projects, tasks, generators, parents, iam_projects, "
+        "extra",
     ):
         parse_scenario({**data, "other": 3})

@@ -195,21 +195,22 @@ def test_otc_regions() -> None:
 
 
 CHECKED = f"""
-accounts: [{{name: prod, auth: {{type: token, token: t}}}}]
+accounts: [{{name: prod, iam_endpoint: "http://127.0.0.1:9", auth: {{type: token, token: t}}}}]
 services:
   - {{cloud_service: dws, account: prod, region: cn-nroth-4, project_id: {PROJECT}, tasks: [{TASK}]}}
   - {{cloud_service: dws, account: prod, region: eu-west-101, project_id: {PROJECT}, tasks: [{TASK}]}}
 """
 
 
-def test_config_check_prints_endpoints_and_warns_on_an_unknown_region(
+def test_config_check_prints_endpoints_and_errs_on_an_unknown_region(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(CHECKED, encoding="utf-8")
-    assert main(["--config.file", str(path), "--config.check"]) == 0  # a warning, not a failure
+    # No spec lists it and IAM (nothing listens on port 9) cannot confirm it: an error (issue 21, item 3).
+    assert main(["--config.file", str(path), "--config.check"]) == 1
     out, err = capsys.readouterr()
-    assert "cn-nroth-4: did you mean cn-north-4?" in err
+    assert "cn-nroth-4: did you mean cn-north-4? no service spec lists this region" in err
     assert f"{path}:4: services[0].region" in err
     assert "https://dws.cn-nroth-4.myhuaweicloud.com" in out
     assert "https://dws.eu-west-101.myhuaweicloud.eu" in out  # the SDK's host for Dublin

@@ -330,6 +330,11 @@ class ApiClient:
     def lone_first(self, account: str) -> bool:
         return self._gate.lone_first(account)
 
+    async def send_iam(self, account: str, request: httpx.Request, auth: httpx.Auth) -> httpx.Response:
+        """An IAM request of `account` (its project list, exporter/cloud/iam.py) over the account's
+        transport (TLS and proxy settings); no rate limit or metrics: it is asked once a day."""
+        return await self._connections.send(account, request, auth)
+
     def _endpoint(self, account: str, base: str) -> Endpoint:
         return self._gate.endpoint(account, base)
 

@@ -87,6 +87,15 @@ class SelfMetrics:
             registry=registry,
         )
 
+        self.region_discovery = Gauge(
+            f"{_PREFIX}region_discovery_successful",
+            "1 if IAM last listed the account's projects and every region of its 'regions' targets has exactly one "
+            "project; 0 when IAM refused or failed, or a region's name matches several projects. Accounts with "
+            "'regions' targets only.",
+            ["account"],
+            registry=registry,
+        )
+
     def prepare(self, targets: Iterable[tuple[str, str, str]], accounts: Iterable[str]) -> None:
         """Create the zero-valued series of configured targets (account, cloud_service, region) and accounts."""
         for problem in FileProblem:

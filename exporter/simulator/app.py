@@ -41,7 +41,7 @@ import structlog
 from aiohttp import web
 
 from exporter.services import BUILTIN, ServiceSpec
-from exporter.simulator import admin, bodies, fanout, services, tokens, traces
+from exporter.simulator import admin, bodies, fanout, iam, services, tokens, traces
 from exporter.simulator.auth import (
     AK_LOCK_SECONDS,
     AK_LOCK_THRESHOLD,
@@ -101,6 +101,7 @@ ROUTE_PROVIDERS: tuple[RouteProvider, ...] = (
     fanout.routes,
     traces.routes,
     tokens.routes,
+    iam.routes,
     admin.routes,
 )
 

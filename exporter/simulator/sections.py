@@ -6,9 +6,9 @@ the file. A route provider (`app.ROUTE_PROVIDERS`) then serves it from ``parts.s
 
 from __future__ import annotations
 
-from exporter.simulator import parents
+from exporter.simulator import iam_projects, parents
 from exporter.simulator.checks import ScenarioSection
 
 __all__ = ["SECTIONS"]
 
-SECTIONS: tuple[ScenarioSection, ...] = (parents.SECTION,)
+SECTIONS: tuple[ScenarioSection, ...] = (parents.SECTION, iam_projects.SECTION)

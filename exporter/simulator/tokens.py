@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from exporter.simulator import bodies
+from exporter.simulator import bodies, iam
 from exporter.simulator.parts import Parts
 from exporter.simulator.routing import Handler, Route, json_response
 
@@ -27,8 +27,11 @@ def routes(parts: Parts) -> list[Route]:
 
 def _handler(parts: Parts) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
+        text = await request.text()
+        if (domain_scoped := iam.domain_login(parts, text)) is not None:
+            return domain_scoped
         try:
-            login = _password_login(json.loads(await request.text()))
+            login = _password_login(json.loads(text))
         except ValueError:
             login = None
         if login is None:

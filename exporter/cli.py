@@ -32,6 +32,7 @@ from exporter.log import LEVELS, setup_logging
 from exporter.model import Shard, State
 from exporter.schema import WithoutSecrets, parse_duration
 from exporter.services import BadResponse, body_error, read_status
+from exporter.services.calls import describe_calls
 
 if TYPE_CHECKING:
     from exporter.app import Exporter
@@ -245,6 +246,8 @@ def _try_service(config: Config, service: str, body_file: str) -> int:
         print(f"{service}: {body_file}: a bad response: {exc}", file=sys.stderr)
         return 1
     print(f"{service}: {body_file}:")
+    for line in describe_calls(spec):
+        print(f"  {line}")
     for name in ("state", "raw_status", "progress", "start", "end", "job_type", "job_name", "resource_id",
                  "error_code", "error_message"):  # fmt: skip
         value = getattr(status, name)

@@ -29,7 +29,7 @@ from exporter import __version__
 from exporter.config import Config, ConfigError, load_config
 from exporter.exposition.listener import DEFAULT_HEADER_TIMEOUT
 from exporter.log import LEVELS, setup_logging
-from exporter.model import Shard, State
+from exporter.model import Shard, State, TaskStatus
 from exporter.schema import WithoutSecrets, parse_duration
 from exporter.services import BadResponse, body_error, read_status
 from exporter.services.calls import describe_calls
@@ -227,11 +227,13 @@ def _try_service(config: Config, service: str, body_file: str) -> int:
         return 1
     try:
         body = json.loads(Path(body_file).read_text(encoding="utf-8"))
-    except OSError as exc:
-        print(f"--service.try: cannot read {body_file}: {exc.strerror}", file=sys.stderr)
-        return 1
-    except ValueError as exc:
-        print(f"--service.try: {body_file} is not JSON: {exc}", file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        why = (
+            f"cannot read {body_file}: {exc.strerror}"
+            if isinstance(exc, OSError)
+            else f"{body_file} is not JSON: {exc}"
+        )
+        print(f"--service.try: {why}", file=sys.stderr)
         return 1
     zone = next((t.time_zone for t in config.targets if t.cloud_service == service), UTC)
     try:
@@ -248,6 +250,11 @@ def _try_service(config: Config, service: str, body_file: str) -> int:
     print(f"{service}: {body_file}:")
     for line in describe_calls(spec):
         print(f"  {line}")
+    _print_status(status)
+    return 0
+
+
+def _print_status(status: TaskStatus) -> None:
     for name in ("state", "raw_status", "progress", "start", "end", "job_type", "job_name", "resource_id",
                  "error_code", "error_message"):  # fmt: skip
         value = getattr(status, name)
@@ -256,7 +263,6 @@ def _try_service(config: Config, service: str, body_file: str) -> int:
         print(f"  {name}: {value.value if isinstance(value, State) else value}")
     if status.sub_tasks is not None:
         print("  sub_tasks: " + ", ".join(f"{state.value} {n}" for state, n in status.sub_tasks.items() if n))
-    return 0
 
 
 async def _wait_for_signal() -> None:

@@ -68,6 +68,11 @@ class SelfMetrics:
             ["reason"],
             registry=registry,
         )
+        self._request_children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
+        self._exporter_families(registry)
+
+    def _exporter_families(self, registry: CollectorRegistry) -> None:
+        """The exporter's own: its build, and its last config load."""
         build = Gauge(
             f"{_PREFIX}exporter_build_info",
             "Always 1; the exporter's version as a label.",
@@ -75,7 +80,6 @@ class SelfMetrics:
             registry=registry,
         )
         build.labels(__version__).set(1)
-        self._request_children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
         self.reload_ok = Gauge(
             f"{_PREFIX}exporter_config_last_reload_successful",
             "1 if the last configuration load succeeded, else 0.",

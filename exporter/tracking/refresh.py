@@ -18,7 +18,7 @@ import structlog
 from exporter.cloud.errors import ApiError
 from exporter.config import TargetConfig
 from exporter.log import repeated
-from exporter.model import Reason, TaskStatus, valid_id
+from exporter.model import Reason, TaskStatus
 from exporter.services import DiscoverySpec, fill, list_items, list_next, list_total
 
 __all__ = ["MAX_PAGES", "Answer", "Deadline", "Listing", "Querier", "list_calls", "list_target", "poll"]
@@ -258,7 +258,7 @@ async def _pages(
         if isinstance(page, ApiError):
             return items, page
         entries, total, next_marker = page
-        fresh = [(task_id, item) for task_id, item in entries if valid_id(task_id) and task_id not in seen]
+        fresh = [(task_id, item) for task_id, item in entries if lister.valid(task_id) and task_id not in seen]
         seen.update(task_id for task_id, _ in fresh)
         items.extend(fresh)
         if paging.style == "none" or not fresh or len(entries) < paging.limit:

@@ -605,6 +605,15 @@ _DISCOVER_KEYS = (
 )  # fmt: skip
 
 
+def _item_at(discover: Section, carries_status: bool) -> tuple[str, ...]:
+    if not discover.has("item_at"):
+        return ()
+    at_ctx, _ = discover.raw("item_at")
+    if not carries_status:
+        at_ctx.fail("'item_at' places an item in a status body: it needs 'carries_status: true'")
+    return _pointer(at_ctx, discover.string("item_at", required=True))
+
+
 def _id_parts(discover: Section, identity: TaskIdentity) -> tuple[tuple[str, Field], ...]:
     """With a task named by several parts, `id` gives the pointer of each part in a list item."""
     ctx, value = discover.raw("id")

@@ -34,7 +34,7 @@ from exporter.exposition.listener import SAFE_HEADERS, Serving, serve
 from exporter.exposition.render import TaskText
 from exporter.exposition.webconfig import BasicAuth
 from exporter.log import repeated
-from exporter.model import State, valid_id
+from exporter.model import State
 from exporter.tracking import TargetSnapshot, TaskRecord, Tracker
 
 __all__ = ["Serving", "make_app", "serve"]
@@ -218,6 +218,33 @@ def _bad_request(reason: str) -> web.Response:
     return web.Response(status=400, text=reason + "\n", headers={"X-Content-Type-Options": "nosniff"})
 
 
+def _probe_target(
+    configured: Iterable[TargetConfig], query: Mapping[str, str], cloud_service: str, task_id: str
+) -> TargetConfig | web.Response:
+    """The one target a probe names, or the 400 that says why there is none."""
+    wanted = {name: query[name].strip() for name in ("account", "region", "project_id") if name in query}
+    targets = [
+        target
+        for target in configured
+        if target.cloud_service == cloud_service and all(getattr(target, k) == v for k, v in wanted.items())
+    ]
+    if not targets:
+        return _bad_request(
+            "no configured target matches "
+            + ", ".join(f"{k}={v[:64]!r}" for k, v in {"cloud_service": cloud_service, **wanted}.items())
+        )
+    # Each target says what its task IDs look like (one ID; parts, for a two-part or fanned-out one).
+    problems = [target.identity.problem(task_id) for target in targets]
+    if all(problems):
+        if not targets[0].identity.multi:
+            return _bad_request("task_id must be 16 to 64 hexadecimal characters, or a UUID")
+        return _bad_request(f"{problems[0]}; expected {targets[0].identity.describe()}")
+    targets = [target for target, problem in zip(targets, problems, strict=True) if not problem]
+    if len(targets) > 1:
+        return _bad_request(f"{len(targets)} configured targets match; add account, region or project_id to choose one")
+    return targets[0]
+
+
 async def probe(request: web.Request) -> web.Response:
     """`/probe?cloud_service=&task_id=[&account=&region=&project_id=]`: one task, a fresh registry."""
     exporter = request.app[EXPORTER]
@@ -231,21 +258,10 @@ async def probe(request: web.Request) -> web.Response:
     cloud_service, task_id = query.get("cloud_service", ""), query.get("task_id", "").strip()
     if not cloud_service or not task_id:
         return _bad_request("cloud_service and task_id are required")
-    if not valid_id(task_id):
-        return _bad_request("task_id must be 16 to 64 hexadecimal characters, or a UUID")
-    wanted = {name: query[name].strip() for name in ("account", "region", "project_id") if name in query}
-    targets = [
-        target
-        for target in exporter.config.targets
-        if target.cloud_service == cloud_service and all(getattr(target, k) == v for k, v in wanted.items())
-    ]
-    if not targets:
-        return _bad_request(
-            "no configured target matches "
-            + ", ".join(f"{k}={v[:64]!r}" for k, v in {"cloud_service": cloud_service, **wanted}.items())
-        )
-    if len(targets) > 1:
-        return _bad_request(f"{len(targets)} configured targets match; add account, region or project_id to choose one")
+    chosen = _probe_target(exporter.config.targets, query, cloud_service, task_id)
+    if isinstance(chosen, web.Response):
+        return chosen
+    targets = [chosen]
     debug = query.get("debug", "false").lower()
     if debug not in ("true", "false"):
         return _bad_request("debug must be true or false")

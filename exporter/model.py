@@ -105,7 +105,7 @@ class TaskIdentity:
         for part, piece in zip(self.parts, pieces, strict=True):
             problem = part.problem(piece)
             if problem:
-                return f"invalid task ID {value[:80]!r}: {problem}"
+                return f"invalid task ID {value[:80]!r}: {problem}; expected {self.describe()}"
         return ""
 
     def join(self, values: dict[str, str]) -> str:

@@ -9,6 +9,7 @@ A credential with whitespace is refused, and so is a URL with user info anywhere
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import os
 import re
@@ -142,7 +143,7 @@ class TargetConfig:
         """The target's label values: account, cloud_service, region, project_id."""
         return (self.account, self.cloud_service, self.region, self.project_id)
 
-    @property
+    @functools.cached_property
     def identity(self) -> TaskIdentity:
         """How its tasks are named: the spec's identity, with the parent's ID first when fanned out."""
         return self.spec.identity_for(dict(self.params))
@@ -196,6 +197,7 @@ EXCLUDABLE = (
     "huaweicloud_task_error_info",
     "huaweicloud_task_sub_tasks",
     "huaweicloud_task_last_update_timestamp_seconds",
+    "huaweicloud_task_id_part_info",
 )
 
 
@@ -535,7 +537,7 @@ def _tasks(section: Section, identity: TaskIdentity) -> dict[str, None]:
             task_id = expand(item_ctx, item).strip()
             problem = identity.problem(task_id)
             if problem:
-                item_ctx.fail(f"{problem}; expected {identity.describe()}")
+                item_ctx.fail(problem)
         else:
             task_id = _ids(item_ctx, item, "task ID")
         if task_id in tasks:

@@ -238,7 +238,7 @@ def _probe_target(
     if all(problems):
         if not targets[0].identity.multi:
             return _bad_request("task_id must be 16 to 64 hexadecimal characters, or a UUID")
-        return _bad_request(f"{problems[0]}; expected {targets[0].identity.describe()}")
+        return _bad_request(problems[0])
     targets = [target for target, problem in zip(targets, problems, strict=True) if not problem]
     if len(targets) > 1:
         return _bad_request(f"{len(targets)} configured targets match; add account, region or project_id to choose one")

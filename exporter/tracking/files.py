@@ -243,6 +243,6 @@ def _entry_problem(entry: Any, services: frozenset[str], identities: Mapping[str
     problems = [identity.problem(task_id) for identity in shapes]
     if all(problems):  # a two-part ID, or a fanned-out target's, says what it expected
         if shapes[0].multi:
-            return f"{problems[0]}; expected {shapes[0].describe()}"
+            return problems[0]
         return f"invalid task_id {task_id!r}: expected {ID_DESCRIPTION}"
     return ""

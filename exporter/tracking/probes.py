@@ -9,7 +9,7 @@ from dataclasses import replace
 from exporter.cloud.errors import ApiError
 from exporter.model import Reason, TaskStatus
 from exporter.tracking.refresh import Querier
-from exporter.tracking.table import Key, Source, TargetSnapshot, TaskRecord, TaskTable, answered
+from exporter.tracking.table import Key, Snapshot, Source, TargetSnapshot, TaskRecord, TaskTable, answered
 
 __all__ = ["ProbeDesk"]
 
@@ -24,12 +24,15 @@ class ProbeDesk:
         add: Callable[..., TaskRecord | None],
         expire: Callable[[Iterable[Key]], None],
         publish: Callable[[], None],
+        shown: Callable[[Snapshot], Snapshot] = lambda snapshot: snapshot,
     ) -> None:
+        """`shown`: the table's snapshot as it is published (with the parents of fanned-out targets)."""
         self._table, self._clock, self._add, self._expire, self._publish = table, clock, add, expire, publish
+        self._shown = shown
         self.queries: dict[tuple[Key, str], asyncio.Future[TaskStatus | ApiError]] = {}
 
     def _snapshot(self, key: Key) -> TargetSnapshot:
-        return next(t for t in self._table.snapshot().targets if t.target.key == key)
+        return next(t for t in self._shown(self._table.snapshot()).targets if t.target.key == key)
 
     def _query(self, client: Querier, key: Key, task_id: str, timeout: float) -> asyncio.Future[TaskStatus | ApiError]:
         query = self.queries.get((key, task_id))

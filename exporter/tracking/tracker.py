@@ -121,9 +121,9 @@ class Tracker:
         self._inflight: asyncio.Future[None] | None = None
         self._rotation = 0
         self._files = FileIntake(on_file_error, clock)
-        self._probes = ProbeDesk(self._table, clock, self._add, self._expire, self._publish)
-        self._arrivals = Arrivals()  # the refresh in flight's answers
         self._finder = Finder()
+        self._probes = ProbeDesk(self._table, clock, self._add, self._expire, self._publish, self._finder.parents.shown)
+        self._arrivals = Arrivals()  # the refresh in flight's answers
         self.snapshot = Snapshot()
         self._recent: collections.deque[Refresh] = collections.deque(maxlen=RECENT_REFRESHES)
         self._failed: collections.deque[Refresh] = collections.deque(maxlen=RECENT_REFRESHES)

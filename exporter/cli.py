@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -28,9 +28,10 @@ from exporter import __version__
 from exporter.config import Config, ConfigError, load_config
 from exporter.exposition.listener import DEFAULT_HEADER_TIMEOUT
 from exporter.log import LEVELS, setup_logging
-from exporter.model import Shard, State
+from exporter.model import Shard, State, TaskStatus
 from exporter.schema import WithoutSecrets
 from exporter.services import BadResponse, body_error, read_status
+from exporter.services.explain import identity_lines, parent_lines
 
 if TYPE_CHECKING:
     from exporter.simulator import AccessKey, RunningSimulator, Scenario
@@ -162,20 +163,30 @@ def _exporter_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _read_body(body_file: str) -> tuple[Any, str]:
+    """A sample answer's JSON, or why it could not be read."""
+    try:
+        return json.loads(Path(body_file).read_text(encoding="utf-8")), ""
+    except OSError as exc:
+        return None, f"cannot read {body_file}: {exc.strerror}"
+    except ValueError as exc:
+        return None, f"{body_file} is not JSON: {exc}"
+
+
 def _try_service(config: Config, service: str, body_file: str) -> int:
     """What the exporter reads from one sample answer: the way to debug a spec without a cloud."""
     spec = config.services.get(service)
     if spec is None:
         print(f"--service.try: no service {service!r}; known: {', '.join(sorted(config.services))}", file=sys.stderr)
         return 1
-    try:
-        body = json.loads(Path(body_file).read_text(encoding="utf-8"))
-    except OSError as exc:
-        print(f"--service.try: cannot read {body_file}: {exc.strerror}", file=sys.stderr)
+    body, why = _read_body(body_file)
+    if why:
+        print(f"--service.try: {why}", file=sys.stderr)
         return 1
-    except ValueError as exc:
-        print(f"--service.try: {body_file} is not JSON: {exc}", file=sys.stderr)
-        return 1
+    listed = parent_lines(spec, body)
+    if listed is not None:  # a parent list's answer (`parents:`), not a status
+        print("\n".join([f"{service}: {body_file}:", *listed, *identity_lines(spec)]))
+        return 0
     zone = next((t.time_zone for t in config.targets if t.cloud_service == service), UTC)
     try:
         status = read_status(
@@ -189,6 +200,13 @@ def _try_service(config: Config, service: str, body_file: str) -> int:
         print(f"{service}: {body_file}: a bad response: {exc}", file=sys.stderr)
         return 1
     print(f"{service}: {body_file}:")
+    _print_status(status)
+    for line in identity_lines(spec):
+        print(line)
+    return 0
+
+
+def _print_status(status: TaskStatus) -> None:
     for name in ("state", "raw_status", "progress", "start", "end", "job_type", "job_name", "resource_id",
                  "error_code", "error_message"):  # fmt: skip
         value = getattr(status, name)
@@ -197,7 +215,6 @@ def _try_service(config: Config, service: str, body_file: str) -> int:
         print(f"  {name}: {value.value if isinstance(value, State) else value}")
     if status.sub_tasks is not None:
         print("  sub_tasks: " + ", ".join(f"{state.value} {n}" for state, n in status.sub_tasks.items() if n))
-    return 0
 
 
 def _seconds(value: str) -> float:

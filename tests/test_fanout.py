@@ -439,3 +439,28 @@ async def test_task_files_take_two_part_ids_and_refuse_malformed_ones(stack: Sta
     data = await stack.scrape()
     assert states(data, "dlf_jobs")["daily_export/34767"] == "pending"
     assert data[("huaweicloud_task_file_errors_total", frozenset({("reason", "invalid_entry")}))] == 2
+
+
+def test_service_try_shows_the_parents_and_the_parts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from exporter.cli import main
+
+    target = f"account: prod, region: r1, project_id: {PROJECT}, endpoint: 'http://127.0.0.1:9'"
+    config = tmp_path / "config.yaml"
+    config.write_text(config_text(f"  - {{cloud_service: kafka_tasks, {target}}}\n"))
+    instances = tmp_path / "instances.json"  # ListInstances, as the document's example
+    instances.write_text(
+        '{"instances": [{"name": "kafka-2085975099", "engine": "kafka", "status": "RUNNING", '
+        f'"instance_id": "{INSTANCE_A}"}}, {{"name": "bad", "instance_id": "not-an-id"}}], "instance_num": 2}}'
+    )
+    job = tmp_path / "job.json"  # ShowJobInstance
+    job.write_text('{"jobName": "job_batch", "instanceId": 34765, "status": "success", "startTime": 1551671598000}')
+    args = ["--config.file", str(config), "--config.check"]
+    code = main([*args, "--service.try", "kafka_tasks", str(instances), "--service.try", "dlf_jobs", str(job)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "  a parent list: 2 parent(s) for instance_id" in out
+    assert f"    {INSTANCE_A} (kafka-2085975099)\n" in out
+    assert "    not-an-id (bad)  skipped: instance_id 'not-an-id' is not 16 to 64 hexadecimal" in out
+    assert "  parents: a target without params.instance_id (or with 'all') is fanned out over GET" in out
+    assert "  state: succeeded" in out
+    assert "  task_id: job_name/instance_id (job_name: a name of 1 to 128" in out

@@ -31,6 +31,7 @@ from exporter.log import LEVELS, setup_logging
 from exporter.model import Shard, State, TaskStatus
 from exporter.schema import WithoutSecrets
 from exporter.services import BadResponse, body_error, read_status
+from exporter.services.calls import describe_calls
 from exporter.services.explain import identity_lines, parent_lines
 
 if TYPE_CHECKING:
@@ -200,6 +201,8 @@ def _try_service(config: Config, service: str, body_file: str) -> int:
         print(f"{service}: {body_file}: a bad response: {exc}", file=sys.stderr)
         return 1
     print(f"{service}: {body_file}:")
+    for line in describe_calls(spec):
+        print(f"  {line}")
     _print_status(status)
     for line in identity_lines(spec):
         print(line)

@@ -23,7 +23,20 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
       not_found: {http: [404], codes: [EVS.7001], message: "does not exist"}
       error_in_200: {code: /error/code, message: /error/message}   # a 200 without a status but with this
       reasons: {CC.00050006: server_error}     # the reason of other error codes, whatever the HTTP status
-    discover: {...}                            # optional; see DiscoverySpec
+      headers: {Client-Request-Id: "{uuid}"}   # request headers; {uuid}: a fresh UUID per request
+    discover:                                  # optional; see DiscoverySpec
+      path: /v2/{project_id}/training-job-searches
+      method: POST                             # GET (default) | POST with a JSON `body`
+      body: {sort_by: create_time, filters: [{key: create_time, operator: between, value: ["", ""]}]}
+      headers: {X-Language: en-us}             # as the status call's
+      query: {task_type: [a, b]}               # a list: one call sequence per value
+      items: /items
+      id: /metadata/id
+      paging: {style: page, in: body, param: /offset, limit_param: /limit, first: 0, limit: 50, total: /total}
+      #   in: query (default) | body (pointers into the body); template: "limit::{limit}|offset::{offset}"
+      #   (all in the one parameter `param`); item_marker: /created_at (style marker: the last item's field);
+      #   total: {header: Content-Range} (the total in a response header)
+      window: {in: body, from: /filters/0/value/0, to: /filters/0/value/1, format: epoch_ms, json_type: string}
     task_id:                                   # optional: a task named by several parts (DataArts)
       parts: [{name: job_name, kind: name}, instance_id]   # kind: id (default) | number | name
       separator: "/"                           # task_id "nightly_load/1a2b..."; the path uses {job_name}
@@ -38,6 +51,7 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,7 +59,7 @@ from datetime import tzinfo
 from typing import Any
 
 from exporter.model import ID_KINDS, SINGLE_ID, IdPart, Reason, State, TaskIdentity
-from exporter.schema import ConfigError, Ctx, Section, load_document, read_url, time_zone
+from exporter.schema import ConfigError, Ctx, Section, load_document, read_url, scalar_text, time_zone
 from exporter.services.values import raw_status
 
 __all__ = [
@@ -162,13 +176,22 @@ class StatusSpec:
     # Raw values of a `state` pointer that mean "ask the next one" (MRS: job_result UNDEFINED while a
     # job runs, then its job_state tells pending from running).
     not_yet: frozenset[str] = frozenset()
+    # Request headers of the status call (and of its progress call): name -> template, `{uuid}` a fresh
+    # UUID per request (RFS's Client-Request-Id).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Paging:
     """How a list API pages. `offset`: `param` counts records from 0; `page`: `param` is the page
     number from `first`; `marker`: `param` is the ID of the last item seen (or `next` in the answer);
-    `none`: one call."""
+    `none`: one call.
+
+    `where` is `query` (parameters `param` and `limit_param`) or `body` (JSON pointers `param` and
+    `limit_param` into a POST list's body, values as numbers). With `template`, the one query parameter
+    `param` carries them all (SWR: `limit::{limit}|offset::{offset}`). `item_marker`: the next marker is
+    this field of the last item (VPN: its created_at), not its ID. `total_header`: the total is in this
+    response header (a number, or `offset-count/total` as SWR's Content-Range)."""
 
     style: str = "none"
     param: str = "offset"
@@ -177,6 +200,10 @@ class Paging:
     first: int = 0
     total: Field | None = None
     next: Field | None = None
+    where: str = "query"
+    template: str = ""
+    item_marker: Field | None = None
+    total_header: str = ""
 
 
 @dataclass(frozen=True)
@@ -189,6 +216,10 @@ class Window:
     format: str  # epoch_s | epoch_ms | iso (Z) | a strftime pattern, written in UTC
     lookback: float = 0.0
     max_lookback: float = 0.0  # the longest window the API takes (DDS, GeminiDB, DDM: 30 days); 0: no limit
+    # `body`: `from_param` and `to_param` are JSON pointers into a POST list's body, the values written as
+    # `json_type` ("" = numbers for epochs, strings otherwise).
+    where: str = "query"
+    json_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -227,6 +258,14 @@ class DiscoverySpec:
     def valid(self, task_id: str) -> bool:
         """Whether a listed ID names a task (items with a malformed ID are left alone)."""
         return not self.identity.problem(task_id)
+
+    # How the list is called: `method` GET or POST, `body` the POST's JSON body as text (a template: its
+    # strings take the path's placeholders), request `headers` as the status call's. A query parameter
+    # in `query_each` takes each of its values in turn: one call sequence per value (IoTDA's task_type).
+    method: str = "GET"
+    body: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query_each: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -487,7 +526,7 @@ def _sub_tasks(section: Section) -> SubTasks | None:
 _STATUS_KEYS = (
     "path", "query", "state", "states", "progress", "start", "end", "created", "job_type", "job_name", "resource",
     "error",
-    "sub_tasks", "not_found", "error_in_200", "reasons", "not_yet",
+    "sub_tasks", "not_found", "error_in_200", "reasons", "not_yet", "headers",
 )  # fmt: skip
 
 
@@ -526,6 +565,7 @@ def _status(section: Section, params: tuple[str, ...] = (), identity: TaskIdenti
         reasons=_reasons(status),
         query=query,
         not_yet=_not_yet(status, state),
+        headers=_headers(status, ("project_id", "task_id", "uuid", *params)),
     )
 
 
@@ -555,8 +595,8 @@ def _paging(section: Section) -> Paging:
     ctx, value = section.raw("paging")
     if value is None:
         return Paging()
-    paging = Section(ctx, value, "paging ({style, param, limit_param, limit, first, total, next})")
-    paging.allow("style", "param", "limit_param", "limit", "first", "total", "next")
+    paging = Section(ctx, value, "paging ({style, param, limit_param, limit, first, total, next, in, template, ...})")
+    paging.allow("style", "param", "limit_param", "limit", "first", "total", "next", "in", "template", "item_marker")
     style = paging.string("style", required=True, choices=PAGING_STYLES)
     return Paging(
         style=style,
@@ -564,8 +604,8 @@ def _paging(section: Section) -> Paging:
         limit_param=paging.string("limit_param", default="limit"),
         limit=int(paging.number("limit", 100, minimum=1, maximum=10000, integer=True)),
         first=int(paging.number("first", 1 if style == "page" else 0, minimum=0, maximum=1, integer=True)),
-        total=_optional_field(paging, "total"),
         next=_optional_field(paging, "next"),
+        **_paging_placement(paging, style, section.string("method", default="GET").upper()),
     )
 
 
@@ -573,8 +613,8 @@ def _window(section: Section) -> Window | None:
     ctx, value = section.raw("window")
     if value is None:
         return None
-    window = Section(ctx, value, "a time window ({from, to, format, lookback, max_lookback})")
-    window.allow("from", "to", "format", "lookback", "max_lookback")
+    window = Section(ctx, value, "a time window ({from, to, format, lookback, max_lookback, in, json_type})")
+    window.allow("from", "to", "format", "lookback", "max_lookback", "in", "json_type")
     fmt = window.string("format", default="epoch_ms")
     if fmt not in WINDOW_FORMATS and "%" not in fmt:
         format_ctx = window.raw("format")[0]
@@ -588,6 +628,7 @@ def _window(section: Section) -> Window | None:
         format=fmt,
         lookback=window.number("lookback", 0, minimum=0, maximum=366 * 86400),
         max_lookback=window.number("max_lookback", 0, minimum=0, maximum=366 * 86400),
+        **_window_placement(window, section.string("method", default="GET").upper()),
     )
 
 
@@ -601,7 +642,7 @@ def _query(section: Section) -> dict[str, str]:
 
 _DISCOVER_KEYS = (
     "path", "items", "id", "carries_status", "config_key", "config_doc", "batch", "batch_size", "query",
-    "paging", "recent", "recheck", "window", "item_at",
+    "paging", "recent", "recheck", "window", "item_at", "method", "body", "headers",
 )  # fmt: skip
 
 
@@ -654,7 +695,6 @@ def _discover(
     items = _optional_field(discover, "items")
     id_ = id_parts[0][1] if id_parts else _optional_field(discover, "id")
     carries_status = discover.flag("carries_status", False)
-    item_at = _item_at(discover, carries_status)
     if items is None or id_ is None:
         discover.ctx.fail("expected 'items' (the JSON pointer of the list) and 'id' (of the task ID in an item)")
     return DiscoverySpec(
@@ -666,18 +706,171 @@ def _discover(
         config_doc=discover.string("config_doc") or "IDs",
         batch=batch,
         batch_size=int(discover.number("batch_size", 1, minimum=1, maximum=1000, integer=True)),
-        query={
-            key: _placeholders(discover.raw("query")[0], value, ("project_id", *params), "query")
-            for key, value in _query(discover).items()
-        },
         paging=_paging(discover),
         recent=_time(discover, "recent"),
         recheck=_optional_field(discover, "recheck"),
         window=_window(discover),
-        item_at=item_at,
+        item_at=_item_at(discover, carries_status),
         id_parts=id_parts,
         identity=identity,
+        **_list_call(discover, ("project_id", "value", *params) if config_key else ("project_id", *params)),
     )
+
+
+# --- how a call is made: headers, method and body, values of a query parameter, paging places --------
+
+HTTP_METHODS = ("GET", "POST")
+# Headers a spec may not set: the auth and signing ones (the exporter writes them, and AK/SK signs them),
+# the hop-by-hop ones, the body's framing, and the encodings the client decodes.
+RESERVED_HEADERS = frozenset(
+    {
+        "authorization", "host", "x-sdk-date", "x-project-id", "x-domain-id", "x-auth-token", "x-security-token",
+        "x-sdk-content-sha256", "x-subject-token", "content-length", "transfer-encoding", "connection",
+        "keep-alive", "proxy-authorization", "proxy-connection", "te", "trailer", "upgrade", "accept-encoding",
+    }
+)  # fmt: skip
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^`|~-]{1,64}")
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]{0,510}[\x21-\x7e])?")
+_POSITION = {"offset": "offset", "page": "page", "marker": "marker"}  # a paging template's placeholder per style
+
+
+def _headers(section: Section, allowed: tuple[str, ...]) -> dict[str, str]:
+    """Request headers: name -> value template; `{uuid}` is a fresh UUID per request."""
+    ctx, value = section.raw("headers")
+    if value is None:
+        return {}
+    table = Section(ctx, value, "request headers (name -> value)")
+    headers: dict[str, str] = {}
+    for name in table.data:
+        key_ctx = table.raw(str(name))[0]
+        if _HEADER_NAME.fullmatch(str(name)) is None or "_" in str(name):
+            key_ctx.fail(
+                "expected a header name of letters, digits and '-' such as Client-Request-Id (a name with '_' is "
+                f"neither signed nor passed on by the API gateway), got {key_ctx.show(str(name))}"
+            )
+        if str(name).lower() in RESERVED_HEADERS:
+            key_ctx.fail(f"header {name} is the exporter's own (authentication, signing or transport): no spec sets it")
+        if str(name).lower() in (h.lower() for h in headers):
+            key_ctx.fail(f"header {name} is given twice (header names are not case-sensitive)")
+        text = table.string(str(name), required=True, expect="the header's value")
+        if _HEADER_VALUE.fullmatch(text) is None:
+            key_ctx.fail(f"expected printable ASCII without surrounding spaces, got {key_ctx.show(text)}")
+        headers[str(name)] = _placeholders(key_ctx, text, allowed, "header")
+    return headers
+
+
+def _list_call(discover: Section, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """The list call's method, body, headers and query parameters (fixed, or one call per value)."""
+    method = discover.string("method", default="GET").upper()
+    if method not in HTTP_METHODS:
+        discover.raw("method")[0].fail(f"expected GET or POST, got {discover.raw('method')[0].show(method)}")
+    ctx, body = discover.raw("body")
+    if body is not None and method != "POST":
+        ctx.fail("a body is sent with 'method: POST' only")
+    if body is not None and not isinstance(body, dict | list):
+        ctx.fail(f"expected the JSON body as a mapping or a list, got {ctx.describe(body)}")
+    if body is not None:
+        _body_placeholders(ctx, body, allowed)
+    query, each = _list_query(discover, allowed)
+    return {
+        "method": method,
+        "body": json.dumps({} if body is None and method == "POST" else body) if method == "POST" else "",
+        "headers": _headers(discover, (*allowed, "uuid")),
+        "query": query,
+        "query_each": each,
+    }
+
+
+def _body_placeholders(ctx: Ctx, value: Any, allowed: tuple[str, ...]) -> None:
+    if isinstance(value, str):
+        _placeholders(ctx, value, allowed, "body")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _body_placeholders(ctx.child(value, key), item, allowed)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _body_placeholders(ctx.child(value, index), item, allowed)
+
+
+def _list_query(discover: Section, allowed: tuple[str, ...]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Fixed query parameters, and those written as a list: each value in turn, one call sequence each."""
+    ctx, value = discover.raw("query")
+    if value is None:
+        return {}, {}
+    query = Section(ctx, value, "query parameters (name -> value, or a list of values: one call per value)")
+    fixed: dict[str, str] = {}
+    each: dict[str, tuple[str, ...]] = {}
+    for key in map(str, query.data):
+        key_ctx, listed = query.raw(key)
+        if not isinstance(listed, list):
+            fixed[key] = _placeholders(ctx, query.string(key, required=True), allowed, "query")
+            continue
+        values = []
+        for item_ctx, item in query.items(key, "values"):
+            if isinstance(item, bool) or not isinstance(item, str | int) or not str(item):
+                item_ctx.fail(f"expected a value such as firmwareUpgrade, got {item_ctx.describe(item)}")
+            values.append(_placeholders(item_ctx, scalar_text(item), allowed, "query"))
+        if not values or len(set(values)) != len(values):
+            key_ctx.fail("expected a list of distinct values, one list call sequence each")
+        each[key] = tuple(values)
+    return fixed, each
+
+
+def _placement(section: Section, method: str, names: tuple[str, ...]) -> str:
+    """`in: query | body`; in a body, the `names` keys must be JSON pointers into it."""
+    where = section.string("in", default="query", choices=("query", "body"))
+    if where == "body":
+        if method != "POST":
+            section.raw("in")[0].fail(
+                "values go in the body of a POST list only: the discover section needs method: POST"
+            )
+        for name in names:
+            if section.has(name):
+                _pointer(section.raw(name)[0], section.string(name))
+    return where
+
+
+def _paging_placement(paging: Section, style: str, method: str) -> dict[str, Any]:
+    where = _placement(paging, method, ("param", "limit_param"))
+    if where == "body" and not (paging.has("param") and paging.has("limit_param")) and style != "none":
+        paging.ctx.fail(
+            "with 'in: body', give 'param' and 'limit_param' as JSON pointers into the body, such as /offset"
+        )
+    template = paging.string("template", expect="the paging parameter's value, such as limit::{limit}|offset::{offset}")
+    if template:
+        where_ctx = paging.raw("template")[0]
+        if style == "none" or where == "body":
+            where_ctx.fail("'template' packs the paging values into the query parameter 'param' of a paged list")
+        _placeholders(where_ctx, template, ("limit", _POSITION[style]), "paging template")
+        if "{" + _POSITION[style] + "}" not in template:
+            where_ctx.fail(f"the template needs {{{_POSITION[style]}}}, where the {style} paging goes")
+    item_marker = _optional_field(paging, "item_marker")
+    if item_marker is not None and style != "marker":
+        paging.raw("item_marker")[0].fail(
+            "'item_marker' is for 'style: marker' (the next marker is the last item's field)"
+        )
+    total_ctx, total = paging.raw("total")
+    header = ""
+    if isinstance(total, dict):
+        totals = Section(total_ctx, total, "the total in a response header ({header})")
+        totals.allow("header")
+        header = totals.string(
+            "header", required=True, pattern=_HEADER_NAME, expect="a header name such as Content-Range"
+        )
+    return {
+        "where": where,
+        "template": template,
+        "item_marker": item_marker,
+        "total_header": header,
+        "total": None if header else _optional_field(paging, "total"),
+    }
+
+
+def _window_placement(window: Section, method: str) -> dict[str, Any]:
+    return {
+        "where": _placement(window, method, ("from", "to")),
+        "json_type": window.string("json_type", choices=JSON_TYPES),
+    }
 
 
 def _per_cloud(section: Section, key: str, what: str) -> dict[str, Any]:

@@ -81,8 +81,23 @@ class IdentityQuerier:
         interpret: Callable[[Any], T],
         timeout: float,
         params: dict[str, str] | None = None,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        headers_into: dict[str, str] | None = None,
     ) -> T | ApiError:
-        return await self.client.get(target, path, interpret, timeout, params)
+        return await self.client.get(
+            target,
+            path,
+            interpret,
+            timeout,
+            params,
+            method=method,
+            headers=headers,
+            body=body,
+            headers_into=headers_into,
+        )
 
 
 def fan_out_listing(key: Key, separator: str, listings: Iterable[tuple[str, Listing]], at: float) -> Listing:

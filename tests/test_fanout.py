@@ -464,3 +464,69 @@ def test_service_try_shows_the_parents_and_the_parts(tmp_path: Path, capsys: pyt
     assert "  parents: a target without params.instance_id (or with 'all') is fanned out over GET" in out
     assert "  state: succeeded" in out
     assert "  task_id: job_name/instance_id (job_name: a name of 1 to 128" in out
+
+
+# --- the parent lists, against the official SDK's models -----------------------------------------------
+
+# (SDK module, list method, response model, its list's key, the item model and its fields, the response's
+# other fields, the `parents:` of a spec)
+PARENT_LISTS: dict[str, tuple[str, str, str, str, str, dict[str, Any], dict[str, Any], dict[str, Any]]] = {
+    "dms_kafka": (
+        "huaweicloudsdkkafka.v2", "list_instances", "ListInstancesResponse", "instances", "ShowInstanceResp",
+        {"instance_id": INSTANCE_A, "name": "kafka-prod"}, {"instance_num": 1},
+        {"param": "instance_id", "path": "/v2/{project_id}/instances", "query": {"engine": "kafka"},
+         "items": "/instances", "id": "/instance_id", "name": "/name"},
+    ),
+    "cce": (
+        "huaweicloudsdkcce.v3", "list_clusters", "ListClustersResponse", "items", "Cluster",
+        {"metadata": ("ClusterMetadata", {"uid": INSTANCE_A, "name": "prod-cluster"})}, {"kind": "Cluster"},
+        {"param": "cluster_id", "path": "/api/v3/projects/{project_id}/clusters", "items": "/items",
+         "id": "/metadata/uid", "name": "/metadata/name"},
+    ),
+    "cdm": (
+        "huaweicloudsdkcdm.v1", "list_clusters", "ListClustersResponse", "clusters", "Clusters",
+        {"id": INSTANCE_A, "name": "cdm-prod"}, {},
+        {"param": "cluster_id", "path": "/v1.1/{project_id}/clusters", "items": "/clusters", "id": "/id",
+         "name": "/name"},
+    ),
+    "as": (
+        "huaweicloudsdkas.v1", "list_scaling_groups", "ListScalingGroupsResponse", "scaling_groups", "ScalingGroups",
+        {"scaling_group_id": INSTANCE_A, "scaling_group_name": "web"}, {"total_number": 1, "start_number": 0},
+        {"param": "scaling_group_id", "path": "/autoscaling-api/v1/{project_id}/scaling_group",
+         "items": "/scaling_groups", "id": "/scaling_group_id", "name": "/scaling_group_name",
+         "paging": {"style": "offset", "param": "start_number", "limit": 100, "total": "/total_number"}},
+    ),
+}  # fmt: skip
+NAMES = {"dms_kafka": "kafka-prod", "cce": "prod-cluster", "cdm": "cdm-prod", "as": "web"}
+
+
+@pytest.mark.parametrize("service", sorted(PARENT_LISTS))
+def test_the_parent_lists_read_the_sdk_models_answers(service: str) -> None:
+    import importlib
+    import inspect
+
+    from huaweicloudsdkcore.utils.http_utils import sanitize_for_serialization
+
+    from exporter.schema import Ctx
+    from exporter.services import list_items, lookup, read_spec
+
+    module_name, method, response_name, items_key, item_name, fields, extra, parents = PARENT_LISTS[service]
+    module = importlib.import_module(module_name)
+    param = parents["param"]
+    status = {"path": f"/x/{{{param}}}/{{task_id}}", "state": "/status", "states": {"DONE": "succeeded"}}
+    document = {"name": f"{service}_x", "params": {param: "the parent"}, "parents": parents, "status": status}
+    spec = read_spec(Ctx("test.yaml", "", None, {}), document)
+    assert spec.parents is not None
+    built = {k: getattr(module, v[0])(**v[1]) if isinstance(v, tuple) else v for k, v in fields.items()}
+    body = sanitize_for_serialization(
+        getattr(module, response_name)(**{items_key: [getattr(module, item_name)(**built)]}, **extra)
+    )
+    (found,) = list_items(spec.parents.lister, body)
+    assert found[0] == INSTANCE_A
+    assert spec.parents.name is not None and lookup(found[1], spec.parents.name) == NAMES[service]
+    if service == "as":  # paged as the spec says
+        assert {"start_number", "limit"} <= set(module.ListScalingGroupsRequest.attribute_map.values())
+    # The path is the SDK's own list API, a GET.
+    client = next(c for n, c in vars(module).items() if n.endswith("Client") and inspect.isclass(c))
+    source = inspect.getsource(getattr(client, f"_{method}_http_info"))
+    assert f'"resource_path": "{spec.parents.lister.path}"' in source and '"method": "GET"' in source

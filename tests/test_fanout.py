@@ -357,11 +357,17 @@ async def test_every_parents_tasks_are_tracked_with_the_parent_as_a_label(stack:
 
 
 async def test_a_parent_that_leaves_takes_its_tasks_after_the_ttl(stack: Stack) -> None:
-    await stack.scrape()
-    del stack.cloud.instances[INSTANCE_B]
+    running_b = "8abfa7b27a5c0d0c017a5c2bd6b5006a"
+    stack.cloud.tasks[INSTANCE_B][running_b] = "EXECUTING"
+    data = await stack.scrape()
+    assert states(data, "kafka_tasks")[f"{INSTANCE_B}/{running_b}"] == "running"
+    del stack.cloud.instances[INSTANCE_B]  # its tasks' status path now answers 404
     stack.now[0] += 61  # the parent list is asked again
     data = await stack.scrape()
     assert f"{INSTANCE_B}/{TASK_B}" in states(data, "kafka_tasks")  # finished: it stays for finished_ttl
+    for _ in range(2):  # not found three times in a row (tracking.not_found_limit): gone
+        data = await stack.scrape()
+    assert f"{INSTANCE_B}/{running_b}" not in states(data, "kafka_tasks")
     stack.now[0] += 601
     data = await stack.scrape()
     assert states(data, "kafka_tasks") == {f"{INSTANCE_A}/{TASK_A}": "running"}

@@ -198,14 +198,21 @@ class TaskFiles:
         repeated(log.warning, "task file problem", (path, reason, message), file=path, reason=reason, problem=message)
 
 
+def _load(path: str, text: str) -> tuple[Any, str]:
+    """A task file's document, or why it is not valid JSON or YAML."""
+    try:
+        return (json.loads(text) if path.endswith(".json") else yaml.safe_load(text)), ""
+    except (ValueError, yaml.YAMLError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return None, f"not valid {'JSON' if path.endswith('.json') else 'YAML'}: {first_line}"
+
+
 def _parse(
     path: str, stamp: Stamp, text: str, services: frozenset[str], identities: Mapping[str, tuple[TaskIdentity, ...]]
 ) -> _Parsed | str:
-    try:
-        document: Any = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"not valid {'JSON' if path.endswith('.json') else 'YAML'}: {first_line}"
+    document, problem = _load(path, text)
+    if problem:
+        return problem
     if document is None:
         return _Parsed(stamp, (), ())
     if not isinstance(document, dict) or not isinstance(document.get("tasks"), list) or set(document) - {"tasks"}:

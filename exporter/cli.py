@@ -33,6 +33,7 @@ from exporter.model import Shard, State, TaskStatus
 from exporter.schema import WithoutSecrets, parse_duration
 from exporter.services import BadResponse, body_error, read_status
 from exporter.services.calls import describe_calls
+from exporter.services.explain import identity_lines, parent_lines
 
 if TYPE_CHECKING:
     from exporter.app import Exporter
@@ -219,22 +220,30 @@ def _exporter_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _read_body(body_file: str) -> tuple[Any, str]:
+    """A sample answer's JSON, or why it could not be read."""
+    try:
+        return json.loads(Path(body_file).read_text(encoding="utf-8")), ""
+    except OSError as exc:
+        return None, f"cannot read {body_file}: {exc.strerror}"
+    except ValueError as exc:
+        return None, f"{body_file} is not JSON: {exc}"
+
+
 def _try_service(config: Config, service: str, body_file: str) -> int:
     """What the exporter reads from one sample answer: the way to debug a spec without a cloud."""
     spec = config.services.get(service)
     if spec is None:
         print(f"--service.try: no service {service!r}; known: {', '.join(sorted(config.services))}", file=sys.stderr)
         return 1
-    try:
-        body = json.loads(Path(body_file).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        why = (
-            f"cannot read {body_file}: {exc.strerror}"
-            if isinstance(exc, OSError)
-            else f"{body_file} is not JSON: {exc}"
-        )
+    body, why = _read_body(body_file)
+    if why:
         print(f"--service.try: {why}", file=sys.stderr)
         return 1
+    listed = parent_lines(spec, body)
+    if listed is not None:  # a parent list's answer (`parents:`), not a status
+        print("\n".join([f"{service}: {body_file}:", *listed, *identity_lines(spec)]))
+        return 0
     zone = next((t.time_zone for t in config.targets if t.cloud_service == service), UTC)
     try:
         status = read_status(
@@ -251,6 +260,8 @@ def _try_service(config: Config, service: str, body_file: str) -> int:
     for line in describe_calls(spec):
         print(f"  {line}")
     _print_status(status)
+    for line in identity_lines(spec):
+        print(line)
     return 0
 
 

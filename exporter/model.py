@@ -12,7 +12,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["FINAL_STATES", "ID_DESCRIPTION", "ID_PATTERN", "Reason", "Shard", "State", "TaskStatus", "valid_id"]
+__all__ = [
+    "FINAL_STATES",
+    "ID_DESCRIPTION",
+    "ID_KINDS",
+    "ID_PATTERN",
+    "SINGLE_ID",
+    "IdPart",
+    "Reason",
+    "Shard",
+    "State",
+    "TaskIdentity",
+    "TaskStatus",
+    "valid_id",
+]
 
 # Task, job, request and project IDs as Huawei Cloud issues them: hex strings, or UUIDs. Checked before
 # an ID from a config, a file, a request or a list answer is used in a URL.
@@ -25,6 +38,85 @@ ID_DESCRIPTION = "16 to 64 hexadecimal characters, or a UUID"
 def valid_id(value: str) -> bool:
     """True when `value` is a task, job or project ID of a form Huawei Cloud issues."""
     return ID_PATTERN.fullmatch(value) is not None
+
+
+# What one part of a task's identity may be, compiled once: (pattern, what it is, for messages). Every
+# kind is safe in a URL path segment (no `/`, `?`, `#`, `%`, space): a part goes into the path as it is.
+ID_KINDS: dict[str, tuple[re.Pattern[str], str]] = {
+    "id": (ID_PATTERN, ID_DESCRIPTION),
+    "number": (re.compile(r"[0-9]{1,20}"), "a whole number (up to 20 digits)"),
+    "name": (
+        re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"),
+        "a name of 1 to 128 ASCII letters, digits, '_', '.' and '-', starting with a letter or digit",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class IdPart:
+    """One part of a task's identity: its name (a path placeholder and the `part` label's value) and kind."""
+
+    name: str
+    kind: str = "id"
+
+    def problem(self, value: str) -> str:
+        """ "" when `value` is a valid part, else what is wrong with it."""
+        pattern, what = ID_KINDS[self.kind]
+        return "" if pattern.fullmatch(value) else f"{self.name} {value[:80]!r} is not {what}"
+
+
+@dataclass(frozen=True)
+class TaskIdentity:
+    """How a task is named: one ID (most services), or several parts joined by `separator` into the one
+    `task_id` (DataArts: job name + instance ID, `nightly_load/1a2b...`; a fanned-out target's parent ID
+    comes first: `<instance_id>/<task_id>`)."""
+
+    parts: tuple[IdPart, ...] = (IdPart("task_id"),)
+    separator: str = "/"
+
+    @property
+    def multi(self) -> bool:
+        return len(self.parts) > 1
+
+    def describe(self) -> str:
+        if not self.multi:
+            return ID_KINDS[self.parts[0].kind][1]
+        shape = self.separator.join(part.name for part in self.parts)
+        kinds = "; ".join(f"{part.name}: {ID_KINDS[part.kind][1]}" for part in self.parts)
+        return f"{shape} ({kinds})"
+
+    def split(self, value: str) -> dict[str, str]:
+        """The parts of a valid ID by name (a single-part ID is {"task_id": value})."""
+        if not self.multi:
+            return {self.parts[0].name: value}
+        return dict(zip((part.name for part in self.parts), value.split(self.separator), strict=True))
+
+    def problem(self, value: str) -> str:
+        """ "" when `value` names a task of this shape, else a message that says what is wrong."""
+        if not self.multi:
+            pattern, what = ID_KINDS[self.parts[0].kind]
+            return "" if pattern.fullmatch(value) else f"invalid task ID {value[:80]!r}: expected {what}"
+        pieces = value.split(self.separator)
+        if len(pieces) != len(self.parts):
+            return (
+                f"invalid task ID {value[:80]!r}: expected {len(self.parts)} parts joined by "
+                f"{self.separator!r}: {self.describe()}"
+            )
+        for part, piece in zip(self.parts, pieces, strict=True):
+            problem = part.problem(piece)
+            if problem:
+                return f"invalid task ID {value[:80]!r}: {problem}; expected {self.describe()}"
+        return ""
+
+    def join(self, values: dict[str, str]) -> str:
+        return self.separator.join(values[part.name] for part in self.parts)
+
+    def under(self, parent: IdPart) -> TaskIdentity:
+        """This identity with a parent's ID before it (a target fanned out over a parent list)."""
+        return TaskIdentity((parent, *self.parts), self.separator)
+
+
+SINGLE_ID = TaskIdentity()
 
 
 class State(enum.StrEnum):

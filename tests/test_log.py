@@ -26,6 +26,7 @@ from exporter.services import UnknownStatuses
 from exporter.tracking import Tracker
 from tests.conftest import EVS_TASK, MINIMAL, PROJECT
 from tests.test_client import PASSWORD_CONFIG
+from tests.test_fanout import open_stack
 from tests.test_lifecycle import DISCOVERY, EVS, Cloud, evs_config, setup
 from tests.test_tracker import early_take_run
 
@@ -188,6 +189,15 @@ async def _discovery_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     for _ in range(10):
         await tracker.refresh(10)
         now[0] += 301  # the discovery interval is 5 minutes
+
+
+@row("parent list failed; keeping the parents known before")
+async def _parents_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with open_stack(tmp_path) as stack:
+        stack.cloud.parents_fail = True
+        for _ in range(10):
+            await stack.scrape()
+            stack.now[0] += 61  # a failed parent list is asked again after a minute
 
 
 @row("a list answered fewer items than its total")

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from exporter.cloud.signing import AkSkAuth, format_sdk_date, sign
 from exporter.services import BUILTIN, Field, Paging, ServiceSpec
+from exporter.services.spec import DiscoverySpec, ParentsSpec
 from exporter.simulator import (
     DEFAULT_ACCESS_KEYS,
     DEFAULT_CODEARTS_CREATOR_ID,
@@ -60,7 +61,6 @@ from exporter.simulator import (
 from exporter.simulator import app as app_module
 from exporter.simulator import sections as sections_module
 from exporter.simulator.checks import Invalid, ScenarioSection, SectionContext
-from exporter.simulator.fanout import ParentListing
 from exporter.simulator.parts import Parts
 from exporter.simulator.routing import Route, json_response
 from exporter.simulator.scenario import DOCUMENTED_STATUSES, FINAL_STATUSES, UNKNOWN_STATUSES_FILE
@@ -2122,27 +2122,19 @@ OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
 CLUSTERS = [f"c1a5{n:028x}" for n in range(1, 4)]
 
 
-@dataclasses.dataclass(frozen=True)
-class _SpecWithParents(ServiceSpec):
-    """A spec as the fan-out exporter side may describe its parent list (`spec.parents`)."""
-
-    parents: ParentListing | None = None
-
-
 def _field(pointer: str) -> Field:
     return Field((tuple(pointer.strip("/").split("/")),), pointer)
 
 
 def cce_with_parents() -> ServiceSpec:
     base = BUILTIN["cce"]
-    listing = ParentListing(
+    lister = DiscoverySpec(
         path="/api/v3/projects/{project_id}/clusters",
         items=_field("/items"),
         id=_field("/metadata/uid"),
-        name=_field("/metadata/name"),
         paging=Paging(style="offset", param="offset", limit=2, total=_field("/total")),
     )
-    return _SpecWithParents(**{f.name: getattr(base, f.name) for f in dataclasses.fields(ServiceSpec)}, parents=listing)
+    return dataclasses.replace(base, parents=ParentsSpec("cluster_id", lister, _field("/metadata/name")))
 
 
 def parents_scenario() -> Scenario:

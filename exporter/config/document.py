@@ -9,6 +9,7 @@ A credential with whitespace is refused, and so is a URL with user info anywhere
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import os
 import re
@@ -22,7 +23,7 @@ from typing import Any, Literal
 import structlog
 
 from exporter.config.secrets import NO_WHITESPACE, Secret, SecretError, whitespace_flaw
-from exporter.model import ID_DESCRIPTION, valid_id
+from exporter.model import ID_DESCRIPTION, TaskIdentity, valid_id
 from exporter.schema import (
     ConfigError,
     Ctx,
@@ -144,6 +145,16 @@ class TargetConfig:
         """The target's label values: account, cloud_service, region, project_id."""
         return (self.account, self.cloud_service, self.region, self.project_id)
 
+    @functools.cached_property
+    def identity(self) -> TaskIdentity:
+        """How its tasks are named: the spec's identity, with the parent's ID first when fanned out."""
+        return self.spec.identity_for(dict(self.params))
+
+    @property
+    def fanned_out(self) -> bool:
+        """Whether the target tracks the tasks of every parent its spec's parent list names."""
+        return self.spec.parents is not None and self.spec.parents.param not in dict(self.params)
+
     def labels(self) -> dict[str, str]:
         """The target's labels by name, for log lines."""
         return {
@@ -220,6 +231,7 @@ EXCLUDABLE = (
     "huaweicloud_task_error_info",
     "huaweicloud_task_sub_tasks",
     "huaweicloud_task_last_update_timestamp_seconds",
+    "huaweicloud_task_id_part_info",
 )
 
 
@@ -564,12 +576,8 @@ def _target(ctx: Ctx, value: Any, accounts: Mapping[str, Account], found: _Found
         id_ctx = section.raw("project_id")[0]
         id_ctx.fail(f"expected the IAM project ID ({ID_DESCRIPTION}), got {id_ctx.show(project_id)}")
     endpoint = _endpoint(section, spec, account, region, found)
-    tasks: dict[str, None] = {}  # in order, and a set: thousands of IDs are checked for repeats at once
-    for item_ctx, item in section.items("tasks", "task IDs"):
-        task_id = _ids(item_ctx, item, "task ID")
-        if task_id in tasks:
-            item_ctx.fail(f"task ID {task_id} is listed twice")
-        tasks[task_id] = None
+    params = _params(section, spec)
+    tasks = _tasks(section, spec.identity_for(dict(params)))
     trace_type, cloud_trace = (spec.trace.service_type if spec.trace else ""), account.cloud_trace
     if cloud_trace is not None and trace_type in cloud_trace.service_types and not project_id:
         section.ctx.fail(
@@ -578,7 +586,7 @@ def _target(ctx: Ctx, value: Any, accounts: Mapping[str, Account], found: _Found
         )
     return TargetConfig(
         spec.name, account_name, region, project_id, endpoint, _zone(section), tuple(tasks),
-        _discover(section, spec, services), spec, _params(section, spec),
+        _discover(section, spec, services), spec, params,
     )  # fmt: skip
 
 
@@ -634,24 +642,49 @@ def _region_list(ctx: Ctx, value: Any, spec: ServiceSpec, cloud: str, *, own_end
     return tuple(regions)
 
 
+def _tasks(section: Section, identity: TaskIdentity) -> dict[str, None]:
+    """The target's `tasks:`, each an ID of the target's shape (parts joined, for a two-part identity)."""
+    tasks: dict[str, None] = {}  # in order, and a set: thousands of IDs are checked for repeats at once
+    for item_ctx, item in section.items("tasks", "task IDs"):
+        if identity.multi:
+            if not isinstance(item, str):
+                item_ctx.fail(f"expected a task ID of the form {identity.describe()}, got {item_ctx.describe(item)}")
+            task_id = expand(item_ctx, item).strip()
+            problem = identity.problem(task_id)
+            if problem:
+                item_ctx.fail(problem)
+        else:
+            task_id = _ids(item_ctx, item, "task ID")
+        if task_id in tasks:
+            item_ctx.fail(f"task ID {task_id} is listed twice")
+        tasks[task_id] = None
+    return tasks
+
+
 def _params(target: Section, spec: ServiceSpec) -> tuple[tuple[str, str], ...]:
-    """The path parameters the spec asks each target for (MRS: cluster_id), each an ID."""
+    """The path parameters the spec asks each target for (MRS: cluster_id), each an ID. The parameter a
+    parent list fills (`parents:`) may be left out, or be `all`: the target is then fanned out."""
     ctx, value = target.raw("params")
     if not spec.params:
         if value is not None:
             ctx.fail(f"{spec.name} takes no path parameters")
         return ()
-    wanted = ", ".join(f"{name} ({doc})" for name, doc in spec.params.items())
+    fanned = spec.parents.param if spec.parents is not None else ""
+    wanted = ", ".join(f"{name} ({doc})" for name, doc in spec.params.items() if name != fanned)
     if value is None:
+        if not wanted:
+            return ()
         target.ctx.fail(f"missing required key 'params': {spec.name} needs {wanted}")
     section = Section(ctx, value, "path parameters")
     section.allow(*spec.params)
     found = []
     for name, doc in spec.params.items():
+        item_ctx, item = section.raw(name)
+        if name == fanned and (item is None or item == "all"):
+            continue  # every parent the list names
         if not section.has(name):
             ctx.fail(f"missing required key {name!r}: {doc}")
-        item_ctx, item = section.raw(name)
-        found.append((name, _ids(item_ctx, item, doc)))
+        found.append((name, _ids(item_ctx, item, doc + (" or 'all'" if name == fanned else ""))))
     return tuple(found)
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "TASK_FAMILIES",
     "TaskCollector",
     "TaskFamilies",
+    "id_parts",
     "target_family",
     "task_families",
     "task_family",
@@ -55,6 +56,20 @@ class TaskFamilies(NamedTuple):
     error: GaugeMetricFamily
     sub_tasks: GaugeMetricFamily
     last_update: GaugeMetricFamily
+    id_part: GaugeMetricFamily
+
+
+def id_parts(state: TargetSnapshot, task_id: str) -> tuple[tuple[str, str, str], ...]:
+    """(part, value, name) of each part of a task ID of several parts; () for a task named by one ID."""
+    target = state.target
+    identity = target.identity
+    if not identity.multi or identity.problem(task_id):
+        return ()
+    parent = target.spec.parents.param if target.fanned_out and target.spec.parents is not None else ""
+    return tuple(
+        (name, value, state.parents.get(value, "") if name == parent else "")
+        for name, value in identity.split(task_id).items()
+    )
 
 
 def task_samples(
@@ -96,6 +111,11 @@ TASK_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "sub_tasks": ("Number of sub-tasks of a batch task in each state.", ("state",)),
     "last_update_timestamp_seconds": ("When the exporter last got a fresh answer for the task.", ()),
+    "id_part_info": (
+        "One part of a task ID made of several (a job name and a run, or a fanned-out target's parent ID and "
+        "the task's), with the parent's name where its list gives one; always 1.",
+        ("part", "part_value", "part_name"),
+    ),
 }
 TARGET_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "up": (
@@ -144,6 +164,8 @@ def task_families(
         for record in chosen:
             if record.status is not None:  # never answered yet: nothing is known, so nothing is made up
                 task_samples(per_task, [*key, record.task_id], record, now, settings.current_only)
+                for part in id_parts(state, record.task_id):
+                    per_task.id_part.add_metric([*key, record.task_id, *part], 1.0)
     return families
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from prometheus_client import utils
 
 from exporter.config import MetricsSettings
-from exporter.exposition.collector import TARGET_FAMILIES, TARGET_LABELS, TASK_FAMILIES, TASK_LABELS, P
+from exporter.exposition.collector import TARGET_FAMILIES, TARGET_LABELS, TASK_FAMILIES, TASK_LABELS, P, id_parts
 from exporter.model import State, TaskStatus
 from exporter.tracking import Snapshot, Source, TargetSnapshot, TaskRecord
 
@@ -54,7 +54,7 @@ def _family(name: str, doc: str, labels: Sequence[str]) -> _Family:
 
 TASK = tuple(_family(name, doc, [*TASK_LABELS, *extra]) for name, (doc, extra) in TASK_FAMILIES.items())
 TARGET = tuple(_family(name, doc, [*TARGET_LABELS, *extra]) for name, (doc, extra) in TARGET_FAMILIES.items())
-INFO, STATUS, PROGRESS, START, END, DURATION, ERROR, SUB_TASKS, LAST_UPDATE = range(len(TASK))
+INFO, STATUS, PROGRESS, START, END, DURATION, ERROR, SUB_TASKS, LAST_UPDATE, ID_PART = range(len(TASK))
 UP, SCRAPE_DURATION, LAST_SUCCESS, TRACKED, DISCOVERED = range(len(TARGET))
 DURATION_NAME, LAST_UPDATE_NAME = TASK[DURATION].name.encode(), TASK[LAST_UPDATE].name.encode()
 
@@ -78,10 +78,17 @@ class _Rendered:
     running_since: float | None  # the start of a pending or running task: its duration is now - start
     labels: bytes  # the task's labels as written (`account="...",...,task_id="..."`), for the lines made per scrape
     last_update: float | None = None
+    parts: tuple[tuple[str, str, str], ...] = ()  # (part, value, name) of a task ID of several parts
 
 
-def _render(values: dict[str, str], task: TaskStatus, now: float, current_only: bool) -> _Rendered:
+def _render(
+    values: dict[str, str], task: TaskStatus, now: float, current_only: bool, parts: tuple[tuple[str, str, str], ...]
+) -> _Rendered:
     lines = [b""] * len(TASK)
+    lines[ID_PART] = "".join(
+        _line(TASK[ID_PART], {**values, "part": part, "part_value": value, "part_name": name}, 1.0)
+        for part, value, name in parts
+    ).encode()
     info = {**values, "job_type": task.job_type, "job_name": task.job_name, "resource_id": task.resource_id,
             "raw_status": task.raw_status}  # fmt: skip
     lines[INFO] = _line(TASK[INFO], info, 1.0).encode()
@@ -104,7 +111,7 @@ def _render(values: dict[str, str], task: TaskStatus, now: float, current_only: 
             _line(TASK[SUB_TASKS], {**values, "state": s.value}, task.sub_tasks.get(s, 0)) for s in STATES
         ).encode()
     labels = _prefix(TASK[DURATION], values)[len(TASK[DURATION].name) + 1 : -2].encode()
-    return _Rendered(task, lines, running_since, labels)
+    return _Rendered(task, lines, running_since, labels, parts=parts)
 
 
 @functools.lru_cache(maxsize=64)
@@ -164,17 +171,19 @@ class TaskText:
         for state in targets:
             key = state.target.key
             base: dict[str, str] | None = None
+            multi = state.target.identity.multi
             for record in state.tasks.values():
                 task = record.status
                 if task is None or record.source is Source.PROBE:
                     continue
+                parts = id_parts(state, record.task_id) if multi else ()
                 rendered = cache.get((key, record.task_id))
                 if rendered is not None and rendered.status is not task and rendered.status == task:
                     rendered.status = task  # the same answer again: found at once the next time
-                elif rendered is None or rendered.status is not task:
+                if rendered is None or rendered.status is not task or rendered.parts != parts:
                     if base is None:
                         base = dict(zip(TARGET_LABELS, key, strict=True))
-                    rendered = _render({**base, "task_id": record.task_id}, task, now, current_only)
+                    rendered = _render({**base, "task_id": record.task_id}, task, now, current_only, parts)
                 kept[(key, record.task_id)] = rendered
                 yield rendered, record
         self._cache = kept
@@ -190,7 +199,7 @@ class TaskText:
             columns[DURATION].append(b"%s{%s} %s\n" % (DURATION_NAME, rendered.labels, duration))
         elif lines[DURATION]:
             columns[DURATION].append(lines[DURATION])
-        for index in (ERROR, SUB_TASKS):
+        for index in (ERROR, SUB_TASKS, ID_PART):
             if lines[index]:
                 columns[index].append(lines[index])
         if record.last_update is not None:

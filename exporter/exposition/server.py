@@ -35,7 +35,7 @@ from exporter.exposition.listener import SAFE_HEADERS, Serving, serve
 from exporter.exposition.render import TaskText
 from exporter.exposition.webconfig import BasicAuth
 from exporter.log import repeated
-from exporter.model import State, TaskStatus, valid_id
+from exporter.model import State, TaskStatus
 from exporter.tracking import TargetSnapshot, TaskRecord, Tracker
 from exporter.tracking.table import Refresh
 
@@ -261,10 +261,8 @@ def _probe_query(config: Config, query: MultiMapping[str]) -> tuple[TargetConfig
     cloud_service, task_id = query.get("cloud_service", ""), query.get("task_id", "").strip()
     if not cloud_service or not task_id:
         return "cloud_service and task_id are required"
-    if not valid_id(task_id):
-        return "task_id must be 16 to 64 hexadecimal characters, or a UUID"
     wanted = {name: query[name].strip() for name in ("account", "region", "project_id") if name in query}
-    target = _probe_target(config, cloud_service, wanted)
+    target = _probe_target(config, cloud_service, task_id, wanted)
     if isinstance(target, str):
         return target
     debug = query.get("debug", "false").lower()
@@ -273,8 +271,9 @@ def _probe_query(config: Config, query: MultiMapping[str]) -> tuple[TargetConfig
     return target, task_id, debug == "true"
 
 
-def _probe_target(config: Config, cloud_service: str, wanted: dict[str, str]) -> TargetConfig | str:
-    """The one configured target of the service with the account, region and project_id wanted, or why not."""
+def _probe_target(config: Config, cloud_service: str, task_id: str, wanted: dict[str, str]) -> TargetConfig | str:
+    """The one configured target of the service with the account, region and project_id wanted whose task
+    IDs look like `task_id` (one ID; parts, for a two-part or fanned-out one), or why there is none."""
     targets = [
         target
         for target in config.targets
@@ -284,6 +283,11 @@ def _probe_target(config: Config, cloud_service: str, wanted: dict[str, str]) ->
         return "no configured target matches " + ", ".join(
             f"{k}={v[:64]!r}" for k, v in {"cloud_service": cloud_service, **wanted}.items()
         )
+    problems = [target.identity.problem(task_id) for target in targets]
+    if all(problems):
+        multi = targets[0].identity.multi
+        return problems[0] if multi else "task_id must be 16 to 64 hexadecimal characters, or a UUID"
+    targets = [target for target, problem in zip(targets, problems, strict=True) if not problem]
     if len(targets) > 1:
         return f"{len(targets)} configured targets match; add account, region or project_id to choose one"
     return targets[0]

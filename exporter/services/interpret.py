@@ -404,6 +404,13 @@ def list_items(spec: DiscoverySpec, body: Any) -> list[tuple[str, Any]]:
     found, items = _present(body, spec.items)
     if not found or not isinstance(items, list):
         raise BadResponse(f"the list answer has no list at {spec.items.written}")
+    if spec.id_parts:  # a task named by several parts: joined, as the spec's identity says
+        sep = spec.identity.separator
+        return [
+            (sep.join(_text(item, at).strip() for _, at in spec.id_parts), item)
+            for item in items
+            if isinstance(item, dict)
+        ]
     return [(_text(item, spec.id).strip(), item) for item in items if isinstance(item, dict)]
 
 

@@ -42,6 +42,16 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
       #   total: {header: Content-Range} (the total in a response header)
       window: {in: body, from: /filters/0/value/0, to: /filters/0/value/1, format: epoch_ms, json_type: string}
       # items may be "" (the root pointer: the answer is the list itself, as SWR's sync jobs)
+    task_id:                                   # optional: a task named by several parts (DataArts)
+      parts: [{name: job_name, kind: name}, instance_id]   # kind: id (default) | number | name
+      separator: "/"                           # task_id "nightly_load/1a2b..."; the path uses {job_name}
+    parents:                                   # optional: fan a target out over a parent list (DMS)
+      param: instance_id                       # one of `params:`; a target that leaves it out (or says
+      path: /v2/{project_id}/instances         #   `all`) tracks the tasks of every listed parent
+      items: /instances
+      id: /instance_id
+      name: /name                              # optional: the parent's name, shown as a label
+      paging: {style: offset, param: start_number, total: /total_number}   # as discover's
 
 Rules for every spec: a task's progress is 1 once it succeeded, and only then when it is counted from
 sub-tasks; a task that is not final has no end time, whatever the API writes there.
@@ -56,7 +66,7 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
-from exporter.model import Reason, State
+from exporter.model import ID_KINDS, SINGLE_ID, IdPart, Reason, State, TaskIdentity
 from exporter.schema import ConfigError, Ctx, Section, load_document, read_url, scalar_text, time_zone
 from exporter.services.values import TIME_FORMATS, raw_status
 
@@ -67,6 +77,7 @@ __all__ = [
     "Field",
     "NotFound",
     "Paging",
+    "ParentsSpec",
     "ProgressField",
     "ServiceSpec",
     "StatusSpec",
@@ -261,6 +272,15 @@ class DiscoverySpec:
     # With `carries_status`: where an item sits in a status body (CBR lists operation logs that its status
     # API wraps in {"operation_log": ...}); empty when an item is a status body as it is.
     item_at: tuple[str, ...] = ()
+    # A task named by several parts (`task_id: {parts}`): `id` is then a mapping part -> pointer, read
+    # into `id_parts`, and an item's task ID is the parts joined as `identity` says.
+    id_parts: tuple[tuple[str, Field], ...] = ()
+    identity: TaskIdentity = SINGLE_ID
+
+    def valid(self, task_id: str) -> bool:
+        """Whether a listed ID names a task (items with a malformed ID are left alone)."""
+        return not self.identity.problem(task_id)
+
     # How the list is called: `method` GET or POST, `body` the POST's JSON body as text (a template: its
     # strings take the path's placeholders), request `headers` as the status call's. A query parameter
     # in `query_each` takes each of its values in turn: one call sequence per value (IoTDA's task_type).
@@ -280,6 +300,21 @@ class TraceSpec:
 
 
 @dataclass(frozen=True)
+class ParentsSpec:
+    """A list of parents (DMS instances, CCE clusters, AS scaling groups) whose IDs fill path parameter
+    `param`: a target that does not give it is fanned out over every listed parent, each parent's ID
+    becoming the first part of its tasks' IDs. `lister` is the list call (path, items, id, paging)."""
+
+    param: str
+    lister: DiscoverySpec
+    name: Field | None = None
+
+    @property
+    def part(self) -> IdPart:
+        return IdPart(self.param, "id")
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     name: str
     status: StatusSpec
@@ -292,6 +327,15 @@ class ServiceSpec:
     # Path parameters each target gives in its `params:` (MRS: {cluster_id: "the MRS cluster ID"}).
     params: Mapping[str, str] = field(default_factory=dict)
     trace: TraceSpec | None = None  # found in Cloud Trace Service's traces (an account's discover.cloud_trace)
+    identity: TaskIdentity = SINGLE_ID  # how a task is named (`task_id: {parts}`)
+    parents: ParentsSpec | None = None  # the parent list a target may be fanned out over
+
+    def identity_for(self, params: Mapping[str, str]) -> TaskIdentity:
+        """How the tasks of a target with these `params` are named: with the parent's ID first when the
+        target is fanned out (it does not give the parent parameter)."""
+        if self.parents is not None and self.parents.param not in params:
+            return self.identity.under(self.parents.part)
+        return self.identity
 
     @property
     def needs_project_id(self) -> bool:
@@ -529,20 +573,20 @@ _STATUS_KEYS = (
 )  # fmt: skip
 
 
-def _status(section: Section, params: tuple[str, ...] = ()) -> StatusSpec:
+def _status(section: Section, params: tuple[str, ...] = (), identity: TaskIdentity = SINGLE_ID) -> StatusSpec:
     ctx, value = section.raw("status")
     if value is None:
         section.ctx.fail("missing required key 'status': expected the status API ({path, state, states, ...})")
     status = Section(ctx, value, "the status API")
     status.allow(*_STATUS_KEYS)
-    path = _path(status, "path", ("project_id", "task_id", *params))
+    parts = tuple(part.name for part in identity.parts) if identity.multi else ()
+    path = _path(status, "path", ("project_id", "task_id", *params, *parts))
     query_ctx = status.raw("query")[0]
     query = {
-        key: _placeholders(query_ctx, value, ("project_id", "task_id", *params), "query")
+        key: _placeholders(query_ctx, value, ("project_id", "task_id", *params, *parts), "query")
         for key, value in _query(status).items()
     }
-    if "{task_id}" not in path and not any("{task_id}" in value for value in query.values()):
-        status.raw("path")[0].fail("the status path (or its query) must contain {task_id}")
+    _check_named(status, path, query, parts)
     state = _optional_field(status, "state")
     if state is None:
         ctx.fail("missing required key 'state': expected the JSON pointer of the raw status")
@@ -566,6 +610,21 @@ def _status(section: Section, params: tuple[str, ...] = ()) -> StatusSpec:
         not_yet=_not_yet(status, state),
         headers=_headers(status, ("project_id", "task_id", "uuid", *params)),
     )
+
+
+def _check_named(status: Section, path: str, query: Mapping[str, str], parts: tuple[str, ...]) -> None:
+    """The status call must name the task: {task_id}, or every part of a task's identity."""
+    templates = (path, *query.values())
+    if any("{task_id}" in template for template in templates):
+        return
+    missing = [part for part in parts if not any("{" + part + "}" in template for template in templates)]
+    if not parts:
+        status.raw("path")[0].fail("the status path (or its query) must contain {task_id}")
+    if missing:
+        status.raw("path")[0].fail(
+            "the status path (or its query) must contain {task_id} or every part of it; missing "
+            + ", ".join("{" + part + "}" for part in missing)
+        )
 
 
 def _not_yet(status: Section, state: Field) -> frozenset[str]:
@@ -651,7 +710,28 @@ def _batch(discover: Section, config_key: str, path: str) -> str:
     return batch
 
 
-def _discover(section: Section, params: tuple[str, ...] = ()) -> DiscoverySpec | None:
+def _id_parts(discover: Section, identity: TaskIdentity) -> tuple[tuple[str, Field], ...]:
+    """With a task named by several parts, `id` gives the pointer of each part in a list item."""
+    ctx, value = discover.raw("id")
+    if not identity.multi or value is None:
+        return ()
+    names = [part.name for part in identity.parts]
+    if not isinstance(value, dict):
+        ctx.fail(f"expected the pointer of each part of the task ID ({', '.join(names)}), got {ctx.describe(value)}")
+    pointers = Section(ctx, value, "the pointer of each part of the task ID")
+    pointers.allow(*names)
+    found = []
+    for name in names:
+        field_ = _optional_field(pointers, name)
+        if field_ is None:
+            ctx.fail(f"missing required key {name!r}: the pointer of that part of the task ID in an item")
+        found.append((name, field_))
+    return tuple(found)
+
+
+def _discover(
+    section: Section, params: tuple[str, ...] = (), identity: TaskIdentity = SINGLE_ID
+) -> DiscoverySpec | None:
     ctx, value = section.raw("discover")
     if value is None:
         return None
@@ -660,8 +740,10 @@ def _discover(section: Section, params: tuple[str, ...] = ()) -> DiscoverySpec |
     config_key = discover.string("config_key", pattern=NAME_PATTERN, expect="a key name such as request_ids")
     path = _path(discover, "path", ("project_id", "value", *params) if config_key else ("project_id", *params))
     batch = _batch(discover, config_key, path)
+    id_parts = _id_parts(discover, identity)
     # A list answer may be the list itself (SWR's sync jobs): its items at the root pointer "".
-    items, id_ = _optional_field(discover, "items", root=True), _optional_field(discover, "id")
+    items = _optional_field(discover, "items", root=True)
+    id_ = id_parts[0][1] if id_parts else _optional_field(discover, "id")
     carries_status = discover.flag("carries_status", False)
     if items is None or id_ is None:
         discover.ctx.fail("expected 'items' (the JSON pointer of the list) and 'id' (of the task ID in an item)")
@@ -679,6 +761,8 @@ def _discover(section: Section, params: tuple[str, ...] = ()) -> DiscoverySpec |
         recheck=_optional_field(discover, "recheck"),
         window=_window(discover),
         item_at=_item_at(discover, carries_status),
+        id_parts=id_parts,
+        identity=identity,
         **_list_call(discover, ("project_id", "value", *params) if config_key else ("project_id", *params)),
     )
 
@@ -890,12 +974,89 @@ def _params(section: Section) -> dict[str, str]:
     return params
 
 
+_PART_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def _identity(section: Section, params: Mapping[str, str]) -> TaskIdentity:
+    """`task_id: {parts: [...], separator}`: a task named by two or more parts (DataArts: job name +
+    instance ID), each a placeholder of the status path; without it, one ID."""
+    ctx, value = section.raw("task_id")
+    if value is None:
+        return SINGLE_ID
+    spec = Section(ctx, value, "the parts of a task's ID ({parts, separator})")
+    spec.allow("parts", "separator")
+    parts: list[IdPart] = []
+    for item_ctx, item in spec.items("parts", "the parts, in order"):
+        parts.append(_id_part(item_ctx, item, params, [part.name for part in parts]))
+    if len(parts) < 2:
+        (spec.raw("parts")[0] if spec.has("parts") else ctx).fail("expected a list of two or more parts")
+    separator = spec.string("separator", default="/", expect="the character between the parts")
+    if len(separator) != 1 or separator.isalnum() or separator in "_.-%?# ":
+        sep_ctx = spec.raw("separator")[0]
+        sep_ctx.fail(f"expected one character that no part holds, such as '/' or ':', got {sep_ctx.show(separator)}")
+    return TaskIdentity(tuple(parts), separator)
+
+
+def _id_part(ctx: Ctx, item: Any, params: Mapping[str, str], before: list[str]) -> IdPart:
+    if isinstance(item, str):
+        name, kind = item, "id"
+    elif isinstance(item, dict):
+        part = Section(ctx, item, "a part ({name, kind})")
+        part.allow("name", "kind")
+        name = part.string("name", required=True, expect="the part's name, a placeholder of the status path")
+        kind = part.string("kind", default="id", choices=tuple(ID_KINDS))
+    else:
+        ctx.fail(f"expected a part name such as instance_id, or {{name, kind}}, got {ctx.describe(item)}")
+    reserved = ("project_id", "task_id", "value", "region", *params)
+    if _PART_NAME.fullmatch(name) is None or name in reserved or name in before:
+        ctx.fail(
+            "expected a lower-case name such as job_name, other than project_id, task_id, value, region, the "
+            f"spec's params and the other parts, got {ctx.show(name)}"
+        )
+    return IdPart(name, kind)
+
+
+_PARENTS_KEYS = ("param", "path", "items", "id", "name", "paging", "query")
+
+
+def _parents(section: Section, params: Mapping[str, str]) -> ParentsSpec | None:
+    """`parents:`: the list call whose items' IDs fill path parameter `param` of a fanned-out target."""
+    ctx, value = section.raw("parents")
+    if value is None:
+        return None
+    parents = Section(ctx, value, "the parent list ({param, path, items, id, name, paging, query})")
+    parents.allow(*_PARENTS_KEYS)
+    param = parents.string("param", required=True, expect="the path parameter a parent's ID fills")
+    if param not in params:
+        parents.raw("param")[0].fail(
+            f"{param!r} is not among the spec's params ({', '.join(params) or 'none'}): a parent's ID fills one"
+        )
+    items, id_ = _optional_field(parents, "items"), _optional_field(parents, "id")
+    if items is None or id_ is None:
+        ctx.fail("expected 'items' (the JSON pointer of the list) and 'id' (of the parent's ID in an item)")
+    lister = DiscoverySpec(
+        path=_path(parents, "path", ("project_id",)),
+        items=items,
+        id=id_,
+        query={
+            key: _placeholders(parents.raw("query")[0], v, ("project_id",), "query")
+            for key, v in _query(parents).items()
+        },
+        paging=_paging(parents),
+    )
+    return ParentsSpec(param, lister, _optional_field(parents, "name"))
+
+
 def read_spec(ctx: Ctx, value: Any, *, source: str = "") -> ServiceSpec:
     """One spec from its YAML mapping; a `ConfigError` names the file, key path and line."""
     section = Section(ctx, value, "a service spec")
-    section.allow("name", "title", "endpoints", "regions", "region_endpoints", "params", "status", "discover", "trace")
+    section.allow(
+        "name", "title", "endpoints", "regions", "region_endpoints", "params", "status", "discover", "trace",
+        "task_id", "parents",
+    )  # fmt: skip
     name = section.string("name", required=True, pattern=NAME_PATTERN, expect="a lower-case name such as sfs_turbo")
     params = _params(section)
+    identity = _identity(section, params)
     endpoints = {
         cloud: _url(c, v, template=True) for cloud, (c, v) in _per_cloud(section, "endpoints", "URL templates").items()
     }
@@ -922,10 +1083,12 @@ def read_spec(ctx: Ctx, value: Any, *, source: str = "") -> ServiceSpec:
         endpoints=endpoints,
         regions=regions,
         region_endpoints=overrides,
-        status=_status(section, tuple(params)),
-        discover=_discover(section, tuple(params)),
+        status=_status(section, tuple(params), identity),
+        discover=_discover(section, tuple(params), identity),
         params=params,
         trace=_trace(section),
+        identity=identity,
+        parents=_parents(section, params),
         source=source or (f"{ctx.file}:{ctx.line}" if ctx.line else ctx.file),
     )
 

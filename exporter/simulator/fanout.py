@@ -2,8 +2,8 @@
 has a parent-list API, which the fake cloud answers from the scenario's ``parents:`` section
 (`parents.py`).
 
-Where the list is, is the spec's parent-list description: ``spec.parents`` or ``spec.discover.parents``,
-read by duck typing (`parent_listing`, the one place to adapt when the spec's format settles): a
+Where the list is, is the spec's `parents:` (`ParentsSpec`: its list call and name pointer), or, for
+tests, any description at ``spec.parents`` with the same fields (`parent_listing`): a
 ``path`` (``{project_id}`` for the project's parents), ``items`` and ``id`` pointers (``Field``), an
 optional ``name`` pointer, ``paging`` (``Paging``, as a ``discover`` list's) and ``method`` (GET).
 
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from exporter.services import Field, Paging, ServiceSpec
+from exporter.services.spec import ParentsSpec
 from exporter.simulator import bodies
 from exporter.simulator.lists import next_marker, page_bounds
 from exporter.simulator.parents import Parent
@@ -42,7 +43,11 @@ class ParentListing:
 
 
 def parent_listing(spec: ServiceSpec) -> ParentListing | None:
-    """The spec's parent-list description (`spec.parents` or `spec.discover.parents`), or None."""
+    """The spec's parent-list description (`spec.parents`, a `ParentsSpec`; or any object with the
+    listing's fields, at `spec.parents` or `spec.discover.parents`), or None."""
+    if isinstance(spec.parents, ParentsSpec):
+        lister = spec.parents.lister
+        return ParentListing(lister.path, lister.items, lister.id, spec.parents.name, lister.paging, lister.method)
     for owner in (spec, spec.discover):
         found = getattr(owner, "parents", None)
         if isinstance(found, ParentListing):

@@ -19,7 +19,7 @@ import glob
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ import structlog
 import yaml
 
 from exporter.log import repeated
-from exporter.model import ID_DESCRIPTION, valid_id
+from exporter.model import ID_DESCRIPTION, SINGLE_ID, TaskIdentity
 
 __all__ = ["FileProblem", "FileTask", "TaskFiles"]
 
@@ -83,10 +83,13 @@ class TaskFiles:
         on_error: Callable[[FileProblem], None],
         clock: Callable[[], float] = time.monotonic,
         services: frozenset[str] = frozenset(),
+        identities: Mapping[str, tuple[TaskIdentity, ...]] | None = None,
     ) -> None:
-        """`services`: the cloud_service names an entry may give (the configured specs)."""
+        """`services`: the cloud_service names an entry may give (the configured specs); `identities`: the
+        shapes of task ID each service's targets take (default: one ID)."""
         self._patterns, self._interval, self._on_error, self._clock = patterns, interval, on_error, clock
         self._services = services
+        self.identities: Mapping[str, tuple[TaskIdentity, ...]] = identities or {}
         self._files: dict[str, _Parsed] = {}
         self._failed: dict[str, Stamp | None] = {}  # files whose current version was reported as bad
         self._checked_at = float("-inf")
@@ -160,7 +163,7 @@ class TaskFiles:
                 )
                 continue
             try:
-                parsed = _parse(path, stamp, text, self._services)
+                parsed = _parse(path, stamp, text, self._services, self.identities)
             except Exception as exc:  # a file we cannot make sense of must not stop the others
                 parsed = f"cannot be read as task entries: {type(exc).__name__}"
             result[path] = _Failed(stamp, FileProblem.PARSE, parsed) if isinstance(parsed, str) else parsed
@@ -195,12 +198,21 @@ class TaskFiles:
         repeated(log.warning, "task file problem", (path, reason, message), file=path, reason=reason, problem=message)
 
 
-def _parse(path: str, stamp: Stamp, text: str, services: frozenset[str]) -> _Parsed | str:
+def _load(path: str, text: str) -> tuple[Any, str]:
+    """A task file's document, or why it is not valid JSON or YAML."""
     try:
-        document: Any = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+        return (json.loads(text) if path.endswith(".json") else yaml.safe_load(text)), ""
     except (ValueError, yaml.YAMLError) as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"not valid {'JSON' if path.endswith('.json') else 'YAML'}: {first_line}"
+        return None, f"not valid {'JSON' if path.endswith('.json') else 'YAML'}: {first_line}"
+
+
+def _parse(
+    path: str, stamp: Stamp, text: str, services: frozenset[str], identities: Mapping[str, tuple[TaskIdentity, ...]]
+) -> _Parsed | str:
+    document, problem = _load(path, text)
+    if problem:
+        return problem
     if document is None:
         return _Parsed(stamp, (), ())
     if not isinstance(document, dict) or not isinstance(document.get("tasks"), list) or set(document) - {"tasks"}:
@@ -208,7 +220,7 @@ def _parse(path: str, stamp: Stamp, text: str, services: frozenset[str]) -> _Par
     tasks: list[FileTask] = []
     problems: list[tuple[FileProblem, str]] = []
     for index, entry in enumerate(document["tasks"]):
-        task = _entry(f"{path}: tasks[{index}]", entry, services)
+        task = _entry(f"{path}: tasks[{index}]", entry, services, identities)
         if isinstance(task, str):
             problems.append((FileProblem.INVALID_ENTRY, f"tasks[{index}]: {task}"))
         else:
@@ -216,11 +228,13 @@ def _parse(path: str, stamp: Stamp, text: str, services: frozenset[str]) -> _Par
     return _Parsed(stamp, tuple(tasks), tuple(problems))
 
 
-def _entry(origin: str, entry: Any, services: frozenset[str]) -> FileTask | str:
+def _entry(
+    origin: str, entry: Any, services: frozenset[str], identities: Mapping[str, tuple[TaskIdentity, ...]]
+) -> FileTask | str:
     """One entry of `tasks:` -> its task, or what is wrong with it."""
     if isinstance(entry, dict):  # IDs with surrounding whitespace are the IDs, as everywhere
         entry = {k: v.strip() if isinstance(v, str) and k in _IDS else v for k, v in entry.items()}
-    problem = _entry_problem(entry, services)
+    problem = _entry_problem(entry, services, identities)
     if problem:
         return problem
     account, region, project_id = (str(entry.get(key) or "") for key in _OPTIONAL)
@@ -230,7 +244,7 @@ def _entry(origin: str, entry: Any, services: frozenset[str]) -> FileTask | str:
 _IDS = ("task_id", "project_id")
 
 
-def _entry_problem(entry: Any, services: frozenset[str]) -> str:
+def _entry_problem(entry: Any, services: frozenset[str], identities: Mapping[str, tuple[TaskIdentity, ...]]) -> str:
     if not isinstance(entry, dict):
         return "expected a mapping with cloud_service and task_id"
     unknown = set(entry) - {"cloud_service", "task_id", *_OPTIONAL}
@@ -239,6 +253,12 @@ def _entry_problem(entry: Any, services: frozenset[str]) -> str:
     if not isinstance(entry.get("cloud_service"), str) or entry["cloud_service"] not in services:
         return f"cloud_service must be one of {', '.join(sorted(services))}, got {entry.get('cloud_service')!r}"
     task_id = entry.get("task_id")
-    if not isinstance(task_id, str) or not valid_id(task_id):
+    if not isinstance(task_id, str):
+        return f"invalid task_id {task_id!r}: expected {ID_DESCRIPTION}"
+    shapes = identities.get(entry["cloud_service"]) or (SINGLE_ID,)
+    problems = [identity.problem(task_id) for identity in shapes]
+    if all(problems):  # a two-part ID, or a fanned-out target's, says what it expected
+        if shapes[0].multi:
+            return problems[0]
         return f"invalid task_id {task_id!r}: expected {ID_DESCRIPTION}"
     return ""

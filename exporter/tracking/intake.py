@@ -49,13 +49,23 @@ class FileIntake:
 
     def apply(self, config: Config) -> None:
         services = frozenset(config.services)
-        if config.task_files != self.files.patterns or services != self.files.services:
+        identities = {
+            name: tuple(dict.fromkeys(t.identity for t in config.targets if t.cloud_service == name))
+            for name in services
+        }
+        changed = (config.task_files, services, identities) != (
+            self.files.patterns,
+            self.files.services,
+            self.files.identities,
+        )
+        if changed:  # a reload that fans a target out reads the files anew: their IDs' shapes changed
             self.files = TaskFiles(
                 config.task_files,
                 config.tracking.task_files_interval,
                 on_error=self._on_error,
                 clock=self._clock,
                 services=services,
+                identities=identities,
             )
         self.stale()
 
@@ -87,6 +97,7 @@ class FileIntake:
             key
             for key in table.target_keys()
             if key[1] == task.cloud_service
+            and not table.target(key).identity.problem(task.task_id)  # a fanned-out target's, or another's
             and task.account in ("", key[0])
             and task.region in ("", key[2])
             and task.project_id in ("", key[3])

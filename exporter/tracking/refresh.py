@@ -19,7 +19,7 @@ import structlog
 from exporter.cloud.errors import ApiError
 from exporter.config import TargetConfig
 from exporter.log import repeated
-from exporter.model import Reason, TaskStatus, valid_id
+from exporter.model import Reason, TaskStatus
 from exporter.services import DiscoverySpec, Paging, Window, fill, list_items, list_next, list_total, lookup, text
 from exporter.services.calls import header_total, list_body, page_body, place, request_headers
 
@@ -312,9 +312,9 @@ class _Walk:
     marker: str = ""
     total: int | None = None
 
-    def take(self, entries: list[tuple[str, Any]]) -> bool:
-        """Keep a page's new items; whether it brought any."""
-        fresh = [(task_id, item) for task_id, item in entries if valid_id(task_id) and task_id not in self.seen]
+    def take(self, entries: list[tuple[str, Any]], valid: Callable[[str], bool]) -> bool:
+        """Keep a page's new items whose ID is `valid` (the list's task IDs' shape); whether it brought any."""
+        fresh = [(task_id, item) for task_id, item in entries if valid(task_id) and task_id not in self.seen]
         self.seen.update(task_id for task_id, _ in fresh)
         self.items.extend(fresh)
         return bool(fresh)
@@ -364,7 +364,11 @@ async def _pages(
             return walk.items, page
         entries, total, next_marker = page
         walk.total = header_total(answer_headers.get(paging.total_header.lower())) if paging.total_header else total
-        if not walk.take(entries) or paging.style == "none" or not walk.advance(paging, entries, next_marker):
+        if (
+            not walk.take(entries, lister.valid)
+            or paging.style == "none"
+            or not walk.advance(paging, entries, next_marker)
+        ):
             break
     if walk.total is not None and len(walk.items) < walk.total:
         repeated(

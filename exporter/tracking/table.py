@@ -133,6 +133,8 @@ class TargetSnapshot:
     last_success: float | None
     discovery_success: float | None
     last_refresh: Refresh | None = None  # None: not polled yet
+    # A fanned-out target's parents as last listed: ID -> name ("" where the list gives none).
+    parents: Mapping[str, str] = field(default_factory=dict)
 
     def tracked(self) -> dict[Source, int]:
         counts = dict.fromkeys(Source, 0)

@@ -378,3 +378,62 @@ def test_oms_error_reason_empty_string_is_an_empty_model() -> None:
     assert sanitize_for_serialization(model.error_reason) == {}
     status = read_status(BUILTIN["oms"], body, UTC)
     assert (status.error_code, status.error_message) == ("", "")
+
+
+# --- end to end: the exporter against the fake cloud's default scenario -----------------------------
+
+
+async def test_the_new_services_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over real HTTP: SMS, OMS tasks and OMS groups found by their list APIs, VBS jobs and ModelArts
+    training jobs by ID; after the scenario's last transition every task shows its last documented status."""
+    from exporter.app import Exporter
+    from exporter.config import load_config
+    from exporter.exposition.server import make_app, serve
+    from exporter.simulator import DEMO_TOKEN, Simulator, default_scenario, start_simulator
+    from tests.test_e2e_specs import NOW, parsed, value
+
+    now = [NOW]
+    tasks = [t for t in default_scenario().tasks if t.cloud_service in NEW]
+    assert {t.cloud_service for t in tasks} == set(NEW)
+    sim = Simulator(default_scenario(), clock=lambda: now[0])
+    async with await start_simulator(sim) as cloud:
+        listed = ("sms", "oms", "oms_group")
+        targets = [
+            {"cloud_service": name, "discover": True} if name in listed else {"cloud_service": name, "tasks": ids}
+            for name, ids in {
+                t.cloud_service: [x.task_id for x in tasks if x.cloud_service == t.cloud_service] for t in tasks
+            }.items()
+        ]
+        document = {
+            "accounts": [{"name": "t", "cloud": "custom", "auth": {"type": "token", "token": "${T}"}}],
+            "services": [
+                target
+                | {
+                    "account": "t",
+                    "region": "cn-north-4",
+                    "project_id": PROJECT,
+                    "endpoint": f"{cloud.url}/{target['cloud_service']}",
+                }
+                for target in targets
+            ],
+        }
+        path = tmp_path / "config.yaml"
+        path.write_text(json.dumps(document), encoding="utf-8")
+        monkeypatch.setenv("T", DEMO_TOKEN)
+        now[0] = NOW + 125
+        exporter = Exporter(load_config(path), clock=lambda: now[0])
+        serving = await serve(make_app(exporter), "127.0.0.1", 0)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{serving.port}") as http:
+                text = (await http.get("/metrics")).text
+        finally:
+            await serving.stop()
+    data = parsed(text)
+    for task in tasks:
+        raw = str(task.phases[-1].status)
+        state = DOCUMENTED_STATES[task.cloud_service][raw]
+        assert value(data, "huaweicloud_task_status", task_id=task.task_id, state=state.value) == 1, task.task_id
+        assert value(data, "huaweicloud_task_info", task_id=task.task_id, raw_status=raw) == 1
+    assert {s: sim.stats.list_requests.get(s, 0) for s in NEW} == {s: int(s in listed) for s in NEW}
+    failed = {"task_id": "0b500000000000000000000000000002", "error_code": "VBS.0001"}
+    assert value(data, "huaweicloud_task_error_info", **failed) == 1

@@ -223,20 +223,26 @@ def test_the_sdk_parses_every_list_of_every_spec(cloud: Cloud, service: str) -> 
     parsed = listed_ids_as_text(lister, comparable(resp))
     assert parsed == listed_ids_as_text(lister, without_nulls(raw.json())) | {"request_id": None}
     listed = {job.task_id for job in jobs(service) if job in default_scenario().tasks}
-    items = parsed
+    assert listed and listed <= listed_ids(lister, parsed)
+
+
+def list_of(lister: DiscoverySpec, body: Any) -> list[Any]:
+    items = body
     for token in lister.items.pointers[0]:
-        items = items[token]
-    assert listed and listed <= {item[lister.id.pointers[0][-1]] for item in items}
+        items = items.get(token, [])
+    assert isinstance(items, list)
+    return items
+
+
+def listed_ids(lister: DiscoverySpec, body: Any) -> set[str]:
+    return {str(item.get(lister.id.pointers[0][-1])) for item in list_of(lister, body)}
 
 
 def listed_ids_as_text(lister: DiscoverySpec, body: Any) -> Any:
     """`body` with its items' IDs as text: OMS's task IDs are int64 in the SDK's model, which the fake
     cloud writes as the scenario's text (the spec says nothing of the ID's JSON type)."""
-    items = body
-    for token in lister.items.pointers[0]:
-        items = items.get(token, [])
     key = lister.id.pointers[0][-1]
-    for item in items:
+    for item in list_of(lister, body):
         if key in item:
             item[key] = str(item[key])
     return body

@@ -383,6 +383,26 @@ def test_oms_error_reason_empty_string_is_an_empty_model() -> None:
 # --- end to end: the exporter against the fake cloud's default scenario -----------------------------
 
 
+LISTED = ("sms", "oms", "oms_group")
+
+
+def e2e_config(url: str, tasks: list[Any]) -> dict[str, Any]:
+    """The services of `tasks`, each at its own "host" (url/<service>): those with a list API discover,
+    the others track their scenario tasks by ID."""
+    by_service: dict[str, list[str]] = {}
+    for task in tasks:
+        by_service.setdefault(task.cloud_service, []).append(task.task_id)
+    common = {"account": "t", "region": "cn-north-4", "project_id": PROJECT}
+    return {
+        "accounts": [{"name": "t", "cloud": "custom", "auth": {"type": "token", "token": "${T}"}}],
+        "services": [
+            {"cloud_service": name, "endpoint": f"{url}/{name}", **common}
+            | ({"discover": True} if name in LISTED else {"tasks": ids})
+            for name, ids in by_service.items()
+        ],
+    }
+
+
 async def test_the_new_services_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Over real HTTP: SMS, OMS tasks and OMS groups found by their list APIs, VBS jobs and ModelArts
     training jobs by ID; after the scenario's last transition every task shows its last documented status."""
@@ -397,28 +417,8 @@ async def test_the_new_services_end_to_end(tmp_path: Path, monkeypatch: pytest.M
     assert {t.cloud_service for t in tasks} == set(NEW)
     sim = Simulator(default_scenario(), clock=lambda: now[0])
     async with await start_simulator(sim) as cloud:
-        listed = ("sms", "oms", "oms_group")
-        targets = [
-            {"cloud_service": name, "discover": True} if name in listed else {"cloud_service": name, "tasks": ids}
-            for name, ids in {
-                t.cloud_service: [x.task_id for x in tasks if x.cloud_service == t.cloud_service] for t in tasks
-            }.items()
-        ]
-        document = {
-            "accounts": [{"name": "t", "cloud": "custom", "auth": {"type": "token", "token": "${T}"}}],
-            "services": [
-                target
-                | {
-                    "account": "t",
-                    "region": "cn-north-4",
-                    "project_id": PROJECT,
-                    "endpoint": f"{cloud.url}/{target['cloud_service']}",
-                }
-                for target in targets
-            ],
-        }
         path = tmp_path / "config.yaml"
-        path.write_text(json.dumps(document), encoding="utf-8")
+        path.write_text(json.dumps(e2e_config(cloud.url, tasks)), encoding="utf-8")
         monkeypatch.setenv("T", DEMO_TOKEN)
         now[0] = NOW + 125
         exporter = Exporter(load_config(path), clock=lambda: now[0])
@@ -434,6 +434,6 @@ async def test_the_new_services_end_to_end(tmp_path: Path, monkeypatch: pytest.M
         state = DOCUMENTED_STATES[task.cloud_service][raw]
         assert value(data, "huaweicloud_task_status", task_id=task.task_id, state=state.value) == 1, task.task_id
         assert value(data, "huaweicloud_task_info", task_id=task.task_id, raw_status=raw) == 1
-    assert {s: sim.stats.list_requests.get(s, 0) for s in NEW} == {s: int(s in listed) for s in NEW}
+    assert {s: sim.stats.list_requests.get(s, 0) for s in NEW} == {s: int(s in LISTED) for s in NEW}
     failed = {"task_id": "0b500000000000000000000000000002", "error_code": "VBS.0001"}
     assert value(data, "huaweicloud_task_error_info", **failed) == 1

@@ -16,7 +16,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e .
 	touch $@
 
-# With the test extras: pytest, mypy, ruff and the official Huawei SDK as an oracle.
+# With the test extras: pytest, mypy, ruff, radon and the official Huawei SDK as an oracle.
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@ $(VENV)/.installed
@@ -29,6 +29,7 @@ test: lint typecheck unit soak-check
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tools/complexity.py
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy

@@ -409,12 +409,25 @@ def main() -> int:
           f"{os.cpu_count()} cores ({CORES.describe()}), Python {sys.version.split()[0]}, "
           f"latency {latency * 1000:.0f} ms\n")  # fmt: skip
 
-    # 1. CPU per task query, beside the floor and blackbox_exporter (1,000 running tasks, concurrency 64).
-    n, c = 1000, 64
+    token = cpu_section(latency, args.skip_blackbox, figures)
+    wall_section(latency, args.quick, token, figures)
+    exposition_section(args.quick, figures)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+N, C = 1000, 64  # the CPU section's running tasks and concurrency
+
+
+def cpu_section(latency: float, skip_blackbox: bool, figures: dict[str, object]) -> dict[str, float]:
+    """1. CPU per task query, beside the floor and blackbox_exporter (1,000 running tasks, concurrency 64);
+    the token run's figures (the wall section reuses them)."""
+    n, c = N, C
     token = timed("token", lambda: queries(latency, n, c, "token"))
     aksk = timed("aksk", lambda: queries(latency, n, c, "aksk"))
     raw, _ = timed("floor", lambda: floor(latency, n, c))
-    peer = None if args.skip_blackbox else timed("blackbox", lambda: blackbox(latency, n, c))
+    peer = None if skip_blackbox else timed("blackbox", lambda: blackbox(latency, n, c))
     print(f"## CPU per task query ({n} running tasks, concurrency {c}, warm scrapes, median of 3)\n")
     rows: list[tuple[str, ...]] = [("client", "CPU per query", "x floor", "x blackbox_exporter", "goal")]
     for name, ms, goal in (("exporter, token", token["cpu_ms"], "<= 0.3 ms"),
@@ -425,8 +438,12 @@ def main() -> int:
         rows.append(("prometheus-blackbox-exporter", f"{peer:.3f} ms", f"{peer / raw:.2f}", "1.00", ""))
     show(rows)
     figures.update(cpu_token_ms=token["cpu_ms"], cpu_aksk_ms=aksk["cpu_ms"], floor_ms=raw, blackbox_ms=peer)
+    return token
 
-    # 2. Wall against ideal.
+
+def wall_section(latency: float, quick: bool, token: dict[str, float], figures: dict[str, object]) -> None:
+    """2. Wall against ideal."""
+    n, c = N, C
     _, alone = timed("one at a time", partial(floor, latency, 20, 1))
     figures["round_trip_alone_ms"] = alone / 20 * 1000
     print("## Wall time of a scrape against ceil(N / C) x latency (token, warm, median of 3)\n")
@@ -434,7 +451,7 @@ def main() -> int:
           f"(latency {latency * 1000:.0f} ms, {CORES.describe()}).\n")  # fmt: skip
     rows = [("tasks", "concurrency", "wall s", "ideal s", "x ideal", "floor x ideal", "CPU per query")]
     walls: list[dict[str, float]] = []
-    for tasks in (1000,) if args.quick else (1000, 5000):
+    for tasks in (1000,) if quick else (1000, 5000):
         for conc in (32, 64, 128):
             run = partial(queries, latency, tasks, conc, "token")
             r = token if (tasks, conc) == (n, c) else timed(f"wall {tasks}/{conc}", run)
@@ -447,13 +464,15 @@ def main() -> int:
     show(rows)
     figures["wall"] = walls
 
-    # 3. Exposition, memory and cardinality.
+
+def exposition_section(quick: bool, figures: dict[str, object]) -> None:
+    """3. Exposition, memory and cardinality."""
     print("## Exposition and memory (tracked finished tasks: answered once, never asked again)\n")
     rows = [("tasks", "exposition", "CPU per scrape", "series", "bytes", "RSS at start", "peak RSS",
              "(peak - start) per task")]  # fmt: skip
     sizes = [(10_000, "", "default")]
     sizes.append((10_000, "metrics: {finished_states: current}", "finished_states: current"))
-    if not args.quick:
+    if not quick:
         sizes.append((50_000, "", "default"))
     for tasks, extra, name in sizes:
         r = timed(f"exposition {tasks} {name}", partial(exposition, tasks, extra))
@@ -462,9 +481,6 @@ def main() -> int:
                      f"{r['start_mib']:.0f} MiB", f"{r['peak_mib']:.0f} MiB",
                      f"{(r['peak_mib'] - r['start_mib']) * 1024 / tasks:.1f} KiB"))  # fmt: skip
     show(rows)
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
-    return 0
 
 
 if __name__ == "__main__":

@@ -383,43 +383,16 @@ class Accounting:
         return [head, *(row.rstrip() for row in rows)]
 
 
-async def run(minutes: float, tasks: int) -> int:  # noqa: C901 - one linear script
+async def run(minutes: float, tasks: int) -> int:
     scenario = churn_scenario()
     sim = Simulator(scenario, latency=0.02, extra_running_tasks=max(tasks - len(scenario.tasks), 0))
     cloud = await start_simulator(sim)
     work = Path(tempfile.mkdtemp(prefix="soak-"))
-    config = yaml.safe_load(demo_config(cloud.url, sim.scenario.targets(), {"type": "token", "token": DEMO_TOKEN}))
-    config["scrape"] = {"refresh_timeout": 4, "default_timeout": 5}
-    config["tracking"] = {"finished_ttl": "2h", "discovery_interval": "10s", "not_found_limit": 1000}
-    for service in config["services"]:
-        if service["cloud_service"] == "codearts_check":
-            service["discover"] = {"codearts_projects": ["9f3c2a1e5b7d4c8e9a6b0d1f2e3c4a5b"]}
-        if service["cloud_service"] == "cph":
-            service["discover"] = {"request_ids": ["7e9a1c3b5d7f4e2a8c0b6d4f1a3e5c02"]}
-    (work / "config.yaml").write_text(yaml.safe_dump(config))
-    web = web_config(work)
-    port = free_port()
-    log = (work / "exporter.log").open("w")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "exporter", "--config.file", str(work / "config.yaml"), "--web.config.file", str(web),
-        "--web.listen-address", f"127.0.0.1:{port}", "--log.format", "json", "--web.header-timeout", "2",
-        "--web.max-connections", "2000",
-        stdout=asyncio.subprocess.DEVNULL, stderr=log,
-    )  # fmt: skip
-    url = f"https://127.0.0.1:{port}"
+    process, url = await start_exporter(work, cloud.url, sim)
     tls = ssl.create_default_context(cafile=str(work / "ca.pem"))
-    async with httpx.AsyncClient(verify=tls, auth=(USER, PASSWORD)) as http:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if (await http.get(f"{url}/-/ready", timeout=1)).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.returncode is not None:
-                print("the exporter did not start", file=sys.stderr)
-                return 1
-            await asyncio.sleep(0.1)
+    if not await ready(url, tls, process):
+        print("the exporter did not start", file=sys.stderr)
+        return 1
     soak = Soak(url, process.pid, tls)
     start_fds, start_rss = fds(process.pid), rss_mib(process.pid)
     sim.fault_mix = dict(FAULTS)
@@ -455,15 +428,75 @@ async def run(minutes: float, tasks: int) -> int:  # noqa: C901 - one linear scr
     process.send_signal(signal.SIGTERM)
     await process.wait()
     await cloud.close()
+    outcome = Outcome(minutes, reloads, crashed, (start_fds, middle_fds, end_fds), (start_rss, end_rss), phases)
+    problems = report(soak, sim, final, outcome)
+    for problem in problems:
+        print(f"FAIL: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+async def start_exporter(work: Path, cloud_url: str, sim: Simulator) -> tuple[asyncio.subprocess.Process, str]:
+    """The exporter in a process of its own, over TLS with basic auth, tracking the fake cloud's tasks."""
+    config = yaml.safe_load(demo_config(cloud_url, sim.scenario.targets(), {"type": "token", "token": DEMO_TOKEN}))
+    config["scrape"] = {"refresh_timeout": 4, "default_timeout": 5}
+    config["tracking"] = {"finished_ttl": "2h", "discovery_interval": "10s", "not_found_limit": 1000}
+    for service in config["services"]:
+        if service["cloud_service"] == "codearts_check":
+            service["discover"] = {"codearts_projects": ["9f3c2a1e5b7d4c8e9a6b0d1f2e3c4a5b"]}
+        if service["cloud_service"] == "cph":
+            service["discover"] = {"request_ids": ["7e9a1c3b5d7f4e2a8c0b6d4f1a3e5c02"]}
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    web = web_config(work)
+    port = free_port()
+    log = (work / "exporter.log").open("w")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "exporter", "--config.file", str(work / "config.yaml"), "--web.config.file", str(web),
+        "--web.listen-address", f"127.0.0.1:{port}", "--log.format", "json", "--web.header-timeout", "2",
+        "--web.max-connections", "2000",
+        stdout=asyncio.subprocess.DEVNULL, stderr=log,
+    )  # fmt: skip
+    return process, f"https://127.0.0.1:{port}"
+
+
+async def ready(url: str, tls: ssl.SSLContext, process: asyncio.subprocess.Process) -> bool:
+    """Whether the exporter answers /-/ready within 30 s (False at once if it exits)."""
+    async with httpx.AsyncClient(verify=tls, auth=(USER, PASSWORD)) as http:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if (await http.get(f"{url}/-/ready", timeout=1)).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or process.returncode is not None:
+                return False
+            await asyncio.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the run measured of the exporter's process."""
+
+    minutes: float
+    reloads: int
+    crashed: bool
+    fds: tuple[int, int, int]  # at the start, in the middle, at the end
+    rss: tuple[float, float]  # at the start, at the end (MiB)
+    phases: list[Phase]
+
+
+def report(soak: Soak, sim: Simulator, final: Scrape, outcome: Outcome) -> list[str]:
+    """Print the figures; the problems they show."""
     got = counted(final)
     sent = sum(int(value) for (name, _), value in final.items() if name == "huaweicloud_task_api_requests_total")
     accounting = Accounting.of(sim.stats, sent)
-    wrong = accounting.wrong(got)
     ended = {c.task_id for c in sim.created_tasks() if c.created_at + 60 < time.time() - 10}
     missed = sorted(t for t in ended if t in soak.seen and not soak.seen[t] & FINAL)
-    failed_scrapes = sum(n for code, n in soak.codes.items() if code != "200")
-    print(f"soak: {minutes:g} min, {reloads} reloads, fake cloud requests {sim.stats.requests_total}")
-    print(f"  crashes: {int(crashed)}   /metrics answers: {dict(soak.codes)}   over their deadline: {soak.late}")
+    (start_fds, middle_fds, end_fds), (start_rss, end_rss) = outcome.fds, outcome.rss
+    print(f"soak: {outcome.minutes:g} min, {outcome.reloads} reloads, fake cloud requests {sim.stats.requests_total}")
+    print(
+        f"  crashes: {int(outcome.crashed)}   /metrics answers: {dict(soak.codes)}   over their deadline: {soak.late}"
+    )
     blinks = sum((f.blinks for f in soak.families), Counter[str]())
     print(f"  tasks seen: {len(soak.seen)}   lost: {len(soak.lost)}   final states missed: {len(missed)}")
     print(f"  series of unfinished tasks gone for one scrape: {f'{blinks.total()} {dict(blinks)}' if blinks else 0}")
@@ -472,30 +505,34 @@ async def run(minutes: float, tasks: int) -> int:  # noqa: C901 - one linear scr
         print(line)
     print(f"  file descriptors: {start_fds} -> {middle_fds} -> {end_fds}   RSS: {start_rss:.0f} -> {end_rss:.0f} MiB")
     print("  phases (the two scrapers every second; the exporter's RSS and sockets every 0.2 s):")
-    for seen in phases:
+    for seen in outcome.phases:
         print(seen.line())
-    problems = []
-    calm, flooded, guessed = phases[1], phases[2], phases[3]
+    return problems(soak, outcome, blinks, accounting.wrong(got))
+
+
+def problems(soak: Soak, outcome: Outcome, blinks: Counter[str], wrong: dict[str, tuple[int, int]]) -> list[str]:
+    found = []
+    calm, flooded, guessed = outcome.phases[1], outcome.phases[2], outcome.phases[3]
     if flooded.rss - calm.rss >= 50:
-        problems.append(f"RSS grew {flooded.rss - calm.rss:.0f} MiB under {HALF_OPEN} half-open TLS connections")
+        found.append(f"RSS grew {flooded.rss - calm.rss:.0f} MiB under {HALF_OPEN} half-open TLS connections")
     if max(guessed.scrapes, default=0.0) > 2.0:
-        problems.append(f"a scrape took {max(guessed.scrapes):.1f} s under the password flood")
-    if crashed:
-        problems.append("the exporter crashed")
+        found.append(f"a scrape took {max(guessed.scrapes):.1f} s under the password flood")
+    if outcome.crashed:
+        found.append("the exporter crashed")
+    failed_scrapes = sum(n for code, n in soak.codes.items() if code != "200")
     if failed_scrapes:
-        problems.append(f"{failed_scrapes} scrapes failed")
+        found.append(f"{failed_scrapes} scrapes failed")
     if soak.lost:
-        problems.append(f"tasks lost: {sorted(soak.lost)[:5]}")
+        found.append(f"tasks lost: {sorted(soak.lost)[:5]}")
     if blinks:
         examples = [e for f in soak.families for e in f.examples][:5]
-        problems.append(f"series of unfinished tasks gone for one scrape: {dict(blinks)}, e.g. {examples}")
+        found.append(f"series of unfinished tasks gone for one scrape: {dict(blinks)}, e.g. {examples}")
     if wrong:
-        problems.append(f"errors not counted as the faults say (reason: (expected, counted)): {wrong}")
+        found.append(f"errors not counted as the faults say (reason: (expected, counted)): {wrong}")
+    _, middle_fds, end_fds = outcome.fds
     if end_fds > middle_fds + 20:  # the first half fills the connection pools; after that, no growth
-        problems.append(f"file descriptors grew from {middle_fds} to {end_fds}")
-    for problem in problems:
-        print(f"FAIL: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+        found.append(f"file descriptors grew from {middle_fds} to {end_fds}")
+    return found
 
 
 def main() -> int:

@@ -23,6 +23,7 @@ from exporter.exposition.metrics import SelfMetrics
 from exporter.exposition.render import TaskText
 from exporter.model import Shard
 from exporter.services import UnknownStatuses
+from exporter.tracking.regions import RegionMap
 from exporter.tracking.tracker import Tracker
 
 __all__ = ["Exporter", "Runtime"]
@@ -58,6 +59,10 @@ class Exporter:
         PlatformCollector(registry=self.registry)
         self.unknown = UnknownStatuses()  # raw statuses outside a spec's table, logged once per value
         self.guards = Guards()  # auth pauses, 429 back-offs, IAM logins: they outlive reloads
+        # The configuration as loaded; the running one adds a target per region of its `regions:` targets.
+        self._loaded = config
+        self.regions = RegionMap(clock)
+        self._asking: asyncio.Future[None] | None = None
         self.runtime = Runtime(config, self._client(config))
         self.tracker = Tracker(
             config,
@@ -92,6 +97,8 @@ class Exporter:
     def _prepare(self, config: Config) -> None:
         for warning in config.warnings:
             log.warning("the configuration names a region its service spec does not list", detail=warning)
+        for doubt in config.region_doubts:
+            log.warning("the configuration names a region no service spec lists", detail=doubt.message)
         self.metrics.prepare({(t.account, t.cloud_service, t.region) for t in config.targets}, config.accounts)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(self.clock())
@@ -111,7 +118,38 @@ class Exporter:
     async def refresh(self, timeout: float) -> None:
         """Wait at most `timeout` for the shared refresh, which has a budget of its own
         (`scrape.refresh_timeout`): one caller's header does not set it for everyone."""
+        await self._ask_regions(timeout / 2)
         await self.tracker.refresh(timeout, budget=self.config.scrape.refresh_timeout)
+
+    async def _ask_regions(self, wait: float) -> None:
+        """Ask IAM for the projects of the accounts whose answer is due (one request per account, shared by
+        concurrent scrapes), waiting at most `wait` seconds for it; then serve a target per region."""
+        if self._asking is None:
+            due = self.regions.due(self._loaded)
+            if not due:
+                return
+            asking = self._asking = asyncio.ensure_future(self._ask(due))
+            asking.add_done_callback(lambda _: setattr(self, "_asking", None))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._asking), wait)
+
+    async def _ask(self, accounts: list[str]) -> None:
+        loaded = self._loaded
+        await self.regions.ask(loaded, accounts, self.client.send_iam, self.config.scrape.refresh_timeout)
+        if loaded is not self._loaded:
+            return  # a reload came meanwhile; its own question follows
+        config, problems = self.regions.expand(loaded)
+        for account, problem in problems:
+            log.error("a 'regions' target has a region the exporter cannot serve", account=account, detail=problem)
+        troubled = {account for account, _ in problems}
+        for account in accounts:
+            ok = self.regions.answers[account].ok and account not in troubled
+            self.metrics.region_discovery.labels(account).set(1 if ok else 0)
+        if config.targets != self.config.targets:
+            log.info("targets per region", targets=len(config.targets), regions_targets=len(config.region_targets))
+            self.runtime = Runtime(config, self.client)
+            self.tracker.use(config, self.client)
+            self.metrics.prepare({(t.account, t.cloud_service, t.region) for t in config.targets}, config.accounts)
 
     async def reload_if_changed(self) -> bool:
         """Reload when the config file changed since the last look (its mtime, size or inode: a
@@ -149,11 +187,14 @@ class Exporter:
                 self.metrics.reload_ok.set(0)
                 log.error("config reload failed; keeping the running configuration", error=str(exc))
                 return str(exc)
+            self.regions.forget()  # a reload asks IAM again at the next refresh
             if config.checksum == self.config.checksum:
                 self.metrics.reload_ok.set(1)
                 self.metrics.reload_time.set(self.clock())
                 log.info("config unchanged; nothing to reload", file=config.file)
                 return None
+            # The regions IAM listed before serve until it answers again.
+            self._loaded, config = config, self.regions.expand(config)[0]
             old, self.runtime = self.runtime, Runtime(config, self._client(config))
             self.tracker.use(config, self.runtime.client)
             await self.tracker.settle_files()  # the new task_files are read before the next scrape

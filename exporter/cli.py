@@ -17,10 +17,11 @@ import re
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -28,11 +29,13 @@ from exporter import __version__
 from exporter.config import Config, ConfigError, load_config
 from exporter.exposition.listener import DEFAULT_HEADER_TIMEOUT
 from exporter.log import LEVELS, setup_logging
-from exporter.model import Shard, State
-from exporter.schema import WithoutSecrets
+from exporter.model import Shard, State, TaskStatus
+from exporter.schema import WithoutSecrets, parse_duration
 from exporter.services import BadResponse, body_error, read_status
+from exporter.services.calls import describe_calls
 
 if TYPE_CHECKING:
+    from exporter.app import Exporter
     from exporter.simulator import AccessKey, RunningSimulator, Scenario
 
 __all__ = ["DEFAULT_LISTEN", "main", "parse_listen", "parse_shard"]
@@ -49,15 +52,156 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+@dataclass(frozen=True)
+class Flag:
+    """One command-line flag: a row of `EXPORTER_FLAGS` or `LOGGING_FLAGS`, added to a parser by `_add_flags`.
+    `read` turns the text into the value (a duration flag reads with `_duration`, as the config does)."""
+
+    name: str
+    dest: str
+    help: str | None = None
+    read: Callable[[str], Any] | None = None
+    default: Any = None
+    metavar: str | tuple[str, ...] | None = None
+    action: str | None = None
+    nargs: int | None = None
+    choices: Sequence[str] | None = None
+
+
+def _duration(minimum: float, maximum: float, *, off: bool = False) -> Callable[[str], float]:
+    """A duration flag's reader: what the config takes (`parse_duration`: 90, 30s, 1m, 1h30m, 500ms), from
+    minimum to maximum seconds, and 0 when `off`."""
+
+    def read(value: str) -> float:
+        seconds = parse_duration(value)
+        if seconds is None or not (minimum <= seconds <= maximum or (off and seconds == 0)):
+            raise argparse.ArgumentTypeError(
+                f"expected a duration from {_written(minimum)} to {_written(maximum)} such as 30s, 1m or 1h30m "
+                f"(a plain number is seconds){', or 0 for off' if off else ''}, got {value!r}"
+            )
+        return seconds
+
+    read.__name__ = "duration"  # argparse names the reader in its error for a value it raises on
+    return read
+
+
+def _written(seconds: float) -> str:
+    return f"{seconds / 3600:g}h" if seconds >= 3600 else f"{seconds:g}s"
+
+
+LOGGING_FLAGS = (
+    Flag("--log.level", "log_level", read=str.lower, choices=LEVELS, default="info"),
+    Flag("--log.format", "log_format", "default: console on a terminal, json otherwise", choices=("json", "console")),
+)
+
+EXPORTER_FLAGS = (
+    Flag("--config.file", "config_file", "default: %(default)s", default="config.yaml"),
+    Flag(
+        "--config.check",
+        "config_check",
+        "validate the configuration file, print what is wrong, exit 0 or 1",
+        action="store_true",
+    ),
+    Flag(
+        "--config.auto-reload-interval",
+        "auto_reload",
+        "re-read the configuration file when it changes, looking every DURATION (e.g. 30s or 1m; "
+        "default 0: only on SIGHUP, or POST /-/reload with --web.enable-lifecycle)",
+        read=_duration(0.01, 86400, off=True),
+        default=0.0,
+        metavar="DURATION",
+    ),
+    Flag(
+        "--config.without-secrets",
+        "without_secrets",
+        "with --config.check, where the secrets are not (CI): unset ${ENV} variables and unreadable "
+        "secret files are listed, not errors",
+        action="store_true",
+    ),
+    Flag(
+        "--web.listen-address",
+        "listen",
+        "default: %(default)s",
+        read=parse_listen,
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+    ),
+    Flag(
+        "--web.enable-lifecycle",
+        "lifecycle",
+        "allow POST /-/reload (as Prometheus; without it, 403): anyone who reaches the port could use it. "
+        "SIGHUP reloads either way",
+        action="store_true",
+    ),
+    Flag(
+        "--web.header-timeout",
+        "header_timeout",
+        "close a connection that has not sent its request headers by then (default: %(default)ss)",
+        read=_duration(0.001, 3600),
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="DURATION",
+    ),
+    Flag(
+        "--web.max-connections",
+        "max_connections",
+        "open connections at most; beyond, the oldest still waiting for its headers is closed "
+        "(default: half the file descriptor limit, at most 1024)",
+        read=int,
+        metavar="N",
+    ),
+    Flag(
+        "--shard.index",
+        "shard_index",
+        "this exporter's shard, 0 to --shard.count less one; 'hostname': the ordinal at the end of the "
+        "host name, as a StatefulSet names its pods (exporter-2 -> 2) (default: %(default)s)",
+        default="0",
+        metavar="N|hostname",
+    ),
+    Flag(
+        "--shard.count",
+        "shard_count",
+        "how many exporters share the tasks, each polling those whose key hashes to its index (default: 1)",
+        read=int,
+        default=1,
+        metavar="N",
+    ),
+    Flag(
+        "--web.config.file",
+        "web_config",
+        "TLS and basic auth for the listener, in the Prometheus exporter toolkit's format",
+        default="",
+        metavar="FILE",
+    ),
+    Flag(
+        "--service.try",
+        "service_try",
+        "with --config.check: read BODY.json (a status API answer) with the spec of SERVICE (built-in or "
+        "custom_services) and print what the exporter reads from it",
+        default=[],  # argparse copies it before appending
+        metavar=("SERVICE", "BODY.json"),
+        action="append",
+        nargs=2,
+    ),
+)
+
+
+def _add_flags(parser: argparse.ArgumentParser, flags: Sequence[Flag]) -> None:
+    for flag in flags:
+        options = {
+            "dest": flag.dest,
+            "help": flag.help,
+            "type": flag.read,
+            "default": flag.default,
+            "metavar": flag.metavar,
+            "action": flag.action,
+            "nargs": flag.nargs,
+            "choices": flag.choices,
+        }
+        parser.add_argument(flag.name, **{key: value for key, value in options.items() if value is not None})
+
+
 def _logging_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log.level", dest="log_level", type=str.lower, choices=LEVELS, default="info")
-    parser.add_argument(
-        "--log.format",
-        dest="log_format",
-        choices=("json", "console"),
-        default=None,
-        help="default: console on a terminal, json otherwise",
-    )
+    _add_flags(parser, LOGGING_FLAGS)
 
 
 def _exporter_parser() -> argparse.ArgumentParser:
@@ -69,94 +213,7 @@ def _exporter_parser() -> argparse.ArgumentParser:
         "  huaweicloud-task-exporter demo [--web.listen-address HOST:PORT]             fake cloud and exporter",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--config.file", dest="config_file", default="config.yaml", help="default: %(default)s")
-    parser.add_argument(
-        "--config.check",
-        dest="config_check",
-        action="store_true",
-        help="validate the configuration file, print what is wrong, exit 0 or 1",
-    )
-    parser.add_argument(
-        "--config.auto-reload-interval",
-        dest="auto_reload",
-        type=_interval,
-        default=0.0,
-        metavar="SECONDS",
-        help="re-read the configuration file when it changes, looking every SECONDS (e.g. 30s; "
-        "default 0: only on SIGHUP, or POST /-/reload with --web.enable-lifecycle)",
-    )
-    parser.add_argument(
-        "--config.without-secrets",
-        dest="without_secrets",
-        action="store_true",
-        help="with --config.check, where the secrets are not (CI): unset ${ENV} variables and unreadable "
-        "secret files are listed, not errors",
-    )
-    parser.add_argument(
-        "--web.listen-address",
-        dest="listen",
-        type=parse_listen,
-        default=DEFAULT_LISTEN,
-        metavar="HOST:PORT",
-        help="default: %(default)s",
-    )
-    parser.add_argument(
-        "--web.enable-lifecycle",
-        dest="lifecycle",
-        action="store_true",
-        help="allow POST /-/reload (as Prometheus; without it, 403): anyone who reaches the port could use it. "
-        "SIGHUP reloads either way",
-    )
-    parser.add_argument(
-        "--web.header-timeout",
-        dest="header_timeout",
-        type=_seconds,
-        default=DEFAULT_HEADER_TIMEOUT,
-        metavar="SECONDS",
-        help="close a connection that has not sent its request headers by then (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--web.max-connections",
-        dest="max_connections",
-        type=int,
-        default=None,
-        metavar="N",
-        help="open connections at most; beyond, the oldest still waiting for its headers is closed "
-        "(default: half the file descriptor limit, at most 1024)",
-    )
-    parser.add_argument(
-        "--shard.index",
-        dest="shard_index",
-        default="0",
-        metavar="N|hostname",
-        help="this exporter's shard, 0 to --shard.count less one; 'hostname': the ordinal at the end of the "
-        "host name, as a StatefulSet names its pods (exporter-2 -> 2) (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--shard.count",
-        dest="shard_count",
-        type=int,
-        default=1,
-        metavar="N",
-        help="how many exporters share the tasks, each polling those whose key hashes to its index (default: 1)",
-    )
-    parser.add_argument(
-        "--web.config.file",
-        dest="web_config",
-        default="",
-        metavar="FILE",
-        help="TLS and basic auth for the listener, in the Prometheus exporter toolkit's format",
-    )
-    parser.add_argument(
-        "--service.try",
-        dest="service_try",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("SERVICE", "BODY.json"),
-        help="with --config.check: read BODY.json (a status API answer) with the spec of SERVICE (built-in or "
-        "custom_services) and print what the exporter reads from it",
-    )
+    _add_flags(parser, EXPORTER_FLAGS)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _logging_flags(parser)
     return parser
@@ -170,11 +227,13 @@ def _try_service(config: Config, service: str, body_file: str) -> int:
         return 1
     try:
         body = json.loads(Path(body_file).read_text(encoding="utf-8"))
-    except OSError as exc:
-        print(f"--service.try: cannot read {body_file}: {exc.strerror}", file=sys.stderr)
-        return 1
-    except ValueError as exc:
-        print(f"--service.try: {body_file} is not JSON: {exc}", file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        why = (
+            f"cannot read {body_file}: {exc.strerror}"
+            if isinstance(exc, OSError)
+            else f"{body_file} is not JSON: {exc}"
+        )
+        print(f"--service.try: {why}", file=sys.stderr)
         return 1
     zone = next((t.time_zone for t in config.targets if t.cloud_service == service), UTC)
     try:
@@ -189,6 +248,13 @@ def _try_service(config: Config, service: str, body_file: str) -> int:
         print(f"{service}: {body_file}: a bad response: {exc}", file=sys.stderr)
         return 1
     print(f"{service}: {body_file}:")
+    for line in describe_calls(spec):
+        print(f"  {line}")
+    _print_status(status)
+    return 0
+
+
+def _print_status(status: TaskStatus) -> None:
     for name in ("state", "raw_status", "progress", "start", "end", "job_type", "job_name", "resource_id",
                  "error_code", "error_message"):  # fmt: skip
         value = getattr(status, name)
@@ -197,28 +263,20 @@ def _try_service(config: Config, service: str, body_file: str) -> int:
         print(f"  {name}: {value.value if isinstance(value, State) else value}")
     if status.sub_tasks is not None:
         print("  sub_tasks: " + ", ".join(f"{state.value} {n}" for state, n in status.sub_tasks.items() if n))
-    return 0
 
 
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds <= 3600:
-        raise argparse.ArgumentTypeError(f"expected seconds from 0 to 3600, got {value!r}")
-    return seconds
+def _check_regions(config: Config, *, ask: bool) -> int:
+    """Print the targets `regions:` expands to (IAM asked) and the region errors; 1 if there are any."""
+    from exporter.tracking.regions import check_regions
 
-
-def _interval(value: str) -> float:
-    """Seconds, `30` or `30s`; 0 is off."""
-    try:
-        seconds = float(value.removesuffix("s"))
-    except ValueError:
-        seconds = -1.0
-    if not (seconds == 0 or 0.01 <= seconds <= 86400):
-        raise argparse.ArgumentTypeError(f"expected seconds (e.g. 30s), 0 for off, got {value!r}")
-    return seconds
+    lines, errors = asyncio.run(check_regions(config, ask=ask))
+    for line in lines:
+        print(line)
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    if errors:
+        print(f"invalid configuration: {len(errors)} region error(s)", file=sys.stderr)
+    return 1 if errors else 0
 
 
 async def _wait_for_signal() -> None:
@@ -264,16 +322,6 @@ async def _run_exporter(
         await exporter.aclose()
         print(f"huaweicloud-task-exporter: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    loop = asyncio.get_running_loop()
-    reloads: set[asyncio.Task[str | None]] = set()  # referenced until done, so none is collected mid-run
-
-    def reload_on_sighup() -> None:
-        task = asyncio.ensure_future(exporter.reload())
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
-
-    loop.add_signal_handler(signal.SIGHUP, reload_on_sighup)
-    watching = asyncio.ensure_future(exporter.watch_config(auto_reload)) if auto_reload else None
     log.info(
         "exporter listening",
         address=f"{'https' if web.ssl_context else 'http'}://{host}:{port}/metrics",
@@ -286,14 +334,31 @@ async def _run_exporter(
         tasks=sum(len(t.tasks) for t in config.targets),
     )
     try:
+        await _reload_until_stopped(exporter, auto_reload)
+    finally:
+        await serving.stop()
+    return 0
+
+
+async def _reload_until_stopped(exporter: Exporter, auto_reload: float) -> None:
+    """Reload on SIGHUP (and every auto_reload seconds if the file changed) until SIGINT or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[str | None]] = set()  # referenced until done, so none is collected mid-run
+
+    def reload_on_sighup() -> None:
+        task = asyncio.ensure_future(exporter.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload_on_sighup)
+    watching = asyncio.ensure_future(exporter.watch_config(auto_reload)) if auto_reload else None
+    try:
         await _wait_for_signal()
     finally:
         if watching is not None:
             watching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watching
-        await serving.stop()
-    return 0
 
 
 def _simulate(argv: Sequence[str]) -> int:
@@ -413,25 +478,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("huaweicloud-task-exporter: --config.without-secrets goes with --config.check", file=sys.stderr)
         return 2
     if args.config_check:
-        setup_logging("warning", args.log_format or "console")
-        env = WithoutSecrets(os.environ) if args.without_secrets else None
-        try:
-            config = load_config(args.config_file, env=env)
-        except ConfigError as exc:
-            print(f"invalid configuration: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            for note in env.notes if env is not None else ():
-                print(f"not checked: {note}", file=sys.stderr)
-        tasks = sum(len(t.tasks) for t in config.targets)
-        for warning in config.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-        for target in config.targets:
-            print(f"  {'/'.join(part for part in target.key if part)}: {target.endpoint}")
-        print(
-            f"{args.config_file}: valid ({len(config.accounts)} accounts, {len(config.targets)} targets, {tasks} tasks)"
-        )
-        return max((_try_service(config, service, body) for service, body in args.service_try), default=0)
+        return _check_config(args)
+    return _exporter(args)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    """--config.check: validate the file, print its targets and warnings, and read each --service.try."""
+    setup_logging("warning", args.log_format or "console")
+    env = WithoutSecrets(os.environ) if args.without_secrets else None
+    try:
+        config = load_config(args.config_file, env=env)
+    except ConfigError as exc:
+        print(f"invalid configuration: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for note in env.notes if env is not None else ():
+            print(f"not checked: {note}", file=sys.stderr)
+    tasks = sum(len(t.tasks) for t in config.targets)
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for target in config.targets:
+        print(f"  {'/'.join(part for part in target.key if part)}: {target.endpoint}")
+    regions = _check_regions(config, ask=not args.without_secrets)
+    print(f"{args.config_file}: valid ({len(config.accounts)} accounts, {len(config.targets)} targets, {tasks} tasks)")
+    return max([regions, *(_try_service(config, service, body) for service, body in args.service_try)])
+
+
+def _exporter(args: argparse.Namespace) -> int:
+    """The exporter itself, until SIGINT or SIGTERM."""
     setup_logging(args.log_level, args.log_format)
     try:
         shard = parse_shard(args.shard_index, args.shard_count, socket.gethostname())

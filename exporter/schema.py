@@ -32,6 +32,7 @@ __all__ = [
     "expand",
     "hide_user_info",
     "load_document",
+    "parse_duration",
     "read_url",
     "scalar_text",
     "show",
@@ -363,17 +364,26 @@ def expand(ctx: Ctx, text: str, *, file_key: str = "") -> str:
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?")
 
 
-def duration(ctx: Ctx, text: str) -> float:
-    """'90', '1.5s', '2m', '1h30m', '500ms' -> seconds."""
+def parse_duration(text: str) -> float | None:
+    """'90', '1.5s', '2m', '1h30m', '500ms' -> seconds; None if it is none of these. The one duration reader
+    of the config (`duration`) and the command line's duration flags."""
     try:
         return float(text)
     except ValueError:
         pass
     match = _DURATION.fullmatch(text.strip())
     if not text.strip() or match is None or not any(match.groups()):
-        ctx.fail(f"expected a number of seconds or a duration such as 30s, 5m or 1h, got {ctx.show(text)}")
+        return None
     h, m, s, ms = (float(g) if g else 0.0 for g in match.groups())
     return h * 3600 + m * 60 + s + ms / 1000
+
+
+def duration(ctx: Ctx, text: str) -> float:
+    """A config value read by `parse_duration`; anything else fails with its file, key and line."""
+    seconds = parse_duration(text)
+    if seconds is None:
+        ctx.fail(f"expected a number of seconds or a duration such as 30s, 5m or 1h, got {ctx.show(text)}")
+    return seconds
 
 
 def time_zone(ctx: Ctx, text: str) -> tzinfo:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import structlog.testing
 
 from exporter.app import Exporter
@@ -178,19 +179,17 @@ async def test_the_config_watch_applies_a_change_without_a_signal(tmp_path: Path
     await exporter.aclose()
 
 
-def test_the_auto_reload_interval_flag() -> None:
-    import argparse
-
-    import pytest
-
-    from exporter.cli import _exporter_parser, _interval
+def test_the_auto_reload_interval_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    from exporter.cli import _exporter_parser
 
     assert _exporter_parser().parse_args([]).auto_reload == 0
     assert _exporter_parser().parse_args(["--config.auto-reload-interval", "30s"]).auto_reload == 30
-    assert _interval("0") == 0 and _interval("2.5") == 2.5
+    for good, seconds in (("0", 0), ("2.5", 2.5)):
+        assert _exporter_parser().parse_args(["--config.auto-reload-interval", good]).auto_reload == seconds
     for bad in ("-1", "soon", "0.001s"):
-        with pytest.raises(argparse.ArgumentTypeError, match="expected seconds"):
-            _interval(bad)
+        with pytest.raises(SystemExit):
+            _exporter_parser().parse_args([f"--config.auto-reload-interval={bad}"])
+        assert "expected a duration from 0.01s to 24h such as 30s, 1m or 1h30m" in capsys.readouterr().err
 
 
 async def test_the_config_watch_survives_a_failing_look(tmp_path: Path) -> None:

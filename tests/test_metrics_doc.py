@@ -11,6 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.cloud.client import HeldBack
@@ -94,6 +95,14 @@ async def test_every_exposed_family_is_documented_with_its_type_and_labels(tmp_p
         target_extra={"cph": {"discover": {"request_ids": ["0" * 32]}}},
     )
     try:
+        # A `regions:` target (region_discovery_successful): its account asks the fake cloud's IAM.
+        document = yaml.safe_load(stack.config_file.read_text())
+        url = document["services"][0]["endpoint"]
+        document["accounts"][0]["iam_endpoint"] = url
+        added = {"cloud_service": "evs", "account": "demo", "regions": ["cn-north-4"], "endpoint": url}
+        document["services"].append(added)
+        stack.config_file.write_text(yaml.safe_dump(document))
+        assert await stack.exporter.reload() is None
         response = await stack.http.get("/metrics")
         assert response.status_code == 200
         families = exposed(response.text)

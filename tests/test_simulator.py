@@ -4,6 +4,7 @@ HTTPS, not-found shapes, faults, stats, YAML."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import os
 import re
@@ -19,9 +20,10 @@ from typing import Any
 import httpx
 import pytest
 import trustme
+from aiohttp import web
 
 from exporter.cloud.signing import AkSkAuth, format_sdk_date, sign
-from exporter.services import BUILTIN
+from exporter.services import BUILTIN, Field, Paging, ServiceSpec
 from exporter.simulator import (
     DEFAULT_ACCESS_KEYS,
     DEFAULT_CODEARTS_CREATOR_ID,
@@ -55,6 +57,12 @@ from exporter.simulator import (
     serve,
     start_simulator,
 )
+from exporter.simulator import app as app_module
+from exporter.simulator import sections as sections_module
+from exporter.simulator.checks import Invalid, ScenarioSection, SectionContext
+from exporter.simulator.fanout import ParentListing
+from exporter.simulator.parts import Parts
+from exporter.simulator.routing import Route, json_response
 from exporter.simulator.scenario import DOCUMENTED_STATUSES, FINAL_STATUSES, UNKNOWN_STATUSES_FILE
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z: the simulator's start in every test here
@@ -2112,3 +2120,180 @@ def test_the_default_scenario_shows_every_state_of_every_built_in_service() -> N
             for phase in job.phases
         }
         assert {table[r] for r in raws if r in table} == set(table.values()), name
+
+
+# --- extension points: parents, list methods, route providers, scenario sections ---------------
+
+OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
+CLUSTERS = [f"c1a5{n:028x}" for n in range(1, 4)]
+
+
+@dataclasses.dataclass(frozen=True)
+class _SpecWithParents(ServiceSpec):
+    """A spec as the fan-out exporter side may describe its parent list (`spec.parents`)."""
+
+    parents: ParentListing | None = None
+
+
+def _field(pointer: str) -> Field:
+    return Field((tuple(pointer.strip("/").split("/")),), pointer)
+
+
+def cce_with_parents() -> ServiceSpec:
+    base = BUILTIN["cce"]
+    listing = ParentListing(
+        path="/api/v3/projects/{project_id}/clusters",
+        items=_field("/items"),
+        id=_field("/metadata/uid"),
+        name=_field("/metadata/name"),
+        paging=Paging(style="offset", param="offset", limit=2, total=_field("/total")),
+    )
+    return _SpecWithParents(**{f.name: getattr(base, f.name) for f in dataclasses.fields(ServiceSpec)}, parents=listing)
+
+
+def parents_scenario() -> Scenario:
+    return parse_scenario(
+        {
+            "tasks": [
+                {"cloud_service": "dws", "task_id": "d5a0" + "0" * 28, "phases": [{"after": 0, "status": "INIT"}]}
+            ],
+            "parents": {
+                "cce": [
+                    {"id": CLUSTERS[0], "name": "prod"},
+                    {"id": CLUSTERS[1]},
+                    {"id": CLUSTERS[2], "name": "elsewhere", "project_id": OTHER_PROJECT},
+                ]
+            },
+        }
+    )
+
+
+async def test_parents_are_listed_at_the_specs_parent_list() -> None:
+    """The scenario's `parents:` served at a spec's parent-list description (path, items and id pointers,
+    paging), per project, through the gateway, counted apart from the service's job list."""
+    sim = Simulator(parents_scenario(), clock=lambda: T0, services={"cce": cce_with_parents()})
+    async with await start_simulator(sim) as cloud, httpx.AsyncClient(base_url=cloud.url) as c:
+        path = f"/api/v3/projects/{P}/clusters"
+        assert (await c.get(path)).status_code == 401  # no token
+        c.headers["X-Auth-Token"] = DEMO_TOKEN
+        assert await get_json(c, path) == {
+            "items": [
+                {"metadata": {"uid": CLUSTERS[0], "name": "prod"}},
+                {"metadata": {"uid": CLUSTERS[1], "name": CLUSTERS[1]}},
+            ],
+            "total": 2,
+        }
+        assert await get_json(c, f"/cce{path}?offset=1&limit=1") == {
+            "items": [{"metadata": {"uid": CLUSTERS[1], "name": CLUSTERS[1]}}],
+            "total": 2,
+        }
+        other = await get_json(c, f"/api/v3/projects/{OTHER_PROJECT}/clusters")
+        assert [item["metadata"]["uid"] for item in other["items"]] == [CLUSTERS[2]]
+        bad = await get_json(c, f"{path}?limit=3", status=400)
+        assert bad == {
+            "error_code": "CCE.0400",
+            "error_msg": "Invalid parameter: limit must be an integer from 1 to 2.",
+        }
+    assert sim.stats.list_requests["cce.parents"] == 5
+    assert "cce" not in sim.stats.list_requests
+
+
+@pytest.mark.parametrize(
+    ("parents", "message"),
+    [
+        ({"nope": []}, "parents.nope: unknown cloud service; expected one of "),
+        ({"cce": [{"id": "a"}, {"id": "a"}]}, "parents.cce[1].id: duplicate parent ID a"),
+        (
+            {"cce": [{"id": "a", "zone": "z"}]},
+            "parents.cce[0]: unknown key 'zone'; expected one of: id, name, project_id",
+        ),
+        ({"cce": [{"name": "x"}]}, "parents.cce[0]: missing required key 'id'"),
+        ({"cce": {"id": "a"}}, "parents.cce: expected a list, got dict"),
+    ],
+)
+def test_parents_section_errors(parents: object, message: str) -> None:
+    data = {"tasks": [{"cloud_service": "dws", "task_id": "d5a01", "phases": [{"after": 0, "status": "INIT"}]}]}
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        parse_scenario({**data, "parents": parents}, source="s.yaml")
+
+
+def test_scenario_without_parents_has_the_sections_default() -> None:
+    assert default_scenario().sections["parents"] == {}
+    assert [p.id for p in parents_scenario().sections["parents"]["cce"]] == CLUSTERS
+
+
+async def test_a_post_list_call_reads_its_paging_from_the_body() -> None:
+    base = BUILTIN["gaussdb"]
+    assert base.discover is not None
+    # A list call that sends its paging in a POST body, as some services' list APIs do.
+    spec = dataclasses.replace(base, discover=dataclasses.replace(base.discover, method="POST", window=None))
+    ids = [f"9a55{n:028x}" for n in range(1, 4)]
+    scenario = parse_scenario(
+        {
+            "tasks": [
+                {
+                    "cloud_service": "gaussdb",
+                    "task_id": task_id,
+                    "begin": -10 * n,
+                    "phases": [{"after": 0, "status": "Running"}],
+                }
+                for n, task_id in enumerate(ids)
+            ]
+        },
+        services={"gaussdb": spec},
+    )
+    sim = Simulator(scenario, clock=lambda: T0, services={"gaussdb": spec})
+    async with await start_simulator(sim) as cloud, httpx.AsyncClient(base_url=cloud.url) as c:
+        c.headers["X-Auth-Token"] = DEMO_TOKEN
+        path = f"/v3/{P}/tasks"
+        first = await c.post(path, json={"offset": 1, "limit": 1})
+        assert first.status_code == 200, first.text
+        assert [item["job_id"] for item in first.json()["tasks"]] == [ids[1]]
+        everything = (await c.post(path, json={})).json()
+        assert [item["job_id"] for item in everything["tasks"]] == ids
+        assert (await c.post(path, content=b"[1]")).status_code == 400
+        assert (await c.get(path)).json()["error_code"] == "APIGW.0101"  # the GET is not published
+    assert sim.stats.list_requests["gaussdb"] == 3  # the POSTs
+
+
+async def test_a_route_provider_adds_an_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    """How a new API joins the fake cloud (IAM's project list, say): one more provider, whose handler
+    passes the gateway."""
+
+    def projects(parts: Parts) -> list[Route]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            request_id, answered = await parts.gateway.admit("iam", request)
+            if answered is not None:
+                return answered
+            return json_response(200, {"projects": [{"id": p} for p in parts.scenario.projects]}, request_id)
+
+        return [Route("GET", "/v3/extension-projects", handle)]
+
+    monkeypatch.setattr(app_module, "ROUTE_PROVIDERS", (*app_module.ROUTE_PROVIDERS, projects))
+    sim = Simulator(default_scenario(), clock=lambda: T0)
+    async with await start_simulator(sim) as cloud, httpx.AsyncClient(base_url=cloud.url) as c:
+        assert (await c.get("/v3/extension-projects")).json()["error_code"] == "APIGW.0301"
+        c.headers["X-Auth-Token"] = DEMO_TOKEN
+        assert await get_json(c, "/v3/extension-projects") == {"projects": [{"id": P}]}
+
+
+def test_a_scenario_section_adds_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    def read(raw: object, path: str, ctx: SectionContext) -> list[str]:
+        if not isinstance(raw, list):
+            raise Invalid(path, "expected a list")
+        return [str(item) for item in raw]
+
+    monkeypatch.setattr(sections_module, "SECTIONS", (*sections_module.SECTIONS, ScenarioSection("extra", read, [])))
+    data: dict[str, Any] = {
+        "tasks": [{"cloud_service": "dws", "task_id": "d5a01", "phases": [{"after": 0, "status": "INIT"}]}]
+    }
+    assert parse_scenario(data).sections["extra"] == []
+    assert parse_scenario({**data, "extra": [1, 2]}).sections["extra"] == ["1", "2"]
+    with pytest.raises(ScenarioError, match=re.escape("s.yaml: extra: expected a list")):
+        parse_scenario({**data, "extra": 3}, source="s.yaml")
+    with pytest.raises(
+        ScenarioError,
+        match="expected one of: iam, static_tokens, access_keys, projects, tasks, generators, parents, iam_projects, "
+        "extra",
+    ):
+        parse_scenario({**data, "other": 3})

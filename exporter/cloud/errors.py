@@ -5,6 +5,7 @@ The cloud answers errors in several shapes:
     {"error_code": "CC.00000003", "error_msg": "..."}                 CodeArts, DWS, CPH, API Gateway
     {"error": {"code": "EVS.XXXX", "message": "..."}}                 EVS (and IAM, with an integer code)
     {"errorCode": "...", "errorMsg": "..."}, {"code": ..., "message"}  older services
+    {"errCode": "DBS.280001", "externalMessage": "..."}               DDM's task list
     anything else (HTML from a proxy, an empty body)
 
 and API Gateway adds its own codes in front of every service: APIGW.0308/APIG.0308 throttling (429),
@@ -74,6 +75,7 @@ def _find_code_message(body: Any, depth: int = 0) -> tuple[str, str] | None:
         ("error_code", "error_msg"),
         ("errorCode", "errorMsg"),
         ("errCode", "errMsg"),  # SFS Turbo
+        ("errCode", "externalMessage"),  # DDM's task list
         ("errorCode", "errorMessage"),  # CCE
         ("code", "message"),
     )

@@ -252,6 +252,36 @@ def verify(
     signature.
     """
     lowered = _lower_headers(headers)
+    declared = _declared(lowered)
+    if isinstance(declared, VerifyResult):
+        return declared
+    access_key, signed, signature, sdk_date, signed_at = declared
+
+    secret_key = secret_for(access_key)
+    if secret_key is None:
+        return VerifyResult(VerifyStatus.UNKNOWN_ACCESS_KEY, "the access key is not known", access_key)
+    if abs(now - signed_at) > max_skew:
+        return VerifyResult(
+            VerifyStatus.CLOCK_SKEW,
+            f"X-Sdk-Date {sdk_date} is {now - signed_at:+.0f}s from the server clock (at most {max_skew:.0f}s allowed)",
+            access_key,
+        )
+
+    canonical = _canonical_request(method, url, lowered, signed, body)
+    expected = _signature(canonical, sdk_date, secret_key)
+    if not hmac.compare_digest(expected.encode("ascii"), signature.lower().encode("ascii")):
+        return VerifyResult(
+            VerifyStatus.BAD_SIGNATURE,
+            "the signature does not match the request",
+            access_key,
+            canonical_request=canonical,
+        )
+    return VerifyResult(VerifyStatus.OK, "signature valid", access_key)
+
+
+def _declared(lowered: Mapping[str, str]) -> tuple[str, list[str], str, str, float] | VerifyResult:
+    """What the Authorization header declares: (access key, SignedHeaders, signature, X-Sdk-Date and its
+    time), or the result of a request whose header is missing or malformed."""
     authorization = lowered.get("authorization", "").strip()
     if not authorization:
         return VerifyResult(VerifyStatus.MISSING_AUTHORIZATION, "the request has no Authorization header")
@@ -276,27 +306,7 @@ def verify(
     signed_at = _parse_sdk_date(sdk_date)
     if signed_at is None:
         return malformed(f"X-Sdk-Date {sdk_date!r} is not in the form 20060102T150405Z", access_key)
-
-    secret_key = secret_for(access_key)
-    if secret_key is None:
-        return VerifyResult(VerifyStatus.UNKNOWN_ACCESS_KEY, "the access key is not known", access_key)
-    if abs(now - signed_at) > max_skew:
-        return VerifyResult(
-            VerifyStatus.CLOCK_SKEW,
-            f"X-Sdk-Date {sdk_date} is {now - signed_at:+.0f}s from the server clock (at most {max_skew:.0f}s allowed)",
-            access_key,
-        )
-
-    canonical = _canonical_request(method, url, lowered, signed, body)
-    expected = _signature(canonical, sdk_date, secret_key)
-    if not hmac.compare_digest(expected.encode("ascii"), signature.lower().encode("ascii")):
-        return VerifyResult(
-            VerifyStatus.BAD_SIGNATURE,
-            "the signature does not match the request",
-            access_key,
-            canonical_request=canonical,
-        )
-    return VerifyResult(VerifyStatus.OK, "signature valid", access_key)
+    return access_key, signed, signature, sdk_date, signed_at
 
 
 def _as_getter(value: Callable[[], str] | str) -> Callable[[], str]:
@@ -373,22 +383,31 @@ class AkSkAuth(httpx.Auth):
         if token:
             headers["X-Security-Token"] = token
 
-        # The SDK sends the canonical query; httpx would encode spaces as '+', keep '/' and so on.
-        query = canonical_query(request.url)
-        want = query.encode("ascii")
-        raw = request.url.raw_path
-        path = raw.partition(b"?")[0]
-        if raw != (path + b"?" + want if want else path):
-            request.url = request.url.copy_with(query=want or None)
-
-        signed: dict[str, str] = {}
-        for name, value in headers.items():  # lower-cased names, repeated headers joined
-            if name in _UNSIGNED_HEADERS or "_" in name:
-                continue
-            signed[name] = value.strip()
-            if signed[name] != value or len(headers.get_list(name)) > 1:
-                headers[name] = signed[name]  # send what is signed: one field, stripped
+        _canonicalise_query(request)
+        signed = _signed_headers(headers)
         # `signed` holds lower-case names already (httpx's Headers yield them so) and a valid X-Sdk-Date.
         headers["Authorization"] = _authorization(
             request.method, request.url, signed, request.content, access_key, secret_key, sdk_date
         )
+
+
+def _canonicalise_query(request: httpx.Request) -> None:
+    """The SDK sends the canonical query; httpx would encode spaces as '+', keep '/' and so on."""
+    want = canonical_query(request.url).encode("ascii")
+    raw = request.url.raw_path
+    path = raw.partition(b"?")[0]
+    if raw != (path + b"?" + want if want else path):
+        request.url = request.url.copy_with(query=want or None)
+
+
+def _signed_headers(headers: httpx.Headers) -> dict[str, str]:
+    """The headers to sign (lower-cased names, repeated headers joined, values stripped); the request then
+    sends what is signed: one field per name, stripped."""
+    signed: dict[str, str] = {}
+    for name, value in headers.items():
+        if name in _UNSIGNED_HEADERS or "_" in name:
+            continue
+        signed[name] = value.strip()
+        if signed[name] != value or len(headers.get_list(name)) > 1:
+            headers[name] = signed[name]
+    return signed

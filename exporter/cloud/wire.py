@@ -27,7 +27,7 @@ import collections
 import re
 import ssl
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -117,34 +117,40 @@ class _Connection(asyncio.Protocol):
         """Complete the answer once the buffer holds all of it (or the connection ended)."""
         buffer = self._buffer
         try:
-            for _ in range(MAX_INTERIM + 1):
-                head = _read_head(buffer)
-                if head is None:
-                    if len(buffer) > MAX_HEADER_BYTES:
-                        raise _Malformed("the response header is larger than 128 KiB")
-                    if self._eof:
-                        if not buffer and self.used:
-                            raise _Stale
-                        raise _Malformed(f"the connection ended before a full response header ({lost or 'EOF'})")
-                    return
-                if not 100 <= head.status < 200 or head.status == 101:
-                    break
-                del buffer[: head.start]  # an interim answer (100 Continue, 103 Early Hints): the real one follows
-            else:
-                raise _Malformed(f"more than {MAX_INTERIM} interim (1xx) answers")
-            if head.status == 101:
-                raise _Malformed("the server switched protocols (101)")
-            found = _read_body(buffer, head, self._eof, self._chunks)
+            head = self._final_head(lost)
+            found = None if head is None else _read_body(buffer, head, self._eof, self._chunks)
         except (_Malformed, _Stale) as exc:
             self._fail(exc)
             return
-        if found is None:
+        if head is None or found is None:
             return
         body, done, keep = found
         assert self._answer is not None
         self.used = True
         del buffer[:done]
         self._answer.set_result((head.status, head.headers, body, keep and self.open and not buffer))
+
+    def _final_head(self, lost: Exception | None) -> _Head | None:
+        """The answer's head, past any interim (1xx) answers; None until the buffer holds it."""
+        buffer = self._buffer
+        for _ in range(MAX_INTERIM + 1):
+            head = _read_head(buffer)
+            if head is None:
+                if len(buffer) > MAX_HEADER_BYTES:
+                    raise _Malformed("the response header is larger than 128 KiB")
+                if self._eof:
+                    if not buffer and self.used:
+                        raise _Stale
+                    raise _Malformed(f"the connection ended before a full response header ({lost or 'EOF'})")
+                return None
+            if not 100 <= head.status < 200 or head.status == 101:
+                break
+            del buffer[: head.start]  # an interim answer (100 Continue, 103 Early Hints): the real one follows
+        else:
+            raise _Malformed(f"more than {MAX_INTERIM} interim (1xx) answers")
+        if head.status == 101:
+            raise _Malformed("the server switched protocols (101)")
+        return head
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +161,25 @@ class _Head:
     chunked: bool
     keep: bool
     start: int  # where the body begins
+
+
+async def _wait_for_room(pool: _Pool, request: httpx.Request, wait: float | None) -> None:
+    """Wait in line until a connection of the pool is closed or given back (at most `wait` seconds)."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+    pool.waiters.append(waiter)
+    timer = loop.call_later(wait, _expire, waiter) if wait is not None else None
+    try:
+        await waiter
+    except _ReadTimeout:
+        raise httpx.PoolTimeout(f"no connection to {request.url.host} free in time", request=request) from None
+    except asyncio.CancelledError:
+        if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+            pool.wake()  # woken, then cancelled: the wake-up goes to the next in line
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 def _read_head(buffer: bytearray) -> _Head | None:
@@ -168,30 +193,32 @@ def _read_head(buffer: bytearray) -> _Head | None:
     parts = lines[0].split(b" ", 2)
     if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit() or len(parts[1]) != 3:
         raise _Malformed(f"not an HTTP/1.x status line: {lines[0][:60]!r}")
-    headers: list[tuple[bytes, bytes]] = []
-    length: int | None = None
-    chunked = False
-    old = parts[0] == b"HTTP/1.0"
-    keep = not old
+    head = _Head(int(parts[1]), [], None, False, parts[0] != b"HTTP/1.0", end + 4)
     for line in lines[1:]:
-        name, sep, value = line.partition(b":")
-        if not sep or not name or name != name.strip():
-            raise _Malformed(f"a malformed header line: {line[:60]!r}")
-        value = value.strip()
-        headers.append((name, value))
-        lower = name.lower()
-        if lower == b"content-length":
-            if not value.isdigit() or (length is not None and length != int(value)):
-                raise _Malformed("a malformed Content-Length")
-            length = int(value)
-        elif lower == b"transfer-encoding":
-            if value.lower() != b"chunked":
-                raise _Malformed(f"an unsupported Transfer-Encoding: {value[:40]!r}")
-            chunked = True
-        elif lower == b"connection":
-            tokens = {t.strip() for t in value.lower().split(b",")}
-            keep = b"keep-alive" in tokens if old else b"close" not in tokens
-    return _Head(int(parts[1]), headers, length, chunked, keep, end + 4)
+        head = _read_header(head, line, old=parts[0] == b"HTTP/1.0")
+    return head
+
+
+def _read_header(head: _Head, line: bytes, *, old: bool) -> _Head:
+    """The head with one more header line read into it (its headers list is extended in place)."""
+    name, sep, value = line.partition(b":")
+    if not sep or not name or name != name.strip():
+        raise _Malformed(f"a malformed header line: {line[:60]!r}")
+    value = value.strip()
+    head.headers.append((name, value))
+    lower = name.lower()
+    if lower == b"content-length":
+        if not value.isdigit() or (head.length is not None and head.length != int(value)):
+            raise _Malformed("a malformed Content-Length")
+        return replace(head, length=int(value))
+    if lower == b"transfer-encoding":
+        if value.lower() != b"chunked":
+            raise _Malformed(f"an unsupported Transfer-Encoding: {value[:40]!r}")
+        return replace(head, chunked=True)
+    if lower == b"connection":
+        tokens = {t.strip() for t in value.lower().split(b",")}
+        return replace(head, keep=b"keep-alive" in tokens if old else b"close" not in tokens)
+    return head
 
 
 def _read_body(buffer: bytearray, head: _Head, eof: bool, chunks: _Chunks) -> tuple[bytes, int, bool] | None:
@@ -348,7 +375,6 @@ class WireTransport(httpx.AsyncBaseTransport):
         """A kept-alive connection (unless `fresh`), else a new one once the pool has room; neither the wait
         nor the connect goes past `until` (the request's deadline, in the loop's time)."""
         loop = asyncio.get_running_loop()
-        url = request.url
         while True:
             while pool.idle and not fresh:
                 connection = pool.idle.pop()
@@ -362,22 +388,18 @@ class WireTransport(httpx.AsyncBaseTransport):
                 pool.idle.pop(0).close()
                 pool.count -= 1
                 continue
-            waiter: asyncio.Future[None] = loop.create_future()
-            pool.waiters.append(waiter)
-            wait = _within(pool_timeout, until, loop)
-            timer = loop.call_later(wait, _expire, waiter) if wait is not None else None
-            try:
-                await waiter
-            except _ReadTimeout:
-                raise httpx.PoolTimeout(f"no connection to {url.host} free in time", request=request) from None
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                    pool.wake()  # woken, then cancelled: the wake-up goes to the next in line
-                raise
-            finally:
-                if timer is not None:
-                    timer.cancel()
+            await _wait_for_room(pool, request, _within(pool_timeout, until, loop))
         pool.count += 1
+        try:
+            return await self._connect(request, port, _within(connect_timeout, until, loop))
+        except BaseException:
+            pool.count -= 1
+            pool.wake()
+            raise
+
+    async def _connect(self, request: httpx.Request, port: int, timeout: float | None) -> _Connection:
+        loop = asyncio.get_running_loop()
+        url = request.url
         tls = self._ssl if url.scheme == "https" else None
         try:
             _, connection = await asyncio.wait_for(
@@ -389,15 +411,9 @@ class WireTransport(httpx.AsyncBaseTransport):
                     server_hostname=url.host if tls else None,
                     happy_eyeballs_delay=0.25,  # a broken IPv6 address does not take the whole connect timeout
                 ),
-                _within(connect_timeout, until, loop),
+                timeout,
             )
-        except asyncio.CancelledError:
-            pool.count -= 1
-            pool.wake()
-            raise
-        except Exception as exc:
-            pool.count -= 1
-            pool.wake()
+        except Exception as exc:  # not a cancellation (a BaseException): that goes up as it is
             raise _connect_error(exc, url, port, request) from exc
         return connection
 

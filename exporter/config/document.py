@@ -45,6 +45,8 @@ __all__ = [
     "Config",
     "DiscoverConfig",
     "HistorySettings",
+    "RegionDoubt",
+    "RegionTargets",
     "ScrapeSettings",
     "TargetConfig",
     "TlsConfig",
@@ -153,6 +155,38 @@ class TargetConfig:
 
 
 @dataclass(frozen=True)
+class RegionTargets:
+    """A target for many regions (`regions:`): one `TargetConfig` per region, each with the account's
+    project there as IAM lists it (exporter/tracking/regions.py), labelled as a hand-written one."""
+
+    cloud_service: str
+    account: str
+    regions: tuple[str, ...]  # empty: `all`, the account's regions where the spec offers the service
+    endpoint: str  # empty: the spec's template in each region; else the target's own, {region} filled in
+    time_zone: tzinfo
+    discover: DiscoverConfig
+    spec: ServiceSpec = field(repr=False)
+    params: tuple[tuple[str, str], ...] = ()
+    where: str = ""  # file:line, for messages
+
+    def target(self, region: str, project_id: str, endpoint: str) -> TargetConfig:
+        return TargetConfig(
+            self.cloud_service, self.account, region, project_id, endpoint, self.time_zone, (), self.discover,
+            self.spec, self.params,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RegionDoubt:
+    """A target's region that no service spec lists for its cloud: a typo unless IAM knows it (an error
+    in --config.check then, a warning when the exporter runs)."""
+
+    account: str
+    region: str
+    message: str
+
+
+@dataclass(frozen=True)
 class ScrapeSettings:
     concurrency: int = 32
     timeout_offset: float = 0.5
@@ -236,7 +270,9 @@ class Config:
     # Built-in and custom specs by name, and what --config.check warns about (a region a spec does not list).
     services: Mapping[str, ServiceSpec] = field(default_factory=lambda: dict(BUILTIN))
     warnings: tuple[str, ...] = ()
-    checksum: str = ""  # of the file's text: a reload of an unchanged file does nothing
+    checksum: str = ""
+    region_targets: tuple[RegionTargets, ...] = ()  # expanded per region at run time, from IAM
+    region_doubts: tuple[RegionDoubt, ...] = ()  # of the file's text: a reload of an unchanged file does nothing
 
 
 # --- The sections ----------------------------------------------------------------------------------
@@ -457,58 +493,83 @@ def _ids(ctx: Ctx, item: Any, what: str) -> str:
     return value
 
 
-def _endpoint(section: Section, spec: ServiceSpec, account: Account, region: str, warnings: list[str]) -> str:
+def _endpoint(section: Section, spec: ServiceSpec, account: Account, region: str, found: _Found) -> str:
     endpoint = section.string("endpoint", expect="a URL such as https://evs.cn-north-4.myhuaweicloud.com")
     if endpoint:
         return read_url(section.raw("endpoint")[0], endpoint, _URL_EXPECTED).rstrip("/")
+    resolved = _template(section, spec, account, region)
+    known = spec.regions.get(account.cloud, ())
+    if known and region not in known:
+        ctx = section.raw("region")[0]
+        where = f"{ctx.file or '<config>'}:{ctx.line}: {ctx.path}: {region}"
+        everywhere = found.known_regions(account.cloud)
+        close = difflib.get_close_matches(region, everywhere or known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        if everywhere and region not in everywhere:
+            # No spec knows it: a typo, unless IAM lists a project of that name (--config.check asks).
+            message = f"{where}: {hint}no service spec lists this region for {account.cloud}"
+            found.doubts.append(RegionDoubt(account.name, region, message))
+        else:
+            found.warnings.append(
+                f"{where}: {hint}not among the {len(known)} regions the {spec.name} spec lists for "
+                f"{account.cloud}; using {resolved}"
+            )
+    return resolved
+
+
+def _template(section: Section, spec: ServiceSpec, account: Account, region: str) -> str:
     resolved = spec.endpoint(account.cloud, region)
     if resolved is None:
         offered = ", ".join(sorted(spec.endpoints)) or "none"
         section.ctx.fail(
             f"{spec.name} has no endpoint template for cloud {account.cloud!r} (templates: {offered}); set 'endpoint'"
         )
-    known = spec.regions.get(account.cloud, ())
-    if known and region not in known:
-        close = difflib.get_close_matches(region, known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]}? " if close else ""
-        ctx = section.raw("region")[0]
-        warnings.append(
-            f"{ctx.file or '<config>'}:{ctx.line}: {ctx.path}: {region}: {hint}not among the {len(known)} regions "
-            f"the {spec.name} spec lists for {account.cloud}; using {resolved}"
-        )
     return resolved
 
 
-def _target(
-    ctx: Ctx, value: Any, accounts: Mapping[str, Account], services: Mapping[str, ServiceSpec], warnings: list[str]
-) -> TargetConfig:
+@dataclass
+class _Found:
+    """What reading the targets found besides them: warnings and doubtful regions."""
+
+    services: Mapping[str, ServiceSpec]
+    warnings: list[str] = field(default_factory=list)
+    doubts: list[RegionDoubt] = field(default_factory=list)
+
+    def known_regions(self, cloud: str) -> frozenset[str]:
+        return frozenset(r for spec in self.services.values() for r in spec.regions.get(cloud, ()))
+
+
+_TARGET_KEYS = (
+    "cloud_service", "account", "region", "regions", "project_id", "endpoint", "time_zone", "tasks", "discover",
+    "params",
+)  # fmt: skip
+
+
+def _target(ctx: Ctx, value: Any, accounts: Mapping[str, Account], found: _Found) -> TargetConfig | RegionTargets:
     section = Section(ctx, value, "a service target")
-    section.allow(
-        "cloud_service", "account", "region", "project_id", "endpoint", "time_zone", "tasks", "discover", "params"
-    )
+    section.allow(*_TARGET_KEYS)
+    services = found.services
     spec = services[section.string("cloud_service", required=True, choices=sorted(services))]
     account_name = section.string("account", required=True, expect="the name of an entry in 'accounts'")
     if account_name not in accounts:
         section.raw("account")[0].fail(f"no account named {account_name!r}; defined: {', '.join(accounts) or 'none'}")
     account = accounts[account_name]
+    if section.has("regions"):
+        return _region_targets(section, spec, account, services)
     region = section.string("region", required=True, pattern=REGION_PATTERN, expect="a region such as cn-north-4")
     project_id = section.string(
-        "project_id", required=spec.needs_project_id, expect=f"the IAM project ID ({ID_DESCRIPTION})"
+        "project_id", required=spec.needs_project_id, expect=f"the IAM project ID ({ID_DESCRIPTION}), or 'regions'"
     ).strip()  # IDs with surrounding whitespace are the IDs, everywhere
     if project_id and not valid_id(project_id):
         id_ctx = section.raw("project_id")[0]
         id_ctx.fail(f"expected the IAM project ID ({ID_DESCRIPTION}), got {id_ctx.show(project_id)}")
-    endpoint = _endpoint(section, spec, account, region, warnings)
-    zone_ctx, _ = section.raw("time_zone")
-    zone = time_zone(zone_ctx, section.string("time_zone", default="UTC"))
+    endpoint = _endpoint(section, spec, account, region, found)
     tasks: dict[str, None] = {}  # in order, and a set: thousands of IDs are checked for repeats at once
     for item_ctx, item in section.items("tasks", "task IDs"):
         task_id = _ids(item_ctx, item, "task ID")
         if task_id in tasks:
             item_ctx.fail(f"task ID {task_id} is listed twice")
         tasks[task_id] = None
-    discover = _discover(section, spec, services)
-    params = _params(section, spec)
     trace_type, cloud_trace = (spec.trace.service_type if spec.trace else ""), account.cloud_trace
     if cloud_trace is not None and trace_type in cloud_trace.service_types and not project_id:
         section.ctx.fail(
@@ -516,8 +577,61 @@ def _target(
             "Service, whose traces are per project"
         )
     return TargetConfig(
-        spec.name, account_name, region, project_id, endpoint, zone, tuple(tasks), discover, spec, params
-    )
+        spec.name, account_name, region, project_id, endpoint, _zone(section), tuple(tasks),
+        _discover(section, spec, services), spec, _params(section, spec),
+    )  # fmt: skip
+
+
+def _zone(section: Section) -> tzinfo:
+    zone_ctx, _ = section.raw("time_zone")
+    return time_zone(zone_ctx, section.string("time_zone", default="UTC"))
+
+
+def _region_targets(
+    section: Section, spec: ServiceSpec, account: Account, services: Mapping[str, ServiceSpec]
+) -> RegionTargets:
+    """`regions: all` or `regions: [cn-north-4, ...]`: the projects come from IAM, one target per region."""
+    for key, why in (("region", "'regions' names them"), ("project_id", "IAM gives each region's project"),
+                     ("tasks", "a task ID belongs to one region: list it in a target with 'region'")):  # fmt: skip
+        if section.has(key):
+            section.raw(key)[0].fail(f"'{key}' does not go with 'regions': {why}")
+    if account.cloud == "custom" and not account.iam_endpoint:
+        section.raw("regions")[0].fail(f"account {account.name} (cloud 'custom') needs 'iam_endpoint' for 'regions'")
+    endpoint = section.string("endpoint", expect="a URL, in which {region} stands for each region")
+    if endpoint:
+        read_url(section.raw("endpoint")[0], endpoint.replace("{region}", "region"), _URL_EXPECTED)
+    else:
+        _template(section, spec, account, "region")
+    ctx, value = section.raw("regions")
+    return RegionTargets(
+        spec.name, account.name, _region_list(ctx, value, spec, account.cloud, own_endpoint=bool(endpoint)),
+        endpoint.rstrip("/"), _zone(section), _discover(section, spec, services), spec, _params(section, spec),
+        f"{section.ctx.file or '<config>'}:{section.ctx.line}",
+    )  # fmt: skip
+
+
+def _region_list(ctx: Ctx, value: Any, spec: ServiceSpec, cloud: str, *, own_endpoint: bool) -> tuple[str, ...]:
+    if value == "all":
+        return ()
+    expect = "'all' or a list of regions such as [cn-north-4, eu-west-101]"
+    if not isinstance(value, list) or not value:
+        ctx.fail(f"expected {expect}, got {ctx.describe(value) if value != [] else 'an empty list'}")
+    known = spec.regions.get(cloud, ())
+    regions: list[str] = []
+    for index, item in enumerate(value):
+        item_ctx = ctx.child(value, index)
+        if not isinstance(item, str) or not REGION_PATTERN.fullmatch(item):
+            item_ctx.fail(f"expected a region such as cn-north-4, got {item_ctx.describe(item)}")
+        if item in regions:
+            item_ctx.fail(f"region {item} is listed twice")
+        if known and item not in known and not own_endpoint:
+            close = difflib.get_close_matches(item, known, n=1, cutoff=0.6)
+            item_ctx.fail(
+                f"{item}: {f'did you mean {close[0]}? ' if close else ''}the {spec.name} spec lists {len(known)} "
+                f"regions for {cloud} ({', '.join(known)}); a target with 'region' and 'endpoint' may name any"
+            )
+        regions.append(item)
+    return tuple(regions)
 
 
 def _params(target: Section, spec: ServiceSpec) -> tuple[tuple[str, str], ...]:
@@ -690,6 +804,29 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
         del top.data[key]  # extension fields, as docker-compose has them: anchors for <<: merges
     top.allow("accounts", "services", "custom_services", "scrape", "tracking", "task_files", "metrics", "history")
     services = _custom_services(top)
+    accounts = _accounts(top, services)
+    found = _Found(services)
+    tracking = _tracking(*top.raw("tracking"))
+    targets, region_targets = _targets(top, accounts, found, tracking)
+    found.warnings.extend(_cloud_trace_warnings(accounts, targets, tracking))
+    return Config(
+        accounts=accounts,
+        targets=tuple(targets),
+        scrape=_scrape(*top.raw("scrape")),
+        file=file,
+        tracking=tracking,
+        task_files=_task_files(top, file),
+        metrics=_metrics(*top.raw("metrics")),
+        history=_history(*top.raw("history"), services),
+        services=services,
+        warnings=tuple(found.warnings),
+        checksum=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+        region_targets=tuple(region_targets),
+        region_doubts=tuple(found.doubts),
+    )
+
+
+def _accounts(top: Section, services: Mapping[str, ServiceSpec]) -> dict[str, Account]:
     accounts: dict[str, Account] = {}
     defined: dict[str, str] = {}  # account name -> where it first is, for the error of a second one
     for item_ctx, item in top.items("accounts", "accounts"):
@@ -701,21 +838,37 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
         accounts[account.name] = account
         defined[account.name] = _where(item_ctx)
     if not accounts:
-        ctx.fail("no accounts: expected 'accounts' with at least one entry")
+        top.ctx.fail("no accounts: expected 'accounts' with at least one entry")
+    return accounts
+
+
+def _targets(
+    top: Section, accounts: Mapping[str, Account], found: _Found, tracking: TrackingSettings
+) -> tuple[list[TargetConfig], list[RegionTargets]]:
     targets: list[TargetConfig] = []
-    warnings: list[str] = []
-    seen: dict[tuple[str, str, str, str], str] = {}
+    region_targets: list[RegionTargets] = []
+    seen: dict[tuple[str, ...], str] = {}
     for item_ctx, item in top.items("services", "service targets"):
-        target = _target(item_ctx, item, accounts, services, warnings)
-        if target.key in seen:
-            item_ctx.fail(
-                f"the same target ({'/'.join(target.key)}) is already defined at {seen[target.key]}; "
-                "merge their task lists"
-            )
-        seen[target.key] = _where(item_ctx)
-        targets.append(target)
-    scrape_ctx, scrape_value = top.raw("scrape")
-    tracking_ctx, tracking_value = top.raw("tracking")
+        target = _target(item_ctx, item, accounts, found)
+        # A `regions` target is one per account and service; a hand-written region of it takes precedence.
+        key = target.key if isinstance(target, TargetConfig) else (target.account, target.cloud_service, "regions")
+        if key in seen:
+            merge = "merge their task lists" if isinstance(target, TargetConfig) else "merge them"
+            item_ctx.fail(f"the same target ({'/'.join(key)}) is already defined at {seen[key]}; {merge}")
+        seen[key] = _where(item_ctx)
+        if isinstance(target, TargetConfig):
+            if len(target.tasks) > tracking.max_tasks:
+                item_ctx.fail(
+                    f"{len(target.tasks)} tasks listed, but tracking.max_tasks is {tracking.max_tasks}: raise "
+                    "tracking.max_tasks or split the tasks over targets"
+                )
+            targets.append(target)
+        else:
+            region_targets.append(target)
+    return targets, region_targets
+
+
+def _task_files(top: Section, file: str) -> tuple[str, ...]:
     patterns: list[str] = []
     for item_ctx, item in top.items("task_files", "file paths or glob patterns"):
         if not isinstance(item, str) or not item.strip():
@@ -726,28 +879,7 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
         if file and not os.path.isabs(pattern):
             pattern = os.path.join(os.path.dirname(os.path.abspath(file)), pattern)  # relative to the config
         patterns.append(pattern)
-    tracking = _tracking(tracking_ctx, tracking_value)
-    warnings.extend(_cloud_trace_warnings(accounts, targets, tracking))
-    for index, target in enumerate(targets):
-        if len(target.tasks) > tracking.max_tasks:
-            services_ctx, listed = top.raw("services")
-            services_ctx.child(listed, index).fail(
-                f"{len(target.tasks)} tasks listed, but tracking.max_tasks is {tracking.max_tasks}: raise "
-                "tracking.max_tasks or split the tasks over targets"
-            )
-    return Config(
-        accounts=accounts,
-        targets=tuple(targets),
-        scrape=_scrape(scrape_ctx, scrape_value),
-        file=file,
-        tracking=tracking,
-        task_files=tuple(patterns),
-        metrics=_metrics(*top.raw("metrics")),
-        history=_history(*top.raw("history"), services),
-        services=services,
-        warnings=tuple(warnings),
-        checksum=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
-    )
+    return tuple(patterns)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:

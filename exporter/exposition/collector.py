@@ -131,27 +131,33 @@ def task_families(
     (the config's `metrics`) leaves out excluded families and a final task's other states."""
     per_task = TaskFamilies(*(task_family(name) for name in TASK_FAMILIES))
     families: list[GaugeMetricFamily] = [f for f in per_task if f.name not in settings.exclude]
-    up, scrape_duration, last_success, tracked, discovered = (target_family(name) for name in TARGET_FAMILIES)
+    per_target = [target_family(name) for name in TARGET_FAMILIES]
     if include_target_metrics:
-        families += [up, scrape_duration, last_success, tracked, discovered]
+        families += per_target
 
     for state in targets:
         key = list(state.target.key)
         if include_target_metrics:
-            up.add_metric(key, 1.0 if state.up else 0.0)
-            scrape_duration.add_metric(key, state.scrape_duration)
-            if state.last_success is not None:
-                last_success.add_metric(key, state.last_success)
-            for source, count in state.tracked().items():
-                tracked.add_metric([*key, source.value], count)
-            if state.discovery_success is not None:
-                discovered.add_metric(key, state.discovery_success)
+            _target_samples(per_target, key, state)
         # /metrics leaves out the tasks only /probe asks about: their series belong to the probe's scrape.
         chosen = records(state) if records else (r for r in state.tasks.values() if r.source is not Source.PROBE)
         for record in chosen:
             if record.status is not None:  # never answered yet: nothing is known, so nothing is made up
                 task_samples(per_task, [*key, record.task_id], record, now, settings.current_only)
     return families
+
+
+def _target_samples(families: list[GaugeMetricFamily], key: list[str], state: TargetSnapshot) -> None:
+    """One target's samples of the TARGET_FAMILIES, in their order."""
+    up, scrape_duration, last_success, tracked, discovered = families
+    up.add_metric(key, 1.0 if state.up else 0.0)
+    scrape_duration.add_metric(key, state.scrape_duration)
+    if state.last_success is not None:
+        last_success.add_metric(key, state.last_success)
+    for source, count in state.tracked().items():
+        tracked.add_metric([*key, source.value], count)
+    if state.discovery_success is not None:
+        discovered.add_metric(key, state.discovery_success)
 
 
 class TaskCollector(Collector):

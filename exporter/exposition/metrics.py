@@ -68,6 +68,11 @@ class SelfMetrics:
             ["reason"],
             registry=registry,
         )
+        self._request_children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
+        self._exporter_families(registry)
+
+    def _exporter_families(self, registry: CollectorRegistry) -> None:
+        """The exporter's own: its build, and its last config load."""
         build = Gauge(
             f"{_PREFIX}exporter_build_info",
             "Always 1; the exporter's version as a label.",
@@ -75,7 +80,6 @@ class SelfMetrics:
             registry=registry,
         )
         build.labels(__version__).set(1)
-        self._request_children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
         self.reload_ok = Gauge(
             f"{_PREFIX}exporter_config_last_reload_successful",
             "1 if the last configuration load succeeded, else 0.",
@@ -84,6 +88,15 @@ class SelfMetrics:
         self.reload_time = Gauge(
             f"{_PREFIX}exporter_config_last_reload_success_timestamp_seconds",
             "When the configuration was last loaded successfully.",
+            registry=registry,
+        )
+
+        self.region_discovery = Gauge(
+            f"{_PREFIX}region_discovery_successful",
+            "1 if IAM last listed the account's projects and every region of its 'regions' targets has exactly one "
+            "project; 0 when IAM refused or failed, or a region's name matches several projects. Accounts with "
+            "'regions' targets only.",
+            ["account"],
             registry=registry,
         )
 

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 import structlog
 import yaml
 from aiohttp import web
+from multidict import MultiMapping
 from prometheus_client import CollectorRegistry, exposition
 from prometheus_client.core import Metric
 from prometheus_client.openmetrics import exposition as openmetrics_exposition
@@ -34,8 +35,9 @@ from exporter.exposition.listener import SAFE_HEADERS, Serving, serve
 from exporter.exposition.render import TaskText
 from exporter.exposition.webconfig import BasicAuth
 from exporter.log import repeated
-from exporter.model import State, valid_id
+from exporter.model import State, TaskStatus, valid_id
 from exporter.tracking import TargetSnapshot, TaskRecord, Tracker
+from exporter.tracking.table import Refresh
 
 __all__ = ["Serving", "make_app", "serve"]
 
@@ -221,39 +223,15 @@ def _bad_request(reason: str) -> web.Response:
 async def probe(request: web.Request) -> web.Response:
     """`/probe?cloud_service=&task_id=[&account=&region=&project_id=]`: one task, a fresh registry."""
     exporter = request.app[EXPORTER]
-    query = request.query
-    for name in query:
-        if name not in PROBE_PARAMS:
-            return _bad_request(f"unknown parameter {name[:40]!r}; expected: {', '.join(PROBE_PARAMS)}")
-        if len(query.getall(name)) > 1:
-            return _bad_request(f"parameter {name!r} is given more than once")
-    # IDs with surrounding whitespace are the IDs, as in the config and task files.
-    cloud_service, task_id = query.get("cloud_service", ""), query.get("task_id", "").strip()
-    if not cloud_service or not task_id:
-        return _bad_request("cloud_service and task_id are required")
-    if not valid_id(task_id):
-        return _bad_request("task_id must be 16 to 64 hexadecimal characters, or a UUID")
-    wanted = {name: query[name].strip() for name in ("account", "region", "project_id") if name in query}
-    targets = [
-        target
-        for target in exporter.config.targets
-        if target.cloud_service == cloud_service and all(getattr(target, k) == v for k, v in wanted.items())
-    ]
-    if not targets:
-        return _bad_request(
-            "no configured target matches "
-            + ", ".join(f"{k}={v[:64]!r}" for k, v in {"cloud_service": cloud_service, **wanted}.items())
-        )
-    if len(targets) > 1:
-        return _bad_request(f"{len(targets)} configured targets match; add account, region or project_id to choose one")
-    debug = query.get("debug", "false").lower()
-    if debug not in ("true", "false"):
-        return _bad_request("debug must be true or false")
+    asked = _probe_query(exporter.config, request.query)
+    if isinstance(asked, str):
+        return _bad_request(asked)
+    target, task_id, debug = asked
     if request.method == "HEAD":  # the headers only, and no cloud query for them
         return _exposition(request, CollectorRegistry(auto_describe=False))
     started = time.perf_counter()
     lines: list[str] = []
-    token = TRACE.set(lines if debug == "true" else None)
+    token = TRACE.set(lines if debug else None)
     # A probe's query gets the caller's deadline, but no more than a refresh's budget: concurrent probes of
     # one task share the query, so one caller's header must not hold it for everyone.
     timeout = min(
@@ -261,15 +239,54 @@ async def probe(request: web.Request) -> web.Response:
         exporter.config.scrape.refresh_timeout,
     )
     try:
-        state, record, up = await exporter.tracker.probe(targets[0].key, task_id, timeout)
+        state, record, up = await exporter.tracker.probe(target.key, task_id, timeout)
     finally:
         TRACE.reset(token)
     registry = CollectorRegistry(auto_describe=False)
     took = time.perf_counter() - started
     registry.register(_ProbeCollector(state, record, up, took, exporter.clock(), exporter.config.metrics))
-    if debug == "true":
-        return web.Response(text=_debug_text(exporter.config, targets[0], task_id, lines, registry, record, up))
+    if debug:
+        return web.Response(text=_debug_text(exporter.config, target, task_id, lines, registry, record, up))
     return _exposition(request, registry)
+
+
+def _probe_query(config: Config, query: MultiMapping[str]) -> tuple[TargetConfig, str, bool] | str:
+    """A probe's parameters -> (its one target, the task ID, debug), or what is wrong with them."""
+    for name in query:
+        if name not in PROBE_PARAMS:
+            return f"unknown parameter {name[:40]!r}; expected: {', '.join(PROBE_PARAMS)}"
+        if len(query.getall(name)) > 1:
+            return f"parameter {name!r} is given more than once"
+    # IDs with surrounding whitespace are the IDs, as in the config and task files.
+    cloud_service, task_id = query.get("cloud_service", ""), query.get("task_id", "").strip()
+    if not cloud_service or not task_id:
+        return "cloud_service and task_id are required"
+    if not valid_id(task_id):
+        return "task_id must be 16 to 64 hexadecimal characters, or a UUID"
+    wanted = {name: query[name].strip() for name in ("account", "region", "project_id") if name in query}
+    target = _probe_target(config, cloud_service, wanted)
+    if isinstance(target, str):
+        return target
+    debug = query.get("debug", "false").lower()
+    if debug not in ("true", "false"):
+        return "debug must be true or false"
+    return target, task_id, debug == "true"
+
+
+def _probe_target(config: Config, cloud_service: str, wanted: dict[str, str]) -> TargetConfig | str:
+    """The one configured target of the service with the account, region and project_id wanted, or why not."""
+    targets = [
+        target
+        for target in config.targets
+        if target.cloud_service == cloud_service and all(getattr(target, k) == v for k, v in wanted.items())
+    ]
+    if not targets:
+        return "no configured target matches " + ", ".join(
+            f"{k}={v[:64]!r}" for k, v in {"cloud_service": cloud_service, **wanted}.items()
+        )
+    if len(targets) > 1:
+        return f"{len(targets)} configured targets match; add account, region or project_id to choose one"
+    return targets[0]
 
 
 def _debug_text(
@@ -371,82 +388,97 @@ async def landing(request: web.Request) -> web.Response:
     snapshot = exporter.tracker.snapshot
     records = list(snapshot.records())
     listed = _landing_tasks(records, None if shown == "all" else LANDING_TASKS)
-    if len(listed) < len(records):
-        count = (
-            f"<p>{len(listed):,} of {len(records):,} tasks: the failed ones first, then those still moving, "
+    page = _PAGE.format(
+        version=html.escape(__version__),
+        refreshes="\n".join(map(_refresh_row, snapshot.refreshes)) or '<tr><td colspan="6">No refresh yet.</td></tr>',
+        targets="\n".join(map(_target_row, snapshot.targets)) or '<tr><td colspan="9">No targets configured.</td></tr>',
+        rows="\n".join(_task_row(state, record, now) for state, record in listed)
+        or '<tr><td colspan="14">No tracked tasks.</td></tr>',
+        count=_task_count(len(listed), len(records)),
+        style=_STYLE,
+    )
+    return web.Response(text=page, content_type="text/html", headers={"Content-Security-Policy": _PAGE_POLICY})
+
+
+def _task_count(listed: int, tracked: int) -> str:
+    if listed < tracked:
+        return (
+            f"<p>{listed:,} of {tracked:,} tasks: the failed ones first, then those still moving, "
             "then those in an unknown state, then those without an answer yet, then the latest finished. "
             '<a href="?tasks=all">Show all</a>.</p>'
         )
+    return f"<p>{tracked:,} tasks.</p>" if tracked else ""
+
+
+def _task_row(state: TargetSnapshot, record: TaskRecord, now: float) -> str:
+    """A task's row: where it is, its answer, the age of that answer, its errors, a link to its debug probe."""
+    target, task = state.target, record.status
+    probe = urlencode(
+        {"cloud_service": target.cloud_service, "task_id": record.task_id, "account": target.account,
+         "region": target.region, "project_id": target.project_id, "debug": "true"}
+    )  # fmt: skip
+    answer, error = _answer_cells(task, now) if task is not None else (["(no answer yet)", *[""] * 6], "")
+    cells = [
+        " / ".join(p for p in (target.account, target.cloud_service, target.region) if p),
+        record.task_id,
+        record.source,
+        *answer,
+        _duration(now - record.last_update) + " ago" if record.last_update is not None else "never",
+        error,
+        record.last_error.describe() if record.last_error else "",
+    ]
+    return (
+        f'<tr class="{task.state.value if task else "none"}">'
+        + "".join(_cells(cells, wrap_from=11))
+        + f'<td><a href="probe?{html.escape(probe)}">debug</a></td></tr>'
+    )
+
+
+def _answer_cells(task: TaskStatus, now: float) -> tuple[list[str], str]:
+    """A task's answer: state, raw status, job, progress, start, end, duration; and a failed task's error."""
+    cells = [
+        task.state.value,
+        task.raw_status,
+        " ".join(p for p in (task.job_type, task.job_name) if p),
+        f"{task.progress:.0%}" if task.progress is not None else "",
+        _when(task.start),
+        _when(task.end),
+        _duration(task.duration(now)),
+    ]
+    failed = task.state is State.FAILED
+    return cells, ": ".join(p for p in (task.error_code, task.error_message) if p) if failed else ""
+
+
+def _target_row(state: TargetSnapshot) -> str:
+    refresh = state.last_refresh
+    if refresh is None:
+        status, cells = "not polled yet", ["", "", "", "", "", ""]
     else:
-        count = f"<p>{len(records):,} tasks.</p>" if records else ""
-    rows = []
-    for state, record in listed:
-        target, task = state.target, record.status
-        duration = task.duration(now) if task is not None else None
-        probe = urlencode(
-            {"cloud_service": target.cloud_service, "task_id": record.task_id, "account": target.account,
-             "region": target.region, "project_id": target.project_id, "debug": "true"}
-        )  # fmt: skip
-        failed = task is not None and task.state is State.FAILED
+        status = "up" if state.up else "DOWN"
         cells = [
-            " / ".join(p for p in (target.account, target.cloud_service, target.region) if p),
-            record.task_id,
-            record.source,
-            task.state.value if task else "(no answer yet)",
-            task.raw_status if task else "",
-            " ".join(p for p in (task.job_type, task.job_name) if p) if task else "",
-            f"{task.progress:.0%}" if task and task.progress is not None else "",
-            _when(task.start if task else None),
-            _when(task.end if task else None),
-            _duration(duration),
-            _duration(now - record.last_update) + " ago" if record.last_update is not None else "never",
-            ": ".join(p for p in (task.error_code, task.error_message) if p) if task and failed else "",
-            record.last_error.describe() if record.last_error else "",
+            _when(refresh.at),
+            f"{refresh.duration:.2f} s",
+            str(refresh.asked),
+            str(refresh.answered),
+            str(refresh.failed),
+            refresh.cause,
         ]
-        state_class = task.state.value if task else "none"
-        rows.append(
-            f'<tr class="{state_class}">'
-            + "".join(_cells(cells, wrap_from=11))
-            + f'<td><a href="probe?{html.escape(probe)}">debug</a></td></tr>'
-        )
-    targets = []
-    for state in snapshot.targets:
-        refresh = state.last_refresh
-        if refresh is None:
-            status, cells = "not polled yet", ["", "", "", "", "", ""]
-        else:
-            status = "up" if state.up else "DOWN"
-            cells = [
-                _when(refresh.at),
-                f"{refresh.duration:.2f} s",
-                str(refresh.asked),
-                str(refresh.answered),
-                str(refresh.failed),
-                refresh.cause,
-            ]
-        label = " / ".join(p for p in state.target.key if p)
-        targets.append(
-            f'<tr class="{"none" if refresh is None else "succeeded" if state.up else "failed"}">'
-            + "".join(_cells((label, status, str(len(state.tasks)), *cells), wrap_from=8))
-            + "</tr>"
-        )
-    refreshes = [
+    label = " / ".join(p for p in state.target.key if p)
+    return (
+        f'<tr class="{"none" if refresh is None else "succeeded" if state.up else "failed"}">'
+        + "".join(_cells((label, status, str(len(state.tasks)), *cells), wrap_from=8))
+        + "</tr>"
+    )
+
+
+def _refresh_row(r: Refresh) -> str:
+    return (
         f'<tr class="{"failed" if r.failed else "succeeded"}">'
         + "".join(
             _cells((_when(r.at), f"{r.duration:.2f} s", str(r.asked), str(r.answered), str(r.failed), r.cause), 5)
         )
         + "</tr>"
-        for r in snapshot.refreshes
-    ]
-    page = _PAGE.format(
-        version=html.escape(__version__),
-        refreshes="\n".join(refreshes) or '<tr><td colspan="6">No refresh yet.</td></tr>',
-        targets="\n".join(targets) or '<tr><td colspan="9">No targets configured.</td></tr>',
-        rows="\n".join(rows) or '<tr><td colspan="14">No tracked tasks.</td></tr>',
-        count=count,
-        style=_STYLE,
     )
-    return web.Response(text=page, content_type="text/html", headers={"Content-Security-Policy": _PAGE_POLICY})
 
 
 def _cells(texts: Iterable[str], wrap_from: int) -> Iterator[str]:

@@ -13,8 +13,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import Any
 
 import structlog
@@ -22,6 +21,7 @@ import structlog
 from exporter.log import repeated
 from exporter.model import FINAL_STATES, State, TaskStatus
 from exporter.services.spec import (
+    END_FORMATS,
     DiscoverySpec,
     ErrorFields,
     Field,
@@ -31,7 +31,8 @@ from exporter.services.spec import (
     StatusSpec,
     TimeField,
 )
-from exporter.services.values import MESSAGE_LIMIT, raw_status, text
+from exporter.services.values import MESSAGE_LIMIT, parse_time, raw_status, text
+from exporter.services.values import number as _number
 
 __all__ = [
     "MESSAGE_LIMIT",
@@ -59,9 +60,6 @@ log = structlog.get_logger(__name__)
 _MISSING: Any = object()
 _PERCENT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%?\s*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
-_GO_TIME = re.compile(
-    r"(?P<when>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?P<fraction>\.\d{1,9})? (?P<offset>[+-]\d{4})(?: [A-Za-z0-9+-]+)?"
-)
 
 
 class BadResponse(Exception):
@@ -125,59 +123,6 @@ def _scaled(value: Any, full: float) -> float | None:
     if number is None or not math.isfinite(number):  # json.loads accepts NaN and Infinity
         return None
     return min(max(number / full, 0.0), 1.0)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        if isinstance(value, str):
-            value = float(value.strip())
-        if not isinstance(value, int | float) or not math.isfinite(value):
-            return None
-        return float(value)
-    except (ValueError, OverflowError):  # junk, or an integer too large for a float
-        return None
-
-
-def parse_time(value: Any, tz: tzinfo, fmt: str = "iso") -> float | None:
-    """An API time -> Unix seconds. A value without a zone is read in `tz`; "", None, junk -> None.
-
-    `iso` also reads an epoch number (milliseconds when too large to be seconds); `epoch_s` and
-    `epoch_ms` read a number or a numeric string; `go` reads Go's time.String() (CCE: "2020-02-02
-    08:12:40.672772389 +0000 UTC", nanoseconds cut to microseconds); anything else is a strptime pattern."""
-    if fmt in ("epoch_s", "epoch_ms"):
-        number = _number(value)
-        if number is None or number <= 0:  # 0 and -1 are "not yet" placeholders, not 1970
-            return None
-        return number / 1000.0 if fmt == "epoch_ms" else number
-    raw = text(value).strip()
-    if not raw:
-        return None
-    if isinstance(value, int | float):  # an epoch string needs epoch_s or epoch_ms: no guessing
-        number = _number(value)
-        if number is None or number <= 0 or fmt != "iso":
-            return None
-        return number / 1000.0 if number > 1e11 else number
-    try:
-        if fmt == "go":
-            match = _GO_TIME.fullmatch(raw)
-            if match is None:
-                return None
-            fraction = (match["fraction"] or "")[:7].ljust(7, "0") if match["fraction"] else ""
-            parsed = datetime.fromisoformat(f"{match['when']}{fraction}{match['offset']}")
-        elif fmt == "iso":
-            parsed = datetime.fromisoformat(raw.replace(" ", "T", 1) if "T" not in raw else raw)
-        else:
-            parsed = datetime.strptime(raw, fmt)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    try:
-        return parsed.timestamp()
-    except (OverflowError, OSError, ValueError):  # year 1 read in a zone east of UTC, and the like
-        return None
 
 
 # --- pointers --------------------------------------------------------------------------------------
@@ -255,27 +200,43 @@ def _value(body: Any, field: Field, what: str, name: str) -> Any:
 def read_time(body: Any, spec: TimeField | None, tz: tzinfo, name: str = "") -> float | None:
     if spec is None:
         return None
-    return parse_time(_value(body, spec.at, "time", name), spec.zone or tz, spec.format)
+    return parse_time(_value(body, spec.at, "time", name), spec.zone or tz, spec.formats)
 
 
 def _progress(body: Any, spec: ProgressField | None, name: str) -> float | None:
-    if spec is None:
-        return None
+    if spec is None or (spec.unless is not None and lookup(body, spec.unless) is not None):
+        return None  # DLI: while a sub-job runs, the progress is the sub-job's
     value = _value(body, spec.at, "progress", name)
-    if spec.assumed and spec.scale == "ratio" and name in _CONTRADICTED:
-        return _scaled(value, 100.0)  # the service has shown its scale: every value is a percentage
-    if spec.assumed and spec.scale == "ratio" and (number := _number(value)) is not None and number > 1:
-        # The document leaves the scale open and the spec assumed 0..1: this answer says otherwise.
-        if name not in _CONTRADICTED:
-            _CONTRADICTED.add(name)
-            log.warning(
-                "a progress above 1 on the scale the spec assumed (0..1); reading it as a percentage",
-                cloud_service=name,
-                field=spec.at.written,
-                value=number,
-            )
-        return _scaled(value, 100.0)
-    return _scaled(value, 100.0 if spec.scale == "percent" else 1.0)
+    if spec.none_below is not None and (written := _written_number(value)) is not None and written < spec.none_below:
+        return None  # CDM's -1: a sentinel, not 0 %
+    return _scaled(value, 100.0 if _read_as_percent(spec, value, name) else 1.0)
+
+
+def _written_number(value: Any) -> float | None:
+    """The number as the API wrote it, before any scaling ("-1%" -> -1)."""
+    return _number(value.strip().removesuffix("%") if isinstance(value, str) else value)
+
+
+def _read_as_percent(spec: ProgressField, value: Any, name: str) -> bool:
+    """Whether the value is on the 0..100 scale: the spec's, or (with `assumed`) a ratio the service has
+    contradicted with a value above 1 (logged once per service, then every value is a percentage)."""
+    if spec.scale == "percent":
+        return True
+    if not spec.assumed:
+        return False
+    if name in _CONTRADICTED:
+        return True
+    number = _number(value)
+    if number is None or number <= 1:
+        return False
+    _CONTRADICTED.add(name)
+    log.warning(
+        "a progress above 1 on the scale the spec assumed (0..1); reading it as a percentage",
+        cloud_service=name,
+        field=spec.at.written,
+        value=number,
+    )
+    return True
 
 
 _CONTRADICTED: set[str] = set()  # services whose answers contradicted an assumed scale (logged once)
@@ -334,7 +295,37 @@ def read_status(
     service: ServiceSpec, body: Any, tz: tzinfo, unknown: Callable[[str], None] | None = None
 ) -> TaskStatus:
     """A status answer -> TaskStatus; `BadResponse` (naming the service) when the body has no status
-    where the spec says. `unknown` hears every raw status (of the task or a sub-task) outside the table."""
+    where the spec says. `unknown` hears every raw status (of the task or a sub-task) outside the table.
+
+    The rules for every service: a succeeded task's progress is 1, and only a succeeded task's progress
+    is 1 when it is counted from sub-tasks (CCE's Running job whose sub-jobs all succeeded has none);
+    a task that is not final has no end, whatever the API writes there (DDS, DDM, GeminiDB examples)."""
+    spec = service.status
+    raw = _raw_status(service, body)
+    state = _state(spec, raw, unknown)
+    sub_states = _sub_states(body, spec, unknown)
+    start = read_time(body, spec.start, tz, service.name)
+    failed = state is State.FAILED
+    return TaskStatus(
+        state=state,
+        # A handful of values across thousands of tasks: kept once (sys.intern), not once per task.
+        raw_status=sys.intern(raw),
+        progress=_task_progress(service, body, state, sub_states),
+        start=start,
+        end=_end(body, spec.end, start, tz, service.name) if state in FINAL_STATES else None,
+        created=read_time(body, spec.created, tz, service.name),
+        job_type=sys.intern(_text(body, spec.job_type)),
+        job_name=_text(body, spec.job_name),
+        resource_id=_text(body, spec.resource),
+        error_code=_message(body, spec.error.code) if failed else "",
+        error_message=_message(body, spec.error.message) if failed else "",
+        sub_tasks=_counts(sub_states) if sub_states is not None else None,
+    )
+
+
+def _raw_status(service: ServiceSpec, body: Any) -> str:
+    """The raw status of a status body; `BadResponse` when the body is not one, `NoSuchTask` when it is
+    the empty list that says the task does not exist."""
     spec = service.status
     if not isinstance(body, dict):
         raise BadResponse(f"{service.name}: expected a JSON object, got {_kind(body)}", "not a JSON object")
@@ -349,37 +340,27 @@ def read_status(
         raise BadResponse(
             f"{service.name}: the status at {spec.state.written} is {_kind(value)}", "status of the wrong type"
         )
-    raw = raw_status(value)
-    state = _state(spec, raw, unknown)
-    sub_states = _sub_states(body, spec, unknown)
-    progress = _progress(body, spec.progress, service.name) if spec.progress and not spec.progress.path else None
-    if progress is None and sub_states:
-        progress = sum(s in FINAL_STATES for s in sub_states) / len(sub_states)
-    failed = state is State.FAILED
-    start = read_time(body, spec.start, tz, service.name)
-    status = TaskStatus(
-        state=state,
-        # A handful of values across thousands of tasks: kept once (sys.intern), not once per task.
-        raw_status=sys.intern(raw),
-        progress=progress,
-        start=start,
-        end=_end(body, spec.end, start, state, tz, service.name),
-        created=read_time(body, spec.created, tz, service.name) if spec.created else None,
-        job_type=sys.intern(_text(body, spec.job_type)),
-        job_name=_text(body, spec.job_name),
-        resource_id=_text(body, spec.resource),
-        error_code=_message(body, spec.error.code) if failed else "",
-        error_message=_message(body, spec.error.message) if failed else "",
-        sub_tasks=_counts(sub_states) if sub_states is not None else None,
-    )
-    # The rule for every service: a succeeded task's progress is 1.
-    return replace(status, progress=1.0) if state is State.SUCCEEDED and progress != 1.0 else status
+    return raw_status(value)
 
 
-def _end(body: Any, spec: TimeField | None, start: float | None, state: State, tz: tzinfo, name: str) -> float | None:
-    if spec is None or (spec.final_only and state not in FINAL_STATES):
+def _task_progress(service: ServiceSpec, body: Any, state: State, sub_states: list[State] | None) -> float | None:
+    if state is State.SUCCEEDED:
+        return 1.0
+    progress = service.status.progress
+    if progress is not None and not progress.path:
+        found = _progress(body, progress, service.name)
+        if found is not None:
+            return found
+    if not sub_states:
         return None
-    if spec.format in ("duration_ms", "duration_s"):
+    done = sum(s in FINAL_STATES for s in sub_states) / len(sub_states)
+    return done if done < 1.0 else None  # all sub-tasks final, the task not yet succeeded: no progress
+
+
+def _end(body: Any, spec: TimeField | None, start: float | None, tz: tzinfo, name: str) -> float | None:
+    if spec is None:
+        return None
+    if spec.format in END_FORMATS:
         since = _number(_value(body, spec.at, "time", name))
         if start is None or since is None or since < 0:
             return None
@@ -416,8 +397,9 @@ def body_error(spec: StatusSpec | None, fields: ErrorFields | None, body: Any) -
 
 
 def list_items(spec: DiscoverySpec, body: Any) -> list[tuple[str, Any]]:
-    """(task ID, item) of every item of a list page; items without an ID are skipped."""
-    if not isinstance(body, dict):
+    """(task ID, item) of every item of a list page; items without an ID are skipped. The page is an
+    object, or the list itself where the spec's `items` is the root pointer ""."""
+    if not isinstance(body, dict) and not (isinstance(body, list) and () in spec.items.pointers):
         raise BadResponse(f"expected a JSON object, got {_kind(body)}")
     found, items = _present(body, spec.items)
     if not found or not isinstance(items, list):

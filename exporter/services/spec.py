@@ -12,8 +12,12 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
       path: /v1/{project_id}/jobs/{task_id}
       state: /status                           # JSON pointers (RFC 6901) into the answer
       states: {INIT: pending, RUNNING: running, SUCCESS: succeeded, FAIL: failed}
-      progress: {at: /progress, scale: percent}   # percent (0..100, "60%") | ratio (0..1)
-      start: {at: /begin_time, format: iso}    # iso | epoch_s | epoch_ms | a strptime pattern; zone
+      progress: {at: /progress, scale: percent}   # percent (0..100, "60%") | ratio (0..1); none_below: 0
+                                               # (a lower value is "no progress": CDM's -1); unless: /sub_job_id
+                                               # (no progress while that holds a value: DLI's is a sub-job's)
+      start: {at: /begin_time, format: iso}    # iso | epoch_s | epoch_ms | go | day-month-year ("04-Jun-2015
+                                               # 18:11:06:586") | a strptime pattern (also reads a whole JSON
+                                               # number: 20200310031605), or a list tried in turn; zone
       end: {at: /end_time, format: iso}
       job_type: /job_type                      # or a list of pointers: the first non-empty wins
       job_name: /job_name
@@ -23,11 +27,29 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
       not_found: {http: [404], codes: [EVS.7001], message: "does not exist"}
       error_in_200: {code: /error/code, message: /error/message}   # a 200 without a status but with this
       reasons: {CC.00050006: server_error}     # the reason of other error codes, whatever the HTTP status
-    discover: {...}                            # optional; see DiscoverySpec
+      headers: {Client-Request-Id: "{uuid}"}   # request headers; {uuid}: a fresh UUID per request
+    discover:                                  # optional; see DiscoverySpec
+      path: /v2/{project_id}/training-job-searches
+      method: POST                             # GET (default) | POST with a JSON `body`
+      body: {sort_by: create_time, filters: [{key: create_time, operator: between, value: ["", ""]}]}
+      headers: {X-Language: en-us}             # as the status call's
+      query: {task_type: [a, b]}               # a list: one call sequence per value
+      items: /items
+      id: /metadata/id
+      paging: {style: page, in: body, param: /offset, limit_param: /limit, first: 0, limit: 50, total: /total}
+      #   in: query (default) | body (pointers into the body); template: "limit::{limit}|offset::{offset}"
+      #   (all in the one parameter `param`); item_marker: /created_at (style marker: the last item's field);
+      #   total: {header: Content-Range} (the total in a response header)
+      window: {in: body, from: /filters/0/value/0, to: /filters/0/value/1, format: epoch_ms, json_type: string}
+      # items may be "" (the root pointer: the answer is the list itself, as SWR's sync jobs)
+
+Rules for every spec: a task's progress is 1 once it succeeded, and only then when it is counted from
+sub-tasks; a task that is not final has no end time, whatever the API writes there.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,8 +57,8 @@ from datetime import tzinfo
 from typing import Any
 
 from exporter.model import Reason, State
-from exporter.schema import ConfigError, Ctx, Section, load_document, read_url, time_zone
-from exporter.services.values import raw_status
+from exporter.schema import ConfigError, Ctx, Section, load_document, read_url, scalar_text, time_zone
+from exporter.services.values import TIME_FORMATS, raw_status
 
 __all__ = [
     "CLOUDS",
@@ -58,7 +80,6 @@ __all__ = [
 CLOUDS = ("huaweicloud", "otc", "custom")
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 REGION_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-TIME_FORMATS = ("iso", "epoch_s", "epoch_ms", "go")
 END_FORMATS = ("duration_ms", "duration_s")  # an end written as the time since the start (DLI's duration)
 JSON_TYPES = ("number", "string")
 WINDOW_FORMATS = ("iso", "epoch_s", "epoch_ms")
@@ -82,10 +103,20 @@ class TimeField:
     # duration_ms | duration_s: the time since the start (DLI writes start_time and duration)
     format: str
     zone: tzinfo | None = None  # None: the target's time_zone
-    final_only: bool = False  # read only once the task is final (CCE's updateTimestamp is its end then)
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        return (self.format, *self.also)
+
+    # Read only once the task is final (CCE's updateTimestamp is its end then). Every end is now read only
+    # once final (the interpreter's rule); the key stays valid and says so in a spec.
+    final_only: bool = False
     # How the document writes the value, "number" or "string" ("" = the format's usual: numbers for
     # epochs, strings otherwise). The exporter reads either; the fake cloud writes this one.
     json_type: str = ""
+    # The spec's `format` may list several (IMS: [iso, day-month-year]): the first is `format` (the one
+    # the fake cloud writes), the others are tried in turn when it does not read.
+    also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +129,11 @@ class ProgressField:
     json_type: str = ""  # as for times ("" = "60%" strings on the percent scale, numbers on the ratio one)
     # A second API that reports the progress (DLI), asked while the task is not final; "" = the status API.
     path: str = ""
+    # A value below this is a "no progress" sentinel, not 0 % (CDM writes -1 on failure); None: no floor.
+    none_below: float | None = None
+    # While this pointer holds a value the progress is a part's, not the task's, and is not read (DLI's
+    # sub_job_id: its progress is then the running sub-job's).
+    unless: Field | None = None
 
 
 @dataclass(frozen=True)
@@ -151,13 +187,22 @@ class StatusSpec:
     # Raw values of a `state` pointer that mean "ask the next one" (MRS: job_result UNDEFINED while a
     # job runs, then its job_state tells pending from running).
     not_yet: frozenset[str] = frozenset()
+    # Request headers of the status call (and of its progress call): name -> template, `{uuid}` a fresh
+    # UUID per request (RFS's Client-Request-Id).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Paging:
     """How a list API pages. `offset`: `param` counts records from 0; `page`: `param` is the page
     number from `first`; `marker`: `param` is the ID of the last item seen (or `next` in the answer);
-    `none`: one call."""
+    `none`: one call.
+
+    `where` is `query` (parameters `param` and `limit_param`) or `body` (JSON pointers `param` and
+    `limit_param` into a POST list's body, values as numbers). With `template`, the one query parameter
+    `param` carries them all (SWR: `limit::{limit}|offset::{offset}`). `item_marker`: the next marker is
+    this field of the last item (VPN: its created_at), not its ID. `total_header`: the total is in this
+    response header (a number, or `offset-count/total` as SWR's Content-Range)."""
 
     style: str = "none"
     param: str = "offset"
@@ -166,6 +211,10 @@ class Paging:
     first: int = 0
     total: Field | None = None
     next: Field | None = None
+    where: str = "query"
+    template: str = ""
+    item_marker: Field | None = None
+    total_header: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,6 +227,10 @@ class Window:
     format: str  # epoch_s | epoch_ms | iso (Z) | a strftime pattern, written in UTC
     lookback: float = 0.0
     max_lookback: float = 0.0  # the longest window the API takes (DDS, GeminiDB, DDM: 30 days); 0: no limit
+    # `body`: `from_param` and `to_param` are JSON pointers into a POST list's body, the values written as
+    # `json_type` ("" = numbers for epochs, strings otherwise).
+    where: str = "query"
+    json_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -208,6 +261,13 @@ class DiscoverySpec:
     # With `carries_status`: where an item sits in a status body (CBR lists operation logs that its status
     # API wraps in {"operation_log": ...}); empty when an item is a status body as it is.
     item_at: tuple[str, ...] = ()
+    # How the list is called: `method` GET or POST, `body` the POST's JSON body as text (a template: its
+    # strings take the path's placeholders), request `headers` as the status call's. A query parameter
+    # in `query_each` takes each of its values in turn: one call sequence per value (IoTDA's task_type).
+    method: str = "GET"
+    body: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query_each: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -265,13 +325,16 @@ def fill(template: str, project_id: str, task_id: str = "", params: Mapping[str,
 # --- reading -------------------------------------------------------------------------------------
 
 
-def _pointer(ctx: Ctx, text: str) -> tuple[str, ...]:
+def _pointer(ctx: Ctx, text: str, *, root: bool = False) -> tuple[str, ...]:
+    """A JSON pointer's tokens; the root pointer "" (the whole body) only where `root` allows it."""
+    if root and text == "":
+        return ()
     if not text.startswith("/") or _POINTER.fullmatch(text) is None:
         ctx.fail(f"expected a JSON pointer such as /status or /job/entities/sub_jobs, got {ctx.show(text)}")
     return tuple(token.replace("~1", "/").replace("~0", "~") for token in text.split("/")[1:])
 
 
-def _field(ctx: Ctx, value: Any) -> Field:
+def _field(ctx: Ctx, value: Any, *, root: bool = False) -> Field:
     """A pointer, or a list of pointers (the first that holds a value wins)."""
     items = value if isinstance(value, list) else [value]
     if not items:
@@ -281,13 +344,13 @@ def _field(ctx: Ctx, value: Any) -> Field:
         item_ctx = ctx.child(value, index) if isinstance(value, list) else ctx
         if not isinstance(item, str):
             item_ctx.fail(f"expected a JSON pointer such as /status, got {item_ctx.describe(item)}")
-        pointers.append(_pointer(item_ctx, item))
-    return Field(tuple(pointers), ", ".join(items))
+        pointers.append(_pointer(item_ctx, item, root=root))
+    return Field(tuple(pointers), ", ".join(item or '""' for item in items))
 
 
-def _optional_field(section: Section, key: str) -> Field | None:
+def _optional_field(section: Section, key: str, *, root: bool = False) -> Field | None:
     ctx, value = section.raw(key)
-    return None if value is None else _field(ctx, value)
+    return None if value is None else _field(ctx, value, root=root)
 
 
 def _placeholders(ctx: Ctx, template: str, allowed: tuple[str, ...], what: str) -> str:
@@ -318,22 +381,38 @@ def _time(section: Section, key: str) -> TimeField | None:
     at_ctx, at = times.raw("at")
     if at is None:
         ctx.fail("missing required key 'at': expected the JSON pointer of the time")
-    fmt = times.string("format", default="iso")
-    formats = TIME_FORMATS + END_FORMATS if key == "end" else TIME_FORMATS
-    if fmt not in formats and "%" not in fmt:
-        format_ctx = times.raw("format")[0]
-        format_ctx.fail(
-            f"expected one of {', '.join(formats)} or a strptime pattern such as %Y-%m-%d %H:%M:%S, "
-            f"got {format_ctx.show(fmt)}"
-        )
+    formats = _time_formats(times, TIME_FORMATS + END_FORMATS if key == "end" else TIME_FORMATS)
     zone = times.string("zone")
     return TimeField(
         _field(at_ctx, at),
-        fmt,
+        formats[0],
         time_zone(times.raw("zone")[0], zone) if zone else None,
         times.flag("final_only", False),
         times.string("json_type", choices=JSON_TYPES),
+        formats[1:],
     )
+
+
+def _time_formats(times: Section, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """`format`: one format, or a list tried in turn (a duration only alone: it is not a time)."""
+    ctx, value = times.raw("format")
+    if value is None:
+        return ("iso",)
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        ctx.fail("expected a time format or a non-empty list of them")
+    contexts = [ctx.child(value, index) for index in range(len(items))] if isinstance(value, list) else [ctx]
+    for item_ctx, fmt in zip(contexts, items, strict=True):
+        if not isinstance(fmt, str):
+            item_ctx.fail(f"expected a time format such as iso, got {item_ctx.describe(fmt)}")
+        if fmt not in allowed and "%" not in fmt:
+            item_ctx.fail(
+                f"expected one of {', '.join(allowed)} or a strptime pattern such as %Y-%m-%d %H:%M:%S, "
+                f"got {item_ctx.show(fmt)}"
+            )
+        if fmt in END_FORMATS and len(items) > 1:
+            item_ctx.fail(f"{fmt} is a duration since the start: it cannot be listed with other formats")
+    return tuple(items)
 
 
 def _progress(section: Section, params: tuple[str, ...] = ()) -> ProgressField | None:
@@ -342,8 +421,8 @@ def _progress(section: Section, params: tuple[str, ...] = ()) -> ProgressField |
         return None
     if isinstance(value, str):
         return ProgressField(_field(ctx, value), "percent")
-    progress = Section(ctx, value, "a progress field ({at, scale, assumed, json_type, path})")
-    progress.allow("at", "scale", "assumed", "json_type", "path")
+    progress = Section(ctx, value, "a progress field ({at, scale, assumed, json_type, path, none_below, unless})")
+    progress.allow("at", "scale", "assumed", "json_type", "path", "none_below", "unless")
     at_ctx, at = progress.raw("at")
     if at is None:
         ctx.fail("missing required key 'at': expected the JSON pointer of the progress")
@@ -353,6 +432,8 @@ def _progress(section: Section, params: tuple[str, ...] = ()) -> ProgressField |
         progress.flag("assumed", False),
         progress.string("json_type", choices=JSON_TYPES),
         _path(progress, "path", ("project_id", "task_id", *params)) if progress.has("path") else "",
+        progress.number("none_below", 0, minimum=-1e9, maximum=1e9) if progress.has("none_below") else None,
+        _optional_field(progress, "unless"),
     )
 
 
@@ -444,7 +525,7 @@ def _sub_tasks(section: Section) -> SubTasks | None:
 _STATUS_KEYS = (
     "path", "query", "state", "states", "progress", "start", "end", "created", "job_type", "job_name", "resource",
     "error",
-    "sub_tasks", "not_found", "error_in_200", "reasons", "not_yet",
+    "sub_tasks", "not_found", "error_in_200", "reasons", "not_yet", "headers",
 )  # fmt: skip
 
 
@@ -483,6 +564,7 @@ def _status(section: Section, params: tuple[str, ...] = ()) -> StatusSpec:
         reasons=_reasons(status),
         query=query,
         not_yet=_not_yet(status, state),
+        headers=_headers(status, ("project_id", "task_id", "uuid", *params)),
     )
 
 
@@ -497,8 +579,8 @@ def _paging(section: Section) -> Paging:
     ctx, value = section.raw("paging")
     if value is None:
         return Paging()
-    paging = Section(ctx, value, "paging ({style, param, limit_param, limit, first, total, next})")
-    paging.allow("style", "param", "limit_param", "limit", "first", "total", "next")
+    paging = Section(ctx, value, "paging ({style, param, limit_param, limit, first, total, next, in, template, ...})")
+    paging.allow("style", "param", "limit_param", "limit", "first", "total", "next", "in", "template", "item_marker")
     style = paging.string("style", required=True, choices=PAGING_STYLES)
     return Paging(
         style=style,
@@ -506,8 +588,8 @@ def _paging(section: Section) -> Paging:
         limit_param=paging.string("limit_param", default="limit"),
         limit=int(paging.number("limit", 100, minimum=1, maximum=10000, integer=True)),
         first=int(paging.number("first", 1 if style == "page" else 0, minimum=0, maximum=1, integer=True)),
-        total=_optional_field(paging, "total"),
         next=_optional_field(paging, "next"),
+        **_paging_placement(paging, style, section.string("method", default="GET").upper()),
     )
 
 
@@ -515,8 +597,8 @@ def _window(section: Section) -> Window | None:
     ctx, value = section.raw("window")
     if value is None:
         return None
-    window = Section(ctx, value, "a time window ({from, to, format, lookback, max_lookback})")
-    window.allow("from", "to", "format", "lookback", "max_lookback")
+    window = Section(ctx, value, "a time window ({from, to, format, lookback, max_lookback, in, json_type})")
+    window.allow("from", "to", "format", "lookback", "max_lookback", "in", "json_type")
     fmt = window.string("format", default="epoch_ms")
     if fmt not in WINDOW_FORMATS and "%" not in fmt:
         format_ctx = window.raw("format")[0]
@@ -530,6 +612,7 @@ def _window(section: Section) -> Window | None:
         format=fmt,
         lookback=window.number("lookback", 0, minimum=0, maximum=366 * 86400),
         max_lookback=window.number("max_lookback", 0, minimum=0, maximum=366 * 86400),
+        **_window_placement(window, section.string("method", default="GET").upper()),
     )
 
 
@@ -543,8 +626,29 @@ def _query(section: Section) -> dict[str, str]:
 
 _DISCOVER_KEYS = (
     "path", "items", "id", "carries_status", "config_key", "config_doc", "batch", "batch_size", "query",
-    "paging", "recent", "recheck", "window", "item_at",
+    "paging", "recent", "recheck", "window", "item_at", "method", "body", "headers",
 )  # fmt: skip
+
+
+def _item_at(discover: Section, carries_status: bool) -> tuple[str, ...]:
+    if not discover.has("item_at"):
+        return ()
+    at_ctx, _ = discover.raw("item_at")
+    if not carries_status:
+        at_ctx.fail("'item_at' places an item in a status body: it needs 'carries_status: true'")
+    return _pointer(at_ctx, discover.string("item_at", required=True))
+
+
+def _batch(discover: Section, config_key: str, path: str) -> str:
+    """The query parameter that takes the target's values, checked against `config_key` and the path."""
+    batch = discover.string("batch", expect="the query parameter that takes the values")
+    if config_key and not batch and "{value}" not in path:
+        discover.ctx.fail("with 'config_key', the path needs {value} or 'batch' names a query parameter for the values")
+    if batch and not config_key:
+        discover.ctx.fail("'batch' needs 'config_key': the target's discover key whose values it sends")
+    if batch and "{value}" in path:
+        discover.ctx.fail("give the values either in the path ({value}) or in a query parameter ('batch'), not both")
+    return batch
 
 
 def _discover(section: Section, params: tuple[str, ...] = ()) -> DiscoverySpec | None:
@@ -555,21 +659,10 @@ def _discover(section: Section, params: tuple[str, ...] = ()) -> DiscoverySpec |
     discover.allow(*_DISCOVER_KEYS)
     config_key = discover.string("config_key", pattern=NAME_PATTERN, expect="a key name such as request_ids")
     path = _path(discover, "path", ("project_id", "value", *params) if config_key else ("project_id", *params))
-    batch = discover.string("batch", expect="the query parameter that takes the values")
-    if config_key and not batch and "{value}" not in path:
-        discover.ctx.fail("with 'config_key', the path needs {value} or 'batch' names a query parameter for the values")
-    if batch and not config_key:
-        discover.ctx.fail("'batch' needs 'config_key': the target's discover key whose values it sends")
-    if batch and "{value}" in path:
-        discover.ctx.fail("give the values either in the path ({value}) or in a query parameter ('batch'), not both")
-    items, id_ = _optional_field(discover, "items"), _optional_field(discover, "id")
+    batch = _batch(discover, config_key, path)
+    # A list answer may be the list itself (SWR's sync jobs): its items at the root pointer "".
+    items, id_ = _optional_field(discover, "items", root=True), _optional_field(discover, "id")
     carries_status = discover.flag("carries_status", False)
-    item_at: tuple[str, ...] = ()
-    if discover.has("item_at"):
-        at_ctx, _ = discover.raw("item_at")
-        if not carries_status:
-            at_ctx.fail("'item_at' places an item in a status body: it needs 'carries_status: true'")
-        item_at = _pointer(at_ctx, discover.string("item_at", required=True))
     if items is None or id_ is None:
         discover.ctx.fail("expected 'items' (the JSON pointer of the list) and 'id' (of the task ID in an item)")
     return DiscoverySpec(
@@ -581,16 +674,169 @@ def _discover(section: Section, params: tuple[str, ...] = ()) -> DiscoverySpec |
         config_doc=discover.string("config_doc") or "IDs",
         batch=batch,
         batch_size=int(discover.number("batch_size", 1, minimum=1, maximum=1000, integer=True)),
-        query={
-            key: _placeholders(discover.raw("query")[0], value, ("project_id", *params), "query")
-            for key, value in _query(discover).items()
-        },
         paging=_paging(discover),
         recent=_time(discover, "recent"),
         recheck=_optional_field(discover, "recheck"),
         window=_window(discover),
-        item_at=item_at,
+        item_at=_item_at(discover, carries_status),
+        **_list_call(discover, ("project_id", "value", *params) if config_key else ("project_id", *params)),
     )
+
+
+# --- how a call is made: headers, method and body, values of a query parameter, paging places --------
+
+HTTP_METHODS = ("GET", "POST")
+# Headers a spec may not set: the auth and signing ones (the exporter writes them, and AK/SK signs them),
+# the hop-by-hop ones, the body's framing, and the encodings the client decodes.
+RESERVED_HEADERS = frozenset(
+    {
+        "authorization", "host", "x-sdk-date", "x-project-id", "x-domain-id", "x-auth-token", "x-security-token",
+        "x-sdk-content-sha256", "x-subject-token", "content-length", "transfer-encoding", "connection",
+        "keep-alive", "proxy-authorization", "proxy-connection", "te", "trailer", "upgrade", "accept-encoding",
+    }
+)  # fmt: skip
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^`|~-]{1,64}")
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e]{0,510}[\x21-\x7e])?")
+_POSITION = {"offset": "offset", "page": "page", "marker": "marker"}  # a paging template's placeholder per style
+
+
+def _headers(section: Section, allowed: tuple[str, ...]) -> dict[str, str]:
+    """Request headers: name -> value template; `{uuid}` is a fresh UUID per request."""
+    ctx, value = section.raw("headers")
+    if value is None:
+        return {}
+    table = Section(ctx, value, "request headers (name -> value)")
+    headers: dict[str, str] = {}
+    for name in table.data:
+        key_ctx = table.raw(str(name))[0]
+        if _HEADER_NAME.fullmatch(str(name)) is None or "_" in str(name):
+            key_ctx.fail(
+                "expected a header name of letters, digits and '-' such as Client-Request-Id (a name with '_' is "
+                f"neither signed nor passed on by the API gateway), got {key_ctx.show(str(name))}"
+            )
+        if str(name).lower() in RESERVED_HEADERS:
+            key_ctx.fail(f"header {name} is the exporter's own (authentication, signing or transport): no spec sets it")
+        if str(name).lower() in (h.lower() for h in headers):
+            key_ctx.fail(f"header {name} is given twice (header names are not case-sensitive)")
+        text = table.string(str(name), required=True, expect="the header's value")
+        if _HEADER_VALUE.fullmatch(text) is None:
+            key_ctx.fail(f"expected printable ASCII without surrounding spaces, got {key_ctx.show(text)}")
+        headers[str(name)] = _placeholders(key_ctx, text, allowed, "header")
+    return headers
+
+
+def _list_call(discover: Section, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """The list call's method, body, headers and query parameters (fixed, or one call per value)."""
+    method = discover.string("method", default="GET").upper()
+    if method not in HTTP_METHODS:
+        discover.raw("method")[0].fail(f"expected GET or POST, got {discover.raw('method')[0].show(method)}")
+    ctx, body = discover.raw("body")
+    if body is not None and method != "POST":
+        ctx.fail("a body is sent with 'method: POST' only")
+    if body is not None and not isinstance(body, dict | list):
+        ctx.fail(f"expected the JSON body as a mapping or a list, got {ctx.describe(body)}")
+    if body is not None:
+        _body_placeholders(ctx, body, allowed)
+    query, each = _list_query(discover, allowed)
+    return {
+        "method": method,
+        "body": json.dumps({} if body is None and method == "POST" else body) if method == "POST" else "",
+        "headers": _headers(discover, (*allowed, "uuid")),
+        "query": query,
+        "query_each": each,
+    }
+
+
+def _body_placeholders(ctx: Ctx, value: Any, allowed: tuple[str, ...]) -> None:
+    if isinstance(value, str):
+        _placeholders(ctx, value, allowed, "body")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _body_placeholders(ctx.child(value, key), item, allowed)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _body_placeholders(ctx.child(value, index), item, allowed)
+
+
+def _list_query(discover: Section, allowed: tuple[str, ...]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Fixed query parameters, and those written as a list: each value in turn, one call sequence each."""
+    ctx, value = discover.raw("query")
+    if value is None:
+        return {}, {}
+    query = Section(ctx, value, "query parameters (name -> value, or a list of values: one call per value)")
+    fixed: dict[str, str] = {}
+    each: dict[str, tuple[str, ...]] = {}
+    for key in map(str, query.data):
+        key_ctx, listed = query.raw(key)
+        if not isinstance(listed, list):
+            fixed[key] = _placeholders(ctx, query.string(key, required=True), allowed, "query")
+            continue
+        values = []
+        for item_ctx, item in query.items(key, "values"):
+            if isinstance(item, bool) or not isinstance(item, str | int) or not str(item):
+                item_ctx.fail(f"expected a value such as firmwareUpgrade, got {item_ctx.describe(item)}")
+            values.append(_placeholders(item_ctx, scalar_text(item), allowed, "query"))
+        if not values or len(set(values)) != len(values):
+            key_ctx.fail("expected a list of distinct values, one list call sequence each")
+        each[key] = tuple(values)
+    return fixed, each
+
+
+def _placement(section: Section, method: str, names: tuple[str, ...]) -> str:
+    """`in: query | body`; in a body, the `names` keys must be JSON pointers into it."""
+    where = section.string("in", default="query", choices=("query", "body"))
+    if where == "body":
+        if method != "POST":
+            section.raw("in")[0].fail(
+                "values go in the body of a POST list only: the discover section needs method: POST"
+            )
+        for name in names:
+            if section.has(name):
+                _pointer(section.raw(name)[0], section.string(name))
+    return where
+
+
+def _paging_placement(paging: Section, style: str, method: str) -> dict[str, Any]:
+    where = _placement(paging, method, ("param", "limit_param"))
+    if where == "body" and not (paging.has("param") and paging.has("limit_param")) and style != "none":
+        paging.ctx.fail(
+            "with 'in: body', give 'param' and 'limit_param' as JSON pointers into the body, such as /offset"
+        )
+    template = paging.string("template", expect="the paging parameter's value, such as limit::{limit}|offset::{offset}")
+    if template:
+        where_ctx = paging.raw("template")[0]
+        if style == "none" or where == "body":
+            where_ctx.fail("'template' packs the paging values into the query parameter 'param' of a paged list")
+        _placeholders(where_ctx, template, ("limit", _POSITION[style]), "paging template")
+        if "{" + _POSITION[style] + "}" not in template:
+            where_ctx.fail(f"the template needs {{{_POSITION[style]}}}, where the {style} paging goes")
+    item_marker = _optional_field(paging, "item_marker")
+    if item_marker is not None and style != "marker":
+        paging.raw("item_marker")[0].fail(
+            "'item_marker' is for 'style: marker' (the next marker is the last item's field)"
+        )
+    total_ctx, total = paging.raw("total")
+    header = ""
+    if isinstance(total, dict):
+        totals = Section(total_ctx, total, "the total in a response header ({header})")
+        totals.allow("header")
+        header = totals.string(
+            "header", required=True, pattern=_HEADER_NAME, expect="a header name such as Content-Range"
+        )
+    return {
+        "where": where,
+        "template": template,
+        "item_marker": item_marker,
+        "total_header": header,
+        "total": None if header else _optional_field(paging, "total"),
+    }
+
+
+def _window_placement(window: Section, method: str) -> dict[str, Any]:
+    return {
+        "where": _placement(window, method, ("from", "to")),
+        "json_type": window.string("json_type", choices=JSON_TYPES),
+    }
 
 
 def _per_cloud(section: Section, key: str, what: str) -> dict[str, Any]:

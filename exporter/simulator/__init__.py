@@ -7,6 +7,12 @@ Generators keep creating tasks while it runs (``churn_scenario()``), and the Cod
 and CPH ListJobs answer for many tasks at once. Service APIs take IAM tokens or AK/SK signatures
 (``SDK-HMAC-SHA256``, checked against the simulated clock, with the gateway's AK lock after repeated
 failures); ``start_simulator`` can serve HTTPS.
+
+`Simulator` (``app.py``) assembles parts, each in a module of its own: the gateway (latency,
+authentication, faults, counting), the task lookup, and route providers (``app.ROUTE_PROVIDERS``:
+the specs' status and list APIs, fan-out parent lists, Cloud Trace, IAM tokens, the ``/_sim/`` admin
+API); the scenario's pluggable top-level keys are ``sections.SECTIONS``. ``app.py``'s docstring says
+how to add an API or a scenario key.
 """
 
 from __future__ import annotations

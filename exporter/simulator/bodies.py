@@ -10,16 +10,19 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from exporter.model import FINAL_STATES
 from exporter.services import BUILTIN, Field, ProgressField, ServiceSpec, TimeField, raw_status
+from exporter.services.spec import StatusSpec
 from exporter.simulator.scenario import Task
 from exporter.simulator.shapes import ABSENT, SHAPES, Shape, render
 
 __all__ = [
     "apigw_error",
+    "error_answer",
     "iam_error",
     "iso_utc_micro",
     "list_error",
@@ -156,28 +159,21 @@ def spec_body(task: Task, *, start: float, elapsed: float) -> JSON:
     assert task.spec is not None
     spec = task.spec.status
     phase = task.phase_at(elapsed)
-    begin, end = _times(task, start, elapsed)
     body: JSON = {}
-    pointers = spec.state.pointers
-    if spec.not_yet and len(pointers) > 1 and spec.states.get(raw_status(phase.status)) not in FINAL_STATES:
-        # MRS: job_result says UNDEFINED until the job ends, job_state how far it got
-        put(body, pointers[0], min(spec.not_yet))
-        put(body, pointers[-1], phase.status)
-    else:
-        _put(body, spec.state, phase.status)
+    _put_state(body, spec, phase.status)
     if spec.progress is not None and not spec.progress.path:
         _put(body, spec.progress.at, _written_progress(phase.progress, spec.progress))
-    for field, when in ((spec.start, begin), (spec.end, end)):
-        if field is not None and field.format in ("duration_ms", "duration_s"):
-            # DLI: how long the job has run (so far, or in all once it ended)
-            since = None if begin is None else (end if end is not None else start + elapsed) - begin
-            _put(
-                body, field.at, None if since is None else int(since * 1000 if field.format == "duration_ms" else since)
-            )
-        elif field is not None:
-            _put(body, field.at, _written_time(when, field))
-    if spec.created is not None:
-        _put(body, spec.created.at, _written_time(start + task.created_offset, spec.created))
+    _put_times(body, task, start, elapsed)
+    _put_texts(body, task, phase.fields)
+    if spec.sub_tasks is not None and task.sub_jobs:
+        _put(body, spec.sub_tasks.at, [spec_body(sub, start=start, elapsed=elapsed) for sub in task.sub_jobs])
+    return body
+
+
+def _put_texts(body: JSON, task: Task, fields: Mapping[str, str | None]) -> None:
+    """The job type and name, the resource, and the phase's error fields where the spec reads them."""
+    assert task.spec is not None
+    spec = task.spec.status
     for pointer, text in ((spec.job_type, task.job_type), (spec.job_name, task.job_name)):
         if pointer is not None:
             _put(body, pointer, text or None)
@@ -185,10 +181,34 @@ def spec_body(task: Task, *, start: float, elapsed: float) -> JSON:
         _put(body, spec.resource, task.resource_id)
     for pointer in (spec.error.code, spec.error.message):
         if pointer is not None and pointer.pointers[0]:
-            _put(body, pointer, phase.fields.get(pointer.pointers[0][-1]))
-    if spec.sub_tasks is not None and task.sub_jobs:
-        _put(body, spec.sub_tasks.at, [spec_body(sub, start=start, elapsed=elapsed) for sub in task.sub_jobs])
-    return body
+            _put(body, pointer, fields.get(pointer.pointers[0][-1]))
+
+
+def _put_state(body: JSON, spec: StatusSpec, status: Any) -> None:
+    pointers = spec.state.pointers
+    if spec.not_yet and len(pointers) > 1 and spec.states.get(raw_status(status)) not in FINAL_STATES:
+        # MRS: job_result says UNDEFINED until the job ends, job_state how far it got
+        put(body, pointers[0], min(spec.not_yet))
+        put(body, pointers[-1], status)
+    else:
+        _put(body, spec.state, status)
+
+
+def _put_times(body: JSON, task: Task, start: float, elapsed: float) -> None:
+    """The start, end and creation times where the spec reads them; an end written as a duration (DLI)
+    is how long the task has run, so far or in all."""
+    assert task.spec is not None
+    spec = task.spec.status
+    begin, end = _times(task, start, elapsed)
+    for field, when in ((spec.start, begin), (spec.end, end)):
+        if field is not None and field.format in ("duration_ms", "duration_s"):
+            since = None if begin is None else (end if end is not None else start + elapsed) - begin
+            scale = 1000 if field.format == "duration_ms" else 1
+            _put(body, field.at, None if since is None else int(since * scale))
+        elif field is not None:
+            _put(body, field.at, _written_time(when, field))
+    if spec.created is not None:
+        _put(body, spec.created.at, _written_time(start + task.created_offset, spec.created))
 
 
 def spec_progress_body(task: Task, *, elapsed: float) -> JSON:
@@ -347,6 +367,21 @@ def spec_error(task_spec: ServiceSpec, kind: str, task_id: str) -> tuple[int, JS
     else:
         status = 200 if task_spec.status.error_in_200 is not None else 400
     return status, {"error_code": code, "error_msg": f"The job {task_id} does not exist."}
+
+
+def error_answer(
+    specs: Mapping[str, ServiceSpec], cloud_service: str, kind: str, task_id: str, request_id: str
+) -> tuple[int, JSON]:
+    """A service's "not_found" or "server_error" answer: its shape's where it has one, else its spec's;
+    a service without a spec (CTS) has a generic internal error."""
+    if cloud_service in SHAPES:
+        if kind == "not_found":
+            return not_found(cloud_service, task_id, request_id)
+        return server_error(cloud_service, request_id)
+    spec = specs.get(cloud_service)
+    if spec is not None:
+        return spec_error(spec, kind, task_id)
+    return 500, {"error_code": f"{cloud_service.upper()}.0500", "error_msg": "Internal server error."}
 
 
 def apigw_error(code: str, message: str, request_id: str) -> JSON:

@@ -86,6 +86,14 @@ at least one generator, ``tasks`` may be empty)::
         request_id: ...           # default DEFAULT_CODEARTS_PROJECT_ID; cph: the request ID, default one
                                   # per generator, generator_request_id)
 
+Sections: other top-level keys are read by the parts of the fake cloud that serve them
+(``sections.SECTIONS``, into ``Scenario.sections``), with the same key-path errors. ``parents`` lists
+the parent resources of fan-out services (``parents.py``; served by ``fanout.py``)::
+
+    parents:
+      cce:                        # a cloud service (a spec's name)
+        - {id: 3c1e0f7a-..., name: prod-cluster, project_id: 0123...}   # name, project_id optional
+
 The n-th task of generator ``i`` (n = 1, 2, ...) is created ``start + (n - 1) * every`` seconds after the
 simulator started, with the ID ``generated_task_id(cloud_service, i, n)``: the shape's ``id_prefix``
 (c0de, d5a0, e750, ce11), ``6e4e``, ``i`` as 4 hex digits and ``n`` as 20 (32 lowercase hex in all). It
@@ -106,7 +114,7 @@ import dataclasses
 import math
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, TypeAlias
@@ -115,6 +123,19 @@ import yaml
 
 from exporter.model import FINAL_STATES, State
 from exporter.services import BUILTIN, ServiceSpec, raw_status
+from exporter.simulator import sections
+from exporter.simulator.checks import (
+    Invalid,
+    ScenarioError,
+    SectionContext,
+    as_list,
+    check_keys,
+    ident,
+    kind,
+    mapping,
+    number,
+    string,
+)
 from exporter.simulator.shapes import SHAPES, ListShape, Shape
 
 __all__ = [
@@ -231,25 +252,11 @@ _SERVICE_PREFIX: Mapping[str, str] = {name: SHAPES[name].id_prefix for name in C
 _GENERATED_MARKER = "6e4e"
 _GENERATED_ID_RE = re.compile(r"([0-9a-f]{4})6e4e([0-9a-f]{4})([0-9a-f]{20})")
 _MAX_GENERATORS = 0x10000
-_HEX32_RE = re.compile(r"[0-9a-f]{32}")
 _VALUE_RULES = {"[0-9a-f]{32}": "32 lowercase hexadecimal characters"}
-# Lenient on purpose: the exporter validates IDs itself; this only keeps URL paths simple.
-_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # Real AKs are 20 uppercase letters and digits; this also keeps them parseable in an Authorization header.
 _ACCESS_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 DEFAULT_SCENARIO_FILE = Path(__file__).parent / "default_scenario.yaml"
 UNKNOWN_STATUSES_FILE = Path(__file__).parent / "unknown_statuses.yaml"
-
-
-class ScenarioError(ValueError):
-    """A scenario that cannot be used; the message names the source, the key path and the problem."""
-
-
-class _Invalid(Exception):
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -559,6 +566,8 @@ class Scenario:
     access_keys: tuple[AccessKey, ...] = DEFAULT_ACCESS_KEYS
     projects: Mapping[str, str] = field(default_factory=lambda: {DEFAULT_PROJECT_ID: DEFAULT_PROJECT_NAME})
     generators: tuple[TaskGenerator, ...] = ()
+    # The pluggable sections' values (`sections.py`): key -> what its reader returned, or its default.
+    sections: Mapping[str, Any] = field(default_factory=dict)
 
     def targets(self) -> list[Target]:
         """Top-level task IDs grouped by (cloud_service, project_id), in scenario order."""
@@ -623,95 +632,95 @@ def parse_scenario(
     """Build a Scenario from plain data (as YAML gives it); raises ScenarioError. Tasks may belong to
     the four services with hand-written shapes, or to any spec of `services` (default: the built-in
     specs), which the fake cloud then answers from the spec alone."""
-    specs = {
-        name: spec for name, spec in (BUILTIN if services is None else services).items() if name not in CLOUD_SERVICES
-    }
+    every = BUILTIN if services is None else services
+    specs = {name: spec for name, spec in every.items() if name not in CLOUD_SERVICES}
     try:
-        return _scenario(data, specs)
-    except _Invalid as exc:
+        return _scenario(data, specs, SectionContext({**BUILTIN, **every}, DEFAULT_PROJECT_ID))
+    except Invalid as exc:
         raise ScenarioError(f"{source}: {exc.path}: {exc.message}") from None
 
 
-def _scenario(data: object, specs: Mapping[str, ServiceSpec]) -> Scenario:
-    top = _mapping(data, "(top level)")
-    _check_keys(
-        top, ("iam", "static_tokens", "access_keys", "projects", "tasks", "generators"), ("tasks",), "(top level)"
-    )
-    iam = _mapping(top.get("iam", {}), "iam")
-    _check_keys(iam, ("domain", "user", "password"), (), "iam")
-    tokens = _list(top.get("static_tokens", [DEMO_TOKEN]), "static_tokens")
-    # The default project always exists, so that tasks without a project_id can be logged in to.
-    projects = {DEFAULT_PROJECT_ID: DEFAULT_PROJECT_NAME}
-    for project_id, name in _mapping(top.get("projects", {}), "projects").items():
-        projects[_ident(project_id, "projects")] = _string(name, f"projects.{project_id}")
-    if len(set(projects.values())) < len(projects):
-        raise _Invalid("projects", f"project names must be unique, got {sorted(projects.values())}")
-    tasks = tuple(_task(raw, f"tasks[{i}]", specs) for i, raw in enumerate(_list(top["tasks"], "tasks")))
-    raw_generators = _list(top.get("generators", []), "generators")
+_TOP_KEYS = ("iam", "static_tokens", "access_keys", "projects", "tasks", "generators")
+
+
+def _scenario(data: object, specs: Mapping[str, ServiceSpec], ctx: SectionContext) -> Scenario:
+    top = mapping(data, "(top level)")
+    check_keys(top, (*_TOP_KEYS, *(section.key for section in sections.SECTIONS)), ("tasks",), "(top level)")
+    iam = mapping(top.get("iam", {}), "iam")
+    check_keys(iam, ("domain", "user", "password"), (), "iam")
+    tokens = as_list(top.get("static_tokens", [DEMO_TOKEN]), "static_tokens")
+    projects = _projects(top.get("projects", {}))
+    tasks = tuple(_task(raw, f"tasks[{i}]", specs) for i, raw in enumerate(as_list(top["tasks"], "tasks")))
+    raw_generators = as_list(top.get("generators", []), "generators")
     if len(raw_generators) > _MAX_GENERATORS:
-        raise _Invalid("generators", f"expected at most {_MAX_GENERATORS} generators, got {len(raw_generators)}")
+        raise Invalid("generators", f"expected at most {_MAX_GENERATORS} generators, got {len(raw_generators)}")
     generators = tuple(_generator(raw, i) for i, raw in enumerate(raw_generators))
     if not tasks and not generators:
-        raise _Invalid("tasks", "expected at least one task (or a generator)")
-    seen: dict[tuple[str, str, str], str] = {}
-    for i, task in enumerate(tasks):
-        for j, job in enumerate((task, *task.sub_jobs)):
-            path = f"tasks[{i}]" if j == 0 else f"tasks[{i}].sub_jobs[{j - 1}]"
-            # A service without a project in its status path (CodeArts Check) needs IDs unique across projects.
-            spec = job.spec or BUILTIN[job.cloud_service]
-            project = job.project_id if spec.needs_project_id else ""
-            key = (job.cloud_service, project, job.task_id)
-            if key in seen:
-                raise _Invalid(path, f"duplicate {job.cloud_service} task ID {job.task_id} (also {seen[key]})")
-            seen[key] = path
-            generated = parse_generated_task_id(job.cloud_service, job.task_id)
-            if (
-                generated is not None
-                and generated[0] < len(generators)
-                and generators[generated[0]].cloud_service == job.cloud_service
-            ):
-                raise _Invalid(
-                    f"{path}.task_id" if j == 0 else f"{path}.job_id",
-                    f"{job.task_id} is an ID that generators[{generated[0]}] creates",
-                )
-        # IAM scopes need a name for every project; sub-projects are named "<region>_<suffix>".
-        projects.setdefault(task.project_id, f"{DEFAULT_PROJECT_NAME}_{task.project_id[:8]}")
-    for generator in generators:
-        projects.setdefault(generator.project_id, f"{DEFAULT_PROJECT_NAME}_{generator.project_id[:8]}")
+        raise Invalid("tasks", "expected at least one task (or a generator)")
+    _check_unique_ids(tasks, generators)
+    # IAM scopes need a name for every project; sub-projects are named "<region>_<suffix>".
+    for project_id in (*(t.project_id for t in tasks), *(g.project_id for g in generators)):
+        projects.setdefault(project_id, f"{DEFAULT_PROJECT_NAME}_{project_id[:8]}")
     return Scenario(
         tasks=tasks,
-        iam_domain=_string(iam.get("domain", DEMO_DOMAIN), "iam.domain"),
-        iam_user=_string(iam.get("user", DEMO_USER), "iam.user"),
-        iam_password=_string(iam.get("password", DEMO_PASSWORD), "iam.password"),
+        iam_domain=string(iam.get("domain", DEMO_DOMAIN), "iam.domain"),
+        iam_user=string(iam.get("user", DEMO_USER), "iam.user"),
+        iam_password=string(iam.get("password", DEMO_PASSWORD), "iam.password"),
         static_tokens=tuple(_token(t, f"static_tokens[{i}]") for i, t in enumerate(tokens)),
         access_keys=_access_keys(top["access_keys"]) if "access_keys" in top else DEFAULT_ACCESS_KEYS,
         projects=projects,
         generators=generators,
+        sections=_sections(top, ctx),
     )
+
+
+def _sections(top: Mapping[str, Any], ctx: SectionContext) -> dict[str, Any]:
+    return {s.key: s.read(top[s.key], s.key, ctx) if s.key in top else s.default for s in sections.SECTIONS}
+
+
+def _projects(raw: object) -> dict[str, str]:
+    # The default project always exists, so that tasks without a project_id can be logged in to.
+    projects = {DEFAULT_PROJECT_ID: DEFAULT_PROJECT_NAME}
+    for project_id, name in mapping(raw, "projects").items():
+        projects[ident(project_id, "projects")] = string(name, f"projects.{project_id}")
+    if len(set(projects.values())) < len(projects):
+        raise Invalid("projects", f"project names must be unique, got {sorted(projects.values())}")
+    return projects
+
+
+def _check_unique_ids(tasks: tuple[Task, ...], generators: tuple[TaskGenerator, ...]) -> None:
+    """Each task and sub-job ID once per service and project (across projects for a service without one
+    in its status path, CodeArts Check), and none that a generator creates."""
+    seen: dict[tuple[str, str, str], str] = {}
+    for i, task in enumerate(tasks):
+        for j, job in enumerate((task, *task.sub_jobs)):
+            path = f"tasks[{i}]" if j == 0 else f"tasks[{i}].sub_jobs[{j - 1}]"
+            spec = job.spec or BUILTIN[job.cloud_service]
+            key = (job.cloud_service, job.project_id if spec.needs_project_id else "", job.task_id)
+            if key in seen:
+                raise Invalid(path, f"duplicate {job.cloud_service} task ID {job.task_id} (also {seen[key]})")
+            seen[key] = path
+            generated = parse_generated_task_id(job.cloud_service, job.task_id)
+            by = generators[generated[0]] if generated is not None and generated[0] < len(generators) else None
+            if by is not None and by.cloud_service == job.cloud_service:
+                raise Invalid(
+                    f"{path}.task_id" if j == 0 else f"{path}.job_id",
+                    f"{job.task_id} is an ID that generators[{by.index}] creates",
+                )
 
 
 def _generator(raw: object, index: int) -> TaskGenerator:
     path = f"generators[{index}]"
-    m = _mapping(raw, path)
+    m = mapping(raw, path)
     service = m.get("cloud_service")
     if service not in CLOUD_SERVICES:
-        raise _Invalid(f"{path}.cloud_service", f"expected one of {', '.join(CLOUD_SERVICES)}, got {service!r}")
+        raise Invalid(f"{path}.cloud_service", f"expected one of {', '.join(CLOUD_SERVICES)}, got {service!r}")
     listing = SHAPES[service].list
-    _check_keys(m, _GENERATOR_KEYS + ((listing.key,) if listing else ()), ("every", "run_for"), path)
-    every = _number(m["every"], f"{path}.every")
-    run_for = _number(m["run_for"], f"{path}.run_for")
-    for key, value in (("every", every), ("run_for", run_for)):
-        if value <= 0:
-            raise _Invalid(f"{path}.{key}", f"expected seconds > 0, got {value:g}")
-    start = _number(m.get("start", 0), f"{path}.start")
-    if start < 0:
-        raise _Invalid(f"{path}.start", f"expected seconds >= 0, got {start:g}")
-    stop = _number(m["stop"], f"{path}.stop") if "stop" in m else None
-    if stop is not None and stop <= start:
-        raise _Invalid(f"{path}.stop", f"expected seconds > start ({start:g}), got {stop:g}")
+    check_keys(m, _GENERATOR_KEYS + ((listing.key,) if listing else ()), ("every", "run_for"), path)
+    every, run_for, start, stop = _generator_times(m, path)
     fail_every = m.get("fail_every")
     if fail_every is not None and (isinstance(fail_every, bool) or not isinstance(fail_every, int) or fail_every < 1):
-        raise _Invalid(f"{path}.fail_every", f"expected an integer >= 1, got {fail_every!r}")
+        raise Invalid(f"{path}.fail_every", f"expected an integer >= 1, got {fail_every!r}")
     return TaskGenerator(
         index=index,
         cloud_service=service,
@@ -720,15 +729,31 @@ def _generator(raw: object, index: int) -> TaskGenerator:
         fail_every=fail_every,
         start=start,
         stop=stop,
-        project_id=_ident(m.get("project_id", DEFAULT_PROJECT_ID), f"{path}.project_id"),
+        project_id=ident(m.get("project_id", DEFAULT_PROJECT_ID), f"{path}.project_id"),
         listed_under=_list_value(m, listing, path) if listing and listing.key in m else "",
     )
+
+
+def _generator_times(m: Mapping[str, Any], path: str) -> tuple[float, float, float, float | None]:
+    """A generator's every, run_for, start and stop (seconds), checked."""
+    every = number(m["every"], f"{path}.every")
+    run_for = number(m["run_for"], f"{path}.run_for")
+    for key, value in (("every", every), ("run_for", run_for)):
+        if value <= 0:
+            raise Invalid(f"{path}.{key}", f"expected seconds > 0, got {value:g}")
+    start = number(m.get("start", 0), f"{path}.start")
+    if start < 0:
+        raise Invalid(f"{path}.start", f"expected seconds >= 0, got {start:g}")
+    stop = number(m["stop"], f"{path}.stop") if "stop" in m else None
+    if stop is not None and stop <= start:
+        raise Invalid(f"{path}.stop", f"expected seconds > start ({start:g}), got {stop:g}")
+    return every, run_for, start, stop
 
 
 def _list_value(m: Mapping[str, Any], listing: ListShape, path: str) -> str:
     value = m[listing.key]
     if not isinstance(value, str) or not listing.value.fullmatch(value):
-        raise _Invalid(
+        raise Invalid(
             f"{path}.{listing.key}",
             f"expected {_VALUE_RULES.get(listing.value.pattern, listing.value.pattern)}, got {value!r}",
         )
@@ -738,15 +763,15 @@ def _list_value(m: Mapping[str, Any], listing: ListShape, path: str) -> str:
 def _access_keys(raw: object) -> tuple[AccessKey, ...]:
     keys: list[AccessKey] = []
     seen: dict[str, str] = {}
-    for i, item in enumerate(_list(raw, "access_keys")):
+    for i, item in enumerate(as_list(raw, "access_keys")):
         path = f"access_keys[{i}]"
-        m = _mapping(item, path)
-        _check_keys(m, ("access_key", "secret_key", "security_token"), ("access_key", "secret_key"), path)
+        m = mapping(item, path)
+        check_keys(m, ("access_key", "secret_key", "security_token"), ("access_key", "secret_key"), path)
         access_key = m["access_key"]
         if not isinstance(access_key, str) or not _ACCESS_KEY_RE.fullmatch(access_key):
-            raise _Invalid(f"{path}.access_key", f"expected 1-128 letters, digits, '-' or '_', got {_kind(access_key)}")
+            raise Invalid(f"{path}.access_key", f"expected 1-128 letters, digits, '-' or '_', got {kind(access_key)}")
         if access_key in seen:
-            raise _Invalid(f"{path}.access_key", f"duplicate access key {access_key} (also {seen[access_key]})")
+            raise Invalid(f"{path}.access_key", f"duplicate access key {access_key} (also {seen[access_key]})")
         seen[access_key] = path
         keys.append(
             AccessKey(
@@ -764,34 +789,34 @@ def _access_keys(raw: object) -> tuple[AccessKey, ...]:
 def _secret(value: object, path: str) -> str:
     # The message names the type only: a secret must not end up in an error message or a log.
     if not isinstance(value, str):
-        raise _Invalid(path, f"expected a string, got {'null' if value is None else type(value).__name__}")
+        raise Invalid(path, f"expected a string, got {'null' if value is None else type(value).__name__}")
     if not value or value != value.strip() or not value.isascii() or not value.isprintable():
-        raise _Invalid(path, "expected a non-empty string of printable ASCII without surrounding spaces")
+        raise Invalid(path, "expected a non-empty string of printable ASCII without surrounding spaces")
     return value
 
 
 def _task(raw: object, path: str, specs: Mapping[str, ServiceSpec]) -> Task:
-    m = _mapping(raw, path)
+    m = mapping(raw, path)
     service = m.get("cloud_service")
     if isinstance(service, str) and service in specs:
         return _spec_task(m, path, specs[service])
     if service not in CLOUD_SERVICES:
         known = ", ".join((*CLOUD_SERVICES, *sorted(specs)))
-        raise _Invalid(f"{path}.cloud_service", f"expected one of {known}, got {service!r}")
+        raise Invalid(f"{path}.cloud_service", f"expected one of {known}, got {service!r}")
     shape, spec = SHAPES[service], BUILTIN[service].status
     batch = spec.sub_tasks is not None
     keys = (*shape.task, *shape.resource_keys, *(("sub_jobs",) * batch), *((shape.list.key,) if shape.list else ()))
-    _check_keys(m, _COMMON_TASK_KEYS + keys, ("task_id", "phases"), path)
-    task_id = _ident(m["task_id"], f"{path}.task_id")
-    project_id = _ident(m.get("project_id", DEFAULT_PROJECT_ID), f"{path}.project_id")
+    check_keys(m, _COMMON_TASK_KEYS + keys, ("task_id", "phases"), path)
+    task_id = ident(m["task_id"], f"{path}.task_id")
+    project_id = ident(m.get("project_id", DEFAULT_PROJECT_ID), f"{path}.project_id")
     fault = m.get("fault")
     if fault is not None and fault not in FAULT_KINDS:
-        raise _Invalid(f"{path}.fault", f"expected one of {', '.join(FAULT_KINDS)}, got {fault!r}")
+        raise Invalid(f"{path}.fault", f"expected one of {', '.join(FAULT_KINDS)}, got {fault!r}")
     sub_jobs = tuple(
         _sub_job(sub, f"{path}.sub_jobs[{i}]", task_id, project_id, service)
-        for i, sub in enumerate(_list(m.get("sub_jobs", []), f"{path}.sub_jobs"))
+        for i, sub in enumerate(as_list(m.get("sub_jobs", []), f"{path}.sub_jobs"))
     )
-    given = {key: _string(m[key], f"{path}.{key}") for key in shape.task if key in m}
+    given = {key: string(m[key], f"{path}.{key}") for key in shape.task if key in m}
     fields = _defaults({**shape.task, **(shape.batch_task if sub_jobs else {})}, task_id, given)
     resource_key, resource_id = _resource(m, shape, task_id, path, batch=bool(sub_jobs))
     task = Task(
@@ -799,9 +824,9 @@ def _task(raw: object, path: str, specs: Mapping[str, ServiceSpec]) -> Task:
         task_id=task_id,
         project_id=project_id,
         phases=_phases(m["phases"], f"{path}.phases", service),
-        begin=_number(m["begin"], f"{path}.begin") if "begin" in m else None,
+        begin=number(m["begin"], f"{path}.begin") if "begin" in m else None,
         fault=fault,
-        description=_string(m.get("description", ""), f"{path}.description"),
+        description=string(m.get("description", ""), f"{path}.description"),
         job_type=fields.pop("job_type", ""),
         job_name=fields.pop("job_name", ""),
         resource_key=resource_key,
@@ -819,16 +844,16 @@ def _resource(m: Mapping[str, Any], shape: Shape, task_id: str, path: str, *, ba
     (derived from the task ID by default). A batch job of a shape without one for batches has none."""
     given = [key for key in shape.resource_keys if key in m]
     if len(given) > 1:
-        raise _Invalid(path, f"a task has {' or '.join(shape.resource_keys)}, not several")
+        raise Invalid(path, f"a task has {' or '.join(shape.resource_keys)}, not several")
     if batch and not shape.resource_batch:
         if given:
-            raise _Invalid(f"{path}.{given[0]}", "a batch job reports its resources in its sub_jobs only")
+            raise Invalid(f"{path}.{given[0]}", "a batch job reports its resources in its sub_jobs only")
         return "", ""
     if not shape.resource_keys:
         return "", ""
     key = given[0] if given else shape.resource_keys[0]
     value = m[key] if given else _derived_resource(shape.resource_derive, task_id)
-    return key, _string(value, f"{path}.{key}")
+    return key, string(value, f"{path}.{key}")
 
 
 def _listed_under(m: Mapping[str, Any], shape: Shape, task_id: str, path: str) -> str:
@@ -847,40 +872,38 @@ def _spec_task(m: dict[str, Any], path: str, spec: ServiceSpec) -> Task:
     status = spec.status
     keys = ("job_type",) * (status.job_type is not None) + ("job_name",) * (status.job_name is not None)
     keys += ("sub_jobs",) * (status.sub_tasks is not None)
-    _check_keys(m, (*_COMMON_TASK_KEYS, *keys, "resource_id"), ("task_id", "phases"), path)
-    task_id = _ident(m["task_id"], f"{path}.task_id")
+    check_keys(m, (*_COMMON_TASK_KEYS, *keys, "resource_id"), ("task_id", "phases"), path)
+    task_id = ident(m["task_id"], f"{path}.task_id")
     sub_jobs = []
-    for i, raw in enumerate(_list(m.get("sub_jobs", []), f"{path}.sub_jobs")):
-        sub = _mapping(raw, f"{path}.sub_jobs[{i}]")
+    for i, raw in enumerate(as_list(m.get("sub_jobs", []), f"{path}.sub_jobs")):
+        sub = mapping(raw, f"{path}.sub_jobs[{i}]")
         if "job_id" not in sub:
-            raise _Invalid(f"{path}.sub_jobs[{i}]", "missing required key 'job_id'")
+            raise Invalid(f"{path}.sub_jobs[{i}]", "missing required key 'job_id'")
         renamed = {"task_id" if key == "job_id" else key: value for key, value in sub.items()}
         if renamed.get("task_id") == task_id:
-            raise _Invalid(f"{path}.sub_jobs[{i}].job_id", "a sub-job needs its own ID, not its batch job's")
+            raise Invalid(f"{path}.sub_jobs[{i}].job_id", "a sub-job needs its own ID, not its batch job's")
         if "sub_jobs" in renamed:
-            raise _Invalid(f"{path}.sub_jobs[{i}].sub_jobs", "a sub-job has no sub-jobs of its own")
+            raise Invalid(f"{path}.sub_jobs[{i}].sub_jobs", "a sub-job has no sub-jobs of its own")
         project = m.get("project_id", DEFAULT_PROJECT_ID)
         sub_jobs.append(_spec_task({**renamed, "project_id": project}, f"{path}.sub_jobs[{i}]", spec))
     fault = m.get("fault")
     if fault is not None and fault not in FAULT_KINDS:
-        raise _Invalid(f"{path}.fault", f"expected one of {', '.join(FAULT_KINDS)}, got {fault!r}")
+        raise Invalid(f"{path}.fault", f"expected one of {', '.join(FAULT_KINDS)}, got {fault!r}")
     resource_key = (
         status.resource.pointers[0][-1] if status.resource is not None and status.resource.pointers[0] else ""
     )
     task = Task(
         cloud_service=spec.name,
         task_id=task_id,
-        project_id=_ident(m.get("project_id", DEFAULT_PROJECT_ID), f"{path}.project_id"),
+        project_id=ident(m.get("project_id", DEFAULT_PROJECT_ID), f"{path}.project_id"),
         phases=(),
-        begin=_number(m["begin"], f"{path}.begin") if "begin" in m else None,
+        begin=number(m["begin"], f"{path}.begin") if "begin" in m else None,
         fault=fault,
-        description=_string(m.get("description", ""), f"{path}.description"),
-        job_type=_string(m.get("job_type", ""), f"{path}.job_type"),
-        job_name=_string(m.get("job_name", ""), f"{path}.job_name"),
+        description=string(m.get("description", ""), f"{path}.description"),
+        job_type=string(m.get("job_type", ""), f"{path}.job_type"),
+        job_name=string(m.get("job_name", ""), f"{path}.job_name"),
         resource_key=resource_key,
-        resource_id=_string(m.get("resource_id", _derived_uuid(task_id)), f"{path}.resource_id")
-        if resource_key
-        else "",
+        resource_id=string(m.get("resource_id", _derived_uuid(task_id)), f"{path}.resource_id") if resource_key else "",
         spec=spec,
         sub_jobs=tuple(sub_jobs),
     )
@@ -897,19 +920,19 @@ def _derived_request_id(task_id: str) -> str:
 def _sub_job(raw: object, path: str, parent_id: str, project_id: str, service: str) -> Task:
     """A batch job's sub-job: a job of the same service in its own right, queryable by its ID."""
     shape = SHAPES[service]
-    m = _mapping(raw, path)
-    _check_keys(m, ("job_id", *shape.task, *shape.resource_keys, "begin", "phases"), ("job_id", "phases"), path)
-    job_id = _ident(m["job_id"], f"{path}.job_id")
+    m = mapping(raw, path)
+    check_keys(m, ("job_id", *shape.task, *shape.resource_keys, "begin", "phases"), ("job_id", "phases"), path)
+    job_id = ident(m["job_id"], f"{path}.job_id")
     if job_id == parent_id:
-        raise _Invalid(f"{path}.job_id", "a sub-job needs its own ID, not its batch job's")
-    fields = _defaults(shape.task, job_id, {key: _string(m[key], f"{path}.{key}") for key in shape.task if key in m})
+        raise Invalid(f"{path}.job_id", "a sub-job needs its own ID, not its batch job's")
+    fields = _defaults(shape.task, job_id, {key: string(m[key], f"{path}.{key}") for key in shape.task if key in m})
     resource_key, resource_id = _resource(m, shape, job_id, path, batch=False)
     job = Task(
         cloud_service=service,
         task_id=job_id,
         project_id=project_id,
         phases=_phases(m["phases"], f"{path}.phases", service),
-        begin=_number(m["begin"], f"{path}.begin") if "begin" in m else None,
+        begin=number(m["begin"], f"{path}.begin") if "begin" in m else None,
         job_type=fields.pop("job_type", ""),
         job_name=fields.pop("job_name", ""),
         resource_key=resource_key,
@@ -921,125 +944,76 @@ def _sub_job(raw: object, path: str, parent_id: str, project_id: str, service: s
 
 
 def _phases(raw: object, path: str, service: str, spec_task: Task | None = None) -> tuple[Phase, ...]:
-    phases = tuple(_phase(item, f"{path}[{i}]", service, spec_task) for i, item in enumerate(_list(raw, path)))
+    phases = tuple(_phase(item, f"{path}[{i}]", service, spec_task) for i, item in enumerate(as_list(raw, path)))
     if not phases:
-        raise _Invalid(path, "expected at least one phase")
+        raise Invalid(path, "expected at least one phase")
     if phases[0].after != 0:
-        raise _Invalid(f"{path}[0].after", f"the first phase starts at 0, got {phases[0].after:g}")
+        raise Invalid(f"{path}[0].after", f"the first phase starts at 0, got {phases[0].after:g}")
     for i in range(1, len(phases)):
         if phases[i].after <= phases[i - 1].after:
-            raise _Invalid(f"{path}[{i}].after", f"must be later than the phase before ({phases[i - 1].after:g})")
+            raise Invalid(f"{path}[{i}].after", f"must be later than the phase before ({phases[i - 1].after:g})")
         final = (
             _is(spec_task, phases[i - 1].status, FINAL_STATUSES)
             if spec_task
             else phases[i - 1].status in FINAL_STATUSES[service]
         )
         if final:
-            raise _Invalid(f"{path}[{i}]", f"no phase may follow the final status {phases[i - 1].status!r}")
+            raise Invalid(f"{path}[{i}]", f"no phase may follow the final status {phases[i - 1].status!r}")
     return phases
 
 
 def _phase(raw: object, path: str, service: str, spec_task: Task | None = None) -> Phase:
-    m = _mapping(raw, path)
+    m = mapping(raw, path)
     spec = spec_task.spec if spec_task is not None else None
     extra = spec_phase_fields(spec) if spec is not None else _PHASE_FIELDS[service]
     with_progress = spec.status.progress is not None if spec is not None else service in _WITH_PROGRESS
     allowed = ("after", "status", *(("progress",) if with_progress else ()), *extra)
-    _check_keys(m, allowed, ("after", "status"), path)
-    after = _number(m["after"], f"{path}.after")
+    check_keys(m, allowed, ("after", "status"), path)
+    after = number(m["after"], f"{path}.after")
     if after < 0:
-        raise _Invalid(f"{path}.after", f"expected seconds >= 0, got {after:g}")
+        raise Invalid(f"{path}.after", f"expected seconds >= 0, got {after:g}")
     status = m["status"]
-    if spec is not None:
-        ok, expected = isinstance(status, str | int | float | None) and not isinstance(status, bool), "a JSON scalar"
-    else:
-        # As the documented values are written: integers (and null where the spec knows it) or strings.
-        documented = DOCUMENTED_STATUSES[service]
-        nullable = None in documented
-        if any(isinstance(raw, str) for raw in documented):
-            ok, expected = isinstance(status, str) and status != "", "a non-empty string"
-        else:
-            ok = (isinstance(status, int) and not isinstance(status, bool)) or (status is None and nullable)
-            expected = "an integer or null" if nullable else "an integer"
-    if not ok:
-        raise _Invalid(f"{path}.status", f"expected {expected} for {service}, got {status!r}")
+    ok, expected = _status_rule(service if spec is None else None)
+    if not ok(status):
+        raise Invalid(f"{path}.status", f"expected {expected} for {service}, got {status!r}")
     progress = m.get("progress")
     if progress is not None:
-        progress = _number(progress, f"{path}.progress")
+        progress = number(progress, f"{path}.progress")
         if not 0 <= progress <= 100:
-            raise _Invalid(f"{path}.progress", f"expected a percentage 0-100, got {progress:g}")
-    fields = {}
-    for key in extra:
-        if key in m:
-            value = m[key]
-            fields[key] = None if value is None else _string(value, f"{path}.{key}")
+            raise Invalid(f"{path}.progress", f"expected a percentage 0-100, got {progress:g}")
+    fields = {key: None if m[key] is None else string(m[key], f"{path}.{key}") for key in extra if key in m}
     return Phase(after=after, status=status, progress=progress, fields=fields)
+
+
+def _status_rule(service: str | None) -> tuple[Callable[[object], bool], str]:
+    """What a phase's status may be, and its description: any JSON scalar for a service answered from
+    its spec (None); for a shaped one, as its documented values are written (integers, and null where
+    the spec knows it, or strings)."""
+    if service is None:
+        return (lambda s: isinstance(s, str | int | float | None) and not isinstance(s, bool)), "a JSON scalar"
+    documented = DOCUMENTED_STATUSES[service]
+    if any(isinstance(raw, str) for raw in documented):
+        return (lambda s: isinstance(s, str) and s != ""), "a non-empty string"
+    if None in documented:
+        return (lambda s: s is None or (isinstance(s, int) and not isinstance(s, bool))), "an integer or null"
+    return (lambda s: isinstance(s, int) and not isinstance(s, bool)), "an integer"
 
 
 def _check_timeline(task: Task, path: str) -> None:
     end = task.end_offset
     if task.begin is not None and end is not None and task.begin > end:
-        raise _Invalid(f"{path}.begin", f"the task cannot begin ({task.begin:g}) after it ended ({end:g})")
+        raise Invalid(f"{path}.begin", f"the task cannot begin ({task.begin:g}) after it ended ({end:g})")
     for i, sub in enumerate(task.sub_jobs):
         sub_end = sub.end_offset
         if end is not None and (sub_end is None or sub_end > end):
-            raise _Invalid(f"{path}.sub_jobs[{i}]", "a batch job cannot finish before all its sub-jobs have")
-
-
-def _check_keys(m: Mapping[str, Any], allowed: Sequence[str], required: Sequence[str], path: str) -> None:
-    for key in m:
-        if key not in allowed:
-            raise _Invalid(path, f"unknown key {key!r}; expected one of: {', '.join(allowed)}")
-    for key in required:
-        if key not in m:
-            raise _Invalid(path, f"missing required key {key!r}")
-
-
-def _mapping(value: object, path: str) -> dict[str, Any]:
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise _Invalid(path, f"expected a mapping with string keys, got {_kind(value)}")
-    return value
-
-
-def _list(value: object, path: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise _Invalid(path, f"expected a list, got {_kind(value)}")
-    return value
-
-
-def _string(value: object, path: str) -> str:
-    if not isinstance(value, str):
-        raise _Invalid(path, f"expected a string, got {_kind(value)}")
-    return value
+            raise Invalid(f"{path}.sub_jobs[{i}]", "a batch job cannot finish before all its sub-jobs have")
 
 
 def _token(value: object, path: str) -> str:
     if not isinstance(value, str) or not value.strip():
         # An empty static token would let requests with an empty X-Auth-Token header in.
-        raise _Invalid(path, f"expected a non-empty string, got {_kind(value)}")
+        raise Invalid(path, f"expected a non-empty string, got {kind(value)}")
     return value
-
-
-def _ident(value: object, path: str) -> str:
-    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
-        raise _Invalid(path, f"expected an ID of 1-64 letters, digits, '-' or '_', got {value!r}")
-    return value
-
-
-def _hex32(value: object, path: str) -> str:
-    if not isinstance(value, str) or not _HEX32_RE.fullmatch(value):
-        raise _Invalid(path, f"expected 32 lowercase hexadecimal characters, got {value!r}")
-    return value
-
-
-def _number(value: object, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _Invalid(path, f"expected a number, got {value!r}")
-    return float(value)
-
-
-def _kind(value: object) -> str:
-    return "null" if value is None else f"{type(value).__name__} {value!r}"[:80]
 
 
 # --- the built-in scenario --------------------------------------------------------------------

@@ -1,8 +1,29 @@
 """The answers' shapes beyond the specs (`shapes.yaml`), and the small template language they use.
 
+A service without a shape is answered from its spec alone (`bodies.spec_body`, `lists.py`): a new
+spec needs only its scenario tasks, no shape and no simulator code. Four services keep a shape,
+because their documents' bodies say things a spec cannot (a spec says where the exporter *reads* a
+value, and its readers are lenient on purpose, so it cannot say how the cloud *writes* it, nor what
+the exporter never reads):
+
+- codearts_check: an unknown task is HTTP 200 ``CC.00050013`` "project not exist" (the spec knows the
+  code, not the status); ``progress.info`` ("running", "success"); the task list's items carry
+  ``task_name``, ``creator_id``, ``git_url``, ``git_branch`` and ``created_at``, its page number
+  ``offset`` allows 0-999999 with a default limit of 10, and a bad parameter is 400 ``CC.00000001``.
+- dws: times without a zone (the spec's ``iso`` reader takes either), the ``job_id`` echoed, an unknown
+  job 404 ``DWS.0015``.
+- evs: times with milliseconds and ``""`` before they happen, the resource in ``entities`` beside the
+  ``sub_jobs`` (a batch job names none), ``job_id`` echoed, an unknown job 404 ``{"error": {"code":
+  "EVS.7001"}}``.
+- cph: ``request_id`` in every body, errors too; an unknown job 400 ``CPS.0005`` (the spec knows it by
+  its message); ListJobs' ``request_id``/``request_ids`` parameters (at most 20), its page with a
+  ``request_id`` and its 400 ``CPS.0002``.
+
+Their generators' IDs and fields (``id_prefix``, ``generated``) are in the shape too.
+
 A template is JSON-like data in which the string "$name" stands for a value (the key is left out when
 the value is `ABSENT`), "{name}" inside a string is formatted with the values, and a key "$name" is
-replaced by the value's text. Services without a shape are answered from their spec alone.
+replaced by the value's text.
 """
 
 from __future__ import annotations

@@ -208,16 +208,23 @@ def _parse(path: str, stamp: Stamp, text: str, services: frozenset[str]) -> _Par
     tasks: list[FileTask] = []
     problems: list[tuple[FileProblem, str]] = []
     for index, entry in enumerate(document["tasks"]):
-        origin = f"{path}: tasks[{index}]"
-        if isinstance(entry, dict):  # IDs with surrounding whitespace are the IDs, as everywhere
-            entry = {k: v.strip() if isinstance(v, str) and k in _IDS else v for k, v in entry.items()}
-        problem = _entry_problem(entry, services)
-        if problem:
-            problems.append((FileProblem.INVALID_ENTRY, f"tasks[{index}]: {problem}"))
-            continue
-        account, region, project_id = (str(entry.get(key) or "") for key in _OPTIONAL)
-        tasks.append(FileTask(entry["cloud_service"], entry["task_id"], account, region, project_id, origin))
+        task = _entry(f"{path}: tasks[{index}]", entry, services)
+        if isinstance(task, str):
+            problems.append((FileProblem.INVALID_ENTRY, f"tasks[{index}]: {task}"))
+        else:
+            tasks.append(task)
     return _Parsed(stamp, tuple(tasks), tuple(problems))
+
+
+def _entry(origin: str, entry: Any, services: frozenset[str]) -> FileTask | str:
+    """One entry of `tasks:` -> its task, or what is wrong with it."""
+    if isinstance(entry, dict):  # IDs with surrounding whitespace are the IDs, as everywhere
+        entry = {k: v.strip() if isinstance(v, str) and k in _IDS else v for k, v in entry.items()}
+    problem = _entry_problem(entry, services)
+    if problem:
+        return problem
+    account, region, project_id = (str(entry.get(key) or "") for key in _OPTIONAL)
+    return FileTask(entry["cloud_service"], entry["task_id"], account, region, project_id, origin)
 
 
 _IDS = ("task_id", "project_id")

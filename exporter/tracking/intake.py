@@ -176,28 +176,61 @@ def _take_item(
 ) -> TaskStatus | None:
     """Take in one list item; the status it carries, if it does."""
     if lister.carries_status:
-        try:
-            status = read_status(
-                target.spec, status_body(lister, item), target.time_zone, lambda raw: unknown(target.cloud_service, raw)
-            )
-        except BadResponse as exc:
-            log.debug("a list item without a status; skipped", **target.labels(), task_id=task_id, error=str(exc))
-            return None
-        except Exception as exc:  # one odd item must not stop the refresh of every target
-            repeated(
-                log.warning,
-                "a list item could not be read; skipped",
-                (target.key, type(exc).__name__),
-                **target.labels(),
-                task_id=task_id,
-                error=type(exc).__name__,
-            )
-            return None
-        record = add(key, task_id, Source.DISCOVERED)
-        if record is not None:
-            table.update(key, replace(record, listed=True))
-            table.record(key, task_id, status, now)
-        return status
+        return _take_status_item(table, add, key, target, lister, task_id, item, now=now, unknown=unknown)
+    _take_recent_item(table, add, key, target, lister, task_id, item, now=now, finished_ttl=finished_ttl)
+    return None
+
+
+def _take_status_item(
+    table: TaskTable,
+    add: Add,
+    key: Key,
+    target: TargetConfig,
+    lister: DiscoverySpec,
+    task_id: str,
+    item: Any,
+    *,
+    now: float,
+    unknown: Callable[[str, str], None],
+) -> TaskStatus | None:
+    """An item that carries its task's status: the task is tracked, and the status recorded."""
+    try:
+        status = read_status(
+            target.spec, status_body(lister, item), target.time_zone, lambda raw: unknown(target.cloud_service, raw)
+        )
+    except BadResponse as exc:
+        log.debug("a list item without a status; skipped", **target.labels(), task_id=task_id, error=str(exc))
+        return None
+    except Exception as exc:  # one odd item must not stop the refresh of every target
+        repeated(
+            log.warning,
+            "a list item could not be read; skipped",
+            (target.key, type(exc).__name__),
+            **target.labels(),
+            task_id=task_id,
+            error=type(exc).__name__,
+        )
+        return None
+    record = add(key, task_id, Source.DISCOVERED)
+    if record is not None:
+        table.update(key, replace(record, listed=True))
+        table.record(key, task_id, status, now)
+    return status
+
+
+def _take_recent_item(
+    table: TaskTable,
+    add: Add,
+    key: Key,
+    target: TargetConfig,
+    lister: DiscoverySpec,
+    task_id: str,
+    item: Any,
+    *,
+    now: float,
+    finished_ttl: float,
+) -> None:
+    """An item without a status: tracked if recent; a new check (`recheck`) of a final task asks it again."""
     try:
         stamp = read_time(item, lister.recent, target.time_zone, target.cloud_service)
     except BadResponse:
@@ -207,13 +240,13 @@ def _take_item(
     if record is None:
         # Not recent (never run, or longer ago than the finished TTL): nothing recent to show.
         if lister.recent is not None and (stamp is None or stamp < now - finished_ttl):
-            return None
+            return
         retired_at = table.retired_at(key, task_id)
         record = add(
             key, task_id, Source.DISCOVERED, force=retired_at is not None and stamp is not None and stamp > retired_at
         )
         if record is None:
-            return None
+            return
     elif recheck is not None and record.recheck is not None and recheck != record.recheck and record.final:
         # CodeArts: last_check_time is the newest check of any branch or incremental task too, so a new
         # value may not be a new run of this task. The status API decides.
@@ -226,4 +259,3 @@ def _take_item(
         )
         record = replace(record, ask_again=True)
     table.update(key, replace(record, recheck=recheck))
-    return None

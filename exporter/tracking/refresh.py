@@ -8,10 +8,11 @@ first request and the rest of an account's queries all spend the same budget.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import structlog
 
@@ -19,9 +20,10 @@ from exporter.cloud.errors import ApiError
 from exporter.config import TargetConfig
 from exporter.log import repeated
 from exporter.model import Reason, TaskStatus, valid_id
-from exporter.services import DiscoverySpec, fill, list_items, list_next, list_total
+from exporter.services import DiscoverySpec, Paging, Window, fill, list_items, list_next, list_total, lookup, text
+from exporter.services.calls import header_total, list_body, page_body, place, request_headers
 
-__all__ = ["MAX_PAGES", "Answer", "Deadline", "Listing", "Querier", "list_calls", "list_target", "poll"]
+__all__ = ["MAX_PAGES", "Answer", "Deadline", "ListCall", "Listing", "Querier", "list_calls", "list_target", "poll"]
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +50,11 @@ class Querier(Protocol):
         interpret: Callable[[Any], T],
         timeout: float,
         params: dict[str, str] | None = None,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        headers_into: dict[str, str] | None = None,
     ) -> T | ApiError: ...
 
 
@@ -115,20 +122,7 @@ async def poll(
     the poll only waits for the answers still out, and the caller may use the time."""
     answers: list[Answer] = [] if into is None else into  # filled as they arrive, for a caller that cannot wait
     client.new_refresh()
-    queue: asyncio.Queue[tuple[TargetConfig, str, Deadline, Sequence[tuple[TargetConfig, str]]] | None]
-    queue = asyncio.Queue()
-    remaining = 0
-    later: list[tuple[TargetConfig, str]] = []
-    for items in work:
-        if not items:
-            continue
-        remaining += len(items)
-        if client.lone_first(items[0][0].account):
-            queue.put_nowait((*items[0], deadline.sooner(first_budget), items[1:]))
-        else:
-            later.extend(items)
-    for target, task_id in later:
-        queue.put_nowait((target, task_id, deadline, ()))
+    queue, remaining = _queue(client, work, deadline, first_budget)
     workers = min(concurrency, remaining)
     unsent = remaining
 
@@ -140,17 +134,7 @@ async def poll(
             if unsent == 0 and on_all_sent is not None:
                 asyncio.get_running_loop().call_soon(on_all_sent)
             try:
-                result = await client.query(target, task_id, until.left())  # no time left: the client holds it back
-            except Exception as exc:  # the client returns errors; a bug must still not hang the other workers
-                repeated(
-                    log.error,
-                    "task query raised",
-                    (target.key, type(exc).__name__),
-                    exc_info=True,
-                    **target.labels(),
-                    task_id=task_id,
-                )
-                result = ApiError(Reason.CLIENT_ERROR, message=f"unexpected {type(exc).__name__} in the exporter")
+                result = await _ask(client, target, task_id, until)
             finally:
                 for other in rest:  # the account's first answer is in: the others may go
                     queue.put_nowait((*other, deadline, ()))
@@ -164,28 +148,101 @@ async def poll(
     return answers
 
 
-def list_calls(
-    target: TargetConfig, lister: DiscoverySpec, now: float, lookback: float
-) -> list[tuple[str, dict[str, str]]]:
-    """(path, query) of each list call sequence: one per configured value, or per batch of values."""
+_Job = tuple[TargetConfig, str, Deadline, Sequence[tuple[TargetConfig, str]]]
+
+
+def _queue(
+    client: Querier, work: Sequence[Sequence[tuple[TargetConfig, str]]], deadline: Deadline, first_budget: float
+) -> tuple[asyncio.Queue[_Job | None], int]:
+    """The queries in the order the workers take them (each untried account's first alone, with the rest
+    of that account held in its job), and how many there are."""
+    queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+    remaining = 0
+    later: list[tuple[TargetConfig, str]] = []
+    for items in work:
+        if not items:
+            continue
+        remaining += len(items)
+        if client.lone_first(items[0][0].account):
+            queue.put_nowait((*items[0], deadline.sooner(first_budget), items[1:]))
+        else:
+            later.extend(items)
+    for target, task_id in later:
+        queue.put_nowait((target, task_id, deadline, ()))
+    return queue, remaining
+
+
+async def _ask(client: Querier, target: TargetConfig, task_id: str, until: Deadline) -> TaskStatus | ApiError:
+    try:
+        return await client.query(target, task_id, until.left())  # no time left: the client holds it back
+    except Exception as exc:  # the client returns errors; a bug must still not hang the other workers
+        repeated(
+            log.error,
+            "task query raised",
+            (target.key, type(exc).__name__),
+            exc_info=True,
+            **target.labels(),
+            task_id=task_id,
+        )
+        return ApiError(Reason.CLIENT_ERROR, message=f"unexpected {type(exc).__name__} in the exporter")
+
+
+class ListCall(NamedTuple):
+    """One list call sequence: its path and query, the JSON body of a POST list (the pages' values are
+    placed in a copy), and its request headers (`{uuid}` made fresh per request by the client)."""
+
+    path: str
+    query: dict[str, str]
+    body: Any = None
+    headers: Mapping[str, str] = {}
+
+
+def list_calls(target: TargetConfig, lister: DiscoverySpec, now: float, lookback: float) -> list[ListCall]:
+    """Each list call sequence: one per configured value (or batch of values) and per value of each
+    query parameter that takes several, with the time window in the query or the body."""
     params = dict(target.params)
     path = fill(lister.path, target.project_id, params=params)
     query = {key: fill(value, target.project_id, params=params) for key, value in lister.query.items()}
-    if lister.window is not None:
-        window = lister.window
-        span = window.lookback or lookback
-        start = now - (min(span, window.max_lookback) if window.max_lookback else span)
-        query[window.from_param] = _stamp(start, window.format)
-        if window.to_param:
-            query[window.to_param] = _stamp(now, window.format)
-    values = target.discover.values
+    window = _window(lister.window, now, lookback)
+    calls = []
+    for value, extra in _values(lister, target.discover.values):
+        body = list_body(lister, target.project_id, params, value)
+        for name, stamp in window.items():
+            if lister.window is not None and lister.window.where == "body":
+                body = place(body, name, stamp)
+            else:
+                extra = {**extra, name: str(stamp)}
+        headers = request_headers(lister.headers, target.project_id, params=params, value=value)
+        for chosen in itertools.product(*([(key, v) for v in values] for key, values in lister.query_each.items())):
+            calls.append(ListCall(path.replace("{value}", value), {**query, **extra, **dict(chosen)}, body, headers))
+    return calls
+
+
+def _values(lister: DiscoverySpec, values: Sequence[str]) -> list[tuple[str, dict[str, str]]]:
+    """(value, query parameters) of each configured value: all in one call without a `config_key`,
+    comma-joined batches into query parameter `batch`, or one call per value (in the path)."""
     if not lister.config_key:
-        return [(path, query)]
+        return [("", {})]
     if lister.batch:
         size = lister.batch_size
         chunks = [",".join(values[i : i + size]) for i in range(0, len(values), size)]
-        return [(path, {**query, lister.batch: chunk}) for chunk in chunks]
-    return [(path.replace("{value}", value), query) for value in values]
+        return [(chunk, {lister.batch: chunk}) for chunk in chunks]
+    return [(value, {}) for value in values]
+
+
+def _window(window: Window | None, now: float, lookback: float) -> dict[str, str | int]:
+    """The window's values by query parameter (or body pointer): numbers in a body for epochs, unless
+    the spec says `json_type: string`."""
+    if window is None:
+        return {}
+    span = window.lookback or lookback
+    start = now - (min(span, window.max_lookback) if window.max_lookback else span)
+    number = window.where == "body" and window.format.startswith("epoch") and window.json_type != "string"
+    stamps = {window.from_param: start, **({window.to_param: now} if window.to_param else {})}
+    return {
+        name: int(_stamp(when, window.format)) if number else _stamp(when, window.format)
+        for name, when in stamps.items()
+    }
 
 
 def _stamp(when: float, fmt: str) -> str:
@@ -200,14 +257,14 @@ async def list_target(
     client: Querier,
     target: TargetConfig,
     lister: DiscoverySpec,
-    calls: Iterable[tuple[str, dict[str, str]]],
+    calls: Iterable[ListCall],
     deadline: Deadline,
     started: float,
 ) -> Listing:
     items: list[tuple[str, Any]] = []
     errors: list[ApiError] = []
-    for path, query in calls:
-        found, error = await _pages(client, target, lister, path, query, deadline)
+    for call in calls:
+        found, error = await _pages(client, target, lister, call, deadline)
         items += found
         if error is not None:
             errors.append(error)
@@ -215,32 +272,71 @@ async def list_target(
                 log.warning,
                 "discovery failed; keeping the tasks found before",
                 (target.key, error.reason),
-                **dict(zip(("account", "cloud_service", "region", "project_id"), target.key, strict=True)),
-                path=path,
+                **_labels(target),
+                path=call.path,
                 error=error.describe(),
             )
     return Listing(target.key, tuple(items), tuple(errors), time.perf_counter() - started)
 
 
-def _query(lister: DiscoverySpec, params: dict[str, str], position: int, marker: str) -> dict[str, str]:
-    paging = lister.paging
+def _labels(target: TargetConfig) -> dict[str, str]:
+    return dict(zip(("account", "cloud_service", "region", "project_id"), target.key, strict=True))
+
+
+def _query(paging: Paging, params: dict[str, str], position: int, marker: str) -> dict[str, str]:
+    """One page's query: the call's, with the paging values where the spec puts them."""
     query = dict(params)
-    if paging.style != "none":
-        query[paging.limit_param] = str(paging.limit)
+    if paging.style == "none" or paging.where == "body":
+        return query
+    if paging.template:
+        value = paging.template.replace("{limit}", str(paging.limit))
+        query[paging.param] = value.replace(
+            "{" + paging.style + "}", marker if paging.style == "marker" else str(position)
+        )
+        return query
+    query[paging.limit_param] = str(paging.limit)
     if paging.style in ("offset", "page"):
         query[paging.param] = str(position)
-    elif paging.style == "marker" and marker:
+    elif marker:
         query[paging.param] = marker
     return query
 
 
+@dataclass
+class _Walk:
+    """Where a list call sequence stands: the items found, their IDs, the next page's place, the total."""
+
+    items: list[tuple[str, Any]]
+    seen: set[str]
+    position: int
+    marker: str = ""
+    total: int | None = None
+
+    def take(self, entries: list[tuple[str, Any]]) -> bool:
+        """Keep a page's new items; whether it brought any."""
+        fresh = [(task_id, item) for task_id, item in entries if valid_id(task_id) and task_id not in self.seen]
+        self.seen.update(task_id for task_id, _ in fresh)
+        self.items.extend(fresh)
+        return bool(fresh)
+
+    def advance(self, paging: Paging, entries: list[tuple[str, Any]], next_marker: str) -> bool:
+        """Move to the next page; False when this one was the last (short, past the total, or the end of
+        a marker list)."""
+        if len(entries) < paging.limit:
+            return False
+        if paging.style == "marker" and paging.next is not None and not next_marker:
+            return False  # CTS: a null marker is the last page, whatever its length
+        self.position += len(entries) if paging.style == "offset" else 1
+        done = self.position if paging.style == "offset" else (self.position - paging.first) * paging.limit
+        if self.total is not None and done >= self.total:
+            return False
+        item_marker = text(lookup(entries[-1][1], paging.item_marker)) if paging.item_marker is not None else ""
+        self.marker = next_marker or item_marker or entries[-1][0]
+        return True
+
+
 async def _pages(
-    client: Querier,
-    target: TargetConfig,
-    lister: DiscoverySpec,
-    path: str,
-    params: dict[str, str],
-    deadline: Deadline,
+    client: Querier, target: TargetConfig, lister: DiscoverySpec, call: ListCall, deadline: Deadline
 ) -> tuple[list[tuple[str, Any]], ApiError | None]:
     """Every page of one list call sequence, and the error that stopped it early, if any. Stops at a
     short page, at the total, or when a page brings nothing new (a cloud that repeats its last page
@@ -250,34 +346,34 @@ async def _pages(
     def interpret(body: Any) -> tuple[list[tuple[str, Any]], int | None, str]:
         return list_items(lister, body), list_total(paging, body), list_next(paging, body)
 
-    items: list[tuple[str, Any]] = []
-    seen: set[str] = set()
-    position, marker, total = paging.first, "", None
+    walk = _Walk([], set(), paging.first)
     for _ in range(MAX_PAGES):
-        page = await client.get(target, path, interpret, deadline.left(), _query(lister, params, position, marker))
+        answer_headers: dict[str, str] = {}
+        page = await client.get(
+            target,
+            call.path,
+            interpret,
+            deadline.left(),
+            _query(paging, call.query, walk.position, walk.marker),
+            method=lister.method,
+            headers=call.headers,
+            body=page_body(call.body, paging, walk.position, walk.marker) if lister.method == "POST" else None,
+            headers_into=answer_headers if paging.total_header else None,
+        )
         if isinstance(page, ApiError):
-            return items, page
+            return walk.items, page
         entries, total, next_marker = page
-        fresh = [(task_id, item) for task_id, item in entries if valid_id(task_id) and task_id not in seen]
-        seen.update(task_id for task_id, _ in fresh)
-        items.extend(fresh)
-        if paging.style == "none" or not fresh or len(entries) < paging.limit:
+        walk.total = header_total(answer_headers.get(paging.total_header.lower())) if paging.total_header else total
+        if not walk.take(entries) or paging.style == "none" or not walk.advance(paging, entries, next_marker):
             break
-        if paging.style == "marker" and paging.next is not None and not next_marker:
-            break  # CTS: a null marker is the last page, whatever its length
-        position += len(entries) if paging.style == "offset" else 1
-        done = position if paging.style == "offset" else (position - paging.first) * paging.limit
-        if total is not None and done >= total:
-            break
-        marker = next_marker or entries[-1][0]
-    if total is not None and len(items) < total:
+    if walk.total is not None and len(walk.items) < walk.total:
         repeated(
             log.warning,
             "a list answered fewer items than its total",
             target.key,
-            **dict(zip(("account", "cloud_service", "region", "project_id"), target.key, strict=True)),
-            path=path,
-            listed=len(items),
-            total=total,
+            **_labels(target),
+            path=call.path,
+            listed=len(walk.items),
+            total=walk.total,
         )
-    return items, None
+    return walk.items, None

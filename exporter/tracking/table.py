@@ -235,26 +235,34 @@ class TaskTable:
             return Added(None)
         if source is not Source.PROBE and not self._shard.owns(key, task_id):
             return Added(None)  # another shard's: not tracked here, not counted (/probe still answers)
-        limit = self._tracking.max_tasks
-        dropped: list[Dropped] = []
-        if len(state.tasks) < limit:
-            pass  # room for any source: no need to count them (thousands of tasks are added at a start)
-        elif source is Source.PROBE:
-            probes = [r for r in state.tasks.values() if r.source is Source.PROBE]
-            if len(probes) >= limit:
-                oldest = min(probes, key=lambda r: r.last_probe or 0.0)
-                dropped.append(self.retire(key, oldest.task_id, DropReason.MAX_TASKS, now))
-        elif sum(1 for r in state.tasks.values() if r.source is not Source.PROBE) >= limit:
-            finished = [r for r in state.tasks.values() if r.final_since is not None and r.source is not Source.PROBE]
-            if not finished:
-                state.refusing += 1
-                return Added(None, (Dropped(key, task_id, DropReason.MAX_TASKS),), state.refusing == 1)
-            oldest = min(finished, key=lambda r: r.final_since or 0.0)
-            dropped.append(self.retire(key, oldest.task_id, DropReason.MAX_TASKS, now))
+        dropped = self._make_room(key, state, source, now)
+        if dropped is None:
+            state.refusing += 1
+            return Added(None, (Dropped(key, task_id, DropReason.MAX_TASKS),), state.refusing == 1)
         state.retired.pop(task_id, None)
         record = state.tasks[task_id] = TaskRecord(task_id, source)
         state.refusing = 0
-        return Added(record, tuple(dropped))
+        return Added(record, dropped)
+
+    def _make_room(self, key: Key, state: _Target, source: Source, now: float) -> tuple[Dropped, ...] | None:
+        """Room under max_tasks for one more task of `source`: what was dropped for it, or None if it is refused
+        (the other sources' tasks are all still moving)."""
+        limit = self._tracking.max_tasks
+        if len(state.tasks) < limit:
+            return ()  # room for any source: no need to count them (thousands of tasks are added at a start)
+        if source is Source.PROBE:
+            probes = [r for r in state.tasks.values() if r.source is Source.PROBE]
+            if len(probes) < limit:
+                return ()
+            oldest = min(probes, key=lambda r: r.last_probe or 0.0)
+            return (self.retire(key, oldest.task_id, DropReason.MAX_TASKS, now),)
+        if sum(1 for r in state.tasks.values() if r.source is not Source.PROBE) < limit:
+            return ()
+        finished = [r for r in state.tasks.values() if r.final_since is not None and r.source is not Source.PROBE]
+        if not finished:
+            return None
+        oldest = min(finished, key=lambda r: r.final_since or 0.0)
+        return (self.retire(key, oldest.task_id, DropReason.MAX_TASKS, now),)
 
     def retire(self, key: Key, task_id: str, reason: DropReason, now: float) -> Dropped:
         state = self._targets[key]

@@ -29,7 +29,7 @@ from typing import Any
 from exporter.config import Config, DiscoverConfig, TargetConfig
 from exporter.model import valid_id
 from exporter.services import DiscoverySpec, Field, Paging, ServiceSpec, StatusSpec, Window, lookup, text
-from exporter.tracking.refresh import Listing, list_calls
+from exporter.tracking.refresh import ListCall, Listing, list_calls
 
 __all__ = ["CTS", "TraceSource", "job_ids", "trace_calls", "trace_sources"]
 
@@ -100,10 +100,10 @@ def trace_sources(config: Config) -> tuple[list[TraceSource], list[str]]:
     return sources, problems
 
 
-def trace_calls(source: TraceSource, now: float) -> list[tuple[str, dict[str, str]]]:
-    """(path, query) of each call sequence: one per service type, over the source's lookback."""
-    ((path, query),) = list_calls(source.cts, _TRACES, now, source.lookback)
-    return [(path, {**query, "service_type": service_type}) for service_type in source.targets]
+def trace_calls(source: TraceSource, now: float) -> list[ListCall]:
+    """Each call sequence: one per service type, over the source's lookback."""
+    (call,) = list_calls(source.cts, _TRACES, now, source.lookback)
+    return [call._replace(query={**call.query, "service_type": service_type}) for service_type in source.targets]
 
 
 def job_ids(source: TraceSource, listing: Listing) -> tuple[list[tuple[TargetConfig, str]], Counter[str]]:

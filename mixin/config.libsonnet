@@ -55,6 +55,11 @@
       cph: 30 * 60,  // a phone restarts or resets in minutes
       codearts_check: 2 * 3600,  // a check of a large repository takes up to an hour
       dws: 6 * 3600,  // scale-out with data redistribution and restores run for hours
+      vbs: 12 * 3600,  // as CBR: backups of large volumes run for hours
+      sms: 48 * 3600,  // a server's disks migrate for a day; a continuous sync (SYNCING) lasts to the cut-over
+      oms: 48 * 3600,  // a bucket of millions of objects migrates for a day or more
+      oms_group: 48 * 3600,  // as OMS tasks: a group's prefixes or lists migrate for days
+      modelarts: 48 * 3600,  // training jobs run for hours to days
     },
     stuckFor: '5m',
 

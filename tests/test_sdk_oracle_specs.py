@@ -12,9 +12,11 @@ field by field).
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.utils.http_utils import sanitize_for_serialization
 
 from exporter.services import BUILTIN, ServiceSpec, fill
+from exporter.services.spec import DiscoverySpec
 from exporter.simulator import (
     DEFAULT_PROJECT_ID,
     DEMO_ACCESS_KEY,
@@ -40,9 +43,19 @@ __all__ = ["cloud"]  # the fixture, shared with the seed services' oracle
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 # Built-ins whose SDK package is named after another product name.
-SDK_NAMES = {"gaussdb": "gaussdbforopengauss", "taurusdb": "gaussdb", "geminidb": "gaussdbfornosql"}
+SDK_NAMES = {
+    "gaussdb": "gaussdbforopengauss",
+    "taurusdb": "gaussdb",
+    "geminidb": "gaussdbfornosql",
+    "oms_group": "oms",
+    "vbs": "evs",  # no VBS SDK: EVS's job API is its twin (a partial oracle, see PARTIAL)
+}
 SEEDS = {"evs", "dws", "cph", "codearts_check"}  # checked field by field in test_sdk_oracle.py
 TIMES = [0, 12, 35, 65, 125]
+# The SDK sends every request to its endpoint's host, dropping the path (/{service}) that tells the fake
+# cloud's services apart: where two built-ins list at the same path (OMS's ListTasks and CodeArts Check's
+# task list, GET /v2/{id}/tasks), the SDK's model reads the body the fake cloud gives at /{service}.
+SHARED_LIST_PATH = {"oms"}
 _HTTP_INFO = re.compile(
     r'def _(\w+)_http_info\(cls, request\):\s*http_info = \{\s*"method": "(\w+)",\s*'
     r'"resource_path": "([^"]+)",\s*"request_type": [^,]+,\s*"response_type": "(\w+)"'
@@ -57,6 +70,7 @@ class SdkApi:
     method: str
     path: str  # the SDK's resource path
     request: Any  # its request class
+    response: str  # its response class's name
 
 
 def _shape(path: str) -> str:
@@ -83,7 +97,8 @@ def sdk_api(service: str, path: str) -> SdkApi:
         for name, value in vars(module).items()
         if name.endswith("Client") and not name.endswith("AsyncClient") and hasattr(value, method)
     )
-    return SdkApi(module, client, method, resource, getattr(module, response.removesuffix("Response") + "Request"))
+    request = getattr(module, response.removesuffix("Response") + "Request")
+    return SdkApi(module, client, method, resource, request, response)
 
 
 def specs() -> list[str]:
@@ -198,10 +213,36 @@ def test_the_sdk_parses_every_list_of_every_spec(cloud: Cloud, service: str) -> 
                     else time.strftime("%Y-%m-%dT%H:%M:%SZ" if fmt == "iso" else fmt, time.gmtime(when))
                 )
     params = dict.fromkeys(spec.params, DEMO_PARAM_VALUE)
-    resp = getattr(client_for(cloud, service, api), api.method)(request_for(api, values | params))
+    client = client_for(cloud, service, api)
     raw = cloud.http.get(f"/{service}{fill(lister.path, DEFAULT_PROJECT_ID, params=params)}", params=values)
     assert raw.status_code == 200, raw.text
-    parsed = comparable(resp)
-    assert parsed == without_nulls(raw.json()) | {"request_id": None}
+    if service in SHARED_LIST_PATH:
+        resp = client._deserialize(json.loads(raw.text, parse_float=Decimal), api.response)
+    else:
+        resp = getattr(client, api.method)(request_for(api, values | params))
+    parsed = listed_ids_as_text(lister, comparable(resp))
+    assert parsed == listed_ids_as_text(lister, without_nulls(raw.json())) | {"request_id": None}
     listed = {job.task_id for job in jobs(service) if job in default_scenario().tasks}
-    assert listed and listed <= {str(item) for item in re.findall(r"[0-9a-f]{32}", str(parsed))}
+    assert listed and listed <= listed_ids(lister, parsed)
+
+
+def list_of(lister: DiscoverySpec, body: Any) -> list[Any]:
+    items = body
+    for token in lister.items.pointers[0]:
+        items = items.get(token, [])
+    assert isinstance(items, list)
+    return items
+
+
+def listed_ids(lister: DiscoverySpec, body: Any) -> set[str]:
+    return {str(item.get(lister.id.pointers[0][-1])) for item in list_of(lister, body)}
+
+
+def listed_ids_as_text(lister: DiscoverySpec, body: Any) -> Any:
+    """`body` with its items' IDs as text: OMS's task IDs are int64 in the SDK's model, which the fake
+    cloud writes as the scenario's text (the spec says nothing of the ID's JSON type)."""
+    key = lister.id.pointers[0][-1]
+    for item in list_of(lister, body):
+        if key in item:
+            item[key] = str(item[key])
+    return body

@@ -169,10 +169,16 @@ def test_the_unknown_statuses_come_on_request() -> None:
     assert [t.task_id for t in load_scenario(UNKNOWN_STATUSES_FILE).tasks] == [EVS_UNKNOWN, CPH_ZERO]
 
 
+# Services whose documents show IDs other than 32 hex: OMS task IDs are int64, SMS tasks, OMS task
+# groups and ModelArts training jobs are UUIDs.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+DOCUMENTED_IDS = {"oms": re.compile(r"[1-9][0-9]{0,18}"), "sms": _UUID, "oms_group": _UUID, "modelarts": _UUID}
+
+
 def test_default_scenario_ids_timing_and_special_tasks() -> None:
     scenario = default_scenario()
     for task in scenario.tasks:
-        assert HEX32.fullmatch(task.task_id)
+        assert HEX32.fullmatch(task.task_id) or DOCUMENTED_IDS[task.cloud_service].fullmatch(task.task_id)
         assert task.project_id == P
         assert task.fault is None
         assert all(p.after <= 120 for job in (task, *task.sub_jobs) for p in job.phases)

@@ -511,7 +511,9 @@ def _check_config(args: argparse.Namespace) -> int:
     for target in config.targets:
         print(f"  {'/'.join(part for part in target.key if part)}: {target.endpoint}")
     regions = _check_regions(config, ask=not args.without_secrets)
-    print(f"{args.config_file}: valid ({len(config.accounts)} accounts, {len(config.targets)} targets, {tasks} tasks)")
+    if not regions:  # else the region errors said "invalid configuration"
+        counts = f"{len(config.accounts)} accounts, {len(config.targets)} targets, {tasks} tasks"
+        print(f"{args.config_file}: valid ({counts})")
     return max([regions, *(_try_service(config, service, body) for service, body in args.service_try)])
 
 

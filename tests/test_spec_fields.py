@@ -16,6 +16,9 @@ from exporter.model import State
 from exporter.schema import Ctx, load_document
 from exporter.services import ServiceSpec, read_spec, read_status
 from exporter.services.interpret import BadResponse
+from exporter.simulator.bodies import spec_body
+from exporter.simulator.checks import ScenarioError
+from exporter.simulator.scenario import parse_scenario
 
 # A CDN-like refresh task (task_done with failed > 0 is failed) that counts its URLs as IoTDA counts its
 # devices, and says how many minutes are left.
@@ -165,3 +168,38 @@ def test_service_try_shows_the_fields(tmp_path: Path, capsys: pytest.CaptureFixt
     out, err = capsys.readouterr()
     assert code == 0, err
     assert {"state: running", "progress: 0.25", "remaining: 180.0"} <= {line.strip() for line in out.splitlines()}
+
+
+# --- the fake cloud writes them ---------------------------------------------------------------------
+
+
+def test_the_fake_cloud_writes_each_field_where_the_spec_reads_it() -> None:
+    spec = spec_of()
+    phases = [
+        {"after": 0, "status": "task_inprocess", "progress": 40, "remaining": 600},
+        {"after": 60, "status": "task_done", "progress": 100, "failed": 3},
+    ]
+    raw = {"cloud_service": "url_jobs", "task_id": "ab" * 16, "phases": phases}
+    scenario = parse_scenario({"tasks": [raw]}, services={"url_jobs": spec})
+    task = scenario.tasks[0]
+    running = spec_body(task, start=1e9, elapsed=10)
+    assert running["task_progress"] == {"success": 400, "fail": 0, "removed": 0, "total": 1000}
+    assert (running["left"], running["failed"]) == (10, 0)  # 600 s in minutes
+    status = read_status(spec, running, UTC)
+    assert (status.state, status.progress, status.remaining) == (State.RUNNING, 0.4, 600.0)
+    done = read_status(spec, spec_body(task, start=1e9, elapsed=70), UTC)
+    assert (done.state, done.raw_status, done.remaining) == (State.FAILED, "task_done", None)
+
+
+@pytest.mark.parametrize(
+    ("phase", "message"),
+    [
+        pytest.param({"remaining": -5}, r"tasks\[0\]\.phases\[0\]\.remaining: expected seconds >= 0 or null", id="neg"),
+        pytest.param({"failed": 1.5}, r"tasks\[0\]\.phases\[0\]\.failed: expected a whole number >= 0", id="frac"),
+        pytest.param({"remaining": "soon"}, r"tasks\[0\]\.phases\[0\]\.remaining: expected a number", id="text"),
+    ],
+)
+def test_the_fake_clouds_phase_keys_are_checked(phase: dict[str, Any], message: str) -> None:
+    raw = {"cloud_service": "url_jobs", "task_id": "ab" * 16, "phases": [{"after": 0, "status": "x", **phase}]}
+    with pytest.raises(ScenarioError, match=message):
+        parse_scenario({"tasks": [raw]}, services={"url_jobs": spec_of()})

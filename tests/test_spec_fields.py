@@ -19,6 +19,7 @@ from exporter.services.interpret import BadResponse
 from exporter.simulator.bodies import spec_body
 from exporter.simulator.checks import ScenarioError
 from exporter.simulator.scenario import parse_scenario
+from tests.test_e2e import start_stack, stop_stack
 
 # A CDN-like refresh task (task_done with failed > 0 is failed) that counts its URLs as IoTDA counts its
 # devices, and says how many minutes are left.
@@ -203,3 +204,17 @@ def test_the_fake_clouds_phase_keys_are_checked(phase: dict[str, Any], message: 
     raw = {"cloud_service": "url_jobs", "task_id": "ab" * 16, "phases": [{"after": 0, "status": "x", **phase}]}
     with pytest.raises(ScenarioError, match=message):
         parse_scenario({"tasks": [raw]}, services={"url_jobs": spec_of()})
+
+
+async def test_the_landing_page_and_the_metrics_show_the_time_left(tmp_path: Path) -> None:
+    migrating = {"cloud_service": "sms", "task_id": "5350a000-0000-4000-8000-00000000f001", "begin": -60}
+    migrating["phases"] = [{"after": 0, "status": "RUNNING", "remaining": 300}]
+    stack = await start_stack(tmp_path, {"tasks": [migrating]})
+    try:
+        metrics = await stack.scrape()
+        page = (await stack.http.get("/")).text
+    finally:
+        await stop_stack(stack)
+    left = [v for (name, labels), v in metrics.items() if name == "huaweicloud_task_remaining_seconds"]
+    assert left == [300.0]
+    assert "5m00s left" in page

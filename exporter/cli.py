@@ -266,8 +266,8 @@ def _try_service(config: Config, service: str, body_file: str) -> int:
 
 
 def _print_status(status: TaskStatus) -> None:
-    for name in ("state", "raw_status", "progress", "start", "end", "job_type", "job_name", "resource_id",
-                 "error_code", "error_message"):  # fmt: skip
+    for name in ("state", "raw_status", "progress", "remaining", "start", "end", "job_type", "job_name",
+                 "resource_id", "error_code", "error_message"):  # fmt: skip
         value = getattr(status, name)
         if name in ("start", "end") and value is not None:
             value = f"{value} ({datetime.fromtimestamp(value, UTC).isoformat()})"

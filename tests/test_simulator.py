@@ -172,7 +172,15 @@ def test_the_unknown_statuses_come_on_request() -> None:
 # Services whose documents show IDs other than 32 hex: OMS task IDs are int64, SMS tasks, OMS task
 # groups and ModelArts training jobs are UUIDs.
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-DOCUMENTED_IDS = {"oms": re.compile(r"[1-9][0-9]{0,18}"), "sms": _UUID, "oms_group": _UUID, "modelarts": _UUID}
+DOCUMENTED_IDS = {
+    "oms": re.compile(r"[1-9][0-9]{0,18}"),
+    "sms": _UUID,
+    "oms_group": _UUID,
+    "modelarts": _UUID,
+    "iotda": re.compile(r"[0-9a-f]{24}"),  # ShowBatchTask's task_id: 24 hex characters
+    "mpc": re.compile(r"[1-9][0-9]{0,18}"),  # integers
+    "rfs": re.compile(r"[a-z][a-z0-9_-]{0,127}"),  # stack names
+}
 
 
 def test_default_scenario_ids_timing_and_special_tasks() -> None:
@@ -1076,6 +1084,7 @@ async def test_stats_count_requests_by_task_and_status(client: httpx.AsyncClient
         "aksk_accepted": {},
         "max_consecutive_auth_failures": {},
         "list_requests": {"cph": 1, "codearts_check": 1},
+        "list_values": {},
         "faults": {},
     }
     assert await get_json(client, "/_sim/stats") == expected

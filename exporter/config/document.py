@@ -23,7 +23,7 @@ from typing import Any, Literal
 import structlog
 
 from exporter.config.secrets import NO_WHITESPACE, Secret, SecretError, whitespace_flaw
-from exporter.model import ID_DESCRIPTION, TaskIdentity, valid_id
+from exporter.model import ID_DESCRIPTION, SINGLE_ID, TaskIdentity, valid_id
 from exporter.schema import (
     ConfigError,
     Ctx,
@@ -642,19 +642,22 @@ def _region_list(ctx: Ctx, value: Any, spec: ServiceSpec, cloud: str, *, own_end
     return tuple(regions)
 
 
+def _shaped_id(ctx: Ctx, item: Any, identity: TaskIdentity) -> str:
+    """A task ID of a spec's own shape: parts joined (DataArts), or one ID of another kind (MPC's numbers)."""
+    if not isinstance(item, str) and (identity.multi or isinstance(item, bool) or not isinstance(item, int)):
+        ctx.fail(f"expected a task ID of the form {identity.describe()}, got {ctx.describe(item)}")
+    task_id = expand(ctx, scalar_text(item)).strip()
+    problem = identity.problem(task_id)
+    if problem:
+        ctx.fail(problem)
+    return task_id
+
+
 def _tasks(section: Section, identity: TaskIdentity) -> dict[str, None]:
     """The target's `tasks:`, each an ID of the target's shape (parts joined, for a two-part identity)."""
     tasks: dict[str, None] = {}  # in order, and a set: thousands of IDs are checked for repeats at once
     for item_ctx, item in section.items("tasks", "task IDs"):
-        if identity.multi:
-            if not isinstance(item, str):
-                item_ctx.fail(f"expected a task ID of the form {identity.describe()}, got {item_ctx.describe(item)}")
-            task_id = expand(item_ctx, item).strip()
-            problem = identity.problem(task_id)
-            if problem:
-                item_ctx.fail(problem)
-        else:
-            task_id = _ids(item_ctx, item, "task ID")
+        task_id = _shaped_id(item_ctx, item, identity) if identity != SINGLE_ID else _ids(item_ctx, item, "task ID")
         if task_id in tasks:
             item_ctx.fail(f"task ID {task_id} is listed twice")
         tasks[task_id] = None

@@ -117,9 +117,7 @@ def as_sdk_text(service: str, body: Any) -> Any:
     """`body` with the numbers at the keys the SDK types as strings (`SDK_TEXT`) written as text."""
     keys = SDK_TEXT.get(service, frozenset())
     if isinstance(body, dict):
-        return {
-            k: str(v) if k in keys and isinstance(v, int) else as_sdk_text(service, v) for k, v in body.items()
-        }
+        return {k: str(v) if k in keys and isinstance(v, int) else as_sdk_text(service, v) for k, v in body.items()}
     if isinstance(body, list):
         return [as_sdk_text(service, item) for item in body]
     return body

@@ -29,7 +29,6 @@ from exporter.simulator.bodies import put
 from tests.conftest import PROJECT
 from tests.test_sdk_oracle import without_nulls
 from tests.test_specs import spec_of
-from tests.test_specs_next import ask as ask_next
 from tests.test_specs_next import sdk_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -101,7 +100,13 @@ def test_iotda_documented_task() -> None:
     status = read_status(BUILTIN["iotda"], document("iotda/ShowBatchTask.json"), UTC)
     at = utc("2015-12-12T12:12:12")
     assert status == TaskStatus(
-        state=S, raw_status="Success", progress=1.0, start=at, created=at, job_type="softwareUpgrade", job_name="testname"
+        state=S,
+        raw_status="Success",
+        progress=1.0,
+        start=at,
+        created=at,
+        job_type="softwareUpgrade",
+        job_name="testname",
     )  # no end time in the API
     failed = document("iotda/ShowBatchTask.json")
     failed["batchtask"] |= {"status": "PartialSuccess", "status_desc": ""}
@@ -155,7 +160,10 @@ def test_rfs_documented_stack() -> None:
         pytest.param("mpc", "mpc/ListTranscodingTask.json", [("22123973", S)], id="mpc"),
         pytest.param("rfs", "rfs/ListStacks.json", [("my_second_stack", S), ("my_first_stack", S)], id="rfs"),
         pytest.param(
-            "modelarts", "modelarts/ListTrainingJobs.json", [("3faf5c03-aaa1-4cbe-879d-24b05d997347", F)], id="modelarts"
+            "modelarts",
+            "modelarts/ListTrainingJobs.json",
+            [("3faf5c03-aaa1-4cbe-879d-24b05d997347", F)],
+            id="modelarts",
         ),
     ],
 )
@@ -163,7 +171,9 @@ def test_documented_lists(service: str, name: str, expected: list[tuple[str, Sta
     lister = BUILTIN[service].discover
     assert lister is not None and lister.carries_status
     listed = list_items(lister, document(name))
-    states = [(task_id, read_status(BUILTIN[service], status_body(lister, item), UTC).state) for task_id, item in listed]
+    states = [
+        (task_id, read_status(BUILTIN[service], status_body(lister, item), UTC).state) for task_id, item in listed
+    ]
     assert states == expected
     assert all(lister.valid(task_id) for task_id, _ in listed)
 
@@ -182,7 +192,8 @@ CONFIG = f"""
 accounts:
   - {{name: prod, auth: {{type: token, token: t}}}}
 services:
-  - {{cloud_service: iotda, account: prod, region: cn-north-4, project_id: {PROJECT}, tasks: [5c8ba99030344005c02316ad]}}
+  - {{cloud_service: iotda, account: prod, region: cn-north-4, project_id: {PROJECT},
+     tasks: [5c8ba99030344005c02316ad]}}
   - {{cloud_service: mpc, account: prod, region: cn-north-4, project_id: {PROJECT}, tasks: [22123973, "22123974"]}}
   - {{cloud_service: rfs, account: prod, region: cn-north-4, project_id: {PROJECT}, tasks: [my_hello_world_stack]}}
 """
@@ -302,16 +313,26 @@ def test_service_try_reads_each_documented_body(
 def test_service_try_shows_one_iotda_list_per_task_type(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG, encoding="utf-8")
-    main(["--config.file", str(config), "--config.check", "--service.try", "iotda", str(DOCS / "iotda/ShowBatchTask.json")])
+    main(
+        [
+            "--config.file",
+            str(config),
+            "--config.check",
+            "--service.try",
+            "iotda",
+            str(DOCS / "iotda/ShowBatchTask.json"),
+        ]
+    )
     out = capsys.readouterr().out
     assert "task_type=firmwareUpgrade|softwareUpgrade|moduleUpgrade|createDevices" in out
     assert "(one call sequence per value)" in out
 
 
 async def ask(index: int, status: int, body: Any) -> TaskStatus | ApiError:
+    from prometheus_client import CollectorRegistry
+
     from exporter.cloud.client import ApiClient
     from exporter.exposition.metrics import SelfMetrics
-    from prometheus_client import CollectorRegistry
 
     config = parse_config(CONFIG, env={})
     seen: list[httpx.Request] = []
@@ -379,3 +400,74 @@ def test_the_sdk_model_keeps_every_documented_field(
     spec = BUILTIN[name.split("/")[0]]
     if "List" not in response or package == "mpc":  # the spec reads the SDK's reading as it reads the body
         assert read_status(spec, parsed, UTC) == read_status(spec, json.loads(text), UTC)
+
+
+# --- end to end: the exporter against the fake cloud's default scenario -----------------------------
+
+UNKNOWN_MPC = "99999999"
+
+
+def e2e_config(url: str) -> dict[str, Any]:
+    """IoTDA and MPC found by their lists (MPC also asked for an ID it does not know), RFS stacks by name."""
+    common = {"account": "t", "region": "cn-north-4", "project_id": PROJECT}
+    stacks = [t.task_id for t in default_tasks() if t.cloud_service == "rfs"]
+    return {
+        "accounts": [{"name": "t", "cloud": "custom", "auth": {"type": "token", "token": "${T}"}}],
+        "services": [
+            {"cloud_service": "iotda", "endpoint": f"{url}/iotda", "discover": True, **common},
+            {"cloud_service": "mpc", "endpoint": f"{url}/mpc", "discover": True, "tasks": [UNKNOWN_MPC], **common},
+            {"cloud_service": "rfs", "endpoint": f"{url}/rfs", "tasks": stacks, **common},
+        ],
+    }
+
+
+def default_tasks() -> list[Any]:
+    from exporter.simulator import default_scenario
+
+    return [t for t in default_scenario().tasks if t.cloud_service in NEW]
+
+
+async def test_the_new_services_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over real HTTP: every IoTDA and MPC task of the scenario found by its list (IoTDA: one list call per
+    task_type), RFS stacks asked by name with a fresh Client-Request-Id (the fake cloud refuses a call
+    without one); after the scenario's last transition each shows its last documented status, and an MPC
+    ID the cloud does not know (NO_TASK) is not found."""
+    from exporter.app import Exporter
+    from exporter.config import load_config
+    from exporter.exposition.server import make_app, serve
+    from exporter.simulator import DEMO_TOKEN, Simulator, default_scenario, start_simulator
+    from tests.test_e2e_specs import NOW, parsed, value
+
+    now = [NOW]
+    tasks = default_tasks()
+    assert {t.cloud_service for t in tasks} == set(NEW)
+    sim = Simulator(default_scenario(), clock=lambda: now[0])
+    async with await start_simulator(sim) as cloud:
+        path = tmp_path / "config.yaml"
+        path.write_text(json.dumps(e2e_config(cloud.url)), encoding="utf-8")
+        monkeypatch.setenv("T", DEMO_TOKEN)
+        now[0] = NOW + 125
+        exporter = Exporter(load_config(path), clock=lambda: now[0])
+        serving = await serve(make_app(exporter), "127.0.0.1", 0)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{serving.port}") as http:
+                text = (await http.get("/metrics")).text
+            async with httpx.AsyncClient(base_url=cloud.url, headers={"X-Auth-Token": DEMO_TOKEN}) as direct:
+                bare = await direct.get(f"/rfs/v1/{PROJECT}/stacks/web-prod/metadata")
+                bad = await direct.get(f"/rfs/v1/{PROJECT}/stacks", headers={"Client-Request-Id": "not-a-uuid"})
+        finally:
+            await serving.stop()
+    data = parsed(text)
+    for task in tasks:
+        raw = str(task.phases[-1].status)
+        state = DOCUMENTED_STATES[task.cloud_service][raw]
+        assert value(data, "huaweicloud_task_status", task_id=task.task_id, state=state.value) == 1, task.task_id
+        assert value(data, "huaweicloud_task_info", task_id=task.task_id, raw_status=raw) == 1
+    assert value(data, "huaweicloud_task_info", task_id=UNKNOWN_MPC, raw_status="not_found") == 1
+    each = BUILTIN["iotda"].discover.query_each["task_type"]  # type: ignore[union-attr]
+    assert sim.stats.list_values == {f"iotda.task_type={t}": 1 for t in each}
+    assert (sim.stats.list_requests["iotda"], sim.stats.list_requests["mpc"]) == (12, 1)
+    failed = {"task_id": "web-prod", "error_message": "huaweicloud_vpc.main: quota exceeded for resource vpc."}
+    assert value(data, "huaweicloud_task_error_info", **failed) == 1
+    assert (bare.status_code, bad.status_code) == (400, 400)
+    assert "Client-Request-Id" in bare.json()["error_msg"] and "must be a UUID" in bad.json()["error_msg"]

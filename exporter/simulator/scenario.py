@@ -924,7 +924,9 @@ def _each_value(m: Mapping[str, Any], path: str, spec: ServiceSpec) -> str:
     value = string(m.get("listed_under", m.get("job_type", "")), f"{path}.listed_under")
     values = [v for vs in each.values() for v in vs]
     if value not in values:
-        raise Invalid(f"{path}.listed_under", f"expected one of {', '.join(values)} (or such a job_type), got {value!r}")
+        raise Invalid(
+            f"{path}.listed_under", f"expected one of {', '.join(values)} (or such a job_type), got {value!r}"
+        )
     return value
 
 

@@ -471,3 +471,32 @@ async def test_the_new_services_end_to_end(tmp_path: Path, monkeypatch: pytest.M
     assert value(data, "huaweicloud_task_error_info", **failed) == 1
     assert (bare.status_code, bad.status_code) == (400, 400)
     assert "Client-Request-Id" in bare.json()["error_msg"] and "must be a UUID" in bad.json()["error_msg"]
+
+
+async def test_the_fake_cloud_serves_the_calls_as_the_specs_make_them() -> None:
+    """IoTDA's required task_type (one value, one of the spec's, listing its own tasks), ModelArts' page
+    index in the POST body counted from 0, MPC's NO_TASK for an unknown ID and its times as numbers."""
+    from exporter.simulator import DEMO_TOKEN, Simulator, default_scenario, start_simulator
+    from tests.test_e2e_specs import NOW
+
+    now = [NOW]
+    sim = Simulator(default_scenario(), clock=lambda: now[0])
+    now[0] = NOW + 125
+    async with await start_simulator(sim) as cloud:
+        async with httpx.AsyncClient(base_url=cloud.url, headers={"X-Auth-Token": DEMO_TOKEN}) as http:
+            iot = f"/v5/iot/{PROJECT}/batchtasks"
+            missing, wrong = await http.get(iot), await http.get(iot, params={"task_type": "reboot"})
+            firmware = (await http.get(iot, params={"task_type": "firmwareUpgrade"})).json()
+            searches = f"/v2/{PROJECT}/training-job-searches"
+            pages = [(await http.post(searches, json={"offset": n, "limit": 3})).json() for n in (0, 1)]
+            unknown = (await http.get(f"/v1/{PROJECT}/transcodings", params={"task_id": UNKNOWN_MPC})).json()
+            done = (await http.get(f"/v1/{PROJECT}/transcodings", params={"task_id": "22123973"})).json()
+    assert (missing.status_code, wrong.status_code) == (400, 400)
+    assert "task_type is required" in missing.json()["error_msg"]
+    assert [item["task_id"] for item in firmware["batchtasks"]] == ["10da00000000000000000001"]
+    assert [len(page["items"]) for page in pages] == [3, 1] and pages[0]["count"] == 4
+    ids = [item["metadata"]["id"] for page in pages for item in page["items"]]
+    assert len(set(ids)) == 4
+    assert unknown == {"task_array": [{"status": "NO_TASK"}]}
+    item = done["task_array"][0]
+    assert item["status"] == "SUCCEEDED" and isinstance(item["create_time"], int) and isinstance(item["end_time"], int)

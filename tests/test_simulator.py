@@ -128,8 +128,10 @@ async def client(running: RunningSimulator) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def get_json(client: httpx.AsyncClient, path: str, status: int = 200) -> Any:
-    resp = await client.get(path)
+async def get_json(
+    client: httpx.AsyncClient, path: str, status: int = 200, headers: dict[str, str] | None = None
+) -> Any:
+    resp = await client.get(path, headers=headers)
     assert resp.status_code == status, resp.text
     assert resp.headers["content-type"].startswith("application/json")
     return resp.json()
@@ -389,18 +391,23 @@ async def test_cph_bodies(client: httpx.AsyncClient, sim: Simulator) -> None:
     assert (await get_json(client, url("cph", CPH_STUCK)))["begin_time"] == "2023-11-14T19:13:20Z"
 
 
+def required(service: str) -> dict[str, str]:
+    """The headers a service's spec requires, each `{uuid}` a new UUID (RFS's Client-Request-Id)."""
+    return {name: str(uuid.uuid4()) for name, text in BUILTIN[service].status.headers.items() if text == "{uuid}"}
+
+
 async def test_every_task_is_final_or_for_ever_the_same_after_two_minutes(
     client: httpx.AsyncClient, sim: Simulator
 ) -> None:
     sim.advance(121)
     before = {}
     for task in sim.scenario.tasks:
-        body = await get_json(client, url(task.cloud_service, task.task_id))
+        body = await get_json(client, url(task.cloud_service, task.task_id), headers=required(task.cloud_service))
         body.pop("request_id", None)
         before[task.task_id] = body
     sim.advance(86400 * 3)
     for task in sim.scenario.tasks:
-        body = await get_json(client, url(task.cloud_service, task.task_id))
+        body = await get_json(client, url(task.cloud_service, task.task_id), headers=required(task.cloud_service))
         body.pop("request_id", None)
         assert body == before[task.task_id], task.task_id
 

@@ -482,15 +482,17 @@ async def test_the_fake_cloud_serves_the_calls_as_the_specs_make_them() -> None:
     now = [NOW]
     sim = Simulator(default_scenario(), clock=lambda: now[0])
     now[0] = NOW + 125
-    async with await start_simulator(sim) as cloud:
-        async with httpx.AsyncClient(base_url=cloud.url, headers={"X-Auth-Token": DEMO_TOKEN}) as http:
-            iot = f"/v5/iot/{PROJECT}/batchtasks"
-            missing, wrong = await http.get(iot), await http.get(iot, params={"task_type": "reboot"})
-            firmware = (await http.get(iot, params={"task_type": "firmwareUpgrade"})).json()
-            searches = f"/v2/{PROJECT}/training-job-searches"
-            pages = [(await http.post(searches, json={"offset": n, "limit": 3})).json() for n in (0, 1)]
-            unknown = (await http.get(f"/v1/{PROJECT}/transcodings", params={"task_id": UNKNOWN_MPC})).json()
-            done = (await http.get(f"/v1/{PROJECT}/transcodings", params={"task_id": "22123973"})).json()
+    async with (
+        await start_simulator(sim) as cloud,
+        httpx.AsyncClient(base_url=cloud.url, headers={"X-Auth-Token": DEMO_TOKEN}) as http,
+    ):
+        iot = f"/v5/iot/{PROJECT}/batchtasks"
+        missing, wrong = await http.get(iot), await http.get(iot, params={"task_type": "reboot"})
+        firmware = (await http.get(iot, params={"task_type": "firmwareUpgrade"})).json()
+        searches = f"/v2/{PROJECT}/training-job-searches"
+        pages = [(await http.post(searches, json={"offset": n, "limit": 3})).json() for n in (0, 1)]
+        unknown = (await http.get(f"/v1/{PROJECT}/transcodings", params={"task_id": UNKNOWN_MPC})).json()
+        done = (await http.get(f"/v1/{PROJECT}/transcodings", params={"task_id": "22123973"})).json()
     assert (missing.status_code, wrong.status_code) == (400, 400)
     assert "task_type is required" in missing.json()["error_msg"]
     assert [item["task_id"] for item in firmware["batchtasks"]] == ["10da00000000000000000001"]

@@ -60,6 +60,9 @@
       oms: 48 * 3600,  // a bucket of millions of objects migrates for a day or more
       oms_group: 48 * 3600,  // as OMS tasks: a group's prefixes or lists migrate for days
       modelarts: 48 * 3600,  // training jobs run for hours to days
+      iotda: 24 * 3600,  // a batch upgrade of thousands of devices, with retries, runs for hours
+      mpc: 6 * 3600,  // transcoding a long video in several formats takes hours
+      rfs: 3 * 3600,  // a stack deployment creates databases and clusters: up to hours
     },
     stuckFor: '5m',
 

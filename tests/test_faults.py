@@ -19,7 +19,15 @@ from exporter.services import BUILTIN, ServiceSpec
 from exporter.tracking import Tracker
 
 PROJECT = "0123456789abcdef0123456789abcdef"
-TASK = "40103253552791015355"  # 20 digits: an ID of every built-in (hex for most, a number for OMS)
+TASK = "4010a32d535527910153552b492c0002"
+# A task ID of each spec's kind where it is not hexadecimal (MPC's integers).
+TASK_OF_KIND = {"number": "22123973"}
+
+
+def task_of(service: str) -> str:
+    return TASK_OF_KIND.get(BUILTIN[service].identity.parts[0].kind, TASK)
+
+
 Handler = Callable[[httpx.Request], httpx.Response]
 
 # A good answer per built-in service, in its documented shape.
@@ -40,7 +48,7 @@ def config_for(service: str) -> Config:
 accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: "${{T}}"}}}}]
 services:
   - {{cloud_service: {service}, account: prod, region: cn-north-4, project_id: {PROJECT},
-      endpoint: "http://cloud.test", tasks: [{TASK}]{PARAMS if BUILTIN[service].params else ""}}}
+      endpoint: "http://cloud.test", tasks: ["{task_of(service)}"]{PARAMS if BUILTIN[service].params else ""}}}
 """,
         env={"T": "t"},
     )
@@ -54,7 +62,7 @@ def good_body(spec: ServiceSpec) -> dict[str, Any]:
     from exporter.simulator.scenario import Phase, Task
 
     running = next(raw for raw, state in spec.status.states.items() if state is State.RUNNING)
-    task = Task(spec.name, TASK, (Phase(0.0, running),), begin=-60.0, spec=spec)
+    task = Task(spec.name, task_of(spec.name), (Phase(0.0, running),), begin=-60.0, spec=spec)
     return spec_body(task, start=1_700_000_000.0, elapsed=10.0)
 
 
@@ -110,7 +118,7 @@ async def test_a_wrong_typed_body_is_a_bad_response_and_the_task_keeps_its_value
     tracker = Tracker(config, client, clock=lambda: now[0])
     await tracker.refresh(5)
     (target,) = tracker.targets
-    before = target.tasks[TASK]
+    before = target.tasks[task_of(service)]
     assert before.status is not None and before.status.state is State.RUNNING
     with structlog.testing.capture_logs() as logs:
         for _ in range(3):
@@ -118,7 +126,7 @@ async def test_a_wrong_typed_body_is_a_bad_response_and_the_task_keeps_its_value
             await tracker.refresh(5)
     await client.aclose()
     (target,) = tracker.targets
-    after = target.tasks[TASK]
+    after = target.tasks[task_of(service)]
     assert after.status == before.status  # the last known values stay
     assert after.last_update == 1000.0  # and show how old they are
     assert after.last_error is not None and after.last_error.reason.value == "bad_response"

@@ -128,8 +128,10 @@ async def client(running: RunningSimulator) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def get_json(client: httpx.AsyncClient, path: str, status: int = 200) -> Any:
-    resp = await client.get(path)
+async def get_json(
+    client: httpx.AsyncClient, path: str, status: int = 200, headers: dict[str, str] | None = None
+) -> Any:
+    resp = await client.get(path, headers=headers)
     assert resp.status_code == status, resp.text
     assert resp.headers["content-type"].startswith("application/json")
     return resp.json()
@@ -172,7 +174,15 @@ def test_the_unknown_statuses_come_on_request() -> None:
 # Services whose documents show IDs other than 32 hex: OMS task IDs are int64, SMS tasks, OMS task
 # groups and ModelArts training jobs are UUIDs.
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-DOCUMENTED_IDS = {"oms": re.compile(r"[1-9][0-9]{0,18}"), "sms": _UUID, "oms_group": _UUID, "modelarts": _UUID}
+DOCUMENTED_IDS = {
+    "oms": re.compile(r"[1-9][0-9]{0,18}"),
+    "sms": _UUID,
+    "oms_group": _UUID,
+    "modelarts": _UUID,
+    "iotda": re.compile(r"[0-9a-f]{24}"),  # ShowBatchTask's task_id: 24 hex characters
+    "mpc": re.compile(r"[1-9][0-9]{0,18}"),  # integers
+    "rfs": re.compile(r"[a-z][a-z0-9_-]{0,127}"),  # stack names
+}
 
 
 def test_default_scenario_ids_timing_and_special_tasks() -> None:
@@ -381,18 +391,23 @@ async def test_cph_bodies(client: httpx.AsyncClient, sim: Simulator) -> None:
     assert (await get_json(client, url("cph", CPH_STUCK)))["begin_time"] == "2023-11-14T19:13:20Z"
 
 
+def required(service: str) -> dict[str, str]:
+    """The headers a service's spec requires, each `{uuid}` a new UUID (RFS's Client-Request-Id)."""
+    return {name: str(uuid.uuid4()) for name, text in BUILTIN[service].status.headers.items() if text == "{uuid}"}
+
+
 async def test_every_task_is_final_or_for_ever_the_same_after_two_minutes(
     client: httpx.AsyncClient, sim: Simulator
 ) -> None:
     sim.advance(121)
     before = {}
     for task in sim.scenario.tasks:
-        body = await get_json(client, url(task.cloud_service, task.task_id))
+        body = await get_json(client, url(task.cloud_service, task.task_id), headers=required(task.cloud_service))
         body.pop("request_id", None)
         before[task.task_id] = body
     sim.advance(86400 * 3)
     for task in sim.scenario.tasks:
-        body = await get_json(client, url(task.cloud_service, task.task_id))
+        body = await get_json(client, url(task.cloud_service, task.task_id), headers=required(task.cloud_service))
         body.pop("request_id", None)
         assert body == before[task.task_id], task.task_id
 
@@ -1076,6 +1091,7 @@ async def test_stats_count_requests_by_task_and_status(client: httpx.AsyncClient
         "aksk_accepted": {},
         "max_consecutive_auth_failures": {},
         "list_requests": {"cph": 1, "codearts_check": 1},
+        "list_values": {},
         "faults": {},
     }
     assert await get_json(client, "/_sim/stats") == expected

@@ -199,7 +199,7 @@ def test_modelarts_documented_job() -> None:
     ran["status"]["task_statuses"] = [{"task": "worker-0", "exit_code": 137, "message": "out of memory"}]
     status = read_status(BUILTIN["modelarts"], ran, UTC)
     assert (status.start, status.end, status.error_message) == (1636447400.0, 1636447460.0, "out of memory")
-    assert BUILTIN["modelarts"].discover is None  # its list is a POST: tasks by ID only
+    assert BUILTIN["modelarts"].discover is not None and BUILTIN["modelarts"].discover.method == "POST"
 
 
 @pytest.mark.parametrize(
@@ -425,7 +425,7 @@ def test_oms_error_reason_empty_string_is_an_empty_model() -> None:
 # --- end to end: the exporter against the fake cloud's default scenario -----------------------------
 
 
-LISTED = ("sms", "oms", "oms_group")
+LISTED = ("sms", "oms", "oms_group", "modelarts")
 
 
 def e2e_config(url: str, tasks: list[Any]) -> dict[str, Any]:
@@ -446,8 +446,8 @@ def e2e_config(url: str, tasks: list[Any]) -> dict[str, Any]:
 
 
 async def test_the_new_services_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Over real HTTP: SMS, OMS tasks and OMS groups found by their list APIs, VBS jobs and ModelArts
-    training jobs by ID; after the scenario's last transition every task shows its last documented status."""
+    """Over real HTTP: SMS, OMS tasks, OMS groups and ModelArts training jobs (a POST list) found by their
+    list APIs, VBS jobs by ID; after the scenario's last transition every task shows its last documented status."""
     from exporter.app import Exporter
     from exporter.config import load_config
     from exporter.exposition.server import make_app, serve

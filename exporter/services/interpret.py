@@ -74,7 +74,8 @@ class BadResponse(Exception):
 
 
 class NoSuchTask(BadResponse):
-    """A 200 that says the task does not exist: the list a status is read from is empty (`not_found.empty`)."""
+    """A 200 that says the task does not exist: the list a status is read from is empty (`not_found.empty`),
+    or the status is one of `not_found.states` (MPC's NO_TASK)."""
 
 
 class UnknownStatuses:
@@ -371,7 +372,10 @@ def _raw_status(service: ServiceSpec, body: Any) -> str:
         raise BadResponse(
             f"{service.name}: the status at {spec.state.written} is {_kind(value)}", "status of the wrong type"
         )
-    return raw_status(value)
+    raw = raw_status(value)
+    if raw in spec.not_found.states:
+        raise NoSuchTask(f"{service.name}: the status at {spec.state.written} is {raw}", "no such task")
+    return raw
 
 
 def _task_progress(service: ServiceSpec, body: Any, state: State, sub_states: list[State] | None) -> float | None:

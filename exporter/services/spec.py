@@ -31,6 +31,8 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
                                                # (CDN's task_done with failed > 0)
       sub_tasks: {at: /entities/sub_jobs, state: /status}
       not_found: {http: [404], codes: [EVS.7001], message: "does not exist"}
+                                               # also empty: /task_array (a 200 whose list is empty),
+                                               # states: [NO_TASK] (raw statuses meaning no such task)
       error_in_200: {code: /error/code, message: /error/message}   # a 200 without a status but with this
       reasons: {CC.00050006: server_error}     # the reason of other error codes, whatever the HTTP status
       headers: {Client-Request-Id: "{uuid}"}   # request headers; {uuid}: a fresh UUID per request
@@ -52,6 +54,7 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
     task_id:                                   # a task named by several parts (DataArts)
       parts: [{name: job_name, kind: name}, instance_id]   # kind: id (default) | number | name
       separator: "/"                           # task_id "nightly_load/1a2b..."; the path uses {job_name}
+    task_id: {kind: number}                    # or: one ID of another kind than the default `id` (MPC)
     parents:                                   # optional: fan a target out over a parent list (DMS)
       param: instance_id                       # one of `params:`; a target that leaves it out (or says
       path: /v2/{project_id}/instances         #   `all`) tracks the tasks of every listed parent
@@ -194,6 +197,8 @@ class NotFound:
     codes: frozenset[str] = frozenset()
     message: re.Pattern[str] | None = None  # an HTTP 400 whose message matches (CPH says 400 for "not found")
     empty: Field | None = None  # a 200 whose list here is empty (a status read from a filtered list API)
+    # Raw statuses that mean "no such task" (MPC's NO_TASK in its filtered list), not a task's state.
+    states: frozenset[str] = frozenset()
 
     def matches(self, status: int, code: str, message: str) -> bool:
         if code and code in self.codes:
@@ -587,12 +592,15 @@ def _errors(section: Section, key: str) -> ErrorFields | None:
     return ErrorFields(_optional_field(errors, "code"), _optional_field(errors, "message"))
 
 
-def _not_found(section: Section) -> NotFound:
+def _not_found(section: Section, table: Mapping[str, State]) -> NotFound:
     ctx, value = section.raw("not_found")
     if value is None:
         return NotFound()
-    spec = Section(ctx, value, "what 'not found' looks like ({http, codes, message, empty})")
-    spec.allow("http", "codes", "message", "empty")
+    spec = Section(ctx, value, "what 'not found' looks like ({http, codes, message, empty, states})")
+    spec.allow("http", "codes", "message", "empty", "states")
+    states = frozenset(raw_status(item) for _, item in spec.items("states", "raw statuses"))
+    if mapped := sorted(states.intersection(table)):
+        spec.raw("states")[0].fail(f"{', '.join(mapped)}: a raw status is a task's state or 'not found', not both")
     http: set[int] = set()
     for item_ctx, item in spec.items("http", "HTTP status codes"):
         if isinstance(item, bool) or not isinstance(item, int) or not 200 <= item <= 599:
@@ -611,6 +619,7 @@ def _not_found(section: Section) -> NotFound:
         frozenset(codes),
         pattern,
         _optional_field(spec, "empty"),
+        states,
     )
 
 
@@ -672,10 +681,11 @@ def _status(section: Section, params: tuple[str, ...] = (), identity: TaskIdenti
     state = _optional_field(status, "state")
     if state is None:
         ctx.fail("missing required key 'state': expected the JSON pointer of the raw status")
+    states = _states(status)
     return StatusSpec(
         path=path,
         state=state,
-        states=_states(status),
+        states=states,
         progress=_progress(status, params),
         start=_time(status, "start"),
         end=_time(status, "end"),
@@ -685,7 +695,7 @@ def _status(section: Section, params: tuple[str, ...] = (), identity: TaskIdenti
         resource=_optional_field(status, "resource"),
         error=_errors(status, "error") or ErrorFields(),
         sub_tasks=_sub_tasks(status),
-        not_found=_not_found(status),
+        not_found=_not_found(status, states),
         error_in_200=_errors(status, "error_in_200"),
         reasons=_reasons(status),
         query=query,
@@ -1064,7 +1074,8 @@ _PART_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 def _identity(section: Section, params: Mapping[str, str]) -> TaskIdentity:
     """`task_id: {parts: [...], separator}`: a task named by two or more parts (DataArts: job name +
-    instance ID), each a placeholder of the status path; without it, one ID."""
+    instance ID), each a placeholder of the status path; `task_id: {kind: number}`: one ID of another kind
+    than hexadecimal or a UUID (MPC's task numbers, RFS's stack names); without it, one ID."""
     ctx, value = section.raw("task_id")
     if value is None:
         return SINGLE_ID

@@ -372,7 +372,9 @@ def _written_time(when: float | None, field: TimeField) -> Any:
         return _cph_time(when)
     if field.format == "go":  # Go's time.String(), as CCE writes it
         return _utc(when).strftime("%Y-%m-%d %H:%M:%S.%f000 +0000 UTC")
-    return datetime.fromtimestamp(when, field.zone or UTC).strftime(field.format)
+    written = datetime.fromtimestamp(when, field.zone or UTC).strftime(field.format)
+    # MPC writes its yyyymmddhhmmss times as JSON numbers (20200310031605)
+    return int(written) if field.json_type == "number" and written.isdigit() else written
 
 
 def spec_error(task_spec: ServiceSpec, kind: str, task_id: str) -> tuple[int, JSON]:
@@ -381,6 +383,14 @@ def spec_error(task_spec: ServiceSpec, kind: str, task_id: str) -> tuple[int, JS
     if kind == "server_error":
         return 500, {"error_code": f"{name}.0500", "error_msg": "Internal server error."}
     not_found = task_spec.status.not_found
+    # A 200 that says so: MPC's NO_TASK status, GeminiDB's empty list.
+    said: JSON = {}
+    if not_found.states:
+        _put(said, task_spec.status.state, min(not_found.states))
+        return 200, said
+    if not_found.empty is not None:
+        _put(said, not_found.empty, [])
+        return 200, said
     code = min(not_found.codes) if not_found.codes else f"{name}.0404"
     if 404 in not_found.http or not not_found.codes:
         status = 404 if 404 in not_found.http or not not_found.http else min(not_found.http)

@@ -12,9 +12,12 @@ apply) and list only the tasks that exist at the current simulated time.
   parameter may hold a single one instead); paged by the spec's paging style with the shape's limits;
   a bad value, offset or limit is 400 in the shape's ``bad_request`` body.
 - A spec's list: the service's scenario tasks of the path's project, newest first, paged as the spec
-  says (``offset``: a record offset; ``page``: a page number from ``first``, 0 counting as the first
-  page; ``marker``: the last ID seen, ``next`` in the answer; ``none``: all); the spec's limit is the
-  largest page the fake cloud allows, and a window the spec sends is required. Items are the status
+  says (``offset``: a record offset; ``page``: a page number from ``first``, one below it counting as the
+  first page; ``marker``: the last ID seen, ``next`` in the answer; ``none``: all); the spec's limit is the
+  largest page the fake cloud allows, and a window the spec sends is required. A query parameter the spec
+  sends one value at a time (``query: {task_type: [...]}``) is required, must be one of those values, and
+  lists the tasks listed under that value (a task's ``listed_under``, by default its ``job_type``).
+  A POST's body values are read by their JSON pointers too (``paging.in: body``). Items are the status
   body's part at ``item_at`` when the list carries statuses, else the ID and the ``recent`` time.
 """
 
@@ -27,12 +30,13 @@ from aiohttp import web
 
 from exporter.services import DiscoverySpec, Paging, ServiceSpec
 from exporter.simulator import bodies
+from exporter.simulator.headers import required_headers
 from exporter.simulator.parts import Parts
 from exporter.simulator.routing import Handler, int_param, json_response, request_params
 from exporter.simulator.shapes import SHAPES, ListShape
 from exporter.simulator.tasks import materialize
 
-__all__ = ["list_handler", "list_method", "page_bounds", "window_fits"]
+__all__ = ["each_value", "list_handler", "list_method", "page_bounds", "window_fits"]
 
 # A list's answer, given the request, its parameters and its request ID.
 _Answer = Callable[[web.Request, Mapping[str, str], str], Awaitable[web.StreamResponse]]
@@ -59,6 +63,8 @@ def list_handler(parts: Parts, spec: ServiceSpec) -> Handler | None:
     async def handle(request: web.Request) -> web.StreamResponse:
         parts.stats.list_requests[spec.name] += 1
         request_id, answered = await parts.gateway.admit(spec.name, request)
+        if answered is None and spec.discover is not None:
+            answered = required_headers(spec, spec.discover.headers, request, request_id)
         if answered is not None:
             return answered
         try:
@@ -109,10 +115,13 @@ def _spec_answer(parts: Parts, spec: ServiceSpec) -> _Answer:
 
     async def answer(request: web.Request, params: Mapping[str, str], request_id: str) -> web.StreamResponse:
         tasks = parts.tasks.of_service(spec.name, request.match_info.get("project_id", ""))
-        ids = [task.task_id for task in tasks]
         try:
             if missing := [p for p in required if p not in params]:
                 raise ValueError(f"{' and '.join(missing)} required")
+            if chosen := each_value(lister, params):
+                parts.stats.list_values.update(f"{spec.name}.{name}={value}" for name, value in chosen.items())
+                tasks = [task for task in tasks if task.listed_under in chosen.values()]
+            ids = [task.task_id for task in tasks]
             first, limit = page_bounds(lister.paging, params, ids)
         except ValueError as exc:
             return json_response(400, _bad_request(spec, str(exc), request_id), request_id)
@@ -125,6 +134,20 @@ def _spec_answer(parts: Parts, spec: ServiceSpec) -> _Answer:
     return answer
 
 
+def each_value(lister: DiscoverySpec, params: Mapping[str, str]) -> dict[str, str]:
+    """The values asked for of the list's one-call-per-value parameters (IoTDA's required task_type): each
+    must be sent and be one the spec lists; ValueError otherwise."""
+    chosen: dict[str, str] = {}
+    for name, values in lister.query_each.items():
+        value = params.get(name, "")
+        if not value:
+            raise ValueError(f"{name} is required")
+        if value not in values:
+            raise ValueError(f"{name} must be one of {', '.join(values)}")
+        chosen[name] = value
+    return chosen
+
+
 def page_bounds(paging: Paging, params: Mapping[str, str], ids: Sequence[str]) -> tuple[int, int | None]:
     """The first item of the page asked for and the page's size (None: all, for paging style none);
     ValueError for a bad offset, page or limit. The spec's limit is the largest page allowed."""
@@ -133,8 +156,8 @@ def page_bounds(paging: Paging, params: Mapping[str, str], ids: Sequence[str]) -
     if paging.style == "marker":
         marker = params.get(paging.param, "")
         return (ids.index(marker) + 1 if marker in ids else 0), limit
-    if paging.style == "page":
-        return (max(position, 1) - 1) * limit, limit
+    if paging.style == "page":  # counted from `first`; a page below it is the first page
+        return max(position - paging.first, 0) * limit, limit
     return (position, limit) if paging.style == "offset" else (0, None)
 
 

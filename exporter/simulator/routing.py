@@ -37,8 +37,9 @@ def json_response(status: int, body: object, request_id: str | None = None) -> w
 
 
 async def request_params(request: web.Request) -> dict[str, str]:
-    """The request's parameters: its query string, and for a POST its JSON body's top-level scalars
-    (a list call that sends its paging in the body); ValueError for a body that is not a JSON object."""
+    """The request's parameters: its query string, and for a POST its JSON body's scalars, top-level ones
+    by name and every one by its JSON pointer (a list call that sends its paging in the body); ValueError
+    for a body that is not a JSON object."""
     params = dict(request.query)
     if request.method != "POST" or not request.can_read_body:
         return params
@@ -51,7 +52,25 @@ async def request_params(request: web.Request) -> dict[str, str]:
     for key, value in body.items():
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             params[key] = str(value)
+    params.update(_scalars(body, ""))
     return params
+
+
+def _scalars(node: object, pointer: str) -> dict[str, str]:
+    """Every scalar of a JSON body by its JSON pointer ("/offset", "/filters/0/value/1"): a spec that pages
+    or windows in the body names its values so."""
+    if isinstance(node, dict):
+        pairs = [(str(key).replace("~", "~0").replace("/", "~1"), value) for key, value in node.items()]
+    elif isinstance(node, list):
+        pairs = [(str(index), value) for index, value in enumerate(node)]
+    elif isinstance(node, str | int | float) and not isinstance(node, bool):
+        return {pointer: str(node)}
+    else:
+        return {}
+    found: dict[str, str] = {}
+    for token, value in pairs:
+        found.update(_scalars(value, f"{pointer}/{token}"))
+    return found
 
 
 def int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:

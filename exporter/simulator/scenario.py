@@ -72,7 +72,8 @@ progress counted from counters is written as counters: the first ``done`` counte
 1000 items, the others 0, ``total`` 1000), ``remaining`` (seconds, written in the spec's unit) where it
 reads a remaining time, a whole number named as the last token of its ``failed_count`` pointer (CDN's
 ``failed: 2``; 0 when left out), the spec's error fields as phase fields, ``job_type``/``job_name``
-where the spec reads them and ``resource_id``.
+where the spec reads them and ``resource_id``; where the spec's list sends a query parameter one
+value at a time (IoTDA's task_type), ``listed_under`` is the value that lists the task (default: its ``job_type``).
 
 Generators: a scenario that keeps creating tasks while it runs. The top-level ``generators`` list (with
 at least one generator, ``tasks`` may be empty)::
@@ -879,6 +880,7 @@ def _spec_task(m: dict[str, Any], path: str, spec: ServiceSpec) -> Task:
     status = spec.status
     keys = ("job_type",) * (status.job_type is not None) + ("job_name",) * (status.job_name is not None)
     keys += ("sub_jobs",) * (status.sub_tasks is not None)
+    keys += ("listed_under",) * bool(spec.discover is not None and spec.discover.query_each)
     check_keys(m, (*_COMMON_TASK_KEYS, *keys, "resource_id"), ("task_id", "phases"), path)
     task_id = ident(m["task_id"], f"{path}.task_id")
     sub_jobs = []
@@ -913,10 +915,26 @@ def _spec_task(m: dict[str, Any], path: str, spec: ServiceSpec) -> Task:
         resource_id=string(m.get("resource_id", _derived_uuid(task_id)), f"{path}.resource_id") if resource_key else "",
         spec=spec,
         sub_jobs=tuple(sub_jobs),
+        listed_under=_each_value(m, path, spec),
     )
     task = dataclasses.replace(task, phases=_phases(m["phases"], f"{path}.phases", spec.name, task))
     _check_timeline(task, path)
     return task
+
+
+def _each_value(m: Mapping[str, Any], path: str, spec: ServiceSpec) -> str:
+    """The value of a spec's one-call-per-value list parameter that lists the task (IoTDA's task_type):
+    `listed_under`, by default its job type; one of the values the spec sends."""
+    each = spec.discover.query_each if spec.discover is not None else {}
+    if not each:
+        return ""
+    value = string(m.get("listed_under", m.get("job_type", "")), f"{path}.listed_under")
+    values = [v for vs in each.values() for v in vs]
+    if value not in values:
+        raise Invalid(
+            f"{path}.listed_under", f"expected one of {', '.join(values)} (or such a job_type), got {value!r}"
+        )
+    return value
 
 
 def _derived_request_id(task_id: str) -> str:

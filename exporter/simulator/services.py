@@ -2,7 +2,8 @@
 ``/{cloud_service}``: on a real cloud each service has a host of its own, which an endpoint ending in
 ``/{cloud_service}`` stands for.
 
-A status request passes the gateway, then the task lookup (the service's "not found" answer), the
+A status request passes the gateway, then the check of the headers its spec requires (`headers.py`),
+the task lookup (the service's "not found" answer), the
 task's own fault, and gets the body for the current simulated time: from the service's shape where it
 has one (``shapes.yaml``), else from its spec alone. On a path that services share (ECS, BMS and EVS;
 the database family's ``/v3/{project_id}/jobs``) a status request goes to the service that knows the
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from exporter.services import ServiceSpec
 from exporter.simulator import bodies
+from exporter.simulator.headers import required_headers
 from exporter.simulator.lists import list_handler, list_method, window_fits
 from exporter.simulator.parts import Parts
 from exporter.simulator.routing import Handler, Route, json_response
@@ -75,6 +77,8 @@ def _routed(parts: Parts, sharing: list[ServiceSpec], listers: list[tuple[Servic
 
 async def _serve_task(parts: Parts, spec: ServiceSpec, request: web.Request) -> web.StreamResponse:
     request_id, answered = await parts.gateway.admit(spec.name, request)
+    if answered is None:
+        answered = required_headers(spec, spec.status.headers, request, request_id)
     if answered is not None:
         return answered
     task_id = task_id_of(spec, request)
@@ -95,6 +99,8 @@ def _progress_handler(parts: Parts, spec: ServiceSpec) -> Handler:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         request_id, answered = await parts.gateway.admit(spec.name, request)
+        if answered is None:
+            answered = required_headers(spec, spec.status.headers, request, request_id)
         if answered is not None:
             return answered
         task_id = request.match_info.get("task_id", "")

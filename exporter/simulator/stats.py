@@ -31,6 +31,8 @@ class SimStats:
     # List API requests on arrival, by cloud service ("codearts_check": the task list, "cph": ListJobs;
     # "<service>.parents": a service's parent list).
     list_requests: Counter[str] = field(default_factory=Counter)
+    # List requests by the value of a parameter the spec sends one value at a time ("iotda.task_type=...").
+    list_values: Counter[str] = field(default_factory=Counter)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -43,5 +45,6 @@ class SimStats:
             "aksk_accepted": dict(self.aksk_accepted),
             "max_consecutive_auth_failures": dict(self.max_consecutive_auth_failures),
             "list_requests": dict(self.list_requests),
+            "list_values": dict(self.list_values),
             "faults": dict(self.faults),
         }

@@ -670,7 +670,9 @@ def _params(target: Section, spec: ServiceSpec) -> tuple[tuple[str, str], ...]:
             ctx.fail(f"{spec.name} takes no path parameters")
         return ()
     fanned = spec.parents.param if spec.parents is not None else ""
-    wanted = ", ".join(f"{name} ({doc})" for name, doc in spec.params.items() if name != fanned)
+    wanted = ", ".join(
+        f"{name} ({doc})" for name, doc in spec.params.items() if name != fanned and name not in spec.optional_params
+    )
     if value is None:
         if not wanted:
             return ()
@@ -683,6 +685,8 @@ def _params(target: Section, spec: ServiceSpec) -> tuple[tuple[str, str], ...]:
         if name == fanned and (item is None or item == "all"):
             continue  # every parent the list names
         if not section.has(name):
+            if name in spec.optional_params:
+                continue  # a header's value only (DataArts' workspace): the header is left out
             ctx.fail(f"missing required key {name!r}: {doc}")
         found.append((name, _ids(item_ctx, item, doc + (" or 'all'" if name == fanned else ""))))
     return tuple(found)

@@ -45,6 +45,7 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
     task_id:                                   # optional: a task named by several parts (DataArts)
       parts: [{name: job_name, kind: name}, instance_id]   # kind: id (default) | number | name
       separator: "/"                           # task_id "nightly_load/1a2b..."; the path uses {job_name}
+    # task_id: {kind: name}                    # or one ID of another kind (CDM: the job's name is its ID)
     parents:                                   # optional: fan a target out over a parent list (DMS)
       param: instance_id                       # one of `params:`; a target that leaves it out (or says
       path: /v2/{project_id}/instances         #   `all`) tracks the tasks of every listed parent
@@ -336,6 +337,25 @@ class ServiceSpec:
         if self.parents is not None and self.parents.param not in params:
             return self.identity.under(self.parents.part)
         return self.identity
+
+    @property
+    def optional_params(self) -> frozenset[str]:
+        """The params that fill request headers only (DataArts' `workspace`): a target may leave them
+        out, and a header that names one the target does not give is not sent."""
+        status, lister = self.status, self.discover
+        templates = [status.path, *status.query.values(), status.progress.path if status.progress else ""]
+        if lister is not None:
+            templates += [lister.path, lister.body, *lister.query.values()]
+            templates += [value for values in lister.query_each.values() for value in values]
+        if self.parents is not None:
+            templates.append(self.parents.lister.path)
+        headers = [*status.headers.values(), *(lister.headers.values() if lister is not None else ())]
+        used = "\n".join(templates)
+        return frozenset(
+            name
+            for name in self.params
+            if "{" + name + "}" not in used and any("{" + name + "}" in text for text in headers)
+        )
 
     @property
     def needs_project_id(self) -> bool:
@@ -979,12 +999,17 @@ _PART_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 def _identity(section: Section, params: Mapping[str, str]) -> TaskIdentity:
     """`task_id: {parts: [...], separator}`: a task named by two or more parts (DataArts: job name +
-    instance ID), each a placeholder of the status path; without it, one ID."""
+    instance ID), each a placeholder of the status path; `task_id: {kind: name}`: one ID of another kind
+    (CDM's job names); without it, one hex ID or UUID."""
     ctx, value = section.raw("task_id")
     if value is None:
         return SINGLE_ID
-    spec = Section(ctx, value, "the parts of a task's ID ({parts, separator})")
-    spec.allow("parts", "separator")
+    spec = Section(ctx, value, "the parts of a task's ID ({parts, separator}, or {kind})")
+    spec.allow("parts", "separator", "kind")
+    if spec.has("kind"):  # one ID of another kind (CDM names a run by its job's name)
+        if spec.has("parts") or spec.has("separator"):
+            spec.raw("kind")[0].fail("'kind' is for a task ID of one part: give either 'kind' or 'parts'")
+        return TaskIdentity((IdPart("task_id", spec.string("kind", required=True, choices=tuple(ID_KINDS))),))
     parts: list[IdPart] = []
     for item_ctx, item in spec.items("parts", "the parts, in order"):
         parts.append(_id_part(item_ctx, item, params, [part.name for part in parts]))

@@ -12,10 +12,13 @@ apply) and list only the tasks that exist at the current simulated time.
   parameter may hold a single one instead); paged by the spec's paging style with the shape's limits;
   a bad value, offset or limit is 400 in the shape's ``bad_request`` body.
 - A spec's list: the service's scenario tasks of the path's project, newest first, paged as the spec
-  says (``offset``: a record offset; ``page``: a page number from ``first``, 0 counting as the first
-  page; ``marker``: the last ID seen, ``next`` in the answer; ``none``: all); the spec's limit is the
+  says (``offset``: a record offset; ``page``: a page number from ``first``, a lower one counting as
+  the first page; ``marker``: the last ID seen, ``next`` in the answer; ``none``: all); the spec's limit is the
   largest page the fake cloud allows, and a window the spec sends is required. Items are the status
-  body's part at ``item_at`` when the list carries statuses, else the ID and the ``recent`` time.
+  body's part at ``item_at`` when the list carries statuses, else the ID and the ``recent`` time; the
+  parts of a task named by several (``id: {job_name: /jobName, instance_id: /instanceId}``) each at its
+  pointer, a ``number`` part as a JSON number. Paging and window values a POST sends in its body
+  (``in: body``) are read at their pointers.
 """
 
 from __future__ import annotations
@@ -133,8 +136,8 @@ def page_bounds(paging: Paging, params: Mapping[str, str], ids: Sequence[str]) -
     if paging.style == "marker":
         marker = params.get(paging.param, "")
         return (ids.index(marker) + 1 if marker in ids else 0), limit
-    if paging.style == "page":
-        return (max(position, 1) - 1) * limit, limit
+    if paging.style == "page":  # pages count from `first` (a page below it is the first page too)
+        return max(position - paging.first, 0) * limit, limit
     return (position, limit) if paging.style == "offset" else (0, None)
 
 

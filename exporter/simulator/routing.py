@@ -37,8 +37,9 @@ def json_response(status: int, body: object, request_id: str | None = None) -> w
 
 
 async def request_params(request: web.Request) -> dict[str, str]:
-    """The request's parameters: its query string, and for a POST its JSON body's top-level scalars
-    (a list call that sends its paging in the body); ValueError for a body that is not a JSON object."""
+    """The request's parameters: its query string, and for a POST its JSON body's top-level scalars by
+    name and every scalar by its JSON pointer (a list call that sends its paging in the body); ValueError
+    for a body that is not a JSON object."""
     params = dict(request.query)
     if request.method != "POST" or not request.can_read_body:
         return params
@@ -51,7 +52,23 @@ async def request_params(request: web.Request) -> dict[str, str]:
     for key, value in body.items():
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             params[key] = str(value)
+    params.update(_pointed(body, ""))
     return params
+
+
+def _pointed(node: object, at: str) -> dict[str, str]:
+    """Every scalar of a JSON body by its JSON pointer (`/offset`, `/filters/0/value/0`): where a spec
+    pages or windows a POST list in its body (`in: body`), it names the values so."""
+    if isinstance(node, dict):
+        items = [(str(key).replace("~", "~0").replace("/", "~1"), value) for key, value in node.items()]
+    elif isinstance(node, list):
+        items = [(str(index), value) for index, value in enumerate(node)]
+    else:
+        return {} if node is None or isinstance(node, bool) else {at: str(node)}
+    found: dict[str, str] = {}
+    for key, value in items:
+        found.update(_pointed(value, f"{at}/{key}"))
+    return found
 
 
 def int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import structlog
 
 from exporter.config.secrets import NO_WHITESPACE, Secret, SecretError, whitespace_flaw
-from exporter.model import ID_DESCRIPTION, TaskIdentity, valid_id
+from exporter.model import ID_DESCRIPTION, SINGLE_ID, TaskIdentity, valid_id
 from exporter.schema import (
     ConfigError,
     Ctx,
@@ -646,7 +646,7 @@ def _tasks(section: Section, identity: TaskIdentity) -> dict[str, None]:
     """The target's `tasks:`, each an ID of the target's shape (parts joined, for a two-part identity)."""
     tasks: dict[str, None] = {}  # in order, and a set: thousands of IDs are checked for repeats at once
     for item_ctx, item in section.items("tasks", "task IDs"):
-        if identity.multi:
+        if identity != SINGLE_ID:  # several parts, or one of another kind (CDM's job names)
             if not isinstance(item, str):
                 item_ctx.fail(f"expected a task ID of the form {identity.describe()}, got {item_ctx.describe(item)}")
             task_id = expand(item_ctx, item).strip()

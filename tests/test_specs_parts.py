@@ -127,11 +127,12 @@ def test_cdm_documented_run_list_and_clusters() -> None:
     assert status == TaskStatus(
         state=P, raw_status="BOOTING", progress=0.01, start=1536905778.725, job_name="jdbc2hive"
     )
-    failed = {"submissions": [{"status": "FAILED", "progress": -1, "creation-date": 1536905778725,
-              "last-update-date": 1536905878725, "error-summary": "Submission has been stopped manually by user."}]}  # fmt: skip
+    stopped = "Submission has been stopped manually by user."  # the document's own error-summary example
+    run = {"status": "FAILED", "progress": -1, "creation-date": 1536905778725, "last-update-date": 1536905878725}
+    failed = {"submissions": [run | {"error-summary": stopped}]}
     status = read_status(spec, failed, UTC)
     assert (status.state, status.progress, status.end) == (F, None, 1536905878.725)  # -1: no progress, not 0 %
-    assert status.error_message == "Submission has been stopped manually by user."
+    assert status.error_message == stopped
     assert spec.discover is not None and spec.parents is not None
     assert [task_id for task_id, _ in list_items(spec.discover, document("cdm/ShowJobs.json"))] == ["es_css"]
     clusters = list_items(spec.parents.lister, document("cdm/ListClusters.json"))
@@ -296,7 +297,7 @@ def test_the_examples_the_sdk_itself_cannot_parse(
 ) -> None:
     """The Huawei list example's jobId "868641," and the build record's placeholder number "string" are
     not ints: the SDK raises; the exporter does not read those fields (tests above)."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid literal for int"):
         sdk_model(package, version, client, response, (DOCS / name).read_text(encoding="utf-8"))
 
 

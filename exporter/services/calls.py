@@ -29,7 +29,9 @@ def request_headers(
 ) -> dict[str, str]:
     """The spec's header templates filled with the target's values; `{uuid}` stays for `fresh_headers`. A
     header that names a param the target does not give (an optional one: DataArts' workspace) is left out."""
-    filled = {name: fill(text, project_id, task_id, params).replace("{value}", value) for name, text in templates.items()}
+    filled = {
+        name: fill(text, project_id, task_id, params).replace("{value}", value) for name, text in templates.items()
+    }
     return {name: text for name, text in filled.items() if _UNFILLED.search(text) is None}
 
 

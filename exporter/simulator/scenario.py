@@ -1001,7 +1001,9 @@ def _progress(value: object, path: str, spec: ServiceSpec | None) -> float | Non
     progress = number(value, path)
     sentinel = spec is not None and spec.status.progress is not None and spec.status.progress.none_below is not None
     if not 0 <= progress <= 100 and not (sentinel and progress == -1):
-        raise Invalid(path, f"expected a percentage 0-100{' (or -1: no progress)' if sentinel else ''}, got {progress:g}")
+        raise Invalid(
+            path, f"expected a percentage 0-100{' (or -1: no progress)' if sentinel else ''}, got {progress:g}"
+        )
     return progress
 
 

@@ -60,6 +60,10 @@
       oms: 48 * 3600,  // a bucket of millions of objects migrates for a day or more
       oms_group: 48 * 3600,  // as OMS tasks: a group's prefixes or lists migrate for days
       modelarts: 48 * 3600,  // training jobs run for hours to days
+      dataarts_factory: 6 * 3600,  // batch job instances run for minutes to hours; a frozen one waits for ever
+      cdm: 12 * 3600,  // a migration job moves a database or a bucket in hours
+      codearts_pipeline: 6 * 3600,  // a run builds, tests and deploys in minutes; a review (SUSPEND) waits longer
+      codearts_build: 2 * 3600,  // a build takes minutes; CodeArts stops one at its timeout
     },
     stuckFor: '5m',
 

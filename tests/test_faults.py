@@ -31,7 +31,15 @@ GOOD: dict[str, dict[str, Any]] = {
 }
 
 
-PARAMS = ", params: {cluster_id: 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}"  # MRS: the target's cluster
+PARAMS = ", params: {cluster_id: 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}"  # MRS, CDM: the target's cluster
+# The params of the services that take others, and the task IDs of those that name tasks otherwise.
+OTHER_PARAMS = {"dataarts_factory": "", "codearts_pipeline": f", params: {{codearts_project_id: {PROJECT}}}"}
+TASK_IDS = {"dataarts_factory": "job_batch/34765", "cdm": "jdbc2hive", "codearts_pipeline": f"{TASK}/{TASK}",
+            "codearts_build": f"{TASK}/12"}  # fmt: skip
+
+
+def task_of(service: str) -> str:
+    return TASK_IDS.get(service, TASK)
 
 
 def config_for(service: str) -> Config:
@@ -40,7 +48,7 @@ def config_for(service: str) -> Config:
 accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: "${{T}}"}}}}]
 services:
   - {{cloud_service: {service}, account: prod, region: cn-north-4, project_id: {PROJECT},
-      endpoint: "http://cloud.test", tasks: [{TASK}]{PARAMS if BUILTIN[service].params else ""}}}
+      endpoint: "http://cloud.test", tasks: ['{task_of(service)}']{OTHER_PARAMS.get(service, PARAMS) if BUILTIN[service].params else ""}}}
 """,
         env={"T": "t"},
     )
@@ -110,7 +118,7 @@ async def test_a_wrong_typed_body_is_a_bad_response_and_the_task_keeps_its_value
     tracker = Tracker(config, client, clock=lambda: now[0])
     await tracker.refresh(5)
     (target,) = tracker.targets
-    before = target.tasks[TASK]
+    before = target.tasks[task_of(service)]
     assert before.status is not None and before.status.state is State.RUNNING
     with structlog.testing.capture_logs() as logs:
         for _ in range(3):
@@ -118,7 +126,7 @@ async def test_a_wrong_typed_body_is_a_bad_response_and_the_task_keeps_its_value
             await tracker.refresh(5)
     await client.aclose()
     (target,) = tracker.targets
-    after = target.tasks[TASK]
+    after = target.tasks[task_of(service)]
     assert after.status == before.status  # the last known values stay
     assert after.last_update == 1000.0  # and show how old they are
     assert after.last_error is not None and after.last_error.reason.value == "bad_response"

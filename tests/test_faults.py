@@ -43,12 +43,13 @@ def task_of(service: str) -> str:
 
 
 def config_for(service: str) -> Config:
+    params = OTHER_PARAMS.get(service, PARAMS) if BUILTIN[service].params else ""
     return parse_config(
         f"""
 accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: "${{T}}"}}}}]
 services:
   - {{cloud_service: {service}, account: prod, region: cn-north-4, project_id: {PROJECT},
-      endpoint: "http://cloud.test", tasks: ['{task_of(service)}']{OTHER_PARAMS.get(service, PARAMS) if BUILTIN[service].params else ""}}}
+      endpoint: "http://cloud.test", tasks: ['{task_of(service)}']{params}}}
 """,
         env={"T": "t"},
     )

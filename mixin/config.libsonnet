@@ -63,6 +63,10 @@
       iotda: 24 * 3600,  // a batch upgrade of thousands of devices, with retries, runs for hours
       mpc: 6 * 3600,  // transcoding a long video in several formats takes hours
       rfs: 3 * 3600,  // a stack deployment creates databases and clusters: up to hours
+      dataarts_factory: 6 * 3600,  // batch job instances run for minutes to hours; a frozen one waits for ever
+      cdm: 12 * 3600,  // a migration job moves a database or a bucket in hours
+      codearts_pipeline: 6 * 3600,  // a run builds, tests and deploys in minutes; a review (SUSPEND) waits longer
+      codearts_build: 2 * 3600,  // a build takes minutes; CodeArts stops one at its timeout
     },
     stuckFor: '5m',
 

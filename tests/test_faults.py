@@ -24,10 +24,6 @@ TASK = "4010a32d535527910153552b492c0002"
 TASK_OF_KIND = {"number": "22123973"}
 
 
-def task_of(service: str) -> str:
-    return TASK_OF_KIND.get(BUILTIN[service].identity.parts[0].kind, TASK)
-
-
 Handler = Callable[[httpx.Request], httpx.Response]
 
 # A good answer per built-in service, in its documented shape.
@@ -39,16 +35,25 @@ GOOD: dict[str, dict[str, Any]] = {
 }
 
 
-PARAMS = ", params: {cluster_id: 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}"  # MRS: the target's cluster
+PARAMS = ", params: {cluster_id: 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}"  # MRS, CDM: the target's cluster
+# The params of the services that take others, and the task IDs of those that name tasks otherwise.
+OTHER_PARAMS = {"dataarts_factory": "", "codearts_pipeline": f", params: {{codearts_project_id: {PROJECT}}}"}
+TASK_IDS = {"dataarts_factory": "job_batch/34765", "cdm": "jdbc2hive", "codearts_pipeline": f"{TASK}/{TASK}",
+            "codearts_build": f"{TASK}/12", "rfs": "web-prod"}  # fmt: skip
+
+
+def task_of(service: str) -> str:
+    return TASK_IDS.get(service) or TASK_OF_KIND.get(BUILTIN[service].identity.parts[0].kind, TASK)
 
 
 def config_for(service: str) -> Config:
+    params = OTHER_PARAMS.get(service, PARAMS) if BUILTIN[service].params else ""
     return parse_config(
         f"""
 accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: "${{T}}"}}}}]
 services:
   - {{cloud_service: {service}, account: prod, region: cn-north-4, project_id: {PROJECT},
-      endpoint: "http://cloud.test", tasks: ["{task_of(service)}"]{PARAMS if BUILTIN[service].params else ""}}}
+      endpoint: "http://cloud.test", tasks: ['{task_of(service)}']{params}}}
 """,
         env={"T": "t"},
     )

@@ -28,6 +28,7 @@ from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.utils.http_utils import sanitize_for_serialization
 
 from exporter.services import BUILTIN, ServiceSpec, fill
+from exporter.services.interpret import list_items
 from exporter.services.spec import DiscoverySpec
 from exporter.simulator import (
     DEFAULT_PROJECT_ID,
@@ -50,7 +51,17 @@ SDK_NAMES = {
     "geminidb": "gaussdbfornosql",
     "oms_group": "oms",
     "vbs": "evs",  # no VBS SDK: EVS's job API is its twin (a partial oracle, see PARTIAL)
+    "dataarts_factory": "dgc",  # DataArts Studio's factory API is DGC's (DgcClient)
 }
+# Path parameters a spec's path writes as a fixed value: CDM's job list is ShowJobs with job_name "all".
+FIXED_PATH_VALUES = {"cdm": {"job_name": "all"}}
+# Fields the fake cloud writes into a status body that the SDK's status model does not have, because the
+# spec reads them from the list items (which carry the status): DataArts' errorMessage is a JobInstance's
+# (ListJobInstances), not ShowJobInstance's.
+LIST_ONLY_FIELDS = {"dataarts_factory": ("errorMessage",)}
+# And the other way round: the fake cloud's list items are its status bodies, whose sub-tasks (DataArts'
+# nodes) only the status model has.
+STATUS_ONLY_FIELDS = {"dataarts_factory": ("nodes",)}
 SEEDS = {"evs", "dws", "cph", "codearts_check"}  # checked field by field in test_sdk_oracle.py
 TIMES = [0, 12, 35, 65, 125]
 # The SDK sends every request to its endpoint's host, dropping the path (/{service}) that tells the fake
@@ -82,18 +93,23 @@ def _shape(path: str) -> str:
 
 
 @cache
-def sdk_api(service: str, path: str, method: str = "GET") -> SdkApi:
-    """The SDK's API at `path` by `method` (placeholders compared by position, not name)."""
+def sdk_api(service: str, path: str, verb: str = "GET") -> SdkApi:
+    """The SDK's API at `path` by HTTP `verb` (placeholders compared by position, not name; a fixed value
+    the spec writes for one, as CDM's job/all, compared as written)."""
+    fixed = FIXED_PATH_VALUES.get(service, {})
     package = "huaweicloudsdk" + SDK_NAMES.get(service, service.replace("_", ""))
     root = Path(importlib.import_module(package).__file__ or "").parent
     found = []
     for source in sorted(root.glob("v*/*_client.py")):
         if source.name.endswith("_async_client.py"):
             continue
-        for name, http, resource, response in _HTTP_INFO.findall(source.read_text(encoding="utf-8")):
-            if http == method and _shape(resource) == _shape(path):
-                found.append((source.parent.name, name, resource, response))
-    assert len(found) == 1, f"{service}: the SDK has {len(found)} {method} APIs at {path}: {found}"
+        for api_name, http, resource, response in _HTTP_INFO.findall(source.read_text(encoding="utf-8")):
+            written = resource
+            for param, value in fixed.items():
+                written = written.replace("{" + param + "}", value)
+            if http == verb and _shape(path) in (_shape(resource), _shape(written)):
+                found.append((source.parent.name, api_name, resource, response))
+    assert len(found) == 1, f"{service}: the SDK has {len(found)} {verb} APIs at {path}: {found}"
     version, name, resource, response = found[0]
     module = importlib.import_module(f"{package}.{version}")
     client = next(
@@ -168,12 +184,13 @@ def fresh_headers(templates: dict[str, str] | Any) -> dict[str, str]:
 def status_call(cloud: Cloud, spec: ServiceSpec, api: SdkApi, task_id: str) -> tuple[Any, Any]:
     """One job through the SDK and raw (signed by the exporter's signer), by the spec's path and query."""
     params = dict.fromkeys(spec.params, DEMO_PARAM_VALUE)  # MRS's cluster ID
+    params |= spec.identity.split(task_id) if spec.identity.multi else {}  # DataArts: job name + instance ID
     ours = _PLACEHOLDER.findall(spec.status.path)
     theirs = _PLACEHOLDER.findall(api.path)
-    values = {
+    values = {  # a CodeArts project ID fills the SDK's {project_id}
         t: task_id if o == "task_id" else params[o] for o, t in zip(ours, theirs, strict=True) if o != "project_id"
     }
-    values |= {key: task_id for key, value in spec.status.query.items() if value == "{task_id}"}
+    values |= spec.status_query(DEFAULT_PROJECT_ID, task_id, params)
     headers = fresh_headers(spec.status.headers)
     resp = getattr(client_for(cloud, spec.name, api), api.method)(request_for(api, values | headers))
     raw = cloud.http.get(
@@ -182,7 +199,10 @@ def status_call(cloud: Cloud, spec: ServiceSpec, api: SdkApi, task_id: str) -> t
         headers=headers,
     )
     assert raw.status_code == 200, raw.text
-    return resp, raw.json()
+    body = raw.json()
+    for key in LIST_ONLY_FIELDS.get(spec.name, ()):
+        body.pop(key, None)
+    return resp, body
 
 
 @pytest.mark.parametrize("service", sorted(BUILTIN))
@@ -192,6 +212,7 @@ def test_every_spec_path_is_an_api_of_the_official_sdk(service: str) -> None:
     assert api.path.startswith(spec.status.path.split("{")[0])
     if spec.status.progress is not None and spec.status.progress.path:
         sdk_api(service, spec.status.progress.path)  # DLI's progress API
+    assert set(spec.status.headers) <= set(api.request.attribute_map.values())  # DataArts' workspace
     if spec.discover is not None:
         lister = sdk_api(service, spec.discover.path, spec.discover.method)
         wire = set(lister.request.attribute_map.values())
@@ -201,6 +222,9 @@ def test_every_spec_path_is_an_api_of_the_official_sdk(service: str) -> None:
         sent |= {p for p in ((window.from_param, window.to_param) if window else ()) if p}
         sent |= {spec.discover.batch} - {""} | set(spec.discover.query) | set(spec.discover.query_each)
         sent |= set(spec.discover.headers)
+        if spec.discover.method == "POST":  # the paging and the body's keys are the body model's
+            wire = set(body_model(lister).attribute_map.values())
+            sent = {name.strip("/") for name in sent} | set(json.loads(spec.discover.body))
         assert sent <= wire, f"{service}: the SDK's list request has no {sorted(sent - wire)}"
 
 
@@ -228,34 +252,7 @@ def test_the_sdk_parses_every_list_of_every_spec(cloud: Cloud, service: str) -> 
     assert lister is not None
     api = sdk_api(service, lister.path, lister.method)
     cloud.at(65)
-    values = list_values(lister)
-    params = dict.fromkeys(spec.params, DEMO_PARAM_VALUE)
-    client = client_for(cloud, service, api)
-    path, headers = f"/{service}{fill(lister.path, DEFAULT_PROJECT_ID, params=params)}", fresh_headers(lister.headers)
-    if lister.method == "POST":  # ModelArts: the paging in the body
-        body = json.loads(lister.body) | {key.lstrip("/"): value for key, value in values.items()}
-        raw = cloud.http.post(path, json=body, headers=headers)
-    else:
-        raw = cloud.http.get(path, params=values, headers=headers)
-    assert raw.status_code == 200, raw.text
-    if service in SHARED_LIST_PATH or lister.method == "POST":
-        # The SDK's model reads the answer (a POST's body is the SDK's own request model, not built here).
-        resp = client._deserialize(json.loads(raw.text, parse_float=Decimal), api.response)
-    else:
-        resp = getattr(client, api.method)(request_for(api, values | params | headers))
-    parsed = listed_ids_as_text(lister, comparable(resp))
-    expected = as_sdk_text(service, without_nulls(raw.json()))
-    assert parsed == listed_ids_as_text(lister, expected) | {"request_id": None}
-    listed = {job.task_id for job in jobs(service) if job in default_scenario().tasks}
-    asked = next(iter(lister.query_each.values()), ())[:1]  # IoTDA: the tasks of the first task_type
-    listed = {job.task_id for job in jobs(service) if not asked or job.listed_under in asked} & listed
-    assert listed and listed <= listed_ids(lister, parsed)
-
-
-def list_values(lister: DiscoverySpec) -> dict[str, Any]:
-    """A list call's parameters: the largest page, a window of a day to the scenario's 65th second, the
-    first value of a parameter the spec sends one value at a time."""
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {key: each[0] for key, each in lister.query_each.items()}  # CDM's jobType
     if lister.paging.style != "none":
         values[lister.paging.limit_param] = lister.paging.limit
     if lister.window is not None:
@@ -269,7 +266,37 @@ def list_values(lister: DiscoverySpec) -> dict[str, Any]:
                     if fmt == "epoch_ms"
                     else time.strftime("%Y-%m-%dT%H:%M:%SZ" if fmt == "iso" else fmt, time.gmtime(when))
                 )
-    return values | {name: each[0] for name, each in lister.query_each.items()}
+    params = dict.fromkeys(spec.params, DEMO_PARAM_VALUE) | FIXED_PATH_VALUES.get(service, {})
+    client = client_for(cloud, service, api)
+    path, headers = f"/{service}{fill(lister.path, DEFAULT_PROJECT_ID, params=params)}", fresh_headers(lister.headers)
+    if lister.method == "POST":  # ModelArts, CodeArts Pipeline: the paging in the body
+        sent = json.loads(lister.body) | {name.strip("/"): value for name, value in values.items()}
+        raw = cloud.http.post(path, json=sent, headers=headers)
+        # The SDK's model reads the answer (a POST's body is the SDK's own request model, not built here).
+        resp = client._deserialize(json.loads(raw.text, parse_float=Decimal), api.response)
+    else:
+        raw = cloud.http.get(path, params=values, headers=headers)
+        if service in SHARED_LIST_PATH:
+            resp = client._deserialize(json.loads(raw.text, parse_float=Decimal), api.response)
+        else:
+            resp = getattr(client, api.method)(request_for(api, values | params | headers))
+    assert raw.status_code == 200, raw.text
+    for item in list_of(lister, raw_body := raw.json()):
+        for key in STATUS_ONLY_FIELDS.get(service, ()):
+            item.pop(key, None)
+    parsed = listed_ids_as_text(lister, comparable(resp))
+    expected = as_sdk_text(service, without_nulls(raw_body))
+    assert parsed == listed_ids_as_text(lister, expected) | {"request_id": None}
+    listed = {job.task_id for job in jobs(service) if job in default_scenario().tasks}
+    asked = next(iter(lister.query_each.values()), ())[:1]  # IoTDA: the tasks of the first task_type
+    if service == "iotda":
+        listed = {job.task_id for job in jobs(service) if job.listed_under in asked} & listed
+    assert listed and listed <= listed_ids(lister, parsed)
+
+
+def body_model(api: SdkApi) -> Any:
+    """The model of a POST request's JSON body (CodeArts Pipeline's ListPipelineQuery)."""
+    return getattr(api.module, api.request.openapi_types["body"])
 
 
 def list_of(lister: DiscoverySpec, body: Any) -> list[Any]:
@@ -281,13 +308,8 @@ def list_of(lister: DiscoverySpec, body: Any) -> list[Any]:
 
 
 def listed_ids(lister: DiscoverySpec, body: Any) -> set[str]:
-    """The items' IDs, at the spec's pointer (ModelArts: /metadata/id)."""
-    found = set()
-    for item in list_of(lister, body):
-        for token in lister.id.pointers[0]:
-            item = item.get(token) if isinstance(item, dict) else None
-        found.add(str(item))
-    return found
+    """The task IDs of a list answer, as the exporter reads them (the parts joined, for DataArts)."""
+    return {task_id for task_id, _ in list_items(lister, body)}
 
 
 def listed_ids_as_text(lister: DiscoverySpec, body: Any) -> Any:

@@ -80,6 +80,8 @@ RID0, RID1 = DEMO_CPH_REQUEST_IDS
 def url(cloud_service: str, task_id: str, project: str = P) -> str:
     spec = BUILTIN[cloud_service]
     params = dict.fromkeys(spec.params, DEMO_PARAM_VALUE)  # MRS's cluster ID
+    if spec.identity.multi:  # a task named by its parts (DataArts: job name + instance ID): each in the path
+        params |= spec.identity.split(task_id)
     query = spec.status_query(project, task_id, params)
     return spec.status_path(project, task_id, params) + (
         "?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else ""
@@ -182,6 +184,11 @@ DOCUMENTED_IDS = {
     "iotda": re.compile(r"[0-9a-f]{24}"),  # ShowBatchTask's task_id: 24 hex characters
     "mpc": re.compile(r"[1-9][0-9]{0,18}"),  # integers
     "rfs": re.compile(r"[a-z][a-z0-9_-]{0,127}"),  # stack names
+    # Named by their parts (job name + instance ID, pipeline ID + run ID, job ID + build number), or by a name
+    "dataarts_factory": re.compile(r"[a-z_]+/[0-9]+"),
+    "cdm": re.compile(r"[a-z0-9_]+"),
+    "codearts_pipeline": re.compile(r"[0-9a-f]{32}/[0-9a-f]{32}"),
+    "codearts_build": re.compile(r"[0-9a-f]{32}/[0-9]+"),
 }
 
 
@@ -2226,7 +2233,9 @@ def test_parents_section_errors(parents: object, message: str) -> None:
 
 
 def test_scenario_without_parents_has_the_sections_default() -> None:
-    assert default_scenario().sections["parents"] == {}
+    data = {"tasks": [{"cloud_service": "dws", "task_id": "d5a01", "phases": [{"after": 0, "status": "INIT"}]}]}
+    assert parse_scenario(data, source="s.yaml").sections["parents"] == {}
+    assert [p.id for p in default_scenario().sections["parents"]["cdm"]] == ["bae65496-643e-47ca-84af-948672de7eeb"]
     assert [p.id for p in parents_scenario().sections["parents"]["cce"]] == CLUSTERS
 
 

@@ -153,7 +153,13 @@ def test_percent_progress_and_sub_task_progress() -> None:
 # Regions a built-in lists beyond the SDK's file, each from a document named in its spec.
 DOCUMENTED_EXTRA = {"codearts_check": {"cn-southwest-2", "eu-west-101"}}
 # Built-ins whose SDK package is named after another product name.
-SDK_NAMES = {"gaussdb": "gaussdbforopengauss", "taurusdb": "gaussdb", "geminidb": "gaussdbfornosql", "oms_group": "oms"}
+SDK_NAMES = {
+    "gaussdb": "gaussdbforopengauss",
+    "taurusdb": "gaussdb",
+    "geminidb": "gaussdbfornosql",
+    "oms_group": "oms",
+    "dataarts_factory": "dgc",
+}
 
 
 def sdk_regions(service: str) -> dict[str, str]:

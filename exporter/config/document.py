@@ -649,7 +649,7 @@ def _tasks(section: Section, identity: TaskIdentity) -> dict[str, None]:
     """The target's `tasks:`, each an ID of the target's shape (parts joined, for a two-part identity)."""
     tasks: dict[str, None] = {}  # in order, and a set: thousands of IDs are checked for repeats at once
     for item_ctx, item in section.items("tasks", "task IDs"):
-        if identity.multi:
+        if identity.multi:  # several parts (DataArts: job name + instance ID)
             if not isinstance(item, str):
                 item_ctx.fail(f"expected a task ID of the form {identity.describe()}, got {item_ctx.describe(item)}")
             task_id = expand(item_ctx, item).strip()
@@ -673,7 +673,9 @@ def _params(target: Section, spec: ServiceSpec) -> tuple[tuple[str, str], ...]:
             ctx.fail(f"{spec.name} takes no path parameters")
         return ()
     fanned = spec.parents.param if spec.parents is not None else ""
-    wanted = ", ".join(f"{name} ({doc})" for name, doc in spec.params.items() if name != fanned)
+    # The parent's parameter and a header's value only (DataArts' workspace: the header is left out) may be left out.
+    optional = {fanned, *spec.optional_params}
+    wanted = ", ".join(f"{name} ({doc})" for name, doc in spec.params.items() if name not in optional)
     if value is None:
         if not wanted:
             return ()
@@ -683,12 +685,21 @@ def _params(target: Section, spec: ServiceSpec) -> tuple[tuple[str, str], ...]:
     found = []
     for name, doc in spec.params.items():
         item_ctx, item = section.raw(name)
-        if name == fanned and (item is None or item == "all"):
-            continue  # every parent the list names
+        if _left_out(section, name, fanned, optional):
+            continue
         if not section.has(name):
             ctx.fail(f"missing required key {name!r}: {doc}")
         found.append((name, _ids(item_ctx, item, doc + (" or 'all'" if name == fanned else ""))))
     return tuple(found)
+
+
+def _left_out(section: Section, name: str, fanned: str, optional: set[str]) -> bool:
+    """Whether an optional parameter is not given: the parent's (absent or `all`: every parent the list
+    names) or a header's value only."""
+    item = section.raw(name)[1]
+    if name == fanned and (item is None or item == "all"):
+        return True
+    return name in optional and not section.has(name)
 
 
 def _discover(target: Section, spec: ServiceSpec, services: Mapping[str, ServiceSpec]) -> DiscoverConfig:

@@ -35,7 +35,7 @@ from exporter.exposition.listener import SAFE_HEADERS, Serving, serve
 from exporter.exposition.render import TaskText
 from exporter.exposition.webconfig import BasicAuth
 from exporter.log import repeated
-from exporter.model import State, TaskStatus
+from exporter.model import ID_DESCRIPTION, State, TaskStatus
 from exporter.tracking import TargetSnapshot, TaskRecord, Tracker
 from exporter.tracking.table import Refresh
 
@@ -285,7 +285,7 @@ def _probe_target(config: Config, cloud_service: str, task_id: str, wanted: dict
         )
     problems = [target.identity.problem(task_id) for target in targets]
     if all(problems):
-        multi = targets[0].identity.multi
+        multi = targets[0].identity.describe() != ID_DESCRIPTION  # parts, or a name (CDM)
         return problems[0] if multi else "task_id must be 16 to 64 hexadecimal characters, or a UUID"
     targets = [target for target, problem in zip(targets, problems, strict=True) if not problem]
     if len(targets) > 1:

@@ -16,6 +16,7 @@ from exporter.services.spec import DiscoverySpec, Paging, ServiceSpec, Window, f
 
 __all__ = ["describe_calls", "fresh_headers", "header_total", "list_body", "place", "request_headers"]
 
+_UNFILLED = re.compile(r"\{(?!uuid\})[a-z][a-z0-9_]*\}")  # a placeholder no value filled
 _TOTAL = re.compile(r"\s*(?:[^/]*/)?\s*([0-9]{1,12})\s*")  # "25", or Content-Range's "0-9/25"
 
 
@@ -26,8 +27,12 @@ def request_headers(
     params: Mapping[str, str] | None = None,
     value: str = "",
 ) -> dict[str, str]:
-    """The spec's header templates filled with the target's values; `{uuid}` stays for `fresh_headers`."""
-    return {name: fill(text, project_id, task_id, params).replace("{value}", value) for name, text in templates.items()}
+    """The spec's header templates filled with the target's values; `{uuid}` stays for `fresh_headers`. A
+    header that names a param the target does not give (an optional one: DataArts' workspace) is left out."""
+    filled = {
+        name: fill(text, project_id, task_id, params).replace("{value}", value) for name, text in templates.items()
+    }
+    return {name: text for name, text in filled.items() if _UNFILLED.search(text) is None}
 
 
 def fresh_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -54,7 +54,8 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
     task_id:                                   # a task named by several parts (DataArts)
       parts: [{name: job_name, kind: name}, instance_id]   # kind: id (default) | number | name
       separator: "/"                           # task_id "nightly_load/1a2b..."; the path uses {job_name}
-    task_id: {kind: number}                    # or: one ID of another kind than the default `id` (MPC)
+    task_id: {kind: number}                    # or: one ID of another kind than the default `id` (MPC's
+                                               # numbers; `name`: CDM's job names, RFS's stack names)
     parents:                                   # optional: fan a target out over a parent list (DMS)
       param: instance_id                       # one of `params:`; a target that leaves it out (or says
       path: /v2/{project_id}/instances         #   `all`) tracks the tasks of every listed parent
@@ -382,6 +383,25 @@ class ServiceSpec:
         if self.parents is not None and self.parents.param not in params:
             return self.identity.under(self.parents.part)
         return self.identity
+
+    @property
+    def optional_params(self) -> frozenset[str]:
+        """The params that fill request headers only (DataArts' `workspace`): a target may leave them
+        out, and a header that names one the target does not give is not sent."""
+        status, lister = self.status, self.discover
+        templates = [status.path, *status.query.values(), status.progress.path if status.progress else ""]
+        if lister is not None:
+            templates += [lister.path, lister.body, *lister.query.values()]
+            templates += [value for values in lister.query_each.values() for value in values]
+        if self.parents is not None:
+            templates.append(self.parents.lister.path)
+        headers = [*status.headers.values(), *(lister.headers.values() if lister is not None else ())]
+        used = "\n".join(templates)
+        return frozenset(
+            name
+            for name in self.params
+            if "{" + name + "}" not in used and any("{" + name + "}" in text for text in headers)
+        )
 
     @property
     def needs_project_id(self) -> bool:

@@ -335,10 +335,24 @@ def spec_list_item(task: Task, spec: ServiceSpec, *, start: float, elapsed: floa
         item: JSON = _at(spec_body(task, start=start, elapsed=elapsed), lister.item_at)
     else:
         item = {}
-    _put(item, lister.id, task.task_id)
+    _put_id(item, spec, task.task_id)
     if lister.recent is not None:
         _put(item, lister.recent.at, _written_time(start + task.created_offset, lister.recent))
     return item
+
+
+def _put_id(item: JSON, spec: ServiceSpec, task_id: str) -> None:
+    """The task's ID in a list item: each part at its pointer where it has several (a number part as a
+    JSON number: DataArts' instanceId is int64), else the one ID."""
+    lister, identity = spec.discover, spec.identity
+    assert lister is not None
+    if not lister.id_parts or identity.problem(task_id):
+        _put(item, lister.id, task_id)
+        return
+    values = identity.split(task_id)
+    kinds = {part.name: part.kind for part in identity.parts}
+    for name, at in lister.id_parts:
+        _put(item, at, int(values[name]) if kinds[name] == "number" else values[name])
 
 
 def spec_list_page(spec: ServiceSpec, items: list[JSON], total: int, next_marker: str) -> JSON:

@@ -18,7 +18,9 @@ apply) and list only the tasks that exist at the current simulated time.
   sends one value at a time (``query: {task_type: [...]}``) is required, must be one of those values, and
   lists the tasks listed under that value (a task's ``listed_under``, by default its ``job_type``).
   A POST's body values are read by their JSON pointers too (``paging.in: body``). Items are the status
-  body's part at ``item_at`` when the list carries statuses, else the ID and the ``recent`` time.
+  body's part at ``item_at`` when the list carries statuses, else the ID and the ``recent`` time; the
+  parts of a task named by several (``id: {job_name: /jobName, instance_id: /instanceId}``) each at its
+  pointer, a ``number`` part as a JSON number.
 """
 
 from __future__ import annotations

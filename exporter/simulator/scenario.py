@@ -125,7 +125,7 @@ from typing import Any, NamedTuple, TypeAlias
 
 import yaml
 
-from exporter.model import FINAL_STATES, State
+from exporter.model import FINAL_STATES, SINGLE_ID, State
 from exporter.services import BUILTIN, ServiceSpec, raw_status
 from exporter.simulator import sections
 from exporter.simulator.checks import (
@@ -874,6 +874,18 @@ def _listed_under(m: Mapping[str, Any], shape: Shape, task_id: str, path: str) -
     return _derived_request_id(task_id) if shape.list.default == "derived" else shape.list.default
 
 
+def _spec_task_id(value: object, path: str, spec: ServiceSpec) -> str:
+    """A spec task's ID: of the shape the spec names its tasks in (`task_id: {parts}` or `{kind}`:
+    `job_batch/34765`, a CDM job's name), else the scenario's usual ID."""
+    if spec.identity == SINGLE_ID:
+        return ident(value, path)
+    problem = spec.identity.problem(value) if isinstance(value, str) else f"expected a string, got {value!r}"
+    if problem:
+        raise Invalid(path, problem)
+    assert isinstance(value, str)
+    return value
+
+
 def _spec_task(m: dict[str, Any], path: str, spec: ServiceSpec) -> Task:
     """A task of a service that the fake cloud answers from its spec: status any JSON scalar, progress
     when the spec reads one, and the error fields the spec points at."""
@@ -882,7 +894,7 @@ def _spec_task(m: dict[str, Any], path: str, spec: ServiceSpec) -> Task:
     keys += ("sub_jobs",) * (status.sub_tasks is not None)
     keys += ("listed_under",) * bool(spec.discover is not None and spec.discover.query_each)
     check_keys(m, (*_COMMON_TASK_KEYS, *keys, "resource_id"), ("task_id", "phases"), path)
-    task_id = ident(m["task_id"], f"{path}.task_id")
+    task_id = _spec_task_id(m["task_id"], f"{path}.task_id", spec)
     sub_jobs = []
     for i, raw in enumerate(as_list(m.get("sub_jobs", []), f"{path}.sub_jobs")):
         sub = mapping(raw, f"{path}.sub_jobs[{i}]")
@@ -1002,11 +1014,7 @@ def _phase(raw: object, path: str, service: str, spec_task: Task | None = None) 
     ok, expected = _status_rule(service if spec is None else None)
     if not ok(status):
         raise Invalid(f"{path}.status", f"expected {expected} for {service}, got {status!r}")
-    progress = m.get("progress")
-    if progress is not None:
-        progress = number(progress, f"{path}.progress")
-        if not 0 <= progress <= 100:
-            raise Invalid(f"{path}.progress", f"expected a percentage 0-100, got {progress:g}")
+    progress = _progress(m.get("progress"), f"{path}.progress", spec)
     fields = {key: None if m[key] is None else string(m[key], f"{path}.{key}") for key in extra if key in m}
     remaining, failed = _counted(m, counts, path)
     return Phase(after=after, status=status, progress=progress, fields=fields, remaining=remaining, failed=failed)
@@ -1042,6 +1050,20 @@ def _counted(m: Mapping[str, Any], keys: tuple[str, ...], path: str) -> tuple[fl
         else:
             failed = int(found)
     return remaining, failed
+
+
+def _progress(value: object, path: str, spec: ServiceSpec | None) -> float | None:
+    """A phase's progress, 0-100; -1 too where the spec reads a value below `none_below` as "no
+    progress" (CDM writes -1 on failure)."""
+    if value is None:
+        return None
+    progress = number(value, path)
+    sentinel = spec is not None and spec.status.progress is not None and spec.status.progress.none_below is not None
+    if not 0 <= progress <= 100 and not (sentinel and progress == -1):
+        raise Invalid(
+            path, f"expected a percentage 0-100{' (or -1: no progress)' if sentinel else ''}, got {progress:g}"
+        )
+    return progress
 
 
 def _status_rule(service: str | None) -> tuple[Callable[[object], bool], str]:

@@ -52,10 +52,20 @@ def routes(parts: Parts) -> list[Route]:
 
 
 def task_id_of(spec: ServiceSpec, request: web.Request) -> str:
-    """The task ID a status request asks for: in its path, or in the query parameter the spec names."""
-    if "task_id" in request.match_info:
-        return request.match_info["task_id"]
-    key = next((k for k, v in spec.status.query.items() if v == "{task_id}"), "")
+    """The task ID a status request asks for: in its path, or in the query parameter the spec names; a
+    task named by several parts (DataArts: job name + instance ID) is the parts joined, each found so."""
+    identity = spec.identity
+    names = [part.name for part in identity.parts] if identity.multi else ["task_id"]
+    values = {name: _named(spec, request, name) for name in names}
+    if not identity.multi:
+        return values["task_id"]
+    return identity.join(values) if all(values.values()) else ""
+
+
+def _named(spec: ServiceSpec, request: web.Request, name: str) -> str:
+    if name in request.match_info:
+        return request.match_info[name]
+    key = next((k for k, v in spec.status.query.items() if v == "{" + name + "}"), "")
     return request.query.get(key, "")
 
 

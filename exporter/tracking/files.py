@@ -258,7 +258,7 @@ def _entry_problem(entry: Any, services: frozenset[str], identities: Mapping[str
     shapes = identities.get(entry["cloud_service"]) or (SINGLE_ID,)
     problems = [identity.problem(task_id) for identity in shapes]
     if all(problems):  # a two-part ID, or a fanned-out target's, says what it expected
-        if shapes[0].multi:
+        if shapes[0] != SINGLE_ID:
             return problems[0]
         return f"invalid task_id {task_id!r}: expected {ID_DESCRIPTION}"
     return ""

@@ -20,6 +20,7 @@ import structlog
 
 from exporter import __version__
 from exporter.cloud.auth import PasswordAuth, build_auth, iam_url
+from exporter.cloud.domains import DomainIds
 from exporter.cloud.errors import NO_SUCH_API_CODES, ApiError, ApiFailure, classify
 from exporter.cloud.guards import BACKOFF_MAX, BACKOFF_START, MAX_AUTH_FAILURES, Endpoint, Guards, RateLimiter, identity
 from exporter.cloud.wire import WireTransport
@@ -153,16 +154,18 @@ class _Connections:
         finally:
             await flow.aclose()
 
-    def auth(self, target: TargetConfig) -> httpx.Auth:
+    def auth(self, target: TargetConfig, domain_id: str = "") -> httpx.Auth:
+        """The target's auth flow; `domain_id` signs a global service's AK/SK calls (X-Domain-Id)."""
         account = self._config.accounts[target.account]
         send = self._client(account.name).send
         if account.auth.type == "password":
             return self._password_login(account, target, send)
-        # Per project too: AK/SK signs the project ID into every request (X-Project-Id).
-        auth = self._auths.get((account.name, target.project_id))
+        # Per project (or domain) too: AK/SK signs it into every request (X-Project-Id, X-Domain-Id).
+        key = (account.name, f"domain:{domain_id}" if domain_id else target.project_id)
+        auth = self._auths.get(key)
         if auth is None:
-            auth = build_auth(account, target, send=send, on_token=self._metrics.token)
-            self._auths[(account.name, target.project_id)] = auth
+            auth = build_auth(account, target, send=send, on_token=self._metrics.token, domain_id=domain_id)
+            self._auths[key] = auth
         return auth
 
     def _password_login(
@@ -293,13 +296,16 @@ class ApiClient:
         transport: Callable[[str], httpx.AsyncBaseTransport] | None = None,
         unknown: UnknownStatuses | None = None,
         guards: Guards | None = None,
+        domains: DomainIds | None = None,
     ) -> None:
         """`transport(account)` overrides the aiohttp transport (tests use httpx.MockTransport);
-        `unknown` logs raw statuses outside a spec's state table, and `guards` hold the pauses,
-        back-offs and logins; the exporter keeps one of each across reloads."""
+        `unknown` logs raw statuses outside a spec's state table, `guards` hold the pauses,
+        back-offs and logins, and `domains` the accounts' domain IDs (global services); the exporter
+        keeps one of each across reloads."""
         self._config, self._metrics, self._clock = config, metrics, clock
         self._unknown = unknown or UnknownStatuses()
         self._guards = guards or Guards(clock)
+        self._domains = domains or DomainIds()
         self._connections = _Connections(config, metrics, self._guards, transport or self._default_transport)
         self._gate = _Gate(config, metrics, self._guards, clock)
         # Parsed URLs of the last two refreshes' requests: a running task's URL is asked for on every scrape,
@@ -399,11 +405,18 @@ class ApiClient:
             self._metrics.held_back(target.account, target.cloud_service, target.region, held[0].value)
             trace(f"{method} {target.endpoint}{path}: not sent, held back ({held[0].value}): {held[1].message}")
             return held[1]
+        asked = time.perf_counter()
+        domain_id = await self._domain_of(target, timeout)
+        timeout -= time.perf_counter() - asked  # the time IAM took, when it was asked
+        if isinstance(domain_id, ApiError):
+            self._metrics.error(target.account, target.cloud_service, target.region, domain_id.reason.value)
+            trace(f"{method} {target.endpoint}{path}: not sent: {domain_id.message}")
+            return domain_id
         endpoint = self._endpoint(target.account, target.endpoint)
         sent_at, started = self._clock(), time.perf_counter()
         call = _Call(method, target.endpoint + path, params, headers, body)
         try:
-            result, response = await self._exchange(target, call, interpret, timeout)
+            result, response = await self._exchange(target, call, interpret, timeout, domain_id)
         except SecretError as exc:
             # A rotating agent caught between writes: try again on the next scrape.
             return ApiError(Reason.AUTH, message=str(exc), sent=False)
@@ -416,6 +429,17 @@ class ApiClient:
             headers_into.update((name.lower(), value) for name, value in response.headers.items())
         self._gate.settle(target, endpoint, result, response, sent_at)
         return result
+
+    async def _domain_of(self, target: TargetConfig, timeout: float) -> str | ApiError:
+        """The domain ID that signs a global service's AK/SK call ("" for any other call)."""
+        account = self._config.accounts[target.account]
+        if not target.spec.is_global or account.auth.type != "aksk":
+            return ""
+
+        async def send(request: httpx.Request, auth: httpx.Auth) -> httpx.Response:
+            return await self._connections.send(account.name, request, auth)
+
+        return await self._domains.domain_of(account, send, timeout)
 
     def _build(self, call: _Call, timeout: float) -> httpx.Request:
         headers = dict(REQUEST_HEADERS)
@@ -436,7 +460,7 @@ class ApiClient:
         )
 
     async def _exchange(
-        self, target: TargetConfig, call: _Call, interpret: Callable[[Any], T], timeout: float
+        self, target: TargetConfig, call: _Call, interpret: Callable[[Any], T], timeout: float, domain_id: str = ""
     ) -> tuple[T | ApiError, httpx.Response | None]:
         """Send one request and read its answer; every failure becomes an ApiError (but a secret that
         cannot be read, which the caller handles)."""
@@ -444,7 +468,8 @@ class ApiClient:
         try:
             async with asyncio.timeout(timeout + DEADLINE_BACKSTOP):
                 request = self._build(call, timeout)
-                response = await self._connections.send(target.account, request, self._connections.auth(target))
+                auth = self._connections.auth(target, domain_id)
+                response = await self._connections.send(target.account, request, auth)
             return _interpret(target, response, interpret), response
         except (TimeoutError, httpx.TimeoutException):
             return ApiError(Reason.TIMEOUT, message=f"no answer within {timeout:.1f}s"), response

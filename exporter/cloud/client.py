@@ -103,7 +103,8 @@ class HeldBack(enum.StrEnum):
 
 class _Connections:
     """The accounts' transports and auth flows: one transport (pool) per account, the password logins
-    kept with the guards across reloads, and the token and AK/SK flows per account and project."""
+    kept with the guards across reloads, the token and AK/SK flows per account and project (or domain:
+    global services), and the accounts' domain IDs (kept across reloads too)."""
 
     def __init__(
         self,
@@ -111,8 +112,10 @@ class _Connections:
         metrics: Observer,
         guards: Guards,
         transport: Callable[[str], httpx.AsyncBaseTransport],
+        domains: DomainIds,
     ) -> None:
         self._config, self._metrics, self._guards, self._transport = config, metrics, guards, transport
+        self._domains = domains
         self._transports: dict[str, httpx.AsyncBaseTransport] = {}
         self._clients: dict[str, httpx.AsyncClient] = {}  # for password logins, over the same transport
         self._auths: dict[tuple[str, str], httpx.Auth] = {}  # token and AK/SK flows, per account and project
@@ -154,13 +157,28 @@ class _Connections:
         finally:
             await flow.aclose()
 
-    def auth(self, target: TargetConfig, domain_id: str = "") -> httpx.Auth:
-        """The target's auth flow; `domain_id` signs a global service's AK/SK calls (X-Domain-Id)."""
+    async def domain_wait(self, target: TargetConfig, timeout: float) -> float | ApiError:
+        """For a global service's AK/SK call: the seconds it took to learn the account's domain ID (asked
+        of IAM when due), or why there is none (the call is not sent). 0 for any other call."""
+        account = self._config.accounts[target.account]
+        if not target.spec.is_global or account.auth.type != "aksk":
+            return 0.0
+        started = time.perf_counter()
+
+        async def send(request: httpx.Request, auth: httpx.Auth) -> httpx.Response:
+            return await self.send(account.name, request, auth)
+
+        found = await self._domains.domain_of(account, send, timeout)
+        return found if isinstance(found, ApiError) else time.perf_counter() - started
+
+    def auth(self, target: TargetConfig) -> httpx.Auth:
         account = self._config.accounts[target.account]
         send = self._client(account.name).send
         if account.auth.type == "password":
             return self._password_login(account, target, send)
-        # Per project (or domain) too: AK/SK signs it into every request (X-Project-Id, X-Domain-Id).
+        # Per project or domain too: AK/SK signs it into every request (X-Project-Id; X-Domain-Id for a
+        # global service, whose ID `domain_wait` made known).
+        domain_id = self._domains.known(account) if target.spec.is_global else ""
         key = (account.name, f"domain:{domain_id}" if domain_id else target.project_id)
         auth = self._auths.get(key)
         if auth is None:
@@ -299,14 +317,14 @@ class ApiClient:
         domains: DomainIds | None = None,
     ) -> None:
         """`transport(account)` overrides the aiohttp transport (tests use httpx.MockTransport);
-        `unknown` logs raw statuses outside a spec's state table, `guards` hold the pauses,
-        back-offs and logins, and `domains` the accounts' domain IDs (global services); the exporter
-        keeps one of each across reloads."""
+        `unknown` logs raw statuses outside a spec's state table, `guards` hold the pauses, back-offs
+        and logins, `domains` the domain IDs; the exporter keeps one of each across reloads."""
         self._config, self._metrics, self._clock = config, metrics, clock
         self._unknown = unknown or UnknownStatuses()
         self._guards = guards or Guards(clock)
-        self._domains = domains or DomainIds()
-        self._connections = _Connections(config, metrics, self._guards, transport or self._default_transport)
+        self._connections = _Connections(
+            config, metrics, self._guards, transport or self._default_transport, domains or DomainIds()
+        )
         self._gate = _Gate(config, metrics, self._guards, clock)
         # Parsed URLs of the last two refreshes' requests: a running task's URL is asked for on every scrape,
         # and parsing it costs more than the rest of building its request.
@@ -314,16 +332,7 @@ class ApiClient:
         self._urls_before: dict[str, httpx.URL] = {}
 
     def _default_transport(self, account_name: str) -> httpx.AsyncBaseTransport:
-        account = self._config.accounts[account_name]
-        verify: ssl.SSLContext | bool = True
-        if account.tls.insecure_skip_verify:
-            verify = False
-        elif account.tls.ca_file:
-            verify = ssl.create_default_context()  # the system CAs, and the user's on top
-            verify.load_verify_locations(cafile=account.tls.ca_file)
-        return WireTransport(
-            verify=verify, proxy=account.proxy or None, max_connections=self._config.scrape.concurrency
-        )
+        return _wire_transport(self._config, account_name)
 
     def _auth(self, target: TargetConfig) -> httpx.Auth:
         return self._connections.auth(target)
@@ -405,18 +414,15 @@ class ApiClient:
             self._metrics.held_back(target.account, target.cloud_service, target.region, held[0].value)
             trace(f"{method} {target.endpoint}{path}: not sent, held back ({held[0].value}): {held[1].message}")
             return held[1]
-        asked = time.perf_counter()
-        domain_id = await self._domain_of(target, timeout)
-        timeout -= time.perf_counter() - asked  # the time IAM took, when it was asked
-        if isinstance(domain_id, ApiError):
-            self._metrics.error(target.account, target.cloud_service, target.region, domain_id.reason.value)
-            trace(f"{method} {target.endpoint}{path}: not sent: {domain_id.message}")
-            return domain_id
+        waited = await self._connections.domain_wait(target, timeout)
+        if isinstance(waited, ApiError):
+            return _not_signed(self._metrics, target, waited, f"{method} {target.endpoint}{path}")
+        timeout -= waited
         endpoint = self._endpoint(target.account, target.endpoint)
         sent_at, started = self._clock(), time.perf_counter()
         call = _Call(method, target.endpoint + path, params, headers, body)
         try:
-            result, response = await self._exchange(target, call, interpret, timeout, domain_id)
+            result, response = await self._exchange(target, call, interpret, timeout)
         except SecretError as exc:
             # A rotating agent caught between writes: try again on the next scrape.
             return ApiError(Reason.AUTH, message=str(exc), sent=False)
@@ -429,17 +435,6 @@ class ApiClient:
             headers_into.update((name.lower(), value) for name, value in response.headers.items())
         self._gate.settle(target, endpoint, result, response, sent_at)
         return result
-
-    async def _domain_of(self, target: TargetConfig, timeout: float) -> str | ApiError:
-        """The domain ID that signs a global service's AK/SK call ("" for any other call)."""
-        account = self._config.accounts[target.account]
-        if not target.spec.is_global or account.auth.type != "aksk":
-            return ""
-
-        async def send(request: httpx.Request, auth: httpx.Auth) -> httpx.Response:
-            return await self._connections.send(account.name, request, auth)
-
-        return await self._domains.domain_of(account, send, timeout)
 
     def _build(self, call: _Call, timeout: float) -> httpx.Request:
         headers = dict(REQUEST_HEADERS)
@@ -460,7 +455,7 @@ class ApiClient:
         )
 
     async def _exchange(
-        self, target: TargetConfig, call: _Call, interpret: Callable[[Any], T], timeout: float, domain_id: str = ""
+        self, target: TargetConfig, call: _Call, interpret: Callable[[Any], T], timeout: float
     ) -> tuple[T | ApiError, httpx.Response | None]:
         """Send one request and read its answer; every failure becomes an ApiError (but a secret that
         cannot be read, which the caller handles)."""
@@ -468,8 +463,7 @@ class ApiClient:
         try:
             async with asyncio.timeout(timeout + DEADLINE_BACKSTOP):
                 request = self._build(call, timeout)
-                auth = self._connections.auth(target, domain_id)
-                response = await self._connections.send(target.account, request, auth)
+                response = await self._connections.send(target.account, request, self._connections.auth(target))
             return _interpret(target, response, interpret), response
         except (TimeoutError, httpx.TimeoutException):
             return ApiError(Reason.TIMEOUT, message=f"no answer within {timeout:.1f}s"), response
@@ -507,6 +501,18 @@ class ApiClient:
         await self._connections.aclose()
 
 
+def _wire_transport(config: Config, account_name: str) -> httpx.AsyncBaseTransport:
+    """The account's transport: aiohttp, with its TLS and proxy settings."""
+    account = config.accounts[account_name]
+    verify: ssl.SSLContext | bool = True
+    if account.tls.insecure_skip_verify:
+        verify = False
+    elif account.tls.ca_file:
+        verify = ssl.create_default_context()  # the system CAs, and the user's on top
+        verify.load_verify_locations(cafile=account.tls.ca_file)
+    return WireTransport(verify=verify, proxy=account.proxy or None, max_connections=config.scrape.concurrency)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Call:
     """One request as the caller gives it: method, full URL, query, the spec's headers, a POST's body."""
@@ -526,6 +532,13 @@ def _trace(auth_type: str, call: _Call, timeout: float, status_code: int, result
         f"timeout {timeout:.1f}s) -> {f'HTTP {status_code}' if status_code else 'no answer'} in "
         f"{(time.perf_counter() - started) * 1000:.0f} ms: {answer}"
     )
+
+
+def _not_signed(metrics: Observer, target: TargetConfig, error: ApiError, call: str) -> ApiError:
+    """A global service's call that is not sent, for want of the account's domain ID."""
+    metrics.error(target.account, target.cloud_service, target.region, error.reason.value)
+    trace(f"{call}: not sent: {error.message}")
+    return error
 
 
 def _bad_response(target: TargetConfig, error: ApiError) -> None:

@@ -58,6 +58,11 @@ class DomainIds:
         """A reload: ask every account again at its next global call (the IDs serve until then)."""
         self._forced = set(self.answers)
 
+    def known(self, account: Account) -> str:
+        """The account's domain ID as written or last given by IAM ("" when there is none yet)."""
+        answer = self.answers.get(account.name)
+        return account.domain_id or (answer.domain_id if answer is not None else "")
+
     async def domain_of(self, account: Account, send: Send, timeout: float) -> str | ApiError:
         """The account's domain ID, asked of IAM when due (within `timeout`), or the error to answer the
         call with (not sent)."""

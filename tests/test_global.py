@@ -48,7 +48,7 @@ CDN: dict[str, Any] = {
         "path": "/v1.0/cdn/historytasks/{task_id}/detail",
         "state": "/status",
         "states": {"task_inprocess": "running", "task_done": "succeeded"},
-        "progress": {"done": ["/succeeded", "/failed"], "total": "/total"},
+        "progress": {"done": ["/succeed", "/failed"], "total": "/total"},
         "failed_count": "/failed",
         "job_type": "/task_type",
     },
@@ -331,3 +331,18 @@ def test_many_calls_share_one_question(tmp_path: Path) -> None:
 
     assert asyncio.run(many()) == ["d1" * 16] * 5
     assert asked == ["https://iam.myhuaweicloud.com/v3/auth/domains"]
+
+
+def test_service_try_says_the_service_is_global(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from exporter.cli import main
+
+    (tmp_path / "body.json").write_text('{"status": "task_done", "succeed": 8, "failed": 2, "total": 10}')
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"custom_services": [CDN]}) + ACCOUNT + "services: []\n")
+    code = main(
+        ["--config.file", str(path), "--config.check", "--service.try", "cdn_tasks", str(tmp_path / "body.json")]
+    )
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert "  state: failed" in out and "  progress: 1.0" in out  # task_done, but 2 of its 10 URLs failed
+    assert "scope: domain: a global service (one host, no project)" in out

@@ -16,6 +16,7 @@ import structlog
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from exporter.cloud.client import ApiClient
+from exporter.cloud.domains import DomainIds
 from exporter.cloud.guards import Guards
 from exporter.config import Config, ConfigError, TargetConfig, load_config
 from exporter.exposition.history import HistoryCollector
@@ -59,6 +60,7 @@ class Exporter:
         PlatformCollector(registry=self.registry)
         self.unknown = UnknownStatuses()  # raw statuses outside a spec's table, logged once per value
         self.guards = Guards()  # auth pauses, 429 back-offs, IAM logins: they outlive reloads
+        self.domains = DomainIds()  # the accounts' domain IDs for global services: they outlive reloads too
         # The configuration as loaded; the running one adds a target per region of its `regions:` targets.
         self._loaded = config
         self.regions = RegionMap(clock)
@@ -92,7 +94,7 @@ class Exporter:
         return self.runtime.client
 
     def _client(self, config: Config) -> ApiClient:
-        return ApiClient(config, self.metrics, unknown=self.unknown, guards=self.guards)
+        return ApiClient(config, self.metrics, unknown=self.unknown, guards=self.guards, domains=self.domains)
 
     def _prepare(self, config: Config) -> None:
         for warning in config.warnings:
@@ -188,6 +190,7 @@ class Exporter:
                 log.error("config reload failed; keeping the running configuration", error=str(exc))
                 return str(exc)
             self.regions.forget()  # a reload asks IAM again at the next refresh
+            self.domains.forget()  # and again for the domain IDs, at the next global call
             if config.checksum == self.config.checksum:
                 self.metrics.reload_ok.set(1)
                 self.metrics.reload_time.set(self.clock())

@@ -14,15 +14,17 @@ import json
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from datetime import datetime
+from typing import Any
 
 import httpx
 import structlog
 
 from exporter.cloud.errors import ApiError, ApiFailure, Reason, classify
-from exporter.cloud.iam import IAM_HOSTS
+from exporter.cloud.iam import GLOBAL_IAM, IAM_HOSTS
 from exporter.cloud.signing import AkSkAuth
 from exporter.config import Account, TargetConfig
 from exporter.log import repeated
+from exporter.services import GLOBAL_REGION
 
 __all__ = ["IAM_ENDPOINTS", "PasswordAuth", "TokenAuth", "build_auth", "iam_url"]
 
@@ -56,11 +58,12 @@ class TokenAuth(httpx.Auth):
 
 def iam_url(account: Account, region: str) -> str:
     # The SDK's table where a region's IAM host differs from the template (eu-west-101: myhuaweicloud.eu).
-    base = (
-        account.iam_endpoint
-        or IAM_HOSTS.get(account.cloud, {}).get(region)
-        or IAM_ENDPOINTS[account.cloud].format(region=region)
-    )
+    base = account.iam_endpoint or IAM_HOSTS.get(account.cloud, {}).get(region)
+    if not base:
+        # A global service's login (domain-scoped) goes to the cloud's global IAM host.
+        base = (
+            GLOBAL_IAM[account.cloud] if region == GLOBAL_REGION else IAM_ENDPOINTS[account.cloud].format(region=region)
+        )
     return f"{base}/v3/auth/tokens?nocatalog=true"
 
 
@@ -91,11 +94,13 @@ class PasswordAuth(httpx.Auth):
         self._send = send
 
     def _login_request(self) -> httpx.Request:
-        scope = (
-            {"project": {"id": self._target.project_id}}
-            if self._target.project_id
-            else {"project": {"name": self._target.region}}
-        )
+        scope: dict[str, Any]
+        if self._target.spec.is_global:  # a global service takes a token of the whole domain
+            scope = {"domain": {"name": self._account.auth.domain_name}}
+        elif self._target.project_id:
+            scope = {"project": {"id": self._target.project_id}}
+        else:
+            scope = {"project": {"name": self._target.region}}
         body = {
             "auth": {
                 "identity": {
@@ -213,8 +218,10 @@ class PasswordAuth(httpx.Auth):
         return f"PasswordAuth(account={self._account.name!r})"
 
 
-def build_auth(account: Account, target: TargetConfig, *, send: Send, on_token: TokenCallback) -> httpx.Auth:
-    """The auth flow for one target of `account`."""
+def build_auth(
+    account: Account, target: TargetConfig, *, send: Send, on_token: TokenCallback, domain_id: str = ""
+) -> httpx.Auth:
+    """The auth flow for one target of `account`; `domain_id` signs a global service's AK/SK calls."""
     auth = account.auth
     if auth.type == "token":
         assert auth.token is not None
@@ -230,4 +237,5 @@ def build_auth(account: Account, target: TargetConfig, *, send: Send, on_token: 
         # Re-read on every request: an agent rotating temporary credentials rewrites the files.
         security_token=token.reveal if token is not None else None,
         project_id=target.project_id or None,
+        domain_id=domain_id or None,  # X-Domain-Id, as the SDK's GlobalCredentials
     )

@@ -20,6 +20,7 @@ import structlog
 
 from exporter import __version__
 from exporter.cloud.auth import PasswordAuth, build_auth, iam_url
+from exporter.cloud.domains import DomainIds
 from exporter.cloud.errors import NO_SUCH_API_CODES, ApiError, ApiFailure, classify
 from exporter.cloud.guards import BACKOFF_MAX, BACKOFF_START, MAX_AUTH_FAILURES, Endpoint, Guards, RateLimiter, identity
 from exporter.cloud.wire import WireTransport
@@ -102,7 +103,8 @@ class HeldBack(enum.StrEnum):
 
 class _Connections:
     """The accounts' transports and auth flows: one transport (pool) per account, the password logins
-    kept with the guards across reloads, and the token and AK/SK flows per account and project."""
+    kept with the guards across reloads, the token and AK/SK flows per account and project (or domain:
+    global services), and the accounts' domain IDs (kept across reloads too)."""
 
     def __init__(
         self,
@@ -110,8 +112,10 @@ class _Connections:
         metrics: Observer,
         guards: Guards,
         transport: Callable[[str], httpx.AsyncBaseTransport],
+        domains: DomainIds,
     ) -> None:
         self._config, self._metrics, self._guards, self._transport = config, metrics, guards, transport
+        self._domains = domains
         self._transports: dict[str, httpx.AsyncBaseTransport] = {}
         self._clients: dict[str, httpx.AsyncClient] = {}  # for password logins, over the same transport
         self._auths: dict[tuple[str, str], httpx.Auth] = {}  # token and AK/SK flows, per account and project
@@ -153,16 +157,33 @@ class _Connections:
         finally:
             await flow.aclose()
 
+    async def domain_wait(self, target: TargetConfig, timeout: float) -> float | ApiError:
+        """For a global service's AK/SK call: the seconds it took to learn the account's domain ID (asked
+        of IAM when due), or why there is none (the call is not sent). 0 for any other call."""
+        account = self._config.accounts[target.account]
+        if not target.spec.is_global or account.auth.type != "aksk":
+            return 0.0
+        started = time.perf_counter()
+
+        async def send(request: httpx.Request, auth: httpx.Auth) -> httpx.Response:
+            return await self.send(account.name, request, auth)
+
+        found = await self._domains.domain_of(account, send, timeout)
+        return found if isinstance(found, ApiError) else time.perf_counter() - started
+
     def auth(self, target: TargetConfig) -> httpx.Auth:
         account = self._config.accounts[target.account]
         send = self._client(account.name).send
         if account.auth.type == "password":
             return self._password_login(account, target, send)
-        # Per project too: AK/SK signs the project ID into every request (X-Project-Id).
-        auth = self._auths.get((account.name, target.project_id))
+        # Per project or domain too: AK/SK signs it into every request (X-Project-Id; X-Domain-Id for a
+        # global service, whose ID `domain_wait` made known).
+        domain_id = self._domains.known(account) if target.spec.is_global else ""
+        key = (account.name, f"domain:{domain_id}" if domain_id else target.project_id)
+        auth = self._auths.get(key)
         if auth is None:
-            auth = build_auth(account, target, send=send, on_token=self._metrics.token)
-            self._auths[(account.name, target.project_id)] = auth
+            auth = build_auth(account, target, send=send, on_token=self._metrics.token, domain_id=domain_id)
+            self._auths[key] = auth
         return auth
 
     def _password_login(
@@ -293,14 +314,17 @@ class ApiClient:
         transport: Callable[[str], httpx.AsyncBaseTransport] | None = None,
         unknown: UnknownStatuses | None = None,
         guards: Guards | None = None,
+        domains: DomainIds | None = None,
     ) -> None:
         """`transport(account)` overrides the aiohttp transport (tests use httpx.MockTransport);
-        `unknown` logs raw statuses outside a spec's state table, and `guards` hold the pauses,
-        back-offs and logins; the exporter keeps one of each across reloads."""
+        `unknown` logs raw statuses outside a spec's state table, `guards` hold the pauses, back-offs
+        and logins, `domains` the domain IDs; the exporter keeps one of each across reloads."""
         self._config, self._metrics, self._clock = config, metrics, clock
         self._unknown = unknown or UnknownStatuses()
         self._guards = guards or Guards(clock)
-        self._connections = _Connections(config, metrics, self._guards, transport or self._default_transport)
+        self._connections = _Connections(
+            config, metrics, self._guards, transport or self._default_transport, domains or DomainIds()
+        )
         self._gate = _Gate(config, metrics, self._guards, clock)
         # Parsed URLs of the last two refreshes' requests: a running task's URL is asked for on every scrape,
         # and parsing it costs more than the rest of building its request.
@@ -308,16 +332,7 @@ class ApiClient:
         self._urls_before: dict[str, httpx.URL] = {}
 
     def _default_transport(self, account_name: str) -> httpx.AsyncBaseTransport:
-        account = self._config.accounts[account_name]
-        verify: ssl.SSLContext | bool = True
-        if account.tls.insecure_skip_verify:
-            verify = False
-        elif account.tls.ca_file:
-            verify = ssl.create_default_context()  # the system CAs, and the user's on top
-            verify.load_verify_locations(cafile=account.tls.ca_file)
-        return WireTransport(
-            verify=verify, proxy=account.proxy or None, max_connections=self._config.scrape.concurrency
-        )
+        return _wire_transport(self._config, account_name)
 
     def _auth(self, target: TargetConfig) -> httpx.Auth:
         return self._connections.auth(target)
@@ -399,6 +414,10 @@ class ApiClient:
             self._metrics.held_back(target.account, target.cloud_service, target.region, held[0].value)
             trace(f"{method} {target.endpoint}{path}: not sent, held back ({held[0].value}): {held[1].message}")
             return held[1]
+        waited = await self._connections.domain_wait(target, timeout)
+        if isinstance(waited, ApiError):
+            return _not_signed(self._metrics, target, waited, f"{method} {target.endpoint}{path}")
+        timeout -= waited
         endpoint = self._endpoint(target.account, target.endpoint)
         sent_at, started = self._clock(), time.perf_counter()
         call = _Call(method, target.endpoint + path, params, headers, body)
@@ -482,6 +501,18 @@ class ApiClient:
         await self._connections.aclose()
 
 
+def _wire_transport(config: Config, account_name: str) -> httpx.AsyncBaseTransport:
+    """The account's transport: aiohttp, with its TLS and proxy settings."""
+    account = config.accounts[account_name]
+    verify: ssl.SSLContext | bool = True
+    if account.tls.insecure_skip_verify:
+        verify = False
+    elif account.tls.ca_file:
+        verify = ssl.create_default_context()  # the system CAs, and the user's on top
+        verify.load_verify_locations(cafile=account.tls.ca_file)
+    return WireTransport(verify=verify, proxy=account.proxy or None, max_connections=config.scrape.concurrency)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Call:
     """One request as the caller gives it: method, full URL, query, the spec's headers, a POST's body."""
@@ -501,6 +532,13 @@ def _trace(auth_type: str, call: _Call, timeout: float, status_code: int, result
         f"timeout {timeout:.1f}s) -> {f'HTTP {status_code}' if status_code else 'no answer'} in "
         f"{(time.perf_counter() - started) * 1000:.0f} ms: {answer}"
     )
+
+
+def _not_signed(metrics: Observer, target: TargetConfig, error: ApiError, call: str) -> ApiError:
+    """A global service's call that is not sent, for want of the account's domain ID."""
+    metrics.error(target.account, target.cloud_service, target.region, error.reason.value)
+    trace(f"{call}: not sent: {error.message}")
+    return error
 
 
 def _bad_response(target: TargetConfig, error: ApiError) -> None:

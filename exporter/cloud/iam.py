@@ -35,6 +35,7 @@ __all__ = [
     "IamError",
     "Project",
     "RegionProjects",
+    "find_domain_id",
     "iam_base",
     "list_projects",
     "region_projects",
@@ -234,3 +235,37 @@ async def _list_projects(account: Account, base: str, send: Send) -> tuple[Proje
     response = await send(httpx.Request("GET", url, headers={"Accept": "application/json"}), flow)
     _check(response, f"GET {url}")
     return _read_projects(response, url)
+
+
+async def find_domain_id(account: Account, base: str, send: Send) -> str:
+    """The account's domain ID, for signing the calls of global services (AK/SK accounts): `GET
+    /v3/auth/domains` signed with neither a project nor a domain ID, as the SDK's GlobalCredentials asks
+    when it has no domain ID (`huaweicloudsdkcore/auth/credentials.py` `process_auth_params`), and the
+    first domain listed. (The SDK then tries STS when the list is empty; the exporter says to set
+    `domain_id` instead.)"""
+    auth = account.auth
+    assert auth.access_key is not None
+    assert auth.secret_key is not None
+    token = auth.security_token
+    url = f"{base}/v3/auth/domains"
+    flow = AkSkAuth(auth.access_key.reveal, auth.secret_key.reveal, security_token=token.reveal if token else None)
+    try:
+        response = await send(httpx.Request("GET", url, headers={"Accept": "application/json"}), flow)
+    except httpx.HTTPError as exc:
+        raise IamError(f"IAM at {base} did not answer: {type(exc).__name__}: {exc or 'no answer'}") from None
+    if response.status_code >= 300:
+        error = classify(response.status_code, response.content)
+        said = ": ".join(part for part in (f"HTTP {response.status_code}", error.code, error.message) if part)
+        refused = response.status_code in (401, 403)
+        raise IamError(
+            f"IAM {'refused' if refused else 'failed'} GET {url}: {said} (or set the account's 'domain_id')",
+            refused=refused,
+        )
+    try:
+        domains = json.loads(response.content)["domains"]
+        found = str(domains[0]["id"]) if domains else ""
+    except (ValueError, KeyError, TypeError, IndexError):
+        raise IamError(f"GET {url}: not IAM's domain list ({{domains: [{{id, name}}]}})") from None
+    if not found:
+        raise IamError(f"GET {url}: IAM lists no domain for these credentials; set the account's 'domain_id'")
+    return found

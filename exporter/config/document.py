@@ -36,7 +36,7 @@ from exporter.schema import (
     scalar_text,
     time_zone,
 )
-from exporter.services import BUILTIN, CLOUDS, ServiceSpec, read_spec
+from exporter.services import BUILTIN, CLOUDS, GLOBAL_REGION, ServiceSpec, read_spec
 
 __all__ = [
     "DEFAULT_DURATION_BUCKETS",
@@ -110,6 +110,9 @@ class Account:
     # Empty: HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment. Its user info is a secret.
     proxy: str = field(default="", repr=False)
     cloud_trace: CloudTrace | None = None
+    # The account's domain ID, which signs AK/SK calls to global services (X-Domain-Id); empty: asked
+    # of IAM (`GET /v3/auth/domains`) when the account has a target of a global service.
+    domain_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -379,7 +382,7 @@ def _auth(section: Section) -> AuthConfig:
 
 def _account(ctx: Ctx, value: Any, services: Mapping[str, ServiceSpec]) -> Account:
     section = Section(ctx, value, "an account")
-    section.allow("name", "cloud", "iam_endpoint", "auth", "auth_cooldown", "tls", "proxy", "discover")
+    section.allow("name", "cloud", "iam_endpoint", "auth", "auth_cooldown", "tls", "proxy", "discover", "domain_id")
     name = section.string(
         "name", required=True, pattern=NAME_PATTERN, expect="a name of letters, digits, '_', '.', '-'"
     )
@@ -403,7 +406,16 @@ def _account(ctx: Ctx, value: Any, services: Mapping[str, ServiceSpec]) -> Accou
         tls=_tls(section, name),
         proxy=proxy,
         cloud_trace=_cloud_trace(section, services),
+        domain_id=_domain_id(section),
     )
+
+
+def _domain_id(account: Section) -> str:
+    domain_id = account.string("domain_id", expect=f"the account's domain ID ({ID_DESCRIPTION})").strip()
+    if domain_id and not valid_id(domain_id):
+        ctx = account.raw("domain_id")[0]
+        ctx.fail(f"expected the account's domain ID ({ID_DESCRIPTION}), got {ctx.show(domain_id)}")
+    return domain_id
 
 
 def _cloud_trace_warnings(
@@ -569,6 +581,8 @@ def _target(ctx: Ctx, value: Any, accounts: Mapping[str, Account], found: _Found
     if account_name not in accounts:
         section.raw("account")[0].fail(f"no account named {account_name!r}; defined: {', '.join(accounts) or 'none'}")
     account = accounts[account_name]
+    if spec.is_global:
+        return _global_target(section, spec, account, found)
     if section.has("regions"):
         return _region_targets(section, spec, account, services)
     region = section.string("region", required=True, pattern=REGION_PATTERN, expect="a region such as cn-north-4")
@@ -590,6 +604,34 @@ def _target(ctx: Ctx, value: Any, accounts: Mapping[str, Account], found: _Found
     return TargetConfig(
         spec.name, account_name, region, project_id, endpoint, _zone(section), tuple(tasks),
         _discover(section, spec, services), spec, params,
+    )  # fmt: skip
+
+
+def _global_target(section: Section, spec: ServiceSpec, account: Account, found: _Found) -> TargetConfig:
+    """A target of a global service (`scope: domain`): no project, and no region but `global`."""
+    for key in ("regions", "project_id"):
+        if section.has(key):
+            section.raw(key)[0].fail(
+                f"'{key}' does not go with {spec.name}, a global service (scope: domain): it has no project "
+                "and one host for every region; its calls are signed with the account's domain ID"
+            )
+    region = section.string("region", default=GLOBAL_REGION, expect=f"{GLOBAL_REGION!r} or nothing")
+    if region != GLOBAL_REGION:
+        ctx = section.raw("region")[0]
+        ctx.fail(
+            f"{spec.name} is a global service (scope: domain): leave 'region' out or write "
+            f"'{GLOBAL_REGION}', got {ctx.show(region)}"
+        )
+    if account.auth.type == "aksk" and not account.domain_id and account.cloud == "custom" and not account.iam_endpoint:
+        section.ctx.fail(
+            f"account {account.name} (cloud 'custom') needs 'domain_id' or 'iam_endpoint' for {spec.name}, a "
+            "global service: its AK/SK calls are signed with the account's domain ID"
+        )
+    params = _params(section, spec)
+    tasks = tuple(_tasks(section, spec.identity_for(dict(params))))
+    return TargetConfig(
+        spec.name, account.name, GLOBAL_REGION, "", _endpoint(section, spec, account, GLOBAL_REGION, found),
+        _zone(section), tasks, _discover(section, spec, found.services), spec, params,
     )  # fmt: skip
 
 

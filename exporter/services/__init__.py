@@ -31,6 +31,7 @@ from exporter.services.interpret import (
 )
 from exporter.services.spec import (
     CLOUDS,
+    GLOBAL_REGION,
     DiscoverySpec,
     ErrorFields,
     Field,
@@ -53,6 +54,7 @@ __all__ = [
     "BUILTIN",
     "BUILTIN_DIR",
     "CLOUDS",
+    "GLOBAL_REGION",
     "BadResponse",
     "DiscoverySpec",
     "ErrorFields",

@@ -1,4 +1,4 @@
-"""What `--service.try` says of a spec's task identity and parent list, beside what it reads from a body."""
+"""What `--service.try` says of a spec's task identity, parent list and scope, beside what it reads from a body."""
 
 from __future__ import annotations
 
@@ -11,8 +11,14 @@ __all__ = ["identity_lines", "parent_lines"]
 
 
 def identity_lines(spec: ServiceSpec) -> list[str]:
-    """How the spec names its tasks, and the parent list a target may be fanned out over."""
+    """How the spec names its tasks, the parent list a target may be fanned out over, and whether the
+    service is global."""
     lines = []
+    if spec.is_global:
+        lines.append(
+            "  scope: domain: a global service (one host, no project); its targets' region is 'global', and "
+            "AK/SK calls are signed with the account's domain ID (X-Domain-Id)"
+        )
     if spec.identity.multi:
         lines.append(f"  task_id: {spec.identity.describe()}")
     parents = spec.parents

@@ -5,6 +5,8 @@ the same strict checks and messages as the rest of the configuration. A spec kno
 about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatus`.
 
     name: evs                                  # the cloud_service label value
+    scope: project                             # project (default) | domain: a global service (CDN), one
+                                               # host for every region, no {project_id}; see below
     endpoints: {huaweicloud: "https://evs.{region}.myhuaweicloud.com"}
     regions: {huaweicloud: [cn-north-4, ...]}   # optional: where each cloud offers it (else a warning)
     region_endpoints: {huaweicloud: {eu-west-101: "https://..."}}   # optional: hosts off the template
@@ -64,6 +66,13 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
       name: /name                              # optional: the parent's name, shown as a label
       paging: {style: offset, param: start_number, total: /total_number}   # as discover's
 
+A global service (`scope: domain`, as CDN) has one host (`endpoints: {huaweicloud:
+"https://cdn.myhuaweicloud.com"}`, no `{region}`), no project (no `{project_id}` in any path, query,
+header or body of the spec) and so no `regions`, `region_endpoints` or `trace`; AK/SK calls to it are
+signed with the account's domain ID (X-Domain-Id, as the SDK's GlobalCredentials), not a project ID.
+A target of it names no `project_id` and no `region` other than `global` (`GLOBAL_REGION`), the value
+of its `region` label.
+
 Rules for every spec: a task's progress is 1 once it succeeded, and only then when it is counted from
 sub-tasks; a task that is not final has no end time, whatever the API writes there.
 """
@@ -83,6 +92,8 @@ from exporter.services.values import TIME_FORMATS, raw_status
 
 __all__ = [
     "CLOUDS",
+    "GLOBAL_REGION",
+    "SCOPES",
     "DiscoverySpec",
     "ErrorFields",
     "Field",
@@ -102,6 +113,8 @@ __all__ = [
 ]
 
 CLOUDS = ("huaweicloud", "otc", "custom")
+SCOPES = ("project", "domain")  # a service's calls: in a project of a region, or of the whole account
+GLOBAL_REGION = "global"  # the `region` of a global service's targets (`scope: domain`)
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 REGION_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 END_FORMATS = ("duration_ms", "duration_s")  # an end written as the time since the start (DLI's duration)
@@ -376,6 +389,12 @@ class ServiceSpec:
     trace: TraceSpec | None = None  # found in Cloud Trace Service's traces (an account's discover.cloud_trace)
     identity: TaskIdentity = SINGLE_ID  # how a task is named (`task_id: {parts}`)
     parents: ParentsSpec | None = None  # the parent list a target may be fanned out over
+    scope: str = "project"  # "domain": a global service, signed with the account's domain ID
+
+    @property
+    def is_global(self) -> bool:
+        """A global (domain-scoped) service: one host, no project; AK/SK calls carry X-Domain-Id."""
+        return self.scope == "domain"
 
     def identity_for(self, params: Mapping[str, str]) -> TaskIdentity:
         """How the tasks of a target with these `params` are named: with the parent's ID first when the
@@ -1172,9 +1191,12 @@ def read_spec(ctx: Ctx, value: Any, *, source: str = "") -> ServiceSpec:
     section = Section(ctx, value, "a service spec")
     section.allow(
         "name", "title", "endpoints", "regions", "region_endpoints", "params", "status", "discover", "trace",
-        "task_id", "parents",
+        "task_id", "parents", "scope",
     )  # fmt: skip
     name = section.string("name", required=True, pattern=NAME_PATTERN, expect="a lower-case name such as sfs_turbo")
+    scope = section.string("scope", default="project", choices=SCOPES)
+    if scope == "domain":
+        _check_global(section)
     params = _params(section)
     identity = _identity(section, params)
     endpoints = {
@@ -1209,8 +1231,43 @@ def read_spec(ctx: Ctx, value: Any, *, source: str = "") -> ServiceSpec:
         trace=_trace(section),
         identity=identity,
         parents=_parents(section, params),
+        scope=scope,
         source=source or (f"{ctx.file}:{ctx.line}" if ctx.line else ctx.file),
     )
+
+
+_NOT_GLOBAL = (
+    ("regions", "a global service has one host for every region"),
+    ("region_endpoints", "a global service has one host for every region"),
+    ("trace", "Cloud Trace Service's traces are per project, and a global service has none"),
+)
+
+
+def _check_global(section: Section) -> None:
+    """`scope: domain`: one host (no {region}), no project (no {project_id} anywhere in the calls)."""
+    for key, why in _NOT_GLOBAL:
+        if section.has(key):
+            section.raw(key)[0].fail(f"'{key}' does not go with 'scope: domain': {why}")
+    for cloud, (ctx, value) in _per_cloud(section, "endpoints", "URL templates").items():
+        if isinstance(value, str) and "{region}" in value:
+            ctx.fail(
+                f"a global service (scope: domain) has one host for {cloud}: expected a URL without {{region}} "
+                f"such as https://cdn.myhuaweicloud.com, got {ctx.show(value)}"
+            )
+    for key in ("status", "discover", "parents"):
+        _refuse_project_id(*section.raw(key))
+
+
+def _refuse_project_id(ctx: Ctx, value: Any) -> None:
+    """The first string under `value` that names {project_id}, as an error at its key."""
+    if isinstance(value, str) and "{project_id}" in value:
+        ctx.fail(
+            "a global service (scope: domain) has no project: expected no {project_id} here (its calls are "
+            f"signed with the account's domain ID), got {ctx.show(value)}"
+        )
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        _refuse_project_id(ctx.child(value, key), item)
 
 
 def load_spec_file(path: str) -> ServiceSpec:

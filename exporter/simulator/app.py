@@ -134,6 +134,7 @@ class Simulator:
             access_keys=sc.access_keys,
             token_ttl=token_ttl,
             require_auth=require_auth,
+            domain_id=iam.domain_id(sc),
         )
         # A user's and the scenario's specs may stand in for built-ins without a shape, never for the
         # four with one.
@@ -147,7 +148,8 @@ class Simulator:
             return bodies.error_answer(self.specs, cloud_service, "server_error", "", request_id)
 
         faults = Faults(self.stats, server_error)
-        self.gateway = Gateway(auth, faults, self.stats, latency=latency)
+        global_services = frozenset(name for name, spec in self.specs.items() if spec.is_global)
+        self.gateway = Gateway(auth, faults, self.stats, latency=latency, global_services=global_services)
         self.tasks = TaskBook(sc, self.specs, self.clock)
         self.parts = Parts(sc, self.specs, self.clock, self.stats, self.gateway, self.tasks)
         self.app = self._build_app()

@@ -9,7 +9,9 @@ expired on the simulated clock). Failures are 401 ``APIGW.0301``. More than ``AK
 consecutive failed authentications of one access key (a bad signature, a malformed signed request, a
 missing or wrong security token, or a stale ``X-Sdk-Date``) lock that key for ``AK_LOCK_SECONDS`` (300)
 simulated seconds; while locked, even correctly signed requests get 401 ``APIGW.0301``; a success
-resets the count. The error bodies never hold a secret key, a token or a signature.
+resets the count. A global service's AK/SK request (``domain=True``, as the SDK's GlobalCredentials
+signs it) must carry a signed ``X-Domain-Id`` equal to the scenario's domain ID and no ``X-Project-Id``.
+The error bodies never hold a secret key, a token or a signature.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ LOCKED_MESSAGE = f"{_IAM}: AK access failed to reach the limit,forbidden"
 TOKEN_MISSING_MESSAGE = f"{_IAM}: X-Security-Token is required for temporary credentials"
 TOKEN_UNSIGNED_MESSAGE = f"{_IAM}: X-Security-Token must be a signed header"
 TOKEN_INVALID_MESSAGE = f"{_IAM}: verify security token fail"
+DOMAIN_MISSING_MESSAGE = f"{_IAM}: X-Domain-Id is required for a global service, as a signed header"
+DOMAIN_INVALID_MESSAGE = f"{_IAM}: X-Domain-Id does not match the account of the access key"
+DOMAIN_PROJECT_MESSAGE = f"{_IAM}: a global service takes X-Domain-Id, not X-Project-Id"
 # The gateway's clock check (reference C.2): at most 15 minutes between X-Sdk-Date and the server.
 MAX_CLOCK_SKEW_SECONDS = 900.0
 # "More than 5 consecutive AK/SK authentication failures lock the AK for 5 minutes" (reference C.2).
@@ -94,13 +99,16 @@ class Authenticator:
         access_keys: Iterable[AccessKey],
         token_ttl: float,
         require_auth: bool = True,
+        domain_id: str = "",
     ) -> None:
+        """`domain_id`: the account's, which signs the AK/SK requests of global services."""
         if not token_ttl > 0:
             raise ValueError(f"token_ttl must be > 0 seconds, got {token_ttl}")
         self.clock, self.stats = clock, stats
         self.require_auth = require_auth
         self.token_ttl = token_ttl
         self.static_tokens = frozenset(static_tokens)
+        self.domain_id = domain_id
         self._tokens: dict[str, float] = {}  # token -> expiry, simulated time
         self._access_keys = {k.access_key: k for k in access_keys}
         self._ak_failures: dict[str, int] = {}  # access key -> consecutive failed authentications
@@ -121,12 +129,13 @@ class Authenticator:
         self._expire_lock(access_key)
         return AkState(self._ak_failures.get(access_key, 0), self._ak_locked_until.get(access_key))
 
-    async def authenticate(self, request: web.Request) -> AuthResult:
-        """Whether ``request`` may call a service API, and if not, which gateway error to answer."""
+    async def authenticate(self, request: web.Request, *, domain: bool = False) -> AuthResult:
+        """Whether ``request`` may call a service API (a global one's when ``domain``), and if not, which
+        gateway error to answer."""
         if not self.require_auth:
             return AuthResult.accept()
         if request.headers.get("Authorization", "").startswith(ALGORITHM):
-            result = await self._authenticate_aksk(request)
+            result = await self._authenticate_aksk(request, domain)
         else:
             result = self._authenticate_token(request)
         if not result.ok:
@@ -158,7 +167,7 @@ class Authenticator:
             return AuthResult.accept()
         return AuthResult.reject(AUTH_MESSAGE)
 
-    async def _authenticate_aksk(self, request: web.Request) -> AuthResult:
+    async def _authenticate_aksk(self, request: web.Request, domain: bool) -> AuthResult:
         body = await request.read()
         try:
             url = _received_url(request.raw_path)
@@ -176,6 +185,8 @@ class Authenticator:
             self.stats.ak_locked_rejections += 1
             return AuthResult.reject(LOCKED_MESSAGE, access_key)
         failure = self._failure(request, result, entry)
+        if failure is None and domain:
+            failure = _check_domain(request, entry.access_key, self.domain_id)
         if failure is not None:
             self._record_ak_failure(access_key)
             log.info("simulator.aksk_rejected", access_key=access_key, error_code=failure.error_code)
@@ -232,6 +243,20 @@ def _check_security_token(request: web.Request, entry: AccessKey) -> AuthResult 
     expected = entry.security_token.encode()
     if len(given) != 1 or not secrets.compare_digest(given[0].strip().encode("utf-8", "surrogateescape"), expected):
         return AuthResult.reject(TOKEN_INVALID_MESSAGE, entry.access_key)
+    return None
+
+
+def _check_domain(request: web.Request, access_key: str, domain_id: str) -> AuthResult | None:
+    """None if a global service's request carries the account's domain ID, signed, and no project ID."""
+    match = _SIGNED_HEADERS_RE.search(request.headers.get("Authorization", ""))
+    signed = match.group(1).split(";") if match is not None else []
+    if "x-domain-id" not in signed:
+        return AuthResult.reject(DOMAIN_MISSING_MESSAGE, access_key)
+    if "X-Project-Id" in request.headers:
+        return AuthResult.reject(DOMAIN_PROJECT_MESSAGE, access_key)
+    given = request.headers.getall("X-Domain-Id")
+    if len(given) != 1 or given[0].strip() != domain_id:
+        return AuthResult.reject(DOMAIN_INVALID_MESSAGE, access_key)
     return None
 
 

@@ -25,18 +25,28 @@ __all__ = ["Gateway"]
 class Gateway:
     """What every service request passes before its own answer."""
 
-    def __init__(self, auth: Authenticator, faults: Faults, stats: SimStats, *, latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        auth: Authenticator,
+        faults: Faults,
+        stats: SimStats,
+        *,
+        latency: float = 0.0,
+        global_services: frozenset[str] = frozenset(),
+    ) -> None:
+        """`global_services`: the services whose AK/SK requests are signed with the domain ID."""
         if not latency >= 0:
             raise ValueError(f"latency must be >= 0 seconds, got {latency}")
         self.auth, self.faults, self.stats = auth, faults, stats
         self.latency = latency
+        self.global_services = global_services
 
     async def admit(self, cloud_service: str, request: web.Request) -> tuple[str, web.Response | None]:
         """A new request ID, and the answer if latency, authentication or the global fault ends the request."""
         if self.latency:
             await asyncio.sleep(self.latency)
         request_id = bodies.new_request_id()
-        auth = await self.auth.authenticate(request)
+        auth = await self.auth.authenticate(request, domain=cloud_service in self.global_services)
         if not auth.ok:
             body = bodies.apigw_error(auth.error_code, auth.error_msg, request_id)
             return request_id, json_response(401, body, request_id)

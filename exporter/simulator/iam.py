@@ -1,10 +1,12 @@
 """The fake cloud's IAM project lists: `GET /v3/projects` (AK/SK-signed or a token, as the SDK core asks
-when a credential has no project ID) and `GET /v3/auth/projects` (the token's own projects), and a
-domain-scoped password login for the latter.
+when a credential has no project ID) and `GET /v3/auth/projects` (the token's own projects), a
+domain-scoped password login for the latter, and the domain list `GET /v3/auth/domains` (as the SDK's
+GlobalCredentials asks for the domain ID that signs a global service's calls).
 
 The projects are the scenario's `projects:` (ID -> name; a name `<region>_<x>` is a sub-project of the
 region's project), all enabled, plus its `iam_projects.extra` (any names, repeated or disabled ones, `MOS`).
-`iam_projects.refuse: true` answers both lists with IAM's 403, as for a user without the permission.
+The domain is the scenario's IAM domain, with the ID `domain_id(scenario)`. `iam_projects.refuse: true`
+answers every list with IAM's 403, as for a user without the permission.
 
 Scenario key (`iam_projects.SECTION`, read through sections.SECTIONS)::
 
@@ -27,10 +29,12 @@ from exporter.simulator import bodies
 from exporter.simulator.iam_projects import IamProjects
 from exporter.simulator.parts import Parts
 from exporter.simulator.routing import Handler, Route, json_response
+from exporter.simulator.scenario import Scenario
 
-__all__ = ["domain_login", "project_list", "routes"]
+__all__ = ["domain_id", "domain_login", "project_list", "routes"]
 
 FORBIDDEN = "You are not authorized to perform the requested action: identity:list_projects."
+FORBIDDEN_DOMAINS = "You are not authorized to perform the requested action: identity:list_domains."
 
 
 def _settings(parts: Parts) -> IamProjects:
@@ -38,8 +42,13 @@ def _settings(parts: Parts) -> IamProjects:
     return found if isinstance(found, IamProjects) else IamProjects()
 
 
+def domain_id(scenario: Scenario) -> str:
+    """The ID of the scenario's IAM domain (the account), as the token API's answers give it too."""
+    return uuid.uuid5(uuid.NAMESPACE_OID, f"domain:{scenario.iam_domain}").hex
+
+
 def _domain_id(parts: Parts) -> str:
-    return uuid.uuid5(uuid.NAMESPACE_OID, f"domain:{parts.scenario.iam_domain}").hex
+    return domain_id(parts.scenario)
 
 
 def project_list(parts: Parts) -> list[dict[str, Any]]:
@@ -66,7 +75,35 @@ def project_list(parts: Parts) -> list[dict[str, Any]]:
 
 def routes(parts: Parts) -> list[Route]:
     handler = _projects_handler(parts)
-    return [Route("GET", "/v3/projects", handler), Route("GET", "/v3/auth/projects", handler)]
+    return [
+        Route("GET", "/v3/projects", handler),
+        Route("GET", "/v3/auth/projects", handler),
+        Route("GET", "/v3/auth/domains", _domains_handler(parts)),
+    ]
+
+
+def _domains_handler(parts: Parts) -> Handler:
+    """IAM's "domains the credentials may access": the scenario's one domain."""
+
+    async def domains(request: web.Request) -> web.StreamResponse:
+        auth = await parts.gateway.auth.authenticate(request)
+        if not auth.ok:
+            return json_response(401, bodies.apigw_error(auth.error_code, auth.error_msg, bodies.new_request_id()))
+        if _settings(parts).refuse:
+            return json_response(403, bodies.iam_error(403, FORBIDDEN_DOMAINS, "Forbidden"))
+        domain = _domain_id(parts)
+        listed = {
+            "id": domain,
+            "name": parts.scenario.iam_domain,
+            "enabled": True,
+            "description": "",
+            "links": {"self": f"https://iam.myhuaweicloud.com/v3/domains/{domain}"},
+        }
+        return json_response(
+            200, {"links": {"self": "https://iam.myhuaweicloud.com/v3/auth/domains"}, "domains": [listed]}
+        )
+
+    return domains
 
 
 def _projects_handler(parts: Parts) -> Handler:

@@ -44,10 +44,11 @@ class Answer:
     refused: bool = False
     at: float = 0.0
     who: str = ""  # the account's identity when asked: new credentials are asked again
+    credentials: bool = False  # IAM refused the credentials (401), or the account's guard held it back
 
     @property
-    def ok(self) -> bool:
-        return self.projects is not None and not self.error and not self.projects.duplicates
+    def answered(self) -> bool:
+        return self.projects is not None and not self.error
 
 
 def iam_host_of(account: Account, region_targets: Iterable[RegionTargets]) -> str | None:
@@ -116,11 +117,18 @@ class RegionMap:
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
         self.answers: dict[str, Answer] = {}
-        self._forced: set[str] = set()
+        # Accounts to ask again at the next chance, with the reload that asked: an answer to a question that
+        # began before that reload does not take the flag away.
+        self._forced: dict[str, int] = {}
+        self._reloads = 0
 
-    def forget(self) -> None:
-        """A reload: ask every account again at the next chance (the answers stay until then)."""
-        self._forced = set(self.answers)
+    def forget(self, accounts: Iterable[str] = ()) -> None:
+        """A reload: ask every account again at the next chance (the answers stay until then); the answers of
+        accounts not in `accounts` (no longer configured) go."""
+        keep = set(accounts)
+        self.answers = {name: answer for name, answer in self.answers.items() if name in keep}
+        self._reloads += 1
+        self._forced = dict.fromkeys(keep, self._reloads)  # those being asked now too
 
     def due(self, config: Config) -> list[str]:
         """The accounts with `regions:` targets whose answer is missing, old, failed a while ago, or for
@@ -141,11 +149,12 @@ class RegionMap:
         self, config: Config, accounts: Iterable[str], send: Send, timeout: float, *, say: bool = True
     ) -> None:
         """Ask IAM for the projects of `accounts`, all at once, within `timeout` seconds."""
-        names = list(accounts)
+        names, asked = list(accounts), self._reloads
         results = await asyncio.gather(*(self._ask_one(config, name, send, timeout) for name in names))
         for name, answer in zip(names, results, strict=True):
             old = self.answers.get(name)
-            self._forced.discard(name)
+            if self._forced.get(name, asked) <= asked:
+                self._forced.pop(name, None)  # else a reload came meanwhile: asked again
             if answer.projects is None and old is not None and old.projects is not None and old.who == answer.who:
                 # Keep the regions last known: an IAM outage must not take the targets away.
                 answer = dataclasses.replace(answer, projects=old.projects)
@@ -169,14 +178,14 @@ class RegionMap:
         except TimeoutError:
             return Answer(None, f"IAM at {base} did not answer within {timeout:.0f}s", at=now, who=who)
         except IamError as exc:
-            return Answer(None, str(exc), refused=exc.refused, at=now, who=who)
+            return Answer(None, str(exc), refused=exc.refused, at=now, who=who, credentials=exc.credentials)
         return Answer(region_projects(projects), at=now, who=who)
 
     def _say(self, name: str, answer: Answer) -> None:
         if answer.error:
-            kept = " (keeping the regions it listed before)" if answer.projects is not None else ""
-            log.error(f"IAM did not list the account's projects; its 'regions' targets wait{kept}",
-                      account=name, error=answer.error, retry_in=RETRY)  # fmt: skip
+            log.error("IAM did not list the account's projects; its 'regions' targets wait",
+                      account=name, error=answer.error, retry_in=RETRY,
+                      kept_regions=answer.projects is not None)  # fmt: skip
         elif answer.projects is not None:
             log.info("IAM listed the account's region projects", account=name, regions=sorted(answer.projects.regions))
             for region, ids in answer.projects.duplicates.items():

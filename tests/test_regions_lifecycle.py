@@ -25,6 +25,7 @@ from exporter.cloud.iam import IamError, list_projects
 from exporter.config import load_config, parse_config
 from exporter.exposition.server import make_app, serve
 from exporter.tracking.regions import REFRESH, RETRY
+from exporter.tracking.tracker import JUDGE_SLACK
 from tests.test_e2e import samples
 
 P_NORTH = "c0000000000000000000000000000004"
@@ -46,6 +47,12 @@ class Iam:
     status: int = 200
     hold: asyncio.Event | None = None
     asked: int = 0
+
+    async def show_job(self, request: web.Request) -> web.Response:
+        """EVS's job status: held back as IAM is (a status API that does not answer in time)."""
+        if self.hold is not None:
+            await self.hold.wait()
+        return web.json_response({"job_id": request.match_info["job"], "status": "RUNNING", "entities": {}})
 
     async def list_projects(self, request: web.Request) -> web.Response:
         self.asked += 1
@@ -102,6 +109,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     iam = Iam()
     app = web.Application()
     app.router.add_get("/v3/projects", iam.list_projects)
+    app.router.add_get("/v1/{project}/jobs/{job}", iam.show_job)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -276,3 +284,17 @@ async def test_an_account_that_leaves_takes_its_gauge_and_series(stack: Stack) -
     assert gauge(data) is None and gauge(data, "other") is None
     assert not [ls for (n, ls), _ in data.items() if dict(ls).get("account") == "acme"]
     assert stack.exporter.regions.answers == {}
+
+
+async def test_the_first_scrapes_iam_wait_and_refresh_share_one_deadline(stack: Stack) -> None:
+    stack.iam.hold = asyncio.Event()  # neither IAM nor the status API answers in time
+    hand_written = {"cloud_service": "evs", "account": "acme", "region": "cn-north-4", "project_id": P_NORTH,
+                    "endpoint": stack.url, "tasks": ["4010a32c4f2a3f5e014f2b0c5e3a0001"]}  # fmt: skip
+    regions = {"cloud_service": "evs", "account": "acme", "regions": ["cn-east-3"], "endpoint": stack.url}
+    stack.write(services=[hand_written, regions])
+    assert await stack.exporter.reload() is None
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await stack.exporter.refresh(2.0)
+    # Not the IAM wait (half of it) and then the whole timeout again.
+    assert loop.time() - started < 2.0 + JUDGE_SLACK + 0.3

@@ -219,6 +219,7 @@ class Exporter:
                 "config reloaded",
                 file=config.file,
                 targets=len(config.targets),
+                regions_targets=len(config.region_targets),
                 tasks=sum(len(t.tasks) for t in config.targets),
             )
             return None

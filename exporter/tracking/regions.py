@@ -25,7 +25,7 @@ from exporter.cloud.guards import identity
 from exporter.cloud.iam import IamError, RegionProjects, iam_base, list_projects, region_projects
 from exporter.config import Account, Config, RegionTargets, TargetConfig
 
-__all__ = ["REFRESH", "RETRY", "Answer", "RegionMap", "Send", "check_regions", "expand", "iam_host_of"]
+__all__ = ["REFRESH", "RETRY", "Answer", "RegionCheck", "RegionMap", "Send", "check_regions", "expand", "iam_host_of"]
 
 log = structlog.get_logger(__name__)
 
@@ -208,13 +208,25 @@ class _Quiet:
     def token(self, account: str, result: str) -> None: ...
 
 
-async def check_regions(config: Config, *, ask: bool = True, timeout: float = 10.0) -> tuple[list[str], list[str]]:
-    """--config.check: the targets `regions:` expands to (lines), and the errors: a region no spec and no IAM
-    answer knows (a typo), one IAM lists no project or several projects of, for an account IAM answered."""
+@dataclass(frozen=True)
+class RegionCheck:
+    """--config.check's view of the `regions:` targets: the lines to print, the errors, and the number of
+    targets IAM's answers expand them to."""
+
+    lines: list[str]
+    errors: list[str]
+    added: int = 0
+
+
+async def check_regions(config: Config, *, ask: bool = True, timeout: float = 10.0) -> RegionCheck:
+    """--config.check: the targets `regions:` expands to (lines), and the errors: credentials IAM refused (they
+    are wrong: a CI check must catch that), a region no spec and no IAM answer knows (a typo), one IAM lists
+    no project or several projects of, for an account IAM answered. IAM unreachable, or refusing for want of
+    permission, is said but not an error: the running exporter asks again."""
     named = [rt.account for rt in config.region_targets] + [doubt.account for doubt in config.region_doubts]
     accounts = list(dict.fromkeys(named))
     if not accounts:
-        return [], []
+        return RegionCheck([], [])
     regions = RegionMap(time.time)
     if ask:
         client = ApiClient(config, _Quiet())
@@ -224,13 +236,18 @@ async def check_regions(config: Config, *, ask: bool = True, timeout: float = 10
             await client.aclose()
     answers = regions.answers
     expanded, problems = regions.expand(config)
-    lines = [f"  {'/'.join(t.key)}: {t.endpoint} (project from IAM)" for t in expanded.targets[len(config.targets) :]]
+    added = expanded.targets[len(config.targets) :]
+    lines = [f"  {'/'.join(t.key)}: {t.endpoint} (project from IAM)" for t in added]
+    refused = []
     for name in accounts:
-        if name not in answers or answers[name].projects is None:
-            why = answers[name].error if name in answers else "not asked (--config.without-secrets)"
+        answer = answers.get(name)
+        if answer is not None and answer.credentials:
+            refused.append(f"account {name}: {answer.error}")
+        elif answer is None or answer.projects is None:
+            why = answer.error if answer is not None else "not asked (--config.without-secrets)"
             lines.append(f"  account {name}: could not list its projects with IAM: {why}; its regions are not checked")
     errors = [problem for name, problem in problems if name in answers and answers[name].projects is not None]
-    return lines, errors + _doubts(config, answers)
+    return RegionCheck(lines, refused + errors + _doubts(config, answers), len(added))
 
 
 def _doubts(config: Config, answers: Mapping[str, Answer]) -> list[str]:

@@ -19,12 +19,13 @@ import yaml
 from aiohttp import web
 
 from exporter.app import Exporter
+from exporter.cloud.auth import iam_url
 from exporter.cloud.client import ApiClient
 from exporter.cloud.guards import MAX_AUTH_FAILURES, Guards
-from exporter.cloud.iam import IamError, list_projects
+from exporter.cloud.iam import IamError, iam_base, list_projects
 from exporter.config import load_config, parse_config
 from exporter.exposition.server import make_app, serve
-from exporter.tracking.regions import REFRESH, RETRY
+from exporter.tracking.regions import REFRESH, RETRY, iam_host_of
 from exporter.tracking.tracker import JUDGE_SLACK
 from tests.test_e2e import samples
 
@@ -47,6 +48,7 @@ class Iam:
     status: int = 200
     hold: asyncio.Event | None = None
     asked: int = 0
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def show_job(self, request: web.Request) -> web.Response:
         """EVS's job status: held back as IAM is (a status API that does not answer in time)."""
@@ -56,6 +58,7 @@ class Iam:
 
     async def list_projects(self, request: web.Request) -> web.Response:
         self.asked += 1
+        self.reached.set()
         if self.hold is not None:
             await self.hold.wait()
         if self.status == 401:
@@ -145,6 +148,7 @@ async def until(stack: Stack, check: Callable[[Data], bool], seconds: float = 10
 async def test_a_reload_during_the_first_question_is_not_lost(stack: Stack) -> None:
     stack.iam.hold = asyncio.Event()
     data = await stack.scrape(timeout="0.6")  # the question stays open past this scrape
+    await asyncio.wait_for(stack.iam.reached.wait(), 10)  # the question reached IAM
     assert regions_up(data) == set() and stack.iam.asked == 1
     stack.write(
         services=[{"cloud_service": "evs", "account": "acme", "regions": ["cn-north-4"], "endpoint": stack.url}]
@@ -298,3 +302,25 @@ async def test_the_first_scrapes_iam_wait_and_refresh_share_one_deadline(stack: 
     await stack.exporter.refresh(2.0)
     # Not the IAM wait (half of it) and then the whole timeout again.
     assert loop.time() - started < 2.0 + JUDGE_SLACK + 0.3
+
+
+def test_one_rule_for_the_iam_host_whatever_the_order_of_the_targets() -> None:
+    def config(*entries: str) -> Any:
+        return parse_config(
+            "accounts: [{name: a, cloud: huaweicloud, auth: {type: password, user_name: u, domain_name: d,"
+            " password: p}}]\nservices:\n" + "".join(f"  - {{account: a, {e}}}\n" for e in entries)
+        )
+
+    one = config("regions: [cn-north-4], cloud_service: evs", "regions: [eu-west-101], cloud_service: cbr")
+    two = config("regions: [eu-west-101], cloud_service: cbr", "regions: [cn-north-4], cloud_service: evs")
+    hosts = {iam_host_of(c.accounts["a"], c.region_targets) for c in (one, two)}
+    assert hosts == {"https://iam.eu-west-101.myhuaweicloud.eu"}
+    assert (
+        iam_host_of(one.accounts["a"], config("regions: [cn-east-3], cloud_service: evs").region_targets)
+        == "https://iam.myhuaweicloud.com"
+    )
+    # The password login of a region target goes where the project list would: the SDK's table, else global.
+    account = one.accounts["a"]
+    for region in ("cn-north-4", "eu-west-101", "cn-north-11"):
+        assert iam_url(account, region) == f"{iam_base(account, region)}/v3/auth/tokens?nocatalog=true"
+    assert iam_url(account, "cn-north-11").startswith("https://iam.myhuaweicloud.com/")

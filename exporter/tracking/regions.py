@@ -51,11 +51,17 @@ class Answer:
         return self.projects is not None and not self.error
 
 
+# Regions on a site of their own: an account there is unknown to the cloud's global IAM host.
+OWN_SITES = {"huaweicloud": frozenset({"eu-west-101"})}
+
+
 def iam_host_of(account: Account, region_targets: Iterable[RegionTargets]) -> str | None:
-    """The IAM host to ask for the account's projects: its `iam_endpoint`, else the host of the first region
-    its `regions:` lists name (eu-west-101 is on a site of its own), else the cloud's global host."""
-    named = [r for t in region_targets if t.account == account.name for r in t.regions]
-    return iam_base(account, named[0] if named else None)
+    """The IAM host to ask for the account's projects: its `iam_endpoint`, else the host of a site of its own
+    (eu-west-101) when one of its `regions:` lists names that region, else the cloud's global host; whatever
+    the order of the targets. With `regions: all` only, an account on the European site needs `iam_endpoint`."""
+    named = {r for t in region_targets if t.account == account.name for r in t.regions}
+    own = sorted(named & OWN_SITES.get(account.cloud, frozenset()))
+    return iam_base(account, own[0] if own else None)
 
 
 def _wanted(rt: RegionTargets, found: RegionProjects, offered: tuple[str, ...]) -> tuple[list[str], list[str]]:

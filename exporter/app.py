@@ -24,7 +24,7 @@ from exporter.exposition.render import TaskText
 from exporter.model import Shard
 from exporter.services import UnknownStatuses
 from exporter.tracking.refresh import Deadline
-from exporter.tracking.regions import RegionMap
+from exporter.tracking.regions import RegionMap, account_wide
 from exporter.tracking.tracker import Tracker
 
 __all__ = ["Exporter", "Runtime"]
@@ -100,6 +100,8 @@ class Exporter:
             log.warning("the configuration names a region its service spec does not list", detail=warning)
         for doubt in config.region_doubts:
             log.warning("the configuration names a region no service spec lists", detail=doubt.message)
+        for warning in account_wide(config):
+            log.warning("a 'regions' target of a service that lists the account's tasks", detail=warning)
         self.metrics.prepare({(t.account, t.cloud_service, t.region) for t in config.targets}, config.accounts)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(self.clock())

@@ -284,6 +284,8 @@ def _check_regions(config: Config, *, ask: bool) -> tuple[int, int]:
     checked = asyncio.run(check_regions(config, ask=ask))
     for line in checked.lines:
         print(line)
+    for warning in checked.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for error in checked.errors:
         print(f"error: {error}", file=sys.stderr)
     if checked.errors:

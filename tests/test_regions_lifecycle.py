@@ -25,7 +25,7 @@ from exporter.cloud.guards import MAX_AUTH_FAILURES, Guards
 from exporter.cloud.iam import IamError, iam_base, list_projects
 from exporter.config import load_config, parse_config
 from exporter.exposition.server import make_app, serve
-from exporter.tracking.regions import REFRESH, RETRY, iam_host_of
+from exporter.tracking.regions import REFRESH, RETRY, account_wide, iam_host_of
 from exporter.tracking.tracker import JUDGE_SLACK
 from tests.test_e2e import samples
 
@@ -324,3 +324,13 @@ def test_one_rule_for_the_iam_host_whatever_the_order_of_the_targets() -> None:
     for region in ("cn-north-4", "eu-west-101", "cn-north-11"):
         assert iam_url(account, region) == f"{iam_base(account, region)}/v3/auth/tokens?nocatalog=true"
     assert iam_url(account, "cn-north-11").startswith("https://iam.myhuaweicloud.com/")
+
+
+def test_regions_of_a_service_that_lists_the_accounts_tasks_are_warned_about() -> None:
+    config = parse_config(
+        f"accounts: [{{name: a, cloud: huaweicloud, auth: {{type: aksk, access_key: {'A' * 20}, secret_key: {SK}}}}}]\n"
+        "services:\n  - {cloud_service: sms, account: a, regions: all}\n"
+        "  - {cloud_service: evs, account: a, regions: all}\n"
+    )
+    (warning,) = account_wide(config)
+    assert "sms: its API names no project" in warning and "once per region" in warning

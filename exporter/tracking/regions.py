@@ -25,7 +25,18 @@ from exporter.cloud.guards import identity
 from exporter.cloud.iam import IamError, RegionProjects, iam_base, list_projects, region_projects
 from exporter.config import Account, Config, RegionTargets, TargetConfig
 
-__all__ = ["REFRESH", "RETRY", "Answer", "RegionCheck", "RegionMap", "Send", "check_regions", "expand", "iam_host_of"]
+__all__ = [
+    "REFRESH",
+    "RETRY",
+    "Answer",
+    "RegionCheck",
+    "RegionMap",
+    "Send",
+    "account_wide",
+    "check_regions",
+    "expand",
+    "iam_host_of",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -109,6 +120,17 @@ def expand(config: Config, answers: Mapping[str, Answer]) -> tuple[Config, list[
     if not added:
         return config, problems
     return dataclasses.replace(config, targets=config.targets + tuple(added)), problems
+
+
+def account_wide(config: Config) -> list[str]:
+    """Warnings for `regions:` targets of a service whose paths name no project (SMS): its list is the
+    account's, so every region would list the same tasks again (README: one target per site instead)."""
+    return [
+        f"{rt.where}: {rt.cloud_service}: its API names no project (the account's tasks, whatever the region): "
+        "with several regions each task would be counted once per region; write a target with one 'region'"
+        for rt in config.region_targets
+        if not rt.spec.needs_project_id and len(rt.regions) != 1
+    ]
 
 
 def _endpoint(rt: RegionTargets, cloud: str, region: str) -> str:
@@ -222,6 +244,7 @@ class RegionCheck:
     lines: list[str]
     errors: list[str]
     added: int = 0
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 async def check_regions(config: Config, *, ask: bool = True, timeout: float = 10.0) -> RegionCheck:
@@ -253,7 +276,7 @@ async def check_regions(config: Config, *, ask: bool = True, timeout: float = 10
             why = answer.error if answer is not None else "not asked (--config.without-secrets)"
             lines.append(f"  account {name}: could not list its projects with IAM: {why}; its regions are not checked")
     errors = [problem for name, problem in problems if name in answers and answers[name].projects is not None]
-    return RegionCheck(lines, refused + errors + _doubts(config, answers), len(added))
+    return RegionCheck(lines, refused + errors + _doubts(config, answers), len(added), account_wide(config))
 
 
 def _doubts(config: Config, answers: Mapping[str, Answer]) -> list[str]:

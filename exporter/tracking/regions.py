@@ -150,7 +150,7 @@ class RegionMap:
         self._forced: dict[str, int] = {}
         self._reloads = 0
 
-    def forget(self, accounts: Iterable[str] = ()) -> None:
+    def forget(self, accounts: Iterable[str]) -> None:
         """A reload: ask every account again at the next chance (the answers stay until then); the answers of
         accounts not in `accounts` (no longer configured) go."""
         keep = set(accounts)
@@ -267,7 +267,15 @@ async def check_regions(config: Config, *, ask: bool = True, timeout: float = 10
     expanded, problems = regions.expand(config)
     added = expanded.targets[len(config.targets) :]
     lines = [f"  {'/'.join(t.key)}: {t.endpoint} (project from IAM)" for t in added]
-    refused = []
+    unanswered, refused = _unanswered(accounts, answers)
+    errors = [problem for name, problem in problems if name in answers and answers[name].projects is not None]
+    errors = refused + errors + _doubts(config, answers)
+    return RegionCheck(lines + unanswered, errors, len(added), account_wide(config))
+
+
+def _unanswered(accounts: Iterable[str], answers: Mapping[str, Answer]) -> tuple[list[str], list[str]]:
+    """The lines of the accounts IAM gave no projects of, and the errors of those whose credentials it refused."""
+    lines, refused = [], []
     for name in accounts:
         answer = answers.get(name)
         if answer is not None and answer.credentials:
@@ -275,8 +283,7 @@ async def check_regions(config: Config, *, ask: bool = True, timeout: float = 10
         elif answer is None or answer.projects is None:
             why = answer.error if answer is not None else "not asked (--config.without-secrets)"
             lines.append(f"  account {name}: could not list its projects with IAM: {why}; its regions are not checked")
-    errors = [problem for name, problem in problems if name in answers and answers[name].projects is not None]
-    return RegionCheck(lines, refused + errors + _doubts(config, answers), len(added), account_wide(config))
+    return lines, refused
 
 
 def _doubts(config: Config, answers: Mapping[str, Answer]) -> list[str]:

@@ -24,7 +24,8 @@ from exporter.exposition.metrics import SelfMetrics
 from exporter.exposition.render import TaskText
 from exporter.model import Shard
 from exporter.services import UnknownStatuses
-from exporter.tracking.regions import RegionMap
+from exporter.tracking.refresh import Deadline
+from exporter.tracking.regions import RegionMap, account_wide
 from exporter.tracking.tracker import Tracker
 
 __all__ = ["Exporter", "Runtime"]
@@ -101,6 +102,8 @@ class Exporter:
             log.warning("the configuration names a region its service spec does not list", detail=warning)
         for doubt in config.region_doubts:
             log.warning("the configuration names a region no service spec lists", detail=doubt.message)
+        for warning in account_wide(config):
+            log.warning("a 'regions' target of a service that lists the account's tasks", detail=warning)
         self.metrics.prepare({(t.account, t.cloud_service, t.region) for t in config.targets}, config.accounts)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(self.clock())
@@ -120,8 +123,9 @@ class Exporter:
     async def refresh(self, timeout: float) -> None:
         """Wait at most `timeout` for the shared refresh, which has a budget of its own
         (`scrape.refresh_timeout`): one caller's header does not set it for everyone."""
+        deadline = Deadline.after(timeout)  # one for both: the IAM wait takes from the tracker's time
         await self._ask_regions(timeout / 2)
-        await self.tracker.refresh(timeout, budget=self.config.scrape.refresh_timeout)
+        await self.tracker.refresh(deadline.left(), budget=self.config.scrape.refresh_timeout)
 
     async def _ask_regions(self, wait: float) -> None:
         """Ask IAM for the projects of the accounts whose answer is due (one request per account, shared by
@@ -136,17 +140,22 @@ class Exporter:
             await asyncio.wait_for(asyncio.shield(self._asking), wait)
 
     async def _ask(self, accounts: list[str]) -> None:
+        await self.regions.ask(self._loaded, accounts, self.client.send_iam, self.config.scrape.refresh_timeout)
+        # The configuration loaded now, which a reload during the question may have changed: the answers are
+        # per account and credentials (a reload's new ones are asked again at the next refresh).
         loaded = self._loaded
-        await self.regions.ask(loaded, accounts, self.client.send_iam, self.config.scrape.refresh_timeout)
-        if loaded is not self._loaded:
-            return  # a reload came meanwhile; its own question follows
         config, problems = self.regions.expand(loaded)
         for account, problem in problems:
             log.error("a 'regions' target has a region the exporter cannot serve", account=account, detail=problem)
         troubled = {account for account, _ in problems}
-        for account in accounts:
-            ok = self.regions.answers[account].ok and account not in troubled
-            self.metrics.region_discovery.labels(account).set(1 if ok else 0)
+        self.metrics.region_accounts(
+            {
+                account: self.regions.answers[account].answered and account not in troubled
+                for account in accounts
+                if account in loaded.accounts and account in self.regions.answers
+            },
+            keep=_region_accounts(loaded),
+        )
         if config.targets != self.config.targets:
             log.info("targets per region", targets=len(config.targets), regions_targets=len(config.region_targets))
             self.runtime = Runtime(config, self.client)
@@ -189,13 +198,13 @@ class Exporter:
                 self.metrics.reload_ok.set(0)
                 log.error("config reload failed; keeping the running configuration", error=str(exc))
                 return str(exc)
-            self.regions.forget()  # a reload asks IAM again at the next refresh
-            self.domains.forget()  # and again for the domain IDs, at the next global call
-            if config.checksum == self.config.checksum:
+            if config.checksum == self._loaded.checksum:
                 self.metrics.reload_ok.set(1)
                 self.metrics.reload_time.set(self.clock())
                 log.info("config unchanged; nothing to reload", file=config.file)
                 return None
+            self.regions.forget(config.accounts)  # a changed file asks IAM again at the next refresh
+            self.domains.forget()  # and again for the domain IDs, at the next global call
             # The regions IAM listed before serve until it answers again.
             self._loaded, config = config, self.regions.expand(config)[0]
             old, self.runtime = self.runtime, Runtime(config, self._client(config))
@@ -203,6 +212,7 @@ class Exporter:
             await self.tracker.settle_files()  # the new task_files are read before the next scrape
             self.guards.forget_accounts(config.accounts)  # removed accounts' tokens are not kept
             self._prepare(config)
+            self.metrics.region_accounts({}, keep=_region_accounts(config))
             # The old client closes once the refresh that uses it is over; a reload waits for that at most
             # RELOAD_WAIT, and otherwise leaves the closing to a task of its own.
             closing = asyncio.ensure_future(self._close_when_idle(old.client))
@@ -214,6 +224,7 @@ class Exporter:
                 "config reloaded",
                 file=config.file,
                 targets=len(config.targets),
+                regions_targets=len(config.region_targets),
                 tasks=sum(len(t.tasks) for t in config.targets),
             )
             return None
@@ -227,3 +238,7 @@ class Exporter:
             await asyncio.wait(self._closing)
         await self.tracker.wait_idle()
         await self.client.aclose()
+
+
+def _region_accounts(config: Config) -> set[str]:
+    return {rt.account for rt in config.region_targets}

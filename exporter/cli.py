@@ -276,18 +276,21 @@ def _print_status(status: TaskStatus) -> None:
         print("  sub_tasks: " + ", ".join(f"{state.value} {n}" for state, n in status.sub_tasks.items() if n))
 
 
-def _check_regions(config: Config, *, ask: bool) -> int:
-    """Print the targets `regions:` expands to (IAM asked) and the region errors; 1 if there are any."""
+def _check_regions(config: Config, *, ask: bool) -> tuple[int, int]:
+    """Print the targets `regions:` expands to (IAM asked) and the region errors; (1 if there are any, the
+    number of targets IAM's answers added)."""
     from exporter.tracking.regions import check_regions
 
-    lines, errors = asyncio.run(check_regions(config, ask=ask))
-    for line in lines:
+    checked = asyncio.run(check_regions(config, ask=ask))
+    for line in checked.lines:
         print(line)
-    for error in errors:
+    for warning in checked.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for error in checked.errors:
         print(f"error: {error}", file=sys.stderr)
-    if errors:
-        print(f"invalid configuration: {len(errors)} region error(s)", file=sys.stderr)
-    return 1 if errors else 0
+    if checked.errors:
+        print(f"invalid configuration: {len(checked.errors)} region error(s)", file=sys.stderr)
+    return (1 if checked.errors else 0), checked.added
 
 
 async def _wait_for_signal() -> None:
@@ -342,6 +345,7 @@ async def _run_exporter(
         lifecycle=lifecycle,
         version=__version__,
         targets=len(config.targets),
+        regions_targets=len(config.region_targets),  # a target per region once IAM answers
         tasks=sum(len(t.tasks) for t in config.targets),
     )
     try:
@@ -510,11 +514,19 @@ def _check_config(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     for target in config.targets:
         print(f"  {'/'.join(part for part in target.key if part)}: {target.endpoint}")
-    regions = _check_regions(config, ask=not args.without_secrets)
+    regions, added = _check_regions(config, ask=not args.without_secrets)
     if not regions:  # else the region errors said "invalid configuration"
-        counts = f"{len(config.accounts)} accounts, {len(config.targets)} targets, {tasks} tasks"
-        print(f"{args.config_file}: valid ({counts})")
+        print(f"{args.config_file}: valid ({_counts(config, added, tasks)})")
     return max([regions, *(_try_service(config, service, body) for service, body in args.service_try)])
+
+
+def _counts(config: Config, added: int, tasks: int) -> str:
+    """The summary's counts: the targets written, and those IAM's answers added for the `regions:` entries."""
+    targets = f"{len(config.targets) + added} targets"
+    if config.region_targets:
+        entries = len(config.region_targets)
+        targets += f" ({added} from IAM for {entries} 'regions:' {'entry' if entries == 1 else 'entries'})"
+    return f"{len(config.accounts)} accounts, {targets}, {tasks} tasks"
 
 
 def _exporter(args: argparse.Namespace) -> int:

@@ -99,6 +99,7 @@
     throttledWindow: '10m',
     throttledFor: '15m',
     reloadFailedFor: '5m',
+    regionDiscoveryFailingFor: '30m',
     exporterDownFor: '5m',
   },
 }

@@ -308,6 +308,48 @@ async def test_config_check_says_it_could_not_ask_iam(tmp_path: Path, capsys: py
     assert "account acme: could not list its projects with IAM: IAM refused GET" in out
 
 
+@pytest.mark.parametrize("auth", ["aksk", "token", "password"])
+async def test_config_check_fails_on_credentials_iam_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], auth: str
+) -> None:
+    async with await start_simulator(Simulator(parse_scenario(scenario()))) as running:
+        path = tmp_path / "config.yaml"
+        document = yaml.safe_load(config_text(running.url, tmp_path, auth=auth))
+        wrong = {"aksk": tmp_path / "sk", "password": tmp_path / "pw"}.get(auth)
+        if wrong is not None:
+            wrong.write_text("wrong-" + wrong.read_text())
+        else:
+            document["accounts"][0]["auth"]["token"] = "not-the-token"
+        path.write_text(yaml.safe_dump(document))
+        assert await run_check(path) == 1  # a wrong key must fail a CI check
+    out, err = capsys.readouterr()
+    (line,) = [line for line in err.splitlines() if line.startswith("error: account acme: ")]
+    assert "IAM refused the credentials" in line and "HTTP 401" in line
+    assert "permission" not in line and "401: 401" not in line
+    assert "valid (" not in out
+
+
+async def test_config_check_counts_the_targets_iam_adds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    async with await start_simulator(Simulator(parse_scenario(scenario()))) as running:
+        path = tmp_path / "config.yaml"
+        path.write_text(config_text(running.url, tmp_path))
+        assert await run_check(path) == 0
+    out, _ = capsys.readouterr()
+    assert "valid (1 accounts, 3 targets (3 from IAM for 1 'regions:' entry), 0 tasks)" in out
+
+
+async def test_config_check_says_iam_is_unreachable_and_exits_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with await start_simulator(Simulator(parse_scenario(scenario()))) as running:
+        url = running.url
+    path = tmp_path / "config.yaml"
+    path.write_text(config_text(url, tmp_path))  # nothing listens there now
+    assert await run_check(path) == 0  # not an error: the running exporter asks again
+    out, _ = capsys.readouterr()
+    assert f"account acme: could not list its projects with IAM: IAM at {url} did not answer" in out
+
+
 async def test_config_check_errs_on_a_duplicate_name_and_a_region_iam_does_not_list(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

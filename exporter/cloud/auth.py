@@ -20,7 +20,7 @@ import httpx
 import structlog
 
 from exporter.cloud.errors import ApiError, ApiFailure, Reason, classify
-from exporter.cloud.iam import GLOBAL_IAM, IAM_HOSTS
+from exporter.cloud.iam import iam_base
 from exporter.cloud.signing import AkSkAuth
 from exporter.config import Account, TargetConfig
 from exporter.log import repeated
@@ -57,13 +57,9 @@ class TokenAuth(httpx.Auth):
 
 
 def iam_url(account: Account, region: str) -> str:
-    # The SDK's table where a region's IAM host differs from the template (eu-west-101: myhuaweicloud.eu).
-    base = account.iam_endpoint or IAM_HOSTS.get(account.cloud, {}).get(region)
-    if not base:
-        # A global service's login (domain-scoped) goes to the cloud's global IAM host.
-        base = (
-            GLOBAL_IAM[account.cloud] if region == GLOBAL_REGION else IAM_ENDPOINTS[account.cloud].format(region=region)
-        )
+    """The password login's URL: at the IAM host of `iam_base`, the one rule for every IAM request (the
+    account's `iam_endpoint`, else the SDK's table for the region, else the cloud's global host)."""
+    base = iam_base(account, region) or IAM_ENDPOINTS[account.cloud].format(region=region)
     return f"{base}/v3/auth/tokens?nocatalog=true"
 
 

@@ -23,6 +23,7 @@ from exporter.cloud.auth import PasswordAuth, build_auth, iam_url
 from exporter.cloud.domains import DomainIds
 from exporter.cloud.errors import NO_SUCH_API_CODES, ApiError, ApiFailure, classify
 from exporter.cloud.guards import BACKOFF_MAX, BACKOFF_START, MAX_AUTH_FAILURES, Endpoint, Guards, RateLimiter, identity
+from exporter.cloud.iam import IamError
 from exporter.cloud.wire import WireTransport
 from exporter.config import Account, Config, SecretError, TargetConfig
 from exporter.log import repeated
@@ -262,6 +263,35 @@ class _Gate:
     def lone_first(self, account: str) -> bool:
         return self._guards.lone_first(self._config.accounts[account])
 
+    async def iam(
+        self, name: str, request: httpx.Request, send: Callable[[], Awaitable[httpx.Response]]
+    ) -> httpx.Response:
+        """An IAM request of the account under the guard of its refused credentials, as a service's: held
+        back (IamError) while the account is paused, and IAM refusing the credentials (a 401; for a password
+        account, of the login) pauses it and counts towards the lock-out, a 2xx ends the pause."""
+        account = self._config.accounts[name]
+        pause = self.cooling_down(name)
+        if pause > 0:
+            wait = "until its credentials change" if pause == float("inf") else f"for {pause:.0f}s"
+            refusal = self._guards.refusal(account)
+            said = f" (the cloud answered {refusal})" if refusal else ""
+            raise IamError(f"not asked: the account is held back {wait} after authentication failures{said}",
+                           refused=True, credentials=True)  # fmt: skip
+        response = await send()
+        login = request.url.path.endswith("/v3/auth/tokens")
+        if response.status_code == 401 and (account.auth.type != "password" or login):
+            error = classify(401, response.content)
+            cause = ": ".join(part for part in ("HTTP 401", error.code, error.message) if part and part != "401")
+            paused = self._guards.refused(account, cause)
+            if paused is not None:
+                then = "stop until its credentials change" if paused.failures >= MAX_AUTH_FAILURES else "pause"
+                log.error(f"IAM refused the account's credentials; its requests {then}",
+                          account=name, auth_type=account.auth.type, failures_in_a_row=paused.failures,
+                          error=cause)  # fmt: skip
+        elif response.status_code < 300:
+            self._guards.accepted(account)
+        return response
+
     def settle(
         self, target: TargetConfig, endpoint: Endpoint, result: object, response: httpx.Response | None, sent_at: float
     ) -> None:
@@ -347,8 +377,9 @@ class ApiClient:
 
     async def send_iam(self, account: str, request: httpx.Request, auth: httpx.Auth) -> httpx.Response:
         """An IAM request of `account` (its project list, exporter/cloud/iam.py) over the account's
-        transport (TLS and proxy settings); no rate limit or metrics: it is asked once a day."""
-        return await self._connections.send(account, request, auth)
+        transport (TLS and proxy settings), under its guard of refused credentials (`_Gate.iam`); no rate
+        limit or metrics: it is asked once a day."""
+        return await self._gate.iam(account, request, lambda: self._connections.send(account, request, auth))
 
     def _endpoint(self, account: str, base: str) -> Endpoint:
         return self._gate.endpoint(account, base)

@@ -100,11 +100,14 @@ def iam_base(account: Account, region: str | None = None) -> str | None:
 
 class IamError(Exception):
     """IAM did not give the project list: `refused` when it answered 401/403 (the credentials, or the
-    permission to list projects), else unreachable or an unreadable answer. The message names no secret."""
+    permission to list projects), `credentials` when the credentials themselves were refused (a 401, or
+    the account held back after that), else unreachable or an unreadable answer. The message names no
+    secret."""
 
-    def __init__(self, message: str, *, refused: bool = False) -> None:
+    def __init__(self, message: str, *, refused: bool = False, credentials: bool = False) -> None:
         super().__init__(message)
         self.refused = refused
+        self.credentials = credentials
 
 
 @dataclass(frozen=True)
@@ -163,13 +166,22 @@ def _read_projects(response: httpx.Response, url: str) -> tuple[Project, ...]:
 
 
 def _check(response: httpx.Response, what: str) -> None:
-    if response.status_code < 300:
+    """IamError for an answer that is not a 2xx: a 401 refused the credentials; a 403 of `GET /v3/projects`
+    is the permission to list projects (`/v3/auth/projects` and the login need none)."""
+    status = response.status_code
+    if status < 300:
         return
-    error = classify(response.status_code, response.content)
-    said = ": ".join(part for part in (f"HTTP {response.status_code}", error.code, error.message) if part)
-    refused = response.status_code in (401, 403)
-    hint = " (the IAM user needs permission to list projects, e.g. iam:projects:listProjects)" if refused else ""
-    raise IamError(f"IAM refused {what}: {said}{hint}" if refused else f"IAM failed {what}: {said}", refused=refused)
+    error = classify(status, response.content)
+    code = error.code if error.code != str(status) else ""  # "HTTP 401: 401: ..." says it twice
+    said = ": ".join(part for part in (f"HTTP {status}", code, error.message) if part)
+    if status == 401:
+        raise IamError(f"IAM refused the credentials ({what}): {said}", refused=True, credentials=True)
+    if status == 403:
+        hint = ""
+        if what.startswith("GET ") and what.endswith("/v3/projects"):
+            hint = " (the IAM user needs permission to list projects, e.g. iam:projects:listProjects)"
+        raise IamError(f"IAM refused {what}: {said}{hint}", refused=True)
+    raise IamError(f"IAM failed {what}: {said}")
 
 
 async def _login(account: Account, base: str, send: Send) -> str:

@@ -7,7 +7,7 @@ front so that a dashboard's `rate()` sees 0 instead of nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -69,6 +69,9 @@ class SelfMetrics:
             registry=registry,
         )
         self._request_children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
+        self._targets: set[tuple[str, str, str]] = set()  # the targets and accounts whose series exist
+        self._accounts: set[str] = set()
+        self._region_accounts: set[str] = set()
         self._exporter_families(registry)
 
     def _exporter_families(self, registry: CollectorRegistry) -> None:
@@ -93,15 +96,20 @@ class SelfMetrics:
 
         self.region_discovery = Gauge(
             f"{_PREFIX}region_discovery_successful",
-            "1 if IAM last listed the account's projects and every region of its 'regions' targets has exactly one "
-            "project; 0 when IAM refused or failed, or a region's name matches several projects. Accounts with "
-            "'regions' targets only.",
+            "1 if IAM answered the account's last project list and every region its 'regions' targets need has "
+            "exactly one project; 0 when IAM refused or failed (the regions it listed before still serve), or a "
+            "region they need has no project or several. Accounts with 'regions' targets only.",
             ["account"],
             registry=registry,
         )
 
     def prepare(self, targets: Iterable[tuple[str, str, str]], accounts: Iterable[str]) -> None:
-        """Create the zero-valued series of configured targets (account, cloud_service, region) and accounts."""
+        """Create the zero-valued series of configured targets (account, cloud_service, region) and accounts,
+        and remove those of the targets and accounts no longer configured (a reload, a region IAM no longer
+        lists)."""
+        targets, accounts = set(targets), set(accounts)
+        self._forget(targets, accounts)
+        self._targets, self._accounts = targets, accounts
         for problem in FileProblem:
             self.file_errors.labels(problem.value)
         for account, service, region in targets:
@@ -115,6 +123,34 @@ class SelfMetrics:
         for account in accounts:
             for result in ("success", "failure"):
                 self.token_requests.labels(account, result)
+
+    def _forget(self, targets: set[tuple[str, str, str]], accounts: set[str]) -> None:
+        """Remove the series of the targets and accounts prepared before that are not in these."""
+        gone = self._targets - targets
+        for key in [k for k in self._request_children if k[:3] in gone]:
+            del self._request_children[key]
+            self.requests.remove(*key)
+        for account, service, region in gone:
+            self.duration.remove(account, service, region)
+            for reason in Reason:
+                self.errors.remove(account, service, region, reason.value)
+            for held in HeldBack:
+                self.held.remove(account, service, region, held.value)
+        for service in {t[1] for t in gone} - {t[1] for t in targets}:
+            for drop in DropReason:
+                self.dropped.remove(service, drop.value)
+        for account in self._accounts - accounts:
+            for result in ("success", "failure"):
+                self.token_requests.remove(account, result)
+
+    def region_accounts(self, ok: Mapping[str, bool], keep: Iterable[str]) -> None:
+        """Set the region discovery gauge of the accounts in `ok`, and remove it for accounts not in `keep`
+        (those without `regions:` targets now)."""
+        for account, good in ok.items():
+            self.region_discovery.labels(account).set(1 if good else 0)
+        for account in self._region_accounts - set(keep):
+            self.region_discovery.remove(account)
+        self._region_accounts = (self._region_accounts | set(ok)) & set(keep)
 
     def request(self, account: str, cloud_service: str, region: str, code: str, seconds: float) -> None:
         # The label children looked up once: thousands of requests per scrape go through here.

@@ -775,7 +775,7 @@ def _paging(section: Section) -> Paging:
     paging = Section(ctx, value, "paging ({style, param, limit_param, limit, first, total, next, in, template, ...})")
     paging.allow("style", "param", "limit_param", "limit", "first", "total", "next", "in", "template", "item_marker")
     style = paging.string("style", required=True, choices=PAGING_STYLES)
-    return Paging(
+    built = Paging(
         style=style,
         param=paging.string("param", default="marker" if style == "marker" else "offset"),
         limit_param=paging.string("limit_param", default="limit"),
@@ -784,6 +784,13 @@ def _paging(section: Section) -> Paging:
         next=_optional_field(paging, "next"),
         **_paging_placement(paging, style, section.string("method", default="GET").upper()),
     )
+    # Keys the paging would not read: refused rather than ignored.
+    if style == "none":
+        for key in [k for k in paging.data if k != "style"]:
+            paging.raw(str(key))[0].fail(f"'style: none' reads one page: '{key}' would be ignored; remove it")
+    if style != "marker" and paging.has("next"):
+        paging.raw("next")[0].fail("'next' is for 'style: marker' (where the next page's marker is in the answer)")
+    return built
 
 
 def _window(section: Section) -> Window | None:
@@ -1051,10 +1058,11 @@ def _paging_placement(paging: Section, style: str, method: str) -> dict[str, Any
 
 
 def _window_placement(window: Section, method: str) -> dict[str, Any]:
-    return {
-        "where": _placement(window, method, ("from", "to")),
-        "json_type": window.string("json_type", choices=JSON_TYPES),
-    }
+    where = _placement(window, method, ("from", "to"))
+    json_type = window.string("json_type", choices=JSON_TYPES)
+    if json_type and where != "body":
+        window.raw("json_type")[0].fail("'json_type' is for 'in: body' (a query parameter is always a string)")
+    return {"where": where, "json_type": json_type}
 
 
 def _per_cloud(section: Section, key: str, what: str) -> dict[str, Any]:

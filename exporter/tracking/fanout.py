@@ -14,25 +14,28 @@ task goes: no longer listed, it is asked on its own until the cloud says not fou
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import structlog
 
-from exporter.cloud.errors import ApiError
+from exporter.cloud.errors import ApiError, Reason
 from exporter.config import TargetConfig
 from exporter.log import repeated
 from exporter.model import TaskStatus
-from exporter.services import lookup
-from exporter.tracking.refresh import Deadline, Listing, Querier, list_calls, list_target
+from exporter.services import DiscoverySpec, lookup
+from exporter.tracking.refresh import Deadline, ListCall, Listing, Querier, list_calls, list_target
 from exporter.tracking.table import Key, Snapshot
 
-__all__ = ["IdentityQuerier", "ParentLists", "child", "fan_out_listing", "resolve"]
+__all__ = ["IdentityQuerier", "ParentLists", "child", "fan_out_listing", "list_parents", "resolve"]
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 PARENT_RETRY = 60.0  # a parent list that failed is asked again this soon (or at the interval, if sooner)
+PARENT_CONCURRENCY = 4  # a fanned-out target's parents listed at once (after the first, alone)
 
 
 def child(target: TargetConfig, parent_id: str) -> TargetConfig:
@@ -100,14 +103,65 @@ class IdentityQuerier:
         )
 
 
-def fan_out_listing(key: Key, separator: str, listings: Iterable[tuple[str, Listing]], at: float) -> Listing:
-    """One listing of a fanned-out target from its parents' listings, each item's ID after its parent's."""
+async def list_parents(
+    client: Querier,
+    target: TargetConfig,
+    lister: DiscoverySpec,
+    parents: list[str],
+    calls: Callable[[TargetConfig], list[ListCall]],
+    deadline: Deadline,
+    started: float,
+) -> dict[str, Listing | None]:
+    """Each parent's listing, in the order given, the first alone (the account's credentials may be new)
+    and the others PARENT_CONCURRENCY at a time, until the deadline; None for a parent not reached."""
+    found: dict[str, Listing | None] = dict.fromkeys(parents)
+    queue = iter(parents)  # shared: each parent is taken by one worker
+
+    async def work(limit: int | None = None) -> None:
+        for parent_id in itertools.islice(queue, limit):
+            if deadline.left() <= 0:
+                continue  # not reached: None
+            each = child(target, parent_id)
+            listing = await list_target(client, each, lister, calls(each), deadline, started)
+            if not (listing.errors and deadline.left() <= 0 and _cut(listing)):
+                found[parent_id] = listing  # else cut short by the deadline: as if not reached
+
+    await work(1)
+    await asyncio.gather(*(work() for _ in range(PARENT_CONCURRENCY)))
+    return found
+
+
+def fan_out_listing(
+    target: TargetConfig, parent_errors: list[ApiError], found: Mapping[str, Listing | None]
+) -> Listing:
+    """One listing of a fanned-out target from its parents' listings, each item's ID after its parent's. The
+    tasks of a parent whose list failed, or was not reached, keep what was said before; the discovery counts
+    as successful when the parent list answered and so did at least one parent (or there is none), so that one
+    parent's trouble (said in the errors, which count for `up`) does not stop the target's."""
+    separator = target.identity.separator
     items: list[tuple[str, Any]] = []
-    errors: list[ApiError] = []
-    for parent_id, listing in listings:
+    errors = list(parent_errors)
+    held: list[str] = []
+    answered = 0
+    for parent_id, listing in found.items():
+        if listing is None:
+            held.append(parent_id + separator)
+            continue
         items += [(parent_id + separator + task_id, item) for task_id, item in listing.items]
         errors += listing.errors
-    return Listing(key, tuple(items), tuple(errors), at)
+        if listing.errors:
+            held.append(parent_id + separator)
+        else:
+            answered += 1
+    at = max((listing.at for listing in found.values() if listing is not None), default=0.0)
+    succeeded = not parent_errors and (answered > 0 or not found)
+    cut = any(listing is None for listing in found.values())
+    return Listing(target.key, tuple(items), tuple(errors), at, tuple(held), succeeded, cut)
+
+
+def _cut(listing: Listing) -> bool:
+    """A listing the refresh's deadline stopped (a request held back or timed out), not the cloud's error."""
+    return any(error.reason is Reason.TIMEOUT for error in listing.errors)
 
 
 class ParentLists:
@@ -116,6 +170,7 @@ class ParentLists:
     def __init__(self) -> None:
         self._known: dict[Key, dict[str, str]] = {}
         self._due: dict[Key, float] = {}
+        self._next: dict[Key, str] = {}  # the parent the next listing starts with: where the last one stopped
 
     def names(self, key: Key) -> Mapping[str, str]:
         """The parents last listed for the target: ID -> name ("" where the list has none)."""
@@ -135,6 +190,25 @@ class ParentLists:
         for gone in [key for key in self._known if key not in wanted]:
             self._known.pop(gone, None)
             self._due.pop(gone, None)
+            self._next.pop(gone, None)
+
+    def order(self, key: Key) -> list[str]:
+        """The known parents, from the one the last listing did not reach (rotated, so that a budget too
+        short for all of them does not leave out the same ones every time)."""
+        known = list(self.names(key))
+        start = self._next.get(key)
+        if start in known:
+            turn = known.index(start)
+            known = known[turn:] + known[:turn]
+        return known
+
+    def stopped(self, key: Key, found: Mapping[str, Listing | None]) -> None:
+        """Remember the first parent the listing `found` did not reach in time."""
+        left = [parent_id for parent_id, listing in found.items() if listing is None]
+        if left:
+            self._next[key] = left[0]
+        else:
+            self._next.pop(key, None)
 
     async def refresh(
         self, client: Querier, target: TargetConfig, now: float, interval: float, deadline: Deadline, started: float

@@ -11,7 +11,7 @@ import structlog
 
 from exporter.config import Config, TargetConfig
 from exporter.services import DiscoverySpec
-from exporter.tracking.fanout import ParentLists, child, fan_out_listing
+from exporter.tracking.fanout import ParentLists, fan_out_listing, list_parents
 from exporter.tracking.intake import discovery_due
 from exporter.tracking.refresh import Deadline, Listing, Querier, list_calls, list_target
 from exporter.tracking.table import Key, Source, TaskRecord, TaskTable
@@ -117,12 +117,18 @@ class Finder:
         errors = await self.parents.refresh(client, target, now, config.tracking.discovery_interval, deadline, started)
         if lister is None:
             return None
-        parts: list[tuple[str, Listing]] = [("", Listing(target.key, (), tuple(errors), 0.0))]
-        for parent_id in self.parents.names(target.key):
-            each = child(target, parent_id)
-            listing = await list_target(client, each, lister, list_calls(each, lister, now, ttl), deadline, started)
-            parts.append((parent_id, listing))
-        return fan_out_listing(target.key, target.identity.separator, parts, max(p.at for _, p in parts))
+        key = target.key
+        found = await list_parents(
+            client,
+            target,
+            lister,
+            self.parents.order(key),
+            lambda each: list_calls(each, lister, now, ttl),
+            deadline,
+            started,
+        )
+        self.parents.stopped(key, found)
+        return fan_out_listing(target, errors, found)
 
     def _take_traces(self, table: TaskTable, source: TraceSource, listing: Listing, add: Add) -> None:
         """Track the jobs the traces name; a job already tracked, or retired here before, is left alone."""

@@ -28,6 +28,7 @@ __all__ = ["Add", "FileIntake", "discovery_due", "take_listing"]
 log = structlog.get_logger(__name__)
 
 
+CUT_RETRY = 60.0  # seconds: a fanned-out target whose parents were not all listed in time lists again this soon
 _NONE = "task file entry matches no configured target"
 _SEVERAL = "task file entry matches several targets; add account, region or project_id"
 
@@ -160,15 +161,17 @@ def take_listing(
     for record in list(table.records(key)):
         if not record.listed:
             continue
-        if listing.errors:
-            table.update(key, replace(record, last_error=listing.errors[0]))
+        if listing.holds(record.task_id):
+            if listing.errors:
+                table.update(key, replace(record, last_error=listing.errors[0]))
         elif record.task_id not in answered:
             # No longer in the list (a value removed, or the cloud forgot it): asked on its own again,
             # where not-found marking and the TTL apply.
             table.update(key, replace(record, listed=False))
-    if not listing.errors:
-        due, _ = table.discovery(key)
-        table.discovered(key, due, now)
+    due, _ = table.discovery(key)
+    if listing.cut:
+        due = min(due, now + CUT_RETRY)
+    table.discovered(key, due, now if listing.success else None)
     return outcomes
 
 

@@ -95,6 +95,21 @@ class Listing:
     items: tuple[tuple[str, Any], ...]
     errors: tuple[ApiError, ...]
     at: float
+    # A fanned-out target's (fanout.py): the ID prefixes of the parents whose tasks keep what the list said
+    # before (their list failed or was not reached); None: every task's, when there is an error.
+    held: tuple[str, ...] | None = None
+    succeeded: bool | None = None  # whether it counts as a successful discovery; None: when no error
+    cut: bool = False  # parents left for want of time: due again within a minute
+
+    def holds(self, task_id: str) -> bool:
+        """Whether the task keeps its `listed` state (its list did not answer this time)."""
+        if self.held is None:
+            return bool(self.errors)
+        return task_id.startswith(self.held)
+
+    @property
+    def success(self) -> bool:
+        return not self.errors if self.succeeded is None else self.succeeded
 
 
 async def poll(

@@ -25,7 +25,18 @@ from exporter.cloud.guards import identity
 from exporter.cloud.iam import IamError, RegionProjects, iam_base, list_projects, region_projects
 from exporter.config import Account, Config, RegionTargets, TargetConfig
 
-__all__ = ["REFRESH", "RETRY", "Answer", "RegionMap", "Send", "check_regions", "expand", "iam_host_of"]
+__all__ = [
+    "REFRESH",
+    "RETRY",
+    "Answer",
+    "RegionCheck",
+    "RegionMap",
+    "Send",
+    "account_wide",
+    "check_regions",
+    "expand",
+    "iam_host_of",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -44,17 +55,24 @@ class Answer:
     refused: bool = False
     at: float = 0.0
     who: str = ""  # the account's identity when asked: new credentials are asked again
+    credentials: bool = False  # IAM refused the credentials (401), or the account's guard held it back
 
     @property
-    def ok(self) -> bool:
-        return self.projects is not None and not self.error and not self.projects.duplicates
+    def answered(self) -> bool:
+        return self.projects is not None and not self.error
+
+
+# Regions on a site of their own: an account there is unknown to the cloud's global IAM host.
+OWN_SITES = {"huaweicloud": frozenset({"eu-west-101"})}
 
 
 def iam_host_of(account: Account, region_targets: Iterable[RegionTargets]) -> str | None:
-    """The IAM host to ask for the account's projects: its `iam_endpoint`, else the host of the first region
-    its `regions:` lists name (eu-west-101 is on a site of its own), else the cloud's global host."""
-    named = [r for t in region_targets if t.account == account.name for r in t.regions]
-    return iam_base(account, named[0] if named else None)
+    """The IAM host to ask for the account's projects: its `iam_endpoint`, else the host of a site of its own
+    (eu-west-101) when one of its `regions:` lists names that region, else the cloud's global host; whatever
+    the order of the targets. With `regions: all` only, an account on the European site needs `iam_endpoint`."""
+    named = {r for t in region_targets if t.account == account.name for r in t.regions}
+    own = sorted(named & OWN_SITES.get(account.cloud, frozenset()))
+    return iam_base(account, own[0] if own else None)
 
 
 def _wanted(rt: RegionTargets, found: RegionProjects, offered: tuple[str, ...]) -> tuple[list[str], list[str]]:
@@ -104,6 +122,17 @@ def expand(config: Config, answers: Mapping[str, Answer]) -> tuple[Config, list[
     return dataclasses.replace(config, targets=config.targets + tuple(added)), problems
 
 
+def account_wide(config: Config) -> list[str]:
+    """Warnings for `regions:` targets of a service whose paths name no project (SMS): its list is the
+    account's, so every region would list the same tasks again (README: one target per site instead)."""
+    return [
+        f"{rt.where}: {rt.cloud_service}: its API names no project (the account's tasks, whatever the region): "
+        "with several regions each task would be counted once per region; write a target with one 'region'"
+        for rt in config.region_targets
+        if not rt.spec.needs_project_id and len(rt.regions) != 1
+    ]
+
+
 def _endpoint(rt: RegionTargets, cloud: str, region: str) -> str:
     endpoint = rt.endpoint.replace("{region}", region) if rt.endpoint else rt.spec.endpoint(cloud, region)
     assert endpoint is not None  # the config checked that the spec has a template for the cloud
@@ -116,11 +145,18 @@ class RegionMap:
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
         self.answers: dict[str, Answer] = {}
-        self._forced: set[str] = set()
+        # Accounts to ask again at the next chance, with the reload that asked: an answer to a question that
+        # began before that reload does not take the flag away.
+        self._forced: dict[str, int] = {}
+        self._reloads = 0
 
-    def forget(self) -> None:
-        """A reload: ask every account again at the next chance (the answers stay until then)."""
-        self._forced = set(self.answers)
+    def forget(self, accounts: Iterable[str]) -> None:
+        """A reload: ask every account again at the next chance (the answers stay until then); the answers of
+        accounts not in `accounts` (no longer configured) go."""
+        keep = set(accounts)
+        self.answers = {name: answer for name, answer in self.answers.items() if name in keep}
+        self._reloads += 1
+        self._forced = dict.fromkeys(keep, self._reloads)  # those being asked now too
 
     def due(self, config: Config) -> list[str]:
         """The accounts with `regions:` targets whose answer is missing, old, failed a while ago, or for
@@ -141,11 +177,12 @@ class RegionMap:
         self, config: Config, accounts: Iterable[str], send: Send, timeout: float, *, say: bool = True
     ) -> None:
         """Ask IAM for the projects of `accounts`, all at once, within `timeout` seconds."""
-        names = list(accounts)
+        names, asked = list(accounts), self._reloads
         results = await asyncio.gather(*(self._ask_one(config, name, send, timeout) for name in names))
         for name, answer in zip(names, results, strict=True):
             old = self.answers.get(name)
-            self._forced.discard(name)
+            if self._forced.get(name, asked) <= asked:
+                self._forced.pop(name, None)  # else a reload came meanwhile: asked again
             if answer.projects is None and old is not None and old.projects is not None and old.who == answer.who:
                 # Keep the regions last known: an IAM outage must not take the targets away.
                 answer = dataclasses.replace(answer, projects=old.projects)
@@ -169,14 +206,14 @@ class RegionMap:
         except TimeoutError:
             return Answer(None, f"IAM at {base} did not answer within {timeout:.0f}s", at=now, who=who)
         except IamError as exc:
-            return Answer(None, str(exc), refused=exc.refused, at=now, who=who)
+            return Answer(None, str(exc), refused=exc.refused, at=now, who=who, credentials=exc.credentials)
         return Answer(region_projects(projects), at=now, who=who)
 
     def _say(self, name: str, answer: Answer) -> None:
         if answer.error:
-            kept = " (keeping the regions it listed before)" if answer.projects is not None else ""
-            log.error(f"IAM did not list the account's projects; its 'regions' targets wait{kept}",
-                      account=name, error=answer.error, retry_in=RETRY)  # fmt: skip
+            log.error("IAM did not list the account's projects; its 'regions' targets wait",
+                      account=name, error=answer.error, retry_in=RETRY,
+                      kept_regions=answer.projects is not None)  # fmt: skip
         elif answer.projects is not None:
             log.info("IAM listed the account's region projects", account=name, regions=sorted(answer.projects.regions))
             for region, ids in answer.projects.duplicates.items():
@@ -199,13 +236,26 @@ class _Quiet:
     def token(self, account: str, result: str) -> None: ...
 
 
-async def check_regions(config: Config, *, ask: bool = True, timeout: float = 10.0) -> tuple[list[str], list[str]]:
-    """--config.check: the targets `regions:` expands to (lines), and the errors: a region no spec and no IAM
-    answer knows (a typo), one IAM lists no project or several projects of, for an account IAM answered."""
+@dataclass(frozen=True)
+class RegionCheck:
+    """--config.check's view of the `regions:` targets: the lines to print, the errors, and the number of
+    targets IAM's answers expand them to."""
+
+    lines: list[str]
+    errors: list[str]
+    added: int = 0
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+async def check_regions(config: Config, *, ask: bool = True, timeout: float = 10.0) -> RegionCheck:
+    """--config.check: the targets `regions:` expands to (lines), and the errors: credentials IAM refused (they
+    are wrong: a CI check must catch that), a region no spec and no IAM answer knows (a typo), one IAM lists
+    no project or several projects of, for an account IAM answered. IAM unreachable, or refusing for want of
+    permission, is said but not an error: the running exporter asks again."""
     named = [rt.account for rt in config.region_targets] + [doubt.account for doubt in config.region_doubts]
     accounts = list(dict.fromkeys(named))
     if not accounts:
-        return [], []
+        return RegionCheck([], [])
     regions = RegionMap(time.time)
     if ask:
         client = ApiClient(config, _Quiet())
@@ -215,13 +265,25 @@ async def check_regions(config: Config, *, ask: bool = True, timeout: float = 10
             await client.aclose()
     answers = regions.answers
     expanded, problems = regions.expand(config)
-    lines = [f"  {'/'.join(t.key)}: {t.endpoint} (project from IAM)" for t in expanded.targets[len(config.targets) :]]
-    for name in accounts:
-        if name not in answers or answers[name].projects is None:
-            why = answers[name].error if name in answers else "not asked (--config.without-secrets)"
-            lines.append(f"  account {name}: could not list its projects with IAM: {why}; its regions are not checked")
+    added = expanded.targets[len(config.targets) :]
+    lines = [f"  {'/'.join(t.key)}: {t.endpoint} (project from IAM)" for t in added]
+    unanswered, refused = _unanswered(accounts, answers)
     errors = [problem for name, problem in problems if name in answers and answers[name].projects is not None]
-    return lines, errors + _doubts(config, answers)
+    errors = refused + errors + _doubts(config, answers)
+    return RegionCheck(lines + unanswered, errors, len(added), account_wide(config))
+
+
+def _unanswered(accounts: Iterable[str], answers: Mapping[str, Answer]) -> tuple[list[str], list[str]]:
+    """The lines of the accounts IAM gave no projects of, and the errors of those whose credentials it refused."""
+    lines, refused = [], []
+    for name in accounts:
+        answer = answers.get(name)
+        if answer is not None and answer.credentials:
+            refused.append(f"account {name}: {answer.error}")
+        elif answer is None or answer.projects is None:
+            why = answer.error if answer is not None else "not asked (--config.without-secrets)"
+            lines.append(f"  account {name}: could not list its projects with IAM: {why}; its regions are not checked")
+    return lines, refused
 
 
 def _doubts(config: Config, answers: Mapping[str, Answer]) -> list[str]:

@@ -267,6 +267,21 @@ local lib = import '../lib.libsonnet';
             },
           },
           {
+            alert: 'HuaweiCloudTaskExporterRegionDiscoveryFailing',
+            expr: 'huaweicloud_task_region_discovery_successful == 0',
+            'for': c.regionDiscoveryFailingFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'IAM does not give the exporter the projects of an account with regions targets.',
+              description: lib.fold(|||
+                {{ $labels.instance }} has not had the projects of account {{ $labels.account }} from IAM, or a
+                region its 'regions' targets need has no project or several, for %s: those regions are not
+                watched (or still the ones IAM listed before). Its log says what IAM answered.
+              ||| % lib.humanize(c.regionDiscoveryFailingFor)),
+              dashboard_url: dashboardUrl('overview'),
+            },
+          },
+          {
             alert: 'HuaweiCloudTaskExporterDown',
             // _config.exporterSelector picks the exporter's scrape job(s).
             expr: |||

@@ -327,7 +327,7 @@ def spec_list_page(spec: ServiceSpec, items: list[JSON], total: int, next_marker
     page: JSON = {}
     _put(page, lister.items, items)
     if lister.paging.total is not None:
-        _put(page, lister.paging.total, total)
+        _put(page, lister.paging.total, str(total) if lister.paging.total_type == "string" else total)
     if lister.paging.next is not None:
         _put(page, lister.paging.next, next_marker or None)
     return page

@@ -15,7 +15,9 @@ apply) and list only the tasks that exist at the current simulated time.
   says (``offset``: a record offset; ``page``: a page number from ``first``, 0 counting as the first
   page; ``marker``: the last ID seen, ``next`` in the answer; ``none``: all); the spec's limit is the
   largest page the fake cloud allows, and a window the spec sends is required. Items are the status
-  body's part at ``item_at`` when the list carries statuses, else the ID and the ``recent`` time.
+  body's part at ``item_at`` when the list carries statuses, else the ID and the ``recent`` time. For
+  a spec with a parent list (``parents:``) the path's parent parameter picks the tasks whose scenario
+  ``parent`` it is (and those without one).
 """
 
 from __future__ import annotations
@@ -109,6 +111,9 @@ def _spec_answer(parts: Parts, spec: ServiceSpec) -> _Answer:
 
     async def answer(request: web.Request, params: Mapping[str, str], request_id: str) -> web.StreamResponse:
         tasks = parts.tasks.of_service(spec.name, request.match_info.get("project_id", ""))
+        parent = request.match_info.get(spec.parents.param, "") if spec.parents is not None else ""
+        if parent:  # a parent's tasks (a DMS instance's): those listed under it, and those of no parent
+            tasks = [task for task in tasks if task.listed_under in ("", parent)]
         ids = [task.task_id for task in tasks]
         try:
             if missing := [p for p in required if p not in params]:

@@ -68,8 +68,10 @@ else the simulator's start.
 
 Any other spec (a built-in without a shape, or one passed to ``parse_scenario``) is answered from the
 spec alone: its tasks take a status of any JSON scalar, ``progress`` where the spec reads one, the
-spec's error fields as phase fields, ``job_type``/``job_name`` where the spec reads them and
-``resource_id``.
+spec's error fields as phase fields, ``job_type``/``job_name`` where the spec reads them,
+``resource_id``, and ``parent`` where the spec has a parent list (``parents:``): the ID of the parent
+(a DMS instance, a CCE cluster, an AS group) whose task list lists it. A task without one is listed
+under every parent.
 
 Generators: a scenario that keeps creating tasks while it runs. The top-level ``generators`` list (with
 at least one generator, ``tasks`` may be empty)::
@@ -871,7 +873,7 @@ def _spec_task(m: dict[str, Any], path: str, spec: ServiceSpec) -> Task:
     when the spec reads one, and the error fields the spec points at."""
     status = spec.status
     keys = ("job_type",) * (status.job_type is not None) + ("job_name",) * (status.job_name is not None)
-    keys += ("sub_jobs",) * (status.sub_tasks is not None)
+    keys += ("sub_jobs",) * (status.sub_tasks is not None) + ("parent",) * (spec.parents is not None)
     check_keys(m, (*_COMMON_TASK_KEYS, *keys, "resource_id"), ("task_id", "phases"), path)
     task_id = ident(m["task_id"], f"{path}.task_id")
     sub_jobs = []
@@ -906,6 +908,7 @@ def _spec_task(m: dict[str, Any], path: str, spec: ServiceSpec) -> Task:
         resource_id=string(m.get("resource_id", _derived_uuid(task_id)), f"{path}.resource_id") if resource_key else "",
         spec=spec,
         sub_jobs=tuple(sub_jobs),
+        listed_under=ident(m["parent"], f"{path}.parent") if "parent" in m else "",
     )
     task = dataclasses.replace(task, phases=_phases(m["phases"], f"{path}.phases", spec.name, task))
     _check_timeline(task, path)

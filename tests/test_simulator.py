@@ -173,6 +173,7 @@ def test_the_unknown_statuses_come_on_request() -> None:
 # groups and ModelArts training jobs are UUIDs.
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 DOCUMENTED_IDS = {"oms": re.compile(r"[1-9][0-9]{0,18}"), "sms": _UUID, "oms_group": _UUID, "modelarts": _UUID}
+DOCUMENTED_IDS |= {"cce_upgrade": _UUID, "as": _UUID}
 
 
 def test_default_scenario_ids_timing_and_special_tasks() -> None:
@@ -2210,7 +2211,10 @@ def test_parents_section_errors(parents: object, message: str) -> None:
 
 
 def test_scenario_without_parents_has_the_sections_default() -> None:
-    assert default_scenario().sections["parents"] == {}
+    data = {"tasks": [{"cloud_service": "dws", "task_id": "d5a01", "phases": [{"after": 0, "status": "INIT"}]}]}
+    assert parse_scenario(data, source="s.yaml").sections["parents"] == {}
+    fanned = {name for name, spec in BUILTIN.items() if spec.parents is not None}
+    assert set(default_scenario().sections["parents"]) == fanned  # the demo fans out over them all
     assert [p.id for p in parents_scenario().sections["parents"]["cce"]] == CLUSTERS
 
 

@@ -154,6 +154,7 @@ def test_percent_progress_and_sub_task_progress() -> None:
 DOCUMENTED_EXTRA = {"codearts_check": {"cn-southwest-2", "eu-west-101"}}
 # Built-ins whose SDK package is named after another product name.
 SDK_NAMES = {"gaussdb": "gaussdbforopengauss", "taurusdb": "gaussdb", "geminidb": "gaussdbfornosql", "oms_group": "oms"}
+SDK_NAMES |= {"cce_upgrade": "cce", "dms_kafka": "kafka", "dms_rabbitmq": "rabbitmq", "dms_rocketmq": "rocketmq"}
 
 
 def sdk_regions(service: str) -> dict[str, str]:

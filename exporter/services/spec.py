@@ -922,7 +922,11 @@ def _paging_total(paging: Section) -> dict[str, Any]:
     at_ctx, at = totals.raw("at")
     if at is None:
         total_ctx.fail("the list's total needs 'at' (a pointer into the answer) or 'header'")
-    return {"total_header": "", "total": _field(at_ctx, at), "total_type": totals.string("json_type", choices=JSON_TYPES)}
+    return {
+        "total_header": "",
+        "total": _field(at_ctx, at),
+        "total_type": totals.string("json_type", choices=JSON_TYPES),
+    }
 
 
 def _window_placement(window: Section, method: str) -> dict[str, Any]:

@@ -60,6 +60,11 @@
       oms: 48 * 3600,  // a bucket of millions of objects migrates for a day or more
       oms_group: 48 * 3600,  // as OMS tasks: a group's prefixes or lists migrate for days
       modelarts: 48 * 3600,  // training jobs run for hours to days
+      as: 30 * 60,  // a scaling activity adds or removes servers in minutes
+      cce_upgrade: 6 * 3600,  // a cluster upgrade drains and upgrades node by node; a paused one counts too
+      dms_kafka: 6 * 3600,  // a scale-out or disk expansion rebalances brokers for hours
+      dms_rabbitmq: 6 * 3600,  // as Kafka: instance changes
+      dms_rocketmq: 6 * 3600,  // as Kafka: rolling scale-outs
     },
     stuckFor: '5m',
 

@@ -31,7 +31,10 @@ GOOD: dict[str, dict[str, Any]] = {
 }
 
 
-PARAMS = ", params: {cluster_id: 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}"  # MRS: the target's cluster
+def params_for(service: str) -> str:
+    """The target's path parameters (MRS's cluster, a DMS instance), each a valid ID."""
+    names = BUILTIN[service].params
+    return ", params: {" + ", ".join(f"{n}: 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0" for n in names) + "}" if names else ""
 
 
 def config_for(service: str) -> Config:
@@ -40,7 +43,7 @@ def config_for(service: str) -> Config:
 accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: "${{T}}"}}}}]
 services:
   - {{cloud_service: {service}, account: prod, region: cn-north-4, project_id: {PROJECT},
-      endpoint: "http://cloud.test", tasks: [{TASK}]{PARAMS if BUILTIN[service].params else ""}}}
+      endpoint: "http://cloud.test", tasks: [{TASK}]{params_for(service)}}}
 """,
         env={"T": "t"},
     )
@@ -99,9 +102,9 @@ async def test_a_wrong_typed_body_is_a_bad_response_and_the_task_keeps_its_value
     metrics = SelfMetrics(registry)
 
     def cloud(request: httpx.Request) -> httpx.Response:
-        if request.url.path.startswith("/v1/") and request.url.path.endswith(
-            "/progress"
-        ):  # DLI's progress API, asked while a job runs
+        progress = BUILTIN[service].status.progress
+        if progress is not None and progress.path and request.url.path.endswith("/progress"):
+            # DLI's and DMS's progress APIs, asked while a job runs
             return httpx.Response(200, json={"progress": 0.5})
         return httpx.Response(200, json=answers.pop(0))
 

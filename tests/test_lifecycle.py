@@ -324,7 +324,7 @@ def test_discovery_config_errors() -> None:
     evs = evs_config(EVS[:1]).replace("tasks: [", f"discover: {{request_ids: [{REQUEST_ID}]}}, tasks: [")
     with pytest.raises(
         ConfigError,
-        match="evs has no list API to discover tasks with; discovery exists for cbr, codearts_check, cph, ddm",
+        match="evs has no list API to discover tasks with; discovery exists for as, cbr, cce_upgrade, codearts_check",
     ):
         parse_config(evs, env={"T": "t"}, file="c.yaml")
 

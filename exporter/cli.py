@@ -266,8 +266,8 @@ def _try_service(config: Config, service: str, body_file: str) -> int:
 
 
 def _print_status(status: TaskStatus) -> None:
-    for name in ("state", "raw_status", "progress", "start", "end", "job_type", "job_name", "resource_id",
-                 "error_code", "error_message"):  # fmt: skip
+    for name in ("state", "raw_status", "progress", "remaining", "start", "end", "job_type", "job_name",
+                 "resource_id", "error_code", "error_message"):  # fmt: skip
         value = getattr(status, name)
         if name in ("start", "end") and value is not None:
             value = f"{value} ({datetime.fromtimestamp(value, UTC).isoformat()})"
@@ -511,7 +511,9 @@ def _check_config(args: argparse.Namespace) -> int:
     for target in config.targets:
         print(f"  {'/'.join(part for part in target.key if part)}: {target.endpoint}")
     regions = _check_regions(config, ask=not args.without_secrets)
-    print(f"{args.config_file}: valid ({len(config.accounts)} accounts, {len(config.targets)} targets, {tasks} tasks)")
+    if not regions:  # else the region errors said "invalid configuration"
+        counts = f"{len(config.accounts)} accounts, {len(config.targets)} targets, {tasks} tasks"
+        print(f"{args.config_file}: valid ({counts})")
     return max([regions, *(_try_service(config, service, body) for service, body in args.service_try)])
 
 

@@ -166,6 +166,8 @@ class TaskStatus:
     # The progress comes from an API of its own (DLI's) that did not answer this time: the tracker keeps
     # the last known progress, as it keeps every value when a status query fails.
     progress_unanswered: bool = False
+    # The time the cloud says the task still needs, in seconds, while it is not final (SMS remain_seconds).
+    remaining: float | None = None
 
     @property
     def final(self) -> bool:

@@ -93,9 +93,12 @@ def exposed(text: str) -> dict[str, Family]:
 async def test_every_exposed_family_is_documented_with_its_type_and_labels(tmp_path: Path) -> None:
     # Every family has samples: a failed task (error_info), a batch job (sub_tasks), a task the cloud
     # does not know (api_errors), a discovering target (discovery_last_success_timestamp_seconds).
+    # An SMS migration that says how long it has left (remaining_seconds).
+    migrating = {"cloud_service": "sms", "task_id": "5350a000-0000-4000-8000-00000000f001", "begin": -60}
+    migrating["phases"] = [{"after": 0, "status": "RUNNING", "remaining": 300}]
     stack = await start_stack(
         tmp_path,
-        SCENARIO,
+        {"tasks": [*SCENARIO["tasks"], migrating]},
         extra_tasks={"evs": [MISSING]},
         target_extra={"cph": {"discover": {"request_ids": ["0" * 32]}}},
     )

@@ -336,8 +336,9 @@ async def test_config_check_errs_on_a_region_no_spec_and_no_iam_knows(
     async with await start_simulator(Simulator(parse_scenario(scenario()))) as running:
         path.write_text(TYPO.format(url=running.url, project=P_EAST).replace("token: t", f"token: {DEMO_TOKEN}"))
         assert await run_check(path) == 1
-    _, err = capsys.readouterr()
+    out, err = capsys.readouterr()
     assert f"{path}:4: services[0].region: eu-west-10l: did you mean eu-west-101?" in err
+    assert ": valid (" not in out and "invalid configuration: 1 region error(s)" in err
     assert "no service spec lists this region for huaweicloud and IAM lists no project of that name" in err
     # IAM unreachable: still an error, said so.
     path.write_text(TYPO.format(url="http://127.0.0.1:9", project=P_EAST))

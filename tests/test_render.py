@@ -54,6 +54,7 @@ def random_status(rng: random.Random) -> TaskStatus:
         error_code=rng.choice(["", "EVS.2024", *ODD]),
         error_message=rng.choice(["", "quota exceeded", *ODD, "x" * 256]),
         sub_tasks=sub,
+        remaining=None if state in (State.SUCCEEDED, State.FAILED, State.STOPPED) else rng.choice([None, 0.0, 90.5]),
     )
 
 

@@ -22,7 +22,7 @@ from urllib.parse import quote, unquote, urlencode
 
 import httpx
 import pytest
-from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.auth.credentials import BasicCredentials, GlobalCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 
 from exporter.cloud.signing import (
@@ -736,3 +736,26 @@ def test_sdk_quirks_reproduced() -> None:
     )
     assert signed == "host;x-a;x-sdk-date"
     assert "\nhost:h:8080\nx-a:1  2\n" in canonical
+
+
+def test_a_global_service_is_signed_with_the_domain_id_as_global_credentials_sign() -> None:
+    """X-Domain-Id instead of X-Project-Id (CDN, no project): the SDK's GlobalCredentials as the oracle."""
+    domain = "0970dd7a1300d5d00f3bc0122d5e2a2f"
+    auth = AkSkAuth("GLOBALAK0000000000001", "G" * 40, domain_id=domain, clock=lambda: 1700000000.0)
+    sent = _capture(auth, "GET", "https://cdn.myhuaweicloud.com/v1.0/cdn/historytasks/abc/detail?limit=5")
+    assert sent.headers["X-Domain-Id"] == domain and "X-Project-Id" not in sent.headers
+    sdk_request = SdkRequest(
+        method="GET",
+        schema="https",
+        host="cdn.myhuaweicloud.com",
+        resource_path="/v1.0/cdn/historytasks/abc/detail",
+        query_params=[("limit", "5")],
+        # what httpx sent but the SDK adds itself (Host, X-Domain-Id) or makes (Authorization)
+        header_params={
+            n: v for n, v in sent.headers.items() if n not in ("host", "x-domain-id", "authorization", "connection")
+        },
+        body=b"",
+    )
+    GlobalCredentials("GLOBALAK0000000000001", "G" * 40, domain).sign_request(sdk_request)
+    assert sdk_request.header_params["X-Domain-Id"] == domain
+    assert sdk_request.header_params["Authorization"] == sent.headers["Authorization"]

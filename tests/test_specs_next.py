@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 from exporter.cli import main
 from exporter.cloud.client import ApiClient
 from exporter.cloud.errors import ApiError
-from exporter.config import parse_config
+from exporter.config import ConfigError, parse_config
 from exporter.exposition.metrics import SelfMetrics
 from exporter.model import Reason, State, TaskStatus
 from exporter.services import BUILTIN, read_status
@@ -35,6 +35,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 DOCS = Path(__file__).parent / "documents"
 NEW = ("vbs", "sms", "oms", "oms_group", "modelarts")
 TASK = "4010a32d535527910153552b492c0002"
+OMS_TASK = "1234"  # OMS task IDs are int64s, of any number of digits
 
 
 def document(name: str) -> Any:
@@ -130,6 +131,12 @@ def test_sms_documented_task() -> None:
         resource_id="xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxx0001",
     )
     assert status.created is None  # create_date is when the target was configured, not a queue time
+    # remain_seconds (ShowTaskResponse, int seconds) is not in the example: none; read while not final
+    left = document("sms/ShowTask.json") | {"remain_seconds": 1800}
+    assert read_status(BUILTIN["sms"], left, UTC).remaining == 1800.0
+    done = left | {"state": "MIGRATE_SUCCESS", "finish_date": 1598439384000}
+    assert read_status(BUILTIN["sms"], done, UTC).remaining is None
+    assert read_status(BUILTIN["sms"], left | {"remain_seconds": -1}, UTC).remaining is None
 
 
 def test_oms_documented_task_and_a_failed_one() -> None:
@@ -148,6 +155,9 @@ def test_oms_documented_task_and_a_failed_one() -> None:
     assert (status.error_code, status.error_message) == ("string", "string")
     running = read_status(BUILTIN["oms"], failed | {"status": 2, "error_reason": ""}, UTC)
     assert (running.state, running.end, running.error_code) == (R, None, "")  # total_time grows: read once final
+    # left_time: ms left (the example's 0 on a task not started), read only while the task is not final
+    assert (placeholder.remaining, status.remaining) == (0.0, None)
+    assert read_status(BUILTIN["oms"], failed | {"status": 2, "left_time": 90500}, UTC).remaining == 90.5
 
 
 def test_oms_group_documented_groups() -> None:
@@ -155,6 +165,7 @@ def test_oms_group_documented_groups() -> None:
     assert status == TaskStatus(
         state=X,
         raw_status="3",
+        progress=0.0,  # (success_num 0 + fail_num 0 + skip_num 0) / total_num 4128588
         start=1659937788.779,
         end=1659945696.148,
         job_type="PREFIX",
@@ -164,6 +175,14 @@ def test_oms_group_documented_groups() -> None:
     states = [read_status(BUILTIN["oms_group"], item, UTC).state for _, item in listed]
     assert len(listed) == 10 and listed[0][0] == "9dd98a5e-7ea3-4d80-abff-4c23914313e4"
     assert states.count(S) == 8 and states.count(F) == 2  # 6 completed, 5 migration failed
+    # The failed groups handled every object (fail_num 99020 of 99020, 1 of 1): progress 1 all the same
+    progress = [read_status(BUILTIN["oms_group"], item, UTC).progress for _, item in listed]
+    assert progress == [1.0] * 10
+    moving = document("oms_group/ShowTaskGroup.json") | {"status": 2, "success_num": 10, "fail_num": 5}
+    assert read_status(BUILTIN["oms_group"], moving | {"skip_num": 5, "total_num": 40}, UTC).progress == 0.5
+    assert read_status(BUILTIN["oms_group"], moving | {"total_num": 0}, UTC).progress is None  # 0 objects
+    absent = {k: v for k, v in moving.items() if k not in ("success_num", "fail_num", "skip_num")}
+    assert read_status(BUILTIN["oms_group"], absent, UTC).progress is None  # no counter at all
 
 
 def test_modelarts_documented_job() -> None:
@@ -207,7 +226,7 @@ accounts:
   - {{name: tsi, cloud: otc, auth: {{type: token, token: t}}}}
 services:
   - {{cloud_service: sms, account: prod, region: cn-north-4, project_id: {PROJECT}, tasks: [{TASK}]}}
-  - {{cloud_service: oms, account: prod, region: cn-north-4, project_id: {PROJECT}, tasks: [{TASK}]}}
+  - {{cloud_service: oms, account: prod, region: cn-north-4, project_id: {PROJECT}, tasks: ["{OMS_TASK}"]}}
   - {{cloud_service: modelarts, account: prod, region: cn-north-4, project_id: {PROJECT}, tasks: [{TASK}]}}
   - {{cloud_service: vbs, account: tsi, region: eu-de, project_id: {PROJECT}, tasks: [{TASK}]}}
   - {{cloud_service: oms_group, account: prod, region: cn-north-4, project_id: {PROJECT}, tasks: [{TASK}]}}
@@ -271,7 +290,7 @@ async def ask(index: int, status: int, body: Any) -> TaskStatus | ApiError:
         transport=lambda _a: httpx.MockTransport(lambda _r: httpx.Response(status, json=body)),
     )
     try:
-        return await client.query(config.targets[index], TASK, 5)
+        return await client.query(config.targets[index], OMS_TASK if index == 1 else TASK, 5)
     finally:
         await client.aclose()
 
@@ -307,6 +326,29 @@ async def test_documented_bodies_through_the_client() -> None:
         assert isinstance(result, TaskStatus) and result == read_status(
             BUILTIN[name.split("/")[0]], document(name), UTC
         )
+
+
+@pytest.mark.parametrize(
+    ("tasks", "message"),
+    [
+        pytest.param("[1234]", "", id="a-yaml-number"),
+        pytest.param('["1234", "9223372036854775807"]', "", id="int64-strings"),
+        pytest.param(f"[{TASK}]", r"services\[0\]\.tasks\[0\]: invalid task ID .*: expected a whole number", id="hex"),
+        pytest.param('["12a4"]', r"config.yaml:3: services\[0\]\.tasks\[0\]: invalid task ID '12a4'", id="letters"),
+        pytest.param('["-5"]', r"invalid task ID '-5': expected a whole number \(up to 20 digits\)", id="negative"),
+    ],
+)
+def test_oms_task_ids_are_numbers(tasks: str, message: str) -> None:
+    """`task_id: {kind: number}`: an OMS task ID is an int64, which the hex-or-UUID check refuses."""
+    text = (
+        "accounts: [{name: prod, auth: {type: token, token: t}}]\nservices:\n"
+        f"  - {{cloud_service: oms, account: prod, region: cn-north-4, project_id: {PROJECT}, tasks: {tasks}}}\n"
+    )
+    if not message:
+        assert parse_config(text, file="config.yaml", env={}).targets[0].tasks[0] == "1234"
+        return
+    with pytest.raises(ConfigError, match=message):
+        parse_config(text, file="config.yaml", env={})
 
 
 def test_the_regions_and_hosts() -> None:

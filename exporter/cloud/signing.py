@@ -320,10 +320,10 @@ class AkSkAuth(httpx.Auth):
 
     Keys may be given as callables (e.g. `Secret.reveal`), which are called for every request so that
     rotated key files take effect without a restart. Before signing it sets X-Sdk-Date (unless present),
-    Host (the URL's netloc, with its port when the URL has one), X-Project-Id and X-Security-Token (when
-    set). It then rewrites the URL query to the canonical query string and sends every signed header
-    value stripped, so that the bytes on the wire are the ones that were signed. Every header is signed
-    except Authorization, hop-by-hop headers (Connection, ...) and names with `_`.
+    Host (the URL's netloc, with its port when the URL has one), X-Project-Id or X-Domain-Id and
+    X-Security-Token (when set). It then rewrites the URL query to the canonical query string and sends
+    every signed header value stripped, so that the bytes on the wire are the ones that were signed.
+    Every header is signed except Authorization, hop-by-hop headers (Connection, ...) and names with `_`.
     """
 
     requires_request_body = True
@@ -335,8 +335,11 @@ class AkSkAuth(httpx.Auth):
         *,
         security_token: Callable[[], str | None] | str | None = None,
         project_id: str | None = None,
+        domain_id: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`project_id` goes in X-Project-Id (BasicCredentials, regional services); `domain_id` in
+        X-Domain-Id (GlobalCredentials, global services such as CDN, which have no project)."""
         self._access_key_hint = access_key[:4] if isinstance(access_key, str) else None
         self._access_key = _as_getter(access_key)
         self._secret_key = _as_getter(secret_key)
@@ -347,6 +350,7 @@ class AkSkAuth(httpx.Auth):
         else:
             self._security_token = security_token
         self._project_id = project_id
+        self._domain_id = domain_id
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -380,6 +384,8 @@ class AkSkAuth(httpx.Auth):
         headers["Host"] = request.url.netloc.decode("ascii")
         if self._project_id:
             headers["X-Project-Id"] = self._project_id
+        if self._domain_id:
+            headers["X-Domain-Id"] = self._domain_id
         if token:
             headers["X-Security-Token"] = token
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import structlog
 
 from exporter.config.secrets import NO_WHITESPACE, Secret, SecretError, whitespace_flaw
-from exporter.model import ID_DESCRIPTION, TaskIdentity, valid_id
+from exporter.model import ID_DESCRIPTION, SINGLE_ID, TaskIdentity, valid_id
 from exporter.schema import (
     ConfigError,
     Ctx,
@@ -225,6 +225,7 @@ class TrackingSettings:
 EXCLUDABLE = (
     "huaweicloud_task_info",
     "huaweicloud_task_progress_ratio",
+    "huaweicloud_task_remaining_seconds",
     "huaweicloud_task_start_timestamp_seconds",
     "huaweicloud_task_end_timestamp_seconds",
     "huaweicloud_task_duration_seconds",
@@ -496,12 +497,14 @@ def _tls(account: Section, name: str) -> TlsConfig:
 _URL_EXPECTED = "expected an http:// or https:// URL without query or fragment"
 
 
-def _ids(ctx: Ctx, item: Any, what: str) -> str:
+def _ids(ctx: Ctx, item: Any, what: str, identity: TaskIdentity = SINGLE_ID) -> str:
+    """One ID of `identity`'s kind (by default a hex ID or a UUID; OMS's task IDs: numbers)."""
+    described = identity.describe()
     if not isinstance(item, str | int) or isinstance(item, bool):
-        ctx.fail(f"expected {what} ({ID_DESCRIPTION}), got {ctx.describe(item)}")
+        ctx.fail(f"expected {what} ({described}), got {ctx.describe(item)}")
     value = expand(ctx, scalar_text(item)).strip()
-    if not valid_id(value):
-        ctx.fail(f"invalid {what} {ctx.show(value)}: expected {ID_DESCRIPTION}")
+    if identity.problem(value):
+        ctx.fail(f"invalid {what} {ctx.show(value)}: expected {described}")
     return value
 
 
@@ -654,7 +657,7 @@ def _tasks(section: Section, identity: TaskIdentity) -> dict[str, None]:
             if problem:
                 item_ctx.fail(problem)
         else:
-            task_id = _ids(item_ctx, item, "task ID")
+            task_id = _ids(item_ctx, item, "task ID", identity)
         if task_id in tasks:
             item_ctx.fail(f"task ID {task_id} is listed twice")
         tasks[task_id] = None

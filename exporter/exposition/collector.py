@@ -5,6 +5,7 @@ Per task (labels account, cloud_service, region, project_id, task_id)::
     # HELP huaweicloud_task_status Current normalised state of the task: 1 for the current state, 0 for the others.
     huaweicloud_task_status{...,task_id="4010a32d...",state="running"} 1.0
     huaweicloud_task_progress_ratio{...} 0.5
+    huaweicloud_task_remaining_seconds{...} 120.0
     huaweicloud_task_start_timestamp_seconds{...} 1.457422813219e+09
     huaweicloud_task_duration_seconds{...} 42.0
 
@@ -50,6 +51,7 @@ class TaskFamilies(NamedTuple):
     info: GaugeMetricFamily
     status: GaugeMetricFamily
     progress: GaugeMetricFamily
+    remaining: GaugeMetricFamily
     start: GaugeMetricFamily
     end: GaugeMetricFamily
     duration: GaugeMetricFamily
@@ -82,7 +84,12 @@ def task_samples(
     families.info.add_metric([*labels, task.job_type, task.job_name, task.resource_id, task.raw_status], 1.0)
     for value in (task.state,) if current_only and task.final else State:
         families.status.add_metric([*labels, value.value], 1.0 if task.state is value else 0.0)
-    for family, number in ((families.progress, task.progress), (families.start, task.start), (families.end, task.end)):
+    for family, number in (
+        (families.progress, task.progress),
+        (families.remaining, task.remaining),
+        (families.start, task.start),
+        (families.end, task.end),
+    ):
         if number is not None:
             family.add_metric(labels, number)
     duration = task.duration(now)
@@ -102,6 +109,10 @@ TASK_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "info": ("Static facts about the task; always 1.", ("job_type", "job_name", "resource_id", "raw_status")),
     "status": ("Current normalised state of the task: 1 for the current state, 0 for the others.", ("state",)),
     "progress_ratio": ("Task progress from 0 to 1, where the cloud reports it.", ()),
+    "remaining_seconds": (
+        "Time the cloud says the task still needs, in seconds, where it reports one; only while the task is not final.",
+        (),
+    ),
     "start_timestamp_seconds": ("When the task started, in Unix seconds, where the cloud reports it.", ()),
     "end_timestamp_seconds": ("When the task ended, in Unix seconds, where the cloud reports it.", ()),
     "duration_seconds": ("End minus start for a finished task; now minus start while it is pending or running.", ()),

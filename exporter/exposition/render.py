@@ -54,7 +54,7 @@ def _family(name: str, doc: str, labels: Sequence[str]) -> _Family:
 
 TASK = tuple(_family(name, doc, [*TASK_LABELS, *extra]) for name, (doc, extra) in TASK_FAMILIES.items())
 TARGET = tuple(_family(name, doc, [*TARGET_LABELS, *extra]) for name, (doc, extra) in TARGET_FAMILIES.items())
-INFO, STATUS, PROGRESS, START, END, DURATION, ERROR, SUB_TASKS, LAST_UPDATE, ID_PART = range(len(TASK))
+INFO, STATUS, PROGRESS, REMAINING, START, END, DURATION, ERROR, SUB_TASKS, LAST_UPDATE, ID_PART = range(len(TASK))
 UP, SCRAPE_DURATION, LAST_SUCCESS, TRACKED, DISCOVERED = range(len(TARGET))
 DURATION_NAME, LAST_UPDATE_NAME = TASK[DURATION].name.encode(), TASK[LAST_UPDATE].name.encode()
 
@@ -96,7 +96,7 @@ def _render(
     lines[STATUS] = "".join(
         _line(TASK[STATUS], {**values, "state": s.value}, 1.0 if task.state is s else 0.0) for s in shown
     ).encode()
-    for index, number in ((PROGRESS, task.progress), (START, task.start), (END, task.end)):
+    for index, number in ((PROGRESS, task.progress), (REMAINING, task.remaining), (START, task.start), (END, task.end)):
         if number is not None:
             lines[index] = _line(TASK[index], values, number).encode()
     running_since = task.start if task.start is not None and task.state in (State.PENDING, State.RUNNING) else None
@@ -191,7 +191,7 @@ class TaskText:
     @staticmethod
     def _add(columns: list[list[bytes]], rendered: _Rendered, record: TaskRecord, now: float) -> None:
         lines = rendered.lines
-        for index in (INFO, STATUS, PROGRESS, START, END):
+        for index in (INFO, STATUS, PROGRESS, REMAINING, START, END):
             if lines[index]:
                 columns[index].append(lines[index])
         if rendered.running_since is not None:

@@ -444,13 +444,21 @@ def _answer_cells(task: TaskStatus, now: float) -> tuple[list[str], str]:
         task.state.value,
         task.raw_status,
         " ".join(p for p in (task.job_type, task.job_name) if p),
-        f"{task.progress:.0%}" if task.progress is not None else "",
+        _progress_cell(task),
         _when(task.start),
         _when(task.end),
         _duration(task.duration(now)),
     ]
     failed = task.state is State.FAILED
     return cells, ": ".join(p for p in (task.error_code, task.error_message) if p) if failed else ""
+
+
+def _progress_cell(task: TaskStatus) -> str:
+    """The progress, and the time the cloud says is left where it says one ("40%, 2m left")."""
+    parts = [f"{task.progress:.0%}" if task.progress is not None else ""]
+    if task.remaining is not None:
+        parts.append(f"{_duration(task.remaining)} left")
+    return ", ".join(p for p in parts if p)
 
 
 def _target_row(state: TargetSnapshot) -> str:

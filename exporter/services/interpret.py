@@ -26,7 +26,9 @@ from exporter.services.spec import (
     ErrorFields,
     Field,
     Paging,
+    ProgressCounts,
     ProgressField,
+    RemainingField,
     ServiceSpec,
     StatusSpec,
     TimeField,
@@ -302,7 +304,7 @@ def read_status(
     a task that is not final has no end, whatever the API writes there (DDS, DDM, GeminiDB examples)."""
     spec = service.status
     raw = _raw_status(service, body)
-    state = _state(spec, raw, unknown)
+    state = _failed_items(body, spec, _state(spec, raw, unknown), service.name)
     sub_states = _sub_states(body, spec, unknown)
     start = read_time(body, spec.start, tz, service.name)
     failed = state is State.FAILED
@@ -320,7 +322,36 @@ def read_status(
         error_code=_message(body, spec.error.code) if failed else "",
         error_message=_message(body, spec.error.message) if failed else "",
         sub_tasks=_counts(sub_states) if sub_states is not None else None,
+        remaining=None if state in FINAL_STATES else _remaining(body, spec.remaining, service.name),
     )
+
+
+def _failed_items(body: Any, spec: StatusSpec, state: State, name: str) -> State:
+    """A succeeded task is failed when its `failed_count` is above 0 (CDN: task_done, but 2 URLs failed)."""
+    if state is not State.SUCCEEDED or spec.failed_count is None:
+        return state
+    failed = _number(_value(body, spec.failed_count, "count", name))
+    return State.FAILED if failed is not None and failed > 0 else state
+
+
+def _remaining(body: Any, spec: RemainingField | None, name: str) -> float | None:
+    """The remaining time in seconds; None when absent, not a number or negative."""
+    if spec is None:
+        return None
+    value = _number(_value(body, spec.at, "remaining time", name))
+    if value is None or value < 0:
+        return None
+    return value * spec.seconds
+
+
+def _counted_progress(body: Any, spec: ProgressCounts, name: str) -> float | None:
+    """The sum of the done counters over the total; None without a counter or a total above 0."""
+    total = _number(_value(body, spec.total, "count", name))
+    counters = [_number(_value(body, field, "count", name)) for field in spec.done]
+    if total is None or total <= 0 or all(c is None for c in counters):
+        return None
+    done = sum(c for c in counters if c is not None and c > 0)
+    return min(done / total, 1.0)
 
 
 def _raw_status(service: ServiceSpec, body: Any) -> str:
@@ -351,6 +382,10 @@ def _task_progress(service: ServiceSpec, body: Any, state: State, sub_states: li
         found = _progress(body, progress, service.name)
         if found is not None:
             return found
+    if service.status.counts is not None:
+        counted = _counted_progress(body, service.status.counts, service.name)
+        if counted is not None:
+            return counted
     if not sub_states:
         return None
     done = sum(s in FINAL_STATES for s in sub_states) / len(sub_states)

@@ -23,6 +23,12 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
       job_name: /job_name
       resource: [/entities/volume_id, /entities/server_id]
       error: {code: /error_code, message: /fail_reason}   # read for failed tasks only
+      remaining: {at: /remain_seconds, unit: s}   # s | ms | min: the time the cloud says is left (a pointer
+                                               # alone: seconds), read while the task is not final
+      # progress: {done: [/success_num, /fail_num, /skip_num], total: /total_num}   # or counted: the sum
+                                               # of the done counters over the total (OMS task groups)
+      failed_count: /failed                    # a succeeded task whose count here is above 0 is failed
+                                               # (CDN's task_done with failed > 0)
       sub_tasks: {at: /entities/sub_jobs, state: /status}
       not_found: {http: [404], codes: [EVS.7001], message: "does not exist"}
       error_in_200: {code: /error/code, message: /error/message}   # a 200 without a status but with this
@@ -43,7 +49,8 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
       #   json_type: string} (a total written as a string of digits, DMS's "4"; a plain pointer reads either)
       window: {in: body, from: /filters/0/value/0, to: /filters/0/value/1, format: epoch_ms, json_type: string}
       # items may be "" (the root pointer: the answer is the list itself, as SWR's sync jobs)
-    task_id:                                   # optional: a task named by several parts (DataArts)
+    task_id: {kind: number}                    # optional: one ID of another kind (OMS's int64); or
+    task_id:                                   # a task named by several parts (DataArts)
       parts: [{name: job_name, kind: name}, instance_id]   # kind: id (default) | number | name
       separator: "/"                           # task_id "nightly_load/1a2b..."; the path uses {job_name}
     parents:                                   # optional: fan a target out over a parent list (DMS)
@@ -79,7 +86,9 @@ __all__ = [
     "NotFound",
     "Paging",
     "ParentsSpec",
+    "ProgressCounts",
     "ProgressField",
+    "RemainingField",
     "ServiceSpec",
     "StatusSpec",
     "SubTasks",
@@ -96,6 +105,8 @@ END_FORMATS = ("duration_ms", "duration_s")  # an end written as the time since 
 JSON_TYPES = ("number", "string")
 WINDOW_FORMATS = ("iso", "epoch_s", "epoch_ms")
 PAGING_STYLES = ("offset", "page", "marker", "none")
+# A remaining time's units: how many seconds one of them is.
+REMAINING_UNITS = {"s": 1.0, "ms": 0.001, "min": 60.0}
 _POINTER = re.compile(r"(/([^~/]|~[01])*)*")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -146,6 +157,30 @@ class ProgressField:
     # While this pointer holds a value the progress is a part's, not the task's, and is not read (DLI's
     # sub_job_id: its progress is then the running sub-job's).
     unless: Field | None = None
+
+
+@dataclass(frozen=True)
+class ProgressCounts:
+    """A progress counted from the answer's counters: the sum of `done` over `total` (OMS task groups:
+    objects succeeded, failed and skipped over all objects). A counter that is absent counts 0; no
+    progress while none of them is there, or while `total` is not above 0."""
+
+    done: tuple[Field, ...]
+    total: Field
+
+
+@dataclass(frozen=True)
+class RemainingField:
+    """The time the cloud says a task still needs (SMS remain_seconds, OMS left_time in ms), read while
+    the task is not final; a negative value is none."""
+
+    at: Field
+    unit: str = "s"  # of REMAINING_UNITS
+
+    @property
+    def seconds(self) -> float:
+        """How many seconds one unit is."""
+        return REMAINING_UNITS[self.unit]
 
 
 @dataclass(frozen=True)
@@ -202,6 +237,12 @@ class StatusSpec:
     # Request headers of the status call (and of its progress call): name -> template, `{uuid}` a fresh
     # UUID per request (RFS's Client-Request-Id).
     headers: Mapping[str, str] = field(default_factory=dict)
+    # `progress: {done, total}`: the progress counted from counters, in place of a progress field.
+    counts: ProgressCounts | None = None
+    remaining: RemainingField | None = None
+    # A task the state table calls succeeded whose count here is above 0 is failed (CDN's task_done with
+    # failed > 0, DNS's DONE with error_count > 0): "finished, but N of its items failed".
+    failed_count: Field | None = None
 
 
 @dataclass(frozen=True)
@@ -463,9 +504,14 @@ def _time_formats(times: Section, allowed: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _counted(value: Any) -> bool:
+    """Whether a `progress:` value is the counters form ({done, total})."""
+    return isinstance(value, dict) and ("done" in value or "total" in value)
+
+
 def _progress(section: Section, params: tuple[str, ...] = ()) -> ProgressField | None:
     ctx, value = section.raw("progress")
-    if value is None:
+    if value is None or _counted(value):
         return None
     if isinstance(value, str):
         return ProgressField(_field(ctx, value), "percent")
@@ -483,6 +529,42 @@ def _progress(section: Section, params: tuple[str, ...] = ()) -> ProgressField |
         progress.number("none_below", 0, minimum=-1e9, maximum=1e9) if progress.has("none_below") else None,
         _optional_field(progress, "unless"),
     )
+
+
+def _counts(section: Section) -> ProgressCounts | None:
+    """`progress: {done: [pointers], total: pointer}`: the progress counted from counters."""
+    ctx, value = section.raw("progress")
+    if not _counted(value):
+        return None
+    counts = Section(ctx, value, "a progress from counters ({done, total})")
+    counts.allow("done", "total")
+    done_ctx, done = counts.raw("done")
+    total = _optional_field(counts, "total")
+    if done is None or total is None:
+        ctx.fail(
+            "expected both 'done' (the pointers of the counters of handled items, summed) and 'total' "
+            "(the pointer of the number of all items)"
+        )
+    items = done if isinstance(done, list) else [done]
+    if not items:
+        done_ctx.fail("expected a JSON pointer or a non-empty list of them, each a counter")
+    contexts = [done_ctx.child(done, index) for index in range(len(items))] if isinstance(done, list) else [done_ctx]
+    return ProgressCounts(tuple(_field(item_ctx, item) for item_ctx, item in zip(contexts, items, strict=True)), total)
+
+
+def _remaining(section: Section) -> RemainingField | None:
+    """`remaining: {at, unit}` (or a pointer alone: seconds): the time the cloud says a task still needs."""
+    ctx, value = section.raw("remaining")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return RemainingField(_field(ctx, value))
+    remaining = Section(ctx, value, "a remaining time ({at, unit})")
+    remaining.allow("at", "unit")
+    at_ctx, at = remaining.raw("at")
+    if at is None:
+        ctx.fail("missing required key 'at': expected the JSON pointer of the remaining time")
+    return RemainingField(_field(at_ctx, at), remaining.string("unit", default="s", choices=tuple(REMAINING_UNITS)))
 
 
 def _states(section: Section) -> dict[str, State]:
@@ -573,7 +655,7 @@ def _sub_tasks(section: Section) -> SubTasks | None:
 _STATUS_KEYS = (
     "path", "query", "state", "states", "progress", "start", "end", "created", "job_type", "job_name", "resource",
     "error",
-    "sub_tasks", "not_found", "error_in_200", "reasons", "not_yet", "headers",
+    "sub_tasks", "not_found", "error_in_200", "reasons", "not_yet", "headers", "remaining", "failed_count",
 )  # fmt: skip
 
 
@@ -613,6 +695,9 @@ def _status(section: Section, params: tuple[str, ...] = (), identity: TaskIdenti
         query=query,
         not_yet=_not_yet(status, state),
         headers=_headers(status, ("project_id", "task_id", "uuid", *params)),
+        counts=_counts(status),
+        remaining=_remaining(status),
+        failed_count=_optional_field(status, "failed_count"),
     )
 
 
@@ -996,8 +1081,12 @@ def _identity(section: Section, params: Mapping[str, str]) -> TaskIdentity:
     ctx, value = section.raw("task_id")
     if value is None:
         return SINGLE_ID
-    spec = Section(ctx, value, "the parts of a task's ID ({parts, separator})")
-    spec.allow("parts", "separator")
+    spec = Section(ctx, value, "the task's ID ({kind} of one ID, or {parts, separator})")
+    spec.allow("kind", "parts", "separator")
+    if spec.has("kind"):  # one ID of another kind than the default (OMS: an int64, `number`)
+        if spec.has("parts") or spec.has("separator"):
+            ctx.fail("expected 'kind' (of a task's one ID) or 'parts' (of an ID of several), not both")
+        return TaskIdentity((IdPart("task_id", spec.string("kind", required=True, choices=tuple(ID_KINDS))),))
     parts: list[IdPart] = []
     for item_ctx, item in spec.items("parts", "the parts, in order"):
         parts.append(_id_part(item_ctx, item, params, [part.name for part in parts]))

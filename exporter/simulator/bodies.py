@@ -17,7 +17,7 @@ from typing import Any
 from exporter.model import FINAL_STATES
 from exporter.services import BUILTIN, Field, ProgressField, ServiceSpec, TimeField, raw_status
 from exporter.services.spec import StatusSpec
-from exporter.simulator.scenario import Task
+from exporter.simulator.scenario import Phase, Task
 from exporter.simulator.shapes import ABSENT, SHAPES, Shape, render
 
 __all__ = [
@@ -165,6 +165,7 @@ def spec_body(task: Task, *, start: float, elapsed: float) -> JSON:
         _put(body, spec.progress.at, _written_progress(phase.progress, spec.progress))
     _put_times(body, task, start, elapsed)
     _put_texts(body, task, phase.fields)
+    _put_counts(body, spec, phase)
     if spec.sub_tasks is not None and task.sub_jobs:
         _put(body, spec.sub_tasks.at, [spec_body(sub, start=start, elapsed=elapsed) for sub in task.sub_jobs])
     return body
@@ -182,6 +183,25 @@ def _put_texts(body: JSON, task: Task, fields: Mapping[str, str | None]) -> None
     for pointer in (spec.error.code, spec.error.message):
         if pointer is not None and pointer.pointers[0]:
             _put(body, pointer, fields.get(pointer.pointers[0][-1]))
+
+
+# The items a task counted from counters (`progress: {done, total}`) has: the first done counter is the
+# phase's progress of them, the others 0.
+COUNTED_ITEMS = 1000
+
+
+def _put_counts(body: JSON, spec: StatusSpec, phase: Phase) -> None:
+    """Counters written from the phase's progress, its remaining time in the spec's unit, its failed count."""
+    if spec.counts is not None:
+        handled = None if phase.progress is None else round(phase.progress * COUNTED_ITEMS / 100)
+        for index, counter in enumerate(spec.counts.done):
+            _put(body, counter, handled if index == 0 or handled is None else 0)
+        _put(body, spec.counts.total, None if handled is None else COUNTED_ITEMS)
+    if spec.remaining is not None:
+        left = phase.remaining
+        _put(body, spec.remaining.at, None if left is None else round(left / spec.remaining.seconds))
+    if spec.failed_count is not None:
+        _put(body, spec.failed_count, phase.failed or 0)
 
 
 def _put_state(body: JSON, spec: StatusSpec, status: Any) -> None:

@@ -67,11 +67,14 @@ simulator's start; its creation time (the CodeArts ``created_at``) is ``begin`` 
 else the simulator's start.
 
 Any other spec (a built-in without a shape, or one passed to ``parse_scenario``) is answered from the
-spec alone: its tasks take a status of any JSON scalar, ``progress`` where the spec reads one, the
-spec's error fields as phase fields, ``job_type``/``job_name`` where the spec reads them,
-``resource_id``, and ``parent`` where the spec has a parent list (``parents:``): the ID of the parent
-(a DMS instance, a CCE cluster, an AS group) whose task list lists it. A task without one is listed
-under every parent.
+spec alone: its tasks take a status of any JSON scalar, ``progress`` where the spec reads one (a
+progress counted from counters is written as counters: the first ``done`` counter that percentage of
+1000 items, the others 0, ``total`` 1000), ``remaining`` (seconds, written in the spec's unit) where it
+reads a remaining time, a whole number named as the last token of its ``failed_count`` pointer (CDN's
+``failed: 2``; 0 when left out), the spec's error fields as phase fields, ``job_type``/``job_name``
+where the spec reads them, ``resource_id``, and ``parent`` where the spec has a parent list
+(``parents:``): the ID of the parent (a DMS instance, a CCE cluster, an AS group) whose task list lists
+it. A task without one is listed under every parent.
 
 Generators: a scenario that keeps creating tasks while it runs. The top-level ``generators`` list (with
 at least one generator, ``tasks`` may be empty)::
@@ -270,6 +273,10 @@ class Phase:
     progress: float | None = None
     # Service-specific fields such as failed_code or error_msg; absent ones are reported as null.
     fields: Mapping[str, str | None] = field(default_factory=dict)
+    # Where the spec reads them: the seconds the task still needs (`remaining`), and how many of its
+    # items failed (the spec's `failed_count`, the phase key named as its pointer's last token).
+    remaining: float | None = None
+    failed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -969,8 +976,9 @@ def _phase(raw: object, path: str, service: str, spec_task: Task | None = None) 
     m = mapping(raw, path)
     spec = spec_task.spec if spec_task is not None else None
     extra = spec_phase_fields(spec) if spec is not None else _PHASE_FIELDS[service]
-    with_progress = spec.status.progress is not None if spec is not None else service in _WITH_PROGRESS
-    allowed = ("after", "status", *(("progress",) if with_progress else ()), *extra)
+    with_progress = _with_progress(spec) if spec is not None else service in _WITH_PROGRESS
+    counts = _count_keys(spec)
+    allowed = ("after", "status", *(("progress",) if with_progress else ()), *counts, *extra)
     check_keys(m, allowed, ("after", "status"), path)
     after = number(m["after"], f"{path}.after")
     if after < 0:
@@ -985,7 +993,40 @@ def _phase(raw: object, path: str, service: str, spec_task: Task | None = None) 
         if not 0 <= progress <= 100:
             raise Invalid(f"{path}.progress", f"expected a percentage 0-100, got {progress:g}")
     fields = {key: None if m[key] is None else string(m[key], f"{path}.{key}") for key in extra if key in m}
-    return Phase(after=after, status=status, progress=progress, fields=fields)
+    remaining, failed = _counted(m, counts, path)
+    return Phase(after=after, status=status, progress=progress, fields=fields, remaining=remaining, failed=failed)
+
+
+def _with_progress(spec: ServiceSpec) -> bool:
+    """Whether a phase may say `progress`: the spec reads one (a field, or counters written from it)."""
+    return spec.status.progress is not None or spec.status.counts is not None
+
+
+def _count_keys(spec: ServiceSpec | None) -> tuple[str, ...]:
+    """The phase keys of a spec's remaining time (`remaining`) and failed count (its pointer's last token)."""
+    if spec is None:
+        return ()
+    keys = ("remaining",) if spec.status.remaining is not None else ()
+    failed = spec.status.failed_count
+    return (*keys, failed.pointers[0][-1]) if failed is not None and failed.pointers[0] else keys
+
+
+def _counted(m: Mapping[str, Any], keys: tuple[str, ...], path: str) -> tuple[float | None, int | None]:
+    """A phase's remaining seconds (>= 0 or null) and failed count (a whole number >= 0 or null)."""
+    remaining = failed = None
+    for key in keys:
+        value = m.get(key)
+        if value is None:
+            continue
+        found = number(value, f"{path}.{key}")
+        if found < 0 or (key != "remaining" and found != int(found)):
+            what = "seconds >= 0" if key == "remaining" else "a whole number >= 0"
+            raise Invalid(f"{path}.{key}", f"expected {what} or null, got {found:g}")
+        if key == "remaining":
+            remaining = found
+        else:
+            failed = int(found)
+    return remaining, failed
 
 
 def _status_rule(service: str | None) -> tuple[Callable[[object], bool], str]:

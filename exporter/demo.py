@@ -33,7 +33,8 @@ def demo_config(
     url: str, targets: Iterable[tuple[str, str, Sequence[str]]], auth: Mapping[str, object], *, by: str = "demo"
 ) -> str:
     """A config document for the fake cloud at `url`, tracking `(cloud_service, project_id, task_ids)`
-    with the account's `auth` block."""
+    with the account's `auth` block. A service with a parent list (DMS, CCE upgrades, AS) is fanned out
+    instead: its target leaves the parent out and discovers each parent's tasks."""
     from exporter.services import BUILTIN
     from exporter.simulator import DEMO_PARAM_VALUE
 
@@ -42,10 +43,12 @@ def demo_config(
         entry: dict[str, object] = {"cloud_service": cloud_service, "account": "demo", "region": DEMO_REGION}
         if project_id:
             entry["project_id"] = project_id
-        entry.update(endpoint=url, tasks=list(task_ids))
         spec = BUILTIN.get(cloud_service)
-        if spec is not None and spec.params:  # MRS's cluster ID: the fake cloud takes any
-            entry["params"] = dict.fromkeys(spec.params, DEMO_PARAM_VALUE)
+        fanned = spec is not None and spec.parents is not None
+        entry.update(endpoint=url, discover=True) if fanned else entry.update(endpoint=url, tasks=list(task_ids))
+        params = [p for p in spec.params if not (spec.parents and p == spec.parents.param)] if spec else []
+        if params:  # MRS's cluster ID: the fake cloud takes any
+            entry["params"] = dict.fromkeys(params, DEMO_PARAM_VALUE)
         services.append(entry)
     account: dict[str, object] = {"name": "demo", "cloud": "custom", "auth": dict(auth)}
     if auth.get("type") == "password":

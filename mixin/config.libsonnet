@@ -67,6 +67,11 @@
       cdm: 12 * 3600,  // a migration job moves a database or a bucket in hours
       codearts_pipeline: 6 * 3600,  // a run builds, tests and deploys in minutes; a review (SUSPEND) waits longer
       codearts_build: 2 * 3600,  // a build takes minutes; CodeArts stops one at its timeout
+      as: 30 * 60,  // a scaling activity adds or removes servers in minutes
+      cce_upgrade: 6 * 3600,  // a cluster upgrade drains and upgrades node by node; a paused one counts too
+      dms_kafka: 6 * 3600,  // a scale-out or disk expansion rebalances brokers for hours
+      dms_rabbitmq: 6 * 3600,  // as Kafka: instance changes
+      dms_rocketmq: 6 * 3600,  // as Kafka: rolling scale-outs
     },
     stuckFor: '5m',
 

@@ -233,6 +233,15 @@ def test_compose_config_tracks_the_fake_clouds_default_scenario() -> None:
     from exporter.simulator import default_scenario
 
     services = yaml.safe_load(EXPORTER_CONFIG.read_text())["services"]
-    tracked = {(s["cloud_service"], s["project_id"]): s["tasks"] for s in services}
-    expected = {(t.cloud_service, t.project_id): t.task_ids for t in default_scenario().targets()}
+    tracked = {(s["cloud_service"], s["project_id"]): s.get("tasks") for s in services}
+    # A service fanned out over the scenario's parents (DMS instances, CCE clusters, AS groups) discovers
+    # each parent's tasks: its target gives no parent and no tasks.
+    fanned = default_scenario().sections["parents"]
+    expected = {
+        (t.cloud_service, t.project_id): None if t.cloud_service in fanned else t.task_ids
+        for t in default_scenario().targets()
+    }
     assert tracked == expected
+    for service in services:
+        if service["cloud_service"] in fanned:
+            assert service["discover"] is True and "params" not in service, service

@@ -46,8 +46,14 @@ def task_of(service: str) -> str:
     return TASK_IDS.get(service) or TASK_OF_KIND.get(BUILTIN[service].identity.parts[0].kind, TASK)
 
 
+def params_for(service: str) -> str:
+    """The target's path parameters (MRS's cluster, a DMS instance), each a valid ID."""
+    names = BUILTIN[service].params
+    return ", params: {" + ", ".join(f"{n}: 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0" for n in names) + "}" if names else ""
+
+
 def config_for(service: str) -> Config:
-    params = OTHER_PARAMS.get(service, PARAMS) if BUILTIN[service].params else ""
+    params = OTHER_PARAMS[service] if service in OTHER_PARAMS else params_for(service)
     return parse_config(
         f"""
 accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: "${{T}}"}}}}]
@@ -112,9 +118,9 @@ async def test_a_wrong_typed_body_is_a_bad_response_and_the_task_keeps_its_value
     metrics = SelfMetrics(registry)
 
     def cloud(request: httpx.Request) -> httpx.Response:
-        if request.url.path.startswith("/v1/") and request.url.path.endswith(
-            "/progress"
-        ):  # DLI's progress API, asked while a job runs
+        progress = BUILTIN[service].status.progress
+        if progress is not None and progress.path and request.url.path.endswith("/progress"):
+            # DLI's and DMS's progress APIs, asked while a job runs
             return httpx.Response(200, json={"progress": 0.5})
         return httpx.Response(200, json=answers.pop(0))
 

@@ -324,8 +324,8 @@ def test_discovery_config_errors() -> None:
     evs = evs_config(EVS[:1]).replace("tasks: [", f"discover: {{request_ids: [{REQUEST_ID}]}}, tasks: [")
     with pytest.raises(
         ConfigError,
-        match="evs has no list API to discover tasks with; discovery exists for cbr, cdm, codearts_check, "
-        "codearts_pipeline, cph, dataarts_factory, ddm",
+        match="evs has no list API to discover tasks with; discovery exists for as, cbr, cce_upgrade, cdm, "
+        "codearts_check",
     ):
         parse_config(evs, env={"T": "t"}, file="c.yaml")
 

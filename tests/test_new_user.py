@@ -164,7 +164,14 @@ def test_simulate_prints_the_credentials_project_and_a_config_of_its_tasks() -> 
     assert "AK/SK:" in err and "IAM password login:" in err
     assert "  (demo values published with the fake cloud, not secrets)\n" in err
     assert "cloud: custom" in out and "- cloud_service: evs" in out
-    assert all(task.task_id in out for task in default_scenario().tasks)
+    scenario = default_scenario()
+    fanned = scenario.sections["parents"]  # these targets discover their parents' tasks
+    assert all(task.task_id in out for task in scenario.tasks if task.cloud_service not in fanned)
+    config = yaml.safe_load(out)
+    for target in config["services"]:
+        if target["cloud_service"] in fanned:
+            assert target["discover"] is True and "tasks" not in target and "params" not in target, target
+    assert {t["cloud_service"] for t in config["services"]} >= set(fanned)
 
 
 def test_simulate_writes_its_config_to_stdout_and_config_check_accepts_it(tmp_path: Path) -> None:

@@ -241,7 +241,13 @@ def test_task_alerts_fire_for_the_scenarios_failed_and_stuck_tasks(prometheus: s
     scenario = {task.task_id: task for task in default_scenario().tasks}
     # The scenario's failed tasks (DWS ELB failure, DWS ERROR, EVS batch and delete failures, CPH -1, CodeArts 1).
     assert {"d5a00000000000000000000000000002", "e7500000000000000000000000000002"} <= set(failed)
-    assert all(scenario[task].cloud_service == failed[task]["labels"]["cloud_service"] for task in failed)
+    # A fanned-out target's task IDs start with the parent's ("<instance_id>/<task_id>"); a task named by two
+    # parts (CodeArts Build's "<job_id>/<build_no>") is a scenario ID as it is.
+    assert all(
+        (scenario.get(task) or scenario[task.split("/", 1)[-1]]).cloud_service
+        == failed[task]["labels"]["cloud_service"]
+        for task in failed
+    )
     elb = failed["d5a00000000000000000000000000002"]
     assert "CreateELBTask-fail:DWS.0114" in elb["annotations"]["description"]
     assert "d5a00000000000000000000000000002" in elb["annotations"]["description"]

@@ -27,7 +27,7 @@ from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.utils.http_utils import sanitize_for_serialization
 
-from exporter.services import BUILTIN, ServiceSpec, fill
+from exporter.services import BUILTIN, Field, ServiceSpec, fill
 from exporter.services.interpret import list_items
 from exporter.services.spec import DiscoverySpec
 from exporter.simulator import (
@@ -52,6 +52,10 @@ SDK_NAMES = {
     "oms_group": "oms",
     "vbs": "evs",  # no VBS SDK: EVS's job API is its twin (a partial oracle, see PARTIAL)
     "dataarts_factory": "dgc",  # DataArts Studio's factory API is DGC's (DgcClient)
+    "cce_upgrade": "cce",
+    "dms_kafka": "kafka",
+    "dms_rabbitmq": "rabbitmq",
+    "dms_rocketmq": "rocketmq",
 }
 # Path parameters a spec's path writes as a fixed value: CDM's job list is ShowJobs with job_name "all".
 FIXED_PATH_VALUES = {"cdm": {"job_name": "all"}}
@@ -266,32 +270,68 @@ def test_the_sdk_parses_every_list_of_every_spec(cloud: Cloud, service: str) -> 
                     if fmt == "epoch_ms"
                     else time.strftime("%Y-%m-%dT%H:%M:%SZ" if fmt == "iso" else fmt, time.gmtime(when))
                 )
-    params = dict.fromkeys(spec.params, DEMO_PARAM_VALUE) | FIXED_PATH_VALUES.get(service, {})
-    client = client_for(cloud, service, api)
-    path, headers = f"/{service}{fill(lister.path, DEFAULT_PROJECT_ID, params=params)}", fresh_headers(lister.headers)
-    if lister.method == "POST":  # ModelArts, CodeArts Pipeline: the paging in the body
-        sent = json.loads(lister.body) | {name.strip("/"): value for name, value in values.items()}
-        raw = cloud.http.post(path, json=sent, headers=headers)
-        # The SDK's model reads the answer (a POST's body is the SDK's own request model, not built here).
-        resp = client._deserialize(json.loads(raw.text, parse_float=Decimal), api.response)
-    else:
-        raw = cloud.http.get(path, params=values, headers=headers)
-        if service in SHARED_LIST_PATH:
+    found: set[str] = set()
+    for params in parent_params(spec):
+        params |= FIXED_PATH_VALUES.get(service, {})
+        client = client_for(cloud, service, api)
+        path = f"/{service}{fill(lister.path, DEFAULT_PROJECT_ID, params=params)}"
+        headers = fresh_headers(lister.headers)
+        if lister.method == "POST":  # ModelArts, CodeArts Pipeline: the paging in the body
+            sent = json.loads(lister.body) | {name.strip("/"): value for name, value in values.items()}
+            raw = cloud.http.post(path, json=sent, headers=headers)
+            # The SDK's model reads the answer (a POST's body is the SDK's own request model, not built here).
             resp = client._deserialize(json.loads(raw.text, parse_float=Decimal), api.response)
         else:
-            resp = getattr(client, api.method)(request_for(api, values | params | headers))
-    assert raw.status_code == 200, raw.text
-    for item in list_of(lister, raw_body := raw.json()):
-        for key in STATUS_ONLY_FIELDS.get(service, ()):
-            item.pop(key, None)
-    parsed = listed_ids_as_text(lister, comparable(resp))
-    expected = as_sdk_text(service, without_nulls(raw_body))
-    assert parsed == listed_ids_as_text(lister, expected) | {"request_id": None}
+            raw = cloud.http.get(path, params=values, headers=headers)
+            if service in SHARED_LIST_PATH:
+                resp = client._deserialize(json.loads(raw.text, parse_float=Decimal), api.response)
+            else:
+                resp = getattr(client, api.method)(request_for(api, values | params | headers))
+        assert raw.status_code == 200, raw.text
+        for item in list_of(lister, raw_body := raw.json()):
+            for key in STATUS_ONLY_FIELDS.get(service, ()):
+                item.pop(key, None)
+        parsed = listed_ids_as_text(lister, comparable(resp))
+        expected = as_sdk_text(service, without_nulls(raw_body))
+        assert parsed == listed_ids_as_text(lister, expected) | {"request_id": None}
+        found |= listed_ids(lister, parsed)
     listed = {job.task_id for job in jobs(service) if job in default_scenario().tasks}
     asked = next(iter(lister.query_each.values()), ())[:1]  # IoTDA: the tasks of the first task_type
     if service == "iotda":
         listed = {job.task_id for job in jobs(service) if job.listed_under in asked} & listed
-    assert listed and listed <= listed_ids(lister, parsed)
+    assert listed and listed <= found
+
+
+def parent_params(spec: ServiceSpec) -> list[dict[str, str]]:
+    """The path parameters of each list call: one call per parent of the scenario's `parents:` for a
+    spec with a parent list (the fake cloud lists a parent's tasks), else one (MRS's any cluster ID)."""
+    params = dict.fromkeys(spec.params, DEMO_PARAM_VALUE)
+    if spec.parents is None:
+        return [params]
+    parents = default_scenario().sections["parents"][spec.name]
+    return [params | {spec.parents.param: parent.id} for parent in parents]
+
+
+@pytest.mark.parametrize("service", sorted(name for name in BUILTIN if BUILTIN[name].parents is not None))
+def test_the_sdk_parses_every_parent_list(cloud: Cloud, service: str) -> None:
+    """The fake cloud's parent list (ListInstances, ListClusters, ListScalingGroups) through the SDK's
+    own list call and model: every parent of the scenario, with its name."""
+    spec = BUILTIN[service]
+    assert spec.parents is not None
+    lister = spec.parents.lister
+    api = sdk_api(service, lister.path)
+    paged = lister.paging.style != "none"
+    values = dict(lister.query) | ({lister.paging.limit_param: lister.paging.limit} if paged else {})
+    resp = getattr(client_for(cloud, service, api), api.method)(request_for(api, values))
+    raw = cloud.http.get(f"/{service}{fill(lister.path, DEFAULT_PROJECT_ID)}", params=values)
+    assert raw.status_code == 200, raw.text
+    parsed = comparable(resp)
+    assert parsed == without_nulls(raw.json()) | {"request_id": None}
+    parents = default_scenario().sections["parents"][service]
+    assert list_of(lister, parsed) == list_of(lister, raw.json())
+    assert [p.id for p in parents] == [str(bodies_at(item, lister.id)) for item in list_of(lister, parsed)]
+    assert spec.parents.name is not None
+    assert [p.name for p in parents] == [bodies_at(item, spec.parents.name) for item in list_of(lister, parsed)]
 
 
 def body_model(api: SdkApi) -> Any:
@@ -305,6 +345,13 @@ def list_of(lister: DiscoverySpec, body: Any) -> list[Any]:
         items = items.get(token, [])
     assert isinstance(items, list)
     return items
+
+
+def bodies_at(body: Any, field: Field) -> Any:
+    """The value at the field's first pointer."""
+    for token in field.pointers[0]:
+        body = body[int(token)] if isinstance(body, list) else body.get(token)
+    return body
 
 
 def listed_ids(lister: DiscoverySpec, body: Any) -> set[str]:

@@ -159,6 +159,10 @@ SDK_NAMES = {
     "geminidb": "gaussdbfornosql",
     "oms_group": "oms",
     "dataarts_factory": "dgc",
+    "cce_upgrade": "cce",
+    "dms_kafka": "kafka",
+    "dms_rabbitmq": "rabbitmq",
+    "dms_rocketmq": "rocketmq",
 }
 
 

@@ -502,3 +502,19 @@ async def test_the_fake_cloud_serves_the_calls_as_the_specs_make_them() -> None:
     assert unknown == {"task_array": [{"status": "NO_TASK"}]}
     item = done["task_array"][0]
     assert item["status"] == "SUCCEEDED" and isinstance(item["create_time"], int) and isinstance(item["end_time"], int)
+
+
+def test_iotda_progress_is_counted_from_its_sub_task_counters() -> None:
+    """ShowBatchTask's task_progress: the document's counters (all 0) on a running task are no progress;
+    done sub-tasks (succeeded, failed, stopped, removed) over the total otherwise, waiting and retrying ones
+    not done; a succeeded task is at 1."""
+    documented = document("iotda/ShowBatchTask.json")
+    assert read_status(BUILTIN["iotda"], documented, UTC).progress == 1.0  # Success
+    running = json.loads(json.dumps(documented))
+    running["batchtask"]["status"] = "Processing"
+    assert read_status(BUILTIN["iotda"], running, UTC).progress is None  # total 0
+    running["batchtask"]["task_progress"] = {
+        "total": 20, "processing": 4, "success": 8, "fail": 2, "waitting": 3, "fail_wait_retry": 1, "stopped": 1,
+        "removed": 1,
+    }  # fmt: skip
+    assert read_status(BUILTIN["iotda"], running, UTC).progress == pytest.approx(12 / 20)

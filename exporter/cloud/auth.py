@@ -24,7 +24,6 @@ from exporter.cloud.iam import iam_base
 from exporter.cloud.signing import AkSkAuth
 from exporter.config import Account, TargetConfig
 from exporter.log import repeated
-from exporter.services import GLOBAL_REGION
 
 __all__ = ["IAM_ENDPOINTS", "PasswordAuth", "TokenAuth", "build_auth", "iam_url"]
 

@@ -461,7 +461,10 @@ def status_body(spec: DiscoverySpec, item: Any) -> Any:
 
 
 def list_total(paging: Paging, body: Any) -> int | None:
+    """The list's total: a JSON integer, or a string of digits (DMS's task_count "4"); else None."""
     total = lookup(body, paging.total) if paging.total is not None else None
+    if isinstance(total, str) and total.strip().isdigit():
+        return int(total.strip())
     return total if isinstance(total, int) and not isinstance(total, bool) else None
 
 

@@ -49,7 +49,8 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
       paging: {style: page, in: body, param: /offset, limit_param: /limit, first: 0, limit: 50, total: /total}
       #   in: query (default) | body (pointers into the body); template: "limit::{limit}|offset::{offset}"
       #   (all in the one parameter `param`); item_marker: /created_at (style marker: the last item's field);
-      #   total: {header: Content-Range} (the total in a response header)
+      #   total: {header: Content-Range} (the total in a response header); total: {at: /task_count,
+      #   json_type: string} (a total written as a string of digits, DMS's "4"; a plain pointer reads either)
       window: {in: body, from: /filters/0/value/0, to: /filters/0/value/1, format: epoch_ms, json_type: string}
       # items may be "" (the root pointer: the answer is the list itself, as SWR's sync jobs)
     task_id: {kind: number}                    # optional: one ID of another kind (OMS's int64); or
@@ -286,6 +287,9 @@ class Paging:
     template: str = ""
     item_marker: Field | None = None
     total_header: str = ""
+    # How the answer writes the total, "number" or "string" ("" = a number): the exporter reads either
+    # (DMS's task_count "4"); the fake cloud writes this one.
+    total_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -1040,20 +1044,29 @@ def _paging_placement(paging: Section, style: str, method: str) -> dict[str, Any
         paging.raw("item_marker")[0].fail(
             "'item_marker' is for 'style: marker' (the next marker is the last item's field)"
         )
+    return {"where": where, "template": template, "item_marker": item_marker, **_paging_total(paging)}
+
+
+def _paging_total(paging: Section) -> dict[str, Any]:
+    """`total`: a pointer; {at, json_type} (DMS writes its task_count as a string: json_type string); or
+    {header} (the total in a response header)."""
     total_ctx, total = paging.raw("total")
-    header = ""
-    if isinstance(total, dict):
-        totals = Section(total_ctx, total, "the total in a response header ({header})")
-        totals.allow("header")
+    if not isinstance(total, dict):
+        return {"total_header": "", "total": _optional_field(paging, "total")}
+    totals = Section(total_ctx, total, "the list's total ({at, json_type} in the body, or {header})")
+    totals.allow("header", "at", "json_type")
+    if "header" in total:
         header = totals.string(
             "header", required=True, pattern=_HEADER_NAME, expect="a header name such as Content-Range"
         )
+        return {"total_header": header, "total": None}
+    at_ctx, at = totals.raw("at")
+    if at is None:
+        total_ctx.fail("the list's total needs 'at' (a pointer into the answer) or 'header'")
     return {
-        "where": where,
-        "template": template,
-        "item_marker": item_marker,
-        "total_header": header,
-        "total": None if header else _optional_field(paging, "total"),
+        "total_header": "",
+        "total": _field(at_ctx, at),
+        "total_type": totals.string("json_type", choices=JSON_TYPES),
     }
 
 

@@ -361,7 +361,7 @@ def spec_list_page(spec: ServiceSpec, items: list[JSON], total: int, next_marker
     page: JSON = {}
     _put(page, lister.items, items)
     if lister.paging.total is not None:
-        _put(page, lister.paging.total, total)
+        _put(page, lister.paging.total, str(total) if lister.paging.total_type == "string" else total)
     if lister.paging.next is not None:
         _put(page, lister.paging.next, next_marker or None)
     return page
@@ -391,18 +391,19 @@ def _written_time(when: float | None, field: TimeField) -> Any:
     return int(written) if field.json_type == "number" and written.isdigit() else written
 
 
-def spec_error(task_spec: ServiceSpec, kind: str, task_id: str) -> tuple[int, JSON]:
-    """A spec-only service's "not found" (as its spec recognises it) or internal error."""
+def spec_error(task_spec: ServiceSpec, kind: str, task_id: str, *, progress_api: bool = False) -> tuple[int, JSON]:
+    """A spec-only service's "not found" (as its spec recognises it) or internal error. The 200s that say
+    "not found" (MPC's NO_TASK, an empty list) are the status API's; a progress API answers an error."""
     name = task_spec.name.upper()
     if kind == "server_error":
         return 500, {"error_code": f"{name}.0500", "error_msg": "Internal server error."}
     not_found = task_spec.status.not_found
     # A 200 that says so: MPC's NO_TASK status, GeminiDB's empty list.
     said: JSON = {}
-    if not_found.states:
+    if not_found.states and not progress_api:
         _put(said, task_spec.status.state, min(not_found.states))
         return 200, said
-    if not_found.empty is not None:
+    if not_found.empty is not None and not progress_api:
         _put(said, not_found.empty, [])
         return 200, said
     code = min(not_found.codes) if not_found.codes else f"{name}.0404"

@@ -5,7 +5,9 @@ has a parent-list API, which the fake cloud answers from the scenario's ``parent
 Where the list is, is the spec's `parents:` (`ParentsSpec`: its list call and name pointer), or, for
 tests, any description at ``spec.parents`` with the same fields (`parent_listing`): a
 ``path`` (``{project_id}`` for the project's parents), ``items`` and ``id`` pointers (``Field``), an
-optional ``name`` pointer, ``paging`` (``Paging``, as a ``discover`` list's) and ``method`` (GET).
+optional ``name`` pointer, ``paging`` (``Paging``, as a ``discover`` list's), ``method`` (GET) and
+``query`` (fixed parameters: where specs share a list path, as the DMS engines' ListInstances with
+``engine=kafka``, a request goes to the one whose parameters it sends).
 
 The answer: the service's parents of the path's project in scenario order, each an object with its ID
 (and name) at the pointers, paged as the paging says (``total`` and a ``next`` marker where it points);
@@ -15,6 +17,7 @@ limit is 400 ``<SERVICE>.0400``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -40,6 +43,7 @@ class ParentListing:
     name: Field | None = None
     paging: Paging = field(default_factory=Paging)
     method: str = "GET"
+    query: Mapping[str, str] = field(default_factory=dict)  # its fixed parameters (DMS: engine=kafka)
 
 
 def parent_listing(spec: ServiceSpec) -> ParentListing | None:
@@ -47,7 +51,9 @@ def parent_listing(spec: ServiceSpec) -> ParentListing | None:
     listing's fields, at `spec.parents` or `spec.discover.parents`), or None."""
     if isinstance(spec.parents, ParentsSpec):
         lister = spec.parents.lister
-        return ParentListing(lister.path, lister.items, lister.id, spec.parents.name, lister.paging, lister.method)
+        return ParentListing(
+            lister.path, lister.items, lister.id, spec.parents.name, lister.paging, lister.method, dict(lister.query)
+        )
     for owner in (spec, spec.discover):
         found = getattr(owner, "parents", None)
         if isinstance(found, ParentListing):
@@ -65,14 +71,25 @@ def parent_listing(spec: ServiceSpec) -> ParentListing | None:
 
 
 def routes(parts: Parts) -> list[Route]:
-    """The route provider: each spec's parent list, at its path and under /{cloud_service}."""
-    found: list[Route] = []
+    """The route provider: each spec's parent list, at its path and under /{cloud_service}; where specs
+    share a path (the DMS engines' ListInstances), the one whose fixed parameters the request sends."""
+    shared: dict[tuple[str, str], list[tuple[ParentListing, Handler]]] = {}
     for spec in parts.specs.values():
         listing = parent_listing(spec)
         if listing is not None:
             handler = _handler(parts, spec.name, listing)
-            found += [Route(listing.method, prefix + listing.path, handler) for prefix in ("", f"/{spec.name}")]
-    return found
+            for prefix in ("", f"/{spec.name}"):
+                shared.setdefault((listing.method, prefix + listing.path), []).append((listing, handler))
+    return [Route(method, path, _by_query(handlers)) for (method, path), handlers in shared.items()]
+
+
+def _by_query(handlers: list[tuple[ParentListing, Handler]]) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        params = await request_params(request)
+        fits = (h for listing, h in handlers if all(params.get(k) == v for k, v in listing.query.items()))
+        return await next(fits, handlers[0][1])(request)
+
+    return handle if len(handlers) > 1 else handlers[0][1]
 
 
 def _handler(parts: Parts, cloud_service: str, listing: ParentListing) -> Handler:

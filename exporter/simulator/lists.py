@@ -21,6 +21,8 @@ apply) and list only the tasks that exist at the current simulated time.
   body's part at ``item_at`` when the list carries statuses, else the ID and the ``recent`` time; the
   parts of a task named by several (``id: {job_name: /jobName, instance_id: /instanceId}``) each at its
   pointer, a ``number`` part as a JSON number.
+  For a spec with a parent list (``parents:``) the path's parent parameter picks the tasks whose scenario
+  ``parent`` it is (and those without one).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from exporter.simulator import bodies
 from exporter.simulator.headers import required_headers
 from exporter.simulator.parts import Parts
 from exporter.simulator.routing import Handler, int_param, json_response, request_params
+from exporter.simulator.scenario import Task
 from exporter.simulator.shapes import SHAPES, ListShape
 from exporter.simulator.tasks import materialize
 
@@ -116,7 +119,8 @@ def _spec_answer(parts: Parts, spec: ServiceSpec) -> _Answer:
     required = [p for p in ((window.from_param, window.to_param) if window else ()) if p]
 
     async def answer(request: web.Request, params: Mapping[str, str], request_id: str) -> web.StreamResponse:
-        tasks = parts.tasks.of_service(spec.name, request.match_info.get("project_id", ""))
+        tasks = _of_parent(spec, request, parts.tasks.of_service(spec.name, request.match_info.get("project_id", "")))
+        ids = [task.task_id for task in tasks]
         try:
             if missing := [p for p in required if p not in params]:
                 raise ValueError(f"{' and '.join(missing)} required")
@@ -134,6 +138,13 @@ def _spec_answer(parts: Parts, spec: ServiceSpec) -> _Answer:
         return json_response(200, bodies.spec_list_page(spec, items, len(tasks), marker), request_id)
 
     return answer
+
+
+def _of_parent(spec: ServiceSpec, request: web.Request, tasks: list[Task]) -> list[Task]:
+    """A parent's tasks (a DMS instance's, for a spec with `parents:`): those listed under it, and those of
+    no parent; every task otherwise."""
+    parent = request.match_info.get(spec.parents.param, "") if spec.parents is not None else ""
+    return [task for task in tasks if task.parent in ("", parent)] if parent else tasks
 
 
 def each_value(lister: DiscoverySpec, params: Mapping[str, str]) -> dict[str, str]:

@@ -72,7 +72,9 @@ progress counted from counters is written as counters: the first ``done`` counte
 1000 items, the others 0, ``total`` 1000), ``remaining`` (seconds, written in the spec's unit) where it
 reads a remaining time, a whole number named as the last token of its ``failed_count`` pointer (CDN's
 ``failed: 2``; 0 when left out), the spec's error fields as phase fields, ``job_type``/``job_name``
-where the spec reads them and ``resource_id``; where the spec's list sends a query parameter one
+where the spec reads them and ``resource_id``, ``parent`` where the spec has a parent list
+(``parents:``: the ID of the parent, a DMS instance, a CCE cluster, an AS group, whose task list lists
+it; a task without one is listed under every parent); where the spec's list sends a query parameter one
 value at a time (IoTDA's task_type), ``listed_under`` is the value that lists the task (default: its ``job_type``).
 
 Generators: a scenario that keeps creating tasks while it runs. The top-level ``generators`` list (with
@@ -296,6 +298,7 @@ class Task:
     sub_jobs: tuple[Task, ...] = ()
     # The value of its service's list API that lists it (a CodeArts project, a CPH request ID).
     listed_under: str = ""
+    parent: str = ""  # the parent (a DMS instance, a CCE cluster) whose task list lists it; "": every parent
     # Its other text fields that its service's answers carry (the CodeArts task list's task_name, ...).
     extras: Mapping[str, str] = field(default_factory=dict)
     # When the task came to exist (seconds after the simulator started); None: a scenario task, which
@@ -893,6 +896,7 @@ def _spec_task(m: dict[str, Any], path: str, spec: ServiceSpec) -> Task:
     keys = ("job_type",) * (status.job_type is not None) + ("job_name",) * (status.job_name is not None)
     keys += ("sub_jobs",) * (status.sub_tasks is not None)
     keys += ("listed_under",) * bool(spec.discover is not None and spec.discover.query_each)
+    keys += ("parent",) * (spec.parents is not None)
     check_keys(m, (*_COMMON_TASK_KEYS, *keys, "resource_id"), ("task_id", "phases"), path)
     task_id = _spec_task_id(m["task_id"], f"{path}.task_id", spec)
     sub_jobs = []
@@ -928,6 +932,7 @@ def _spec_task(m: dict[str, Any], path: str, spec: ServiceSpec) -> Task:
         spec=spec,
         sub_jobs=tuple(sub_jobs),
         listed_under=_each_value(m, path, spec),
+        parent=ident(m["parent"], f"{path}.parent") if "parent" in m else "",
     )
     task = dataclasses.replace(task, phases=_phases(m["phases"], f"{path}.phases", spec.name, task))
     _check_timeline(task, path)

@@ -7,8 +7,9 @@ the task lookup (the service's "not found" answer), the
 task's own fault, and gets the body for the current simulated time: from the service's shape where it
 has one (``shapes.yaml``), else from its spec alone. On a path that services share (ECS, BMS and EVS;
 the database family's ``/v3/{project_id}/jobs``) a status request goes to the service that knows the
-task (one with a shape first, for a task nobody knows) and a list request to the lister whose window
-format the request's window start is written in (else the first).
+task (one with a shape first, for a task nobody knows), a progress request likewise, and a list request
+to the service whose scenario parent the path names (the DMS engines' task lists: one host in a real
+cloud), else to the lister whose window format the request's window start is written in (else the first).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def routes(parts: Parts) -> list[Route]:
     """The route provider: every spec's status, progress and list routes."""
     statuses: dict[str, list[ServiceSpec]] = {}
     listers: dict[tuple[str, str], list[tuple[ServiceSpec, Handler]]] = {}
+    progresses: dict[str, list[ServiceSpec]] = {}
     found: list[Route] = []
     for spec in parts.specs.values():
         lister = list_handler(parts, spec)
@@ -40,7 +42,8 @@ def routes(parts: Parts) -> list[Route]:
                 listers.setdefault(key, []).append((spec, lister))
             progress = spec.status.progress
             if spec.name not in SHAPES and progress is not None and progress.path:
-                found.append(Route("GET", prefix + progress.path, _progress_handler(parts, spec)))
+                progresses.setdefault(prefix + progress.path, []).append(spec)
+    found += [Route("GET", path, _progress_handler(parts, sharing)) for path, sharing in progresses.items()]
     for path in dict.fromkeys([*statuses, *(path for method, path in listers if method == "GET")]):
         # A task nobody knows is answered as the service with a documented shape would answer it.
         sharing = sorted(statuses.get(path, []), key=lambda spec: spec.name not in SHAPES)
@@ -79,10 +82,21 @@ def _routed(parts: Parts, sharing: list[ServiceSpec], listers: list[tuple[Servic
             project = request.match_info.get("project_id", "")
             owner = next((s for s in sharing if parts.tasks.find(s.name, project, task_id) is not None), sharing[0])
             return await _serve_task(parts, owner, request)
-        lister = next((h for spec, h in listers if window_fits(spec, request.query)), listers[0][1])
-        return await lister(request)
+        return await _lister(parts, listers, request)(request)
 
     return handle
+
+
+def _lister(parts: Parts, listers: list[tuple[ServiceSpec, Handler]], request: web.Request) -> Handler:
+    """Of the list APIs at one path, the one a request is for: the service whose scenario parent the
+    path names (the DMS engines' task lists), else the one whose window format the request's window start
+    is written in, else the first."""
+    known = parts.scenario.sections.get("parents", {})
+    for spec, handler in listers:
+        parent = request.match_info.get(spec.parents.param, "") if spec.parents is not None else ""
+        if parent and any(p.id == parent for p in known.get(spec.name, ())):
+            return handler
+    return next((h for spec, h in listers if window_fits(spec, request.query)), listers[0][1])
 
 
 async def _serve_task(parts: Parts, spec: ServiceSpec, request: web.Request) -> web.StreamResponse:
@@ -104,19 +118,21 @@ async def _serve_task(parts: Parts, spec: ServiceSpec, request: web.Request) -> 
     return json_response(200, body, request_id)
 
 
-def _progress_handler(parts: Parts, spec: ServiceSpec) -> Handler:
-    """A spec's progress API (DLI's): the status and the progress of the task."""
+def _progress_handler(parts: Parts, sharing: list[ServiceSpec]) -> Handler:
+    """A spec's progress API (DLI's): the status and the progress of the task; on a path that services
+    share (DMS Kafka's and RocketMQ's), for the service that knows the task."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        task_id, project = request.match_info.get("task_id", ""), request.match_info.get("project_id", "")
+        spec = next((s for s in sharing if parts.tasks.find(s.name, project, task_id) is not None), sharing[0])
         request_id, answered = await parts.gateway.admit(spec.name, request)
         if answered is None:
             answered = required_headers(spec, spec.status.headers, request, request_id)
         if answered is not None:
             return answered
-        task_id = request.match_info.get("task_id", "")
-        task = parts.tasks.find(spec.name, request.match_info.get("project_id", ""), task_id)
+        task = parts.tasks.find(spec.name, project, task_id)
         if task is None:
-            status, body = bodies.spec_error(spec, "not_found", task_id)
+            status, body = bodies.spec_error(spec, "not_found", task_id, progress_api=True)
             return json_response(status, body, request_id)
         return json_response(200, bodies.spec_progress_body(task, elapsed=parts.clock.elapsed()), request_id)
 

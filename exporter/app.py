@@ -72,6 +72,7 @@ class Exporter:
             self.runtime.client,
             clock=clock,
             on_drop=self.metrics.drop,
+            on_saved=self.metrics.save,
             on_file_error=self.metrics.file_error,
             unknown=self.unknown,
             shard=shard,
@@ -120,12 +121,13 @@ class Exporter:
         # Whoever can reach the port must not be able to hold a refresh open for a day.
         return min(max(timeout - settings.timeout_offset, 0.1), MAX_SCRAPE_TIMEOUT)
 
-    async def refresh(self, timeout: float) -> None:
+    async def refresh(self, timeout: float, scraper: str = "") -> None:
         """Wait at most `timeout` for the shared refresh, which has a budget of its own
-        (`scrape.refresh_timeout`): one caller's header does not set it for everyone."""
+        (`scrape.refresh_timeout`): one caller's header does not set it for everyone. `scraper`: the
+        caller's address (answers another scraper's refresh brought are counted as shared)."""
         deadline = Deadline.after(timeout)  # one for both: the IAM wait takes from the tracker's time
         await self._ask_regions(timeout / 2)
-        await self.tracker.refresh(deadline.left(), budget=self.config.scrape.refresh_timeout)
+        await self.tracker.refresh(deadline.left(), budget=self.config.scrape.refresh_timeout, scraper=scraper)
 
     async def _ask_regions(self, wait: float) -> None:
         """Ask IAM for the projects of the accounts whose answer is due (one request per account, shared by

@@ -221,6 +221,18 @@ class TrackingSettings:
     probe_ttl: float = 3600.0  # a task only /probe asks about leaves after this long without a probe
     discovery_interval: float = 300.0
     task_files_interval: float = 5.0
+    # The least time between two asks of one task (0: on every scrape), growing with the task's age up to
+    # `max_poll_interval`; per cloud service in `poll_intervals` (exporter/tracking/due.py).
+    poll_interval: float = 30.0
+    max_poll_interval: float = 300.0
+    poll_intervals: tuple[tuple[str, float], ...] = ()
+
+    def poll_interval_for(self, cloud_service: str, hint: float | None = None) -> float:
+        """A service's poll interval: the config's for it, else its spec's hint, else `poll_interval`."""
+        for name, seconds in self.poll_intervals:
+            if name == cloud_service:
+                return seconds
+        return self.poll_interval if hint is None else hint
 
 
 # Per-task families that `metrics.exclude` may leave out: all but huaweicloud_task_status, which the
@@ -780,13 +792,14 @@ def _custom_services(top: Section) -> dict[str, ServiceSpec]:
     return services
 
 
-def _tracking(ctx: Ctx, value: Any) -> TrackingSettings:
+def _tracking(ctx: Ctx, value: Any, services: Mapping[str, ServiceSpec]) -> TrackingSettings:
     if value is None:
         return TrackingSettings()
     section = Section(ctx, value, "tracking settings")
     section.allow(
-        "finished_ttl", "not_found_limit", "max_tasks", "probe_ttl", "discovery_interval", "task_files_interval"
-    )
+        "finished_ttl", "not_found_limit", "max_tasks", "probe_ttl", "discovery_interval", "task_files_interval",
+        "poll_interval", "max_poll_interval", "poll_intervals",
+    )  # fmt: skip
     return TrackingSettings(
         finished_ttl=section.number("finished_ttl", 86400, minimum=0, maximum=366 * 86400),
         not_found_limit=int(section.number("not_found_limit", 3, minimum=1, maximum=1000, integer=True)),
@@ -794,7 +807,26 @@ def _tracking(ctx: Ctx, value: Any) -> TrackingSettings:
         probe_ttl=section.number("probe_ttl", 3600, minimum=0, maximum=366 * 86400),
         discovery_interval=section.number("discovery_interval", 300, minimum=1, maximum=86400),
         task_files_interval=section.number("task_files_interval", 5, minimum=0.1, maximum=3600),
+        poll_interval=section.number("poll_interval", 30, minimum=0, maximum=86400),
+        max_poll_interval=section.number("max_poll_interval", 300, minimum=0, maximum=86400),
+        poll_intervals=_poll_intervals(*section.raw("poll_intervals"), services),
     )
+
+
+def _poll_intervals(ctx: Ctx, value: Any, services: Mapping[str, ServiceSpec]) -> tuple[tuple[str, float], ...]:
+    """`tracking.poll_intervals`: cloud service -> seconds (or a duration), for known services only."""
+    if value is None:
+        return ()
+    section = Section(ctx, value, "cloud service -> poll interval")
+    found = []
+    for name in section.data:
+        if name not in services:
+            hint = difflib.get_close_matches(str(name), services, n=1)
+            section.raw(name)[0].fail(
+                f"unknown cloud service {name!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+            )
+        found.append((str(name), section.number(name, 30, minimum=0, maximum=86400)))
+    return tuple(found)
 
 
 def _metrics(ctx: Ctx, value: Any) -> MetricsSettings:
@@ -895,7 +927,7 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
     services = _custom_services(top)
     accounts = _accounts(top, services)
     found = _Found(services)
-    tracking = _tracking(*top.raw("tracking"))
+    tracking = _tracking(*top.raw("tracking"), services)
     targets, region_targets = _targets(top, accounts, found, tracking)
     found.warnings.extend(_cloud_trace_warnings(accounts, targets, tracking))
     return Config(

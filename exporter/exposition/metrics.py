@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from exporter import __version__
 from exporter.cloud.client import HeldBack
 from exporter.model import Reason
-from exporter.tracking import DropReason, FileProblem
+from exporter.tracking import DropReason, FileProblem, Saved
 
 __all__ = ["SelfMetrics"]
 
@@ -58,6 +58,14 @@ class SelfMetrics:
             f"{_PREFIX}dropped_total",
             "Tasks that left the output: finished_ttl (finished long enough ago), not_found (the cloud no longer "
             "knows them), max_tasks (room for newer ones, or refused for lack of it), probe_ttl (no longer probed).",
+            ["cloud_service", "reason"],
+            registry=registry,
+        )
+        self.saved = Counter(
+            f"{_PREFIX}api_calls_saved_total",
+            "Status queries a refresh did not send because the task was not due: interval (its last answer is "
+            "younger than its poll interval), shared (and that answer came after this scraper's last refresh: "
+            "another scraper's, or a probe's).",
             ["cloud_service", "reason"],
             registry=registry,
         )
@@ -115,6 +123,8 @@ class SelfMetrics:
         for account, service, region in targets:
             for drop in DropReason:
                 self.dropped.labels(service, drop.value)
+            for saving in Saved:
+                self.saved.labels(service, saving.value)
             self.duration.labels(account, service, region)
             for reason in Reason:
                 self.errors.labels(account, service, region, reason.value)
@@ -139,6 +149,8 @@ class SelfMetrics:
         for service in {t[1] for t in gone} - {t[1] for t in targets}:
             for drop in DropReason:
                 self.dropped.remove(service, drop.value)
+            for saving in Saved:
+                self.saved.remove(service, saving.value)
         for account in self._accounts - accounts:
             for result in ("success", "failure"):
                 self.token_requests.remove(account, result)
@@ -172,6 +184,9 @@ class SelfMetrics:
 
     def drop(self, cloud_service: str, reason: DropReason, count: int) -> None:
         self.dropped.labels(cloud_service, reason.value).inc(count)
+
+    def save(self, cloud_service: str, reason: Saved, count: int) -> None:
+        self.saved.labels(cloud_service, reason.value).inc(count)
 
     def file_error(self, reason: FileProblem) -> None:
         self.file_errors.labels(reason.value).inc()

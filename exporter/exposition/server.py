@@ -56,7 +56,7 @@ class Served(Protocol):
 
     def scrape_timeout(self, header: str | None) -> float: ...
 
-    async def refresh(self, timeout: float) -> None: ...
+    async def refresh(self, timeout: float, scraper: str = "") -> None: ...
 
     async def reload(self) -> str | None: ...
 
@@ -78,7 +78,8 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     if request.method == "HEAD":  # the headers a GET would have, without a refresh (so without a length)
         return web.Response(headers=headers)
     try:
-        await exporter.refresh(exporter.scrape_timeout(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")))
+        timeout = exporter.scrape_timeout(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))
+        await exporter.refresh(timeout, request.remote or "")
     except Exception:  # a bug in a refresh must not hide what is known: log it, serve the last values
         repeated(log.exception, "refresh failed; serving the last known values")
     pieces = _pieces(openmetrics, exporter.registry, exporter.task_text.render)

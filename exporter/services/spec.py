@@ -394,6 +394,8 @@ class ServiceSpec:
     identity: TaskIdentity = SINGLE_ID  # how a task is named (`task_id: {parts}`)
     parents: ParentsSpec | None = None  # the parent list a target may be fanned out over
     scope: str = "project"  # "domain": a global service, signed with the account's domain ID
+    # A hint: the least time between two asks of one task (the config's tracking.poll_intervals wins).
+    poll_interval: float | None = None
 
     @property
     def is_global(self) -> bool:
@@ -1212,7 +1214,7 @@ def read_spec(ctx: Ctx, value: Any, *, source: str = "") -> ServiceSpec:
     section = Section(ctx, value, "a service spec")
     section.allow(
         "name", "title", "endpoints", "regions", "region_endpoints", "params", "status", "discover", "trace",
-        "task_id", "parents", "scope",
+        "task_id", "parents", "scope", "poll_interval",
     )  # fmt: skip
     name = section.string("name", required=True, pattern=NAME_PATTERN, expect="a lower-case name such as sfs_turbo")
     scope = section.string("scope", default="project", choices=SCOPES)
@@ -1253,6 +1255,9 @@ def read_spec(ctx: Ctx, value: Any, *, source: str = "") -> ServiceSpec:
         identity=identity,
         parents=_parents(section, params),
         scope=scope,
+        poll_interval=section.number("poll_interval", 30, minimum=0, maximum=86400)
+        if section.has("poll_interval")
+        else None,
         source=source or (f"{ctx.file}:{ctx.line}" if ctx.line else ctx.file),
     )
 

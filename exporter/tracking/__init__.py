@@ -15,7 +15,7 @@ from exporter.tracking.table import (
     TaskRecord,
     TaskTable,
 )
-from exporter.tracking.tracker import Tracker, tracked_counts
+from exporter.tracking.tracker import Saved, Tracker, tracked_counts
 
 __all__ = [
     "Deadline",
@@ -24,6 +24,7 @@ __all__ = [
     "FileProblem",
     "FileTask",
     "Querier",
+    "Saved",
     "Snapshot",
     "Source",
     "TargetSnapshot",

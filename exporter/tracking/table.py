@@ -76,6 +76,7 @@ class TaskRecord:
     listed: bool = False  # answered by a list call whose items carry the status, not asked one by one
     recheck: str | None = None  # the list item's `recheck` value (CodeArts: last_check_time)
     ask_again: bool = False  # final, but the list's recheck value moved: ask its status once more
+    first_seen: float | None = None  # when it was first tracked (its age, for its poll interval, without a start)
 
     @property
     def final(self) -> bool:
@@ -242,7 +243,7 @@ class TaskTable:
             state.refusing += 1
             return Added(None, (Dropped(key, task_id, DropReason.MAX_TASKS),), state.refusing == 1)
         state.retired.pop(task_id, None)
-        record = state.tasks[task_id] = TaskRecord(task_id, source)
+        record = state.tasks[task_id] = TaskRecord(task_id, source, first_seen=now)
         state.refusing = 0
         return Added(record, dropped)
 
@@ -394,4 +395,5 @@ def answered(record: TaskRecord, result: TaskStatus | ApiError, now: float) -> T
         listed=record.listed,
         recheck=record.recheck,
         ask_again=False,
+        first_seen=record.first_seen,
     )

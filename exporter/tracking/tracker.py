@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import enum
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterable
 import structlog
 
 from exporter.cloud.errors import ApiError
-from exporter.config import Config, TargetConfig
+from exporter.config import Config, TargetConfig, TrackingSettings
 from exporter.log import repeated
 from exporter.model import Shard, TaskStatus
 from exporter.services import UnknownStatuses
@@ -33,6 +34,7 @@ from exporter.tracking.answers import (
     refresh_of,
     take_answers,
 )
+from exporter.tracking.due import is_due
 from exporter.tracking.fanout import IdentityQuerier
 from exporter.tracking.files import FileProblem
 from exporter.tracking.finder import Finder
@@ -53,9 +55,19 @@ from exporter.tracking.table import (
     TaskTable,
 )
 
-__all__ = ["EARLY_TAKE_MARGIN", "EARLY_TAKE_PER_ANSWER", "JUDGE_SLACK", "RECENT_REFRESHES", "Tracker", "tracked_counts"]
+__all__ = [
+    "EARLY_TAKE_MARGIN",
+    "EARLY_TAKE_PER_ANSWER",
+    "JUDGE_SLACK",
+    "MAX_SCRAPERS",
+    "RECENT_REFRESHES",
+    "Saved",
+    "Tracker",
+    "tracked_counts",
+]
 
 RECENT_REFRESHES = 100  # refreshes kept for the landing page, and failed ones as many again
+MAX_SCRAPERS = 64  # scrapers (by address) whose last refresh is remembered, to tell a shared answer
 
 log = structlog.get_logger(__name__)
 
@@ -77,22 +89,46 @@ def say_left(table: TaskTable, dropped: Iterable[Dropped]) -> None:
         repeated(log.info, "tasks left the output", key, **table.target(key).labels(), **gone)
 
 
-def work(table: TaskTable, keys: set[Key], rotation: int) -> list[list[tuple[TargetConfig, str]]]:
-    """The queries of a refresh for the targets `keys`, by account; the order rotates between refreshes,
-    so a budget too short for all tasks does not always leave out the same ones."""
+class Saved(enum.StrEnum):
+    """Why a task was not asked on a refresh: the `reason` label of `huaweicloud_task_api_calls_saved_total`."""
+
+    INTERVAL = "interval"  # its last answer is younger than its poll interval
+    SHARED = "shared"  # ... and came after this scraper's last refresh: another scraper's (or a probe's)
+
+
+@dataclasses.dataclass
+class Work:
+    """A refresh's queries by account, and the asks it saved by (cloud service, reason)."""
+
+    batches: list[list[tuple[TargetConfig, str]]]
+    saved: Counter[tuple[str, Saved]]
+
+
+def work(
+    table: TaskTable, keys: set[Key], rotation: int, tracking: TrackingSettings, now: float, seen: float | None
+) -> Work:
+    """The queries of a refresh for the targets `keys`, by account: the tasks that are due (due.py); the
+    order rotates between refreshes, so a budget too short for all tasks does not always leave out the
+    same ones. `seen`: when this scraper's last refresh ended (None: never), to tell a shared answer."""
     by_account: dict[str, list[tuple[TargetConfig, str]]] = {}
+    saved: Counter[tuple[str, Saved]] = Counter()
     for key in table.target_keys():
         if key not in keys:
             continue
         target = table.target(key)
         for record in table.records(key):
-            if record.wanted:
+            if not record.wanted:
+                continue
+            if is_due(tracking, target, record, now):
                 by_account.setdefault(target.account, []).append((target, record.task_id))
+            else:
+                fresher = seen is None or (record.last_update or 0.0) > seen
+                saved[(target.cloud_service, Saved.SHARED if fresher else Saved.INTERVAL)] += 1
     batches = []
     for items in by_account.values():
         shift = rotation % len(items)
         batches.append(items[shift:] + items[:shift])
-    return batches
+    return Work(batches, saved)
 
 
 class Tracker:
@@ -107,11 +143,15 @@ class Tracker:
         unknown: UnknownStatuses | None = None,
         shard: Shard | None = None,
         on_early_take: Callable[[], None] = lambda: None,
+        on_saved: Callable[[str, Saved, int], None] = lambda service, reason, count: None,
     ) -> None:
         """`clock` is the exporter's one wall clock (task ages, TTLs); tests share the fake cloud's.
         `on_early_take` is called when a refresh's last query is out and the answers before it are taken
-        in (and published): the exporter renders their text then, while the last answers come."""
+        in (and published): the exporter renders their text then, while the last answers come.
+        `on_saved` counts the asks a refresh saved (tasks not due), by cloud service and reason."""
         self._clock, self._on_drop, self._on_file_error = clock, on_drop, on_file_error
+        self._on_saved = on_saved
+        self._seen: dict[str, float] = {}  # scraper -> when the last refresh it waited for ended
         self._on_early_take = on_early_take
         self._config, self._client = config, IdentityQuerier(client)
         self._unknown = unknown or UnknownStatuses()
@@ -208,8 +248,9 @@ class Tracker:
         """Answer for one task now (blackbox style): (target, record, up); see `ProbeDesk.probe`."""
         return await self._probes.probe(self._client, key, task_id, timeout)
 
-    async def refresh(self, timeout: float, budget: float | None = None) -> None:
-        """Bring every non-final task up to date, joining a refresh in flight; wait at most `timeout`.
+    async def refresh(self, timeout: float, budget: float | None = None, *, scraper: str = "") -> None:
+        """Bring every due task up to date (due.py), joining a refresh in flight; wait at most `timeout`.
+        `scraper` names the caller (its address), to tell the answers another scraper's refresh brought.
 
         A refresh that this call starts gets `budget` seconds (default `timeout`): the exporter gives it
         a budget of its own from the configuration, so that whoever arrives first does not set it for
@@ -217,12 +258,22 @@ class Tracker:
         the shared refresh goes on within its own deadline, whatever happens to the caller.
         """
         if self._inflight is None or self._inflight.done():
-            self._inflight = asyncio.ensure_future(self._refresh(timeout if budget is None else budget))
+            self._inflight = asyncio.ensure_future(
+                self._refresh(timeout if budget is None else budget, self._seen.get(scraper))
+            )
+        self._inflight.add_done_callback(lambda _: self._saw(scraper))
         # Shielded: a scrape that Prometheus abandons must not cancel the refresh a second scrape awaits.
         try:
             await asyncio.wait_for(asyncio.shield(self._inflight), timeout + JUDGE_SLACK)
         except TimeoutError:
             self._take_arrived()  # render what is known now; the refresh takes in the rest when it ends
+
+    def _saw(self, scraper: str) -> None:
+        """`scraper`'s refresh ended now: answers after this are another's (a bounded, oldest-out memory)."""
+        self._seen.pop(scraper, None)
+        self._seen[scraper] = self._clock()
+        while len(self._seen) > MAX_SCRAPERS:
+            del self._seen[next(iter(self._seen))]
 
     async def wait_idle(self) -> None:
         """Wait for the refresh and the probe queries in flight (before their client is closed)."""
@@ -230,7 +281,7 @@ class Tracker:
         if pending:
             await asyncio.wait(pending)
 
-    async def _refresh(self, timeout: float) -> None:
+    async def _refresh(self, timeout: float, seen: float | None = None) -> None:
         deadline = Deadline.after(timeout)
         # A reload mid-refresh must not mix the old targets with a new client: this refresh asks only
         # for the targets of the configuration its client was built for.
@@ -254,9 +305,12 @@ class Tracker:
             arrivals.outcomes.setdefault(listing.key, []).extend(taken)
             arrivals.finished[listing.key] = listing.at
         self._rotation += 1
+        todo = work(self._table, {t.key for t in config.targets}, self._rotation, config.tracking, self._clock(), seen)
+        for (service, reason), count in todo.saved.items():
+            self._on_saved(service, reason, count)
         await poll(
             client,
-            work(self._table, {t.key for t in config.targets}, self._rotation),
+            todo.batches,
             deadline,
             concurrency=self._config.scrape.concurrency,
             first_budget=max(1.0, timeout / 4),

@@ -439,7 +439,14 @@ async def start_exporter(work: Path, cloud_url: str, sim: Simulator) -> tuple[as
     """The exporter in a process of its own, over TLS with basic auth, tracking the fake cloud's tasks."""
     config = yaml.safe_load(demo_config(cloud_url, sim.scenario.targets(), {"type": "token", "token": DEMO_TOKEN}))
     config["scrape"] = {"refresh_timeout": 4, "default_timeout": 5}
-    config["tracking"] = {"finished_ttl": "2h", "discovery_interval": "10s", "not_found_limit": 1000}
+    # poll_interval 0: every scrape asks every unfinished task, so that each fault the cloud serves reaches
+    # the exporter's counters on the scrape the accounting expects it (poll intervals have tests of their own).
+    config["tracking"] = {
+        "finished_ttl": "2h",
+        "discovery_interval": "10s",
+        "not_found_limit": 1000,
+        "poll_interval": 0,
+    }
     for service in config["services"]:
         if service["cloud_service"] == "codearts_check":
             service["discover"] = {"codearts_projects": ["9f3c2a1e5b7d4c8e9a6b0d1f2e3c4a5b"]}

@@ -318,7 +318,7 @@ async def open_stack(tmp_path: Path) -> AsyncIterator[Stack]:
         f"  - {{cloud_service: dlf_jobs, {target}, discover: true, tasks: ['weekly_report/34766']}}\n"
         f"  - {{cloud_service: as_groups, {target}, params: {{scaling_group_id: all}}}}\n"
     )
-    text += "tracking: {finished_ttl: 10m, discovery_interval: 1m}\n"
+    text += "tracking: {finished_ttl: 10m, discovery_interval: 1m, poll_interval: 0}\n"
     tmp_path.mkdir(exist_ok=True)
     (tmp_path / "tasks").mkdir()
     text += f"task_files: ['{tmp_path}/tasks/*.yaml']\n"

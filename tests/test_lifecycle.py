@@ -245,7 +245,7 @@ async def test_task_file_entries_are_validated(tmp_path: Path) -> None:
 
 DISCOVERY = f"""
 accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: "${{T}}"}}}}]
-tracking: {{discovery_interval: 5m}}
+tracking: {{discovery_interval: 5m, poll_interval: 0}}
 services:
   - cloud_service: codearts_check
     account: prod

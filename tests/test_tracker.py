@@ -24,6 +24,7 @@ RUNNING = {"status": "RUNNING", "begin_time": "2016-03-08T07:40:13.219Z", "end_t
 
 TWO_SERVICES = f"""
 accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: "${{T}}"}}}}]
+tracking: {{poll_interval: 0}}  # every scrape asks every unfinished task (poll intervals: test_poll_interval.py)
 services:
   - {{cloud_service: codearts_check, account: prod, region: cn-north-4, endpoint: "http://codearts.test",
       tasks: [{CODEARTS}]}}
@@ -187,7 +188,18 @@ def test_an_answer_keeps_every_other_field_of_the_record() -> None:
     from exporter.tracking.table import TaskRecord, answered
 
     old = TaskRecord(
-        "0123456789abcdef", Source.FILE, TaskStatus(State.RUNNING, "RUNNING"), 1.0, None, 2, 3.0, 4.0, True, "r", True
+        "0123456789abcdef",
+        Source.FILE,
+        TaskStatus(State.RUNNING, "RUNNING"),
+        1.0,
+        None,
+        2,
+        3.0,
+        4.0,
+        True,
+        "r",
+        True,
+        5.0,
     )
     assert all(getattr(old, f.name) != f.default for f in dataclasses.fields(TaskRecord) if f.name != "last_error")
     new = answered(old, TaskStatus(State.SUCCEEDED, "SUCCESS"), 10.0)

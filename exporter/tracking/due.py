@@ -16,13 +16,16 @@ scrape and not every third one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from exporter.config import TargetConfig, TrackingSettings
 from exporter.tracking.table import TaskRecord
 
-__all__ = ["AGE_DIVISOR", "JITTER_ROOM", "is_due", "poll_interval"]
+__all__ = ["AGE_DIVISOR", "JITTER_ROOM", "MAX_SCRAPERS", "Scrapers", "is_due", "poll_interval"]
 
 AGE_DIVISOR = 10.0  # a task that has run 10 minutes is asked once a minute (between the base and the max)
 JITTER_ROOM = 0.9  # due at this share of its interval
+MAX_SCRAPERS = 64  # scrapers (by address) whose last refresh is remembered, to tell a shared answer
 
 
 def poll_interval(tracking: TrackingSettings, target: TargetConfig, record: TaskRecord, now: float) -> float:
@@ -44,3 +47,21 @@ def is_due(tracking: TrackingSettings, target: TargetConfig, record: TaskRecord,
         return True
     interval = poll_interval(tracking, target, record, now)
     return interval <= 0 or now - record.last_update >= interval * JITTER_ROOM
+
+
+class Scrapers:
+    """When the last refresh each scraper (its address) waited for ended: an answer after that is
+    another's, `shared`. Bounded: the scraper seen longest ago is forgotten first."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._ended: dict[str, float] = {}
+
+    def last(self, scraper: str) -> float | None:
+        return self._ended.get(scraper)
+
+    def saw(self, scraper: str) -> None:
+        self._ended.pop(scraper, None)
+        self._ended[scraper] = self._clock()
+        while len(self._ended) > MAX_SCRAPERS:
+            del self._ended[next(iter(self._ended))]

@@ -34,14 +34,14 @@ from exporter.tracking.answers import (
     refresh_of,
     take_answers,
 )
-from exporter.tracking.due import is_due
+from exporter.tracking.due import Scrapers, is_due
 from exporter.tracking.fanout import IdentityQuerier
 from exporter.tracking.files import FileProblem
 from exporter.tracking.finder import Finder
 from exporter.tracking.history import History
-from exporter.tracking.intake import FileIntake, take_listing
+from exporter.tracking.intake import Add, FileIntake, take_listing
 from exporter.tracking.probes import ProbeDesk
-from exporter.tracking.refresh import Answer, Deadline, Querier, poll
+from exporter.tracking.refresh import Answer, Deadline, Listing, Querier, poll
 from exporter.tracking.table import (
     Added,
     Dropped,
@@ -59,7 +59,6 @@ __all__ = [
     "EARLY_TAKE_MARGIN",
     "EARLY_TAKE_PER_ANSWER",
     "JUDGE_SLACK",
-    "MAX_SCRAPERS",
     "RECENT_REFRESHES",
     "Saved",
     "Tracker",
@@ -67,7 +66,6 @@ __all__ = [
 ]
 
 RECENT_REFRESHES = 100  # refreshes kept for the landing page, and failed ones as many again
-MAX_SCRAPERS = 64  # scrapers (by address) whose last refresh is remembered, to tell a shared answer
 
 log = structlog.get_logger(__name__)
 
@@ -131,6 +129,24 @@ def work(
     return Work(batches, saved)
 
 
+def take_listings(
+    table: TaskTable,
+    listings: Iterable[Listing],
+    add: Add,
+    arrivals: Arrivals,
+    now: float,
+    config: Config,
+    unknown: UnknownStatuses,
+) -> None:
+    """Take in what the list calls found, as the refresh's first arrivals."""
+    for listing in listings:
+        taken = take_listing(
+            table, listing, add, now=now, finished_ttl=config.tracking.finished_ttl, unknown=unknown.note
+        )
+        arrivals.outcomes.setdefault(listing.key, []).extend(taken)
+        arrivals.finished[listing.key] = listing.at
+
+
 class Tracker:
     def __init__(
         self,
@@ -151,7 +167,7 @@ class Tracker:
         `on_saved` counts the asks a refresh saved (tasks not due), by cloud service and reason."""
         self._clock, self._on_drop, self._on_file_error = clock, on_drop, on_file_error
         self._on_saved = on_saved
-        self._seen: dict[str, float] = {}  # scraper -> when the last refresh it waited for ended
+        self._seen = Scrapers(clock)
         self._on_early_take = on_early_take
         self._config, self._client = config, IdentityQuerier(client)
         self._unknown = unknown or UnknownStatuses()
@@ -259,21 +275,14 @@ class Tracker:
         """
         if self._inflight is None or self._inflight.done():
             self._inflight = asyncio.ensure_future(
-                self._refresh(timeout if budget is None else budget, self._seen.get(scraper))
+                self._refresh(timeout if budget is None else budget, self._seen.last(scraper))
             )
-        self._inflight.add_done_callback(lambda _: self._saw(scraper))
+        self._inflight.add_done_callback(lambda _: self._seen.saw(scraper))
         # Shielded: a scrape that Prometheus abandons must not cancel the refresh a second scrape awaits.
         try:
             await asyncio.wait_for(asyncio.shield(self._inflight), timeout + JUDGE_SLACK)
         except TimeoutError:
             self._take_arrived()  # render what is known now; the refresh takes in the rest when it ends
-
-    def _saw(self, scraper: str) -> None:
-        """`scraper`'s refresh ended now: answers after this are another's (a bounded, oldest-out memory)."""
-        self._seen.pop(scraper, None)
-        self._seen[scraper] = self._clock()
-        while len(self._seen) > MAX_SCRAPERS:
-            del self._seen[next(iter(self._seen))]
 
     async def wait_idle(self) -> None:
         """Wait for the refresh and the probe queries in flight (before their client is closed)."""
@@ -293,17 +302,7 @@ class Tracker:
         listings = await self._finder.discover(
             client, self._table, config, discovery, started, self._clock(), self._add
         )
-        for listing in listings:
-            taken = take_listing(
-                self._table,
-                listing,
-                self._add,
-                now=self._clock(),
-                finished_ttl=self._config.tracking.finished_ttl,
-                unknown=self._unknown.note,
-            )
-            arrivals.outcomes.setdefault(listing.key, []).extend(taken)
-            arrivals.finished[listing.key] = listing.at
+        take_listings(self._table, listings, self._add, arrivals, self._clock(), self._config, self._unknown)
         self._rotation += 1
         todo = work(self._table, {t.key for t in config.targets}, self._rotation, config.tracking, self._clock(), seen)
         for (service, reason), count in todo.saved.items():

@@ -192,6 +192,8 @@ def test_per_service_intervals_and_the_spec_hint() -> None:
     config = parse_config(text("{poll_intervals: {evs: 5m}}"), env={"T": "t"})
     assert config.tracking.poll_interval_for("evs", 60) == 300  # the config wins over the spec's hint
     assert config.tracking.poll_interval_for("dws", 60) == 60
+    assert config.tracking.poll_interval_for("dws") == 0  # the default, for now: every scrape
+    config = parse_config(text("{poll_interval: 30s}"), env={"T": "t"})
     assert config.tracking.poll_interval_for("dws") == 30
     hinted = parse_config(
         text("{}").replace("cloud_service: evs", "cloud_service: slow")

@@ -1,0 +1,318 @@
+"""Cloud calls per task-hour (issue 22): what the exporter asks the fake cloud for a mixed population of
+tasks, for one scraper and for an HA pair at offset phases, at scrape intervals 15 s and 60 s, beside the
+minimum for the same freshness, and the delay from a task's final state in the cloud to the exporter's.
+
+    python bench/calls.py [--quick] [--hours H] [--json FILE]
+
+Simulated time: the fake cloud and the exporter share one clock that the bench moves from scrape to
+scrape; each scrape is a GET /metrics over a real socket on 127.0.0.1. The population (built here with
+``parse_scenario``):
+
+- short jobs: a CodeArts Check task every 97 s running 301 s (found by its list, then asked one by
+  one) and a CPH job every 127 s running 613 s (its list carries the status);
+- hour-long backups: 30 CBR operations (list carries the status), begun 0-1 h before the start, each
+  running an hour;
+- day-long migrations: 8 SMS tasks (asked one by one), begun 0-24 h before, each running a day.
+
+The minimum for the same freshness asks each task once when it is new and then once per its poll
+interval, 30 s growing with its age (a tenth of it) up to 5 min, and a list-capable target once per page
+(ceil(unfinished / page size)) per the shortest interval among its unfinished tasks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+import yaml
+
+from exporter.app import Exporter
+from exporter.config import load_config
+from exporter.exposition.server import make_app, serve
+from exporter.simulator import DEMO_TOKEN, Scenario, Simulator, parse_scenario, start_simulator
+
+NOW = 1_800_000_000.0
+PROJECT = "0123456789abcdef0123456789abcdef"
+CODEARTS_PROJECT = "9f3c2a1e5b7d4c8e9a6b0d1f2e3c4a5b"
+REQUEST_ID = "7e9a1c3b5d7f4e2a8c0b6d4f1a3e5c02"
+BASE_POLL, MAX_POLL = 30.0, 300.0
+PAGE = {"cbr": 100, "cph": 100}  # the specs' paging limits (list-capable: `carries_status`)
+PHASE = 4.3
+GOLDEN = (math.sqrt(5) - 1) / 2
+FINAL = ("succeeded", "failed", "stopped")
+STATUS_LINE = re.compile(r'^huaweicloud_task_status\{[^}]*?task_id="([^"]+)"[^}]*\} 1', re.M)
+STATE = re.compile(r'state="(\w+)"')
+
+
+@dataclass(frozen=True, slots=True)
+class Life:
+    """One task: the service (a list-capable one refreshes by listing), when it began and ended (None: runs
+    past the window), in seconds from the start."""
+
+    service: str
+    begin: float
+    end: float | None
+
+
+def population(hours: float) -> tuple[dict[str, Any], dict[str, Life]]:
+    """The scenario document and every task's life (generated ones included) over the window."""
+    tasks: list[dict[str, Any]] = []
+    lives: dict[str, Life] = {}
+    for n in range(30):  # hour-long backups, begun up to an hour ago
+        began = -3600 * ((n * GOLDEN + 0.01) % 1)  # spread, off whole seconds
+        task_id = f"cb5b{n:028x}"
+        tasks.append(
+            {
+                "cloud_service": "cbr",
+                "task_id": task_id,
+                "job_type": "backup",
+                "begin": began,
+                "phases": [
+                    {"after": 0, "status": "running", "progress": 50},
+                    {"after": began + 3600, "status": "success", "progress": 100},
+                ],
+            }
+        )
+        lives[task_id] = Life("cbr", began, began + 3600)
+    for n in range(8):  # day-long migrations, begun up to a day ago
+        began = -86400 * ((n * GOLDEN + 0.01) % 1)
+        task_id = f"5350b000-0000-4000-8000-{n:012x}"
+        tasks.append(
+            {
+                "cloud_service": "sms",
+                "task_id": task_id,
+                "job_type": "MIGRATE_BLOCK",
+                "begin": began,
+                "phases": [
+                    {"after": 0, "status": "RUNNING", "remaining": 3600},
+                    {"after": began + 86400, "status": "MIGRATE_SUCCESS"},
+                ],
+            }
+        )
+        lives[task_id] = Life("sms", began, began + 86400)
+    generators = [
+        {"cloud_service": "codearts_check", "every": 97, "run_for": 301, "codearts_project_id": CODEARTS_PROJECT},
+        {"cloud_service": "cph", "every": 127, "run_for": 613, "request_id": REQUEST_ID},
+    ]
+    document = {"static_tokens": [DEMO_TOKEN], "tasks": tasks, "generators": generators}
+    return document, lives
+
+
+def generated_lives(scenario: Scenario, window: float) -> dict[str, Life]:
+    from exporter.simulator import generated_task_id
+
+    lives = {}
+    for gen in scenario.generators:
+        for n in range(1, int(window // gen.every) + 2):
+            begin = gen.start + (n - 1) * gen.every
+            if begin < window:
+                lives[generated_task_id(gen.cloud_service, gen.index, n)] = Life(
+                    gen.cloud_service, begin, begin + gen.run_for
+                )
+    return lives
+
+
+def config(url: str, lives: dict[str, Life]) -> dict[str, Any]:
+    common = {"account": "t", "region": "cn-north-4", "project_id": PROJECT, "endpoint": url}
+    sms = [task_id for task_id, life in lives.items() if life.service == "sms"]
+    return {
+        "accounts": [{"name": "t", "cloud": "custom", "auth": {"type": "token", "token": "${T}"}}],
+        "tracking": {"discovery_interval": "30s", "finished_ttl": "24h"},
+        "services": [
+            {"cloud_service": "cbr", "discover": True, **common},
+            {"cloud_service": "cph", "discover": {"request_ids": [REQUEST_ID]}, **common},
+            {"cloud_service": "codearts_check", "discover": {"codearts_projects": [CODEARTS_PROJECT]}, **common},
+            {"cloud_service": "sms", "tasks": sms, **common},
+        ],
+    }
+
+
+def poll_interval(age: float) -> float:
+    return min(MAX_POLL, max(BASE_POLL, age / 10))
+
+
+def task_hours(lives: dict[str, Life], window: float) -> float:
+    return (
+        sum(
+            min(window, life.end if life.end is not None else window) - max(0.0, life.begin)
+            for life in lives.values()
+            if life.begin < window and (life.end is None or life.end > 0)
+        )
+        / 3600
+    )
+
+
+def minimum_calls(lives: dict[str, Life], window: float, step: float = 1.0) -> float:
+    """Each task once when new, then once per its poll interval; a list-capable target once per page per
+    the shortest interval among its unfinished tasks (integrated over the window, `step` seconds apart)."""
+    calls = 0.0
+    for life in lives.values():
+        if life.service not in PAGE and life.begin < window and (life.end is None or life.end > 0):
+            calls += 1
+    t = 0.0
+    while t < window:
+        lists: dict[str, list[float]] = {}
+        for life in lives.values():
+            if life.begin <= t and (life.end is None or t < life.end):
+                if life.service in PAGE:
+                    lists.setdefault(life.service, []).append(poll_interval(t - life.begin))
+                else:
+                    calls += step / poll_interval(t - life.begin)
+        for service, intervals in lists.items():
+            calls += step * math.ceil(len(intervals) / PAGE[service]) / min(intervals)
+        t += step
+    return calls
+
+
+@dataclass(slots=True)
+class Run:
+    scrapers: int
+    interval: float
+    calls: int = 0
+    scrapes: int = 0
+    delays: list[float] = field(default_factory=list)
+    missed: int = 0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))] if ordered else math.nan
+
+
+def scrape_times(scrapers: int, interval: float, window: float) -> list[float]:
+    """Each scraper every `interval` s from 4.3 s (off the tasks' whole-minute ends, so that the delays are
+    not all 0); the second at an offset phase, 0.4 of the interval later."""
+    offsets = [PHASE, PHASE + 0.4 * interval][:scrapers]
+    return sorted(o + k * interval for o in offsets for k in range(int((window - o) // interval) + 1))
+
+
+async def measure(scrapers: int, interval: float, hours: float, work: Path) -> Run:
+    window = hours * 3600
+    document, lives = population(hours)
+    scenario = parse_scenario(document)
+    lives |= generated_lives(scenario, window)
+    now = [NOW]
+    clock: Callable[[], float] = lambda: now[0]  # noqa: E731
+    sim = Simulator(scenario, clock=clock)
+    run = Run(scrapers, interval)
+    seen_final: set[str] = set()
+    async with await start_simulator(sim) as cloud:
+        path = work / "config.yaml"
+        path.write_text(yaml.safe_dump(config(cloud.url, lives)), encoding="utf-8")
+        exporter = Exporter(load_config(path), clock=clock)
+        serving = await serve(make_app(exporter), "127.0.0.1", 0)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{serving.port}", timeout=30) as http:
+                for at in scrape_times(scrapers, interval, window):
+                    now[0] = NOW + at
+                    text = (await http.get("/metrics")).text
+                    run.scrapes += 1
+                    for line in STATUS_LINE.finditer(text):
+                        task_id, state = line.group(1), STATE.search(line.group(0))
+                        life = lives.get(task_id)
+                        if state and state.group(1) in FINAL and task_id not in seen_final and life is not None:
+                            seen_final.add(task_id)
+                            if life.end is not None and life.end > 0:
+                                run.delays.append(at - life.end)
+        finally:
+            await serving.stop()
+            await exporter.aclose()
+    run.calls = sim.stats.requests_total
+    last = scrape_times(scrapers, interval, window)[-1]
+    run.missed = sum(
+        1
+        for t, life in lives.items()
+        if life.end is not None and 0 < life.end <= last - interval and t not in seen_final
+    )
+    return run
+
+
+def table(runs: list[Run], hours: float) -> tuple[list[str], dict[str, Any]]:
+    window = hours * 3600
+    _, lives = population(hours)
+    lives |= generated_lives(parse_scenario(population(hours)[0]), window)
+    th = task_hours(lives, window)
+    floor = minimum_calls(lives, window)
+    lines = [
+        f"calls: {hours:g} simulated h, {len(lives)} tasks, {th:.1f} task-hours; minimum "
+        f"{floor / th:.1f} calls per task-hour ({floor:.0f} calls)",
+        "| scrapers | interval | scrapes | cloud calls | calls per task-hour | x minimum | "
+        "final-state delay p50 | p95 | finals seen | missed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows = []
+    for r in runs:
+        per = r.calls / th
+        p50, p95 = percentile(r.delays, 0.5), percentile(r.delays, 0.95)
+        lines.append(
+            f"| {r.scrapers} | {r.interval:g} s | {r.scrapes} | {r.calls} | {per:.1f} | {r.calls / floor:.2f} "
+            f"| {p50:.0f} s | {p95:.0f} s | {len(r.delays)} | {r.missed} |"
+        )
+        rows.append(
+            {
+                "scrapers": r.scrapers,
+                "interval": r.interval,
+                "scrapes": r.scrapes,
+                "calls": r.calls,
+                "calls_per_task_hour": per,
+                "x_minimum": r.calls / floor,
+                "delay_p50": p50,
+                "delay_p95": p95,
+                "finals": len(r.delays),
+                "missed": r.missed,
+            }
+        )
+    lines.append(f"| minimum | poll 30 s -> 5 min | | {floor:.0f} | {floor / th:.1f} | 1.00 | | <= poll interval | | |")
+    figures = {
+        "hours": hours,
+        "tasks": len(lives),
+        "task_hours": th,
+        "minimum_calls": floor,
+        "minimum_per_task_hour": floor / th,
+        "runs": rows,
+    }
+    return lines, figures
+
+
+async def main_async(hours: float) -> tuple[list[str], dict[str, Any]]:
+    os.environ["T"] = DEMO_TOKEN
+    runs = []
+    with tempfile.TemporaryDirectory() as work:
+        for interval in (15.0, 60.0):
+            for scrapers in (1, 2):
+                runs.append(await measure(scrapers, interval, hours, Path(work)))
+    return table(runs, hours)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="10 simulated minutes instead of 2 hours")
+    parser.add_argument("--hours", type=float, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="write the figures to this file")
+    args = parser.parse_args()
+    hours = args.hours if args.hours is not None else (1 / 6 if args.quick else 2.0)
+    started = time.monotonic()
+    lines, figures = asyncio.run(main_async(hours))
+    print("\n".join(lines))
+    print(f"({time.monotonic() - started:.0f} s of wall time)")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -126,12 +126,12 @@ def generated_lives(scenario: Scenario, window: float) -> dict[str, Life]:
     return lives
 
 
-def config(url: str, lives: dict[str, Life]) -> dict[str, Any]:
+def config(url: str, lives: dict[str, Life], poll: str = "0") -> dict[str, Any]:
     common = {"account": "t", "region": "cn-north-4", "project_id": PROJECT, "endpoint": url}
     sms = [task_id for task_id, life in lives.items() if life.service == "sms"]
     return {
         "accounts": [{"name": "t", "cloud": "custom", "auth": {"type": "token", "token": "${T}"}}],
-        "tracking": {"discovery_interval": "30s", "finished_ttl": "24h"},
+        "tracking": {"discovery_interval": "30s", "finished_ttl": "24h", "poll_interval": poll},
         "services": [
             {"cloud_service": "cbr", "discover": True, **common},
             {"cloud_service": "cph", "discover": {"request_ids": [REQUEST_ID]}, **common},
@@ -200,7 +200,7 @@ def scrape_times(scrapers: int, interval: float, window: float) -> list[float]:
     return sorted(o + k * interval for o in offsets for k in range(int((window - o) // interval) + 1))
 
 
-async def measure(scrapers: int, interval: float, hours: float, work: Path) -> Run:
+async def measure(scrapers: int, interval: float, hours: float, work: Path, poll: str = "0") -> Run:
     window = hours * 3600
     document, lives = population(hours)
     scenario = parse_scenario(document)
@@ -212,7 +212,7 @@ async def measure(scrapers: int, interval: float, hours: float, work: Path) -> R
     seen_final: set[str] = set()
     async with await start_simulator(sim) as cloud:
         path = work / "config.yaml"
-        path.write_text(yaml.safe_dump(config(cloud.url, lives)), encoding="utf-8")
+        path.write_text(yaml.safe_dump(config(cloud.url, lives, poll)), encoding="utf-8")
         exporter = Exporter(load_config(path), clock=clock)
         serving = await serve(make_app(exporter), "127.0.0.1", 0)
         try:
@@ -288,13 +288,14 @@ def table(runs: list[Run], hours: float) -> tuple[list[str], dict[str, Any]]:
     return lines, figures
 
 
-async def main_async(hours: float) -> tuple[list[str], dict[str, Any]]:
+async def main_async(hours: float, poll: str = "0") -> tuple[list[str], dict[str, Any]]:
+    """The four runs; `poll` is the exporter's tracking.poll_interval ("0", its default: every scrape)."""
     os.environ["T"] = DEMO_TOKEN
     runs = []
     with tempfile.TemporaryDirectory() as work:
         for interval in (15.0, 60.0):
             for scrapers in (1, 2):
-                runs.append(await measure(scrapers, interval, hours, Path(work)))
+                runs.append(await measure(scrapers, interval, hours, Path(work), poll))
     return table(runs, hours)
 
 
@@ -303,10 +304,13 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="10 simulated minutes instead of 2 hours")
     parser.add_argument("--hours", type=float, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write the figures to this file")
+    parser.add_argument(
+        "--poll-interval", default="0", help="the exporter's tracking.poll_interval (default 0: every scrape)"
+    )
     args = parser.parse_args()
     hours = args.hours if args.hours is not None else (1 / 6 if args.quick else 2.0)
     started = time.monotonic()
-    lines, figures = asyncio.run(main_async(hours))
+    lines, figures = asyncio.run(main_async(hours, args.poll_interval))
     print("\n".join(lines))
     print(f"({time.monotonic() - started:.0f} s of wall time)")
     if args.json:

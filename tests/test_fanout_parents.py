@@ -42,7 +42,11 @@ class FlakyCloud(Cloud):
 
 @contextlib.asynccontextmanager
 async def exporter_on(
-    cloud: Cloud, tmp_path: Path, spec: str, extra: str = ""
+    cloud: Cloud,
+    tmp_path: Path,
+    spec: str,
+    extra: str = "",
+    tracking: str = "finished_ttl: 10m, discovery_interval: 1m",
 ) -> AsyncIterator[tuple[httpx.AsyncClient, list[float]]]:
     runner = web.AppRunner(cloud.app())
     await runner.setup()
@@ -53,7 +57,7 @@ async def exporter_on(
         " discover: true}\n",
         spec,
     )
-    (tmp_path / "c.yaml").write_text(text + "tracking: {finished_ttl: 10m, discovery_interval: 1m}\n" + extra)
+    (tmp_path / "c.yaml").write_text(text + f"tracking: {{{tracking}}}\n" + extra)
     now = [1_700_000_000.0]
     exporter = Exporter(load_config(tmp_path / "c.yaml"), clock=lambda: now[0])
     serving = await serve(make_app(exporter), "127.0.0.1", 0)

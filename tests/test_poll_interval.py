@@ -188,6 +188,37 @@ def test_probe_still_asks_at_once() -> None:
     assert cloud.asked[TASKS[0]] == 4
 
 
+def test_a_probe_counts_in_the_same_rate_limit_budget() -> None:
+    """A probe asks at once, but with the slot of the same rate limit the refreshes plan within: one slot
+    (0.1 requests per second: the next in 10 s), taken by the probe, leaves the refresh's ask held back,
+    and the other way round."""
+    cloud = Cloud()
+    rig = Rig("{poll_interval: 0}\nscrape: {rate_limit: 0.1}", cloud, TASKS[:2])
+    cloud.jobs = dict.fromkeys(TASKS[:2], ("RUNNING", rig.now[0]))
+
+    def held() -> float:
+        labels = {"account": "prod", "cloud_service": "evs", "region": "cn-north-4", "reason": "rate_limit"}
+        return rig.registry.get_sample_value("huaweicloud_task_api_held_back_total", labels) or 0.0
+
+    async def probe_then_refresh() -> None:
+        _target, record, up = await rig.tracker.probe(KEY, TASKS[0], 5)
+        assert up and record is not None and record.status is not None
+        await rig.tracker.refresh(1.0)
+
+    asyncio.run(probe_then_refresh())
+    assert sum(cloud.asked.values()) == 1  # the probe's; the refresh's two asks found no slot
+    assert held() == 2
+    assert rig.tracker.targets[0].tasks[TASKS[1]].status is None
+
+    async def probe_again() -> None:
+        _target, record, up = await rig.tracker.probe(KEY, TASKS[1], 2)
+        assert not up and record is not None and record.last_error is not None
+        assert "rate limit" in (record.last_error.message or "")
+
+    asyncio.run(probe_again())
+    assert sum(cloud.asked.values()) == 1 and held() == 3
+
+
 def test_per_service_intervals_and_the_spec_hint() -> None:
     config = parse_config(text("{poll_intervals: {evs: 5m}}"), env={"T": "t"})
     assert config.tracking.poll_interval_for("evs", 60) == 300  # the config wins over the spec's hint

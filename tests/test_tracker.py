@@ -1,10 +1,11 @@
 """The tracker's refresh: one request per account first without letting one service hold back the others,
-rotation of the task order, each scrape's own deadline, and a reload during a refresh."""
+the oldest answers asked first, each scrape's own deadline, and a reload during a refresh."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from exporter.cloud.client import ApiClient
 from exporter.config import Config, parse_config
 from exporter.exposition.metrics import SelfMetrics
-from exporter.tracking.tracker import Tracker
+from exporter.tracking.tracker import Tracker, work
 from tests.conftest import PROJECT
 
 CODEARTS = "c0de0000000000000000000000000001"
@@ -74,8 +75,7 @@ async def test_a_slow_first_request_does_not_starve_the_account() -> None:
             await asyncio.Event().wait()  # never answers
         return ok(request)
 
-    _, client, tracker = make(handler)
-    tracker._rotation = -1  # the next refresh starts with the account's first task: the CodeArts one
+    _, client, tracker = make(handler)  # the first refresh starts with the account's first task: the CodeArts one
     # The first request gets a quarter of the budget (at least 1 s); then the rest go out.
     await tracker.refresh(2.0)
     await client.aclose()
@@ -84,21 +84,32 @@ async def test_a_slow_first_request_does_not_starve_the_account() -> None:
     assert all(record.status is not None for record in evs.tasks.values())
 
 
-async def test_task_order_rotates_between_refreshes() -> None:
-    first_asked: list[str] = []
+async def test_tasks_go_oldest_answer_first() -> None:
+    """The order within an account's budget: the task whose answer is oldest first (a task never answered
+    by when it was first seen), so that the ones a short budget leaves out go first the next time."""
+    asked: list[str] = []
 
     async def handler(request: httpx.Request) -> httpx.Response:
-        first_asked.append(request.url.path)
+        asked.append(request.url.path.rsplit("/", 1)[-1])
         return ok(request)
 
-    _, client, tracker = make(handler)
-    starts = []
-    for _ in range(3):
-        first_asked.clear()
-        await tracker.refresh(5)
-        starts.append(first_asked[0])
+    config, client, tracker = make(handler)
+    await tracker.refresh(5)
+    table = tracker._table
+    evs = next(key for key in table.target_keys() if key[1] == "evs")
+    ages = {EVS_TASKS[7]: 100.0, EVS_TASKS[2]: 200.0, EVS_TASKS[5]: 300.0}  # older answers than the rest
+    for task_id, when in ages.items():
+        record = table.get(evs, task_id)
+        assert record is not None
+        table.update(evs, dataclasses.replace(record, last_update=when))
+    batches = work(table, {t.key for t in config.targets}, config.tracking, 1000.0, None).batches
+    order = [task_id for _, task_id in batches[0]]
+    assert order[:3] == [EVS_TASKS[7], EVS_TASKS[2], EVS_TASKS[5]]
+    assert len(order) == len(EVS_TASKS) + 1
+    asked.clear()
+    await tracker.refresh(5)
     await client.aclose()
-    assert len(set(starts)) == 3
+    assert asked[:3] == [EVS_TASKS[7], EVS_TASKS[2], EVS_TASKS[5]]
 
 
 async def test_a_scrape_waits_only_for_its_own_deadline() -> None:

@@ -27,6 +27,7 @@ apply) and list only the tasks that exist at the current simulated time.
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
@@ -127,12 +128,13 @@ def _spec_answer(parts: Parts, spec: ServiceSpec) -> _Answer:
             if chosen := each_value(lister, params):
                 parts.stats.list_values.update(f"{spec.name}.{name}={value}" for name, value in chosen.items())
                 tasks = [task for task in tasks if task.listed_under in chosen.values()]
+            start, elapsed = parts.clock.started_at, parts.clock.elapsed()
+            tasks = in_window(spec, params, tasks, start)
             ids = [task.task_id for task in tasks]
             first, limit = page_bounds(lister.paging, params, ids)
         except ValueError as exc:
             return json_response(400, _bad_request(spec, str(exc), request_id), request_id)
         page = tasks[first : first + limit] if limit is not None else tasks
-        start, elapsed = parts.clock.started_at, parts.clock.elapsed()
         items = [bodies.spec_list_item(task, spec, start=start, elapsed=elapsed) for task in page]
         marker = next_marker(lister.paging, ids, first, limit)
         return json_response(200, bodies.spec_list_page(spec, items, len(tasks), marker), request_id)
@@ -179,6 +181,30 @@ def next_marker(paging: Paging, ids: Sequence[str], first: int, limit: int | Non
     if paging.style != "marker" or limit is None or first + limit >= len(ids) or first >= len(ids):
         return ""
     return ids[first + limit - 1]
+
+
+def in_window(spec: ServiceSpec, params: Mapping[str, str], tasks: list[Task], start: float) -> list[Task]:
+    """The tasks created in the request's window (the real lists' start_time filters on creation)."""
+    since = window_start(spec, params)
+    return tasks if since is None else [task for task in tasks if start + task.created_offset >= since]
+
+
+def window_start(spec: ServiceSpec, params: Mapping[str, str]) -> float | None:
+    """The Unix time a query window starts at (None: no window in the query, or one in a POST body);
+    ValueError for a start not in the spec's format."""
+    window = spec.discover.window if spec.discover is not None else None
+    if window is None or window.where == "body" or not params.get(window.from_param):
+        return None
+    value = params[window.from_param]
+    if window.format in ("epoch_ms", "epoch_s"):
+        if not value.isdigit():
+            raise ValueError(f"{window.from_param} must be a Unix time in {window.format[6:]}")
+        return int(value) / (1000 if window.format == "epoch_ms" else 1)
+    pattern = "%Y-%m-%dT%H:%M:%SZ" if window.format == "iso" else window.format
+    try:
+        return float(calendar.timegm(time.strptime(value, pattern)))
+    except ValueError:
+        raise ValueError(f"{window.from_param} must be written as {pattern}") from None
 
 
 def window_fits(spec: ServiceSpec, params: Mapping[str, str]) -> bool:

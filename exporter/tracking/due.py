@@ -16,16 +16,68 @@ scrape and not every third one.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 
 from exporter.config import TargetConfig, TrackingSettings
 from exporter.tracking.table import TaskRecord
 
-__all__ = ["AGE_DIVISOR", "JITTER_ROOM", "MAX_SCRAPERS", "Scrapers", "is_due", "poll_interval"]
+__all__ = [
+    "AGE_DIVISOR",
+    "JITTER_ROOM",
+    "MAX_SCRAPERS",
+    "Saved",
+    "Scrapers",
+    "began",
+    "earliest",
+    "is_due",
+    "oldest_first",
+    "poll_interval",
+    "saved_reason",
+]
 
 AGE_DIVISOR = 10.0  # a task that has run 10 minutes is asked once a minute (between the base and the max)
 JITTER_ROOM = 0.9  # due at this share of its interval
 MAX_SCRAPERS = 64  # scrapers (by address) whose last refresh is remembered, to tell a shared answer
+
+
+class Saved(enum.StrEnum):
+    """Why a task was not asked on a refresh: the `reason` label of `huaweicloud_task_api_calls_saved_total`."""
+
+    INTERVAL = "interval"  # its last answer is younger than its poll interval
+    SHARED = "shared"  # ... and came after this scraper's last refresh: another scraper's (or a probe's)
+    LIST = "list"  # a list call refreshed it with others (fewer calls than asking each)
+
+
+def began(record: TaskRecord) -> float | None:
+    """When the task began, for its age: its start time, else its creation, else when the exporter first
+    saw it."""
+    status = record.status
+    start = None if status is None else (status.start or status.created)
+    return start if start is not None else record.first_seen
+
+
+def earliest(record: TaskRecord) -> float | None:
+    """The earliest time known of the task (creation, start, first seen): where a list's window must
+    begin to show it."""
+    status = record.status
+    times = [t for t in (None if status is None else status.created, None if status is None else status.start) if t]
+    if record.first_seen is not None:
+        times.append(record.first_seen)
+    return min(times) if times else None
+
+
+def oldest_first(record: TaskRecord) -> float:
+    """The order in which due tasks are asked (README, "A budget per account"): the oldest answer first,
+    a task never answered by when it was first seen."""
+    return record.last_update if record.last_update is not None else (record.first_seen or 0.0)
+
+
+def saved_reason(record: TaskRecord, seen: float | None) -> Saved:
+    """Why a task that is not due was not asked by a scraper whose last refresh ended at `seen` (None:
+    never): its last answer came after that (another scraper's) or before (its interval)."""
+    fresher = seen is None or (record.last_update or 0.0) > seen
+    return Saved.SHARED if fresher else Saved.INTERVAL
 
 
 def poll_interval(tracking: TrackingSettings, target: TargetConfig, record: TaskRecord, now: float) -> float:
@@ -33,11 +85,8 @@ def poll_interval(tracking: TrackingSettings, target: TargetConfig, record: Task
     base = tracking.poll_interval_for(target.cloud_service, target.spec.poll_interval)
     if base <= 0:
         return 0.0
-    status = record.status
-    began = None if status is None else (status.start or status.created)
-    if began is None:
-        began = record.first_seen
-    age = max(now - began, 0.0) if began is not None else 0.0
+    start = began(record)
+    age = max(now - start, 0.0) if start is not None else 0.0
     return min(max(age / AGE_DIVISOR, base), max(base, tracking.max_poll_interval))
 
 

@@ -132,16 +132,20 @@ async def list_parents(
 
 
 def fan_out_listing(
-    target: TargetConfig, parent_errors: list[ApiError], found: Mapping[str, Listing | None]
+    target: TargetConfig,
+    parent_errors: list[ApiError],
+    found: Mapping[str, Listing | None],
+    skipped: Iterable[str] = (),
 ) -> Listing:
     """One listing of a fanned-out target from its parents' listings, each item's ID after its parent's. The
-    tasks of a parent whose list failed, or was not reached, keep what was said before; the discovery counts
-    as successful when the parent list answered and so did at least one parent (or there is none), so that one
-    parent's trouble (said in the errors, which count for `up`) does not stop the target's."""
+    tasks of a parent whose list failed, or was not reached, or that a list refresh `skipped` (none of its
+    tasks was due), keep what was said before; the discovery counts as successful when the parent list
+    answered and so did at least one parent (or there is none), so that one parent's trouble (said in the
+    errors, which count for `up`) does not stop the target's."""
     separator = target.identity.separator
     items: list[tuple[str, Any]] = []
     errors = list(parent_errors)
-    held: list[str] = []
+    held: list[str] = [parent_id + separator for parent_id in skipped]
     answered = 0
     for parent_id, listing in found.items():
         if listing is None:
@@ -156,7 +160,8 @@ def fan_out_listing(
     at = max((listing.at for listing in found.values() if listing is not None), default=0.0)
     succeeded = not parent_errors and (answered > 0 or not found)
     cut = any(listing is None for listing in found.values())
-    return Listing(target.key, tuple(items), tuple(errors), at, tuple(held), succeeded, cut)
+    pages = sum(listing.pages for listing in found.values() if listing is not None)
+    return Listing(target.key, tuple(items), tuple(errors), at, tuple(held), succeeded, cut, pages)
 
 
 def _cut(listing: Listing) -> bool:

@@ -122,13 +122,11 @@ class FileIntake:
         return None
 
 
-def discovery_due(table: TaskTable, key: Key, lister: DiscoverySpec, now: float) -> bool:
-    """Whether the target's list calls are due: every discovery_interval, and, for a list whose items
-    carry the status (it is how their tasks are polled), on every refresh while one of them runs."""
+def discovery_due(table: TaskTable, key: Key, now: float) -> bool:
+    """Whether the target's discovery is due (every discovery_interval; a list that carries the status
+    is also called between two, to refresh its tasks: relist.py)."""
     due, _ = table.discovery(key)
-    if now >= due:
-        return True
-    return lister.carries_status and any(r.listed and not r.final for r in table.records(key))
+    return now >= due
 
 
 def take_listing(

@@ -100,6 +100,7 @@ class Listing:
     held: tuple[str, ...] | None = None
     succeeded: bool | None = None  # whether it counts as a successful discovery; None: when no error
     cut: bool = False  # parents left for want of time: due again within a minute
+    pages: int = 0  # the requests it took (a fanned-out target's: every parent's)
 
     def holds(self, task_id: str) -> bool:
         """Whether the task keeps its `listed` state (its list did not answer this time)."""
@@ -278,9 +279,11 @@ async def list_target(
 ) -> Listing:
     items: list[tuple[str, Any]] = []
     errors: list[ApiError] = []
+    pages = 0
     for call in calls:
-        found, error = await _pages(client, target, lister, call, deadline)
+        found, error, asked = await _pages(client, target, lister, call, deadline)
         items += found
+        pages += asked
         if error is not None:
             errors.append(error)
             repeated(
@@ -291,7 +294,7 @@ async def list_target(
                 path=call.path,
                 error=error.describe(),
             )
-    return Listing(target.key, tuple(items), tuple(errors), time.perf_counter() - started)
+    return Listing(target.key, tuple(items), tuple(errors), time.perf_counter() - started, pages=pages)
 
 
 def _labels(target: TargetConfig) -> dict[str, str]:
@@ -352,17 +355,17 @@ class _Walk:
 
 async def _pages(
     client: Querier, target: TargetConfig, lister: DiscoverySpec, call: ListCall, deadline: Deadline
-) -> tuple[list[tuple[str, Any]], ApiError | None]:
-    """Every page of one list call sequence, and the error that stopped it early, if any. Stops at a
-    short page, at the total, or when a page brings nothing new (a cloud that repeats its last page
-    cannot hold a scrape)."""
+) -> tuple[list[tuple[str, Any]], ApiError | None, int]:
+    """Every page of one list call sequence, the error that stopped it early (if any), and how many pages
+    it asked for. Stops at a short page, at the total, or when a page brings nothing new (a cloud that
+    repeats its last page cannot hold a scrape)."""
     paging = lister.paging
 
     def interpret(body: Any) -> tuple[list[tuple[str, Any]], int | None, str]:
         return list_items(lister, body), list_total(paging, body), list_next(paging, body)
 
     walk = _Walk([], set(), paging.first)
-    for _ in range(MAX_PAGES):
+    for asked in range(1, MAX_PAGES + 1):
         answer_headers: dict[str, str] = {}
         page = await client.get(
             target,
@@ -376,7 +379,7 @@ async def _pages(
             headers_into=answer_headers if paging.total_header else None,
         )
         if isinstance(page, ApiError):
-            return walk.items, page
+            return walk.items, page, asked
         entries, total, next_marker = page
         walk.total = header_total(answer_headers.get(paging.total_header.lower())) if paging.total_header else total
         if (
@@ -395,4 +398,4 @@ async def _pages(
             listed=len(walk.items),
             total=walk.total,
         )
-    return walk.items, None
+    return walk.items, None, asked

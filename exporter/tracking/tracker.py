@@ -14,10 +14,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-import enum
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import structlog
 
@@ -34,10 +33,10 @@ from exporter.tracking.answers import (
     refresh_of,
     take_answers,
 )
-from exporter.tracking.due import Scrapers, is_due
+from exporter.tracking.due import Saved, Scrapers, is_due, oldest_first, saved_reason
 from exporter.tracking.fanout import IdentityQuerier
 from exporter.tracking.files import FileProblem
-from exporter.tracking.finder import Finder
+from exporter.tracking.finder import Finder, Found
 from exporter.tracking.history import History
 from exporter.tracking.intake import Add, FileIntake, take_listing
 from exporter.tracking.probes import ProbeDesk
@@ -87,13 +86,6 @@ def say_left(table: TaskTable, dropped: Iterable[Dropped]) -> None:
         repeated(log.info, "tasks left the output", key, **table.target(key).labels(), **gone)
 
 
-class Saved(enum.StrEnum):
-    """Why a task was not asked on a refresh: the `reason` label of `huaweicloud_task_api_calls_saved_total`."""
-
-    INTERVAL = "interval"  # its last answer is younger than its poll interval
-    SHARED = "shared"  # ... and came after this scraper's last refresh: another scraper's (or a probe's)
-
-
 @dataclasses.dataclass
 class Work:
     """A refresh's queries by account, and the asks it saved by (cloud service, reason)."""
@@ -103,29 +95,36 @@ class Work:
 
 
 def work(
-    table: TaskTable, keys: set[Key], rotation: int, tracking: TrackingSettings, now: float, seen: float | None
+    table: TaskTable,
+    keys: set[Key],
+    tracking: TrackingSettings,
+    now: float,
+    seen: float | None,
+    alone: Mapping[Key, frozenset[str]] | None = None,
 ) -> Work:
-    """The queries of a refresh for the targets `keys`, by account: the tasks that are due (due.py); the
-    order rotates between refreshes, so a budget too short for all tasks does not always leave out the
-    same ones. `seen`: when this scraper's last refresh ended (None: never), to tell a shared answer."""
-    by_account: dict[str, list[tuple[TargetConfig, str]]] = {}
+    """The queries of a refresh for the targets `keys`, by account: the tasks that are due (due.py), and
+    the listed ones a list refresh leaves to be asked `alone` (relist.py). Each account's go oldest answer
+    first, so that when its budget (the rate limit within the refresh's time) is too short for all of
+    them, the ones left out are the freshest, and first the next time. `seen`: when this scraper's last
+    refresh ended (None: never), to tell a shared answer."""
+    by_account: dict[str, list[tuple[float, TargetConfig, str]]] = {}
     saved: Counter[tuple[str, Saved]] = Counter()
+    alone = alone or {}
     for key in table.target_keys():
         if key not in keys:
             continue
         target = table.target(key)
+        extra = alone.get(key, frozenset())
         for record in table.records(key):
-            if not record.wanted:
+            if not record.wanted and record.task_id not in extra:
                 continue
-            if is_due(tracking, target, record, now):
-                by_account.setdefault(target.account, []).append((target, record.task_id))
+            if record.task_id in extra or is_due(tracking, target, record, now):
+                by_account.setdefault(target.account, []).append((oldest_first(record), target, record.task_id))
             else:
-                fresher = seen is None or (record.last_update or 0.0) > seen
-                saved[(target.cloud_service, Saved.SHARED if fresher else Saved.INTERVAL)] += 1
-    batches = []
-    for items in by_account.values():
-        shift = rotation % len(items)
-        batches.append(items[shift:] + items[:shift])
+                saved[(target.cloud_service, saved_reason(record, seen))] += 1
+    batches = [
+        [(target, task_id) for _, target, task_id in sorted(items, key=lambda i: i[0])] for items in by_account.values()
+    ]
     return Work(batches, saved)
 
 
@@ -175,7 +174,6 @@ class Tracker:
         self.history = History(config.history, started=clock())
         self._table = TaskTable(config.tracking, shard, self.history)
         self._inflight: asyncio.Future[None] | None = None
-        self._rotation = 0
         self._files = FileIntake(on_file_error, clock)
         self._finder = Finder()
         self._probes = ProbeDesk(self._table, clock, self._add, self._expire, self._publish, self._finder.parents.shown)
@@ -299,13 +297,13 @@ class Tracker:
         self._files.sync(self._table, self._add)
         arrivals = self._arrivals = Arrivals()
         discovery = deadline.sooner(max(1.0, timeout / 3))
-        listings = await self._finder.discover(
-            client, self._table, config, discovery, started, self._clock(), self._add
+        found: Found = await self._finder.discover(
+            client, self._table, config, discovery, started, self._clock(), self._add, seen
         )
-        take_listings(self._table, listings, self._add, arrivals, self._clock(), self._config, self._unknown)
-        self._rotation += 1
-        todo = work(self._table, {t.key for t in config.targets}, self._rotation, config.tracking, self._clock(), seen)
-        for (service, reason), count in todo.saved.items():
+        take_listings(self._table, found.listings, self._add, arrivals, self._clock(), self._config, self._unknown)
+        keys = {t.key for t in config.targets}
+        todo = work(self._table, keys, config.tracking, self._clock(), seen, found.alone)
+        for (service, reason), count in (todo.saved + found.saved).items():
             self._on_saved(service, reason, count)
         await poll(
             client,

@@ -41,9 +41,11 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# A one-minute soak (bench/soak.py): every fault kind mixed, two scrapers, reloads, hostile clients.
+# A one-minute soak (bench/soak.py): every fault kind mixed, two scrapers, reloads, hostile clients; once with
+# every scrape asking every task (the most faults), once at the default poll interval's economy.
 soak-check: $(VENV)/.installed-test
 	$(BIN)/python bench/soak.py --minutes 1
+	$(BIN)/python bench/soak.py --minutes 1 --poll-interval 30s
 
 soak: $(VENV)/.installed-test
 	$(BIN)/python bench/soak.py --minutes $(or $(MINUTES),10)

@@ -20,6 +20,8 @@ from exporter.exposition.metrics import SelfMetrics
 from exporter.model import State
 from exporter.simulator import DEMO_TOKEN, Simulator, parse_scenario, start_simulator
 from exporter.tracking import Tracker
+from exporter.tracking.intake import take_listing
+from exporter.tracking.refresh import Listing
 from exporter.tracking.relist import MARGIN, plan_relist
 from tests.conftest import PROJECT
 from tests.test_e2e import samples
@@ -203,3 +205,20 @@ async def test_a_narrowed_window_leaves_out_the_finished_history() -> None:
         assert rig.saved("list") == 3 - 1
         old = rig.tracker.targets[0].tasks[f"cb5f{0:028x}"]
         assert old.status is not None and old.status.state is State.SUCCEEDED  # still shown, not asked again
+
+
+async def test_a_task_that_leaves_its_list_is_asked_alone_at_once() -> None:
+    async with cbr([backup(t, -100, None) for t in RUNNING], "poll_interval: 5m, max_poll_interval: 5m") as rig:
+        await rig.scrape(0)
+        assert all(rig.asked(t) == 0 for t in RUNNING)
+        table, key = rig.tracker._table, rig.tracker.config.targets[0].key
+        listing = Listing(key, (), (), 0.0)  # a list that no longer shows any of them
+        take_listing(table, listing, rig.tracker._add, now=rig.now[0], finished_ttl=86400)
+        record = table.get(key, RUNNING[0])
+        assert record is not None and not record.listed and record.ask_again
+        await rig.scrape(10)  # asked on its own at once, not 5 minutes later
+        assert rig.asked(RUNNING[0]) == 1
+        record = table.get(key, RUNNING[0])
+        assert record is not None and not record.ask_again and record.status is not None
+        await rig.scrape(20)
+        assert rig.asked(RUNNING[0]) == 1  # then on its interval

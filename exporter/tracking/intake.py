@@ -163,9 +163,10 @@ def take_listing(
             if listing.errors:
                 table.update(key, replace(record, last_error=listing.errors[0]))
         elif record.task_id not in answered:
-            # No longer in the list (a value removed, or the cloud forgot it): asked on its own again,
-            # where not-found marking and the TTL apply.
-            table.update(key, replace(record, listed=False))
+            # No longer in the list (a value removed, or the cloud forgot it): asked on its own again, at
+            # once if unfinished (what it is now, the list no longer says), where not-found marking and the
+            # TTL apply.
+            table.update(key, replace(record, listed=False, ask_again=record.ask_again or not record.final))
     due, _ = table.discovery(key)
     if listing.cut:
         due = min(due, now + CUT_RETRY)

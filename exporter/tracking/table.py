@@ -75,7 +75,8 @@ class TaskRecord:
     last_probe: float | None = None
     listed: bool = False  # answered by a list call whose items carry the status, not asked one by one
     recheck: str | None = None  # the list item's `recheck` value (CodeArts: last_check_time)
-    ask_again: bool = False  # final, but the list's recheck value moved: ask its status once more
+    # Ask its status at the next refresh: final, but the list's recheck value moved, or it left its list.
+    ask_again: bool = False
     first_seen: float | None = None  # when it was first tracked (its age, for its poll interval, without a start)
 
     @property

@@ -2023,6 +2023,70 @@
               }
             }
           ]
+        },
+        {
+          "id": 24,
+          "type": "timeseries",
+          "title": "Cloud calls saved",
+          "description": "Status queries the exporter did not send, per second, by cloud service and reason (huaweicloud_task_api_calls_saved_total): interval (the task was not due: its last answer is younger than its poll interval), shared (another scraper's refresh or a probe brought that answer: an HA pair costs one scraper), list (due tasks a list refresh answered, less its pages). Compare with API requests by status code: what the poll intervals, shared answers and list refreshes save.",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "gridPos": {
+            "h": 8,
+            "w": 24,
+            "x": 0,
+            "y": 70
+          },
+          "fieldConfig": {
+            "defaults": {
+              "color": {
+                "mode": "palette-classic"
+              },
+              "custom": {
+                "axisSoftMin": 0,
+                "drawStyle": "line",
+                "fillOpacity": 10,
+                "lineWidth": 1,
+                "showPoints": "never",
+                "spanNulls": false,
+                "stacking": {
+                  "group": "A",
+                  "mode": "normal"
+                }
+              },
+              "unit": "reqps"
+            },
+            "overrides": []
+          },
+          "options": {
+            "legend": {
+              "calcs": [],
+              "displayMode": "list",
+              "placement": "bottom",
+              "showLegend": true
+            },
+            "tooltip": {
+              "mode": "multi",
+              "sort": "desc"
+            }
+          },
+          "targets": [
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "editorMode": "code",
+              "expr": "sum by (cloud_service, reason) (\n  rate(huaweicloud_task_api_calls_saved_total{job=~\"$job\", cloud_service=~\"$cloud_service\"}[$__rate_interval])\n)",
+              "format": "time_series",
+              "instant": false,
+              "range": true,
+              "legendFormat": "{{cloud_service}} {{reason}}",
+              "refId": "A"
+            }
+          ]
         }
       ],
       "refresh": "1m",

@@ -53,7 +53,10 @@ async def exporter_on(
         " discover: true}\n",
         spec,
     )
-    (tmp_path / "c.yaml").write_text(text + "tracking: {finished_ttl: 10m, discovery_interval: 1m}\n" + extra)
+    # poll_interval 0: a task that leaves its parent's list is asked on the next scrape, not when its
+    # interval (up to max_poll_interval, as the fake tasks were created in 2021) runs out.
+    tracking = "tracking: {finished_ttl: 10m, discovery_interval: 1m, poll_interval: 0}\n"
+    (tmp_path / "c.yaml").write_text(text + tracking + extra)
     now = [1_700_000_000.0]
     exporter = Exporter(load_config(tmp_path / "c.yaml"), clock=lambda: now[0])
     serving = await serve(make_app(exporter), "127.0.0.1", 0)

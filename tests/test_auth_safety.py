@@ -54,6 +54,7 @@ services:
     project_id: {PROJECT}
     endpoint: https://evs.example.test:8443
     tasks: [{", ".join(TASKS)}]
+tracking: {{poll_interval: 0}}  # every refresh asks every unfinished task: these tests count its requests
 """
     return parse_config(text, env={})
 

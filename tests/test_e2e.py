@@ -199,6 +199,10 @@ async def start_stack(
         target.update((target_extra or {}).get(target["cloud_service"], {}))
     if scrape:
         document["scrape"] = scrape
+    # Every scrape asks every unfinished task (tracking.poll_interval 0, not the default 30 s): the fake
+    # cloud's time moves with `sim.advance`, the exporter's with the wall clock, and these tests expect the
+    # next scrape to show what the cloud says now. Poll intervals are tested in test_poll_interval.py.
+    document["tracking"] = {"poll_interval": 0}
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(document, sort_keys=False))
     exporter = Exporter(load_config(config_file))
@@ -516,7 +520,7 @@ async def test_reload_keeps_serving_on_a_broken_file(stack: Stack) -> None:
     data = await stack.scrape()
     assert data[("huaweicloud_task_exporter_config_last_reload_successful", frozenset())] == 0
     assert state_of(data, E_RUN) == "running"
-    stack.config_file.write_text(good.replace(f"- {K_STOP}\n", ""))
+    stack.config_file.write_text(good.replace(f"  - {K_STOP}\n", ""))  # the whole line
     assert (await stack.http.post("/-/reload")).status_code == 200
     data = await stack.scrape()
     assert data[("huaweicloud_task_exporter_config_last_reload_successful", frozenset())] == 1
@@ -610,7 +614,7 @@ async def test_a_reload_does_not_cut_a_probe_in_flight(stack: Stack) -> None:
         assert time.monotonic() < deadline, "the probe's query never arrived"
         await asyncio.sleep(0.01)
     config = yaml.safe_load(stack.config_file.read_text())
-    config["tracking"] = {"finished_ttl": "2h"}
+    config["tracking"]["finished_ttl"] = "2h"
     stack.config_file.write_text(yaml.safe_dump(config))
     assert await stack.exporter.reload() is None  # swaps in a new client; the old one must wait for the probe
     response = await probe

@@ -284,7 +284,8 @@ async def _file_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 async def _left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cloud = Cloud()
     cloud.jobs = dict.fromkeys(EVS[:10], "RUNNING")
-    _, tracker, _, now = setup(evs_config(EVS[:10], "tracking: {finished_ttl: 0s}"), cloud)
+    # poll_interval 0: each refresh (a second apart) asks every running task, so one ends on each
+    _, tracker, _, now = setup(evs_config(EVS[:10], "tracking: {finished_ttl: 0s, poll_interval: 0}"), cloud)
     for task in EVS[:10]:  # one task ends, and leaves, on each refresh
         cloud.jobs[task] = "SUCCESS"
         now[0] += 1

@@ -91,6 +91,23 @@ def test_a_task_is_asked_once_per_interval_over_many_scrapes() -> None:
     assert record.last_update == start + 300  # the age of the answer is what the timestamp shows
 
 
+def test_the_default_is_30s_without_a_poll_interval_in_the_config() -> None:
+    no_section = text("{}").replace("tracking: {}\n", "")
+    assert "tracking" not in no_section
+    assert parse_config(no_section, env={"T": "t"}).tracking.poll_interval == 30
+    cloud = Cloud()
+    rig = Rig("{}", cloud)  # a tracking section without poll_interval
+    start = rig.now[0]
+    cloud.jobs = dict.fromkeys(TASKS, ("RUNNING", start))
+    for seconds in (0, 10, 20, 26):  # younger than 27 s (nine tenths of 30 s): the first answer serves
+        rig.scrape(start + seconds)
+    assert cloud.asked == dict.fromkeys(TASKS, 1)
+    assert rig.saved("interval") == 3 * 3
+    rig.scrape(start + 30)
+    assert cloud.asked == dict.fromkeys(TASKS, 2)
+    assert rig.tracker.targets[0].tasks[TASKS[0]].last_update == start + 30
+
+
 def test_poll_interval_zero_asks_on_every_scrape() -> None:
     cloud = Cloud()
     rig = Rig("{poll_interval: 0}", cloud)
@@ -223,9 +240,9 @@ def test_per_service_intervals_and_the_spec_hint() -> None:
     config = parse_config(text("{poll_intervals: {evs: 5m}}"), env={"T": "t"})
     assert config.tracking.poll_interval_for("evs", 60) == 300  # the config wins over the spec's hint
     assert config.tracking.poll_interval_for("dws", 60) == 60
-    assert config.tracking.poll_interval_for("dws") == 0  # the default, for now: every scrape
-    config = parse_config(text("{poll_interval: 30s}"), env={"T": "t"})
-    assert config.tracking.poll_interval_for("dws") == 30
+    assert config.tracking.poll_interval_for("dws") == 30  # the default
+    config = parse_config(text("{poll_interval: 45s}"), env={"T": "t"})
+    assert config.tracking.poll_interval_for("dws") == 45
     hinted = parse_config(
         text("{}").replace("cloud_service: evs", "cloud_service: slow")
         + """

@@ -223,7 +223,7 @@ class TrackingSettings:
     task_files_interval: float = 5.0
     # The least time between two asks of one task (0: on every scrape), growing with the task's age up to
     # `max_poll_interval`; per cloud service in `poll_intervals` (exporter/tracking/due.py).
-    poll_interval: float = 0.0  # 0: every scrape (the default until issue 22 lands whole)
+    poll_interval: float = 30.0  # 0: every scrape
     max_poll_interval: float = 300.0
     poll_intervals: tuple[tuple[str, float], ...] = ()
 
@@ -807,7 +807,7 @@ def _tracking(ctx: Ctx, value: Any, services: Mapping[str, ServiceSpec]) -> Trac
         probe_ttl=section.number("probe_ttl", 3600, minimum=0, maximum=366 * 86400),
         discovery_interval=section.number("discovery_interval", 300, minimum=1, maximum=86400),
         task_files_interval=section.number("task_files_interval", 5, minimum=0.1, maximum=3600),
-        poll_interval=section.number("poll_interval", 0, minimum=0, maximum=86400),
+        poll_interval=section.number("poll_interval", 30, minimum=0, maximum=86400),
         max_poll_interval=section.number("max_poll_interval", 300, minimum=0, maximum=86400),
         poll_intervals=_poll_intervals(*section.raw("poll_intervals"), services),
     )

@@ -199,10 +199,12 @@ async def test_database_list_apis_find_their_jobs(tmp_path: Path, monkeypatch: A
         # The first CBR operation is waiting, the first DLI job launching and the first MRS job accepted.
         state = "pending" if service in ("cbr", "dli", "mrs") else "running"
         assert value(data, "huaweicloud_task_status", cloud_service=service, task_id=task_id, state=state) == 1
-    # GeminiDB's, CBR's and ELB's lists carry the statuses: their jobs are not asked on their own.
-    assert [sim.stats.by_task[expected[s]] for s in ("geminidb", "cbr", "elb", "mrs")] == [0, 0, 0, 0]
+    # These lists carry the statuses (RDS's, DDS's, GaussDB's and DDM's in fields of their own): their
+    # running jobs are not asked on their own; DLI's list is discovery only.
+    listed = ("geminidb", "cbr", "elb", "mrs", "rds", "dds", "gaussdb", "ddm")
+    assert [sim.stats.by_task[expected[s]] for s in listed] == [0] * len(listed)
     assert value(data, "huaweicloud_task_info", task_id=expected["cbr"], job_type="backup") == 1
-    assert sim.stats.by_task[expected["ddm"]] == 1
+    assert sim.stats.by_task[expected["dli"]] == 1
     assert {s: sim.stats.list_requests[s] for s in services} == dict.fromkeys(services, 1) | {"ddm": 2}  # + refused
     assert refused.status_code == 400 and "start_time and end_time required" in refused.json()["error_msg"]
 

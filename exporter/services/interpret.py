@@ -50,6 +50,7 @@ __all__ = [
     "parse_percent",
     "parse_time",
     "raw_status",
+    "read_item",
     "read_progress",
     "read_status",
     "read_time",
@@ -295,16 +296,22 @@ def _kind(body: Any) -> str:
 
 
 def read_status(
-    service: ServiceSpec, body: Any, tz: tzinfo, unknown: Callable[[str], None] | None = None
+    service: ServiceSpec,
+    body: Any,
+    tz: tzinfo,
+    unknown: Callable[[str], None] | None = None,
+    *,
+    spec: StatusSpec | None = None,
 ) -> TaskStatus:
     """A status answer -> TaskStatus; `BadResponse` (naming the service) when the body has no status
     where the spec says. `unknown` hears every raw status (of the task or a sub-task) outside the table.
 
     The rules for every service: a succeeded task's progress is 1, and only a succeeded task's progress
     is 1 when it is counted from sub-tasks (CCE's Running job whose sub-jobs all succeeded has none);
-    a task that is not final has no end, whatever the API writes there (DDS, DDM, GeminiDB examples)."""
-    spec = service.status
-    raw = _raw_status(service, body)
+    a task that is not final has no end, whatever the API writes there (DDS, DDM, GeminiDB examples).
+    `spec` reads the body in place of the service's status section (a list item's, `discover.status`)."""
+    spec = spec or service.status
+    raw = _raw_status(service.name, spec, body)
     state = _failed_items(body, spec, _state(spec, raw, unknown), service.name)
     sub_states = _sub_states(body, spec, unknown)
     start = read_time(body, spec.start, tz, service.name)
@@ -313,7 +320,7 @@ def read_status(
         state=state,
         # A handful of values across thousands of tasks: kept once (sys.intern), not once per task.
         raw_status=sys.intern(raw),
-        progress=_task_progress(service, body, state, sub_states),
+        progress=_task_progress(service.name, spec, body, state, sub_states),
         start=start,
         end=_end(body, spec.end, start, tz, service.name) if state in FINAL_STATES else None,
         created=read_time(body, spec.created, tz, service.name),
@@ -325,6 +332,16 @@ def read_status(
         sub_tasks=_counts(sub_states) if sub_states is not None else None,
         remaining=None if state in FINAL_STATES else _remaining(body, spec.remaining, service.name),
     )
+
+
+def read_item(service: ServiceSpec, item: Any, tz: tzinfo, unknown: Callable[[str], None] | None = None) -> TaskStatus:
+    """The status a list item carries (`discover.carries_status`): read through `discover.status` where
+    the spec gives one (the item's own fields), else as a status body with the item at `item_at`."""
+    lister = service.discover
+    assert lister is not None
+    if lister.item_status is not None:
+        return read_status(service, item, tz, unknown, spec=lister.item_status)
+    return read_status(service, status_body(lister, item), tz, unknown)
 
 
 def _failed_items(body: Any, spec: StatusSpec, state: State, name: str) -> State:
@@ -355,39 +372,38 @@ def _counted_progress(body: Any, spec: ProgressCounts, name: str) -> float | Non
     return min(done / total, 1.0)
 
 
-def _raw_status(service: ServiceSpec, body: Any) -> str:
+def _raw_status(name: str, spec: StatusSpec, body: Any) -> str:
     """The raw status of a status body; `BadResponse` when the body is not one, `NoSuchTask` when it is
     the empty list that says the task does not exist."""
-    spec = service.status
     if not isinstance(body, dict):
-        raise BadResponse(f"{service.name}: expected a JSON object, got {_kind(body)}", "not a JSON object")
+        raise BadResponse(f"{name}: expected a JSON object, got {_kind(body)}", "not a JSON object")
     if spec.not_found.empty is not None:
         present, listed = _present(body, spec.not_found.empty)
         if present and listed == []:  # no list at all is a bad response (or an error in a 200)
-            raise NoSuchTask(f"{service.name}: the list at {spec.not_found.empty.written} is empty", "no such task")
+            raise NoSuchTask(f"{name}: the list at {spec.not_found.empty.written} is empty", "no such task")
     found, value = _state_value(body, spec)
     if not found:
-        raise BadResponse(f"{service.name}: the answer has no status at {spec.state.written}", "no status")
+        raise BadResponse(f"{name}: the answer has no status at {spec.state.written}", "no status")
     if isinstance(value, list | dict):
-        raise BadResponse(
-            f"{service.name}: the status at {spec.state.written} is {_kind(value)}", "status of the wrong type"
-        )
+        raise BadResponse(f"{name}: the status at {spec.state.written} is {_kind(value)}", "status of the wrong type")
     raw = raw_status(value)
     if raw in spec.not_found.states:
-        raise NoSuchTask(f"{service.name}: the status at {spec.state.written} is {raw}", "no such task")
+        raise NoSuchTask(f"{name}: the status at {spec.state.written} is {raw}", "no such task")
     return raw
 
 
-def _task_progress(service: ServiceSpec, body: Any, state: State, sub_states: list[State] | None) -> float | None:
+def _task_progress(
+    name: str, spec: StatusSpec, body: Any, state: State, sub_states: list[State] | None
+) -> float | None:
     if state is State.SUCCEEDED:
         return 1.0
-    progress = service.status.progress
+    progress = spec.progress
     if progress is not None and not progress.path:
-        found = _progress(body, progress, service.name)
+        found = _progress(body, progress, name)
         if found is not None:
             return found
-    if service.status.counts is not None:
-        counted = _counted_progress(body, service.status.counts, service.name)
+    if spec.counts is not None:
+        counted = _counted_progress(body, spec.counts, name)
         if counted is not None:
             return counted
     if not sub_states:

@@ -52,6 +52,13 @@ about Prometheus; `interpret.py` turns a spec plus an API body into a `TaskStatu
       #   total: {header: Content-Range} (the total in a response header); total: {at: /task_count,
       #   json_type: string} (a total written as a string of digits, DMS's "4"; a plain pointer reads either)
       window: {in: body, from: /filters/0/value/0, to: /filters/0/value/1, format: epoch_ms, json_type: string}
+      carries_status: true                     # each item carries its task's status: refreshed from the list
+      item_at: /job                            # an item is the status body's object placed here (ELB); or:
+      status: {state: /status, progress: /process, start: {at: /create_time, format: iso}}
+                                               # the item's own fields (RDS's tasklist), the reading keys of
+                                               # `status` (state, states, progress, start, end, created,
+                                               # job_type, job_name, resource, error, failed_count, remaining)
+                                               # as pointers into an item; a final one is asked once on its own
       # items may be "" (the root pointer: the answer is the list itself, as SWR's sync jobs)
     task_id: {kind: number}                    # optional: one ID of another kind (OMS's int64); or
     task_id:                                   # a task named by several parts (DataArts)
@@ -83,7 +90,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from typing import Any
 
@@ -336,6 +343,11 @@ class DiscoverySpec:
     # With `carries_status`: where an item sits in a status body (CBR lists operation logs that its status
     # API wraps in {"operation_log": ...}); empty when an item is a status body as it is.
     item_at: tuple[str, ...] = ()
+    # With `carries_status`, `status:` (in place of `item_at`): the item's own fields (RDS's tasklist:
+    # status, process, create_time), read as this status section, whose pointers are into an item. Its
+    # path, query, headers and "not found" are the status section's; its states, reasons and not_yet too
+    # unless it gives its own `states`.
+    item_status: StatusSpec | None = None
     # A task named by several parts (`task_id: {parts}`): `id` is then a mapping part -> pointer, read
     # into `id_parts`, and an item's task ID is the parts joined as `identity` says.
     id_parts: tuple[tuple[str, Field], ...] = ()
@@ -832,8 +844,62 @@ def _query(section: Section) -> dict[str, str]:
 
 _DISCOVER_KEYS = (
     "path", "items", "id", "carries_status", "config_key", "config_doc", "batch", "batch_size", "query",
-    "paging", "recent", "recheck", "window", "item_at", "method", "body", "headers",
+    "paging", "recent", "recheck", "window", "item_at", "method", "body", "headers", "status",
 )  # fmt: skip
+# What `discover.status` may say: the reading fields of a status section, relative to a list item.
+_ITEM_STATUS_KEYS = (
+    "state", "states", "progress", "start", "end", "created", "job_type", "job_name", "resource", "error",
+    "failed_count", "remaining",
+)  # fmt: skip
+# The status section's keys that are about its call or its whole answer, not about an item's fields.
+_ITEM_STATUS_REFUSED = ("path", "query", "headers", "not_found", "error_in_200", "sub_tasks", "reasons", "not_yet")
+
+
+def _item_status(discover: Section, status: StatusSpec | None, carries_status: bool) -> StatusSpec | None:
+    """`discover.status`: a status section read from a list item's own fields (RDS's tasklist items)."""
+    ctx, value = discover.raw("status")
+    if value is None or status is None:
+        return None
+    if not carries_status:
+        ctx.fail("'status' reads a list item as a task's status: it needs 'carries_status: true'")
+    if discover.has("item_at"):
+        ctx.fail(
+            "give either 'item_at' (an item is part of a status body) or 'status' (an item's own fields), not both"
+        )
+    section = Section(ctx, value, "a list item's status fields ({state, states, progress, start, end, ...})")
+    for key in map(str, section.data):
+        if key in _ITEM_STATUS_REFUSED:
+            section.raw(key)[0].fail(
+                f"'{key}' is the status section's: a list item's status is read from the item itself, and "
+                f"only its fields go here ({', '.join(_ITEM_STATUS_KEYS)})"
+            )
+    section.allow(*_ITEM_STATUS_KEYS)
+    state = _optional_field(section, "state")
+    if state is None:
+        ctx.fail("missing required key 'state': expected the JSON pointer of the raw status in a list item")
+    progress = _progress(section)
+    if progress is not None and progress.path:
+        section.raw("progress")[0].fail("a list item's progress is read from the item: 'path' does not go here")
+    return replace(
+        status,
+        state=state,
+        states=_states(section) if section.has("states") else status.states,
+        progress=progress,
+        start=_time(section, "start"),
+        end=_time(section, "end"),
+        created=_time(section, "created"),
+        job_type=_optional_field(section, "job_type"),
+        job_name=_optional_field(section, "job_name"),
+        resource=_optional_field(section, "resource"),
+        error=_errors(section, "error") or ErrorFields(),
+        sub_tasks=None,
+        not_found=replace(status.not_found, empty=None),  # `empty` points into a status body
+        error_in_200=None,
+        not_yet=status.not_yet if len(state.pointers) > 1 else frozenset(),
+        counts=_counts(section),
+        remaining=_remaining(section),
+        failed_count=_optional_field(section, "failed_count"),
+    )
 
 
 def _item_at(discover: Section, carries_status: bool) -> tuple[str, ...]:
@@ -877,7 +943,10 @@ def _id_parts(discover: Section, identity: TaskIdentity) -> tuple[tuple[str, Fie
 
 
 def _discover(
-    section: Section, params: tuple[str, ...] = (), identity: TaskIdentity = SINGLE_ID
+    section: Section,
+    params: tuple[str, ...] = (),
+    identity: TaskIdentity = SINGLE_ID,
+    status: StatusSpec | None = None,
 ) -> DiscoverySpec | None:
     ctx, value = section.raw("discover")
     if value is None:
@@ -908,6 +977,7 @@ def _discover(
         recheck=_optional_field(discover, "recheck"),
         window=_window(discover),
         item_at=_item_at(discover, carries_status),
+        item_status=_item_status(discover, status, carries_status),
         id_parts=id_parts,
         identity=identity,
         **_list_call(discover, ("project_id", "value", *params) if config_key else ("project_id", *params)),
@@ -1242,14 +1312,15 @@ def read_spec(ctx: Ctx, value: Any, *, source: str = "") -> ServiceSpec:
         overrides[cloud] = {
             str(r): _url(by_region.raw(str(r))[0], u, template=False) for r, u in by_region.data.items()
         }
+    status = _status(section, tuple(params), identity)
     return ServiceSpec(
         name=name,
         title=section.string("title"),
         endpoints=endpoints,
         regions=regions,
         region_endpoints=overrides,
-        status=_status(section, tuple(params), identity),
-        discover=_discover(section, tuple(params), identity),
+        status=status,
+        discover=_discover(section, tuple(params), identity, status),
         params=params,
         trace=_trace(section),
         identity=identity,

@@ -153,28 +153,36 @@ def server_error(cloud_service: str, request_id: str) -> tuple[int, JSON]:
     return status, render(template, {"request_id": request_id})
 
 
-def spec_body(task: Task, *, start: float, elapsed: float) -> JSON:
+def spec_body(task: Task, *, start: float, elapsed: float, status: StatusSpec | None = None) -> JSON:
     """The answer of a service the fake cloud knows only by its spec: each value written where the spec
-    reads it (the first of its pointers), times in the spec's format, null for what is not known yet."""
+    reads it (the first of its pointers), times in the spec's format, null for what is not known yet.
+    `status` writes the body of another status section (a list item's own, `discover.status`)."""
     assert task.spec is not None
-    spec = task.spec.status
+    spec = status or task.spec.status
     phase = task.phase_at(elapsed)
     body: JSON = {}
-    _put_state(body, spec, phase.status)
+    _put_state(body, spec, _raw_in(spec, task.spec.status, phase.status))
     if spec.progress is not None and not spec.progress.path:
         _put(body, spec.progress.at, _written_progress(phase.progress, spec.progress))
-    _put_times(body, task, start, elapsed)
-    _put_texts(body, task, phase.fields)
+    _put_times(body, spec, task, start, elapsed)
+    _put_texts(body, spec, task, phase.fields)
     _put_counts(body, spec, phase)
     if spec.sub_tasks is not None and task.sub_jobs:
         _put(body, spec.sub_tasks.at, [spec_body(sub, start=start, elapsed=elapsed) for sub in task.sub_jobs])
     return body
 
 
-def _put_texts(body: JSON, task: Task, fields: Mapping[str, str | None]) -> None:
+def _raw_in(spec: StatusSpec, status: StatusSpec, raw: Any) -> Any:
+    """The scenario's raw status (of the status section's table) as `spec` writes it: a list item with a
+    table of its own writes the first of its raw values of the same state."""
+    if spec.states is status.states or raw_status(raw) in spec.states:
+        return raw
+    state = status.states.get(raw_status(raw))
+    return next((value for value, mapped in spec.states.items() if mapped is state), raw)
+
+
+def _put_texts(body: JSON, spec: StatusSpec, task: Task, fields: Mapping[str, str | None]) -> None:
     """The job type and name, the resource, and the phase's error fields where the spec reads them."""
-    assert task.spec is not None
-    spec = task.spec.status
     for pointer, text in ((spec.job_type, task.job_type), (spec.job_name, task.job_name)):
         if pointer is not None:
             _put(body, pointer, text or None)
@@ -214,11 +222,9 @@ def _put_state(body: JSON, spec: StatusSpec, status: Any) -> None:
         _put(body, spec.state, status)
 
 
-def _put_times(body: JSON, task: Task, start: float, elapsed: float) -> None:
+def _put_times(body: JSON, spec: StatusSpec, task: Task, start: float, elapsed: float) -> None:
     """The start, end and creation times where the spec reads them; an end written as a duration (DLI)
     is how long the task has run, so far or in all."""
-    assert task.spec is not None
-    spec = task.spec.status
     begin, end = _times(task, start, elapsed)
     for field, when in ((spec.start, begin), (spec.end, end)):
         if field is not None and field.format in ("duration_ms", "duration_s"):
@@ -328,11 +334,14 @@ def _at(body: Any, pointer: tuple[str, ...]) -> Any:
 
 def spec_list_item(task: Task, spec: ServiceSpec, *, start: float, elapsed: float) -> JSON:
     """`task` as a spec-only service's list API reports it: its status body's part at `item_at` when
-    the list carries statuses, else its ID and, when the spec reads one, its `recent` time."""
+    the list carries statuses (or, with `discover.status`, the item's own fields where that reads them),
+    else its ID and, when the spec reads one, its `recent` time."""
     lister = spec.discover
     assert lister is not None
-    if lister.carries_status:
-        item: JSON = _at(spec_body(task, start=start, elapsed=elapsed), lister.item_at)
+    if lister.item_status is not None:
+        item: JSON = spec_body(task, start=start, elapsed=elapsed, status=lister.item_status)
+    elif lister.carries_status:
+        item = _at(spec_body(task, start=start, elapsed=elapsed), lister.item_at)
     else:
         item = {}
     _put_id(item, spec, task.task_id)

@@ -219,8 +219,12 @@ FAULT_KINDS = ("throttle", "server_error", "timeout", "malformed", "wrong_shape"
 
 
 def spec_phase_fields(spec: ServiceSpec) -> tuple[str, ...]:
-    """The phase keys of a task answered from its spec: the names its error fields have in the answer."""
+    """The phase keys of a task answered from its spec: the names its error fields have in the answer
+    (and in its list items, where they carry the status in fields of their own: DDM's fail_reason)."""
     fields = [spec.status.error.code, spec.status.error.message]
+    item = spec.discover.item_status if spec.discover is not None else None
+    if item is not None:
+        fields += [item.error.code, item.error.message]
     return tuple(dict.fromkeys(p[-1] for f in fields if f is not None for p in f.pointers if p))
 
 

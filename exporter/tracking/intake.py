@@ -18,7 +18,7 @@ from exporter.cloud.errors import ApiError
 from exporter.config import Config, TargetConfig
 from exporter.log import repeated
 from exporter.model import TaskStatus
-from exporter.services import BadResponse, DiscoverySpec, lookup, read_status, read_time, status_body, text
+from exporter.services import BadResponse, DiscoverySpec, lookup, read_item, read_time, text
 from exporter.tracking.files import FileProblem, FileTask, TaskFiles
 from exporter.tracking.refresh import Listing
 from exporter.tracking.table import Key, Source, TaskRecord, TaskTable
@@ -206,11 +206,12 @@ def _take_status_item(
     now: float,
     unknown: Callable[[str, str], None],
 ) -> TaskStatus | None:
-    """An item that carries its task's status: the task is tracked, and the status recorded."""
+    """An item that carries its task's status: the task is tracked, and the status recorded. An item read
+    through `discover.status` (fields of its own, fewer than the status API's) that says the task is final
+    has it asked once on its own, for the detail only the status API has (its error, its end); its answer
+    then stands: later items no longer overwrite it."""
     try:
-        status = read_status(
-            target.spec, status_body(lister, item), target.time_zone, lambda raw: unknown(target.cloud_service, raw)
-        )
+        status = read_item(target.spec, item, target.time_zone, lambda raw: unknown(target.cloud_service, raw))
     except BadResponse as exc:
         log.debug("a list item without a status; skipped", **target.labels(), task_id=task_id, error=str(exc))
         return None
@@ -225,9 +226,17 @@ def _take_status_item(
         )
         return None
     record = add(key, task_id, Source.DISCOVERED)
-    if record is not None:
-        table.update(key, replace(record, listed=True))
-        table.record(key, task_id, status, now)
+    if record is None:
+        return status
+    own = lister.item_status is not None and status.final
+    if own and record.final and not record.listed:
+        return status  # final, and asked (or to be asked) on its own: that answer has more than the item
+    # Asked once when the list first shows it final; not where the status API did not know it.
+    ask = own and not record.final and record.not_found == 0
+    table.update(key, replace(record, listed=True))
+    answered = table.record(key, task_id, status, now)
+    if ask and answered is not None:
+        table.update(key, replace(answered, listed=False, ask_again=True))
     return status
 
 

@@ -625,6 +625,19 @@ def _remaining(section: Section) -> RemainingField | None:
     return RemainingField(_field(at_ctx, at), remaining.string("unit", default="s", choices=tuple(REMAINING_UNITS)))
 
 
+def _readings(section: Section) -> dict[str, Any]:
+    """The fields a status section and a list's `status` read alike: times, names, resource, error."""
+    return {
+        "start": _time(section, "start"),
+        "end": _time(section, "end"),
+        "created": _time(section, "created"),
+        "job_type": _optional_field(section, "job_type"),
+        "job_name": _optional_field(section, "job_name"),
+        "resource": _optional_field(section, "resource"),
+        "error": _errors(section, "error") or ErrorFields(),
+    }
+
+
 def _states(section: Section) -> dict[str, State]:
     ctx, value = section.raw("states")
     if value is None:
@@ -744,13 +757,7 @@ def _status(section: Section, params: tuple[str, ...] = (), identity: TaskIdenti
         state=state,
         states=states,
         progress=_progress(status, params),
-        start=_time(status, "start"),
-        end=_time(status, "end"),
-        created=_time(status, "created"),
-        job_type=_optional_field(status, "job_type"),
-        job_name=_optional_field(status, "job_name"),
-        resource=_optional_field(status, "resource"),
-        error=_errors(status, "error") or ErrorFields(),
+        **_readings(status),
         sub_tasks=_sub_tasks(status),
         not_found=_not_found(status, states),
         error_in_200=_errors(status, "error_in_200"),
@@ -885,13 +892,7 @@ def _item_status(discover: Section, status: StatusSpec | None, carries_status: b
         state=state,
         states=_states(section) if section.has("states") else status.states,
         progress=progress,
-        start=_time(section, "start"),
-        end=_time(section, "end"),
-        created=_time(section, "created"),
-        job_type=_optional_field(section, "job_type"),
-        job_name=_optional_field(section, "job_name"),
-        resource=_optional_field(section, "resource"),
-        error=_errors(section, "error") or ErrorFields(),
+        **_readings(section),
         sub_tasks=None,
         not_found=replace(status.not_found, empty=None),  # `empty` points into a status body
         error_in_200=None,

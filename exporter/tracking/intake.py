@@ -207,9 +207,9 @@ def _take_status_item(
     unknown: Callable[[str, str], None],
 ) -> TaskStatus | None:
     """An item that carries its task's status: the task is tracked, and the status recorded. An item read
-    through `discover.status` (fields of its own, fewer than the status API's) that says the task is final
-    has it asked once on its own, for the detail only the status API has (its error, its end); its answer
-    then stands: later items no longer overwrite it."""
+    through `discover.status` (fields of its own, fewer than the status API's) that says a task the
+    exporter saw unfinished is now final has it asked once on its own, for the detail only the status API
+    has (its error, its end); its answer then stands: later items no longer overwrite it."""
     try:
         status = read_item(target.spec, item, target.time_zone, lambda raw: unknown(target.cloud_service, raw))
     except BadResponse as exc:
@@ -231,8 +231,9 @@ def _take_status_item(
     own = lister.item_status is not None and status.final
     if own and record.final and not record.listed:
         return status  # final, and asked (or to be asked) on its own: that answer has more than the item
-    # Asked once when the list first shows it final; not where the status API did not know it.
-    ask = own and not record.final and record.not_found == 0
+    # Asked once when the list shows it turn final (the exporter saw it unfinished); not a task final when
+    # first seen (a new target's history would cost a call each), nor where the status API did not know it.
+    ask = own and record.status is not None and not record.final and record.not_found == 0
     table.update(key, replace(record, listed=True))
     answered = table.record(key, task_id, status, now)
     if ask and answered is not None:

@@ -367,6 +367,14 @@ class TaskTable:
         )
 
 
+def _kept_error(known: TaskStatus | None, result: TaskStatus) -> TaskStatus:
+    """A final answer without an error keeps the error said before for the same final state (DDM: its list
+    gives the failure's reason, its status API none)."""
+    if known is None or known.state is not result.state or not (known.error_code or known.error_message):
+        return result
+    return replace(result, error_code=known.error_code, error_message=known.error_message)
+
+
 def answered(record: TaskRecord, result: TaskStatus | ApiError, now: float) -> TaskRecord:
     """`record` after an answer: a status replaces what was known (but for a progress whose own API did
     not answer: the one known for the same state stays); a failure keeps it, and a not-found marks it
@@ -377,6 +385,8 @@ def answered(record: TaskRecord, result: TaskStatus | ApiError, now: float) -> T
         previous = record.status or TaskStatus(State.UNKNOWN, NOT_FOUND)
         marked = replace(previous, state=State.UNKNOWN, raw_status=NOT_FOUND)
         return replace(record, last_error=result, not_found=record.not_found + 1, status=marked)
+    if result.final and not (result.error_code or result.error_message):
+        result = _kept_error(record.status, result)
     if result.progress_unanswered:  # the status answered, its progress API did not: the progress stays
         known = record.status
         kept = known.progress if known is not None and known.state is result.state else None

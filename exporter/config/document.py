@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import structlog
 
+from exporter.config.intake import IntakeSettings, parse_intake
 from exporter.config.secrets import NO_WHITESPACE, Secret, SecretError, whitespace_flaw
 from exporter.model import ID_DESCRIPTION, SINGLE_ID, TaskIdentity, valid_id
 from exporter.schema import (
@@ -301,6 +302,7 @@ class Config:
     checksum: str = ""
     region_targets: tuple[RegionTargets, ...] = ()  # expanded per region at run time, from IAM
     region_doubts: tuple[RegionDoubt, ...] = ()  # of the file's text: a reload of an unchanged file does nothing
+    intake: IntakeSettings = field(default_factory=IntakeSettings)  # pushed hints of new jobs (SMN, CloudEvents)
 
 
 # --- The sections ----------------------------------------------------------------------------------
@@ -923,7 +925,9 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
     top = Section(ctx, document, "the top level")
     for key in [key for key in top.data if isinstance(key, str) and key.startswith("x-")]:
         del top.data[key]  # extension fields, as docker-compose has them: anchors for <<: merges
-    top.allow("accounts", "services", "custom_services", "scrape", "tracking", "task_files", "metrics", "history")
+    top.allow(
+        "accounts", "services", "custom_services", "scrape", "tracking", "task_files", "metrics", "history", "intake"
+    )
     services = _custom_services(top)
     accounts = _accounts(top, services)
     found = _Found(services)
@@ -944,6 +948,7 @@ def parse_config(text: str, *, file: str = "", env: Mapping[str, str] | None = N
         checksum=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
         region_targets=tuple(region_targets),
         region_doubts=tuple(found.doubts),
+        intake=parse_intake(*top.raw("intake"), accounts, lambda section, key: _secret(section, key, required=True)),
     )
 
 

@@ -50,6 +50,7 @@ class Source(enum.StrEnum):
     FILE = "file"
     DISCOVERED = "discovered"
     PROBE = "probe"
+    PUSHED = "pushed"  # named by a pushed notice (SMN, CloudEvents): a hint, its state from the status API
 
 
 class DropReason(enum.StrEnum):

@@ -31,7 +31,7 @@ from exporter.model import valid_id
 from exporter.services import DiscoverySpec, Field, Paging, ServiceSpec, StatusSpec, Window, lookup, text
 from exporter.tracking.refresh import ListCall, Listing, list_calls
 
-__all__ = ["CTS", "TraceSource", "job_ids", "trace_calls", "trace_sources"]
+__all__ = ["CTS", "TraceSource", "job_ids", "trace_calls", "trace_job_id", "trace_sources"]
 
 
 def _field(*tokens: str) -> Field:
@@ -115,7 +115,7 @@ def job_ids(source: TraceSource, listing: Listing) -> tuple[list[tuple[TargetCon
         if target is None:
             skipped["another service type"] += 1
             continue
-        job_id, why = _job_id(item, target.spec)
+        job_id, why = trace_job_id(item, target.spec)
         if why:
             skipped[why] += 1
         else:
@@ -123,8 +123,8 @@ def job_ids(source: TraceSource, listing: Listing) -> tuple[list[tuple[TargetCon
     return [(target, job_id) for (_, job_id), target in found.items()], skipped
 
 
-def _job_id(item: Mapping[str, Any], spec: ServiceSpec) -> tuple[str, str]:
-    """(job ID, "") from one trace, or ("", why it names none)."""
+def trace_job_id(item: Mapping[str, Any], spec: ServiceSpec) -> tuple[str, str]:
+    """(job ID, "") from one trace record (listed, or pushed), or ("", why it names none)."""
     code = text(item.get("code")).strip()
     if code.isdigit() and int(code) >= 400:
         return "", "a failed operation"

@@ -146,6 +146,14 @@ def take_listings(
         arrivals.finished[listing.key] = listing.at
 
 
+def count_dropped(dropped: Iterable[Dropped], on_drop: Callable[[str, DropReason, int], None]) -> bool:
+    """Hand the drops to `on_drop` by cloud service and reason; whether there were any."""
+    counts = Counter((d.cloud_service, d.reason) for d in dropped)
+    for (service, reason), count in counts.items():
+        on_drop(service, reason, count)
+    return bool(counts)
+
+
 class Tracker:
     def __init__(
         self,
@@ -190,8 +198,7 @@ class Tracker:
         return self._config
 
     @property
-    def targets(self) -> tuple[TargetSnapshot, ...]:
-        """The targets as the last refresh or probe left them."""
+    def targets(self) -> tuple[TargetSnapshot, ...]:  # as the last refresh or probe left them
         return self.snapshot.targets
 
     def apply(self, config: Config) -> None:
@@ -209,16 +216,12 @@ class Tracker:
         self._client = IdentityQuerier(client)
 
     def use(self, config: Config, client: Querier) -> None:
-        """A reload's new configuration and the client built for it; a refresh in flight goes on with the
-        old pair, which it took at its start."""
+        """A reload's new configuration and its client; a refresh in flight goes on with the old pair."""
         self.apply(config)
         self.use_client(client)
 
     def _count(self, dropped: Iterable[Dropped], *, made_room: bool = True) -> None:
-        counts = Counter((d.cloud_service, d.reason) for d in dropped)
-        for (service, reason), count in counts.items():
-            self._on_drop(service, reason, count)
-        if counts and made_room:
+        if count_dropped(dropped, self._on_drop) and made_room:
             self._files.stale()  # a file task refused for lack of room may fit now
 
     def _add(self, key: Key, task_id: str, source: Source, *, force: bool = False) -> TaskRecord | None:
@@ -255,6 +258,15 @@ class Tracker:
         history = sorted({id(r): r for r in (*self._recent, *self._failed)}.values(), key=lambda r: -r.at)
         snapshot = self._finder.parents.shown(self._table.snapshot())
         self.snapshot = dataclasses.replace(snapshot, refreshes=tuple(history))
+
+    def push(self, key: Key, job_id: str) -> bool:
+        """Track a job a pushed notice names (source `pushed`): due at once, its state from the status API.
+        False when the table refused it (no room, or retired here before)."""
+        if key not in self._table.target_keys():
+            return False
+        added = self._table.get(key, job_id) is not None or self._add(key, job_id, Source.PUSHED) is not None
+        self._publish()
+        return added
 
     # --- /probe and refresh ----------------------------------------------------------------------
 

@@ -298,11 +298,6 @@ class Delivery(NamedTuple):
     body: str
 
 
-def trace_message(topic: SmnTopic, task: Task) -> str:
-    """A notification's ``message``: the task's Cloud Trace record as JSON text."""
-    return json.dumps(traces.trace_of(topic.sim.parts, task))
-
-
 def _key(task: Task) -> tuple[str, str, str]:
     return task.cloud_service, task.project_id, task.task_id
 

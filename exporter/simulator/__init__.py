@@ -8,6 +8,13 @@ and CPH ListJobs answer for many tasks at once. Service APIs take IAM tokens or 
 (``SDK-HMAC-SHA256``, checked against the simulated clock, with the gateway's AK lock after repeated
 failures); ``start_simulator`` can serve HTTPS.
 
+It pushes too (`push.py`, imported as ``exporter.simulator.push`` because it needs ``cryptography``,
+which only the tests install): an SMN topic signed with a test PKI made at run time (``FakePki``,
+``smn_topic``), whose certificate and subscription confirmation the simulator serves under ``/smn/``
+(`smn.py`), and a ``Pusher`` that posts signed SMN confirmations and notifications (each a task's Cloud
+Trace record, as ListTraces answers it) and CloudEvents deliveries to a subscriber such as the
+exporter's intake.
+
 `Simulator` (``app.py``) assembles parts, each in a module of its own: the gateway (latency,
 authentication, faults, counting), the task lookup, and route providers (``app.ROUTE_PROVIDERS``:
 the specs' status and list APIs, fan-out parent lists, Cloud Trace, IAM tokens, the ``/_sim/`` admin

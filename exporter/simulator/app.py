@@ -6,6 +6,8 @@
   service's shape (`shapes.yaml`, `bodies.py`) or from its spec alone, for the tasks `tasks.py` finds.
 - `fanout.py`: the parent lists of fan-out services, from the scenario's ``parents:``.
 - `traces.py`: Cloud Trace Service's ListTraces; `tokens.py`: IAM's token API; `admin.py`: ``/_sim/``.
+- `smn.py`: SMN's signing certificates and subscription confirmation (``/smn/``); `push.py` pushes
+  signed SMN messages and CloudEvents to a subscriber (the exporter's intake).
 
 Extension points, for APIs and scenario data added later:
 
@@ -41,7 +43,7 @@ import structlog
 from aiohttp import web
 
 from exporter.services import BUILTIN, ServiceSpec
-from exporter.simulator import admin, bodies, fanout, iam, services, tokens, traces
+from exporter.simulator import admin, bodies, fanout, iam, services, smn, tokens, traces
 from exporter.simulator.auth import (
     AK_LOCK_SECONDS,
     AK_LOCK_THRESHOLD,
@@ -64,6 +66,7 @@ from exporter.simulator.scenario import (
     default_scenario,
     load_scenario,
 )
+from exporter.simulator.smn import SmnBook
 from exporter.simulator.stats import SimStats
 from exporter.simulator.tasks import TaskBook
 
@@ -102,6 +105,7 @@ ROUTE_PROVIDERS: tuple[RouteProvider, ...] = (
     traces.routes,
     tokens.routes,
     iam.routes,
+    smn.routes,
     admin.routes,
 )
 
@@ -238,6 +242,12 @@ class Simulator:
     def traces(self, project_id: str, service_type: str = "") -> list[dict[str, Any]]:
         """Cloud Trace Service's traces of the project by now, newest first (`traces.py`)."""
         return traces.traces(self.parts, project_id, service_type)
+
+    @property
+    def smn(self) -> SmnBook:
+        """SMN push state: the certificates served under ``/smn/`` and the subscriptions (`smn.py`);
+        `push.smn_topic` adds a topic."""
+        return self.parts.smn
 
     def issue_token(self) -> str:
         """A new IAM token, valid for ``token_ttl`` simulated seconds."""

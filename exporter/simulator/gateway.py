@@ -1,5 +1,5 @@
 """The fake API gateway in front of every service API: latency, authentication, the global fault,
-and the counting of every request (the admin API under ``/_sim/`` excepted).
+and the counting of every request (the admin API under ``/_sim/`` and SMN's ``/smn/`` excepted).
 
 All services share one base URL, as if one API gateway fronted them. A service request passes, in
 order: the configured latency, authentication (`auth.py`), the global fault switch or the soak's
@@ -57,7 +57,8 @@ class Gateway:
 
     @web.middleware
     async def count_and_map_errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/_sim/"):
+        # The admin API and SMN's certificates and confirmations are not service requests.
+        if request.path.startswith(("/_sim/", "/smn/")):
             return await handler(request)
         # Counted on arrival, so that requests a client gives up on (timeouts) show too.
         self.stats.requests_total += 1

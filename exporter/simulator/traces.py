@@ -16,8 +16,9 @@ from aiohttp import web
 from exporter.simulator import bodies
 from exporter.simulator.parts import Parts
 from exporter.simulator.routing import Handler, Route, int_param, json_response
+from exporter.simulator.scenario import Task
 
-__all__ = ["routes", "traces"]
+__all__ = ["routes", "trace_of", "traces"]
 
 
 def traces(parts: Parts, project_id: str, service_type: str = "") -> list[dict[str, Any]]:
@@ -30,11 +31,17 @@ def traces(parts: Parts, project_id: str, service_type: str = "") -> list[dict[s
             continue
         if service_type and spec.trace.service_type != service_type:
             continue
-        found.append(bodies.trace(task, started_at + task.created_offset))
+        found.append(trace_of(parts, task))
         types.setdefault(spec.trace.service_type, started_at + task.created_offset)
     for kind, at in types.items():
         found.extend(bodies.odd_traces(kind, at))
     return sorted(found, key=lambda item: -item["time"])
+
+
+def trace_of(parts: Parts, task: Task) -> dict[str, Any]:
+    """The trace of the call that created ``task`` (its service's spec has a ``trace``), as ListTraces
+    answers it; `push.py` pushes the same record."""
+    return bodies.trace(task, parts.clock.started_at + task.created_offset)
 
 
 def routes(parts: Parts) -> list[Route]:

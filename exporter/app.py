@@ -106,6 +106,10 @@ class Exporter:
         for warning in account_wide(config):
             log.warning("a 'regions' target of a service that lists the account's tasks", detail=warning)
         self.metrics.prepare({(t.account, t.cloud_service, t.region) for t in config.targets}, config.accounts)
+        intake = config.intake
+        self.metrics.prepare_intake(
+            [name for name, on in (("smn", intake.smn), ("cloudevents", intake.cloudevents)) if on]
+        )
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(self.clock())
 

@@ -36,7 +36,12 @@ from exporter.services.calls import describe_calls
 from exporter.services.explain import identity_lines, parent_lines
 
 if TYPE_CHECKING:
+    import ssl
+
+    from aiohttp import web
+
     from exporter.app import Exporter
+    from exporter.exposition.listener import Serving
     from exporter.simulator import AccessKey, RunningSimulator, Scenario
 
 __all__ = ["DEFAULT_LISTEN", "main", "parse_listen", "parse_shard"]
@@ -125,6 +130,15 @@ EXPORTER_FLAGS = (
         "default: %(default)s",
         read=parse_listen,
         default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+    ),
+    Flag(
+        "--web.intake-address",
+        "intake_listen",
+        "serve the intake doors (POST /intake/smn, /intake/cloudevents) on this address of their own, with "
+        "the same TLS and basic auth; they then answer 404 on --web.listen-address (default: on that one)",
+        read=parse_listen,
+        default=None,
         metavar="HOST:PORT",
     ),
     Flag(
@@ -301,58 +315,74 @@ async def _wait_for_signal() -> None:
     await stopped.wait()
 
 
-async def _run_exporter(
-    config_file: str,
-    host: str,
-    port: int,
-    header_timeout: float,
-    max_connections: int | None,
-    web_config: str = "",
-    shard: Shard | None = None,
-    auto_reload: float = 0.0,
-    lifecycle: bool = False,
-) -> int:
+async def _run_exporter(args: argparse.Namespace, shard: Shard) -> int:
+    """Serve until SIGINT or SIGTERM: the web listener, and the intake's own with --web.intake-address."""
     from exporter.app import Exporter
-    from exporter.exposition.server import make_app, serve
+    from exporter.exposition.intake import desk_of
+    from exporter.exposition.server import make_app, make_intake_app
     from exporter.exposition.webconfig import WebConfig, load_web_config
 
     try:
-        config = load_config(config_file)
-        web = load_web_config(web_config) if web_config else WebConfig()
+        config = load_config(args.config_file)
+        web = load_web_config(args.web_config) if args.web_config else WebConfig()
     except ConfigError as exc:
         log.error("invalid configuration", error=str(exc))
         return 1
     exporter = Exporter(config, shard=shard)
-    try:
-        serving = await serve(
-            make_app(exporter, web.users, lifecycle=lifecycle),
-            host,
-            port,
-            header_timeout=header_timeout,
-            max_connections=max_connections,
-            ssl_context=web.ssl_context,
-        )
-    except OSError as exc:  # the address is taken, or not this host's
+    desk = desk_of(exporter) if args.intake_listen else None
+    apps = [(make_app(exporter, web.users, lifecycle=args.lifecycle, intake=desk), args.listen)]
+    if desk is not None:
+        apps.append((make_intake_app(desk, web.users), args.intake_listen))
+    servings = await _listen(apps, args, web.ssl_context)
+    if servings is None:
         await exporter.aclose()
-        print(f"huaweicloud-task-exporter: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     log.info(
         "exporter listening",
-        address=f"{'https' if web.ssl_context else 'http'}://{host}:{port}/metrics",
+        address=f"{'https' if web.ssl_context else 'http'}://{args.listen[0]}:{args.listen[1]}/metrics",
+        intake_address=f"{args.intake_listen[0]}:{args.intake_listen[1]}" if desk is not None else "",
+        intake=[name for name in ("smn", "cloudevents") if getattr(config.intake, name) is not None],
         basic_auth=bool(web.users),
-        shard=f"{shard.index}/{shard.count}" if shard else "0/1",
-        config_auto_reload=f"every {auto_reload:g}s" if auto_reload else "off",
-        lifecycle=lifecycle,
+        shard=f"{shard.index}/{shard.count}",
+        config_auto_reload=f"every {args.auto_reload:g}s" if args.auto_reload else "off",
+        lifecycle=args.lifecycle,
         version=__version__,
         targets=len(config.targets),
         regions_targets=len(config.region_targets),  # a target per region once IAM answers
         tasks=sum(len(t.tasks) for t in config.targets),
     )
     try:
-        await _reload_until_stopped(exporter, auto_reload)
+        await _reload_until_stopped(exporter, args.auto_reload)
     finally:
-        await serving.stop()
+        for serving in servings:
+            await serving.stop()
     return 0
+
+
+async def _listen(
+    apps: list[tuple[web.Application, tuple[str, int]]], args: argparse.Namespace, tls: ssl.SSLContext | None
+) -> list[Serving] | None:
+    """Serve each app on its address (the same TLS and guards); None, said, when one cannot listen."""
+    from exporter.exposition.server import serve
+
+    servings: list[Serving] = []
+    for app, (host, port) in apps:
+        try:
+            serving = await serve(
+                app,
+                host,
+                port,
+                header_timeout=args.header_timeout,
+                max_connections=args.max_connections,
+                ssl_context=tls,
+            )
+            servings.append(serving)
+        except OSError as exc:  # the address is taken, or not this host's
+            for serving in servings:
+                await serving.stop()
+            print(f"huaweicloud-task-exporter: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+            return None
+    return servings
 
 
 async def _reload_until_stopped(exporter: Exporter, auto_reload: float) -> None:
@@ -537,20 +567,7 @@ def _exporter(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"huaweicloud-task-exporter: {exc}", file=sys.stderr)
         return 2
-    host, port = args.listen
-    return asyncio.run(
-        _run_exporter(
-            args.config_file,
-            host,
-            port,
-            args.header_timeout,
-            args.max_connections,
-            args.web_config,
-            shard,
-            args.auto_reload,
-            args.lifecycle,
-        )
-    )
+    return asyncio.run(_run_exporter(args, shard))
 
 
 def parse_shard(index: str, count: int, hostname: str) -> Shard:

@@ -345,6 +345,18 @@ async def _unknown_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     await queries(MINIMAL, cloud)
 
 
+@row("intake message refused")
+async def _intake_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten malformed bodies at the CloudEvents door (any message the intake refuses says this)."""
+    from exporter.exposition.intake import IntakeDesk
+    from exporter.intake import Result
+
+    config = parse_config(MINIMAL, env=ENV)
+    desk = IntakeDesk(lambda: config, lambda key, job_id: False, lambda: None, lambda source, result: None)
+    for _ in range(10):
+        desk.answer("cloudevents", Result.MALFORMED, "not a CloudEvent")
+
+
 @row("password check failed; answering 401")
 async def _password_check_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import bcrypt

@@ -109,6 +109,12 @@ async def test_every_exposed_family_is_documented_with_its_type_and_labels(tmp_p
         document["accounts"][0]["iam_endpoint"] = url
         added = {"cloud_service": "evs", "account": "demo", "regions": ["cn-north-4"], "endpoint": url}
         document["services"].append(added)
+        # An intake door (intake_messages_total: its series are made when the door is on).
+        token = tmp_path / "intake-token"
+        token.write_text("intake-token-for-tests", encoding="utf-8")
+        document["intake"] = {
+            "cloudevents": {"account": "demo", "token_header": "X-Intake-Token", "token_file": str(token)}
+        }
         stack.config_file.write_text(yaml.safe_dump(document))
         assert await stack.exporter.reload() is None
         response = await stack.http.get("/metrics")

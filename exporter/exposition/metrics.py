@@ -13,12 +13,20 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from exporter import __version__
 from exporter.cloud.client import HeldBack
+from exporter.intake.smn import Result
 from exporter.model import Reason
 from exporter.tracking import DropReason, FileProblem, Saved
 
 __all__ = ["SelfMetrics"]
 
 _PREFIX = "huaweicloud_task_"
+_INTAKE = (
+    "Pushed messages (SMN notifications, CloudEvents) by source and result: " + ", ".join(r.value for r in Result) + "."
+)
+_DROPPED = (
+    "Tasks that left the output: finished_ttl (finished long enough ago), not_found (the cloud no longer "
+    "knows them), max_tasks (room for newer ones, or refused for lack of it), probe_ttl (no longer probed)."
+)
 
 
 class SelfMetrics:
@@ -54,13 +62,10 @@ class SelfMetrics:
             ["account", "result"],
             registry=registry,
         )
-        self.dropped = Counter(
-            f"{_PREFIX}dropped_total",
-            "Tasks that left the output: finished_ttl (finished long enough ago), not_found (the cloud no longer "
-            "knows them), max_tasks (room for newer ones, or refused for lack of it), probe_ttl (no longer probed).",
-            ["cloud_service", "reason"],
-            registry=registry,
+        self.intake_messages = Counter(
+            f"{_PREFIX}intake_messages_total", _INTAKE, ["source", "result"], registry=registry
         )
+        self.dropped = Counter(f"{_PREFIX}dropped_total", _DROPPED, ["cloud_service", "reason"], registry=registry)
         self.saved = Counter(
             f"{_PREFIX}api_calls_saved_total",
             "Status queries a refresh did not send because the task was not due: interval (its last answer is "
@@ -110,6 +115,16 @@ class SelfMetrics:
             ["account"],
             registry=registry,
         )
+
+    def prepare_intake(self, sources: Iterable[str]) -> None:
+        """The zero-valued series of the intake doors that are on (smn, cloudevents); a door turned off
+        keeps its counts (they happened)."""
+        for source in sources:
+            for result in Result:
+                self.intake_messages.labels(source, result.value)
+
+    def intake(self, source: str, result: str) -> None:
+        self.intake_messages.labels(source, str(result)).inc()
 
     def prepare(self, targets: Iterable[tuple[str, str, str]], accounts: Iterable[str]) -> None:
         """Create the zero-valued series of configured targets (account, cloud_service, region) and accounts,

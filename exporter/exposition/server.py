@@ -31,6 +31,7 @@ from exporter import __version__
 from exporter.cloud import TRACE
 from exporter.config import Config, MetricsSettings, TargetConfig, redacted
 from exporter.exposition.collector import target_family, task_families
+from exporter.exposition.intake import INTAKE, IntakeDesk, add_intake, desk_of
 from exporter.exposition.listener import SAFE_HEADERS, Serving, serve
 from exporter.exposition.render import TaskText
 from exporter.exposition.webconfig import BasicAuth
@@ -400,9 +401,23 @@ async def landing(request: web.Request) -> web.Response:
         rows="\n".join(_task_row(state, record, now) for state, record in listed)
         or '<tr><td colspan="14">No tracked tasks.</td></tr>',
         count=_task_count(len(listed), len(records)),
+        confirmations=_confirmations(request.app),
         style=_STYLE,
     )
     return web.Response(text=page, content_type="text/html", headers={"Content-Security-Policy": _PAGE_POLICY})
+
+
+def _confirmations(app: web.Application) -> str:
+    """The SMN subscriptions waiting for an operator to open their subscribe_url (`intake.smn.confirm: log`;
+    only https URLs on a configured certificate host get here)."""
+    waiting = app[INTAKE].confirmations if INTAKE in app else {}
+    if not waiting:
+        return ""
+    rows = "".join(
+        f'<li>{html.escape(topic)}: <a href="{html.escape(url)}" rel="noreferrer">{html.escape(url)}</a></li>'
+        for topic, url in waiting.items()
+    )
+    return f"<h2>SMN subscriptions to confirm</h2>\n<p>Open each link once to confirm.</p><ul>{rows}</ul>\n"
 
 
 def _task_count(listed: int, tracked: int) -> str:
@@ -534,7 +549,7 @@ _PAGE = """<!DOCTYPE html>
 <th>Failed</th><th>Cause of the first failure</th></tr>
 {targets}
 </table>
-<h2>Tracked tasks</h2>
+{confirmations}<h2>Tracked tasks</h2>
 {count}
 <table id="tasks">
 <tr><th>Target</th><th>Task</th><th>Source</th><th>State</th><th>Raw status</th><th>Job</th><th>Progress</th>
@@ -559,20 +574,20 @@ async def _safe_headers(request: web.BaseRequest, response: web.StreamResponse) 
         response.headers.setdefault(name, value)
 
 
-def make_app(exporter: Served, users: Mapping[str, bytes] | None = None, *, lifecycle: bool = False) -> web.Application:
+def make_app(
+    exporter: Served,
+    users: Mapping[str, bytes] | None = None,
+    *,
+    lifecycle: bool = False,
+    intake: IntakeDesk | None = None,
+) -> web.Application:
     """The exporter's endpoints; with `users` (user -> bcrypt hash), every one behind basic auth;
-    `POST /-/reload` only with `lifecycle` (else 403, as Prometheus without --web.enable-lifecycle)."""
-    auth = BasicAuth(users) if users else None
-    app = web.Application(middlewares=[auth.middleware] if auth else [])
+    `POST /-/reload` only with `lifecycle` (else 403, as Prometheus without --web.enable-lifecycle). The
+    intake doors answer here unless `intake` is given: the desk of a listener of their own
+    (`make_intake_app`), and these answer 404."""
+    app = _base_app(users)
     app[EXPORTER] = exporter
     app[LIFECYCLE] = lifecycle
-    app.on_response_prepare.append(_safe_headers)
-    if auth is not None:
-
-        async def stop_auth(app: web.Application) -> None:
-            auth.close()
-
-        app.on_cleanup.append(stop_auth)
     app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/probe", probe)
@@ -581,6 +596,7 @@ def make_app(exporter: Served, users: Mapping[str, bytes] | None = None, *, life
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload)
     app.router.add_put("/-/reload", reload)
+    add_intake(app, intake or desk_of(exporter), serves=intake is None)
 
     async def close(app: web.Application) -> None:
         await app[EXPORTER].aclose()
@@ -590,4 +606,25 @@ def make_app(exporter: Served, users: Mapping[str, bytes] | None = None, *, life
 
     app.on_startup.append(load_task_files)
     app.on_cleanup.append(close)
+    return app
+
+
+def make_intake_app(desk: IntakeDesk, users: Mapping[str, bytes] | None = None) -> web.Application:
+    """The intake doors alone, for `--web.intake-address`: the same TLS and basic auth as the main listener."""
+    app = _base_app(users)
+    add_intake(app, desk)
+    return app
+
+
+def _base_app(users: Mapping[str, bytes] | None) -> web.Application:
+    """An application with the safe headers, and with `users` every path behind basic auth."""
+    auth = BasicAuth(users) if users else None
+    app = web.Application(middlewares=[auth.middleware] if auth else [])
+    app.on_response_prepare.append(_safe_headers)
+    if auth is not None:
+
+        async def stop_auth(app: web.Application) -> None:
+            auth.close()
+
+        app.on_cleanup.append(stop_auth)
     return app

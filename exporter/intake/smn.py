@@ -411,6 +411,11 @@ class SmnReceiver:
             return Received(Result.BAD_SIGNATURE, account=account, reason="signature does not verify")
         return self._remember(parsed.message, account)
 
+    def refuses(self, url: str) -> str:
+        """Why a subscribe_url may not be fetched nor shown (not https, or not on an allowed host), or ""."""
+        checked = _allowed(url, self._store._hosts, "subscribe_url")
+        return checked if isinstance(checked, str) else ""
+
     async def confirm(self, url: str) -> str:
         """With confirm "auto", GETs a verified SubscriptionConfirmation's subscribe_url (https, an allowed
         host, no redirect). Returns what happened, starting with "confirmed", "not confirmed" (confirm

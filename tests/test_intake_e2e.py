@@ -263,3 +263,24 @@ async def test_a_chunked_body_is_cut_off_at_the_limit(pki: FakePki, tmp_path: Pa
         assert sent[0] < 100  # read to the limit (256 KiB), not to the end
         data = await r.metrics()
         assert r.counted(data, "cloudevents", "too_large") == 1
+
+
+async def test_the_intakes_own_listener_takes_the_same_basic_auth(
+    pki: FakePki, tmp_path: Path, monkeypatch: Any
+) -> None:
+    import bcrypt
+
+    users = {"smn": bcrypt.hashpw(b"intake-password", bcrypt.gensalt(rounds=4))}
+    async with rig(pki, tmp_path, monkeypatch) as r:
+        own = await serve(make_intake_app(desk_of(r.exporter), users), "127.0.0.1", 0)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{own.port}", timeout=10) as http:
+                anonymous = await http.post("/intake/smn", content=b"{}")
+                wrong = await http.post("/intake/smn", content=b"{}", auth=("smn", "guess"))
+                right = await http.post("/intake/smn", content=b"{}", auth=("smn", "intake-password"))
+        finally:
+            await own.stop()
+        assert (anonymous.status_code, wrong.status_code) == (401, 401)
+        assert (right.status_code, right.json()) == (400, {"result": "malformed"})
+        data = await r.metrics()
+        assert r.counted(data, "smn", "malformed") == 1  # the refused-at-the-door requests never reached it

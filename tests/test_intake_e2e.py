@@ -284,3 +284,23 @@ async def test_the_intakes_own_listener_takes_the_same_basic_auth(
         assert (right.status_code, right.json()) == (400, {"result": "malformed"})
         data = await r.metrics()
         assert r.counted(data, "smn", "malformed") == 1  # the refused-at-the-door requests never reached it
+
+
+async def test_many_senders_share_the_doors_bucket() -> None:
+    """A flood from many addresses: each sender's bucket lets it through, the door's does not."""
+    from exporter.config import parse_config
+    from exporter.exposition.intake import IntakeDesk
+    from exporter.intake import Result
+
+    text = f"""
+accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: t}}}}]
+services: [{{cloud_service: evs, account: prod, region: cn-north-4, project_id: {DEFAULT_PROJECT_ID},
+             endpoint: "http://127.0.0.1:9"}}]
+intake: {{cloudevents: {{account: prod, token_header: X-T, token: t}}, rate_limit: 1}}
+"""
+    config = parse_config(text)
+    desk = IntakeDesk(lambda: config, lambda key, job_id: False, lambda: None, lambda source, result: None)
+    answers = [desk.admit("cloudevents", f"127.0.0.{n}", 10) for n in range(1, 201)]
+    assert answers.count(None) == 20  # the door's burst: twice ten senders' worth of one message a second
+    assert set(answers) == {None, Result.RATE_LIMITED}
+    assert desk.admit("smn", "127.0.1.1", 10) is None  # the other door has its own bucket

@@ -5,8 +5,9 @@ shared token). Off unless the configuration's `intake:` names them: then 404, as
 A notice is a hint: the job its trace record names is tracked (source `pushed`, tracking/pushed.py) and a
 refresh starts after the answer, which the sender gets at once. Every message counts once in
 `huaweicloud_task_intake_messages_total{source, result}`. Bounded: a body over `intake.max_body_size` is
-refused unread (413), each sender address has a token bucket of `intake.rate_limit` messages per second
-(429; 4096 addresses remembered), CloudEvents ids are remembered for duplicates (100,000 at most).
+refused unread (413), each sender address has a token bucket of `intake.rate_limit` messages per second,
+and each door one of ten times that (429; 4096 addresses remembered), CloudEvents ids are remembered for
+duplicates (100,000 at most).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = ["INTAKE", "SENDERS", "IntakeDesk", "add_intake", "desk_of", "status_o
 log = structlog.get_logger(__name__)
 
 SENDERS = 4096  # sender addresses whose token buckets are remembered
+DOOR_SENDERS = 10  # a door takes this many senders' worth of messages in all
 EVENT_IDS = 100_000  # CloudEvents (source, id) remembered against duplicates
 _STATUS = {
     Result.ACCEPTED: 200,
@@ -119,7 +121,10 @@ class IntakeDesk:
     def admit(self, source: str, address: str, length: int | None) -> Result | None:
         """The result that ends a message before its body is read: too many from its sender, too large."""
         settings = self.settings
-        if not self._buckets.take(address, settings.rate_limit):
+        # Each sender's bucket, and the door's of ten senders' worth (many addresses do not make it unbounded).
+        if not self._buckets.take(address, settings.rate_limit) or not self._buckets.take(
+            f"door {source}", DOOR_SENDERS * settings.rate_limit
+        ):
             return Result.RATE_LIMITED
         if length is not None and length > settings.max_body_size:
             return Result.TOO_LARGE

@@ -153,6 +153,8 @@ async def test_cloudevents_in_both_modes_and_a_wrong_token(pki: FakePki, tmp_pat
         assert r.counted(data, "cloudevents", "bad_signature") == 2
         assert r.counted(data, "cloudevents", "accepted") == 2
         assert TOKEN not in (await r.http.get("/metrics")).text
+        shown = (await r.http.get("/config")).text
+        assert TOKEN not in shown and "token_header: X-Intake-Token" in shown and "token: <secret>" in shown
 
 
 async def test_every_hostile_smn_case_is_refused_with_its_own_result(

@@ -73,4 +73,20 @@ def redacted(config: Config, target: TargetConfig | None = None) -> dict[str, An
         "tracking": dataclasses.asdict(config.tracking),
         "task_files": list(config.task_files),
         "metrics": {"finished_states": config.metrics.finished_states, "exclude": sorted(config.metrics.exclude)},
+        "intake": _intake(config),
     }
+
+
+def _intake(config: Config) -> dict[str, Any]:
+    intake = config.intake
+    shown: dict[str, Any] = {"max_body_size": intake.max_body_size, "rate_limit": intake.rate_limit}
+    if intake.smn is not None:
+        shown["smn"] = dataclasses.asdict(intake.smn)
+    if intake.cloudevents is not None:
+        events = intake.cloudevents
+        shown["cloudevents"] = {
+            "account": events.account,
+            "token_header": events.token_header,
+            "token": _secret(events.token),
+        }
+    return shown

@@ -19,6 +19,10 @@ URN = f"urn:smn:cn-north-4:{PROJECT}:task-events"
 
 
 def contract(token_file: Path) -> str:
+    """The issue's example, its certificate file a test certificate (never a real one) in the test's directory."""
+    from exporter.simulator.push import FakePki
+
+    (token_file.parent / "smn-signing.pem").write_bytes(FakePki.generate().signing_cert_pem)
     return (
         BASE
         + f"""
@@ -28,7 +32,7 @@ intake:
       - urn: {URN}
         account: prod
     certificate_hosts: [smn.cn-north-4.myhuaweicloud.com]
-    certificate_files: [/etc/exporter/smn-signing.pem]
+    certificate_files: [{token_file.parent / "smn-signing.pem"}]
     confirm: log
     max_age: 1h
   cloudevents:
@@ -97,3 +101,28 @@ def test_a_token_is_never_quoted_in_an_error() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, env={"T": "t"})
     assert "s3cret" not in str(caught.value)
+
+
+def test_certificate_files_and_the_ca_file_are_read_when_the_config_is(tmp_path: Path) -> None:
+    missing = tmp_path / "smn-signing.pem"
+    junk = tmp_path / "junk.pem"
+    junk.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", encoding="utf-8")
+    for files, says in (
+        (f"certificate_files: [{missing}]", f"intake.smn.certificate_files: {missing}: cannot read the certificate"),
+        (f"certificate_files: [{junk}]", f"intake.smn.certificate_files: {junk}: not an X.509 certificate"),
+        (f"certificate_hosts: [h], ca_file: {junk}", f"intake.smn.ca_file: {junk}: cannot read the CA bundle"),
+    ):
+        text = BASE + f"intake: {{smn: {{topics: [{{urn: '{URN}', account: prod}}], {files}}}}}\n"
+        with pytest.raises(ConfigError) as caught:
+            parse_config(text, env={"T": "t"})
+        assert says in str(caught.value), str(caught.value)
+
+
+def test_without_secrets_a_missing_certificate_file_is_noted_not_failed(tmp_path: Path) -> None:
+    from exporter.schema import WithoutSecrets
+
+    text = BASE + f"intake: {{smn: {{topics: [{{urn: '{URN}', account: prod}}], certificate_files: [/nowhere.pem]}}}}\n"
+    env = WithoutSecrets({"T": "t"})
+    config = parse_config(text, env=env)
+    assert config.intake.smn is not None
+    assert any("/nowhere.pem: cannot read the certificate" in note for note in env.notes)

@@ -357,6 +357,24 @@ async def _intake_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         desk.answer("cloudevents", Result.MALFORMED, "not a CloudEvent")
 
 
+@row("SMN certificates unusable; refusing SMN messages")
+async def _smn_store_unusable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pinned certificate read at load and gone since: each SMN message meets it."""
+    from exporter.exposition.intake import IntakeDesk
+    from exporter.simulator.push import FakePki
+
+    pinned = tmp_path / "smn.pem"
+    pinned.write_bytes(FakePki.generate().signing_cert_pem)
+    urn = f"urn:smn:cn-north-4:{PROJECT}:t"
+    text = MINIMAL + f"intake: {{smn: {{topics: [{{urn: '{urn}', account: prod}}], certificate_files: [{pinned}]}}}}\n"
+    config = parse_config(text, env=ENV)
+    pinned.unlink()
+    desk = IntakeDesk(lambda: config, lambda key, job_id: False, lambda: None, lambda source, result: None)
+    assert config.intake.smn is not None
+    for _ in range(10):
+        assert desk.receiver(config.intake.smn) is None
+
+
 @row("password check failed; answering 401")
 async def _password_check_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import bcrypt

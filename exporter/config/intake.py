@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.config.secrets import Secret
-from exporter.schema import Ctx, Section
+from exporter.intake import CertificateFileError, SmnPolicy, check_policy
+from exporter.schema import Ctx, Section, WithoutSecrets
 
 __all__ = ["CloudEventsIntake", "IntakeSettings", "SmnIntake", "SmnTopic", "parse_intake"]
 
@@ -113,7 +114,7 @@ def _smn(section: Section, accounts: Mapping[str, object]) -> SmnIntake:
     if not hosts and not files:
         section.ctx.fail("give 'certificate_hosts' (where signing certificates may be fetched over HTTPS) "
                          "or 'certificate_files' (pinned certificates)")  # fmt: skip
-    return SmnIntake(
+    smn = SmnIntake(
         topics=tuple(topics),
         certificate_hosts=hosts,
         certificate_files=files,
@@ -121,6 +122,16 @@ def _smn(section: Section, accounts: Mapping[str, object]) -> SmnIntake:
         max_age=section.number("max_age", 3600, minimum=1, maximum=7 * 86400),
         ca_file=section.string("ca_file", expect="a CA bundle file path"),
     )
+    try:  # the files are read now, not at the first message
+        check_policy(SmnPolicy({}, hosts, files, smn.confirm, smn.max_age, smn.ca_file))
+    except (CertificateFileError, ValueError) as exc:
+        key = "ca_file" if smn.ca_file and str(exc).startswith(smn.ca_file) else "certificate_files"
+        ctx = section.raw(key)[0]
+        if isinstance(ctx.env, WithoutSecrets) and "cannot read" in str(exc):
+            ctx.env.note(ctx, str(exc))  # CI: the files are where the exporter runs, not here
+        else:
+            ctx.fail(str(exc))
+    return smn
 
 
 def _strings(section: Section, key: str, what: str, pattern: re.Pattern[str] | None) -> list[str]:

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from exporter.config import Config
 from exporter.config.intake import IntakeSettings, SmnIntake
-from exporter.intake.smn import CertificateStore, Received, Result, SmnPolicy, SmnReceiver
+from exporter.intake.smn import CertificateFileError, CertificateStore, Received, Result, SmnPolicy, SmnReceiver
 from exporter.log import repeated
 from exporter.tracking.pushed import Place, read_notice
 
@@ -102,7 +102,7 @@ class IntakeDesk:
         if self._smn is not None:
             await self._smn[2].aclose()
 
-    def receiver(self, smn: SmnIntake) -> SmnReceiver:
+    def receiver(self, smn: SmnIntake) -> SmnReceiver | None:
         if self._smn is None or self._smn[0] != smn:
             if self._smn is not None:
                 self._spawn(self._smn[2].aclose())
@@ -114,7 +114,12 @@ class IntakeDesk:
                 max_age=smn.max_age,
                 ca_file=smn.ca_file,
             )
-            store = CertificateStore(policy)
+            try:
+                store = CertificateStore(policy)
+            except (CertificateFileError, ValueError) as exc:  # checked at load; a file may go since
+                repeated(log.error, "SMN certificates unusable; refusing SMN messages", "smn store", error=str(exc))
+                self._smn = None
+                return None
             self._smn = (smn, SmnReceiver(policy, store, self._clock), store)
         return self._smn[1]
 
@@ -244,6 +249,8 @@ async def smn_door(request: web.Request) -> web.StreamResponse:
     smn = desk.settings.smn
     assert smn is not None
     receiver = desk.receiver(smn)
+    if receiver is None:
+        return desk.answer("smn", Result.UNTRUSTED_CERTIFICATE, "the pinned certificates cannot be read")
     received = await receiver.receive(body)
     if received.result is not Result.ACCEPTED or received.message is None:
         return desk.answer("smn", received.result, received.reason)

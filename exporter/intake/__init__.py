@@ -12,6 +12,7 @@ from exporter.intake.smn import (
     Result,
     SmnPolicy,
     SmnReceiver,
+    check_policy,
     string_to_sign,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "Result",
     "SmnPolicy",
     "SmnReceiver",
+    "check_policy",
     "string_to_sign",
 ]

@@ -236,6 +236,15 @@ def _pinned(path: str) -> rsa.RSAPublicKey:
     return key
 
 
+def check_policy(policy: SmnPolicy) -> None:
+    """What the store would refuse at its start, said when the configuration is loaded: a host entry that is
+    not host[:port] (ValueError), a pinned file or CA bundle that cannot be used (CertificateFileError)."""
+    _host_entries(policy.certificate_hosts)
+    _verify_context(policy.ca_file)
+    for path in policy.certificate_files:
+        _pinned(path)
+
+
 class CertificateStore:
     """SMN's signing keys. With `policy.certificate_files`, those files' keys, read here once; nothing is
     fetched. Otherwise by URL: fetched only over https:// from an allowed host (`certificate_hosts`), no

@@ -53,6 +53,7 @@ soak: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/calls.py
+	$(BIN)/python bench/intake.py
 
 # The alerts, recording rules and dashboards from their one source, the jsonnet mixin in mixin/ (jsonnet is
 # a test extra): alerts/*.yaml, dashboards/*.json and the PrometheusRule.

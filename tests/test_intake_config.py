@@ -126,3 +126,25 @@ def test_without_secrets_a_missing_certificate_file_is_noted_not_failed(tmp_path
     config = parse_config(text, env=env)
     assert config.intake.smn is not None
     assert any("/nowhere.pem: cannot read the certificate" in note for note in env.notes)
+
+
+def test_where_the_record_sits_is_a_pointer_per_door_and_per_cloudevents_source() -> None:
+    intake = """
+intake:
+  smn: {topics: [{urn: URN, account: prod}], certificate_hosts: [h], record: /detail/trace}
+  cloudevents:
+    account: prod
+    token_header: X-T
+    token: "${T}"
+    record: /trace
+    records: {HC.CTS: "", HC.EVS: /detail/a~1b}
+""".replace("URN", URN)
+    config = parse_config(BASE + intake, env={"T": "t"})
+    assert config.intake.smn is not None and config.intake.smn.record == ("detail", "trace")
+    events = config.intake.cloudevents
+    assert events is not None
+    assert events.record_of("HC.CTS") == () and events.record_of("HC.EVS") == ("detail", "a/b")
+    assert events.record_of("HC.OBS") == ("trace",)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(BASE + intake.replace("record: /trace", "record: trace"), env={"T": "t"})
+    assert 'intake.cloudevents.record: expected a JSON pointer ("" for the whole, or /field/...)' in str(caught.value)

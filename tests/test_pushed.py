@@ -98,3 +98,15 @@ def test_a_pushed_job_is_tracked_as_pushed_and_asked_at_once() -> None:
     status = target.tasks[JOB].status
     assert status is not None and status.raw_status == "RUNNING"
     assert not tracker.push(("prod", "evs", "eu-west-0", PROJECT), JOB)  # not a configured target
+
+
+def test_the_record_may_sit_elsewhere_in_what_was_pushed() -> None:
+    """The reading is configurable (the CTS message body is not documented): `record` points at the trace."""
+    config = parse_config(TEXT, env={"T": "t"})
+    place = Place("prod", "cn-north-4", PROJECT)
+    wrapped = json.dumps({"detail": {"traces": [record()]}})
+    assert read_notice(config, place, wrapped, ("detail", "traces", "0")).job_id == JOB
+    assert read_notice(config, place, wrapped).why == "the trace record has no service_type"
+    assert read_notice(config, place, wrapped, ("detail", "nothing")).why == (
+        "the message is not a trace record (an object)"
+    )

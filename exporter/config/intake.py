@@ -20,6 +20,7 @@ __all__ = ["CloudEventsIntake", "IntakeSettings", "SmnIntake", "SmnTopic", "pars
 TOPIC_URN = re.compile(r"urn:smn:(?P<region>[a-z0-9-]{2,40}):(?P<project>[0-9a-f]{32}):[A-Za-z0-9_-]{1,255}")
 HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?(:[0-9]{1,5})?")
 HEADER = re.compile(r"[A-Za-z0-9-]{1,64}")
+POINTER = re.compile(r"(/([^~/]|~[01])*){0,32}")
 DEFAULT_MAX_BODY = 256 * 1024
 DEFAULT_RATE = 20.0  # messages per second per sender address
 
@@ -40,6 +41,7 @@ class SmnTopic:
 @dataclass(frozen=True)
 class SmnIntake:
     topics: tuple[SmnTopic, ...]
+    record: tuple[str, ...] = ()  # where the trace record sits in the parsed `message` (JSON pointer tokens)
     certificate_hosts: tuple[str, ...] = ()
     certificate_files: tuple[str, ...] = ()
     confirm: str = "log"  # log | auto
@@ -55,6 +57,11 @@ class CloudEventsIntake:
     account: str
     token_header: str
     token: Secret
+    record: tuple[str, ...] = ()  # where the trace record sits in an event's `data`
+    records: tuple[tuple[str, tuple[str, ...]], ...] = ()  # per CloudEvents `source`: its own pointer
+
+    def record_of(self, source: str) -> tuple[str, ...]:
+        return next((at for name, at in self.records if name == source), self.record)
 
 
 @dataclass(frozen=True)
@@ -97,7 +104,7 @@ def _account(section: Section, accounts: Mapping[str, object]) -> str:
 
 
 def _smn(section: Section, accounts: Mapping[str, object]) -> SmnIntake:
-    section.allow("topics", "certificate_hosts", "certificate_files", "confirm", "max_age", "ca_file")
+    section.allow("topics", "certificate_hosts", "certificate_files", "confirm", "max_age", "ca_file", "record")
     topics = []
     for ctx, item in section.items("topics", "topics ({urn, account})"):
         entry = Section(ctx, item, "a topic ({urn, account})")
@@ -121,6 +128,7 @@ def _smn(section: Section, accounts: Mapping[str, object]) -> SmnIntake:
         confirm=section.string("confirm", default="log", choices=("log", "auto")),
         max_age=section.number("max_age", 3600, minimum=1, maximum=7 * 86400),
         ca_file=section.string("ca_file", expect="a CA bundle file path"),
+        record=_pointer(section, "record"),
     )
     try:  # the files are read now, not at the first message
         check_policy(SmnPolicy({}, hosts, files, smn.confirm, smn.max_age, smn.ca_file))
@@ -145,8 +153,20 @@ def _strings(section: Section, key: str, what: str, pattern: re.Pattern[str] | N
 
 
 def _cloudevents(section: Section, accounts: Mapping[str, object], read_secret: ReadSecret) -> CloudEventsIntake:
-    section.allow("account", "token_header", "token", "token_file")
+    section.allow("account", "token_header", "token", "token_file", "record", "records")
     header = section.string("token_header", required=True, pattern=HEADER, expect="an HTTP header name")
     token = read_secret(section, "token")
     assert token is not None  # required
-    return CloudEventsIntake(_account(section, accounts), header, token)
+    records_ctx, records = section.raw("records")
+    by_source = []
+    if records is not None:
+        sources = Section(records_ctx, records, "a mapping of CloudEvents source -> JSON pointer")
+        by_source = [(str(name), _pointer(sources, name)) for name in sources.data]
+    record = _pointer(section, "record")
+    return CloudEventsIntake(_account(section, accounts), header, token, record, tuple(by_source))
+
+
+def _pointer(section: Section, key: str) -> tuple[str, ...]:
+    """A JSON pointer ("" or /a/b, ~1 for / and ~0 for ~ in a name) as its tokens."""
+    text = section.string(key, pattern=POINTER, expect='a JSON pointer ("" for the whole, or /field/...)')
+    return tuple(t.replace("~1", "/").replace("~0", "~") for t in text.split("/")[1:]) if text else ()

@@ -142,9 +142,10 @@ class IntakeDesk:
                      result=result.value, reason=reason)  # fmt: skip
         return web.json_response({"result": result.value}, status=status_of(result))
 
-    def hint(self, source: str, place: Place, record: Any) -> Result:
-        """Track the job a notice's trace record names; NO_JOB (said once per cause, redacted) when none."""
-        notice = read_notice(self._config(), place, record)
+    def hint(self, source: str, place: Place, record: Any, at: tuple[str, ...] = ()) -> Result:
+        """Track the job a notice's trace record (at `at` in it) names; NO_JOB (said once per cause,
+        redacted) when none."""
+        notice = read_notice(self._config(), place, record, at)
         if notice.target is None or not notice.job_id:
             self._say_unread(source, notice.why, record)
             return Result.NO_JOB
@@ -312,7 +313,7 @@ async def cloudevents_door(request: web.Request) -> web.StreamResponse:
     source, event_id, data = event
     if not desk.remember_event(source, event_id):
         return desk.answer("cloudevents", Result.DUPLICATE)
-    return desk.answer("cloudevents", desk.hint("cloudevents", Place(events.account), data))
+    return desk.answer("cloudevents", desk.hint("cloudevents", Place(events.account), data, events.record_of(source)))
 
 
 def desk_of(exporter: Any) -> IntakeDesk:

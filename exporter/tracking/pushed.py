@@ -41,13 +41,21 @@ class Notice:
     why: str = ""
 
 
-def read_notice(config: Config, place: Place, record: Any) -> Notice:
-    """The job a trace record (an object, or JSON text of one) names, for the targets of `place`."""
+def read_notice(config: Config, place: Place, record: Any, at: tuple[str, ...] = ()) -> Notice:
+    """The job a trace record (an object, or JSON text of one) names, for the targets of `place`; `at`: where
+    the record sits in what was pushed (the configuration's `record` pointer; empty: it is the record)."""
     if isinstance(record, str | bytes):
         try:
             record = json.loads(record)
         except ValueError:
             return Notice(why="the message is not a JSON trace record")
+    for step in at:
+        if isinstance(record, dict):
+            record = record.get(step)
+        elif isinstance(record, list) and step.isdigit() and int(step) < len(record):
+            record = record[int(step)]
+        else:
+            record = None
     if not isinstance(record, dict):
         return Notice(why="the message is not a trace record (an object)")
     service_type = text(record.get("service_type")).strip()

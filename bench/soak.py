@@ -319,9 +319,9 @@ class IntakeFlood:
     well over the rate limit), posting to both intake doors back to back (truncated JSON, bodies over
     the limit with a Content-Length and chunked, a wrong token, SMN-shaped bodies whose signatures verify
     against nothing), and one more client from an address of its own posting valid CloudEvents of the
-    scenario's jobs with the right token, five a second at most (the rate limit: few are refused). A body over the limit is
-    sent with `Connection: close`: the exporter may close that connection as it answers (413 unread, or a
-    429 before the body), and a client would otherwise race it reusing the connection."""
+    scenario's jobs with the right token, five a second at most (the rate limit: few are refused). A
+    body over the limit is sent with `Connection: close`: the exporter may close that connection as it
+    answers (413 unread, or a 429 before the body), and a client would otherwise race it reusing it."""
 
     KINDS = ("malformed", "too large", "chunked", "wrong token", "bad signature")
 

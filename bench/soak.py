@@ -339,7 +339,8 @@ class IntakeFlood:
         codes: Counter[str] = Counter()
         for (_, code), n in self.answers.items():
             codes[code] += n
-        return "answers " + ", ".join(f"{code}: {n}" for code, n in sorted(codes.items()))
+        answers = ", ".join(f"{code}: {n}" for code, n in sorted(codes.items()))
+        return f"fds {self.fds[0]} -> {self.fds[1]}; answers {answers}"
 
     async def post(self, http: httpx.AsyncClient, kind: str, request: tuple[str, object, dict[str, str]]) -> int:
         path, content, headers = request

@@ -1,11 +1,14 @@
 """Soak: the exporter (its own process, behind TLS and basic auth as a user deploys it) against the fake
 cloud with every fault kind mixed, two scrapers, reloads and hostile clients, for a number of minutes;
-then, faults off, two hostile phases of PHASE seconds each while the scrapers go on: 1,000 TLS
-connections that never send a ClientHello (re-opened as the exporter closes them), then 50 clients
-sending wrong passwords. Prints what went wrong, and exits 1 when anything that must not happen did: a
-crash, a failed scrape, a lost task, a series of an unfinished task gone for one scrape and back in the
-next, an error not counted as the faults say, file descriptors that kept growing, RSS that grew 50 MiB
-or more under the half-open flood, or a scrape slower than 2 s under the password flood.
+then, faults off, three hostile phases of PHASE seconds each while the scrapers go on: 1,000 TLS
+connections that never send a ClientHello (re-opened as the exporter closes them), 50 clients sending
+wrong passwords, and an intake flood (`IntakeFlood`: hostile posts to both intake doors, a few valid
+CloudEvents). Prints what went wrong, and exits 1 when anything that must not happen did: a crash, a
+failed scrape, a lost task, a series of an unfinished task gone for one scrape and back in the next, an
+error not counted as the faults say, file descriptors that kept growing, RSS that grew 50 MiB or more
+under the half-open flood, a scrape slower than 2 s under the password or the intake flood, and under
+the intake flood: RSS that grew INTAKE_RSS MiB or more, file descriptors that did not come back, a
+refusal kind not counted, accepted events not those answered 200, an answer but 200/400/403/413/429.
 
     python bench/soak.py --minutes 1               # `make test` runs this
     python bench/soak.py --minutes 10              # bench/README.md has its table

@@ -1,11 +1,14 @@
 """Soak: the exporter (its own process, behind TLS and basic auth as a user deploys it) against the fake
 cloud with every fault kind mixed, two scrapers, reloads and hostile clients, for a number of minutes;
-then, faults off, two hostile phases of PHASE seconds each while the scrapers go on: 1,000 TLS
-connections that never send a ClientHello (re-opened as the exporter closes them), then 50 clients
-sending wrong passwords. Prints what went wrong, and exits 1 when anything that must not happen did: a
-crash, a failed scrape, a lost task, a series of an unfinished task gone for one scrape and back in the
-next, an error not counted as the faults say, file descriptors that kept growing, RSS that grew 50 MiB
-or more under the half-open flood, or a scrape slower than 2 s under the password flood.
+then, faults off, three hostile phases of PHASE seconds each while the scrapers go on: 1,000 TLS
+connections that never send a ClientHello (re-opened as the exporter closes them), 50 clients sending
+wrong passwords, and an intake flood (`IntakeFlood`: hostile posts to both intake doors, a few valid
+CloudEvents). Prints what went wrong, and exits 1 when anything that must not happen did: a crash, a
+failed scrape, a lost task, a series of an unfinished task gone for one scrape and back in the next, an
+error not counted as the faults say, file descriptors that kept growing, RSS that grew 50 MiB or more
+under the half-open flood, a scrape slower than 2 s under the password or the intake flood, and under
+the intake flood: RSS that grew INTAKE_RSS MiB or more, file descriptors that did not come back, a
+refusal kind not counted, accepted events not those answered 200, an answer but 200/400/403/413/429.
 
     python bench/soak.py --minutes 1               # `make test` runs this
     python bench/soak.py --minutes 10              # bench/README.md has its table
@@ -27,6 +30,7 @@ import asyncio
 import base64
 import contextlib
 import errno
+import json
 import os
 import signal
 import socket
@@ -35,8 +39,9 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,8 +53,19 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exporter.demo import demo_config
-from exporter.simulator import DEMO_TOKEN, SimStats, Simulator, churn_scenario, start_simulator
+from exporter.demo import DEMO_REGION, demo_config
+from exporter.services import BUILTIN
+from exporter.simulator import (
+    DEFAULT_PROJECT_ID,
+    DEMO_TOKEN,
+    SimStats,
+    Simulator,
+    churn_scenario,
+    start_simulator,
+    traces,
+)
+from exporter.simulator.push import CLOUDEVENTS_SOURCE, CLOUDEVENTS_TYPE, FakePki
+from exporter.simulator.scenario import Task
 
 FAULTS = {
     "throttle": 0.01,
@@ -72,11 +88,19 @@ REASON = {
     "huge": "bad_response",
 }
 Scrape = dict[tuple[str, frozenset[tuple[str, str]]], float]
-PHASE = 15.0  # seconds of each hostile phase
+PHASE = 8.0  # seconds of each hostile phase
 USER, PASSWORD = "prometheus", "soak-scrape-password"
 HALF_OPEN = 1000
 FINAL = frozenset({"succeeded", "failed", "stopped"})
 GUESSERS = 50
+SCRAPE_LIMIT = 2.0  # seconds a scrape may take under the password and intake floods
+INTAKERS, INTAKE_SENDERS = 16, 4  # intake flood clients, from this many loopback addresses (127.0.2.x)
+INTAKE_TOKEN_HEADER, INTAKE_TOKEN = "X-Intake-Token", "soak-intake-token"
+INTAKE_MAX_BODY = 64 * 1024  # intake.max_body_size in the soak
+INTAKE_RATE = 5  # intake.rate_limit in the soak: messages a second per address, so that the flood is over it
+INTAKE_RSS = 30  # MiB the exporter's RSS may grow under the intake flood
+INTAKE_ANSWERS = frozenset({200, 400, 403, 413, 429})
+SMN_TOPIC = f"urn:smn:{DEMO_REGION}:{DEFAULT_PROJECT_ID}:soak-events"
 
 
 def parse(text: str) -> Scrape:
@@ -293,6 +317,164 @@ class Soak:
         return count
 
 
+class IntakeFlood:
+    """The intake flood: INTAKERS clients, four to each of INTAKE_SENDERS loopback addresses (each address
+    well over the rate limit), posting to both intake doors back to back (truncated JSON, bodies over
+    the limit with a Content-Length and chunked, a wrong token, SMN-shaped bodies whose signatures verify
+    against nothing), and one more client from an address of its own posting valid CloudEvents of the
+    scenario's jobs with the right token, five a second at most (the rate limit: few are refused). A
+    body over the limit is sent with `Connection: close`: the exporter may close that connection as it
+    answers (413 unread, or a 429 before the body), and a client would otherwise race it reusing it."""
+
+    KINDS = ("malformed", "too large", "chunked", "wrong token", "bad signature")
+
+    def __init__(self, soak: Soak, records: list[dict[str, object]]) -> None:
+        self.soak, self.records = soak, records  # the trace records of jobs of the scenario
+        self.answers: Counter[tuple[str, str]] = Counter()  # (kind, status code or exception) -> requests
+        self.valid_ok = 0  # valid events answered 200
+        self.fds = (0, 0)  # the exporter's file descriptors before the flood and once it is over
+
+    async def run(self, seconds: float) -> str:
+        before = fds(self.soak.pid)
+        until = time.monotonic() + seconds
+        await asyncio.gather(*(self.flooder(n, until) for n in range(INTAKERS)), self.sender(until))
+        self.fds = (before, await settled(self.soak.pid, before + 20, 10.0))
+        codes: Counter[str] = Counter()
+        for (_, code), n in self.answers.items():
+            codes[code] += n
+        answers = ", ".join(f"{code}: {n}" for code, n in sorted(codes.items()))
+        return f"fds {self.fds[0]} -> {self.fds[1]}; answers {answers}"
+
+    async def post(self, http: httpx.AsyncClient, kind: str, request: tuple[str, object, dict[str, str]]) -> int:
+        path, content, headers = request
+        try:
+            response = await http.post(path, content=content, headers=headers)  # type: ignore[arg-type]
+        except httpx.TimeoutException:
+            self.answers[kind, "timeout"] += 1
+            return 0
+        except httpx.HTTPError as exc:
+            self.answers[kind, type(exc).__name__] += 1
+            return 0
+        self.answers[kind, str(response.status_code)] += 1
+        return response.status_code
+
+    async def flooder(self, n: int, until: float) -> None:
+        async with self.soak.client(f"127.0.2.{n % INTAKE_SENDERS + 2}", timeout=10) as http:
+            http.auth = (USER, PASSWORD)
+            sent = n
+            while time.monotonic() < until:
+                kind = self.KINDS[sent % len(self.KINDS)]
+                await self.post(http, kind, hostile_intake(kind, sent, self.records))
+                sent += 1
+
+    async def sender(self, until: float) -> None:
+        async with self.soak.client("127.0.3.2", timeout=10) as http:
+            http.auth = (USER, PASSWORD)
+            sent = 0
+            while time.monotonic() < until and self.records:
+                record = self.records[sent % len(self.records)]
+                headers = {"Content-Type": "application/cloudevents+json", INTAKE_TOKEN_HEADER: INTAKE_TOKEN}
+                if await self.post(http, "valid", ("/intake/cloudevents", cloudevent(record), headers)) == 200:
+                    self.valid_ok += 1
+                sent += 1
+                await asyncio.sleep(0.2)
+
+    def wrong_answers(self) -> dict[tuple[str, str], int]:
+        """Answers no client may get: a status but 200/400/403/413/429, a timeout, a connection error other
+        than the exporter closing it on a chunked body over the limit (it answers 413 and closes, the
+        rest unread: the client may still be writing)."""
+        return {
+            (kind, code): n
+            for (kind, code), n in self.answers.items()
+            if not (code.isdigit() and int(code) in INTAKE_ANSWERS)
+            and not (kind == "chunked" and not code.isdigit() and code != "timeout")
+        }
+
+
+def cloudevent(record: dict[str, object]) -> bytes:
+    """A structured CloudEvents 1.0 event whose data is a trace record (as the fake cloud's Pusher makes)."""
+    event = {
+        "id": uuid.uuid4().hex,
+        "specversion": "1.0",
+        "source": CLOUDEVENTS_SOURCE,
+        "type": CLOUDEVENTS_TYPE,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "datacontenttype": "application/json",
+        "data": record,
+    }
+    return json.dumps(event).encode()
+
+
+def forged_smn() -> tuple[bytes, dict[str, str]]:
+    """An SMN notification of the soak's topic, fresh, with a signature of random bytes."""
+    fields = {
+        "type": "Notification",
+        "signature_version": "v1",
+        "topic_urn": SMN_TOPIC,
+        "message_id": uuid.uuid4().hex,
+        "message": json.dumps({"service_type": "EVS", "trace_name": "createVolume", "noise": uuid.uuid4().hex}),
+        "subject": "CTS key event: EVS createVolume",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "signing_cert_url": f"https://smn.{DEMO_REGION}.myhuaweicloud.com/smn/SMN_{DEMO_REGION}_forged.pem",
+        "unsubscribe_url": f"https://smn.{DEMO_REGION}.myhuaweicloud.com/smn/unsubscribe",
+        "signature": base64.b64encode(os.urandom(256)).decode(),
+    }
+    headers = {
+        "Content-Type": "application/json",
+        "X-SMN-MESSAGE-TYPE": "Notification",
+        "X-SMN-MESSAGE-ID": fields["message_id"],
+        "X-SMN-TOPIC-URN": SMN_TOPIC,
+    }
+    return json.dumps(fields).encode(), headers
+
+
+async def chunks(total: int, size: int = 16 * 1024) -> AsyncIterator[bytes]:
+    """`total` bytes in chunks (httpx sends it chunked: no Content-Length to refuse up front)."""
+    for _ in range(total // size):
+        yield b" " * size
+
+
+def hostile_intake(kind: str, n: int, records: list[dict[str, object]]) -> tuple[str, object, dict[str, str]]:
+    """(path, body, headers) of a hostile intake request of `kind`; even `n` to the CloudEvents door, odd to
+    SMN's where both take it."""
+    door = "/intake/cloudevents" if n % 2 == 0 else "/intake/smn"
+    token = {INTAKE_TOKEN_HEADER: INTAKE_TOKEN, "Content-Type": "application/cloudevents+json"}
+    if kind == "malformed":
+        return door, b'{"specversion": "1.0", "id": "' + uuid.uuid4().hex.encode(), token
+    if kind == "too large":
+        return door, b" " * (INTAKE_MAX_BODY + 1024), {**token, "Connection": "close"}
+    if kind == "chunked":
+        return door, chunks(2 * INTAKE_MAX_BODY), {**token, "Connection": "close"}
+    if kind == "wrong token":
+        wrong = {INTAKE_TOKEN_HEADER: f"guess-{n}", "Content-Type": "application/cloudevents+json"}
+        return "/intake/cloudevents", cloudevent(records[n % len(records)] if records else {}), wrong
+    body, headers = forged_smn()
+    return "/intake/smn", body, headers
+
+
+async def settled(pid: int, target: int, within: float) -> int:
+    """The process's file descriptors once they are `target` or fewer, or when `within` seconds ran out."""
+    deadline = time.monotonic() + within
+    count = fds(pid)
+    while count > target and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)  # polled, with a deadline
+        count = fds(pid)
+    return count
+
+
+def traced_records(sim: Simulator) -> list[dict[str, object]]:
+    """The trace records of the scenario's jobs that began, of services whose spec has a trace and whose
+    targets are not fanned out (a job ID alone does not say its parent): valid CloudEvents name these."""
+    elapsed = sim.elapsed()
+
+    def named(task: Task) -> bool:
+        spec = BUILTIN.get(task.cloud_service)
+        begun = task.begin_offset is not None and task.begin_offset <= elapsed
+        return spec is not None and spec.trace is not None and spec.parents is None and begun
+
+    return [traces.trace_of(sim.parts, task) for task in sim.scenario.tasks if named(task)]
+
+
 def _alive(sock: socket.socket) -> bool:
     """False once the other end closed `sock`."""
     try:
@@ -414,6 +596,8 @@ async def run(minutes: float, tasks: int, poll: str = "0") -> int:
     phases.append(await phase(soak, "faults off", lambda: asyncio.sleep(6)))
     phases.append(await phase(soak, f"{HALF_OPEN:,} half-open TLS", lambda: soak.half_open(PHASE)))
     phases.append(await phase(soak, f"{GUESSERS} password guessers", lambda: soak.guessers(PHASE)))
+    flood = IntakeFlood(soak, traced_records(sim))
+    phases.append(await phase(soak, "intake flood", lambda: flood.run(PHASE)))
     phases_done.set()
     await hostile
     stop.set()
@@ -429,7 +613,7 @@ async def run(minutes: float, tasks: int, poll: str = "0") -> int:
     await process.wait()
     await cloud.close()
     outcome = Outcome(minutes, reloads, crashed, (start_fds, middle_fds, end_fds), (start_rss, end_rss), phases)
-    problems = report(soak, sim, final, outcome)
+    problems = report(soak, sim, final, outcome, flood)
     for problem in problems:
         print(f"FAIL: {problem}", file=sys.stderr)
     return 1 if problems else 0
@@ -454,6 +638,7 @@ async def start_exporter(
             service["discover"] = {"codearts_projects": ["9f3c2a1e5b7d4c8e9a6b0d1f2e3c4a5b"]}
         if service["cloud_service"] == "cph":
             service["discover"] = {"request_ids": ["7e9a1c3b5d7f4e2a8c0b6d4f1a3e5c02"]}
+    config["intake"] = intake_config(work)
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     web = web_config(work)
     port = free_port()
@@ -465,6 +650,23 @@ async def start_exporter(
         stdout=asyncio.subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
     return process, f"https://127.0.0.1:{port}"
+
+
+def intake_config(work: Path) -> dict[str, object]:
+    """Both intake doors: CloudEvents with a token from a file, SMN with the soak's topic and a signing
+    certificate made for the soak, pinned (nothing fetched); bodies of INTAKE_MAX_BODY at most, INTAKE_RATE
+    messages a second per sender address (the flood's addresses are over it even on a loaded machine)."""
+    token = work / "intake-token"
+    token.write_text(INTAKE_TOKEN + "\n")
+    token.chmod(0o600)
+    signing = work / "smn-signing.pem"
+    signing.write_bytes(FakePki.generate().signing_cert_pem)
+    return {
+        "smn": {"topics": [{"urn": SMN_TOPIC, "account": "demo"}], "certificate_files": [str(signing)]},
+        "cloudevents": {"account": "demo", "token_header": INTAKE_TOKEN_HEADER, "token_file": str(token)},
+        "max_body_size": INTAKE_MAX_BODY,
+        "rate_limit": INTAKE_RATE,
+    }
 
 
 async def ready(url: str, tls: ssl.SSLContext, process: asyncio.subprocess.Process) -> bool:
@@ -494,7 +696,7 @@ class Outcome:
     phases: list[Phase]
 
 
-def report(soak: Soak, sim: Simulator, final: Scrape, outcome: Outcome) -> list[str]:
+def report(soak: Soak, sim: Simulator, final: Scrape, outcome: Outcome, flood: IntakeFlood) -> list[str]:
     """Print the figures; the problems they show."""
     got = counted(final)
     sent = sum(int(value) for (name, _), value in final.items() if name == "huaweicloud_task_api_requests_total")
@@ -513,10 +715,42 @@ def report(soak: Soak, sim: Simulator, final: Scrape, outcome: Outcome) -> list[
     for line in accounting.lines(got):
         print(line)
     print(f"  file descriptors: {start_fds} -> {middle_fds} -> {end_fds}   RSS: {start_rss:.0f} -> {end_rss:.0f} MiB")
+    intake = intake_counted(final)
+    outcome.phases[-1].notes += "; counted " + ", ".join(f"{r}: {n}" for r, n in sorted(intake.items()) if n)
     print("  phases (the two scrapers every second; the exporter's RSS and sockets every 0.2 s):")
     for seen in outcome.phases:
         print(seen.line())
-    return problems(soak, outcome, blinks, accounting.wrong(got))
+    return [*problems(soak, outcome, blinks, accounting.wrong(got)), *intake_problems(flood, outcome, intake)]
+
+
+def intake_counted(data: Scrape) -> Counter[str]:
+    """huaweicloud_task_intake_messages_total by result, both doors together."""
+    totals: Counter[str] = Counter()
+    for (name, labels), value in data.items():
+        if name == "huaweicloud_task_intake_messages_total":
+            totals[dict(labels)["result"]] += int(value)
+    return totals
+
+
+def intake_problems(flood: IntakeFlood, outcome: Outcome, counted: Counter[str]) -> list[str]:
+    found = []
+    *before, flooded = outcome.phases
+    if max(flooded.scrapes, default=0.0) > SCRAPE_LIMIT:
+        found.append(f"a scrape took {max(flooded.scrapes):.1f} s under the intake flood")
+    grew = flooded.rss - max(p.rss for p in before)
+    if grew >= INTAKE_RSS:
+        found.append(f"RSS grew {grew:.0f} MiB under the intake flood")
+    if flood.fds[1] > flood.fds[0] + 20:
+        found.append(f"file descriptors went from {flood.fds[0]} to {flood.fds[1]} with the intake flood over")
+    missing = [r for r in ("rate_limited", "too_large", "malformed", "bad_signature") if not counted[r]]
+    if missing:
+        found.append(f"the intake flood's messages not counted as {missing}: {dict(counted)}")
+    if not flood.valid_ok or counted["accepted"] != flood.valid_ok:
+        found.append(f"{flood.valid_ok} valid CloudEvents answered 200, {counted['accepted']} counted accepted")
+    wrong = flood.wrong_answers()
+    if wrong:
+        found.append(f"intake answers no client may get ((kind, answer): requests): {wrong}")
+    return found
 
 
 def problems(soak: Soak, outcome: Outcome, blinks: Counter[str], wrong: dict[str, tuple[int, int]]) -> list[str]:
@@ -524,7 +758,7 @@ def problems(soak: Soak, outcome: Outcome, blinks: Counter[str], wrong: dict[str
     calm, flooded, guessed = outcome.phases[1], outcome.phases[2], outcome.phases[3]
     if flooded.rss - calm.rss >= 50:
         found.append(f"RSS grew {flooded.rss - calm.rss:.0f} MiB under {HALF_OPEN} half-open TLS connections")
-    if max(guessed.scrapes, default=0.0) > 2.0:
+    if max(guessed.scrapes, default=0.0) > SCRAPE_LIMIT:
         found.append(f"a scrape took {max(guessed.scrapes):.1f} s under the password flood")
     if outcome.crashed:
         found.append("the exporter crashed")

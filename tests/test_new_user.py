@@ -1,5 +1,5 @@
 """What tripped a new user, each with the message they now see: a listen address in use (exporter and
-demo), the demo's SIGHUP reload and its temporary files, what `simulate` prints, `--log.level` in any
+demo), the demo's SIGHUP reload and its temporary files, the demo's push, what `simulate` prints, `--log.level` in any
 case and `--help` naming the subcommands."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import httpx
 import pytest
 import yaml
 
+from exporter.demo import pushed_jobs
 from exporter.simulator import DEFAULT_PROJECT_ID, DEMO_ACCESS_KEY, DEMO_TOKEN, default_scenario
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "T": "token"}
@@ -79,53 +80,96 @@ def wait_for(predicate: object, what: str, deadline: float = 20.0) -> None:
     pytest.fail(f"timed out waiting for {what}")
 
 
-def test_the_demo_reloads_on_sighup_and_removes_its_files_on_exit() -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "exporter", "demo", "--web.listen-address", f"127.0.0.1:{port}"],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    )
+class Demo:
+    """`huaweicloud-task-exporter demo` in a process of its own, its stderr read by a thread (so that its
+    log never fills the pipe), the config path from its banner."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "exporter", "demo", "--web.listen-address", f"127.0.0.1:{self.port}"],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    @property
+    def config(self) -> Path | None:
+        found = (re.search(r"config:\s+(\S+)", line) for line in list(self.lines))
+        return next((Path(match.group(1)) for match in found if match), None)
+
+    def metrics(self) -> str:
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def demo() -> Iterator[Demo]:
+    running = Demo()
     try:
-        assert process.stderr is not None
-        lines: list[str] = []
-        config = None
-        while config is None:
-            line = process.stderr.readline()
-            assert line, "".join(lines)
-            lines.append(line)
-            if match := re.search(r"config:\s+(\S+)", line):
-                config = Path(match.group(1))
-
-        def up() -> bool:
-            try:
-                return "huaweicloud_task_status" in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, "the demo's metrics")
-        text = config.read_text(encoding="utf-8")
-        first = text.index("- cloud_service: codearts_check")
-        end = text.index("- cloud_service:", first + 1)
-        config.write_text(text[:first] + text[end:], encoding="utf-8")  # CodeArts Check no longer tracked
-        process.send_signal(signal.SIGHUP)
-
-        def reloaded() -> bool:
-            body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-            ups = [line for line in body.splitlines() if line.startswith("huaweicloud_task_up{")]
-            return not any('cloud_service="codearts_check"' in u for u in ups) and any('"evs"' in u for u in ups)
-
-        wait_for(reloaded, "the reload to drop codearts_check")
-        workdir = config.parent
-        assert workdir.exists()
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(20) == 0
-        assert not workdir.exists()  # the config and the secret key file are gone
+        yield running
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+        running.stop()
+
+
+def test_the_demo_reloads_on_sighup_and_removes_its_files_on_exit(demo: Demo) -> None:
+    wait_for(lambda: "huaweicloud_task_status" in demo.metrics(), "the demo's metrics")
+    config = demo.config
+    assert config is not None, "".join(demo.lines)
+    text = config.read_text(encoding="utf-8")
+    first = text.index("- cloud_service: codearts_check")
+    end = text.index("- cloud_service:", first + 1)
+    config.write_text(text[:first] + text[end:], encoding="utf-8")  # CodeArts Check no longer tracked
+    demo.process.send_signal(signal.SIGHUP)
+
+    def reloaded() -> bool:
+        ups = [line for line in demo.metrics().splitlines() if line.startswith("huaweicloud_task_up{")]
+        return not any('cloud_service="codearts_check"' in u for u in ups) and any('"evs"' in u for u in ups)
+
+    wait_for(reloaded, "the reload to drop codearts_check")
+    workdir = config.parent
+    assert workdir.exists()
+    demo.process.send_signal(signal.SIGTERM)
+    assert demo.process.wait(20) == 0
+    assert not workdir.exists()  # the config, the secret key and the SMN certificate files are gone
+
+
+def test_the_demo_tracks_a_job_it_hears_of_only_by_push(demo: Demo) -> None:
+    """The demo's fake cloud notifies the exporter's SMN door, signed, as each of its pushed jobs begins;
+    no config names those jobs, so they are on /metrics only because the push was verified and accepted."""
+    first = pushed_jobs(1)[0].task_id
+    tracked = re.compile(r'huaweicloud_task_tracked\{[^}]*cloud_service="evs"[^}]*source="pushed"\} ([0-9.]+)')
+
+    def heard() -> bool:
+        text = demo.metrics()
+        counts = [float(m.group(1)) for m in tracked.finditer(text)]
+        return f'task_id="{first}"' in text and sum(counts) >= 1
+
+    wait_for(heard, "the first pushed job on /metrics", deadline=60)
+    text = demo.metrics()
+    assert 'huaweicloud_task_intake_messages_total{result="accepted",source="smn"}' in text
+    accepted = re.search(r'intake_messages_total\{result="accepted",source="smn"\} ([0-9.]+)', text)
+    assert accepted is not None and float(accepted.group(1)) >= 1
+    refused = re.findall(r'intake_messages_total\{result="(?!accepted)[a-z_]+",source="smn"\} ([0-9.]+)', text)
+    assert refused and all(float(n) == 0 for n in refused), text  # every push the demo made verifies
+    config = demo.config
+    assert config is not None and first not in config.read_text(encoding="utf-8")
+    assert "push intake:   http://127.0.0.1:" in "".join(demo.lines)
 
 
 def simulate(*args: str) -> tuple[str, str]:

@@ -343,10 +343,16 @@ async def test_the_cloudevents_shapes_a_sender_may_use(pki: FakePki, tmp_path: P
         batch = [fresh(), envelope["events"][0], fresh(data={"no": "trace"})]
         assert await post(batch, "application/cloudevents-batch+json") == (
             200, {"result": "accepted", "events": ["accepted", "duplicate", "no_job"]})  # fmt: skip
+        with structlog.testing.capture_logs() as logs:  # a binary body naming no job: its fields are said
+            no_job = {**binary, "ce-id": "b2"}
+            assert await post({"service_type": "EVS", "code": 7}, "application/json", **no_job) == (
+                200, {"result": "no_job"})  # fmt: skip
+        (unread,) = [e for e in logs if e["event"].startswith("a pushed message names no job")]
+        assert unread["fields"] == {"service_type": "str", "code": "int"} and unread["service_type"] == "EVS"
         assert EVS_LATE in r.tracked()
         data = await r.metrics()
         assert (r.counted(data, "cloudevents", "accepted"), r.counted(data, "cloudevents", "duplicate"),
-                r.counted(data, "cloudevents", "no_job")) == (5, 1, 1)  # fmt: skip
+                r.counted(data, "cloudevents", "no_job")) == (5, 1, 2)  # fmt: skip
 
 
 async def test_a_cloudevents_delivery_it_cannot_read_is_refused_whole_and_says_why(

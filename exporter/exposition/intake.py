@@ -206,7 +206,7 @@ class IntakeDesk:
         if why in self._said or len(self._said) > 64:
             return
         self._said.add(why)
-        if isinstance(record, str):
+        if isinstance(record, str | bytes):  # an SMN message; a binary CloudEvent's body, a data_base64
             try:
                 record = json.loads(record)
             except ValueError:

@@ -87,6 +87,9 @@ def test_no_intake_section_means_off() -> None:
          "intake.cloudevents.token_header: expected an HTTP header name"),
         ("{max_body_size: 10}", "intake.max_body_size: expected a number from 1024 to"),
         ("{smm: {}}", "unknown key 'smm'; did you mean 'smn'?"),
+        (f"{{smn: {{topics: [{{urn: '{URN}', account: prod}}], certificate_files: [f], confirm: auto}}}}",
+         "intake.smn.confirm: confirm: auto GETs a subscribe_url only on a 'certificate_hosts' host, and none is "
+         "given: add the host SMN's subscribe_url names"),
     ],
 )  # fmt: skip
 def test_mistakes_are_refused_with_their_key(intake: str, says: str) -> None:

@@ -6,6 +6,7 @@ tracked; the doors answer 404 when off."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import time
@@ -16,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 import yaml
 
 from exporter.app import Exporter
@@ -309,3 +311,89 @@ intake: {{cloudevents: {{account: prod, token_header: X-T, token: t}}, rate_limi
     assert answers.count(None) == 20  # the door's burst: twice ten senders' worth of one message a second
     assert set(answers) == {None, Result.RATE_LIMITED}
     assert desk.admit("smn", "127.0.1.1", 10) is None  # the other door has its own bucket
+
+
+async def test_the_cloudevents_shapes_a_sender_may_use(pki: FakePki, tmp_path: Path, monkeypatch: Any) -> None:
+    """The HTTP binding's structured mode with a charset, binary mode with lower-case headers and a charset,
+    `data_base64`, batch mode, and EventGrid's documented {"events": [...]} as application/json: each event is
+    read, counted once and tracked; a batch answers the result of each."""
+    async with rig(pki, tmp_path, monkeypatch) as r:
+        r.now[0] = T0 + 20
+        event = r.pusher.cloudevent_json(r.task(EVS_LATE))
+        token = {"X-Intake-Token": TOKEN}
+
+        async def post(document: Any, content_type: str, **headers: str) -> tuple[int, Any]:
+            answer = await r.http.post("/intake/cloudevents", content=json.dumps(document).encode(),
+                                       headers={"Content-Type": content_type, **token, **headers})  # fmt: skip
+            return answer.status_code, answer.json()
+
+        def fresh(**fields: Any) -> dict[str, Any]:
+            return {**event, "id": f"{time.monotonic_ns()}", **fields}
+
+        structured = "application/cloudevents+json; charset=utf-8"
+        assert await post(fresh(), structured) == (200, {"result": "accepted"})
+        binary = {f"ce-{name}": str(event[name]) for name in ("specversion", "source", "type")}
+        assert await post(event["data"], "application/json; charset=utf-8", **binary, **{"ce-id": "b1"}) == (
+            200, {"result": "accepted"})  # fmt: skip
+        encoded = base64.b64encode(json.dumps(event["data"]).encode()).decode()
+        as_base64 = {k: v for k, v in fresh(data_base64=encoded).items() if k != "data"}
+        assert await post(as_base64, structured) == (200, {"result": "accepted"})
+        envelope = {"events": [fresh()]}  # EventGrid's documents: what a target gets, content type unsaid
+        assert await post(envelope, "application/json") == (200, {"result": "accepted"})
+        batch = [fresh(), envelope["events"][0], fresh(data={"no": "trace"})]
+        assert await post(batch, "application/cloudevents-batch+json") == (
+            200, {"result": "accepted", "events": ["accepted", "duplicate", "no_job"]})  # fmt: skip
+        with structlog.testing.capture_logs() as logs:  # a binary body naming no job: its fields are said
+            no_job = {**binary, "ce-id": "b2"}
+            assert await post({"service_type": "EVS", "code": 7}, "application/json", **no_job) == (
+                200, {"result": "no_job"})  # fmt: skip
+        (unread,) = [e for e in logs if e["event"].startswith("a pushed message names no job")]
+        assert unread["fields"] == {"service_type": "str", "code": "int"} and unread["service_type"] == "EVS"
+        assert EVS_LATE in r.tracked()
+        data = await r.metrics()
+        assert (r.counted(data, "cloudevents", "accepted"), r.counted(data, "cloudevents", "duplicate"),
+                r.counted(data, "cloudevents", "no_job")) == (5, 1, 2)  # fmt: skip
+
+
+async def test_a_cloudevents_delivery_it_cannot_read_is_refused_whole_and_says_why(
+    pki: FakePki, tmp_path: Path, monkeypatch: Any
+) -> None:
+    async with rig(pki, tmp_path, monkeypatch) as r:
+        r.now[0] = T0 + 20
+        event = r.pusher.cloudevent_json(r.task(EVS_LATE))
+        batch = "application/cloudevents-batch+json"
+        cases: list[tuple[Any, str, str]] = [
+            ({"events": "x"}, "application/json",
+             'not a CloudEvent: structured (application/cloudevents+json), batch (application/cloudevents-batch+json), '
+             'binary (ce-* headers) or EventGrid\'s {"events": [...]}'),
+            (event, batch, "a batch (cloudevents-batch+json) is a JSON array"),
+            ([], batch, "a delivery holds 1 to 100 events, not 0"),
+            ([event] * 101, batch, "a delivery holds 1 to 100 events, not 101"),
+            ([event, "x"], batch, "an event is not a JSON object"),
+            ({"events": [event, {**event, "specversion": "0.3"}]}, "application/json", "specversion is not 1.0"),
+            ({**event, "id": ""}, "application/cloudevents+json", "id and source are required"),
+            ({**event, "data_base64": "not base64!"}, "application/cloudevents+json", "data_base64 is not base64"),
+        ]  # fmt: skip
+        with structlog.testing.capture_logs() as logs:
+            for document, content_type, _ in cases:
+                answer = await r.http.post("/intake/cloudevents", content=json.dumps(document).encode(),
+                                           headers={"Content-Type": content_type, "X-Intake-Token": TOKEN})  # fmt: skip
+                assert (answer.status_code, answer.json()) == (400, {"result": "malformed"}), document
+        said = [entry["reason"] for entry in logs if entry["event"] == "intake message refused"]
+        assert said == [reason for _, _, reason in cases]  # each cause said the first time it comes
+        assert EVS_LATE not in r.tracked()  # the good event in a refused batch was not taken
+        data = await r.metrics()
+        assert r.counted(data, "cloudevents", "malformed") == len(cases)
+
+
+async def test_an_smn_message_is_read_whatever_its_content_type(pki: FakePki, tmp_path: Path, monkeypatch: Any) -> None:
+    """SMN's documents name the X-SMN-* headers but no content type: the body alone is read and verified."""
+    async with rig(pki, tmp_path, monkeypatch) as r:
+        r.now[0] = T0 + 20
+        message = r.pusher.notification(r.task(EVS_LATE))
+        headers = {k.lower(): v for k, v in message.headers.items() if k != "Content-Type"}
+        for content_type in ("text/plain; charset=UTF-8", "application/json;charset=UTF-8", None):
+            fresh = r.pusher.notification(r.task(EVS_LATE))
+            sent = {**headers, **({"content-type": content_type} if content_type else {})}
+            answer = await r.http.post("/intake/smn", content=fresh.body(), headers=sent)
+            assert (answer.status_code, answer.json()) == (200, {"result": "accepted"}), content_type

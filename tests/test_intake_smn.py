@@ -371,8 +371,9 @@ async def test_a_message_changed_after_signing_is_refused(
 @pytest.mark.parametrize(
     ("url", "reason"),
     [
-        ("https://localhost:{port}/cert.pem", "signing_cert_url host 'localhost' is not allowed"),
-        ("https://127.0.0.1/cert.pem", "signing_cert_url host '127.0.0.1' is not allowed"),  # the port counts
+        ("https://localhost:{port}/cert.pem", "signing_cert_url host 'localhost:{port}' is not in certificate_hosts"),
+        # the port counts
+        ("https://127.0.0.1/cert.pem", "signing_cert_url host '127.0.0.1' is not in certificate_hosts"),
         ("http://127.0.0.1:{port}/cert.pem", "signing_cert_url is not https"),
         ("https://user:pw@127.0.0.1:{port}/cert.pem", "signing_cert_url carries user information"),
         ("https://127.0.0.1:{port}\\@localhost/cert.pem", "signing_cert_url carries user information"),
@@ -386,7 +387,7 @@ async def test_a_certificate_url_off_the_allowed_hosts_is_not_fetched(
     port = server.host.rpartition(":")[2]
     message = build("Notification", url.format(port=port), signer.key)
     received = await server.receiver().receive(body(message))
-    assert received == Received(Result.UNTRUSTED_CERTIFICATE, account="prod", reason=reason)
+    assert received == Received(Result.UNTRUSTED_CERTIFICATE, account="prod", reason=reason.format(port=port))
     assert server.asked == []
 
 
@@ -452,9 +453,59 @@ async def test_the_age_limits_are_inclusive(mock: MockHost, signer: Signer, sent
     assert (await mock.receiver().receive(body(message))).result == Result.ACCEPTED
 
 
-async def test_a_fractional_timestamp_is_read(mock: MockHost, signer: Signer) -> None:
-    message = build("Notification", MOCK_URL, signer.key, timestamp="2023-11-14T22:13:19.123Z")
-    assert (await mock.receiver().receive(body(message))).result == Result.ACCEPTED
+@pytest.mark.parametrize(
+    "timestamp",
+    ["2023-11-14T22:13:19.123Z", "2023-11-14T22:13:19.123456789Z", "2023-11-15T06:13:19+08:00",
+     "2023-11-14T23:13:19.5+0100"],
+)  # fmt: skip
+async def test_a_timestamp_with_a_fraction_or_an_offset_is_read(mock: MockHost, signer: Signer, timestamp: str) -> None:
+    """The documents show 2016-08-15T07:29:16Z; the same instant written with a fraction or an offset is as plain.
+    Each of these is within a second before NOW, so its age is right only when its offset is read."""
+    clock = Clock(NOW)
+    message = build("Notification", MOCK_URL, signer.key, timestamp=timestamp)
+    assert (await mock.receiver(clock).receive(body(message))).result == Result.ACCEPTED
+    clock.now = NOW + 3600  # an hour on, each is stale: the offset was read, not dropped
+    again = build("Notification", MOCK_URL, signer.key, timestamp=timestamp)
+    assert (await mock.receiver(clock).receive(body(again))).result == Result.STALE
+
+
+def with_subject_line(key: rsa.RSAPrivateKey, message: dict[str, Any], message_id: str) -> dict[str, Any]:
+    """The message (given a new id) signed as SMN's Java and Go samples sign it: a subject that is there is signed,
+    empty or not."""
+    message = message | {"message_id": message_id}
+    names = ["message", "message_id", "subject", "timestamp", "topic_urn", "type"]
+    text = "".join(f"{name}\n{message[name]}\n" for name in sorted(names))
+    assert "subject\n\n" in text
+    signature = key.sign(text.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
+    return message | {"signature": base64.b64encode(signature).decode("ascii")}
+
+
+async def test_an_empty_subject_verifies_signed_either_way(
+    mock: MockHost, signer: Signer, other_key: rsa.RSAPrivateKey
+) -> None:
+    """The text: an empty subject is left out of the string to sign. SMN's Java and Go samples sign it. Both
+    readings are accepted; neither lets a changed field or another key in."""
+    message = build("Notification", MOCK_URL, signer.key, subject="")
+    receiver = mock.receiver()
+    assert (await receiver.receive(body(message))).result == Result.ACCEPTED  # left out, as the text says
+    sample = with_subject_line(signer.key, message, "a" * 32)
+    assert (await receiver.receive(body(sample))).result == Result.ACCEPTED  # signed, as the samples do
+    forged = with_subject_line(other_key, message, "b" * 32)
+    assert (await receiver.receive(body(forged))).result == Result.BAD_SIGNATURE
+    changed = sample | {"message_id": "c" * 32}
+    assert (await receiver.receive(body(changed))).result == Result.BAD_SIGNATURE
+
+
+async def test_the_documents_examples_are_read(mock: MockHost, signer: Signer) -> None:
+    """The shapes of SMN's format page: a notification without a subject whose `message` is JSON text, and the
+    signature version written V1 (the tables) or v1 (the examples)."""
+    record = json.dumps({"enterpriseProjectId": "0", "eventTime": "2019-08-12 22:40:55.040632", "eventType": 1})
+    for version in ("v1", "V1"):
+        message = build("Notification", MOCK_URL, signer.key, subject=None, message=record,
+                        signature_version=version, timestamp="2023-11-14T22:13:10Z")  # fmt: skip
+        received = await mock.receiver().receive(body(message))
+        assert received.result == Result.ACCEPTED, version
+        assert received.message is not None and json.loads(received.message["message"])["eventType"] == 1
 
 
 async def test_a_replay_is_a_duplicate_until_it_is_stale(mock: MockHost, signer: Signer) -> None:
@@ -514,14 +565,19 @@ def malformed_bodies(signer: Signer) -> dict[str, tuple[bytes, str]]:
         "version": (changed(signature_version="v2"), "signature_version is not v1"),
         "base64": (changed(signature="not base64!"), "signature is not base64"),
         "base64-unicode": (changed(signature="é"), "signature is not base64"),
-        "timestamp": (changed(timestamp="yesterday"), "timestamp is not a UTC time like 2016-08-15T07:29:16Z"),
-        "timestamp-zone": (
-            changed(timestamp="2023-11-14T22:13:10+01:00"),
-            "timestamp is not a UTC time like 2016-08-15T07:29:16Z",
+        "timestamp": (changed(timestamp="yesterday"), "timestamp is not a time with a zone like 2016-08-15T07:29:16Z"),
+        "timestamp-no-zone": (
+            changed(timestamp="2023-11-14T22:13:10"),
+            "timestamp is not a time with a zone like 2016-08-15T07:29:16Z",
         ),
         "timestamp-day": (
             changed(timestamp="2023-02-30T22:13:10Z"),
-            "timestamp is not a UTC time like 2016-08-15T07:29:16Z",
+            "timestamp is not a time with a zone like 2016-08-15T07:29:16Z",
+        ),
+        "user-confirm": (
+            changed(type="HttpSubscriptionUserConfirm"),
+            "type HttpSubscriptionUserConfirm is not read by the exporter (Notification, SubscriptionConfirmation, "
+            "UnsubscribeConfirmation)",
         ),
         "surrogate": (
             body(good)[:-1] + b', "message": "\\ud800"}',
@@ -549,8 +605,9 @@ MALFORMED_CASES = [
     "base64",
     "base64-unicode",
     "timestamp",
-    "timestamp-zone",
+    "timestamp-no-zone",
     "timestamp-day",
+    "user-confirm",
     "surrogate",
 ]
 
@@ -726,7 +783,11 @@ async def test_confirm_auto_gets_the_subscribe_url(server: Server, signer: Signe
 @pytest.mark.parametrize(
     ("url", "answer", "asked"),
     [
-        ("https://localhost:{port}/subscribe", "refused: subscribe_url host 'localhost' is not allowed", []),
+        (
+            "https://localhost:{port}/subscribe",
+            "refused: subscribe_url host 'localhost:{port}' is not in certificate_hosts",
+            [],
+        ),
         ("http://127.0.0.1:{port}/subscribe", "refused: subscribe_url is not https", []),
         (
             "https://127.0.0.1:{port}/subscribe-redirect",
@@ -741,7 +802,8 @@ async def test_confirm_auto_refuses_what_is_not_allowed(
     server: Server, url: str, answer: str, asked: list[str]
 ) -> None:
     port = server.host.rpartition(":")[2]
-    assert await server.receiver(confirm="auto").confirm(url.format(port=port) + f"?token={TOKEN}") == answer
+    said = await server.receiver(confirm="auto").confirm(url.format(port=port) + f"?token={TOKEN}")
+    assert said == answer.format(port=port)
     assert server.asked == [path + f"?token={TOKEN}" for path in asked]
 
 

@@ -126,6 +126,11 @@ def test_the_interval_grows_with_the_tasks_age_up_to_the_max() -> None:
     assert poll_interval(tracking, target, record, 1000.0) == 30
     assert poll_interval(tracking, target, record, 1000.0 + 1000) == 100  # age / 10
     assert poll_interval(tracking, target, record, 1000.0 + 3 * 86400) == 300  # a three-day migration
+    # The README's examples: a 5-minute job every 30 s; an hour's backup every 5 min from its 50th minute
+    # (age / 10 reaches the max there), so at its end too.
+    assert poll_interval(tracking, target, record, 1000.0 + 300) == 30
+    assert poll_interval(tracking, target, record, 1000.0 + 2400) == 240
+    assert poll_interval(tracking, target, record, 1000.0 + 3600) == 300
     # No start from the cloud: the age runs from when the exporter first saw the task.
     unstarted = TaskRecord("x", Source.STATIC, TaskStatus(State.PENDING, "INIT"), last_update=1900.0, first_seen=0.0)
     assert poll_interval(tracking, target, unstarted, 2000.0) == 200
@@ -270,3 +275,11 @@ def test_config_errors_name_file_line_and_key(tracking: str, path: str, says: st
         parse_config(text(tracking), env={"T": "t"}, file="config.yaml")
     assert caught.value.file == "config.yaml" and caught.value.line == 3 and caught.value.path == path
     assert says in str(caught.value)
+
+
+def test_the_help_of_the_savings_names_every_reason() -> None:
+    registry = CollectorRegistry()
+    SelfMetrics(registry)
+    (family,) = [m for m in registry.collect() if m.name == "huaweicloud_task_api_calls_saved"]
+    for reason in ("interval", "shared", "list"):
+        assert f"{reason} (" in family.documentation, reason

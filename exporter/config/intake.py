@@ -121,11 +121,15 @@ def _smn(section: Section, accounts: Mapping[str, object]) -> SmnIntake:
     if not hosts and not files:
         section.ctx.fail("give 'certificate_hosts' (where signing certificates may be fetched over HTTPS) "
                          "or 'certificate_files' (pinned certificates)")  # fmt: skip
+    confirm = section.string("confirm", default="log", choices=("log", "auto"))
+    if confirm == "auto" and not hosts:
+        section.raw("confirm")[0].fail("confirm: auto GETs a subscribe_url only on a 'certificate_hosts' host, and "
+                                       "none is given: add the host SMN's subscribe_url names")  # fmt: skip
     smn = SmnIntake(
         topics=tuple(topics),
         certificate_hosts=hosts,
         certificate_files=files,
-        confirm=section.string("confirm", default="log", choices=("log", "auto")),
+        confirm=confirm,
         max_age=section.number("max_age", 3600, minimum=1, maximum=7 * 86400),
         ca_file=section.string("ca_file", expect="a CA bundle file path"),
         record=_pointer(section, "record"),

@@ -1,23 +1,26 @@
 """The intake doors (README, "Push intake"): `POST /intake/smn` (SMN HTTP(S) notifications, verified by
-exporter/intake/smn.py) and `POST /intake/cloudevents` (CloudEvents 1.0, structured and binary, behind a
-shared token). Off unless the configuration's `intake:` names them: then 404, as for any unknown path.
+exporter/intake/smn.py) and `POST /intake/cloudevents` (CloudEvents 1.0 in the HTTP binding's structured,
+binary and batch modes, and EventGrid's {"events": [...]}, behind a shared token). Off unless the
+configuration's `intake:` names them: then 404, as for any unknown path.
 
 A notice is a hint: the job its trace record names is tracked (source `pushed`, tracking/pushed.py) and a
-refresh starts after the answer, which the sender gets at once. Every message counts once in
-`huaweicloud_task_intake_messages_total{source, result}`. Bounded: a body over `intake.max_body_size` is
-refused unread (413), each sender address has a token bucket of `intake.rate_limit` messages per second,
-and each door one of ten times that (429; 4096 addresses remembered), CloudEvents ids are remembered for
-duplicates (100,000 at most).
+refresh starts after the answer, which the sender gets at once. Every message (each CloudEvent of a
+delivery) counts once in `huaweicloud_task_intake_messages_total{source, result}`. Bounded: a body over
+`intake.max_body_size` is refused unread (413), each sender address has a token bucket of
+`intake.rate_limit` messages per second, and each door one of ten times that (429; 4096 addresses
+remembered), CloudEvents ids are remembered for duplicates (100,000 at most).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -138,9 +141,17 @@ class IntakeDesk:
     def answer(self, source: str, result: Result, reason: str = "") -> web.Response:
         self._count(source, result)
         if result not in (Result.ACCEPTED, Result.DUPLICATE, Result.NO_JOB):
-            repeated(log.info, "intake message refused", (source, result.value), source=source,
+            # Keyed by the reason too, so each new cause is said at once (a user fixing one sees the next).
+            repeated(log.info, "intake message refused", (source, result.value, reason), source=source,
                      result=result.value, reason=reason)  # fmt: skip
         return web.json_response({"result": result.value}, status=status_of(result))
+
+    def answer_many(self, source: str, results: list[Result]) -> web.Response:
+        """A delivery of several events (all read): each counted; 200, `accepted` if any was."""
+        for result in results:
+            self._count(source, result)
+        overall = Result.ACCEPTED if Result.ACCEPTED in results else results[0]
+        return web.json_response({"result": overall.value, "events": [result.value for result in results]})
 
     def hint(self, source: str, place: Place, record: Any, at: tuple[str, ...] = ()) -> Result:
         """Track the job a notice's trace record (at `at` in it) names; NO_JOB (said once per cause,
@@ -195,7 +206,7 @@ class IntakeDesk:
         if why in self._said or len(self._said) > 64:
             return
         self._said.add(why)
-        if isinstance(record, str):
+        if isinstance(record, str | bytes):  # an SMN message; a binary CloudEvent's body, a data_base64
             try:
                 record = json.loads(record)
             except ValueError:
@@ -273,28 +284,75 @@ async def smn_door(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _event(request: web.Request, body: bytes) -> tuple[str, str, Any] | str:
-    """(source, id, data) of a CloudEvent in structured or binary content mode, or why it is not one."""
+STRUCTURED = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+MAX_EVENTS = 100  # events in one delivery (EventGrid sends at most 20)
+
+
+@dataclass(frozen=True)
+class _Event:
+    source: str
+    id: str
+    data: Any  # a JSON value, or bytes read as JSON text (binary mode's body, a data_base64)
+
+
+def _documents(request: web.Request, body: bytes) -> list[Any] | str:
+    """The events of a delivery as unchecked attribute mappings, or why it holds none. Structured mode
+    (application/cloudevents+json), batch mode (application/cloudevents-batch+json: a JSON array), binary mode
+    (ce-* headers, the body the data), and what EventGrid's documents show reaching a target: a JSON body
+    {"events": [...]} of structured events, whatever its content type (that is not documented)."""
     kind = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if kind not in (STRUCTURED, BATCH) and "ce-specversion" in request.headers:
+        attributes = {name: request.headers.get(f"ce-{name}") for name in ("specversion", "id", "source")}
+        return [{**attributes, "data": body}]
     try:
-        if kind == "application/cloudevents+json":
-            event = json.loads(body)
-            if not isinstance(event, dict):
-                return "a structured CloudEvent is a JSON object"
-            attributes = {name: event.get(name) for name in ("specversion", "id", "source")}
-            data = event.get("data")
-        elif "ce-specversion" in request.headers:
-            attributes = {name: request.headers.get(f"ce-{name}") for name in ("specversion", "id", "source")}
-            data = json.loads(body)
-        else:
-            return "not a CloudEvent: structured (application/cloudevents+json) or binary (ce-* headers)"
-    except ValueError:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
         return "the body is not JSON"
-    if attributes["specversion"] != "1.0":
+    if kind == BATCH:
+        return document if isinstance(document, list) else "a batch (cloudevents-batch+json) is a JSON array"
+    if isinstance(document, dict) and "specversion" not in document and isinstance(document.get("events"), list):
+        return list(document["events"])  # EventGrid's {"events": [...]}
+    if isinstance(document, dict) and (kind == STRUCTURED or "specversion" in document):
+        return [document]
+    return ("not a CloudEvent: structured (application/cloudevents+json), batch (application/cloudevents-batch+json), "
+            'binary (ce-* headers) or EventGrid\'s {"events": [...]}')  # fmt: skip
+
+
+def _read_event(document: Any) -> _Event | str:
+    """One event's source, id and data, or why it is not a CloudEvent 1.0."""
+    if not isinstance(document, dict):
+        return "an event is not a JSON object"
+    if document.get("specversion") != "1.0":
         return "specversion is not 1.0"
-    if not all(isinstance(attributes[name], str) and attributes[name] for name in ("id", "source")):
+    if not all(isinstance(document.get(name), str) and document[name] for name in ("id", "source")):
         return "id and source are required"
-    return str(attributes["source"]), str(attributes["id"]), data
+    data = document.get("data")
+    encoded = document.get("data_base64")
+    if encoded is not None:
+        try:
+            data = base64.b64decode(encoded, validate=True) if isinstance(encoded, str) else None
+        except ValueError:  # binascii.Error is one, and so is a non-ASCII string
+            data = None
+        if data is None:
+            return "data_base64 is not base64"
+    return _Event(document["source"], document["id"], data)
+
+
+def _events(request: web.Request, body: bytes) -> list[_Event] | str:
+    """Every event of a delivery, or why it is refused whole (nothing of it is taken then)."""
+    documents = _documents(request, body)
+    if isinstance(documents, str):
+        return documents
+    if not documents or len(documents) > MAX_EVENTS:
+        return f"a delivery holds 1 to {MAX_EVENTS} events, not {len(documents)}"
+    events = []
+    for document in documents:
+        event = _read_event(document)
+        if isinstance(event, str):
+            return event
+        events.append(event)
+    return events
 
 
 async def cloudevents_door(request: web.Request) -> web.StreamResponse:
@@ -302,18 +360,24 @@ async def cloudevents_door(request: web.Request) -> web.StreamResponse:
     if isinstance(admitted, web.Response):
         return admitted
     desk, body = admitted
-    events = desk.settings.cloudevents
-    assert events is not None
-    given = request.headers.get(events.token_header, "").encode("utf-8", "surrogateescape")
-    if not hmac.compare_digest(given, events.token.reveal().encode("utf-8", "surrogateescape")):
-        return desk.answer("cloudevents", Result.BAD_SIGNATURE, f"no or a wrong {events.token_header}")
-    event = _event(request, body)
-    if isinstance(event, str):
-        return desk.answer("cloudevents", Result.MALFORMED, event)
-    source, event_id, data = event
-    if not desk.remember_event(source, event_id):
-        return desk.answer("cloudevents", Result.DUPLICATE)
-    return desk.answer("cloudevents", desk.hint("cloudevents", Place(events.account), data, events.record_of(source)))
+    settings = desk.settings.cloudevents
+    assert settings is not None
+    given = request.headers.get(settings.token_header, "").encode("utf-8", "surrogateescape")
+    if not hmac.compare_digest(given, settings.token.reveal().encode("utf-8", "surrogateescape")):
+        return desk.answer("cloudevents", Result.BAD_SIGNATURE, f"no or a wrong {settings.token_header}")
+    events = _events(request, body)
+    if isinstance(events, str):
+        return desk.answer("cloudevents", Result.MALFORMED, events)
+    results = []
+    for event in events:  # each event counts once, as an SMN message does
+        if not desk.remember_event(event.source, event.id):
+            results.append(Result.DUPLICATE)
+        else:
+            at = settings.record_of(event.source)
+            results.append(desk.hint("cloudevents", Place(settings.account), event.data, at))
+    if len(results) == 1:
+        return desk.answer("cloudevents", results[0])
+    return desk.answer_many("cloudevents", results)
 
 
 def desk_of(exporter: Any) -> IntakeDesk:

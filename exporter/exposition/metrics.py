@@ -68,9 +68,9 @@ class SelfMetrics:
         self.dropped = Counter(f"{_PREFIX}dropped_total", _DROPPED, ["cloud_service", "reason"], registry=registry)
         self.saved = Counter(
             f"{_PREFIX}api_calls_saved_total",
-            "Status queries a refresh did not send because the task was not due: interval (its last answer is "
-            "younger than its poll interval), shared (and that answer came after this scraper's last refresh: "
-            "another scraper's, or a probe's).",
+            "Status queries a refresh did not send: interval (the task was not due: its last answer is younger "
+            "than its poll interval), shared (not due, and that answer came after this scraper's last refresh: "
+            "another scraper's, or a probe's), list (due tasks a list refresh answered, less the pages it took).",
             ["cloud_service", "reason"],
             registry=registry,
         )

@@ -4,7 +4,8 @@ subscription confirmed when the policy says so.
 
 The message format (the SMN user guide, "HTTP/HTTPS message format" and "Message signature verification"):
 a JSON object with `type`, `signature` (base64), `signature_version` ("v1"), `topic_urn`, `message_id`,
-`message`, `timestamp` (`2016-08-15T07:29:16Z`), `signing_cert_url`, and `subject` (notifications, optional),
+`message`, `timestamp` (`2016-08-15T07:29:16Z`; a fraction or an offset read too), `signing_cert_url`, and
+`subject` (notifications, optional; empty: signed or left out, the documents differ),
 `subscribe_url` (confirmations), `unsubscribe_url` (notifications). The signature is RSA PKCS#1 v1.5 with
 SHA-256 over `string_to_sign(message)`, made with the key of the certificate at `signing_cert_url`. That URL
 is not signed, so it is trusted only on a configured host (or ignored for configured certificate files).
@@ -51,7 +52,12 @@ _SIGNED: dict[str, tuple[str, ...]] = {
 # Strings every message carries besides its signed fields; then fields that are strings when present.
 _ENVELOPE = ("signature", "signature_version", "signing_cert_url")
 _OPTIONAL = ("subject", "unsubscribe_url")
-_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z\Z", re.ASCII)
+# SMN's documents show `2016-08-15T07:29:16Z`; fractions (up to nanoseconds) and an explicit offset say the same
+# instant as plainly, so they are read too. A time without a zone is not: it could be off by hours.
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:?\d\d)\Z", re.ASCII)
+# Types the Chinese edition of the format page lists besides the three above, without their string to sign:
+# refused, but said by name (their type is not an attacker's free text then).
+_UNREAD = ("HttpSubscriptionUserConfirm", "HttpSubscriptionUserUnsubscribe")
 
 
 class Result(StrEnum):
@@ -78,7 +84,8 @@ class CertificateFileError(ValueError):
 def string_to_sign(message: Mapping[str, Any]) -> str:
     """The text SMN signs: the signed fields of the message's type, sorted by name, each name on one line
     and its value on the next, every line ending in a newline. A Notification's `subject` is left out when
-    it is absent or empty. Raises KeyError for a missing field, ValueError for an unknown type."""
+    it is absent or empty (as the text says; the receiver also tries an empty one signed, as the samples
+    do). Raises KeyError for a missing field, ValueError for an unknown type."""
     kind = message["type"]
     names = _SIGNED.get(kind) if isinstance(kind, str) else None
     if names is None:
@@ -206,7 +213,8 @@ def _allowed(url: str, hosts: frozenset[tuple[str, int | None]], field: str) -> 
     if parsed.userinfo:
         return f"{field} carries user information"
     if (parsed.host, parsed.port) not in hosts:
-        return f"{field} host {parsed.host[:64]!r} is not allowed"
+        named = parsed.host[:64] if parsed.port is None else f"{parsed.host[:64]}:{parsed.port}"
+        return f"{field} host {named!r} is not in certificate_hosts"
     return parsed
 
 
@@ -326,7 +334,7 @@ def _trim(cache: OrderedDict[str, Any], size: int) -> None:
 class _Parsed:
     message: dict[str, Any]
     signature: bytes
-    signed: bytes  # string_to_sign, UTF-8
+    signed: tuple[bytes, ...]  # string_to_sign, UTF-8 (and the other reading of an empty subject)
     sent: float  # the timestamp, Unix seconds
 
 
@@ -362,12 +370,15 @@ def _parse(body: bytes) -> _Parsed | Received:
     if not isinstance(message, dict):
         return _malformed("body is not a JSON object")
     kind = message.get("type")
+    if kind in _UNREAD:
+        return _malformed(f"type {kind} is not read by the exporter (Notification, SubscriptionConfirmation, "
+                          "UnsubscribeConfirmation)")  # fmt: skip
     if not isinstance(kind, str) or kind not in _SIGNED:
         return _malformed("type is missing or not an SMN message type")
     problem = _field_problem(message, kind)
     if problem:
         return _malformed(problem)
-    if message["signature_version"] != "v1":
+    if message["signature_version"].lower() != "v1":  # the examples write v1, the tables V1
         return _malformed("signature_version is not v1")
     try:
         signature = base64.b64decode(message["signature"], validate=True)
@@ -375,21 +386,27 @@ def _parse(body: bytes) -> _Parsed | Received:
         return _malformed("signature is not base64")
     sent = _timestamp(message["timestamp"])
     if sent is None:
-        return _malformed("timestamp is not a UTC time like 2016-08-15T07:29:16Z")
+        return _malformed("timestamp is not a time with a zone like 2016-08-15T07:29:16Z")
+    texts = [string_to_sign(message)]
+    if kind == NOTIFICATION and message.get("subject") == "":
+        # The text says an empty subject is left out; the Java and Go samples sign it when the field is
+        # there at all. Either text is made of signed fields only, so accepting both lets nothing else in.
+        texts.append("".join(f"{name}\n{message[name]}\n" for name in sorted(_SIGNED[NOTIFICATION])))
     try:
-        signed = string_to_sign(message).encode("utf-8")
+        signed = tuple(text.encode("utf-8") for text in texts)
     except UnicodeEncodeError:  # JSON can carry a lone surrogate
         return _malformed("a signed field is not valid Unicode")
     return _Parsed(message, signature, signed, sent)
 
 
-def _verifies(keys: tuple[rsa.RSAPublicKey, ...], signature: bytes, signed: bytes) -> bool:
+def _verifies(keys: tuple[rsa.RSAPublicKey, ...], signature: bytes, texts: tuple[bytes, ...]) -> bool:
     for key in keys:
-        try:
-            key.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
-        except InvalidSignature:
-            continue
-        return True
+        for signed in texts:
+            try:
+                key.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
+            except InvalidSignature:
+                continue
+            return True
     return False
 
 

@@ -112,9 +112,10 @@ async def test_finished_tasks_leave_after_their_ttl(tmp_path: Path) -> None:
 
 async def test_a_task_the_cloud_does_not_know_is_marked_then_dropped() -> None:
     cloud = Cloud()
-    _, tracker, registry, _ = setup(evs_config(EVS[:1], "tracking: {not_found_limit: 3}"), cloud)
+    _, tracker, registry, now = setup(evs_config(EVS[:1], "tracking: {not_found_limit: 3}"), cloud)
     for expected_present in (True, True, False):
         await tracker.refresh(5)
+        now[0] += 30  # a not-found is a failed ask: asked again one poll interval later, not at once
         record = next(iter(tracker.targets[0].tasks.values()), None)
         assert (record is not None) == expected_present
         if record is not None:

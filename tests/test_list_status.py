@@ -332,3 +332,35 @@ async def test_a_task_final_when_first_listed_is_not_asked_on_its_own(
     assert (calls, lists) == (0, 1)
     assert value(data, "huaweicloud_task_status", task_id=TASK, state="failed") == 1
     assert value(data, "huaweicloud_task_error_info", task_id=TASK, error_message="disk full") == 1
+
+
+def test_a_task_final_in_its_list_that_its_status_api_does_not_know_keeps_the_lists_final_state() -> None:
+    """Listed running, then `Failed` in the list: asked once on its own for the detail. A status API that
+    answers 404 (it does not know the task) leaves the list's final state standing and is not
+    asked again (the 404 turned it `unknown`, asked at every scrape and dropped as not found after
+    `not_found_limit` answers: a failed task lost from the output)."""
+    from exporter.cloud.errors import ApiError
+    from exporter.model import Reason
+    from exporter.tracking.intake import take_listing
+    from exporter.tracking.refresh import Listing
+    from exporter.tracking.table import TaskTable
+
+    config = parse_config(CUSTOM, env={}, file="c.yaml")
+    table = TaskTable(config.tracking)
+    table.apply(config, NOW)
+    key, task = config.targets[0].key, "a" * 32
+
+    def add(key: tuple[str, str, str, str], task_id: str, source: Any, *, force: bool = False) -> Any:
+        return table.add(key, task_id, source, NOW, force=force).record
+
+    for at, item in ((1, {"status": "Running"}), (2, {"status": "Failed", "fail_reason": "disk full"})):
+        listing = Listing(key, ((task, {"id": task, **item}),), (), 0.0)
+        take_listing(table, listing, add, now=NOW + at, finished_ttl=3600)
+    record = table.get(key, task)
+    assert record is not None and record.ask_again and not record.listed  # asked once for the detail
+    table.record(key, task, ApiError(Reason.NOT_FOUND, status=404), NOW + 3)
+    record = table.get(key, task)
+    assert record is not None and record.status is not None
+    assert (record.status.state, record.status.raw_status) == (State.FAILED, "Failed")
+    assert not record.wanted and record.not_found == 0  # not asked again, not counted towards its drop
+    assert table.expire(NOW + 60) == []

@@ -6,6 +6,7 @@ httpx.MockTransport and the clock is the test's."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import Counter
 
@@ -14,6 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from exporter.cloud.client import ApiClient
+from exporter.cloud.guards import Guards
 from exporter.config import ConfigError, parse_config
 from exporter.exposition.metrics import SelfMetrics
 from exporter.model import State, TaskStatus
@@ -283,3 +285,86 @@ def test_the_help_of_the_savings_names_every_reason() -> None:
     (family,) = [m for m in registry.collect() if m.name == "huaweicloud_task_api_calls_saved"]
     for reason in ("interval", "shared", "list"):
         assert f"{reason} (" in family.documentation, reason
+
+
+class Failing(Cloud):
+    """The jobs of `Cloud`, but the status call of the jobs in `bad` answers HTTP `code` (0: times out)."""
+
+    def __init__(self, bad: list[str], code: int) -> None:
+        super().__init__()
+        self.bad, self.code = set(bad), code
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        job = request.url.path.rsplit("/", 1)[1]
+        if job not in self.bad:
+            return super().__call__(request)
+        self.asked[job] += 1
+        if not self.code:
+            raise httpx.ReadTimeout("no answer", request=request)
+        return httpx.Response(self.code, json={"error_code": "EVS.5000", "error_msg": "failing"})
+
+
+@pytest.mark.parametrize("code", [500, 503, 0])
+def test_a_task_whose_asks_fail_is_asked_once_per_interval_not_at_every_scrape(code: int) -> None:
+    """A failed ask (the request reached the cloud: an error, a timeout) is an ask: the task is asked again
+    one base interval later, shared by an HA pair, not at every scrape of each scraper (it was: 80 asks in
+    10 minutes of two scrapers every 15 s, against a cloud already failing)."""
+    cloud = Failing([TASKS[0]], code)
+    rig = Rig("{poll_interval: 30s, max_poll_interval: 5m}", cloud)
+    start = rig.now[0]
+    cloud.jobs = dict.fromkeys(TASKS, ("RUNNING", start - 86400))
+    for step in range(40):  # two scrapers every 15 s, 7 s apart, for 600 s
+        rig.scrape(start + 15 * step, "a")
+        rig.scrape(start + 15 * step + 7, "b")
+    assert cloud.asked[TASKS[0]] == 20  # once per 30 s
+    assert cloud.asked[TASKS[1]] == cloud.asked[TASKS[2]] == 3  # a day old: every 5 minutes
+    record = rig.tracker.targets[0].tasks[TASKS[0]]
+    assert record.status is None and record.last_error is not None
+
+
+def test_a_held_back_task_stays_due_at_once() -> None:
+    from exporter.cloud.errors import ApiError
+    from exporter.model import Reason
+
+    config = parse_config(text("{poll_interval: 30s}"), env={"T": "t"})
+    target, tracking = config.targets[0], config.tracking
+    answered = TaskRecord(
+        "x", Source.STATIC, TaskStatus(State.RUNNING, "RUNNING"), last_update=1000.0, last_asked=1000.0
+    )
+    failed = dataclasses.replace(answered, last_error=ApiError(Reason.SERVER_ERROR, status=500), last_asked=1020.0)
+    held = dataclasses.replace(failed, last_error=ApiError(Reason.TIMEOUT, message="rate limit", sent=False))
+    assert not is_due(tracking, target, failed, 1040.0)  # failed 20 s ago: again at 27 s
+    assert is_due(tracking, target, failed, 1047.0)
+    assert is_due(tracking, target, held, 1040.0)  # held back, never sent: its answer is 40 s old
+    never = TaskRecord("y", Source.STATIC, last_error=ApiError(Reason.SERVER_ERROR, status=500), last_asked=1020.0)
+    assert not is_due(tracking, target, never, 1030.0)  # never answered, but asked 10 s ago and failed
+    assert is_due(tracking, target, dataclasses.replace(never, last_error=None, last_asked=None), 1030.0)
+
+
+def limited(tracking: str, cloud: Cloud) -> Rig:
+    """A `Rig` whose rate limit runs on the test's clock (its bucket refills as the scrapes' time moves)."""
+    rig = Rig(tracking, cloud)
+    rig.client = ApiClient(
+        rig.config, rig.metrics, transport=lambda _a: httpx.MockTransport(cloud), guards=Guards(lambda: rig.now[0])
+    )
+    rig.tracker = Tracker(rig.config, rig.client, clock=lambda: rig.now[0], on_saved=rig.metrics.save)
+    return rig
+
+
+def test_a_task_whose_asks_fail_does_not_starve_the_others_in_a_short_budget() -> None:
+    """One request per 20 s (a budget of one ask per scrape) for three due tasks, the first of which keeps
+    failing: the budget goes round, asked longest ago first. (By the oldest answer, the failing task, never
+    answered, went first at every scrape and the other two were never asked.)"""
+    cloud = Failing([TASKS[0]], 500)
+    rig = limited("{poll_interval: 30s, max_poll_interval: 30s}\nscrape: {rate_limit: 0.05}", cloud)
+    start = rig.now[0]
+    cloud.jobs = dict.fromkeys(TASKS, ("RUNNING", start))
+    for step in range(4):
+        rig.scrape(start + 20 * step)
+    assert set(cloud.asked) == set(TASKS)  # each in turn; the held-back ones first the next time
+    assert rig.state(TASKS[1]) is rig.state(TASKS[2]) is State.RUNNING
+    for step in range(3, 30):
+        rig.scrape(start + 20 * step)
+    assert sum(cloud.asked.values()) == 30 and min(cloud.asked.values()) >= 9  # shared out, none starved
+    labels = {"account": "prod", "cloud_service": "evs", "region": "cn-north-4", "reason": "rate_limit"}
+    assert (rig.registry.get_sample_value("huaweicloud_task_api_held_back_total", labels) or 0.0) > 0

@@ -222,3 +222,63 @@ async def test_a_task_that_leaves_its_list_is_asked_alone_at_once() -> None:
         assert record is not None and not record.ask_again and record.status is not None
         await rig.scrape(20)
         assert rig.asked(RUNNING[0]) == 1  # then on its interval
+
+
+async def test_a_list_that_fails_is_tried_once_per_interval_and_saves_nothing() -> None:
+    """A list refresh that fails (500 on every page) answers none of its due tasks: no `list` saving (it
+    counted the due tasks less the page, 2 per failed call), and the tasks keep their answers and are tried
+    again one interval after the failed call, not at every scrape (it was called at every one)."""
+    async with cbr([backup(t, -100, None) for t in RUNNING]) as rig:
+        await rig.scrape(0)
+        rig.sim.set_fault("server_error")
+        for seconds in range(30, 120, 5):
+            await rig.scrape(seconds)
+        assert rig.lists == 1 + 3  # at 30, 60 and 90
+        assert rig.saved("list") == 0
+        assert all(rig.asked(t) == 0 for t in RUNNING)
+        record = rig.tracker.targets[0].tasks[RUNNING[0]]
+        assert record.listed and record.last_error is not None and record.last_update == NOW
+        rig.sim.set_fault(None)
+        await rig.scrape(120)
+        assert rig.lists == 5 and rig.saved("list") == 3 - 1  # answered again: three tasks for one page
+        assert rig.tracker.targets[0].tasks[RUNNING[0]].last_update == NOW + 120
+
+
+async def test_a_reload_that_turns_the_list_off_asks_its_tasks_alone() -> None:
+    """The tasks a list refreshed keep being polled when a reload turns its discovery off (they stayed
+    `listed`, asked neither by the list nor alone: running for ever, 0 calls)."""
+    async with cbr([backup(t, -100, 95) for t in RUNNING]) as rig:
+        await rig.scrape(0)
+        target = rig.tracker.config.targets[0]
+        assert target.discover
+        off = parse_config(
+            f"""
+accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: "${{T}}"}}}}]
+tracking: {{discovery_interval: 10m, finished_ttl: 24h, poll_interval: 30s, max_poll_interval: 30s}}
+services:
+  - {{cloud_service: cbr, account: prod, region: cn-north-4, project_id: {PROJECT}, endpoint: "{target.endpoint}"}}
+""",
+            env={"T": DEMO_TOKEN},
+        )
+        rig.tracker.apply(off)
+        assert not any(r.listed for r in rig.tracker.targets[0].tasks.values())
+        for seconds in range(5, 125, 5):
+            await rig.scrape(seconds)
+        assert rig.lists == 1
+        assert all(rig.asked(t) == 4 for t in RUNNING)  # at 30, 60, 90 and 120: each on its own
+        assert {rig.state(t) for t in RUNNING} == {State.SUCCEEDED}
+
+
+async def test_a_probe_asks_a_listed_task_at_once() -> None:
+    """/probe is an explicit question: a task its list refreshes is asked too, not answered from the list's
+    answer (at 200 s it said `running` from the answer of 0 s, although the backup ended at 95 s)."""
+    async with cbr([backup(t, -100, 95) for t in RUNNING], "poll_interval: 5m, max_poll_interval: 5m") as rig:
+        await rig.scrape(0)
+        rig.at(200)
+        key = rig.tracker.config.targets[0].key
+        _target, record, up = await rig.tracker.probe(key, RUNNING[0], 5)
+        assert up and record is not None and record.status is not None
+        assert (record.status.state, record.last_update) == (State.SUCCEEDED, NOW + 200)
+        assert rig.asked(RUNNING[0]) == 1 and rig.lists == 1
+        await rig.scrape(210)
+        assert rig.asked(RUNNING[0]) == 1  # final now: the refresh does not ask it again

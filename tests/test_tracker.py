@@ -1,5 +1,5 @@
 """The tracker's refresh: one request per account first without letting one service hold back the others,
-the oldest answers asked first, each scrape's own deadline, and a reload during a refresh."""
+the tasks asked longest ago asked first, each scrape's own deadline, and a reload during a refresh."""
 
 from __future__ import annotations
 
@@ -85,8 +85,8 @@ async def test_a_slow_first_request_does_not_starve_the_account() -> None:
 
 
 async def test_tasks_go_oldest_answer_first() -> None:
-    """The order within an account's budget: the task whose answer is oldest first (a task never answered
-    by when it was first seen), so that the ones a short budget leaves out go first the next time."""
+    """The order within an account's budget: the task asked longest ago first (a task never asked by when
+    it was first seen), so that the ones a short budget leaves out go first the next time."""
     asked: list[str] = []
 
     async def handler(request: httpx.Request) -> httpx.Response:
@@ -101,7 +101,7 @@ async def test_tasks_go_oldest_answer_first() -> None:
     for task_id, when in ages.items():
         record = table.get(evs, task_id)
         assert record is not None
-        table.update(evs, dataclasses.replace(record, last_update=when))
+        table.update(evs, dataclasses.replace(record, last_update=when, last_asked=when))
     batches = work(table, {t.key for t in config.targets}, config.tracking, 1000.0, None).batches
     order = [task_id for _, task_id in batches[0]]
     assert order[:3] == [EVS_TASKS[7], EVS_TASKS[2], EVS_TASKS[5]]
@@ -211,14 +211,21 @@ def test_an_answer_keeps_every_other_field_of_the_record() -> None:
         "r",
         True,
         5.0,
+        6.0,
     )
     assert all(getattr(old, f.name) != f.default for f in dataclasses.fields(TaskRecord) if f.name != "last_error")
     new = answered(old, TaskStatus(State.SUCCEEDED, "SUCCESS"), 10.0)
-    changed = {"status", "last_update", "last_error", "not_found", "final_since", "ask_again"}
+    changed = {"status", "last_update", "last_error", "not_found", "final_since", "ask_again", "last_asked"}
     for field in dataclasses.fields(TaskRecord):
         if field.name not in changed:
             assert getattr(new, field.name) == getattr(old, field.name), field.name
-    assert (new.last_update, new.not_found, new.final_since, new.ask_again) == (10.0, 0, 3.0, False)
+    assert (new.last_update, new.not_found, new.final_since, new.ask_again, new.last_asked) == (
+        10.0,
+        0,
+        3.0,
+        False,
+        10.0,
+    )
 
 
 async def test_a_query_that_raises_does_not_hang_the_poll() -> None:

@@ -69,8 +69,9 @@ class SelfMetrics:
         self.saved = Counter(
             f"{_PREFIX}api_calls_saved_total",
             "Status queries a refresh did not send: interval (the task was not due: its last answer is younger "
-            "than its poll interval), shared (not due, and that answer came after this scraper's last refresh: "
-            "another scraper's, or a probe's), list (due tasks a list refresh answered, less the pages it took).",
+            "than its poll interval, or its last query failed less than its base interval ago), shared (not due, "
+            "and that answer came after this scraper's last refresh: another scraper's, or a probe's), list "
+            "(due tasks a list refresh answered, less the pages it took).",
             ["cloud_service", "reason"],
             registry=registry,
         )

@@ -11,7 +11,9 @@ is the service's poll interval (`tracking.poll_intervals`, else the spec's `poll
 exporter first saw it). A base of 0 asks on every scrape. A task is due when it was never answered,
 when it is to be asked again, or when its last answer is at least nine tenths of its interval old: the
 tenth leaves room for the scrape's own jitter, so that a scrape every 15 s asks a 30 s task every other
-scrape and not every third one.
+scrape and not every third one. A task whose last ask failed (an error, a timeout, a 429, a not-found:
+the request reached the cloud) is due again one base interval after that ask, not at every scrape of
+every scraper; one held back (never sent) stays due at once.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "Scrapers",
     "began",
     "earliest",
+    "failed_lately",
     "is_due",
     "oldest_first",
     "poll_interval",
@@ -68,9 +71,14 @@ def earliest(record: TaskRecord) -> float | None:
 
 
 def oldest_first(record: TaskRecord) -> float:
-    """The order in which due tasks are asked (README, "A budget per account"): the oldest answer first,
-    a task never answered by when it was first seen."""
-    return record.last_update if record.last_update is not None else (record.first_seen or 0.0)
+    """The order in which due tasks are asked (README, "A budget per account"): the task asked longest
+    ago first (answered or failed; a held-back request was not asked), one never asked by when it was first
+    seen. Not by its last answer: a task whose asks keep failing would go first at every refresh and take
+    a short budget from the others for ever."""
+    for when in (record.last_asked, record.last_update, record.first_seen):
+        if when is not None:
+            return when
+    return 0.0
 
 
 def saved_reason(record: TaskRecord, seen: float | None) -> Saved:
@@ -90,8 +98,21 @@ def poll_interval(tracking: TrackingSettings, target: TargetConfig, record: Task
     return min(max(age / AGE_DIVISOR, base), max(base, tracking.max_poll_interval))
 
 
+def failed_lately(tracking: TrackingSettings, target: TargetConfig, record: TaskRecord, now: float) -> bool:
+    """Whether the task's last ask reached the cloud and failed less than (nine tenths of) its service's
+    base interval ago: asked again after that, as any ask, not on every scrape (a throttling or failing
+    cloud is not asked harder, and an HA pair does not double it)."""
+    error, asked = record.last_error, record.last_asked
+    if error is None or not error.sent or asked is None:
+        return False
+    base = tracking.poll_interval_for(target.cloud_service, target.spec.poll_interval)
+    return now - asked < base * JITTER_ROOM
+
+
 def is_due(tracking: TrackingSettings, target: TargetConfig, record: TaskRecord, now: float) -> bool:
     """Whether a scrape at `now` asks the task (it is `wanted`: not final, not listed, not a probe's)."""
+    if failed_lately(tracking, target, record, now):
+        return False
     if record.last_update is None or record.ask_again:
         return True
     interval = poll_interval(tracking, target, record, now)

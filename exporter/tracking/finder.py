@@ -18,7 +18,7 @@ from exporter.tracking.due import Saved
 from exporter.tracking.fanout import ParentLists, fan_out_listing, list_parents
 from exporter.tracking.intake import discovery_due
 from exporter.tracking.refresh import Deadline, Listing, Querier, list_calls, list_target
-from exporter.tracking.relist import Relist, plan_relist
+from exporter.tracking.relist import Relist, list_saved, plan_relist
 from exporter.tracking.table import Key, Source, TaskRecord, TaskTable
 from exporter.tracking.traces import CTS, TraceSource, job_ids, trace_calls, trace_sources
 
@@ -117,7 +117,7 @@ class Finder:
                 if listing is not None:
                     listings.append(listing)
                     if relist is not None:  # the tasks a list refresh answered, less the pages it took
-                        found.saved[(target.cloud_service, Saved.LIST)] += max(0, relist.due - listing.pages)
+                        found.saved[(target.cloud_service, Saved.LIST)] += list_saved(relist, listing)
             for source in traces.get(name, []):
                 assert CTS.discover is not None
                 listing = await list_target(

@@ -160,8 +160,10 @@ def take_listing(
         if not record.listed:
             continue
         if listing.holds(record.task_id):
-            if listing.errors:
-                table.update(key, replace(record, last_error=listing.errors[0]))
+            if listing.errors:  # a list that failed is tried again as a failed ask is (due.py)
+                error = listing.errors[0]
+                asked = now if error.sent else record.last_asked
+                table.update(key, replace(record, last_error=error, last_asked=asked))
         elif record.task_id not in answered:
             # No longer in the list (a value removed, or the cloud forgot it): asked on its own again, at
             # once if unfinished (what it is now, the list no longer says), where not-found marking and the

@@ -45,7 +45,8 @@ class ProbeDesk:
     async def probe(
         self, client: Querier, key: Key, task_id: str, timeout: float
     ) -> tuple[TargetSnapshot, TaskRecord | None, bool]:
-        """Answer for one task now: (target, record, up). A final task is answered from memory. A task no
+        """Answer for one task now: (target, record, up). A final task is answered from memory; any other
+        is asked, a task its list refreshes too (that answer may be a poll interval old). A task no
         other source tracks is stored (as `probe`, with a cap of its own, until it is no longer probed for
         probe_ttl) only once the cloud has answered for it."""
         table = self._table
@@ -53,7 +54,7 @@ class ProbeDesk:
         record = table.get(key, task_id)
         if record is not None:
             table.update(key, record := replace(record, last_probe=self._clock()))
-            if record.final or record.listed:
+            if record.final:  # a listed task too is asked: its list's answer may be an interval old
                 self._publish()
                 return self._snapshot(key), record, True
         query = self._query(client, key, task_id, timeout)
@@ -73,5 +74,7 @@ class ProbeDesk:
         if stored is not None:
             table.update(key, replace(stored, last_probe=self._clock()))
             stored = table.record(key, task_id, result, self._clock())
+            if stored is not None and stored.listed and stored.final:  # the status API's final answer stands
+                table.update(key, stored := replace(stored, listed=False))
         self._publish()
         return self._snapshot(key), stored, up

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from exporter.config import TargetConfig, TrackingSettings
 from exporter.services import DiscoverySpec
 from exporter.tracking.due import Saved, earliest, is_due, saved_reason
-from exporter.tracking.refresh import list_calls
+from exporter.tracking.refresh import Listing, list_calls
 from exporter.tracking.table import Key, TaskRecord, TaskTable
 
-__all__ = ["MARGIN", "Relist", "plan_relist"]
+__all__ = ["MARGIN", "Relist", "list_saved", "plan_relist"]
 
 MARGIN = 600.0  # seconds before the earliest unfinished listed task that a narrowed window starts
 
@@ -34,14 +34,15 @@ MARGIN = 600.0  # seconds before the earliest unfinished listed task that a narr
 @dataclass(frozen=True)
 class Relist:
     """What a refresh does about one target's listed unfinished tasks: list them again (`listing`, narrowed
-    to `lookback` seconds and, when fanned out, to `parents`), or ask the due ones alone (`alone`); and
-    the asks saved by tasks not due, by reason."""
+    to `lookback` seconds and, when fanned out, to `parents`) for the due ones it shows (`listed`), or ask
+    the due ones alone (`alone`); and the asks saved by tasks not due, by reason."""
 
     listing: bool = False
     lookback: float | None = None  # None: the spec's window as for discovery
     parents: tuple[str, ...] = ()
     due: int = 0
     alone: frozenset[str] = frozenset()
+    listed: frozenset[str] = frozenset()  # the due tasks the list is called for (not those asked alone)
     saved: Counter[Saved] = field(default_factory=Counter)
 
 
@@ -69,7 +70,15 @@ def plan_relist(
     pages = _pages(table, target.key, target, lister, now, lookback, parents)
     if pages > len(due) - len(strays):
         return Relist(due=len(due), alone=frozenset(r.task_id for r in due), saved=saved)
-    return Relist(listing=True, lookback=lookback, parents=parents, due=len(due), alone=strays, saved=saved)
+    listed = frozenset(r.task_id for r in due) - strays
+    return Relist(True, lookback, parents, len(due), strays, listed, saved)
+
+
+def list_saved(relist: Relist, listing: Listing) -> int:
+    """The asks a list refresh saved: the due tasks it answered (not those it failed to show, nor those
+    asked alone), less the pages it took."""
+    answered = {task_id for task_id, _ in listing.items} & relist.listed
+    return max(0, len(answered) - listing.pages)
 
 
 def _due(

@@ -79,6 +79,9 @@ class TaskRecord:
     # Ask its status at the next refresh: final, but the list's recheck value moved, or it left its list.
     ask_again: bool = False
     first_seen: float | None = None  # when it was first tracked (its age, for its poll interval, without a start)
+    # When the cloud was last asked about it (a request sent, answered or failed; a list's answer too): the
+    # order of a budget too short for every due task, and when a failed ask is tried again (due.py).
+    last_asked: float | None = None
 
     @property
     def final(self) -> bool:
@@ -202,6 +205,8 @@ class TaskTable:
                     state.discovery_due = previous.discovery_due
                 named = set(target.tasks)
                 state.tasks = {k: r for k, r in previous.tasks.items() if r.source is not Source.STATIC or k in named}
+                if not _lists_status(target):  # no list refreshes them now: each is asked on its own
+                    state.tasks = {k: replace(r, listed=False) if r.listed else r for k, r in state.tasks.items()}
             self._targets[target.key] = state
             for task_id in target.tasks:
                 record = state.tasks.get(task_id)
@@ -318,6 +323,11 @@ class TaskTable:
         if state is None or record is None:
             return None
         before = record.status
+        if isinstance(result, ApiError) and _unknown_to_status_api(state.target, record, result):
+            # The list said it is final (and asked its status API for the detail): an API that does not
+            # know the task leaves the list's final state standing, and is not asked again.
+            record = state.tasks[task_id] = replace(record, last_error=result, ask_again=False, last_asked=now)
+            return record
         record = state.tasks[task_id] = answered(record, result, now)
         # A probed task of another shard is answered here but counted by its own shard.
         if self._history is not None and record.status is not None and self._shard.owns(key, task_id):
@@ -368,6 +378,17 @@ class TaskTable:
         )
 
 
+def _lists_status(target: TargetConfig) -> bool:
+    """Whether the target's list refreshes its tasks (discovery on, and its spec's items carry the status)."""
+    lister = target.spec.discover
+    return bool(target.discover) and lister is not None and lister.carries_status
+
+
+def _unknown_to_status_api(target: TargetConfig, record: TaskRecord, result: ApiError) -> bool:
+    """A not-found from the status API for a task its list showed final (asked once for the detail)."""
+    return result.reason is Reason.NOT_FOUND and record.final and record.ask_again and _lists_status(target)
+
+
 def _kept_error(known: TaskStatus | None, result: TaskStatus) -> TaskStatus:
     """A final answer without an error keeps the error said before for the same final state (DDM: its list
     gives the failure's reason, its status API none)."""
@@ -381,11 +402,12 @@ def answered(record: TaskRecord, result: TaskStatus | ApiError, now: float) -> T
     not answer: the one known for the same state stays); a failure keeps it, and a not-found marks it
     (state `unknown`, raw status `not_found`) without dropping it yet."""
     if isinstance(result, ApiError):
+        asked = now if result.sent else record.last_asked  # held back: not asked, still first in line
         if result.reason is not Reason.NOT_FOUND:
-            return replace(record, last_error=result, not_found=0)
+            return replace(record, last_error=result, not_found=0, last_asked=asked)
         previous = record.status or TaskStatus(State.UNKNOWN, NOT_FOUND)
         marked = replace(previous, state=State.UNKNOWN, raw_status=NOT_FOUND)
-        return replace(record, last_error=result, not_found=record.not_found + 1, status=marked)
+        return replace(record, last_error=result, not_found=record.not_found + 1, status=marked, last_asked=asked)
     if result.final and not (result.error_code or result.error_message):
         result = _kept_error(record.status, result)
     if result.progress_unanswered:  # the status answered, its progress API did not: the progress stays
@@ -408,4 +430,5 @@ def answered(record: TaskRecord, result: TaskStatus | ApiError, now: float) -> T
         recheck=record.recheck,
         ask_again=False,
         first_seen=record.first_seen,
+        last_asked=now,
     )

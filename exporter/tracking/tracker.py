@@ -103,9 +103,9 @@ def work(
     alone: Mapping[Key, frozenset[str]] | None = None,
 ) -> Work:
     """The queries of a refresh for the targets `keys`, by account: the tasks that are due (due.py), and
-    the listed ones a list refresh leaves to be asked `alone` (relist.py). Each account's go oldest answer
-    first, so that when its budget (the rate limit within the refresh's time) is too short for all of
-    them, the ones left out are the freshest, and first the next time. `seen`: when this scraper's last
+    the listed ones a list refresh leaves to be asked `alone` (relist.py). Each account's go asked longest
+    ago first, so that when its budget (the rate limit within the refresh's time) is too short for all of
+    them, the ones left out are those asked last, and first the next time. `seen`: when this scraper's last
     refresh ended (None: never), to tell a shared answer."""
     by_account: dict[str, list[tuple[float, TargetConfig, str]]] = {}
     saved: Counter[tuple[str, Saved]] = Counter()

@@ -245,10 +245,13 @@ async def test_a_refusal_takes_as_long_whatever_the_cost_of_the_users_hash() -> 
     checker = BasicAuth({"cheap": cheap, "dear": dear})
     try:
         took: dict[str, float] = {}
-        for n, user in enumerate(("cheap", "nobody", "cheap", "nobody")):
+        for n, user in enumerate(("cheap", "nobody") * 4):
             started = time.perf_counter()
             assert await checker.check(basic(user, f"wrong-{n}"), f"10.3.0.{n}") is False
             took[user] = min(took.get(user, 1e9), time.perf_counter() - started)
-        assert 0.5 < took["cheap"] / took["nobody"] < 2.0, took
+        # Unpadded, the cheap refusal takes 1/32 of the other. The pad is one measurement made at start,
+        # so a loaded machine moves the ratio (0.37 seen with the CPU taken by others): a factor of 4
+        # either way is noise, not the 32 of a leak.
+        assert 0.25 < took["cheap"] / took["nobody"] < 4.0, took
     finally:
         checker.close()

@@ -124,13 +124,14 @@ def prometheus(stack: Stack, tmp_path: Path) -> Iterator[str]:
 
 
 def scrapes(url: str) -> int:
-    """How many times Prometheus has scraped the exporter (its `up` samples over the last 10 minutes)."""
-    result = query(url, 'count_over_time(up{job="exporter"}[10m])')["data"]["result"]
+    """How many times Prometheus has scraped the exporter successfully in the last 10 minutes (the sum of
+    its `up` samples: a scrape that timed out on a loaded machine is a 0, and waited for again)."""
+    result = query(url, 'sum_over_time(up{job="exporter"}[10m])')["data"]["result"]
     return int(float(result[0]["value"][1])) if result else 0
 
 
 def scraped_again(url: str, times: int = 2) -> None:
-    """Wait until Prometheus has scraped the exporter `times` more times."""
+    """Wait until Prometheus has scraped the exporter successfully `times` more times."""
     seen = scrapes(url)
     wait_for(lambda: scrapes(url) >= seen + times, f"{times} more scrapes")
 

@@ -71,7 +71,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(predicate: object, what: str, deadline: float = 20.0) -> None:
+def wait_for(predicate: object, what: str, deadline: float = 60.0) -> None:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         if callable(predicate) and predicate():
@@ -107,8 +107,10 @@ class Demo:
         return next((Path(match.group(1)) for match in found if match), None)
 
     def metrics(self) -> str:
+        # A scrape without a timeout header may take the exporter's default_timeout (10 s): 5 s is less
+        # than a slow machine may take for the demo's 40 targets (each wait_for would go on failing).
         try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+            return httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=30).text
         except httpx.HTTPError:
             return ""
 

@@ -89,7 +89,7 @@ def test_tls_and_basic_auth_on_the_real_listener(tmp_path: Path) -> None:
     try:
         context = ssl.create_default_context(cafile=str(ca_file))
         base = f"https://127.0.0.1:{port}"
-        with httpx.Client(verify=context, timeout=5) as http:
+        with httpx.Client(verify=context, timeout=30) as http:  # a scrape may take default_timeout (10 s)
             deadline = time.monotonic() + 20
             while True:
                 try:

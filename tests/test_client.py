@@ -436,13 +436,14 @@ async def test_an_answer_in_while_the_loop_was_busy_past_the_deadline_is_the_ans
     """The exporter's event loop busy (rendering a scrape, say) as a query's deadline passes, and the
     answer came meanwhile: the answer is read before the deadline's timer runs, and it is the query's
     result (here a bad response), not thrown away as a timeout."""
-    busy = 0.4  # seconds the loop is held, past the query's deadline (0.2 s)
+    # The query's deadline: 1 s for the request to reach the server, time enough on a loaded machine.
+    deadline = 1.0
     served = asyncio.Event()
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{"status": ')
-        until = time.monotonic() + busy
+        until = started + deadline + 0.2  # held past the query's deadline (`started`: below)
         while time.monotonic() < until:  # the loop is busy: nothing else runs
             pass
         await reader.read()  # until the client closes
@@ -463,7 +464,8 @@ services:
     registry = CollectorRegistry()
     client = ApiClient(config, SelfMetrics(registry))  # the real transport (wire.py)
     try:
-        result = await client.query(config.targets[0], EVS_TASK, 0.2)
+        started = time.monotonic()
+        result = await client.query(config.targets[0], EVS_TASK, deadline)
     finally:
         await client.aclose()
         await asyncio.wait_for(served.wait(), 5)

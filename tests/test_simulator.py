@@ -1039,14 +1039,14 @@ async def test_fault_timeout_is_released_when_the_simulator_closes() -> None:
     server = await start_simulator(sim)
     async with httpx.AsyncClient(base_url=server.url, headers={"X-Auth-Token": DEMO_TOKEN}) as c:
         pending = asyncio.create_task(c.get(url("evs", "timeout"), timeout=30))
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 20
         while sim.stats.by_task["timeout"] == 0:
             assert time.monotonic() < deadline, "the request never reached the simulator"
             await asyncio.sleep(0.01)
         started = time.monotonic()
         await server.close()
         resp = await pending
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 10  # released, not held for the fault's minute
         assert resp.status_code == 200  # answered normally once released
 
 
@@ -1118,7 +1118,7 @@ async def test_targets_endpoint(client: httpx.AsyncClient) -> None:
 
 
 async def test_latency_delays_service_answers_but_they_overlap() -> None:
-    sim = Simulator(default_scenario(), latency=0.3)
+    sim = Simulator(default_scenario(), latency=0.5)
     async with (
         await start_simulator(sim) as server,
         httpx.AsyncClient(base_url=server.url, headers={"X-Auth-Token": DEMO_TOKEN}) as c,
@@ -1127,7 +1127,7 @@ async def test_latency_delays_service_answers_but_they_overlap() -> None:
         responses = await asyncio.gather(*(c.get(url("evs", EVS_OK)) for _ in range(10)))
         took = time.monotonic() - started
     assert all(r.status_code == 200 for r in responses)
-    assert 0.3 <= took < 1.5  # ten serial answers would take 3 s
+    assert 0.5 <= took < 3.0  # ten serial answers would take 5 s; 2.5 s of room for a loaded machine
 
 
 async def test_extra_running_tasks_for_benchmarks() -> None:

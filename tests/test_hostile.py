@@ -154,7 +154,7 @@ async def flood(port: int, count: int, hello: bytes = b"", *, pid: int = 0) -> l
     opened a hundred at a time (the exporter's accept queue), each hundred once that process holds it."""
     sockets: list[socket.socket] = []
     held = open_sockets(pid) if pid else 0
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # generous: a loaded machine accepts slower, a fast one is done in 1 s
     for start in range(0, count, 100):
         batch = [socket.socket() for _ in range(min(100, count - start))]
         for sock in batch:
@@ -205,19 +205,22 @@ async def test_tls_half_open_connections_are_closed_at_the_header_timeout_and_co
             ("silent", b"", 50 * MiB),
             ("stalled in their ClientHello", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc", 100 * MiB),
         ):
-            opened = time.monotonic()
             sockets = await flood(exporter.port, 1000, hello, pid=pid)  # all held at once: the limit is 2,000
+            # Timed from the last one's accept, not from the first one's: opening 1,000 takes a loaded
+            # machine seconds, and none may stay past its header timeout (nor until asyncio's 60 s TLS
+            # handshake timeout, or for ever, which is what this catches).
+            held = time.monotonic()
             try:
-                deadline = opened + HEADER_TIMEOUT + 5
                 async with exporter.client(auth=(USERS[0], PASSWORD)) as http:  # served meanwhile
                     assert (await http.get("/-/healthy")).status_code == 200
-                await closed_by(sockets, deadline)
-                took = time.monotonic() - opened
+                await closed_by(sockets, held + HEADER_TIMEOUT + 20)
+                took = time.monotonic() - held
             finally:
                 for sock in sockets:
                     sock.close()
             grown = rss(pid, "VmHWM") - before
-            print(f"1,000 TLS connections {name}: all closed after {took:.1f} s, peak RSS +{grown / MiB:.1f} MiB")
+            print(f"1,000 TLS connections {name}: all closed {took:.1f} s after the last was held, "
+                  f"peak RSS +{grown / MiB:.1f} MiB")  # fmt: skip
             assert took < HEADER_TIMEOUT + 3
             assert grown < most, f"{name}: RSS grew {grown / MiB:.0f} MiB"
     logs = exporter.logs()
@@ -254,6 +257,7 @@ async def test_a_password_flood_leaves_authenticated_scrapes_fast(tmp_path: Path
     async with door(tmp_path) as exporter:
         stop, flooding = asyncio.Event(), asyncio.Event()
         answers: dict[int, int] = {}
+        refused: set[int] = set()  # attackers whose wrong password was checked (a 429 is no check)
 
         async def attacker(n: int) -> None:
             async with exporter.client(f"127.0.0.{n + 2}") as http:
@@ -262,14 +266,19 @@ async def test_a_password_flood_leaves_authenticated_scrapes_fast(tmp_path: Path
                     tries += 1
                     status = (await http.get("/metrics", headers=basic(USERS[n % 2], f"guess-{n}-{tries}"))).status_code
                     answers[status] = answers.get(status, 0) + 1
-                    if sum(answers.values()) >= 50:
+                    if status == 401:
+                        refused.add(n)
+                    if len(refused) == 50:
                         flooding.set()
 
         async with exporter.client(auth=(USERS[0], PASSWORD)) as scraper:
             assert (await scraper.get("/metrics")).status_code == 200  # accepted once, before the flood
             attackers = [asyncio.ensure_future(attacker(n)) for n in range(50)]
             try:
-                await asyncio.wait_for(flooding.wait(), 30)
+                # Every attacker refused once: until then, one that has not failed yet ranks as a first login
+                # does (a loaded machine, a check 0.5 s, answers many of the first guesses 429, no check).
+                # 50 checks one after another: seconds, more on a loaded machine.
+                await asyncio.wait_for(flooding.wait(), 120)
                 times = []
                 for _ in range(8):
                     started = time.perf_counter()
@@ -278,19 +287,39 @@ async def test_a_password_flood_leaves_authenticated_scrapes_fast(tmp_path: Path
                     assert scraped.status_code == 200
                     up = re.findall(r"^huaweicloud_task_up\{.*\} (\S+)$", scraped.text, re.M)
                     assert up and set(up) == {"1.0"}, up  # the cloud queries were not starved
-                async with exporter.client("127.0.0.200", auth=(USERS[1], PASSWORD)) as first_login:
+                async with exporter.client("127.0.0.200") as first_login:
+                    assert (await first_login.get("/-/healthy")).status_code == 401  # the TLS handshake, no check
                     started = time.perf_counter()
-                    assert (await first_login.get("/-/healthy")).status_code == 200
+                    assert (await first_login.get("/-/healthy", headers=basic(USERS[1], PASSWORD))).status_code == 200
                     login = time.perf_counter() - started
+                check = await bcrypt_check()
             finally:
                 stop.set()
                 await asyncio.gather(*attackers)
     print(
         f"50 clients guessing passwords ({sum(answers.values())} answers: {answers}): authenticated scrapes "
-        f"{statistics.median(times):.3f} s median, {max(times):.3f} s at most; a first login {login:.3f} s"
+        f"{statistics.median(times):.3f} s median, {max(times):.3f} s at most; a first login {login:.3f} s "
+        f"(a bcrypt check here meanwhile: {check:.3f} s)"
     )
     assert set(answers) <= {401, 429}
-    assert max(times) < 2.0 and login < 2.0
+    assert max(times) < 2.0
+    # A client that has not failed waits for the check in the worker, then has its own: two checks, not
+    # the attackers' queue (50 checks). 2 s, or 5 checks where this machine is slow enough for that to be
+    # longer (a loaded 2-core machine takes 0.25 s a check and more): the bound follows bcrypt's speed.
+    assert login < max(2.0, 5 * check), (login, check)
+
+
+async def bcrypt_check() -> float:
+    """Seconds a bcrypt check of COST takes on this machine now (the median of three, in a thread as the
+    exporter runs them)."""
+    hashed = bcrypt.hashpw(b"x", bcrypt.gensalt(rounds=COST))
+
+    def timed() -> float:
+        started = time.perf_counter()
+        bcrypt.checkpw(b"y", hashed)
+        return time.perf_counter() - started
+
+    return statistics.median([await asyncio.to_thread(timed) for _ in range(3)])
 
 
 async def test_unknown_and_known_users_are_refused_in_the_same_time(tmp_path: Path) -> None:

@@ -397,3 +397,26 @@ async def test_an_smn_message_is_read_whatever_its_content_type(pki: FakePki, tm
             sent = {**headers, **({"content-type": content_type} if content_type else {})}
             answer = await r.http.post("/intake/smn", content=fresh.body(), headers=sent)
             assert (answer.status_code, answer.json()) == (200, {"result": "accepted"}), content_type
+
+
+async def test_a_deeply_nested_event_body_is_a_job_less_message_not_an_error(
+    pki: FakePki, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """JSON nested deeper than the parser recurses (a binary body, a data_base64, a string `data`): counted as
+    naming no job, said once by its kind, not a 500 from the handler."""
+    async with rig(pki, tmp_path, monkeypatch) as r:
+        deep = b"[" * 20_000 + b"]" * 20_000  # far past the recursion limit, well within max_body_size
+        token = {"X-Intake-Token": TOKEN}
+        binary = {"ce-specversion": "1.0", "ce-source": "evs", "ce-id": "deep-1", "Content-Type": "application/json"}
+        answer = await r.http.post("/intake/cloudevents", content=deep, headers={**binary, **token})
+        assert (answer.status_code, answer.json()) == (200, {"result": "no_job"})
+        attributes = {"specversion": "1.0", "source": "evs"}
+        as_base64 = {**attributes, "id": "deep-2", "data_base64": base64.b64encode(deep).decode()}
+        as_text = {**attributes, "id": "deep-3", "data": deep.decode()}
+        structured = {"Content-Type": "application/cloudevents+json", **token}
+        with structlog.testing.capture_logs() as logs:
+            for event in (as_base64, as_text):
+                answer = await r.http.post("/intake/cloudevents", json=event, headers=structured)
+                assert (answer.status_code, answer.json()) == (200, {"result": "no_job"}), event["id"]
+        assert not [entry for entry in logs if entry.get("log_level") == "error"]
+        assert r.counted(await r.metrics(), "cloudevents", "no_job") == 3

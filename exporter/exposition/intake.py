@@ -209,7 +209,7 @@ class IntakeDesk:
         if isinstance(record, str | bytes):  # an SMN message; a binary CloudEvent's body, a data_base64
             try:
                 record = json.loads(record)
-            except ValueError:
+            except (ValueError, RecursionError):
                 record = {"(text)": record}
         shape = {k: type(v).__name__ for k, v in record.items()} if isinstance(record, dict) else type(record).__name__
         keep = {k: record.get(k) for k in ("service_type", "trace_name")} if isinstance(record, dict) else {}

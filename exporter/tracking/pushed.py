@@ -47,7 +47,7 @@ def read_notice(config: Config, place: Place, record: Any, at: tuple[str, ...] =
     if isinstance(record, str | bytes):
         try:
             record = json.loads(record)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             return Notice(why="the message is not a JSON trace record")
     for step in at:
         if isinstance(record, dict):

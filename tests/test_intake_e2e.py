@@ -420,3 +420,25 @@ async def test_a_deeply_nested_event_body_is_a_job_less_message_not_an_error(
                 assert (answer.status_code, answer.json()) == (200, {"result": "no_job"}), event["id"]
         assert not [entry for entry in logs if entry.get("log_level") == "error"]
         assert r.counted(await r.metrics(), "cloudevents", "no_job") == 3
+
+
+async def test_a_refusals_cause_is_said_once_whatever_host_the_sender_made_up(
+    pki: FakePki, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The log line names the host a refused signing_cert_url gave, but a sender that makes up a new host for
+    each message makes no new cause: one line, then the count (exporter/log.py); another cause is said at once."""
+    async with rig(pki, tmp_path, monkeypatch) as r:
+        r.now[0] = T0 + 20
+        task, p = r.task(EVS_LATE), r.pusher
+        hosts = [f"made-up-{n}.example" for n in range(3)]
+        with structlog.testing.capture_logs() as logs:
+            for host in hosts:
+                message = p.notification(task).with_fields(signing_cert_url=r.topic.cert_url_at(host=host))
+                assert json.loads((await p.post(message)).body) == {"result": "untrusted_certificate"}
+            plain = p.notification(task).with_fields(signing_cert_url=r.topic.cert_url_at(scheme="http"))
+            assert json.loads((await p.post(plain)).body) == {"result": "untrusted_certificate"}
+        said = [entry["reason"] for entry in logs if entry["event"] == "intake message refused"]
+        port = r.topic.cert_url.rsplit(":", 1)[1].split("/")[0]
+        assert said == [f"signing_cert_url host '{hosts[0]}:{port}' is not in certificate_hosts",
+                        "signing_cert_url is not https"]  # fmt: skip
+        assert r.counted(await r.metrics(), "smn", "untrusted_certificate") == 4  # each counted all the same

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import math
 import os
 import shutil
 import signal
@@ -172,6 +173,7 @@ async def _run(
 
 
 def _banner(cloud: str, config_file: Path, base: str, topic_urn: str, lifecycle: bool) -> None:
+    last = PUSH_FIRST + (PUSH_JOBS - 1) * PUSH_EVERY  # when the last pushed job begins
     reload_by_http = f"or: curl -X POST {base}/-/reload" if lifecycle else "POST /-/reload needs --web.enable-lifecycle"
     print(
         f"\nhuaweicloud-task-exporter demo\n"
@@ -181,8 +183,9 @@ def _banner(cloud: str, config_file: Path, base: str, topic_urn: str, lifecycle:
         f"  metrics:       {base}/metrics\n"
         f"  push intake:   {base}/intake/smn, signed notifications of SMN topic {topic_urn}\n"
         f"The scenario's tasks move through their states over the next minutes; an EVS job that no config\n"
-        f'names begins every {PUSH_EVERY:g} s and is tracked from its push (source="pushed"). Edit the config\n'
-        f"and send SIGHUP (kill -HUP {os.getpid()}) to reload it ({reload_by_http}). Ctrl-C stops.\n",
+        f"names begins every {PUSH_EVERY:g} s in the demo's first {math.ceil(last / 60)} minutes, and is tracked\n"
+        f'from its push (source="pushed"). Edit the config and send SIGHUP (kill -HUP {os.getpid()}) to reload\n'
+        f"it ({reload_by_http}). Ctrl-C stops.\n",
         file=sys.stderr,
         flush=True,
     )

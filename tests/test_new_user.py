@@ -115,9 +115,15 @@ class Demo:
             return ""
 
     def stop(self) -> None:
+        """SIGTERM, as Ctrl-C would (the demo removes its temporary directory: config, secret key and
+        certificate files); SIGKILL only if it does not end."""
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
 
 
 @pytest.fixture
@@ -172,6 +178,8 @@ def test_the_demo_tracks_a_job_it_hears_of_only_by_push(demo: Demo) -> None:
     config = demo.config
     assert config is not None and first not in config.read_text(encoding="utf-8")
     assert "push intake:   http://127.0.0.1:" in "".join(demo.lines)
+    demo.stop()
+    assert demo.process.returncode == 0 and not config.parent.exists()  # nothing left behind in /tmp
 
 
 def simulate(*args: str) -> tuple[str, str]:

@@ -293,11 +293,10 @@ async def test_the_intakes_own_listener_takes_the_same_basic_auth(
         assert r.counted(data, "smn", "malformed") == 1  # the refused-at-the-door requests never reached it
 
 
-async def test_many_senders_share_the_doors_bucket() -> None:
-    """A flood from many addresses: each sender's bucket lets it through, the door's does not."""
+def desk_alone() -> Any:
+    """An intake desk with both doors, `rate_limit: 1`, and nothing behind it (the buckets alone)."""
     from exporter.config import parse_config
     from exporter.exposition.intake import IntakeDesk
-    from exporter.intake import Result
 
     text = f"""
 accounts: [{{name: prod, cloud: custom, auth: {{type: token, token: t}}}}]
@@ -306,11 +305,33 @@ services: [{{cloud_service: evs, account: prod, region: cn-north-4, project_id: 
 intake: {{cloudevents: {{account: prod, token_header: X-T, token: t}}, rate_limit: 1}}
 """
     config = parse_config(text)
-    desk = IntakeDesk(lambda: config, lambda key, job_id: False, lambda: None, lambda source, result: None)
+    return IntakeDesk(lambda: config, lambda key, job_id: False, lambda: None, lambda source, result: None)
+
+
+async def test_many_senders_share_the_doors_bucket() -> None:
+    """A flood from many addresses: each sender's bucket lets it through, the door's does not."""
+    from exporter.intake import Result
+
+    desk = desk_alone()
     answers = [desk.admit("cloudevents", f"127.0.0.{n}", 10) for n in range(1, 201)]
     assert answers.count(None) == 20  # the door's burst: twice ten senders' worth of one message a second
     assert set(answers) == {None, Result.RATE_LIMITED}
     assert desk.admit("smn", "127.0.1.1", 10) is None  # the other door has its own bucket
+
+
+async def test_a_batch_costs_its_sender_one_message_per_event() -> None:
+    """`rate_limit` counts events: a batch is admitted as one message and read whole, and its other events
+    are paid for from its sender's bucket (into debt) and the door's, so that sender's next delivery waits;
+    one event costs one, and another sender is not charged."""
+    from exporter.intake import Result
+
+    desk = desk_alone()
+    assert desk.admit("cloudevents", "127.0.0.1", 10) is None
+    desk.charge("cloudevents", "127.0.0.1", 5)  # a batch of 5 events: 4 more, its bucket 3 in debt (the door's 15 left)
+    assert desk.admit("cloudevents", "127.0.0.1", 10) is Result.RATE_LIMITED
+    assert desk.admit("cloudevents", "127.0.0.2", 10) is None  # another sender: its own bucket
+    desk.charge("cloudevents", "127.0.0.2", 1)  # one event: nothing more to pay
+    assert desk.admit("cloudevents", "127.0.0.2", 10) is None  # the burst of two
 
 
 async def test_the_cloudevents_shapes_a_sender_may_use(pki: FakePki, tmp_path: Path, monkeypatch: Any) -> None:

@@ -224,6 +224,21 @@ async def test_a_task_that_leaves_its_list_is_asked_alone_at_once() -> None:
         assert rig.asked(RUNNING[0]) == 1  # then on its interval
 
 
+async def test_a_task_that_leaves_its_list_just_after_a_failed_list_is_still_asked_at_once() -> None:
+    """A list refresh that failed holds its tasks back one interval; a list that then answers without
+    one of them makes that one due at once all the same (the failure was the list's, now answered)."""
+    async with cbr([backup(t, -100, None) for t in RUNNING]) as rig:
+        await rig.scrape(0)
+        rig.sim.set_fault("server_error")
+        await rig.scrape(30)  # the refresh's list fails: its tasks wait one interval
+        rig.sim.set_fault(None)
+        table, key = rig.tracker._table, rig.tracker.config.targets[0].key
+        assert table.get(key, RUNNING[0]).last_error is not None  # type: ignore[union-attr]
+        take_listing(table, Listing(key, (), (), 0.0), rig.tracker._add, now=NOW + 35, finished_ttl=86400)
+        await rig.scrape(40)  # 10 s after the failed list, not 27
+        assert rig.asked(RUNNING[0]) == 1
+
+
 async def test_a_list_that_fails_is_tried_once_per_interval_and_saves_nothing() -> None:
     """A list refresh that fails (500 on every page) answers none of its due tasks: no `list` saving (it
     counted the due tasks less the page, 2 per failed call), and the tasks keep their answers and are tried

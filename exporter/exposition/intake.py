@@ -77,6 +77,15 @@ class _Buckets:
             self._buckets.popitem(last=False)
         return tokens >= 1
 
+    def charge(self, address: str, rate: float, count: int) -> None:
+        """Takes `count` more tokens from a sender already admitted (the other events of a batch), into debt
+        if need be: the delivery is read, and the sender's next ones wait until the bucket is paid back."""
+        if address not in self._buckets or count <= 0:
+            return
+        now, capacity = self._clock(), max(2.0, 2 * rate)
+        tokens, stamp = self._buckets[address]
+        self._buckets[address] = (min(capacity, tokens + (now - stamp) * rate) - count, now)
+
 
 class IntakeDesk:
     """What the intake doors share: the SMN receiver (made anew when its settings change), the CloudEvents
@@ -141,6 +150,13 @@ class IntakeDesk:
         if length is not None and length > settings.max_body_size:
             return Result.TOO_LARGE
         return None
+
+    def charge(self, source: str, address: str, events: int) -> None:
+        """A delivery of several events, admitted as one message, costs one message each: its sender's and
+        its door's buckets pay for the others now (`rate_limit` counts events, not deliveries)."""
+        settings = self.settings
+        self._buckets.charge(address, settings.rate_limit, events - 1)
+        self._buckets.charge(f"door {source}", DOOR_SENDERS * settings.rate_limit, events - 1)
 
     def answer(self, source: str, result: Result, reason: str = "") -> web.Response:
         self._count(source, result)
@@ -374,6 +390,7 @@ async def cloudevents_door(request: web.Request) -> web.StreamResponse:
     events = _events(request, body)
     if isinstance(events, str):
         return desk.answer("cloudevents", Result.MALFORMED, events)
+    desk.charge("cloudevents", request.remote or "", len(events))
     results = []
     for event in events:  # each event counts once, as an SMN message does
         if not desk.remember_event(event.source, event.id):

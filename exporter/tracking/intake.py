@@ -167,8 +167,9 @@ def take_listing(
         elif record.task_id not in answered:
             # No longer in the list (a value removed, or the cloud forgot it): asked on its own again, at
             # once if unfinished (what it is now, the list no longer says), where not-found marking and the
-            # TTL apply.
-            table.update(key, replace(record, listed=False, ask_again=record.ask_again or not record.final))
+            # TTL apply. An earlier failed list's error goes: this list answered, so nothing holds it back.
+            again = record.ask_again or not record.final
+            table.update(key, replace(record, listed=False, ask_again=again, last_error=None))
     due, _ = table.discovery(key)
     if listing.cut:
         due = min(due, now + CUT_RETRY)

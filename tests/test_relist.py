@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from exporter.cloud.client import ApiClient
 from exporter.config import parse_config
 from exporter.exposition.metrics import SelfMetrics
-from exporter.model import State
+from exporter.model import Shard, State
 from exporter.simulator import DEMO_TOKEN, Simulator, parse_scenario, start_simulator
 from exporter.tracking import Tracker
 from exporter.tracking.intake import take_listing
@@ -74,7 +74,9 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def cbr(
-    tasks: list[dict[str, Any]], tracking: str = "poll_interval: 30s, max_poll_interval: 30s"
+    tasks: list[dict[str, Any]],
+    tracking: str = "poll_interval: 30s, max_poll_interval: 30s",
+    shard: Shard | None = None,
 ) -> AsyncIterator[Rig]:
     now = [NOW]
     clock: Callable[[], float] = lambda: now[0]  # noqa: E731
@@ -92,7 +94,7 @@ services:
         metrics = SelfMetrics(registry)
         metrics.prepare({(t.account, t.cloud_service, t.region) for t in config.targets}, ["prod"])
         client = ApiClient(config, metrics)
-        tracker = Tracker(config, client, clock=clock, on_saved=metrics.save)
+        tracker = Tracker(config, client, clock=clock, on_saved=metrics.save, shard=shard)
         try:
             yield Rig(sim, tracker, registry, now)
         finally:
@@ -148,6 +150,22 @@ async def test_a_list_longer_than_the_due_tasks_asks_them_alone() -> None:
         await rig.scrape(60)
         assert rig.asked(RUNNING[0]) == 2
         assert rig.saved("list") == 0
+
+
+async def test_a_shard_counts_the_other_shards_items_in_a_lists_pages() -> None:
+    """Two shards: this one's table holds about half of a list's items, the list shows them all. 250
+    finished backups and two running ones of this shard make three pages, more than the two due tasks:
+    they are asked alone (counting its own items only, some 127, it made that two pages and listed)."""
+    shard, key = Shard(0, 2), ("prod", "cbr", "cn-north-4", PROJECT)
+    mine = [t for t in (f"cb5a{n:028x}" for n in range(100)) if shard.owns(key, t)][:2]
+    finished = [backup(f"cb5f{n:028x}", -600 + n, 0) for n in range(250)]
+    async with cbr([*(backup(t, -100, None) for t in mine), *finished], shard=shard) as rig:
+        await rig.scrape(0)
+        assert rig.lists == 3  # the discovery read every page
+        owned = sum(1 for r in rig.tracker._table.records(key) if r.listed)
+        assert 100 < owned < 200  # this shard's share: fewer than two pages' worth of its own
+        await rig.scrape(30)
+        assert (rig.lists, rig.asked(mine[0]), rig.asked(mine[1])) == (3, 1, 1)
 
 
 async def test_the_window_of_a_list_refresh_starts_before_the_earliest_unfinished_task() -> None:

@@ -131,10 +131,11 @@ def _pages(
     parents: tuple[str, ...],
 ) -> int:
     """The pages a list refresh would take: per call sequence (or parent), the items it showed last time
-    that the window covers, a page per `limit` of them, at least one."""
+    that the window covers, a page per `limit` of them, at least one. A shard's table holds its share of
+    the items, a list shows them all: its own count times the shards (tasks hash evenly among them)."""
     since = None if lookback is None else now - lookback
     shown = [r.task_id for r in table.records(key) if r.listed and (since is None or (earliest(r) or now) >= since)]
-    limit = lister.paging.limit if lister.paging.style != "none" else math.inf
+    limit = (lister.paging.limit if lister.paging.style != "none" else math.inf) / table.shard.count
     if parents:
         separator = target.identity.separator
         per = Counter(task_id.split(separator, 1)[0] for task_id in shown)

@@ -182,7 +182,7 @@ class TaskTable:
         path the answer came (a refresh, a probe, a push)."""
         self._tracking = tracking
         self._targets: dict[Key, _Target] = {}
-        self._shard = shard or Shard()
+        self.shard = shard or Shard()  # this exporter's share of the tasks: the table holds only those
         self._history = history
 
     # --- targets ---------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ class TaskTable:
             return Added(record)
         if task_id in state.retired and not force:
             return Added(None)
-        if source is not Source.PROBE and not self._shard.owns(key, task_id):
+        if source is not Source.PROBE and not self.shard.owns(key, task_id):
             return Added(None)  # another shard's: not tracked here, not counted (/probe still answers)
         dropped = self._make_room(key, state, source, now)
         if dropped is None:
@@ -330,7 +330,7 @@ class TaskTable:
             return record
         record = state.tasks[task_id] = answered(record, result, now)
         # A probed task of another shard is answered here but counted by its own shard.
-        if self._history is not None and record.status is not None and self._shard.owns(key, task_id):
+        if self._history is not None and record.status is not None and self.shard.owns(key, task_id):
             self._history.answered(state.target, task_id, before, record.status, now)
         return record
 

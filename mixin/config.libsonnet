@@ -105,6 +105,8 @@
     throttledFor: '15m',
     reloadFailedFor: '5m',
     regionDiscoveryFailingFor: '30m',
+    intakeRefusingWindow: '30m',  // pushed messages refused for their signature, certificate, topic or age
+    intakeRefusingFor: '15m',
     exporterDownFor: '5m',
   },
 }

@@ -282,6 +282,30 @@ local lib = import '../lib.libsonnet';
             },
           },
           {
+            alert: 'HuaweiCloudTaskExporterIntakeRefusing',
+            // Refusals a real sender's message meets when the set-up is wrong; no accepted message besides.
+            expr: |||
+              sum by (instance, job, source) (
+                increase(huaweicloud_task_intake_messages_total{result=~"%(refused)s"}[%(window)s])
+              ) > 0
+              unless
+              sum by (instance, job, source) (
+                increase(huaweicloud_task_intake_messages_total{result="accepted"}[%(window)s])
+              ) > 0
+            ||| % { refused: 'bad_signature|untrusted_certificate|unknown_topic|stale', window: c.intakeRefusingWindow },
+            'for': c.intakeRefusingFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'The exporter refuses every pushed message it gets.',
+              description: lib.fold(|||
+                {{ $labels.instance }} has refused {{ $labels.source }} messages for their signature,
+                certificate, topic or age in the last %s and accepted none: pushed jobs are not heard of
+                until discovery finds them. Its log line "intake message refused" names the reason.
+              ||| % lib.humanize(c.intakeRefusingWindow)),
+              dashboard_url: dashboardUrl('overview'),
+            },
+          },
+          {
             alert: 'HuaweiCloudTaskExporterDown',
             // _config.exporterSelector picks the exporter's scrape job(s).
             expr: |||

@@ -1,7 +1,9 @@
 """A real Prometheus (Debian's `prometheus`, on loopback, temporary config and storage) scrapes the exporter,
 which polls the fake cloud with AK/SK. Every PromQL expression of every dashboard panel must be valid and
 return data through Prometheus's HTTP API, and the shipped rules must put `HuaweiCloudTaskFailed` and
-`HuaweiCloudTaskStuck` into pending or firing for the scenario's failed and stuck tasks."""
+`HuaweiCloudTaskStuck` into pending or firing for the scenario's failed and stuck tasks, and
+`HuaweiCloudTaskExporterIntakeRefusing` into pending while every pushed message is refused, out once one is
+accepted."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from exporter.app import Exporter
 from exporter.config import load_config
 from exporter.demo import aksk_auth, demo_config
 from exporter.exposition.server import make_app, serve
-from exporter.simulator import DEMO_SECRET_KEY, Simulator, default_scenario, start_simulator
+from exporter.simulator import DEMO_SECRET_KEY, Simulator, default_scenario, start_simulator, traces
 from tests.test_dashboards import (
     DASHBOARD_FILES,
     RULE_FILES,
@@ -44,6 +46,10 @@ PROBED_EVS, PROBED_CPH = (
     "e7500000000000000000000000000003",
     "ce110000000000000000000000000001",
 )  # seconds for Prometheus to have scraped enough for every panel and alert
+
+
+INTAKE_TOKEN = "e2e-intake-token"
+INTAKE_REFUSING = "HuaweiCloudTaskExporterIntakeRefusing"
 
 
 def free_port() -> int:
@@ -68,8 +74,14 @@ class Stack:
         self.running = await start_simulator(self.sim)
         secret = self.workdir / "sk"
         secret.write_text(DEMO_SECRET_KEY)
+        token = self.workdir / "intake-token"
+        token.write_text(INTAKE_TOKEN)
+        intake = {"cloudevents": {"account": "demo", "token_header": "X-Intake-Token", "token_file": str(token)}}
         config = self.workdir / "exporter.yaml"
-        config.write_text(demo_config(self.running.url, self.sim.scenario.targets(), aksk_auth(str(secret))))
+        config.write_text(
+            demo_config(self.running.url, self.sim.scenario.targets(), aksk_auth(str(secret)))
+            + yaml.safe_dump({"intake": intake})
+        )
         self.serving = await serve(make_app(Exporter(load_config(config))), "127.0.0.1", 0)
         return self.serving.port
 
@@ -273,3 +285,28 @@ def test_the_readmes_probe_job_scrapes_tasks_by_id(prometheus: str) -> None:
     assert not any(key.startswith("exported_") for metric in series.values() for key in metric)
     up = query(prometheus, 'huaweicloud_task_up{job="huaweicloud-task-probe"}')["data"]["result"]
     assert sorted(float(s["value"][1]) for s in up) == [1.0, 1.0]
+
+
+def test_the_intake_alert_pends_while_every_push_is_refused_and_ends_with_an_accepted_one(prometheus: str) -> None:
+    """Pushes with a wrong token, then a valid CloudEvent naming a scenario job, to the exporter Prometheus
+    scrapes: the intake alert goes pending for the CloudEvents door while every message is refused, and
+    away once one is accepted (its expression sees the accepted message within the window)."""
+    exporter = httpx.get(f"{prometheus}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
+    url = next(t["scrapeUrl"] for t in exporter if t["labels"]["job"] == "huaweicloud-task-exporter")
+    door = url.replace("/metrics", "/intake/cloudevents")
+    event = {"specversion": "1.0", "id": "e2e-1", "source": "HC.CTS", "type": "CTS:CloudTrace:ApiCall"}
+    for n in range(3):
+        answer = httpx.post(door, json={**event, "id": f"forged-{n}"}, headers={"X-Intake-Token": "guess"})
+        assert (answer.status_code, answer.json()) == (403, {"result": "bad_signature"})
+
+    def alert_states() -> dict[str, str]:
+        alerts = httpx.get(f"{prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+        return {a["labels"]["source"]: a["state"] for a in alerts if a["labels"]["alertname"] == INTAKE_REFUSING}
+
+    assert wait_for(lambda: alert_states().get("cloudevents") == "pending", f"{INTAKE_REFUSING} pending")
+    assert "smn" not in alert_states()  # the SMN door is off: nothing refused there
+    task = next(t for t in default_scenario().tasks if t.cloud_service == "evs" and t.begin_offset is not None)
+    data = traces.trace_of(Simulator(default_scenario()).parts, task)  # the Cloud Trace record of its creation
+    answer = httpx.post(door, json={**event, "data": data}, headers={"X-Intake-Token": INTAKE_TOKEN})
+    assert (answer.status_code, answer.json()) == (200, {"result": "accepted"})
+    assert wait_for(lambda: "cloudevents" not in alert_states(), f"{INTAKE_REFUSING} to end")

@@ -61,6 +61,7 @@ CONTRACT_METRICS: dict[str, tuple[str, ...]] = {
     "huaweicloud_task_api_request_duration_seconds_count": _API,
     "huaweicloud_task_api_errors_total": _API,
     "huaweicloud_task_api_calls_saved_total": ("cloud_service",),
+    "huaweicloud_task_intake_messages_total": (),  # by door (`source`) and result: no target labels
     "huaweicloud_task_auth_token_requests_total": ("account",),
     "huaweicloud_task_exporter_build_info": (),
     "huaweicloud_task_exporter_config_last_reload_successful": (),

@@ -2087,6 +2087,70 @@
               "refId": "A"
             }
           ]
+        },
+        {
+          "id": 25,
+          "type": "timeseries",
+          "title": "Pushed messages",
+          "description": "Messages the push intake got, per second, by door and result (huaweicloud_task_intake_messages_total): accepted (a job named, tracked and asked at once), duplicate, no_job, and the refusals: bad_signature, untrusted_certificate, unknown_topic, stale, malformed, too_large, rate_limited. Only refusals and no accepted message for 30 minutes: HuaweiCloudTaskExporterIntakeRefusing. Empty when the intake is off.",
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "gridPos": {
+            "h": 8,
+            "w": 24,
+            "x": 0,
+            "y": 78
+          },
+          "fieldConfig": {
+            "defaults": {
+              "color": {
+                "mode": "palette-classic"
+              },
+              "custom": {
+                "axisSoftMin": 0,
+                "drawStyle": "line",
+                "fillOpacity": 10,
+                "lineWidth": 1,
+                "showPoints": "never",
+                "spanNulls": false,
+                "stacking": {
+                  "group": "A",
+                  "mode": "normal"
+                }
+              },
+              "unit": "reqps"
+            },
+            "overrides": []
+          },
+          "options": {
+            "legend": {
+              "calcs": [],
+              "displayMode": "list",
+              "placement": "bottom",
+              "showLegend": true
+            },
+            "tooltip": {
+              "mode": "multi",
+              "sort": "desc"
+            }
+          },
+          "targets": [
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "editorMode": "code",
+              "expr": "sum by (source, result) (\n  rate(huaweicloud_task_intake_messages_total{job=~\"$job\"}[$__rate_interval])\n)",
+              "format": "time_series",
+              "instant": false,
+              "range": true,
+              "legendFormat": "{{source}} {{result}}",
+              "refId": "A"
+            }
+          ]
         }
       ],
       "refresh": "1m",
